@@ -1,0 +1,1 @@
+"""The FastAPI edge: thin routes that parse, call core, and format."""

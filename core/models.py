@@ -1,0 +1,297 @@
+"""ORM models: the one schema, created and changed only by the Alembic migrations.
+
+Provenance is part of the model: every organisation, indicator and value records the load that
+wrote it, and ``value_history`` keeps what each load replaced so that a load can be reverted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: A 64-bit key on PostgreSQL that is still SQLite's rowid alias (so it autoincrements).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+#: Double precision everywhere (PostgreSQL ``real`` would lose counts above 16 million).
+Double = Float(precision=53)
+
+VALUE_TYPES = ("proportion", "rate", "ratio", "mean", "count")
+POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
+PERIOD_TYPES = ("month", "quarter", "financial_year", "year")
+ROLES = ("viewer", "analyst", "admin")
+LOAD_KINDS = ("organisations", "indicators", "values")
+LOAD_STATUSES = ("running", "loaded", "unchanged", "rejected", "failed", "reverted")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Load(Base):
+    """One run of the loader over one file: who, what, when, and what happened."""
+
+    __tablename__ = "loads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str] = mapped_column(String(64), default="canonical")
+    user: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_inserted: Mapped[int] = mapped_column(Integer, default=0)
+    rows_updated: Mapped[int] = mapped_column(Integer, default=0)
+    rows_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str | None] = mapped_column(Text)
+    reverted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    errors: Mapped[list[LoadError]] = relationship(
+        back_populates="load", cascade="all, delete-orphan", lazy="raise"
+    )
+
+
+class LoadError(Base):
+    """A rejected row: where it is (line as an editor shows it, header = 1), and what to fix."""
+
+    __tablename__ = "load_errors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    load_id: Mapped[int] = mapped_column(ForeignKey("loads.id", ondelete="CASCADE"), index=True)
+    line: Mapped[int | None] = mapped_column(Integer)
+    sheet: Mapped[str | None] = mapped_column(String(200))
+    column: Mapped[str | None] = mapped_column(String(200))
+    value: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+
+    load: Mapped[Load] = relationship(back_populates="errors", lazy="raise")
+
+
+class Organisation(Base):
+    """A practice, PCN, sub-ICB, ICB, region, nation, trust, or any other unit."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    org_type: Mapped[str] = mapped_column(String(32), index=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    load_id: Mapped[int | None] = mapped_column(ForeignKey("loads.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    parent: Mapped[Organisation | None] = relationship(
+        remote_side="Organisation.id", lazy="raise"
+    )
+
+
+class Indicator(Base):
+    """An indicator definition, kept as reviewed data (as OpenPrescribing keeps its measures)."""
+
+    __tablename__ = "indicators"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    why_it_matters: Mapped[str | None] = mapped_column(Text)
+    value_type: Mapped[str] = mapped_column(String(16), default="proportion")
+    multiplier: Mapped[float] = mapped_column(Double, default=100.0)
+    polarity: Mapped[str] = mapped_column(String(24), default="higher_is_better")
+    target: Mapped[float | None] = mapped_column(Double)
+    target_label: Mapped[str | None] = mapped_column(String(200))
+    thresholds: Mapped[list[Any]] = mapped_column(default=list)
+    numerator_label: Mapped[str | None] = mapped_column(String(300))
+    denominator_label: Mapped[str | None] = mapped_column(String(300))
+    unit: Mapped[str | None] = mapped_column(String(50))
+    source: Mapped[str | None] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    domain: Mapped[str | None] = mapped_column(String(200), index=True)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    decimals: Mapped[int] = mapped_column(Integer, default=1)
+    frequency: Mapped[str | None] = mapped_column(String(16))
+    authored_by: Mapped[str | None] = mapped_column(String(200))
+    checked_by: Mapped[str | None] = mapped_column(String(200))
+    date_reviewed: Mapped[dt.date | None] = mapped_column(Date)
+    load_id: Mapped[int | None] = mapped_column(ForeignKey("loads.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Period(Base):
+    """A reporting period with its dates, so that series sort (see core.periods)."""
+
+    __tablename__ = "periods"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), index=True)
+    period_type: Mapped[str] = mapped_column(String(16))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+
+    # "2011-12" is both a month and a financial year: the label is unique within its type.
+    __table_args__ = (
+        UniqueConstraint("period_type", "label"),
+        Index("ix_periods_type_start", "period_type", "start_date"),
+    )
+
+
+class IndicatorValue(Base):
+    """One organisation's value of one indicator in one period, and the load that wrote it."""
+
+    __tablename__ = "indicator_values"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    indicator_id: Mapped[str] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE")
+    )
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id", ondelete="CASCADE"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    numerator: Mapped[float | None] = mapped_column(Double)
+    denominator: Mapped[float | None] = mapped_column(Double)
+    value: Mapped[float | None] = mapped_column(Double)
+    lower_ci: Mapped[float | None] = mapped_column(Double)
+    upper_ci: Mapped[float | None] = mapped_column(Double)
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    load_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loads.id", ondelete="SET NULL"), index=True
+    )
+
+    __table_args__ = (
+        UniqueConstraint("indicator_id", "period_id", "org_id"),
+        Index("ix_indicator_values_org_indicator", "org_id", "indicator_id"),
+    )
+
+
+class ValueHistory(Base):
+    """What a load replaced: enough to put every value it wrote back as it was."""
+
+    __tablename__ = "value_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    load_id: Mapped[int] = mapped_column(ForeignKey("loads.id", ondelete="CASCADE"), index=True)
+    indicator_id: Mapped[str] = mapped_column(String(100))
+    period_id: Mapped[int] = mapped_column(Integer)
+    org_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(8))  # insert | update
+    prev_numerator: Mapped[float | None] = mapped_column(Double)
+    prev_denominator: Mapped[float | None] = mapped_column(Double)
+    prev_value: Mapped[float | None] = mapped_column(Double)
+    prev_lower_ci: Mapped[float | None] = mapped_column(Double)
+    prev_upper_ci: Mapped[float | None] = mapped_column(Double)
+    prev_suppressed: Mapped[bool | None] = mapped_column(Boolean)
+    prev_note: Mapped[str | None] = mapped_column(Text)
+    prev_load_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class PeerGroup(Base):
+    """A saved custom peer group (a locality, a set of similar trusts)."""
+
+    __tablename__ = "peer_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PeerGroupMember(Base):
+    __tablename__ = "peer_group_members"
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("peer_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Annotation(Base):
+    """A note on a date shown on SPC charts ("new recall system"); editable by analysts."""
+
+    __tablename__ = "annotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    indicator_id: Mapped[str | None] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE"), index=True
+    )
+    date: Mapped[dt.date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+__all__ = [
+    "Annotation",
+    "ApiToken",
+    "Base",
+    "Indicator",
+    "IndicatorValue",
+    "Load",
+    "LoadError",
+    "Organisation",
+    "PeerGroup",
+    "PeerGroupMember",
+    "Period",
+    "ValueHistory",
+    "func",
+]

@@ -1,0 +1,55 @@
+"""One settings object for the whole service (environment prefix ``QIDASH_``).
+
+Read it through :func:`get_settings`; tests override it with :func:`override_settings`
+instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Every field can be set as ``QIDASH_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="QIDASH_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'qidash.db'}",
+        description="SQLAlchemy URL. Default: an SQLite file qidash.db in the working directory. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    require_auth: bool = Field(False, description="Require a bearer token for reads too")
+    max_upload_mb: int = Field(100, description="Largest accepted upload, in MiB")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins")
+    log_json: bool = Field(False, description="Structured JSON logs")
+    disclosure_control: bool = Field(
+        False, description="Suppress small counts in exports and public views"
+    )
+    chromium_path: str | None = Field(None, description="Chromium for chart images")
+
+
+_override: Settings | None = None
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return Settings()
+
+
+def get_settings() -> Settings:
+    """The settings in force: an override set by tests or the CLI, else the environment."""
+    return _override if _override is not None else _cached()
+
+
+def override_settings(settings: Settings | None) -> None:
+    """Replace the settings in force (``None`` returns to the environment)."""
+    global _override
+    _override = settings
+    _cached.cache_clear()

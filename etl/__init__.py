@@ -1,0 +1,1 @@
+"""The one loading pipeline: extract (read files) -> transform (pure, schema-checked) -> load."""

@@ -1,0 +1,1 @@
+"""Slide packs and other documents built from the dashboards' figure builders."""

@@ -1,0 +1,33 @@
+"""``qidash serve``: run the API and dashboards."""
+
+from __future__ import annotations
+
+import typer
+
+from core.db import ensure_schema, get_engine
+from core.settings import get_settings
+
+
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default QIDASH_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, help="Port (default QIDASH_PORT, 8000)"),
+    workers: int = typer.Option(1, min=1, help="Worker processes (use 2-4 per core in production)"),
+) -> None:
+    """Start qidash: dashboards at /, the API under /api/v1, its docs at /api/docs."""
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    ensure_schema(get_engine())
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"qidash is running at http://{shown}:{port}/  (API docs: http://{shown}:{port}/api/docs)")
+    uvicorn.run(
+        "qidash.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Python packages; Debian's chromium, LibreOffice and poppler
+# when running as root) and run the whole suite: lint, unit, SQLite + PostgreSQL, browser.
+source "$(dirname "$0")/_env.sh"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v soffice >/dev/null || need+=(libreoffice-impress)
+command -v pdftoppm >/dev/null || need+=(poppler-utils)
+if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}" || true; fi
+echo "== ruff"
+.venv/bin/ruff check core etl api dashboards exports qidash tests bench
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ $rc -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi
+exit $rc
