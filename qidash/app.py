@@ -1,21 +1,34 @@
 """The one module that mounts the API and the dashboards in one process.
 
 API routes are registered first (Starlette matches in order), then Dash's Flask server is
-mounted at ``/`` through ``a2wsgi.WSGIMiddleware``.
+mounted at ``/`` through ``a2wsgi.WSGIMiddleware``. Process-wide middleware (request ids,
+structured access logs, security headers, CORS when configured) wraps both.
 """
 
 from __future__ import annotations
 
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api.app import create_api
+from core.settings import get_settings
 from dashboards.app import create_dash
+from qidash.middleware import RequestContextMiddleware
 
 
 def create_app() -> FastAPI:
     """The whole service: ``/api/v1`` (docs at ``/api/docs``) and the dashboards at ``/``."""
+    settings = get_settings()
     app = create_api()
     dash_app = create_dash(requests_pathname_prefix="/")
     app.mount("/", WSGIMiddleware(dash_app.server))  # type: ignore[arg-type]
+    if settings.cors_origins:  # closed by default: no CORS headers unless origins are listed
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware)
     return app

@@ -16,12 +16,17 @@ def serve(
     """Start qidash: dashboards at /, the API under /api/v1, its docs at /api/docs."""
     import uvicorn
 
+    from qidash.middleware import configure_logging
+
     settings = get_settings()
+    configure_logging(settings.log_json)
     host = host or settings.host
     port = port or settings.port
     ensure_schema(get_engine())
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    typer.echo(f"qidash is running at http://{shown}:{port}/  (API docs: http://{shown}:{port}/api/docs)")
+    typer.echo(
+        f"qidash is running at http://{shown}:{port}/  (API docs: http://{shown}:{port}/api/docs)"
+    )
     uvicorn.run(
         "qidash.app:create_app",
         factory=True,
@@ -29,5 +34,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=None,  # keep the handlers configure_logging installed
         proxy_headers=True,
+        timeout_graceful_shutdown=30,  # let in-flight requests (and loads) finish on SIGTERM
     )
