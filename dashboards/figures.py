@@ -1,0 +1,672 @@
+"""Pure figure builders: numbers in, a plotly ``go.Figure`` out. No database, no Dash.
+
+The dashboards and the slide packs (``exports/``) call the same functions, so a chart looks the
+same in the browser and in PowerPoint. Every builder takes ``for_slides=True`` (1600x900, larger
+fonts) and an optional ``width``/``height``.
+
+Input contracts (pandas DataFrames; extra columns are ignored):
+
+* :func:`comparison_figure`: ``org_code, org_name, value, lower, upper, comparison`` and
+  optionally ``denominator``. ``comparison`` is one of ``better, similar, worse, higher, lower,
+  not_compared`` (from ``core.stats``; this module never decides significance).
+* :func:`funnel_figure`: points ``org_code, org_name, denominator, value, comparison``; limits
+  ``denominator, lower_95, upper_95, lower_998, upper_998``.
+* :func:`spc_figure`: ``x`` (date or label), ``value, mean, lpl, upl, point_type`` and optionally
+  ``segment`` (rebase number) and ``period``. ``point_type`` as NHSRplotthedots:
+  ``common_cause, special_cause_improvement, special_cause_concern, special_cause_neutral``
+  (``..._neutral_high/low`` accepted).
+* :func:`spine_figure`: ``indicator_name, value, lowest, q1, median, q3, highest, polarity,
+  decimals, unit, comparison``.
+
+Text from uploads (organisation and indicator names, annotation notes) is HTML-escaped before it
+reaches plotly, whose labels understand a few HTML tags.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboards import theme
+
+COMPARISON_ORDER = ("worse", "lower", "similar", "higher", "better", "not_compared")
+
+SPC_LABELS = {
+    "common_cause": "Common cause variation",
+    "special_cause_improvement": "Special cause: improvement",
+    "special_cause_concern": "Special cause: concern",
+    "special_cause_neutral": "Special cause: neither better nor worse",
+}
+
+#: Rows at or under this count are drawn as horizontal bars with every name on the axis.
+NAMED_BARS_MAX = 60
+
+
+# ---------------------------------------------------------------------------------------------
+# indicator metadata and number formatting
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndicatorMeta:
+    """What a chart needs to know about an indicator (read from an ORM row, a dict or a schema)."""
+
+    name: str
+    unit: str | None = None
+    decimals: int = 1
+    polarity: str = "higher_is_better"
+    target: float | None = None
+    target_label: str | None = None
+    value_type: str = "proportion"
+    denominator_label: str | None = None
+
+    @classmethod
+    def of(cls, obj: Any) -> IndicatorMeta:
+        """Build from an ``IndicatorMeta``, a mapping, or any object with these attributes."""
+        if isinstance(obj, IndicatorMeta):
+            return obj
+
+        def get(key: str, default: Any = None) -> Any:
+            if isinstance(obj, Mapping):
+                return obj.get(key, default)
+            return getattr(obj, key, default)
+
+        decimals = get("decimals", 1)
+        target = get("target")
+        return cls(
+            name=str(get("name") or get("id") or get("indicator_id") or "Indicator"),
+            unit=get("unit"),
+            decimals=int(decimals) if decimals is not None else 1,
+            polarity=get("polarity") or "higher_is_better",
+            target=float(target) if target is not None and not _isnan(target) else None,
+            target_label=get("target_label"),
+            value_type=get("value_type") or "proportion",
+            denominator_label=get("denominator_label"),
+        )
+
+    @property
+    def axis_title(self) -> str:
+        """The value axis title: the name, with the unit when there is one."""
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
+
+def _isnan(x: Any) -> bool:
+    try:
+        return x is None or (isinstance(x, float | np.floating) and math.isnan(x))
+    except TypeError:
+        return False
+
+
+def format_value(value: Any, decimals: int = 1, unit: str | None = None) -> str:
+    """Format a number with the indicator's decimals and unit: ``91.2%``, ``1,234``, ``n/a``."""
+    if value is None or _isnan(value):
+        return "n/a"
+    text = f"{float(value):,.{max(int(decimals), 0)}f}"
+    if unit in ("%", "percent"):
+        return f"{text}%"
+    return f"{text} {unit}" if unit else text
+
+
+def format_count(value: Any) -> str:
+    """A whole count with thousands separators (``n/a`` when missing)."""
+    if value is None or _isnan(value):
+        return "n/a"
+    v = float(value)
+    return f"{v:,.0f}" if v == round(v) else f"{v:,.1f}"
+
+
+def safe_text(text: Any, limit: int | None = None) -> str:
+    """Escape text for plotly labels (which parse some HTML) and shorten it to ``limit``."""
+    s = "" if text is None or _isnan(text) else str(text)
+    if limit and len(s) > limit:
+        s = s[: limit - 1].rstrip() + "\u2026"
+    return html.escape(s, quote=False)
+
+
+def _highlights(highlight: str | Iterable[str] | None) -> set[str]:
+    if highlight is None:
+        return set()
+    if isinstance(highlight, str):
+        return {h.strip().upper() for h in highlight.split(",") if h.strip()}
+    return {str(h).strip().upper() for h in highlight if str(h).strip()}
+
+
+def _empty(message: str, *, for_slides: bool, width: int | None, height: int | None) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=safe_text(message), showarrow=False, x=0.5, y=0.5, xref="paper",
+                       yref="paper", font={"size": theme.sizes(for_slides)["title"]})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+def _title(title: str | None, subtitle: str | None) -> str | None:
+    if not title:
+        return None
+    if subtitle:
+        return f"{safe_text(title)}<br><sup>{safe_text(subtitle)}</sup>"
+    return safe_text(title)
+
+
+# ---------------------------------------------------------------------------------------------
+# peer comparison: ranked bars with intervals
+# ---------------------------------------------------------------------------------------------
+def comparison_figure(
+    frame: pd.DataFrame,
+    *,
+    indicator: Any,
+    benchmark: float | None = None,
+    benchmark_label: str = "Benchmark",
+    target: float | None = None,
+    highlight: str | Iterable[str] | None = None,
+    confidence: float = 95,
+    title: str | None = None,
+    subtitle: str | None = None,
+    for_slides: bool = False,
+    width: int | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """Ranked bar ("caterpillar") chart of every peer with its interval.
+
+    Bars are coloured by the comparison with the benchmark (better / similar / worse, in words in
+    the legend), the benchmark and target are lines, and the highlighted organisation(s) stand
+    out with a thick outline and a label. Up to :data:`NAMED_BARS_MAX` peers are drawn as
+    horizontal bars with every name; more are drawn as vertical bars ranked left to right.
+    """
+    meta = IndicatorMeta.of(indicator)
+    target = meta.target if target is None else target
+    if frame is None or frame.empty:
+        return _empty("No values for this selection", for_slides=for_slides, width=width,
+                      height=height)
+    df = frame.copy()
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    shown = df[df["value"].notna()].sort_values("value", kind="stable").reset_index(drop=True)
+    hidden = len(df) - len(shown)
+    if shown.empty:
+        return _empty("Every value in this selection is suppressed or missing",
+                      for_slides=for_slides, width=width, height=height)
+    n = len(shown)
+    shown["pos"] = np.arange(n)
+    if "comparison" not in shown:
+        shown["comparison"] = "not_compared"
+    shown["comparison"] = shown["comparison"].fillna("not_compared").astype(str)
+    lower = pd.to_numeric(shown.get("lower"), errors="coerce")
+    upper = pd.to_numeric(shown.get("upper"), errors="coerce")
+    shown["err_minus"] = (shown["value"] - lower).clip(lower=0).fillna(0.0)
+    shown["err_plus"] = (upper - shown["value"]).clip(lower=0).fillna(0.0)
+    hl = _highlights(highlight)
+    shown["is_hl"] = shown["org_code"].astype(str).str.upper().isin(hl)
+
+    d, unit = meta.decimals, meta.unit
+    shown["hover"] = [
+        _hover_line(r, d, unit, confidence) for r in shown.itertuples(index=False)
+    ]
+    horizontal = n <= NAMED_BARS_MAX
+    s = theme.sizes(for_slides)
+    fig = go.Figure()
+    for cat in COMPARISON_ORDER:
+        part = shown[shown["comparison"] == cat]
+        if part.empty:
+            continue
+        colour = theme.COMPARISON_COLOURS.get(cat, theme.COMPARISON_COLOURS["similar"])
+        line_w = np.where(part["is_hl"], 3.0, 1.0 if cat == "not_compared" else 0.0)
+        line_c = np.where(part["is_hl"], theme.HIGHLIGHT_COLOUR, theme.NHS_MID_GREY)
+        # thousands of whiskers drawn solid merge into a dark band: lighten them with n
+        error = {"type": "data", "array": part["err_plus"].to_numpy(),
+                 "arrayminus": part["err_minus"].to_numpy(),
+                 "color": theme.NHS_DARK_GREY if n <= 200 else "rgba(66,85,99,0.35)",
+                 "thickness": 1.2 if n <= 1000 else 0.6, "width": 3 if horizontal else 0}
+        common = {
+            "name": theme.COMPARISON_LABELS.get(cat, cat),
+            "marker": {"color": colour, "line": {"width": line_w, "color": line_c},
+                       "opacity": 1.0},
+            "width": 0.75 if horizontal else 1.0,
+            "hovertext": part["hover"].to_numpy(),
+            "hovertemplate": "%{hovertext}<extra></extra>",
+        }
+        if horizontal:
+            fig.add_trace(go.Bar(x=part["value"].to_numpy(), y=part["pos"].to_numpy(),
+                                 orientation="h", error_x=error, **common))
+        else:
+            fig.add_trace(go.Bar(x=part["pos"].to_numpy(), y=part["value"].to_numpy(),
+                                 error_y=error, **common))
+
+    line_axis = "x" if horizontal else "y"
+    _reference_lines(fig, line_axis, benchmark, benchmark_label, target, meta, s)
+
+    for r in shown[shown["is_hl"]].itertuples(index=False):
+        label = f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}"
+        left_half = r.pos < n / 2
+        if horizontal:
+            fig.add_annotation(x=r.value + r.err_plus, y=r.pos, text=label, showarrow=True,
+                               arrowhead=0, ax=40, ay=0, xanchor="left",
+                               font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
+                               bgcolor="rgba(255,255,255,0.85)")
+        else:
+            fig.add_annotation(x=r.pos, y=r.value + r.err_plus, text=label, showarrow=True,
+                               arrowhead=2, arrowwidth=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
+                               ax=30 if left_half else -30, ay=-45,
+                               xanchor="left" if left_half else "right",
+                               font={"color": theme.HIGHLIGHT_COLOUR,
+                                                   "size": s["font"]},
+                               bgcolor="rgba(255,255,255,0.9)",
+                               bordercolor=theme.HIGHLIGHT_COLOUR)
+
+    names = [safe_text(x, 38) for x in shown["org_name"]]
+    note = f"{n:,} organisations"
+    if hidden:
+        note += f"; {hidden:,} not shown (suppressed or no value)"
+    note += f". Bars show the value, whiskers the {confidence:g}% confidence interval."
+    if horizontal:
+        row_h = 30 if for_slides else 22
+        auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
+        fig.update_yaxes(tickmode="array", tickvals=shown["pos"].to_numpy(), ticktext=names,
+                         range=[-0.7, n - 0.3], showgrid=False, title=None)
+        fig.update_xaxes(title=f"{safe_text(meta.axis_title)}<br><sup>{safe_text(note)}</sup>",
+                         showgrid=True, gridcolor=theme.NHS_PALE_GREY,
+                         range=[0, _axis_top(shown, benchmark, target)])
+        height = height or (None if for_slides else auto_h)
+    else:
+        fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n],
+                         title=f"Organisations ranked from lowest to highest value ({note})")
+        fig.update_yaxes(title=meta.axis_title, range=[0, _axis_top(shown, benchmark, target)])
+    fig.update_layout(
+        barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
+        title=_title(title, subtitle),
+        legend_title_text=f"Compared with {safe_text(benchmark_label)}:",
+        legend_traceorder="normal",
+    )
+    if subtitle:
+        fig.update_layout(margin={"t": 110})
+    if horizontal and shown["is_hl"].any():
+        fig.update_layout(margin={"r": 230})  # room for the highlighted organisation's label
+    return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+def _axis_top(shown: pd.DataFrame, *refs: float | None) -> float:
+    """The top of the value axis: the highest whisker or reference line, plus a little room."""
+    tops = [float((shown["value"] + shown["err_plus"]).max())]
+    tops += [float(r) for r in refs if r is not None and not _isnan(r)]
+    top = max(tops)
+    return top * 1.04 if top > 0 else 1.0
+
+
+def _hover_line(r: Any, d: int, unit: str | None, confidence: float) -> str:
+    parts = [f"<b>{safe_text(r.org_name, 60)}</b> ({safe_text(r.org_code)})",
+             f"Value: {format_value(r.value, d, unit)}"]
+    lo, hi = getattr(r, "lower", None), getattr(r, "upper", None)
+    if not _isnan(lo) and not _isnan(hi) and lo is not None and hi is not None:
+        parts.append(f"{confidence:g}% CI: {format_value(lo, d)} to {format_value(hi, d)}")
+    num, den = getattr(r, "numerator", None), getattr(r, "denominator", None)
+    if den is not None and not _isnan(den):
+        if num is not None and not _isnan(num):
+            parts.append(f"{format_count(num)} / {format_count(den)}")
+        else:
+            parts.append(f"Denominator: {format_count(den)}")
+    parts.append(theme.COMPARISON_LABELS.get(str(r.comparison), str(r.comparison)))
+    return "<br>".join(parts)
+
+
+def _reference_lines(fig: go.Figure, axis: str, benchmark: float | None, benchmark_label: str,
+                     target: float | None, meta: IndicatorMeta, s: dict) -> None:
+    add = fig.add_vline if axis == "x" else fig.add_hline
+    pos_key = "annotation_position"
+    if benchmark is not None and not _isnan(benchmark):
+        add(benchmark, line={"color": theme.BENCHMARK_COLOUR, "width": 2},
+            annotation_text=f"{safe_text(benchmark_label)} "
+                            f"{format_value(benchmark, meta.decimals, meta.unit)}",
+            annotation_font={"size": s["tick"], "color": theme.BENCHMARK_COLOUR},
+            annotation_bgcolor="rgba(255,255,255,0.85)",
+            **{pos_key: "top left" if axis == "x" else "top left"})
+    if target is not None and not _isnan(target):
+        label = meta.target_label or "Target"
+        add(target, line={"color": theme.TARGET_COLOUR, "width": 2, "dash": "dash"},
+            annotation_text=f"{safe_text(label)} {format_value(target, meta.decimals, meta.unit)}",
+            annotation_font={"size": s["tick"], "color": theme.TARGET_COLOUR},
+            annotation_bgcolor="rgba(255,255,255,0.85)",
+            **{pos_key: "bottom right"})
+
+
+# ---------------------------------------------------------------------------------------------
+# funnel plot
+# ---------------------------------------------------------------------------------------------
+def funnel_figure(
+    points: pd.DataFrame,
+    limits: pd.DataFrame,
+    *,
+    indicator: Any,
+    centre: float | None = None,
+    centre_label: str = "Peer average",
+    target: float | None = None,
+    highlight: str | Iterable[str] | None = None,
+    overdispersion_note: str | None = None,
+    title: str | None = None,
+    subtitle: str | None = None,
+    for_slides: bool = False,
+    width: int | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """Funnel plot: each organisation's value against its denominator, with 95% and 99.8% limits.
+
+    Points are coloured by the funnel's verdict (``comparison``); the centre (pooled) line and
+    the target are drawn; ``overdispersion_note`` (e.g. "Limits widened for overdispersion,
+    phi = 3.1") is printed under the chart so that no one mistakes adjusted for raw limits.
+    """
+    meta = IndicatorMeta.of(indicator)
+    target = meta.target if target is None else target
+    if points is None or points.empty:
+        return _empty("No values for this selection", for_slides=for_slides, width=width,
+                      height=height)
+    s = theme.sizes(for_slides)
+    df = points.copy()
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    df["denominator"] = pd.to_numeric(df["denominator"], errors="coerce")
+    df = df[df["value"].notna() & df["denominator"].notna()]
+    if "comparison" not in df:
+        df["comparison"] = "not_compared"
+    df["comparison"] = df["comparison"].fillna("not_compared").astype(str)
+    hl = _highlights(highlight)
+    df["is_hl"] = df["org_code"].astype(str).str.upper().isin(hl)
+    d, unit = meta.decimals, meta.unit
+    fig = go.Figure()
+    if limits is not None and not limits.empty:
+        lim = limits.sort_values("denominator")
+        x = lim["denominator"].to_numpy()
+        for col, name, colour, dash in (
+            ("upper_998", "99.8% limits (3 SD)", theme.LIMIT_998_COLOUR, "solid"),
+            ("lower_998", None, theme.LIMIT_998_COLOUR, "solid"),
+            ("upper_95", "95% limits (2 SD)", theme.LIMIT_95_COLOUR, "dash"),
+            ("lower_95", None, theme.LIMIT_95_COLOUR, "dash"),
+        ):
+            if col not in lim:
+                continue
+            fig.add_trace(go.Scatter(
+                x=x, y=lim[col].to_numpy(), mode="lines", name=name or col,
+                showlegend=name is not None, legendgroup=col[-3:],
+                line={"color": colour, "width": 1.5, "dash": dash}, hoverinfo="skip"))
+    for cat in COMPARISON_ORDER:
+        part = df[df["comparison"] == cat]
+        if part.empty:
+            continue
+        colour = theme.COMPARISON_COLOURS.get(cat, theme.COMPARISON_COLOURS["similar"])
+        hover = [
+            f"<b>{safe_text(r.org_name, 60)}</b> ({safe_text(r.org_code)})<br>"
+            f"Value: {format_value(r.value, d, unit)}<br>"
+            f"Denominator: {format_count(r.denominator)}<br>"
+            f"{theme.COMPARISON_LABELS.get(cat, cat)}"
+            for r in part.itertuples(index=False)
+        ]
+        fig.add_trace(go.Scatter(
+            x=part["denominator"].to_numpy(), y=part["value"].to_numpy(), mode="markers",
+            name=theme.COMPARISON_LABELS.get(cat, cat),
+            marker={"color": colour, "size": np.where(part["is_hl"], 15, 8 if not for_slides
+                                                      else 11),
+                    "line": {"width": np.where(part["is_hl"], 3, 1),
+                             "color": np.where(part["is_hl"], theme.HIGHLIGHT_COLOUR,
+                                               theme.NHS_DARK_GREY)}},
+            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
+    _reference_lines(fig, "y", centre, centre_label, target, meta, s)
+    for r in df[df["is_hl"]].itertuples(index=False):
+        fig.add_annotation(x=r.denominator, y=r.value, showarrow=True, arrowhead=2, ax=30,
+                           ay=-35, text=f"<b>{safe_text(r.org_name, 40)}</b> "
+                                        f"{format_value(r.value, d, unit)}",
+                           font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
+                           bgcolor="rgba(255,255,255,0.9)", bordercolor=theme.HIGHLIGHT_COLOUR)
+    fig.update_xaxes(title=meta.denominator_label or "Denominator (people counted)",
+                     rangemode="tozero", showgrid=True, gridcolor=theme.NHS_PALE_GREY)
+    fig.update_yaxes(title=meta.axis_title)
+    fig.update_layout(title=_title(title, subtitle), hovermode="closest")
+    if overdispersion_note:
+        fig.add_annotation(text=safe_text(overdispersion_note), xref="paper", yref="paper", x=0,
+                           y=-0.16, yanchor="top", showarrow=False,
+                           font={"size": s["tick"], "color": theme.NHS_DARK_GREY})
+        fig.update_layout(margin={"b": 95})
+    return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+# ---------------------------------------------------------------------------------------------
+# SPC (XmR) chart in Making Data Count colours
+# ---------------------------------------------------------------------------------------------
+def _point_colour_key(point_type: str) -> str:
+    pt = str(point_type or "common_cause")
+    if pt.startswith("special_cause_neutral"):
+        return "special_cause_neutral"
+    return pt if pt in SPC_LABELS else "common_cause"
+
+
+def _segment_lines(df: pd.DataFrame, col: str) -> tuple[list[Any], list[Any]]:
+    """x and y for a line per rebase segment, broken between segments (None gaps)."""
+    xs: list[Any] = []
+    ys: list[Any] = []
+    for _, part in df.groupby("segment", sort=False):
+        xs.extend(part["x"].tolist())
+        ys.extend(part[col].tolist())
+        xs.append(None)
+        ys.append(None)
+    return xs, ys
+
+
+def spc_figure(
+    frame: pd.DataFrame,
+    *,
+    indicator: Any,
+    target: float | None = None,
+    annotations: Sequence[Mapping[str, Any]] | None = None,
+    variation: str | None = None,
+    assurance: str | None = None,
+    title: str | None = None,
+    subtitle: str | None = None,
+    for_slides: bool = False,
+    width: int | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """XmR chart: the values, mean and process limits per rebase segment, coloured points.
+
+    ``annotations`` are ``{"date" (or "x"), "text"}`` mappings drawn as dotted vertical lines with
+    their note. ``variation`` and ``assurance`` (plain-English labels such as "Special cause
+    improvement" / "Inconsistent: target within limits") are printed in a box at the top right,
+    as the Making Data Count icons would be.
+    """
+    meta = IndicatorMeta.of(indicator)
+    target = meta.target if target is None else target
+    if frame is None or frame.empty:
+        return _empty("No values over time for this selection", for_slides=for_slides,
+                      width=width, height=height)
+    s = theme.sizes(for_slides)
+    df = frame.copy()
+    if "segment" not in df:
+        df["segment"] = 0
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    d, unit = meta.decimals, meta.unit
+    c = theme.SPC_COLOURS
+    fig = go.Figure()
+    for col, name, colour, dash in (
+        ("upl", "Process limits", c["limits"], "dash"),
+        ("lpl", None, c["limits"], "dash"),
+        ("mean", "Mean", c["mean_line"], "solid"),
+    ):
+        if col not in df or df[col].isna().all():
+            continue
+        xs, ys = _segment_lines(df, col)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name or col,
+                                 showlegend=name is not None, legendgroup=col if col == "mean"
+                                 else "limits", line={"color": colour, "width": 1.5,
+                                                      "dash": dash},
+                                 hoverinfo="skip", connectgaps=False))
+    fig.add_trace(go.Scatter(x=df["x"], y=df["value"], mode="lines", showlegend=False,
+                             line={"color": c["value_line"], "width": 2}, hoverinfo="skip"))
+    df["ptkey"] = [_point_colour_key(p) for p in df.get("point_type",
+                                                      pd.Series(["common_cause"] * len(df)))]
+    label_col = df["period"] if "period" in df else df["x"].astype(str)
+    df["hover"] = [
+        f"<b>{safe_text(lbl)}</b><br>{format_value(v, d, unit)}<br>{SPC_LABELS[k]}"
+        for lbl, v, k in zip(label_col, df["value"], df["ptkey"], strict=True)
+    ]
+    for key, label in SPC_LABELS.items():
+        part = df[df["ptkey"] == key]
+        if part.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=part["x"], y=part["value"], mode="markers", name=label,
+            marker={"color": c[key], "size": 11 if for_slides else 9,
+                    "line": {"width": 1, "color": "#FFFFFF"}},
+            hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
+    if target is not None and not _isnan(target):
+        fig.add_hline(target, line={"color": c["target"], "width": 2, "dash": "dot"},
+                      annotation_text=f"{safe_text(meta.target_label or 'Target')} "
+                                      f"{format_value(target, d, unit)}",
+                      annotation_position="top left",
+                      annotation_font={"color": c["target"], "size": s["tick"]})
+    last = df.dropna(subset=["value"]).tail(1)
+    if not last.empty and "mean" in df and not df["mean"].isna().all():
+        lr = last.iloc[0]
+        for col, name in (("upl", "Upper limit"), ("mean", "Mean"), ("lpl", "Lower limit")):
+            if col in df and not _isnan(lr[col]):
+                fig.add_annotation(x=lr["x"], y=lr[col], text=f"{name} {format_value(lr[col], d)}",
+                                   showarrow=False, xanchor="left", xshift=8,
+                                   font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
+    for note in annotations or ():
+        when = note.get("date", note.get("x"))
+        if when is None:
+            continue
+        xval = pd.Timestamp(when) if not isinstance(when, str) or when[:4].isdigit() else when
+        fig.add_shape(type="line", x0=xval, x1=xval, y0=0, y1=1, yref="paper",
+                      line={"color": theme.NHS_DARK_BLUE, "width": 1, "dash": "dot"})
+        fig.add_annotation(x=xval, y=1, yref="paper", text=safe_text(note.get("text"), 40),
+                           showarrow=False, textangle=-90, xanchor="right", yanchor="top",
+                           font={"size": s["tick"] - 1, "color": theme.NHS_DARK_BLUE})
+    badges = []
+    if variation:
+        badges.append(f"Variation: <b>{safe_text(variation)}</b>")
+    if assurance:
+        badges.append(f"Target: <b>{safe_text(assurance)}</b>")
+    if badges:
+        fig.add_annotation(text="<br>".join(badges), xref="paper", yref="paper", x=1, y=1.0,
+                           xanchor="right", yanchor="bottom", align="right", showarrow=False,
+                           bordercolor=theme.NHS_MID_GREY, borderwidth=1, borderpad=4,
+                           bgcolor="#FFFFFF", font={"size": s["tick"]})
+    fig.update_xaxes(title="Period")
+    fig.update_yaxes(title=meta.axis_title)
+    fig.update_layout(title=_title(title, subtitle), hovermode="closest",
+                      margin={"r": 110, "t": 110})
+    return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+# ---------------------------------------------------------------------------------------------
+# spine chart: one organisation against the peer range on every indicator
+# ---------------------------------------------------------------------------------------------
+def spine_positions(profile: pd.DataFrame) -> pd.DataFrame:
+    """Place each row's value and peer range on a common 0-1 scale, better to the right.
+
+    The peer median sits at 0.5; the wider half of the range (median to lowest, or to highest)
+    spans 0.5, so the whole range fits and rows are comparable, as in Fingertips spine charts.
+    For "lower is better" indicators the scale is mirrored so that better is always on the right.
+    Returns ``pos_value, pos_lowest, pos_q1, pos_median, pos_q3, pos_highest``.
+    """
+    out = pd.DataFrame(index=profile.index)
+    med = pd.to_numeric(profile["median"], errors="coerce")
+    lo = pd.to_numeric(profile["lowest"], errors="coerce")
+    hi = pd.to_numeric(profile["highest"], errors="coerce")
+    half = np.maximum((med - lo).abs(), (hi - med).abs()).replace(0, np.nan).fillna(1.0)
+    flip = profile.get("polarity", pd.Series("higher_is_better", index=profile.index)).eq(
+        "lower_is_better")
+    for col in ("value", "lowest", "q1", "median", "q3", "highest"):
+        v = pd.to_numeric(profile[col], errors="coerce")
+        pos = 0.5 + (v - med) / (2 * half)
+        out[f"pos_{col}"] = np.where(flip, 1 - pos, pos)
+    return out
+
+
+def spine_figure(
+    profile: pd.DataFrame,
+    *,
+    org_name: str | None = None,
+    peer_label: str = "peers",
+    title: str | None = None,
+    subtitle: str | None = None,
+    for_slides: bool = False,
+    width: int | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """Spine chart: one row per indicator, the organisation's value against the peer range.
+
+    Light grey is the range (lowest to highest), darker grey the middle half (quartiles), the
+    black tick the median, the dot the organisation, coloured by its comparison. Better is on
+    the right for every indicator ("no judgement" indicators keep higher on the right).
+    """
+    if profile is None or profile.empty:
+        return _empty("No indicators for this organisation", for_slides=for_slides, width=width,
+                      height=height)
+    s = theme.sizes(for_slides)
+    df = profile.reset_index(drop=True).copy()
+    pos = spine_positions(df)
+    n = len(df)
+    y = np.arange(n)
+    names = [safe_text(x, 55) for x in df["indicator_name"]]
+    values = [format_value(v, dec, u) for v, dec, u in
+              zip(df["value"], df.get("decimals", [1] * n), df.get("unit", [None] * n),
+                  strict=True)]
+    lo = np.minimum(pos["pos_lowest"], pos["pos_highest"])
+    hi = np.maximum(pos["pos_lowest"], pos["pos_highest"])
+    q_lo = np.minimum(pos["pos_q1"], pos["pos_q3"])
+    q_hi = np.maximum(pos["pos_q1"], pos["pos_q3"])
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=y, x=hi - lo, base=lo, orientation="h", name="Range of " + peer_label,
+                         marker={"color": "#DDE3E6"}, hoverinfo="skip", width=0.6))
+    fig.add_trace(go.Bar(y=y, x=q_hi - q_lo, base=q_lo, orientation="h",
+                         name="Middle half of " + peer_label + " (25th to 75th)",
+                         marker={"color": "#9AA8B0"}, hoverinfo="skip", width=0.6))
+    fig.add_trace(go.Scatter(y=y, x=pos["pos_median"], mode="markers",
+                             name="Median of " + peer_label,
+                             marker={"symbol": "line-ns", "size": 22,
+                                     "line": {"width": 3, "color": theme.NHS_BLACK}},
+                             hoverinfo="skip"))
+    comp = df.get("comparison", pd.Series(["not_compared"] * n)).fillna("not_compared")
+    hover = []
+    for i, r in df.iterrows():
+        dec, u = int(r.get("decimals", 1) or 1), r.get("unit")
+        hover.append(
+            f"<b>{safe_text(r['indicator_name'], 80)}</b><br>"
+            f"{safe_text(org_name or 'This organisation')}: {format_value(r['value'], dec, u)}<br>"
+            f"Peer median {format_value(r['median'], dec, u)}; range "
+            f"{format_value(r['lowest'], dec)} to {format_value(r['highest'], dec)}<br>"
+            f"{theme.COMPARISON_LABELS.get(str(comp.iloc[i]), str(comp.iloc[i]))}")
+    df["hover"] = hover
+    for cat in COMPARISON_ORDER:
+        mask = comp.astype(str).eq(cat).to_numpy()
+        if not mask.any():
+            continue
+        fig.add_trace(go.Scatter(
+            y=y[mask], x=pos["pos_value"].to_numpy()[mask], mode="markers",
+            name=theme.COMPARISON_LABELS.get(cat, cat),
+            marker={"color": theme.COMPARISON_COLOURS.get(cat), "size": 16 if for_slides else 13,
+                    "line": {"width": 1.5, "color": theme.NHS_DARK_GREY}},
+            customdata=np.flatnonzero(mask),
+            hovertext=df["hover"].to_numpy()[mask], hovertemplate="%{hovertext}<extra></extra>"))
+    value_notes = [
+        {"text": f"<b>{v}</b>", "x": 1.0, "xref": "paper", "y": int(i), "yref": "y",
+         "xanchor": "left", "xshift": 10, "showarrow": False, "font": {"size": s["tick"]}}
+        for i, v in zip(y, values, strict=True)
+    ]
+    value_notes.append({"text": safe_text(org_name or "Value", 18), "x": 1.0, "xref": "paper",
+                        "y": 1.0, "yref": "paper", "yanchor": "bottom", "xanchor": "left",
+                        "xshift": 10, "showarrow": False,
+                        "font": {"size": s["tick"], "color": theme.NHS_DARK_GREY}})
+    row_h = 44 if for_slides else 34
+    fig.update_yaxes(tickmode="array", tickvals=y, ticktext=names, autorange="reversed",
+                     showgrid=False, title=None)
+    fig.update_xaxes(range=[-0.03, 1.03], tickmode="array", tickvals=[0, 0.5, 1],
+                     ticktext=["\u2190 Worse", "Peer median", "Better \u2192"], showgrid=False,
+                     zeroline=False, title=None)
+    fig.update_layout(
+        title=_title(title, subtitle), barmode="overlay", hovermode="closest",
+        margin={"r": 150 if for_slides else 120, "t": 110 if subtitle else 80},
+        legend={"y": 1.02, "yanchor": "bottom"}, annotations=value_notes,
+    )
+    h = height or (None if for_slides else max(300, row_h * n + 170))
+    return theme.apply_theme(fig, for_slides=for_slides, width=width, height=h)
