@@ -1,0 +1,375 @@
+"""Funnel plots: OHID/PHE control limits and FunnelPlotR overdispersion adjustment.
+
+* Proportions (``value_type="proportion"``): PHEindicatormethods ``calculate_funnel_limits``
+  / ``sigma_adjustment`` - the inverse of the Wilson interval about the pooled value, at
+  one-sided 0.975 ("2s", 95%) and 0.999 ("3s", 99.8%); the 100-point x axis of R/Funnels.R;
+  per-area significance by ``assign_funnel_significance``.
+* Ratios (observed / expected) and crude rates: exact Poisson limits (PHE ``poisson_funnel``),
+  here computed in closed form with the inverse regularised gamma function so the curve is
+  smooth in the expected count and passes exactly through PHE's points; per-area significance
+  by ``funnel_ratio_significance`` (exact below 10 events, Byar from 10). A crude rate is
+  treated as a ratio with expected = denominator x pooled rate.
+* Overdispersion (``overdispersion=True``): FunnelPlotR / Spiegelhalter (2005) additive
+  random effects - variance-stabilising transform (arcsine-sqrt for proportions; SHMI log
+  method for ratios), z winsorised at ``trim`` (proportions) or truncated by rank (SHMI),
+  phi = mean of squared z, tau^2 by DerSimonian-Laird. If phi <= 1 the unadjusted (PHE)
+  limits are kept, as FunnelPlotR does, and ``FunnelResult.overdispersion`` is False.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from .intervals import _arr, poisson_interval
+
+Z95 = float(special.ndtri(0.975))  # 1.959964
+Z998 = float(special.ndtri(0.999))  # 3.090232
+
+FLAGS = ("above_998", "above_95", "within", "below_95", "below_998")
+LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
+# integer codes used internally: 0 within, 1 above 99.8, 2 above 95, 3 below 95, 4 below 99.8,
+# -1 no value (missing category)
+_SIG_CATS = ["Not significant", "High (0.001)", "High (0.025)", "Low (0.025)", "Low (0.001)"]
+_FLAG_CATS = ["within", "above_998", "above_95", "below_95", "below_998"]
+
+
+@dataclass(frozen=True)
+class FunnelResult:
+    """Result of :func:`funnel` (all values in display units, i.e. x multiplier).
+
+    limits: smooth curve for drawing, 100 rows: ``denominator`` (x axis; the expected count
+        for ratios and the population for rates/proportions), ``lower_95``, ``upper_95``,
+        ``lower_998``, ``upper_998``, ``centre``.
+    rows: one row per input, same index: ``numerator``, ``denominator``, ``value``, the four
+        limit columns evaluated at the row's denominator (NaN when the row has no value),
+        ``significance`` (categorical PHE label: "High (0.001)", "High (0.025)", "Not
+        significant", "Low (0.025)", "Low (0.001)") and ``flag`` (categorical: "above_998",
+        "above_95", "within", "below_95", "below_998"); both are missing (NaN) when the row
+        has no value, e.g. a zero denominator.
+    target: the centre line (pooled value unless a target was given).
+    phi, tau2: overdispersion ratio and between-unit variance (NaN / 0 when not requested).
+    overdispersion: True when the limits and flags are the overdispersion-adjusted ones.
+    method: short description of the limits used.
+    """
+
+    limits: pd.DataFrame
+    rows: pd.DataFrame
+    target: float
+    phi: float
+    tau2: float
+    overdispersion: bool
+    method: str
+
+
+# --------------------------------------------------------------------------- axis
+
+
+def _signif_floor(x: float) -> float:
+    v = math.floor(x * 0.95)
+    if x == 0:
+        return 0.0
+    n = len(str(int(v))) - 1
+    return math.floor(x * 0.95 / 10**n) * 10**n
+
+
+def _signif_ceiling(x: float) -> float:
+    v = math.ceil(x * 1.05)
+    if x == 0:
+        return 0.0
+    n = len(str(int(v))) - 2
+    return math.ceil(x * 1.05 / 10.0**n) * 10.0**n
+
+
+def funnel_axis(denominators: Any, points: int = 100) -> np.ndarray:
+    """PHE's x axis (R/Funnels.R): ``points`` geometrically spaced integers.
+
+    From max(1, axis_min) to axis_max = signif.ceiling(1.05 max n); axis_min = 0 when
+    max n > 2 min n, else signif.floor(0.95 min n). Steps round half to even, as R does.
+    """
+    d = _arr(denominators)
+    d = d[np.isfinite(d) & (d > 0)]
+    if d.size == 0:
+        return np.arange(1.0, points + 1.0)
+    lo, hi = float(d.min()), float(d.max())
+    axis_min = 0.0 if hi > 2 * lo else _signif_floor(lo)
+    axis_max = max(_signif_ceiling(hi), 1.0)
+    first = [max(1.0, axis_min)]
+    for j in range(2, points + 1):
+        prev = first[-1]
+        step = round((axis_max / prev) ** (1.0 / (points + 1 - j)) * prev)
+        first.append(float(max(step, prev + 1)))
+    return np.asarray(first)
+
+
+# --------------------------------------------------------------------------- proportions
+
+
+def sigma_adjustment(p: float, population: Any, average: float) -> tuple[np.ndarray, np.ndarray]:
+    """PHE ``sigma_adjustment``: (low, high) funnel limits on the 0-1 scale, unclamped.
+
+    ``p`` is the one-sided probability (0.975 or 0.999); ``average`` the centre (0-1).
+    """
+    n = _arr(population)
+    z2 = float(special.ndtri(p)) ** 2
+    a = average
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = a * (n / z2 + 1.0)
+        disc = (-8.0 * a * (n / z2 + 1.0)) ** 2 - 64.0 * (1.0 / z2 + 1.0 / n) * a * (
+            n * (a * (n / z2 + 2.0) - 1.0) + z2 * (a - 1.0)
+        )
+        adj = np.sqrt(np.maximum(disc, 0.0))
+        last = 1.0 / z2 + 1.0 / n
+        low = (first - adj / 8.0) / last / n
+        high = (first + adj / 8.0) / last / n
+    return low, high
+
+
+def _proportion_limits(n: np.ndarray, centre: float) -> dict[str, np.ndarray]:
+    l95, u95 = sigma_adjustment(0.975, n, centre)
+    l998, u998 = sigma_adjustment(0.999, n, centre)
+    return {
+        "lower_95": np.clip(l95, 0.0, 1.0),
+        "upper_95": np.clip(u95, 0.0, 1.0),
+        "lower_998": np.clip(l998, 0.0, 1.0),
+        "upper_998": np.clip(u998, 0.0, 1.0),
+    }
+
+
+def _proportion_significance(o: np.ndarray, n: np.ndarray, centre: float) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = o / n
+    l95, u95 = sigma_adjustment(0.975, n, centre)
+    l998, u998 = sigma_adjustment(0.999, n, centre)
+    return np.select([p < l998, p < l95, p > u998, p > u95], [4, 3, 1, 2], 0)
+
+
+# --------------------------------------------------------------------------- ratios
+
+
+def poisson_ratio_limits(expected: Any) -> dict[str, np.ndarray]:
+    """Exact Poisson funnel limits of observed/expected about 1 at each expected count.
+
+    The lower 95% limit at E is O/E where E is the exact upper 95% limit of O (PHE
+    ``poisson_funnel(O, 0.025, "high")``), i.e. O = gdtrib(1, 0.975, E) - 1; the upper limit
+    has E = exact lower limit of O, i.e. O = gdtrib(1, 0.025, E). Limits below 0 are 0.
+    """
+    e = _arr(expected)
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, tail in (("95", 0.025), ("998", 0.001)):
+            o_low = special.gdtrib(1.0, 1.0 - tail, e) - 1.0
+            o_high = special.gdtrib(1.0, tail, e)
+            out[f"lower_{name}"] = np.maximum(o_low, 0.0) / e
+            out[f"upper_{name}"] = o_high / e
+    return out
+
+
+def funnelplotr_poisson_limits(expected: Any, target: float = 1.0) -> dict[str, np.ndarray]:
+    """FunnelPlotR's unadjusted exact limits for standardised ratios at expected count E.
+
+    ``lower = chi2_{a/2}(2E)/2/E``, ``upper = chi2_{1-a/2}(2(E+1))/2/E`` (x target); 95% and
+    99.8%. Differs slightly from PHE's curve (:func:`poisson_ratio_limits`); provided for
+    comparison with FunnelPlotR output.
+    """
+    e = _arr(expected)
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, tail in (("95", 0.025), ("998", 0.001)):
+            out[f"lower_{name}"] = target * stats.chi2.ppf(tail, 2 * e) / 2 / e
+            out[f"upper_{name}"] = target * stats.chi2.ppf(1 - tail, 2 * (e + 1)) / 2 / e
+    return out
+
+
+def _ratio_significance(o: np.ndarray, e: np.ndarray, centre: float) -> np.ndarray:
+    """PHE ``funnel_ratio_significance``: compare ``centre`` with the ratio's CI."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo998, hi998 = (x / e for x in poisson_interval(o, 0.998))
+        lo95, hi95 = (x / e for x in poisson_interval(o, 0.95))
+    lo998 = np.where(o == 0, 0.0, lo998)
+    lo95 = np.where(o == 0, 0.0, lo95)
+    return np.select([centre < lo998, centre < lo95, centre > hi998, centre > hi95],
+                     [1, 2, 4, 3], 0)
+
+
+# --------------------------------------------------------------------------- overdispersion
+
+
+def _dl_tau2(z: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+    """phi = mean(z^2); DerSimonian-Laird tau^2 (FunnelPlotR ``tau_func``)."""
+    n = z.size
+    if n == 0:
+        return float("nan"), 0.0
+    phi = float(np.mean(z * z))
+    w = 1.0 / (s * s)
+    denom = w.sum() - (w * w).sum() / w.sum()
+    if n * phi < n - 1 or n < 2 or denom <= 0:
+        return phi, 0.0
+    return phi, float(max(0.0, (n * phi - (n - 1)) / denom))
+
+
+def _winsorise(z: np.ndarray, trim: float) -> np.ndarray:
+    lz, uz = np.quantile(z, [trim, 1.0 - trim])  # R quantile type 7
+    return np.clip(z, lz, uz)
+
+
+def _truncate_mask(z: np.ndarray, trim: float) -> np.ndarray:
+    k = 1.0 / trim
+    rk = stats.rankdata(z, method="average")
+    sp = np.floor(rk * k / (z.size + 1))
+    return (sp > 0) & (sp < k - 1)
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _flags_from_limits(v: np.ndarray, lim: dict[str, np.ndarray]) -> np.ndarray:
+    return np.select(
+        [v > lim["upper_998"], v > lim["upper_95"], v < lim["lower_998"], v < lim["lower_95"]],
+        [1, 2, 4, 3],
+        0,
+    )
+
+
+def funnel(
+    numerator: Any,
+    denominator: Any,
+    *,
+    value_type: str = "proportion",
+    multiplier: float = 1.0,
+    target: float | None = None,
+    overdispersion: bool = False,
+    trim: float = 0.1,
+    points: int = 100,
+) -> FunnelResult:
+    """Funnel plot limits and flags for one indicator and period across organisations.
+
+    value_type: "proportion" (numerator <= denominator), "ratio" (observed / expected) or
+        "rate" (events / population, crude). Means and counts have no funnel (ValueError).
+    multiplier: display scale (100 for percentages; 100 for ISRs, 100000 for rates ...).
+    target: the centre in display units; default the pooled value (ratio of sums) for
+        proportions and rates, and 1 x multiplier for ratios.
+    overdispersion: apply the FunnelPlotR/Spiegelhalter adjustment (see module docstring).
+    Rows with a zero or missing denominator or missing numerator are kept with NaN values
+    and ``flag`` None; they do not enter the pooled value, phi or tau2.
+    """
+    if value_type not in ("proportion", "ratio", "rate"):
+        raise ValueError(f"no funnel for value_type {value_type!r}")
+    index = numerator.index if isinstance(numerator, pd.Series) else None
+    o = np.atleast_1d(_arr(numerator))
+    n = np.atleast_1d(_arr(denominator))
+    o, n = np.broadcast_arrays(o, n)
+    ok = np.isfinite(o) & np.isfinite(n) & (n > 0) & (o >= 0)
+    mult = float(multiplier)
+    pooled = float(o[ok].sum() / n[ok].sum()) if ok.any() else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.where(ok, o / np.where(ok, n, 1.0), np.nan)
+    axis = funnel_axis(n[ok], points)
+
+    if value_type == "proportion":
+        centre = pooled if target is None else float(target) / mult
+        lim_rows = _proportion_limits(n, centre)
+        lim_axis = _proportion_limits(axis, centre)
+        sig = _proportion_significance(o, n, centre)
+        scale = mult
+        method = "PHE inverse-Wilson (proportion)"
+    else:
+        if value_type == "ratio":
+            t = 1.0 if target is None else float(target) / mult  # centre on ratio scale
+            base = 1.0  # display = ratio x base x multiplier
+            e_rows = n * t
+            e_axis = axis * t
+        else:  # rate: expected = population x centre rate
+            rate = pooled if target is None else float(target) / mult
+            t, base = 1.0, rate
+            e_rows = n * rate
+            e_axis = axis * rate
+        lr = poisson_ratio_limits(e_rows)
+        la = poisson_ratio_limits(e_axis)
+        lim_rows = {k: v * t for k, v in lr.items()}
+        lim_axis = {k: v * t for k, v in la.items()}
+        sig = _ratio_significance(o, e_rows, 1.0)
+        raw = raw / base if base > 0 else raw * np.nan
+        centre = t
+        scale = mult * base
+        method = "PHE exact Poisson (ratio)"
+    sig_code = np.where(ok, sig, -1)
+    flag_code = sig_code
+
+    phi, tau2, adjusted = float("nan"), 0.0, False
+    if overdispersion and ok.sum() >= 1:
+        if value_type == "proportion":
+            theta = np.arcsin(np.sqrt(centre))
+            s = 1.0 / (2.0 * np.sqrt(n[ok]))
+            z = (np.arcsin(np.sqrt(np.clip(raw[ok], 0, 1))) - theta) / s
+            zw = _winsorise(z, trim) if z.size else z
+            phi, tau2 = _dl_tau2(zw, s)
+        else:
+            e = e_rows[ok]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.sqrt(e) * np.log(o[ok] / e)
+            fin = np.isfinite(z)
+            z, s = z[fin], 1.0 / np.sqrt(e[fin])
+            keep = _truncate_mask(z, trim) if z.size else np.zeros(0, bool)
+            phi, tau2 = _dl_tau2(z[keep], s[keep])
+        if phi > 1.0:
+            adjusted = True
+
+            def od(x: np.ndarray) -> dict[str, np.ndarray]:
+                out = {}
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    for name, zz in (("95", Z95), ("998", Z998)):
+                        if value_type == "proportion":
+                            th = np.arcsin(np.sqrt(centre))
+                            w = zz * np.sqrt(1.0 / (4.0 * x) + tau2)
+                            lo = np.sin(np.clip(th - w, 0.0, np.pi / 2)) ** 2
+                            hi = np.sin(np.clip(th + w, 0.0, np.pi / 2)) ** 2
+                        else:
+                            w = zz * np.sqrt(1.0 / x + tau2)
+                            lo, hi = t * np.exp(-w), t * np.exp(w)
+                        out[f"lower_{name}"], out[f"upper_{name}"] = lo, hi
+                return out
+
+            if value_type == "proportion":
+                lim_rows, lim_axis = od(n), od(axis)
+            else:
+                lim_rows, lim_axis = od(e_rows), od(e_axis)
+            flag_code = np.where(ok, _flags_from_limits(raw, lim_rows), -1)
+            method = (
+                "FunnelPlotR arcsine-sqrt, additive random effects"
+                if value_type == "proportion"
+                else "FunnelPlotR SHMI log, additive random effects"
+            )
+
+    limits = pd.DataFrame(
+        {
+            "denominator": axis,
+            **{c: lim_axis[c] * scale for c in LIMIT_COLUMNS},
+            "centre": np.full(axis.shape, centre * scale),
+        }
+    )
+    rows = pd.DataFrame(
+        {
+            "numerator": o,
+            "denominator": n,
+            "value": raw * scale,
+            **{c: np.where(ok, lim_rows[c] * scale, np.nan) for c in LIMIT_COLUMNS},
+            "significance": pd.Categorical.from_codes(sig_code, categories=_SIG_CATS),
+            "flag": pd.Categorical.from_codes(flag_code, categories=_FLAG_CATS),
+        },
+        index=index if index is not None and len(index) == o.size else None,
+    )
+    return FunnelResult(
+        limits=limits,
+        rows=rows,
+        target=centre * scale,
+        phi=phi,
+        tau2=tau2,
+        overdispersion=adjusted,
+        method=method,
+    )

@@ -1,0 +1,271 @@
+"""Peer comparison (rank, percentile, quartiles, benchmark) and GIRFT-style opportunity.
+
+* rank: 1 = best by polarity; ties share the minimum rank (SQL ``RANK``);
+  ``no_judgement`` ranks by value, highest first.
+* percentile: OpenPrescribing's measure percentile, SQL ``PERCENT_RANK() OVER (ORDER BY
+  value)`` x 100 = (ascending min-rank - 1) / (n - 1) x 100, 0-100, by *value* (not polarity);
+  a set with one value gives 0. Equivalent pandas: ``(s.rank(method="min") - 1) / (n - 1)``.
+* quartiles / deciles: unweighted, linear interpolation between order statistics
+  (numpy ``percentile`` default = R ``quantile`` type 7), over organisations with a value.
+* comparison with a benchmark (Fingertips): "better"/"worse" when the organisation's
+  confidence interval lies wholly above/below the benchmark *value*, else "similar";
+  "not_compared" for no_judgement polarity, a missing value or interval, or no benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .intervals import pooled_value, value_intervals
+
+POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
+LEVELS = ("median", "upper_quartile", "best_decile", "target")
+COMPARISONS = ("better", "similar", "worse", "not_compared")
+
+
+def _sign(polarity: str) -> int:
+    if polarity not in POLARITIES:
+        raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
+    return {"higher_is_better": 1, "lower_is_better": -1, "no_judgement": 0}[polarity]
+
+
+@dataclass(frozen=True)
+class PeerComparison:
+    """Result of :func:`peer_comparison`.
+
+    rows: same index as the input frame; columns ``numerator``, ``denominator``, ``value``,
+        ``lower``, ``upper`` (display units), ``rank`` (Int64, <NA> = no value),
+        ``percentile`` (float 0-100, NaN = no value), ``quartile`` and ``decile`` (Int64;
+        1 = best quartile/decile by polarity, highest values for no_judgement),
+        ``comparison`` ("better", "similar", "worse", "not_compared"), ``meets_target``
+        (boolean, <NA> without a target, no value or no_judgement polarity).
+    quartiles: (q1, median, q3) of the values; deciles: the 10th..90th percentiles (9 values).
+    benchmark: value compared against (display units); pooled: ratio of sums of the set.
+    n: number of organisations with a value.
+    """
+
+    rows: pd.DataFrame
+    quartiles: tuple[float, float, float]
+    deciles: tuple[float, ...]
+    benchmark: float
+    pooled: float
+    n: int
+
+
+def _bins(values: np.ndarray, cuts: np.ndarray, sign: int) -> np.ndarray:
+    """1 = best bin. For higher-is-better (and no judgement) the top bin is value >= top cut."""
+    if sign >= 0:
+        return (len(cuts) + 1 - np.searchsorted(cuts, values, side="right")).astype(float)
+    return (np.searchsorted(cuts, values, side="left") + 1).astype(float)
+
+
+def peer_comparison(
+    frame: pd.DataFrame,
+    *,
+    polarity: str,
+    value_type: str,
+    multiplier: float = 1.0,
+    confidence: float = 0.95,
+    benchmark: float | None = None,
+    target: float | None = None,
+    numerator: str = "numerator",
+    denominator: str = "denominator",
+    sd: str | None = None,
+) -> PeerComparison:
+    """Compare organisations for one indicator and period (one row per organisation).
+
+    ``frame`` holds ``numerator`` and ``denominator`` columns (and an ``sd`` column for
+    means). ``benchmark`` (display units) defaults to the pooled value of the set (ratio of
+    sums); pass England's value or a target to compare with that instead. ``target``
+    (display units) adds ``meets_target``: value >= target (higher_is_better) or <= target
+    (lower_is_better).
+    """
+    sign = _sign(polarity)
+    vi = value_intervals(
+        value_type,
+        frame[numerator],
+        frame[denominator] if denominator in frame else None,
+        sd=frame[sd] if sd else None,
+        confidence=confidence,
+        multiplier=multiplier,
+    )
+    v = vi["value"].to_numpy()
+    lo, hi = vi["lower"].to_numpy(), vi["upper"].to_numpy()
+    has = np.isfinite(v)
+    n = int(has.sum())
+    vals = v[has]
+
+    rank_basis = pd.Series(-v if sign >= 0 else v)
+    rank = rank_basis.rank(method="min", na_option="keep").to_numpy()
+    pct = pd.Series(v).rank(method="min", na_option="keep").to_numpy()
+    pct = (pct - 1.0) / (n - 1) * 100.0 if n > 1 else np.where(has, 0.0, np.nan)
+
+    if n:
+        q = np.percentile(vals, [25, 50, 75])
+        dec = np.percentile(vals, np.arange(10, 100, 10))
+    else:
+        q = np.full(3, np.nan)
+        dec = np.full(9, np.nan)
+    quart = np.where(has, _bins(np.where(has, v, 0), q, sign), np.nan)
+    decile = np.where(has, _bins(np.where(has, v, 0), dec, sign), np.nan)
+
+    pooled = (
+        pooled_value(frame[numerator], frame[denominator], multiplier=multiplier)
+        if value_type != "mean" and denominator in frame
+        else (float(np.mean(vals)) if n else float("nan"))
+    )
+    bench = pooled if benchmark is None else float(benchmark)
+    comp = np.full(v.shape, "not_compared", dtype=object)
+    if sign != 0 and np.isfinite(bench):
+        ok = has & np.isfinite(lo) & np.isfinite(hi)
+        higher = ok & (lo > bench)
+        lower = ok & (hi < bench)
+        comp[ok] = "similar"
+        comp[higher] = "better" if sign > 0 else "worse"
+        comp[lower] = "worse" if sign > 0 else "better"
+
+    if target is not None and sign != 0:
+        meets = v >= target if sign > 0 else v <= target
+        meets_s = pd.array(np.where(has, meets, False), dtype="boolean")
+        meets_s[~has] = pd.NA
+    else:
+        meets_s = pd.array([pd.NA] * len(v), dtype="boolean")
+
+    rows = pd.DataFrame(
+        {
+            "numerator": frame[numerator].to_numpy(dtype=float),
+            "denominator": (
+                frame[denominator].to_numpy(dtype=float) if denominator in frame else np.nan
+            ),
+            "value": v,
+            "lower": lo,
+            "upper": hi,
+            "rank": pd.array(np.where(has, rank, np.nan), dtype="Int64"),
+            "percentile": np.where(has, pct, np.nan),
+            "quartile": pd.array(quart, dtype="Int64"),
+            "decile": pd.array(decile, dtype="Int64"),
+            "comparison": pd.Categorical(comp, categories=list(COMPARISONS)),
+            "meets_target": meets_s,
+        },
+        index=frame.index,
+    )
+    return PeerComparison(
+        rows=rows,
+        quartiles=(float(q[0]), float(q[1]), float(q[2])),
+        deciles=tuple(float(x) for x in dec),
+        benchmark=bench,
+        pooled=pooled,
+        n=n,
+    )
+
+
+@dataclass(frozen=True)
+class Opportunity:
+    """Result of :func:`opportunity`.
+
+    rows: input index; ``value`` (display units), ``level`` (the level aimed for),
+        ``gap`` (|level - value| for organisations worse than the level, else 0) and
+        ``extra`` (= gap x denominator / multiplier: patients/events that would move if the
+        organisation reached the level; 0 when already there or with no value); plus
+        ``group`` when a grouping was given.
+    by_group: per group ``extra`` (sum), ``n_orgs`` (worse than level), ``orgs_for_half``.
+    total: sum of ``extra``. orgs_for_half: fewest organisations (largest first) whose
+        extras add up to at least half the total (0 when the total is 0).
+    level: the level value (display units).
+    """
+
+    rows: pd.DataFrame
+    by_group: pd.DataFrame
+    total: float
+    orgs_for_half: int
+    level: float
+
+
+def _orgs_for_half(extra: np.ndarray) -> int:
+    e = np.sort(extra[extra > 0])[::-1]
+    total = e.sum()
+    if total <= 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(e), total / 2.0 - 1e-12 * total) + 1)
+
+
+def opportunity(
+    frame: pd.DataFrame,
+    *,
+    polarity: str,
+    value_type: str = "proportion",
+    multiplier: float = 1.0,
+    level: str = "upper_quartile",
+    target: float | None = None,
+    group: str | None = None,
+    numerator: str = "numerator",
+    denominator: str = "denominator",
+) -> Opportunity:
+    """GIRFT-style opportunity: extra patients if each organisation reached ``level``.
+
+    ``level``: "median", "upper_quartile" (the *better* quartile by polarity: Q3 for
+    higher_is_better, Q1 for lower_is_better), "best_decile" (P90 / P10) or "target"
+    (needs ``target`` in display units). Levels are unweighted, linear-interpolated
+    percentiles of the organisations' values. no_judgement polarity raises ValueError.
+    """
+    sign = _sign(polarity)
+    if sign == 0:
+        raise ValueError("opportunity needs a polarity (higher_is_better / lower_is_better)")
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    vi = value_intervals(value_type, frame[numerator], frame[denominator],
+                         multiplier=multiplier)
+    v = vi["value"].to_numpy()
+    d = frame[denominator].to_numpy(dtype=float)
+    has = np.isfinite(v)
+    vals = v[has]
+    if level == "target":
+        if target is None:
+            raise ValueError("level='target' needs a target")
+        lev = float(target)
+    elif not vals.size:
+        lev = float("nan")
+    else:
+        pct = {"median": 50.0, "upper_quartile": 75.0, "best_decile": 90.0}[level]
+        lev = float(np.percentile(vals, pct if sign > 0 else 100.0 - pct))
+    worse = has & ((v < lev) if sign > 0 else (v > lev))
+    gap = np.where(worse, np.abs(lev - np.where(has, v, 0.0)), 0.0)
+    extra = np.where(worse, gap * np.where(worse, d, 0.0) / float(multiplier), 0.0)
+    rows = pd.DataFrame({"value": v, "level": lev, "gap": gap, "extra": extra},
+                        index=frame.index)
+    if group is not None:
+        rows["group"] = frame[group].to_numpy()
+        codes, uniques = pd.factorize(rows["group"], sort=True, use_na_sentinel=False)
+        k = len(uniques)
+        order = np.lexsort((-extra, codes))
+        c_sorted, e_sorted = codes[order], extra[order]
+        tot = np.bincount(codes, weights=extra, minlength=k)
+        cum = np.cumsum(e_sorted)
+        starts = np.searchsorted(c_sorted, np.arange(k))
+        before = cum - e_sorted - np.concatenate([[0.0], cum])[starts][c_sorted]
+        t_g = tot[c_sorted]
+        need = (e_sorted > 0) & (before < t_g / 2.0 - 1e-12 * t_g)
+        by_group = pd.DataFrame(
+            {
+                "extra": tot,
+                "n_orgs": np.bincount(codes, weights=worse, minlength=k).astype(int),
+                "orgs_for_half": np.bincount(c_sorted, weights=need, minlength=k).astype(int),
+            },
+            index=pd.Index(uniques, name="group"),
+        )
+    else:
+        by_group = pd.DataFrame(
+            {"extra": [extra.sum()], "n_orgs": [int(worse.sum())],
+             "orgs_for_half": [_orgs_for_half(extra)]},
+            index=pd.Index(["all"], name="group"),
+        )
+    return Opportunity(
+        rows=rows,
+        by_group=by_group,
+        total=float(extra.sum()),
+        orgs_for_half=_orgs_for_half(extra),
+        level=lev,
+    )
