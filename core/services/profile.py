@@ -1,0 +1,368 @@
+"""Profile of one organisation (every indicator) and the network triage table.
+
+Both read set-based: one query for the organisation's (or network's) series, one for the peer
+values of every indicator, then the engine per indicator (:func:`core.stats.peer_comparison`,
+:func:`core.stats.opportunity`, :func:`core.stats.xmr_batch`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, or_, select
+
+from core import stats
+from core.errors import InvalidParameter, NotFound
+from core.models import IndicatorValue, Organisation, Period
+from core.periods import FINENESS
+from core.services.base import (
+    VALUE_COLUMNS,
+    Conn,
+    OrgRef,
+    check_period_type,
+    descendant_ids,
+    get_org,
+    list_indicator_meta,
+    lowest_type,
+    with_intervals,
+)
+from core.services.comparison import LEVELS, check_level, compare_frame, opportunity_frame
+from core.services.spc import latest_icons
+
+PROFILE_COLUMNS = (
+    "indicator_id", "indicator_name", "domain", "polarity", "unit", "decimals", "period",
+    "period_type", "numerator", "denominator", "value", "lower_ci", "upper_ci", "benchmark",
+    "comparison", "rank", "n_peers", "percentile", "peer_min", "peer_q1", "peer_median",
+    "peer_q3", "peer_max", "target", "meets_target", "spc_variation", "spc_assurance",
+    "opportunity_level", "opportunity",
+)
+TRIAGE_COLUMNS = (
+    "indicator_id", "indicator_name", "period", "org_code", "org_name", "value", "lower_ci",
+    "upper_ci", "benchmark", "comparison", "spc_variation", "spc_special_cause",
+    "meets_target", "significantly_worse", "special_cause_concern", "failing_target", "flags",
+)
+
+
+def _org_values(conn: Conn, org_ids: list[int], indicator_ids: list[str] | None) -> pd.DataFrame:
+    """Every value of the organisations (all periods): the series behind icons and periods."""
+    stmt = (
+        select(
+            IndicatorValue.org_id, IndicatorValue.indicator_id, Period.id, Period.label,
+            Period.period_type, Period.start_date, Period.end_date, IndicatorValue.numerator,
+            IndicatorValue.denominator, IndicatorValue.value, IndicatorValue.lower_ci,
+            IndicatorValue.upper_ci, IndicatorValue.suppressed,
+        )
+        .join(Period, Period.id == IndicatorValue.period_id)
+        .where(IndicatorValue.org_id.in_(org_ids))
+    )
+    if indicator_ids is not None:
+        stmt = stmt.where(IndicatorValue.indicator_id.in_(indicator_ids))
+    frame = pd.DataFrame.from_records(
+        conn.execute(stmt).all(),
+        columns=["org_id", "indicator_id", "period_id", "period", "period_type", "start_date",
+                 "end_date", "numerator", "denominator", "value", "lower_ci", "upper_ci",
+                 "suppressed"],
+    )
+    for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci"):
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+    frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
+    frame["fine"] = frame["period_type"].map(lambda t: FINENESS.get(t, 9))
+    return frame
+
+
+def _chosen_periods(
+    own: pd.DataFrame, period: str | None, period_type: str | None
+) -> pd.DataFrame:
+    """Per indicator, the period to show: ``period`` when given, else the latest the
+    organisations have (latest end date; the finest kind on a tie)."""
+    f = own if period_type is None else own[own["period_type"] == period_type]
+    if period is not None:
+        f = f[f["period"] == period]
+    f = f.sort_values(["indicator_id", "end_date", "fine"], ascending=[True, False, True])
+    return f.drop_duplicates("indicator_id")[["indicator_id", "period_id", "period",
+                                              "period_type"]]
+
+
+def _peer_values(
+    conn: Conn, pairs: list[tuple[str, int]], org_type: str, active_only: bool = True
+) -> pd.DataFrame:
+    """Values of every organisation of ``org_type`` for the (indicator, period) pairs."""
+    if not pairs:
+        return pd.DataFrame(columns=[*VALUE_COLUMNS, "indicator_id"])
+    cond = or_(*[
+        and_(IndicatorValue.indicator_id == i, IndicatorValue.period_id == p) for i, p in pairs
+    ])
+    stmt = (
+        select(
+            Organisation.id, Organisation.code, Organisation.name, Organisation.org_type,
+            Organisation.parent_id, IndicatorValue.numerator, IndicatorValue.denominator,
+            IndicatorValue.value, IndicatorValue.lower_ci, IndicatorValue.upper_ci,
+            IndicatorValue.suppressed, IndicatorValue.indicator_id,
+        )
+        .join(Organisation, Organisation.id == IndicatorValue.org_id)
+        .where(cond, Organisation.org_type == org_type)
+        .order_by(Organisation.code)
+    )
+    if active_only:
+        stmt = stmt.where(Organisation.is_active.is_(True))
+    frame = pd.DataFrame.from_records(
+        conn.execute(stmt).all(), columns=[*VALUE_COLUMNS, "indicator_id"]
+    )
+    for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci"):
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+    frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
+    return frame
+
+
+def _nz(x: Any) -> float | None:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every indicator for one organisation: rows of :data:`PROFILE_COLUMNS`."""
+
+    organisation: OrgRef
+    peers_label: str
+    confidence: float
+    level: str
+    rows: pd.DataFrame
+
+
+def profile(
+    conn: Conn,
+    code: str,
+    *,
+    period: str | None = None,
+    period_type: str | None = None,
+    level: str = "median",
+    confidence: float = 95.0,
+    active_only: bool = True,
+) -> Profile:
+    """Every indicator the organisation has, each at ``period`` (default its latest), against
+    all organisations of the same type: value, interval, pooled benchmark, comparison,
+    percentile, the peer range for a spine chart (min, quartiles, max), the latest SPC
+    variation and assurance of its series of that period type, and its opportunity at
+    ``level``."""
+    from core.services.base import check_confidence
+
+    conf = check_confidence(confidence)
+    check_level(level)
+    check_period_type(period_type)
+    org = get_org(conn, code)
+    own = _org_values(conn, [org.id], None)
+    if own.empty:
+        raise NotFound(
+            f"{org.code} ({org.name}) has no indicator values yet",
+            entity="values", key=org.code, valid=[],
+        )
+    if period is not None:
+        from core.periods import PeriodError, parse_period
+
+        labels = {period}
+        try:
+            labels.add(parse_period(period, period_type).label)
+        except PeriodError:
+            pass
+        hit = own[own["period"].isin(labels)]
+        if hit.empty:
+            have = own.sort_values("end_date", ascending=False)["period"].drop_duplicates()
+            raise NotFound(
+                f"{org.code} has no values in period {period!r}; its periods (latest first): "
+                f"{', '.join(have.head(20))}",
+                entity="period", key=period, valid=have.head(20).tolist(),
+            )
+        period = hit["period"].iloc[0]
+    chosen = _chosen_periods(own, period, period_type)
+    metas = {m.id: m for m in list_indicator_meta(conn)}
+    pairs = [(r.indicator_id, int(r.period_id)) for r in chosen.itertuples()]
+    peers = _peer_values(conn, pairs, org.org_type, active_only)
+    out = []
+    for r in chosen.itertuples():
+        ind = metas[r.indicator_id]
+        pv = peers[(peers["indicator_id"] == ind.id)]
+        pv = pv.reset_index(drop=True)
+        # the organisation itself may be closed (active_only) yet still asked for
+        if org.id not in set(pv["org_id"]):
+            mine = own[(own["indicator_id"] == ind.id) & (own["period_id"] == r.period_id)]
+            extra = mine.assign(org_code=org.code, org_name=org.name, org_type=org.org_type,
+                                parent_id=org.parent_id)[list(VALUE_COLUMNS)]
+            pv = pd.concat([pv[list(VALUE_COLUMNS)], extra], ignore_index=True)
+        rows, res = compare_frame(pv, ind, confidence=conf)
+        me = rows[rows["org_id"] == org.id].iloc[0]
+        vals = rows["value"].to_numpy(dtype=float)
+        vals = vals[np.isfinite(vals)]
+        opp_value = None
+        if ind.polarity != "no_judgement" and ind.value_type != "mean" and not (
+            level == "target" and ind.target is None
+        ):
+            o = opportunity_frame(pv, ind, level)
+            opp_value = _nz(o.rows["extra"].to_numpy()[rows.index[rows["org_id"] == org.id][0]])
+        series = own[(own["indicator_id"] == ind.id) & (own["period_type"] == r.period_type)]
+        icons = latest_icons(
+            with_intervals(series, ind, 95.0)[["org_id", "period", "value"]], ind,
+            r.period_type,
+        )
+        variation = icons["variation"].iloc[0] if len(icons) else None
+        assurance = icons["assurance"].iloc[0] if len(icons) else None
+        meets = me["meets_target"]
+        out.append({
+            "indicator_id": ind.id, "indicator_name": ind.name, "domain": ind.domain,
+            "polarity": ind.polarity, "unit": ind.unit, "decimals": ind.decimals,
+            "period": r.period, "period_type": r.period_type,
+            "numerator": _nz(me["numerator"]), "denominator": _nz(me["denominator"]),
+            "value": _nz(me["value"]), "lower_ci": _nz(me["lower_ci"]),
+            "upper_ci": _nz(me["upper_ci"]), "benchmark": _nz(res.pooled),
+            "comparison": me["comparison"],
+            "rank": None if pd.isna(me["rank"]) else int(me["rank"]), "n_peers": res.n,
+            "percentile": _nz(me["percentile"]),
+            "peer_min": _nz(vals.min()) if vals.size else None,
+            "peer_q1": _nz(res.quartiles[0]), "peer_median": _nz(res.quartiles[1]),
+            "peer_q3": _nz(res.quartiles[2]),
+            "peer_max": _nz(vals.max()) if vals.size else None,
+            "target": ind.target, "meets_target": None if pd.isna(meets) else bool(meets),
+            "spc_variation": variation, "spc_assurance": assurance,
+            "opportunity_level": level if opp_value is not None else None,
+            "opportunity": opp_value,
+        })
+    frame = pd.DataFrame(out, columns=list(PROFILE_COLUMNS))
+    frame = frame.sort_values(["domain", "indicator_id"], na_position="last", kind="stable")
+    return Profile(org, f"all {org.org_type} organisations", conf, level,
+                   frame.reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class Triage:
+    """Indicators x member organisations of a network with the flags that matter.
+
+    ``rows``: :data:`TRIAGE_COLUMNS` (one per indicator and member; ``flags`` lists
+    ``significantly_worse``, ``special_cause_concern``, ``failing_target``);
+    ``summary``: per indicator the network's pooled value, the national pooled benchmark and
+    the number of members with each flag, most flagged first.
+    """
+
+    parent: OrgRef
+    member_type: str
+    members: pd.DataFrame  # code, name
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def triage(
+    conn: Conn,
+    code: str,
+    *,
+    indicators: list[str] | None = None,
+    period_type: str | None = None,
+    confidence: float = 95.0,
+) -> Triage:
+    """For a network (PCN, ICB ...) ``code``: every indicator at its latest period for the
+    member organisations (the lowest level below it), each member compared with all
+    organisations of its type nationally, its latest SPC point, and its target status."""
+    from core.services.base import check_confidence
+
+    conf = check_confidence(confidence)
+    check_period_type(period_type)
+    parent = get_org(conn, code)
+    below = descendant_ids(conn, parent.id)
+    if not below:
+        raise InvalidParameter(
+            "code", f"{parent.code} ({parent.name}) has no member organisations to triage"
+        )
+    member_rows = conn.execute(
+        select(Organisation.id, Organisation.code, Organisation.name, Organisation.org_type)
+        .where(Organisation.id.in_(below), Organisation.is_active.is_(True))
+    ).all()
+    counts: dict[str, int] = {}
+    for r in member_rows:
+        counts[r[3]] = counts.get(r[3], 0) + 1
+    mtype = lowest_type(counts)
+    members = [r for r in member_rows if r[3] == mtype]
+    mids = [int(r[0]) for r in members]
+    own = _org_values(conn, mids, indicators)
+    if indicators:
+        metas_all = {m.id: m for m in list_indicator_meta(conn)}
+        unknown = [i for i in indicators if i not in metas_all]
+        if unknown:
+            raise NotFound(
+                f"unknown indicator(s) {', '.join(unknown)}; known: {', '.join(metas_all)}",
+                entity="indicator", key=unknown[0], valid=list(metas_all),
+            )
+    member_frame = pd.DataFrame(
+        [(r[1], r[2]) for r in sorted(members, key=lambda r: r[1])], columns=["code", "name"]
+    )
+    if own.empty:
+        return Triage(parent, mtype or "", member_frame,
+                      pd.DataFrame(columns=list(TRIAGE_COLUMNS)), pd.DataFrame())
+    chosen = _chosen_periods(own, None, period_type)
+    metas = {m.id: m for m in list_indicator_meta(conn)}
+    pairs = [(r.indicator_id, int(r.period_id)) for r in chosen.itertuples()]
+    peers = _peer_values(conn, pairs, mtype or "")
+    out, summary = [], []
+    for r in chosen.itertuples():
+        ind = metas[r.indicator_id]
+        pv = peers[peers["indicator_id"] == ind.id].reset_index(drop=True)
+        if pv.empty:
+            continue
+        rows, res = compare_frame(pv, ind, confidence=conf)
+        mine = rows[rows["org_id"].isin(mids)].copy()
+        series = own[(own["indicator_id"] == ind.id) & (own["period_type"] == r.period_type)]
+        icons = latest_icons(
+            with_intervals(series, ind, 95.0)[["org_id", "period", "value"]], ind,
+            r.period_type,
+        )
+        mine = mine.join(icons, on="org_id")
+        for m in mine.itertuples():
+            meets = None if pd.isna(m.meets_target) else bool(m.meets_target)
+            var = m.variation if isinstance(m.variation, str) else None
+            concern = bool(var and var.startswith("concern"))
+            worse = m.comparison == "worse"
+            failing = meets is False
+            flags = [name for name, on in (("significantly_worse", worse),
+                                           ("special_cause_concern", concern),
+                                           ("failing_target", failing)) if on]
+            out.append({
+                "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
+                "org_code": m.org_code, "org_name": m.org_name, "value": _nz(m.value),
+                "lower_ci": _nz(m.lower_ci), "upper_ci": _nz(m.upper_ci),
+                "benchmark": _nz(res.pooled), "comparison": m.comparison,
+                "spc_variation": var,
+                "spc_special_cause": m.special_cause if isinstance(m.special_cause, str)
+                else None,
+                "meets_target": meets, "significantly_worse": worse,
+                "special_cause_concern": concern, "failing_target": failing, "flags": flags,
+            })
+        net = pv[pv["org_id"].isin(mids)]
+        keep = ~net["suppressed"]
+        net_value = stats.pooled_value(
+            net["numerator"].where(keep), net["denominator"].where(keep),
+            multiplier=ind.multiplier,
+        ) if ind.value_type != "mean" else float("nan")
+        summary.append({
+            "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
+            "network_value": _nz(net_value), "benchmark": _nz(res.pooled),
+            "target": ind.target, "members": len(mine),
+            "significantly_worse": int((mine["comparison"] == "worse").sum()),
+            "special_cause_concern": int(
+                mine["variation"].astype(str).str.startswith("concern").sum()
+            ),
+            "failing_target": int((mine["meets_target"] == False).sum()),  # noqa: E712
+        })
+    rows_frame = pd.DataFrame(out, columns=list(TRIAGE_COLUMNS))
+    sm = pd.DataFrame(summary)
+    if not sm.empty:
+        sm["flagged"] = sm[["significantly_worse", "special_cause_concern",
+                            "failing_target"]].sum(axis=1)
+        sm = sm.sort_values(["flagged", "indicator_id"], ascending=[False, True])
+    return Triage(parent, mtype or "", member_frame, rows_frame, sm.reset_index(drop=True))
+
+
+__all__ = ["LEVELS", "PROFILE_COLUMNS", "TRIAGE_COLUMNS", "Profile", "Triage", "profile",
+           "triage"]
