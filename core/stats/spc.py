@@ -65,8 +65,9 @@ class SPCResult:
     points: one row per input position (index preserved from a pandas input) with columns
         ``value``, ``mean``, ``lower_limit``, ``upper_limit``, ``near_lower``, ``near_upper``
         (float, display units; NaN limits = segment too short to have limits),
-        ``special_cause`` ("improvement"/"concern"/"neutral"/"none"), ``rule``
-        ("outside_limits"/"trend"/"two_of_three"/"shift"/None), ``segment`` (0-based);
+        ``special_cause`` (categorical "improvement"/"concern"/"neutral"/"none"), ``rule``
+        (categorical "outside_limits"/"trend"/"two_of_three"/"shift"; missing (NaN) when no
+        rule fired), ``segment`` (0-based);
         p-charts also carry ``numerator`` and ``denominator``.
     variation: icon of the latest non-missing point: "improvement_high", "improvement_low",
         "concern_high", "concern_low", "neutral_high", "neutral_low", "common_cause"
@@ -123,6 +124,10 @@ class SPCBatch:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _cat(values: np.ndarray, labels: np.ndarray) -> pd.Categorical:
+    return pd.Categorical(values, categories=[x for x in labels if x is not None])
 
 
 def _direction(improvement_direction: str) -> int:
@@ -237,6 +242,8 @@ def _rules(
 
 def _variation(special: np.ndarray, side: np.ndarray, valid: np.ndarray) -> np.ndarray:
     s, t = special.shape
+    if t == 0:
+        return np.full(s, None, dtype=object)
     has = valid.any(axis=1)
     last = t - 1 - np.argmax(valid[:, ::-1], axis=1)
     sp = special[np.arange(s), last]
@@ -256,6 +263,8 @@ def _assurance(
     if target is None or direction == 0:
         return out
     tgt = np.broadcast_to(np.asarray(target, dtype=float), (s,))
+    if lower.shape[1] == 0:
+        return out
     lo, hi = lower[:, -1], upper[:, -1]
     ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(tgt)
     above_ok = "fail" if direction > 0 else "pass"
@@ -420,8 +429,8 @@ def xmr(
             "upper_limit": b.upper_limit[0],
             "near_lower": b.near_lower[0],
             "near_upper": b.near_upper[0],
-            "special_cause": b.special_cause[0],
-            "rule": b.rule[0],
+            "special_cause": _cat(b.special_cause[0], SPECIAL_LABELS),
+            "rule": _cat(b.rule[0], RULE_LABELS),
             "segment": seg,
         },
         index=index,
@@ -487,8 +496,8 @@ def p_chart(
             "upper_limit": hi * mult,
             "near_lower": nlo * mult,
             "near_upper": nhi * mult,
-            "special_cause": SPECIAL_LABELS[special[0]],
-            "rule": RULE_LABELS[rule[0]],
+            "special_cause": _cat(SPECIAL_LABELS[special[0]], SPECIAL_LABELS),
+            "rule": _cat(RULE_LABELS[rule[0]], RULE_LABELS),
             "segment": seg,
         },
         index=index,
