@@ -307,10 +307,10 @@ def aggregate(
 
 
 def pooled_value(numerator: Any, denominator: Any, *, multiplier: float = 1.0) -> float:
-    """Ratio of sums over rows with both parts present (NaN when the denominator sums to 0)."""
+    """Ratio of sums over rows with a numerator and a positive denominator (else NaN)."""
     o = np.atleast_1d(_arr(numerator))
     n = np.atleast_1d(_arr(denominator))
-    ok = np.isfinite(o) & np.isfinite(n)
+    ok = np.isfinite(o) & np.isfinite(n) & (n > 0)
     den = n[ok].sum()
     if not ok.any() or den <= 0:
         return float("nan")

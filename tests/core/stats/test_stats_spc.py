@@ -6,6 +6,7 @@ import pytest
 
 from core.stats import RuleLengths, p_chart, run_chart_signals, xmr, xmr_batch
 
+
 def rules(p):
     return [None if pd.isna(x) else x for x in p.rule]
 
@@ -106,7 +107,8 @@ def test_fix_after_and_rebase():
     assert (fixed.rule.iloc[12:] == "outside_limits").all()
     reb = xmr(y, rebase_at=[12])
     p = reb.points
-    assert p["mean"].iloc[0] == pytest.approx(11) and p["mean"].iloc[-1] == pytest.approx(21)
+    assert p["mean"].iloc[0] == pytest.approx(11)
+    assert p["mean"].iloc[-1] == pytest.approx(21)
     assert p.segment.tolist() == [0] * 12 + [1] * 12
     assert (p.special_cause == "none").all()
     assert reb.warnings == ()
@@ -120,16 +122,19 @@ def test_short_series_warns_trial_limits():
     assert any("no limits" in w for w in one.warnings)
     assert one.variation == "common_cause"
     empty = xmr([])
-    assert empty.points.empty and empty.variation is None
+    assert empty.points.empty
+    assert empty.variation is None
 
 
 def test_missing_values_keep_position():
     y = np.array(BASE + [np.nan] + BASE, dtype=float)
     r = xmr(pd.Series(y, index=pd.period_range("2020-01", periods=25, freq="M")))
     p = r.points
-    assert len(p) == 25 and np.isnan(p.value.iloc[12])
+    assert len(p) == 25
+    assert np.isnan(p.value.iloc[12])
     assert p["mean"].iloc[12] == pytest.approx(11)  # line continues across the gap
-    assert p.special_cause.iloc[12] == "none" and pd.isna(p.rule.iloc[12])
+    assert p.special_cause.iloc[12] == "none"
+    assert pd.isna(p.rule.iloc[12])
     # a shift continues across the gap
     y2 = np.array(BASE + [12.5, 11.5, np.nan, 12.5, 11.5, 12.5, 11.5, 12.5])
     assert rules(xmr(y2).points)[-8:] == ["shift"] * 2 + [None] + ["shift"] * 5
@@ -139,7 +144,8 @@ def test_missing_values_keep_position():
 def test_identical_values():
     r = xmr([4.0] * 15, target=5)
     p = r.points
-    assert (p["upper_limit"] == 4).all() and (p["lower_limit"] == 4).all()
+    assert (p["upper_limit"] == 4).all()
+    assert (p["lower_limit"] == 4).all()
     assert (p.special_cause == "none").all()
     assert r.assurance == "fail"
 
@@ -165,7 +171,8 @@ def test_batch_equals_single():
         np.testing.assert_allclose(b.upper_limit[i], s.points.upper_limit)
         assert list(b.special_cause[i]) == s.points.special_cause.tolist()
         assert list(b.rule[i]) == rules(s.points)
-        assert b.variation[i] == s.variation and b.assurance[i] == s.assurance
+        assert b.variation[i] == s.variation
+        assert b.assurance[i] == s.assurance
     long = b.to_long()
     assert len(long) == 30 * 40
 
@@ -178,18 +185,25 @@ def test_p_chart():
     cl = o.sum() / n.sum()
     assert p["mean"].iloc[0] == pytest.approx(cl * 100)
     assert p["upper_limit"].iloc[3] == pytest.approx(100 * (cl + 3 * np.sqrt(cl * (1 - cl) / 400)))
-    assert p.rule.iloc[-1] == "outside_limits" and r.variation == "improvement_high"
+    assert p.rule.iloc[-1] == "outside_limits"
+    assert r.variation == "improvement_high"
     z = p_chart([0, 0, 0], [10, 0, 10])
-    assert (z.points["lower_limit"].dropna() == 0).all() and np.isnan(z.points.value.iloc[1])
+    assert (z.points["lower_limit"].dropna() == 0).all()
+    assert np.isnan(z.points.value.iloc[1])
     assert any("trial limits" in w for w in z.warnings)
 
 
 def test_run_chart_signals():
     y = list(range(1, 21))  # one crossing only
     s = run_chart_signals(y)
-    assert s.n_useful == 20 and s.n_crossings == 1 and s.longest_run == 10
-    assert s.longest_run_max == 7 and s.n_crossings_min == 6 and s.runs_signal
+    assert s.n_useful == 20
+    assert s.n_crossings == 1
+    assert s.longest_run == 10
+    assert s.longest_run_max == 7
+    assert s.n_crossings_min == 6
+    assert s.runs_signal
     alt = run_chart_signals([1, 3] * 10)
-    assert alt.n_crossings == 19 and not alt.runs_signal
+    assert alt.n_crossings == 19
+    assert not alt.runs_signal
     assert not run_chart_signals([]).runs_signal
     assert run_chart_signals([2, 2, 2]).n_useful == 0
