@@ -64,6 +64,7 @@ class IndicatorMeta:
     target_label: str | None = None
     value_type: str = "proportion"
     denominator_label: str | None = None
+    numerator_label: str | None = None
 
     @classmethod
     def of(cls, obj: Any) -> IndicatorMeta:
@@ -87,12 +88,19 @@ class IndicatorMeta:
             target_label=get("target_label"),
             value_type=get("value_type") or "proportion",
             denominator_label=get("denominator_label"),
+            numerator_label=get("numerator_label"),
         )
 
     @property
     def axis_title(self) -> str:
         """The value axis title: the name, with the unit when there is one."""
         return f"{self.name} ({self.unit})" if self.unit else self.name
+
+    @property
+    def value_title(self) -> str:
+        """A short value axis title when the chart title already names the indicator."""
+        base = self.numerator_label or "Value"
+        return f"{base} ({self.unit})" if self.unit else base
 
 
 def _isnan(x: Any) -> bool:
@@ -258,28 +266,32 @@ def comparison_figure(
                                bordercolor=theme.HIGHLIGHT_COLOUR)
 
     names = [safe_text(x, 38) for x in shown["org_name"]]
-    note = f"{n:,} organisations"
+    note = f"{n:,} organisations, lowest to highest"
     if hidden:
-        note += f"; {hidden:,} not shown (suppressed or no value)"
-    note += f". Bars show the value, whiskers the {confidence:g}% confidence interval."
+        note += f"; {hidden:,} without a value"
+    note += f". Whiskers: {confidence:g}% confidence intervals."
     if horizontal:
         row_h = 30 if for_slides else 22
         auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
         fig.update_yaxes(tickmode="array", tickvals=shown["pos"].to_numpy(), ticktext=names,
                          range=[-0.7, n - 0.3], showgrid=False, title=None)
-        fig.update_xaxes(title=f"{safe_text(meta.axis_title)}<br><sup>{safe_text(note)}</sup>",
+        fig.update_xaxes(title=f"{safe_text(meta.value_title)}<br><sup>{safe_text(note)}</sup>",
                          showgrid=True, gridcolor=theme.NHS_PALE_GREY,
                          range=[0, _axis_top(shown, benchmark, target)])
         height = height or (None if for_slides else auto_h)
     else:
-        fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n],
-                         title=f"Organisations ranked from lowest to highest value ({note})")
-        fig.update_yaxes(title=meta.axis_title, range=[0, _axis_top(shown, benchmark, target)])
+        fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n], title=safe_text(note))
+        fig.update_yaxes(title=safe_text(meta.value_title),
+                         range=[0, _axis_top(shown, benchmark, target)])
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
         title=_title(title, subtitle),
         legend_title_text=f"Compared with {safe_text(benchmark_label)}:",
         legend_traceorder="normal",
+        # legend under the chart: the space above the bars is for the highlighted label
+        legend={"orientation": "h", "y": -0.2 if not horizontal else 1.0,
+                "yanchor": "top" if not horizontal else "bottom", "x": 0},
+        margin={"b": 120} if not horizontal else {},
     )
     if subtitle:
         fig.update_layout(margin={"t": 110})
@@ -419,8 +431,9 @@ def funnel_figure(
                            bgcolor="rgba(255,255,255,0.9)", bordercolor=theme.HIGHLIGHT_COLOUR)
     fig.update_xaxes(title=meta.denominator_label or "Denominator (people counted)",
                      rangemode="tozero", showgrid=True, gridcolor=theme.NHS_PALE_GREY)
-    fig.update_yaxes(title=meta.axis_title)
-    fig.update_layout(title=_title(title, subtitle), hovermode="closest")
+    fig.update_yaxes(title=safe_text(meta.value_title))
+    fig.update_layout(title=_title(title, subtitle), hovermode="closest",
+                      margin={"t": 110} if subtitle else {})
     if overdispersion_note:
         fig.add_annotation(text=safe_text(overdispersion_note), xref="paper", yref="paper", x=0,
                            y=-0.16, yanchor="top", showarrow=False,
@@ -551,7 +564,7 @@ def spc_figure(
                            bordercolor=theme.NHS_MID_GREY, borderwidth=1, borderpad=4,
                            bgcolor="#FFFFFF", font={"size": s["tick"]})
     fig.update_xaxes(title="Period")
-    fig.update_yaxes(title=meta.axis_title)
+    fig.update_yaxes(title=safe_text(meta.value_title))
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
                       margin={"r": 110, "t": 110})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)

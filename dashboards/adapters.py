@@ -1,0 +1,114 @@
+"""Turn the core services' results into the frames the figure builders and tables take.
+
+Formatting only: which rows, which names, which words. Significance, limits and ranks all come
+from ``core.stats`` through the services; nothing here computes a statistic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from core.db import session_scope
+from core.errors import QidashError
+from dashboards import figures
+
+log = logging.getLogger("qidash.dashboards")
+
+T = TypeVar("T")
+
+COMPARISON_WORDS = {
+    "better": "Significantly better",
+    "similar": "Similar",
+    "worse": "Significantly worse",
+    "higher": "Significantly higher",
+    "lower": "Significantly lower",
+    "not_compared": "Not compared",
+}
+
+
+class ViewError(Exception):
+    """A message to show in place of a view (bad parameter, unknown code, no data)."""
+
+
+def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn(session, ...)`` in one read transaction; expected errors become :class:`ViewError`.
+
+    The Dash callback is the edge: it owns the session. An unexpected error is logged with its
+    traceback and shown as a plain sentence (never a traceback in the page).
+    """
+    try:
+        with session_scope() as s:
+            return fn(s, *args, **kwargs)
+    except QidashError as exc:
+        raise ViewError(exc.message) from exc
+    except ViewError:
+        raise
+    except Exception as exc:  # the page must still answer; the log keeps the detail
+        log.exception("dashboard view failed")
+        raise ViewError(
+            "Something went wrong while reading the data for this view. The error has been "
+            "logged; try another selection or tell your analyst."
+        ) from exc
+
+
+def comparison_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Comparison service rows -> :func:`dashboards.figures.comparison_figure` input."""
+    return rows.rename(columns={"lower_ci": "lower", "upper_ci": "upper"})
+
+
+def funnel_verdicts(flags: pd.Series, polarity: str, confidence: float) -> pd.Series:
+    """Funnel flags (``above_998`` ... ``below_998``) -> better / similar / worse words.
+
+    At 95% a point beyond either limit counts; at 99.8% only beyond the outer limit. For "no
+    judgement" indicators the words are higher / lower.
+    """
+    outer = confidence >= 99
+    above = flags.isin(["above_998"] if outer else ["above_95", "above_998"])
+    below = flags.isin(["below_998"] if outer else ["below_95", "below_998"])
+    hi, lo = {"higher_is_better": ("better", "worse"), "lower_is_better": ("worse", "better")}.get(
+        polarity, ("higher", "lower"))
+    out = pd.Series("similar", index=flags.index, dtype=object)
+    out[above] = hi
+    out[below] = lo
+    out[flags.isna() | ~flags.isin(["above_998", "above_95", "within", "below_95",
+                                    "below_998"])] = "not_compared"
+    return out
+
+
+def comparison_table(rows: pd.DataFrame, meta: Any) -> pd.DataFrame:
+    """Readable table/CSV of a comparison (names first, numbers rounded to the decimals)."""
+    d = int(getattr(meta, "decimals", 1) or 1)
+    out = pd.DataFrame({
+        "Rank": rows["rank"],
+        "Organisation": rows["org_name"],
+        "Code": rows["org_code"],
+        "Value": rows["value"].round(d),
+        "Lower CI": rows["lower_ci"].round(d),
+        "Upper CI": rows["upper_ci"].round(d),
+        "Numerator": rows["numerator"],
+        "Denominator": rows["denominator"],
+        "Compared with benchmark": rows["comparison"].map(COMPARISON_WORDS).fillna(
+            "Not compared"),
+        "Meets target": rows["meets_target"].map({True: "Yes", False: "No"}),
+    })
+    return out
+
+
+def summary_sentence(rows: pd.DataFrame, benchmark_label: str, benchmark: float,
+                     meta: Any, confidence: float) -> str:
+    """One plain-English sentence: how many are better, similar, worse than the benchmark."""
+    counts = rows["comparison"].value_counts()
+    n = len(rows)
+    bench = figures.format_value(benchmark, meta.decimals, meta.unit)
+    parts = [f"{int(counts.get(k, 0))} {w}" for k, w in
+             (("better", "significantly better"), ("similar", "similar"),
+              ("worse", "significantly worse"), ("higher", "significantly higher"),
+              ("lower", "significantly lower")) if counts.get(k, 0)]
+    nc = int(counts.get("not_compared", 0))
+    tail = f"; {nc} not compared (suppressed or no counts)" if nc else ""
+    return (f"Of {n:,} organisations, " + ", ".join(parts) +
+            f" than {benchmark_label} ({bench}) at {confidence:g}% confidence{tail}.")

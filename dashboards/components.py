@@ -1,0 +1,158 @@
+"""Page chrome and small building blocks shared by the pages (no data access here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+import dash_bootstrap_components as dbc
+from dash import MATCH, ClientsideFunction, Input, Output, clientside_callback, dcc, html
+
+from dashboards import theme
+
+#: Where the slide-pack engineer serves the PowerPoint pack (enabled only when the API lists it).
+SLIDES_PATH = "/api/v1/exports/pack.pptx"
+
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    # the toolbar gives PNG; SVG is one click away for print-quality figures
+    "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "qidash-chart"},
+    "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
+    "modeBarButtonsToAdd": ["toImage"],
+}
+
+
+def header() -> html.Header:
+    """The NHS-blue bar with the product name and the main links."""
+    return html.Header(
+        dbc.Navbar(
+            dbc.Container(
+                [
+                    dcc.Link(
+                        html.Span(["qidash", html.Small("quality improvement dashboards")]),
+                        href="/", className="navbar-brand qd-brand",
+                    ),
+                    dbc.Nav(
+                        [
+                            dbc.NavItem(dcc.Link("Start", href="/", className="nav-link")),
+                            dbc.NavItem(dcc.Link("Upload data", href="/upload",
+                                                 className="nav-link")),
+                            dbc.NavItem(html.A("API", href="/api/docs", className="nav-link")),
+                        ],
+                        navbar=True, className="ms-auto",
+                    ),
+                ],
+                fluid=True,
+            ),
+            className="qd-header", dark=True, color=theme.NHS_BLUE,
+        )
+    )
+
+
+def footer() -> html.Footer:
+    """Where the numbers come from (every number must be traceable to its source)."""
+    return html.Footer(
+        [
+            "Statistics: Wilson and Byar intervals (OHID Fingertips methods), funnel limits "
+            "(PHEindicatormethods, Spiegelhalter 2005), SPC as NHS England's Making Data Count. ",
+            "Each indicator page names its source and the date its data were loaded. "
+            "Data published under the Open Government Licence v3.0.",
+        ],
+        className="qd-footer",
+    )
+
+
+def breadcrumbs(items: Sequence[tuple[str, str | None]]) -> dbc.Breadcrumb:
+    """A breadcrumb trail from ``(label, href)`` pairs; the last is the current page."""
+    return dbc.Breadcrumb(
+        items=[
+            {"label": label, "href": href, "active": href is None or i == len(items) - 1}
+            for i, (label, href) in enumerate(items)
+        ]
+    )
+
+
+def error_panel(message: str, *, title: str = "This view cannot be shown") -> html.Div:
+    """A clear message in place of a page (never a traceback)."""
+    return html.Div(
+        dbc.Alert([html.H2(title, className="h5"), html.P(message, className="mb-2"),
+                   dcc.Link("Back to the start page", href="/")], color="warning"),
+        className="mt-3",
+    )
+
+
+def badge(text: str, kind: str) -> html.Span:
+    """A small labelled badge; ``kind`` picks its colour (better, worse, improvement...)."""
+    return html.Span(text, className=f"qd-badge qd-badge-{kind}")
+
+
+def slides_href(params: dict[str, Any]) -> str:
+    """The slide-pack URL with this page's parameters (empty ones left out)."""
+    clean = {k: v for k, v in params.items() if v not in (None, "", [])}
+    return f"{SLIDES_PATH}?{urlencode(clean)}"
+
+
+def export_bar(prefix: str, slides_params: dict[str, Any]) -> html.Div:
+    """CSV download of the data behind the chart, and "Export slides" (when available)."""
+    return html.Div(
+        [
+            dbc.Button("Download data (CSV)", id=f"{prefix}-csv-btn", color="primary",
+                       outline=True, size="sm", className="me-2"),
+            dcc.Download(id=f"{prefix}-csv"),
+            html.Span(
+                dbc.Button("Export slides", id={"type": "slides-btn", "page": prefix},
+                           href=slides_href(slides_params), external_link=True, color="primary",
+                           outline=True, size="sm", disabled=True),
+                id={"type": "slides-wrap", "page": prefix},
+                title="Slide export is not available on this server yet",
+                tabIndex="0",
+            ),
+            html.Span("PNG or SVG: use the camera icon above the chart.",
+                      className="text-muted small ms-3"),
+        ],
+        className="d-flex align-items-center flex-wrap mt-2",
+    )
+
+
+def how_to_read(items: Iterable[tuple[str, str]], *, title: str = "How to read this") -> Any:
+    """A closed-by-default panel of plain-English explanations."""
+    body = html.Dl([el for term, text in items for el in (html.Dt(term), html.Dd(text))],
+                   className="qd-how mb-0")
+    return dbc.Accordion([dbc.AccordionItem(body, title=title)], start_collapsed=True,
+                         className="mt-3")
+
+
+def sync_url(prefix: str, keys: Sequence[str]) -> None:
+    """Keep the address bar in step with a page's controls (``{prefix}-{key}`` ids).
+
+    The URL is rewritten with ``history.replaceState`` rather than through a ``dcc.Location``:
+    Dash pages re-render the whole page whenever its own location's search changes, which would
+    rebuild every chart on each click. Reload or share the URL and ``layout(**query)`` rebuilds
+    the same view.
+    """
+    clientside_callback(
+        ClientsideFunction(namespace="qidash", function_name="syncUrl"),
+        Output(f"{prefix}-url-sync", "data"),
+        [Input(f"{prefix}-{k}", "value") for k in keys],
+        prevent_initial_call=True,
+    )
+
+
+def url_sync_store(prefix: str, keys: Sequence[str]) -> dcc.Store:
+    """The store the URL-sync callback writes (it carries the query keys in order)."""
+    return dcc.Store(id=f"{prefix}-url-sync", data={"keys": list(keys)})
+
+
+def register_global_callbacks(app: Any) -> None:
+    """Callbacks of the chrome: enable "Export slides" where the API serves the pack."""
+    app.clientside_callback(
+        ClientsideFunction(namespace="qidash", function_name="slidesAvailable"),
+        Output({"type": "slides-btn", "page": MATCH}, "disabled"),
+        Output({"type": "slides-wrap", "page": MATCH}, "title"),
+        Input({"type": "slides-btn", "page": MATCH}, "href"),
+    )
+
+
+PALETTE = theme.COMPARISON_COLOURS
