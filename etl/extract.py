@@ -27,8 +27,12 @@ values: ``org_code, indicator_id, period, numerator, denominator, value`` and op
 
 from __future__ import annotations
 
+import hashlib
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -71,6 +75,96 @@ class Extract:
     create_missing_organisations: bool = False
     create_missing_indicators: bool = False
     notes: list[str] = field(default_factory=list)
+    #: a large values file streamed in chunks: each item is (frame, reader errors of that chunk).
+    #: When set, ``values`` is None and the pipeline consumes the iterator once.
+    value_chunks: Iterator[tuple[pd.DataFrame, list[RowError]]] | None = None
+    #: for workbooks: canonical column -> spreadsheet column letter, so that an error on a row
+    #: referenced ``"Sheet:12"`` is reported at its cell (``"Sheet!C12"``)
+    cell_columns: dict[str, str] | None = None
+
+
+@dataclass
+class Source:
+    """One input: a file on disk (or a folder of YAML files), or bytes from an upload."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    @classmethod
+    def of(cls, source: bytes | str | Path, file_name: str | None = None) -> Source:
+        """Wrap a path or uploaded bytes (``file_name`` names bytes in messages)."""
+        if isinstance(source, bytes | bytearray):
+            return cls(name=file_name or "upload", data=bytes(source))
+        path = Path(source)
+        return cls(name=file_name or path.name, path=path)
+
+    @property
+    def suffix(self) -> str:
+        """The lower-case extension of the file name (``.csv``, ``.xlsx``, ``.yaml``)."""
+        return Path(self.name).suffix.lower()
+
+    @property
+    def is_dir(self) -> bool:
+        return self.path is not None and self.path.is_dir()
+
+    def open(self) -> BinaryIO:
+        """A binary stream over the content (the caller closes it)."""
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        try:
+            return self.path.open("rb")
+        except OSError as exc:
+            raise FileError(f"{self.name}: cannot open the file ({exc.strerror})") from None
+
+    def head(self, size: int = 65536) -> bytes:
+        """The first ``size`` bytes (for format and encoding detection)."""
+        if self.data is not None:
+            return self.data[:size]
+        if self.is_dir:
+            return b""
+        with self.open() as fh:
+            return fh.read(size)
+
+    def size(self) -> int:
+        if self.data is not None:
+            return len(self.data)
+        assert self.path is not None
+        if self.is_dir:
+            return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+        return self.path.stat().st_size
+
+    def sha256(self) -> str:
+        """The content hash recorded with the load (a folder: its files in name order)."""
+        digest = hashlib.sha256()
+        if self.data is not None:
+            digest.update(self.data)
+        elif self.is_dir:
+            assert self.path is not None
+            for p in sorted(self.path.iterdir()):
+                if p.is_file():
+                    digest.update(p.name.encode())
+                    digest.update(p.read_bytes())
+        else:
+            with self.open() as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+        return digest.hexdigest()
+
+
+@dataclass
+class ReadOptions:
+    """What the user told the loader about the file (CLI flags / upload form fields)."""
+
+    sheet: str | None = None
+    #: the parsed mapping file (``--mapping``), see :mod:`etl.formats.mapping`
+    mapping: dict[str, Any] | None = None
+    mapping_name: str | None = None
+    #: ``--period-type``: decides ambiguous period labels when indicators declare no frequency
+    period_type: str | None = None
+    #: rows per chunk when streaming a large CSV
+    chunk_rows: int = 250_000
 
 
 class FileError(Exception):

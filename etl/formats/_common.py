@@ -1,0 +1,322 @@
+"""Helpers shared by readers: encodings, tables from CSV/XLSX, numbers and suppression markers.
+
+Readers keep every cell as text until these helpers parse it, so that a bad cell is reported
+with its line and value instead of silently becoming NaN.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from etl.extract import FileError, RowError, Source
+
+#: Markers that published statistics use for a suppressed (disclosure-controlled) cell.
+DEFAULT_SUPPRESSION_MARKERS = ("*", "..", "-", "c", "x", "~")
+
+_BOOLS = {
+    "true": True, "t": True, "yes": True, "y": True, "1": True,
+    "false": False, "f": False, "no": False, "n": False, "0": False,
+}
+
+
+def detect_encoding(source: Source) -> str:
+    """``utf-8-sig`` (with or without BOM) when the bytes are valid UTF-8, else ``cp1252``.
+
+    The whole file is checked incrementally (bounded memory), because a single Windows-1252
+    character (``£``, ``é``) can sit anywhere in an extract.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with source.open() as fh:
+            while chunk := fh.read(1 << 22):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    decoder = codecs.getincrementaldecoder("cp1252")()
+    try:
+        with source.open() as fh:
+            while chunk := fh.read(1 << 22):
+                decoder.decode(chunk)
+    except UnicodeDecodeError as exc:
+        raise FileError(
+            f"{source.name}: the file is neither UTF-8 nor Windows-1252 text (byte "
+            f"{exc.object[exc.start]:#04x}); save it as CSV UTF-8 and load it again"
+        ) from None
+    return "cp1252"
+
+
+def clean_header(names: list[object]) -> list[str]:
+    """Strip padding from header names (``' ITEMS  '`` -> ``'ITEMS'``)."""
+    return ["" if n is None or (isinstance(n, float) and np.isnan(n)) else str(n).strip()
+            for n in names]
+
+
+@dataclass
+class Table:
+    """One chunk of a sheet or CSV: text cells, and the reference of each row."""
+
+    frame: pd.DataFrame  # all object/str columns, NaN for blank cells
+    refs: pd.Series  # "12" or "Sheet:12"
+
+
+def _drop_blank(frame: pd.DataFrame, refs: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    if frame.empty:
+        return frame, refs
+    keep = frame.notna().any(axis=1).to_numpy()
+    if keep.all():
+        return frame, refs
+    return frame.loc[keep].reset_index(drop=True), refs.loc[keep].reset_index(drop=True)
+
+
+def _finish_header(source: Source, header: list[str], where: str) -> list[str]:
+    header = clean_header(header)
+    # trailing empty columns (a trailing comma on every line) are dropped, not errors
+    while header and header[-1] == "":
+        header.pop()
+    if not header:
+        raise FileError(f"{source.name}: {where} is empty; the first row must name the columns")
+    blank = [i + 1 for i, h in enumerate(header) if h == ""]
+    if blank:
+        raise FileError(
+            f"{source.name}: {where} has a column with no name (column {blank[0]}); name it or "
+            "delete it"
+        )
+    seen: set[str] = set()
+    for h in header:
+        if h.lower() in seen:
+            raise FileError(f"{source.name}: {where} names the column {h!r} twice; rename one")
+        seen.add(h.lower())
+    return header
+
+
+def read_csv_chunks(
+    source: Source, *, header_row: int = 1, chunk_rows: int = 250_000, strip: bool = True
+) -> tuple[list[str], Iterator[Table]]:
+    """The header and an iterator of chunks of a CSV file, every cell as text.
+
+    Line references count as an editor does (header on ``header_row``, first data row the next
+    line); blank lines are skipped but still counted. Cells are stripped of padding.
+    """
+    encoding = detect_encoding(source)
+    fh = source.open()
+    try:
+        reader = pd.read_csv(
+            fh, header=None, dtype=str, keep_default_na=False, na_values=[""],
+            skip_blank_lines=False, encoding=encoding, chunksize=chunk_rows,
+            skiprows=header_row - 1, engine="c", quotechar='"', on_bad_lines="error",
+        )
+        first = next(reader, None)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        fh.close()
+        raise FileError(f"{source.name}: not a readable CSV file ({exc}); save it as CSV") from None
+    if first is None or first.empty:
+        fh.close()
+        raise FileError(f"{source.name}: the file is empty; it needs a header row and data rows")
+    raw_header = first.iloc[0].tolist()
+    header = _finish_header(source, raw_header, f"the header row (line {header_row})")
+    width = len(header)
+    first = first.iloc[1:]
+
+    def chunks() -> Iterator[Table]:
+        offset = header_row + 1  # line of the first data row
+        try:
+            for chunk in _chain(first, reader):
+                n = len(chunk)
+                if chunk.shape[1] > width:
+                    extra = chunk.iloc[:, width:]
+                    bad = extra.notna().any(axis=1).to_numpy()
+                    if bad.any():
+                        i = int(np.argmax(bad))
+                        raise FileError(
+                            f"{source.name}: line {offset + i} has more cells than the header "
+                            f"({width} columns); remove the extra cells or name the column"
+                        )
+                    chunk = chunk.iloc[:, :width]
+                frame = chunk.reset_index(drop=True)
+                frame.columns = header[: frame.shape[1]]
+                for missing in header[frame.shape[1]:]:
+                    frame[missing] = np.nan
+                if strip:
+                    frame = strip_frame(frame)
+                refs = pd.Series(np.arange(offset, offset + n).astype(str), dtype=object)
+                offset += n
+                yield Table(*_drop_blank(frame, refs))
+        except pd.errors.ParserError as exc:
+            raise FileError(f"{source.name}: not a readable CSV file ({exc})") from None
+        finally:
+            fh.close()
+
+    return header, chunks()
+
+
+def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    if len(first):
+        yield first
+    yield from rest
+
+
+def strip_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip padding from text cells; cells that become empty become NaN."""
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            s = s.str.strip()
+            s = s.mask(s == "")
+        out[col] = s
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _letters(i: int) -> str:
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def read_xlsx(
+    source: Source, *, sheet: str | None, header_row: int = 1
+) -> tuple[list[str], Table, dict[str, str], str]:
+    """The header, the rows as text, column letters, and the sheet name of a workbook sheet."""
+    import openpyxl
+
+    try:
+        with source.open() as fh:
+            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+    except FileError:
+        raise
+    except Exception as exc:  # openpyxl raises many kinds for a non-workbook
+        raise FileError(f"{source.name}: not a readable XLSX workbook ({exc})") from None
+    try:
+        names = wb.sheetnames
+        if sheet is None:
+            sheet = names[0]
+        elif sheet not in names:
+            raise FileError(
+                f"{source.name}: no sheet named {sheet!r}; the sheets are "
+                + ", ".join(repr(n) for n in names)
+            )
+        ws = wb[sheet]
+        rows = list(ws.iter_rows(values_only=True))
+    finally:
+        wb.close()
+    if len(rows) < header_row:
+        raise FileError(f"{source.name}: sheet {sheet!r} has no header row at row {header_row}")
+    raw_header = list(rows[header_row - 1])
+    header = _finish_header(source, raw_header, f"sheet {sheet!r} row {header_row}")
+    width = len(header)
+    body = [list(r[:width]) + [None] * (width - len(r[:width])) for r in rows[header_row:]]
+    frame = pd.DataFrame(body, columns=header, dtype=object)
+    frame = frame.map(_cell_text) if len(frame) else frame
+    frame = strip_frame(frame)
+    refs = pd.Series(
+        [f"{sheet}:{header_row + 1 + i}" for i in range(len(frame))], dtype=object
+    )
+    letters = {h: _letters(i) for i, h in enumerate(header)}
+    frame, refs = _drop_blank(frame, refs)
+    return header, Table(frame, refs), letters, sheet
+
+
+def _cell_text(v: object) -> object:
+    if v is None:
+        return np.nan
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    if hasattr(v, "isoformat"):
+        return v.isoformat()  # type: ignore[union-attr]
+    return str(v)
+
+
+@dataclass
+class Numbers:
+    """A text column parsed as numbers."""
+
+    values: np.ndarray  # float64, NaN where blank, suppressed or bad
+    suppressed: np.ndarray  # bool: a suppression marker
+    bad: np.ndarray  # bool: text that is not a number
+
+
+def parse_numbers(
+    text: pd.Series,
+    *,
+    markers: tuple[str, ...] | list[str] = DEFAULT_SUPPRESSION_MARKERS,
+    thousands: str | None = None,
+    percent: bool = False,
+) -> Numbers:
+    """Parse a text column into floats, vectorised.
+
+    ``thousands`` (e.g. ``","``) is removed, as are ``%`` signs when ``percent`` is true (the
+    number is kept as shown: ``95.2%`` -> 95.2). Blank cells are NaN and neither suppressed nor
+    bad; a marker in ``markers`` is suppressed (a blank marker ``""`` makes blanks suppressed).
+    """
+    n = len(text)
+    if pd.api.types.is_numeric_dtype(text.dtype):
+        vals = text.to_numpy(dtype="float64", na_value=np.nan)
+        return Numbers(vals, np.zeros(n, bool), np.zeros(n, bool))
+    s = text.astype(object).where(text.notna(), None)
+    s = pd.Series(s, dtype="str")
+    blank = s.isna().to_numpy()
+    marker_set = {m.lower() for m in markers}
+    suppressed = np.zeros(n, bool)
+    lowered = s.str.lower()
+    if marker_set - {""}:
+        suppressed = lowered.isin(marker_set - {""}).fillna(False).to_numpy(dtype=bool)
+    if "" in marker_set:
+        suppressed |= blank
+    cleaned = s
+    if thousands:
+        cleaned = cleaned.str.replace(thousands, "", regex=False)
+    if percent:
+        cleaned = cleaned.str.replace("%", "", regex=False).str.strip()
+    vals = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    bad = ~blank & ~suppressed & np.isnan(vals)
+    # "nan"/"inf" parse as numbers in pandas; they are not counts
+    special = ~blank & ~np.isfinite(vals) & ~np.isnan(vals)
+    vals = np.where(special, np.nan, vals)
+    bad |= special
+    vals = np.where(suppressed, np.nan, vals)
+    return Numbers(vals, suppressed, bad)
+
+
+def parse_bools(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Parse yes/no, true/false, 1/0 (blank = False). Returns (values, bad)."""
+    s = pd.Series(text.astype(object).where(text.notna(), None), dtype="str").str.lower()
+    mapped = s.map(_BOOLS)
+    blank = s.isna().to_numpy()
+    bad = ~blank & mapped.isna().to_numpy()
+    return mapped.fillna(False).to_numpy(dtype=bool), bad
+
+
+def errors_for(
+    mask: np.ndarray, refs: pd.Series, column: str, values: pd.Series, message: str
+) -> list[RowError]:
+    """RowErrors for the rows where ``mask`` is true; ``{value}`` in ``message`` is the cell."""
+    if not mask.any():
+        return []
+    idx = np.flatnonzero(mask)
+    out = []
+    rv = refs.to_numpy()
+    vv = values.to_numpy()
+    for i in idx:
+        v = vv[i]
+        v = None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+        out.append(RowError(str(rv[i]), column, v, message.format(value=v)))
+    return out
+
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: str) -> str:
+    """A lower-case identifier from free text (``'MenB Booster'`` -> ``'menb_booster'``)."""
+    return _SLUG.sub("_", text.lower()).strip("_")

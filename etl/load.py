@@ -1,0 +1,397 @@
+"""Database writes of the pipeline: bulk, set-based, inside the caller's transaction.
+
+Values go through a temporary staging table: PostgreSQL ``COPY`` (CSV written by pyarrow) or
+SQLite ``executemany``; then one pass joins the staging table to ``indicator_values`` and keeps
+only the rows that are new or differ (``qidash_diff``). From that table three set-based
+statements record the history (what each key held before, for revert), update the changed
+values and insert the new ones. Unchanged rows are never written, which is what makes a second
+load of the same file ``unchanged`` and a corrected file touch only what differs.
+
+Nothing here commits: the pipeline owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, bindparam, insert, select, text, update
+
+from core.models import Indicator, Organisation, Period
+from etl.transform import IndicatorInfo
+
+VALUE_FIELDS = ("numerator", "denominator", "value", "lower_ci", "upper_ci", "suppressed", "note")
+STAGE_COLUMNS = ("org_id", "indicator_id", "period_id", *VALUE_FIELDS, "ref")
+_ADVISORY_KEY = 7_301_104  # one PostgreSQL advisory lock serialises loads of values
+
+
+def is_postgres(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def lock_for_load(conn: Connection) -> None:
+    """Serialise concurrent loads (PostgreSQL; SQLite serialises writers by itself)."""
+    if is_postgres(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+
+
+# lookups -------------------------------------------------------------------------------------
+def organisation_ids(conn: Connection) -> dict[str, int]:
+    """Every organisation code -> id."""
+    return dict(conn.execute(select(Organisation.code, Organisation.id)).tuples().all())
+
+
+def organisation_parents(conn: Connection) -> dict[str, str | None]:
+    """Every organisation code -> its parent's code (None at the top)."""
+    rows = conn.execute(select(Organisation.id, Organisation.code, Organisation.parent_id)).all()
+    by_id = {i: c for i, c, _ in rows}
+    return {c: by_id.get(p) if p is not None else None for _, c, p in rows}
+
+
+def indicator_info(conn: Connection) -> IndicatorInfo:
+    """Value type, multiplier and frequency of every indicator."""
+    rows = conn.execute(
+        select(Indicator.id, Indicator.value_type, Indicator.multiplier, Indicator.frequency)
+    ).all()
+    return IndicatorInfo.from_rows([tuple(r) for r in rows])  # type: ignore[misc]
+
+
+def period_ids(conn: Connection, periods: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """Ids of the parsed periods (``period_type``, ``period_label``), creating missing ones."""
+    if periods.empty:
+        return {}
+    wanted = {(t, lab): (s, e) for lab, t, s, e in periods[
+        ["period_label", "period_type", "start", "end"]].itertuples(index=False, name=None)}
+    labels = sorted({lab for _, lab in wanted})
+    found: dict[tuple[str, str], int] = {}
+    for i in range(0, len(labels), 500):
+        rows = conn.execute(
+            select(Period.period_type, Period.label, Period.id).where(
+                Period.label.in_(labels[i:i + 500]))
+        ).all()
+        found.update({(t, lab): pid for t, lab, pid in rows})
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        conn.execute(
+            text("INSERT INTO periods (label, period_type, start_date, end_date) "
+                 "VALUES (:label, :ptype, :start, :end) "
+                 "ON CONFLICT (period_type, label) DO NOTHING"),
+            [{"label": lab, "ptype": t, "start": wanted[(t, lab)][0], "end": wanted[(t, lab)][1]}
+             for t, lab in missing],
+        )
+        rows = conn.execute(
+            select(Period.period_type, Period.label, Period.id).where(
+                Period.label.in_([lab for _, lab in missing]))
+        ).all()
+        found.update({(t, lab): pid for t, lab, pid in rows})
+    return found
+
+
+# values --------------------------------------------------------------------------------------
+@dataclass
+class ApplyCounts:
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+class ValueStage:
+    """A temporary staging table in the current transaction, filled chunk by chunk."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = is_postgres(conn)
+        self.rows = 0
+        self.chunks = 0
+        conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
+        conn.execute(text("DROP TABLE IF EXISTS qidash_diff"))
+        on_commit = " ON COMMIT DROP" if self.pg else ""
+        conn.execute(text(
+            "CREATE TEMPORARY TABLE qidash_stage (org_id INTEGER NOT NULL, "
+            "indicator_id VARCHAR(100) NOT NULL, period_id INTEGER NOT NULL, "
+            "numerator DOUBLE PRECISION, denominator DOUBLE PRECISION, value DOUBLE PRECISION, "
+            "lower_ci DOUBLE PRECISION, upper_ci DOUBLE PRECISION, suppressed BOOLEAN NOT NULL, "
+            f"note TEXT, ref VARCHAR(64)){on_commit}"
+        ))
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Append clean rows (columns :data:`STAGE_COLUMNS`)."""
+        if frame.empty:
+            return
+        self.chunks += 1
+        self.rows += len(frame)
+        frame = frame[list(STAGE_COLUMNS)]
+        if self.pg:
+            self._copy(frame)
+        else:
+            self._executemany(frame)
+
+    def _copy(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        table = pa.Table.from_pandas(frame, preserve_index=False, schema=pa.schema([
+            ("org_id", pa.int64()), ("indicator_id", pa.string()), ("period_id", pa.int64()),
+            ("numerator", pa.float64()), ("denominator", pa.float64()), ("value", pa.float64()),
+            ("lower_ci", pa.float64()), ("upper_ci", pa.float64()), ("suppressed", pa.bool_()),
+            ("note", pa.string()), ("ref", pa.string()),
+        ]))
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
+        raw = self.conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+            f"COPY qidash_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT csv)"
+        ) as cp:
+            cp.write(buf.getbuffer())
+
+    def _executemany(self, frame: pd.DataFrame) -> None:
+        cols = []
+        for c in STAGE_COLUMNS:
+            a = frame[c].to_numpy()
+            if a.dtype == object:
+                cols.append([None if (x is None or x is pd.NA or (isinstance(x, float)
+                             and x != x)) else x for x in a.tolist()])
+            else:
+                cols.append(a.tolist())  # NaN binds as NULL in SQLite
+        raw = self.conn.connection.driver_connection
+        cur = raw.cursor()  # type: ignore[union-attr]
+        try:
+            cur.executemany(
+                f"INSERT INTO qidash_stage ({', '.join(STAGE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(STAGE_COLUMNS))})",
+                zip(*cols, strict=True),
+            )
+        finally:
+            cur.close()
+
+    def duplicates(self) -> list[tuple[str, str, int, str, str]]:
+        """Keys staged more than once (only possible across chunks): (ref, first ref, ...)."""
+        if self.chunks < 2:
+            return []
+        rows = self.conn.execute(text(
+            "SELECT s.ref, d.first_ref, s.org_id, s.indicator_id, s.period_id FROM qidash_stage s "
+            "JOIN (SELECT org_id, indicator_id, period_id, MIN(ref) AS first_ref, "
+            "COUNT(*) AS n FROM qidash_stage GROUP BY org_id, indicator_id, period_id "
+            "HAVING COUNT(*) > 1) d ON d.org_id = s.org_id AND d.indicator_id = s.indicator_id "
+            "AND d.period_id = s.period_id"
+        )).all()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def delete_keys(self, keys: set[tuple[int, str, int]]) -> None:
+        """Remove every staged row of these keys (used by --skip-invalid for duplicates)."""
+        if not keys:
+            return
+        self.conn.execute(
+            text("DELETE FROM qidash_stage WHERE org_id = :o AND indicator_id = :i "
+                 "AND period_id = :p"),
+            [{"o": o, "i": i, "p": p} for o, i, p in keys],
+        )
+        self.rows = self.conn.execute(text("SELECT COUNT(*) FROM qidash_stage")).scalar_one()
+
+    def apply(self, load_id: int | None, *, write: bool = True) -> ApplyCounts:
+        """Diff against the database; record history, update and insert (unless ``write``)."""
+        conn = self.conn
+        eq = "IS NOT DISTINCT FROM" if self.pg else "IS"
+        same = " AND ".join(f"v.{c} {eq} s.{c}" for c in VALUE_FIELDS)
+        prev = ", ".join(f"v.{c} AS p_{c}" for c in VALUE_FIELDS)
+        on_commit = " ON COMMIT DROP" if self.pg else ""
+        conn.execute(text(
+            f"CREATE TEMPORARY TABLE qidash_diff{on_commit} AS "
+            "SELECT s.org_id, s.indicator_id, s.period_id, "
+            + ", ".join(f"s.{c}" for c in VALUE_FIELDS)
+            + f", v.id AS vid, {prev}, v.load_id AS p_load_id "
+            "FROM qidash_stage s LEFT JOIN indicator_values v ON v.indicator_id = s.indicator_id "
+            "AND v.period_id = s.period_id AND v.org_id = s.org_id "
+            f"WHERE v.id IS NULL OR NOT ({same})"
+        ))
+        total, updated = conn.execute(
+            text("SELECT COUNT(*), COUNT(vid) FROM qidash_diff")).one()
+        inserted = total - updated
+        counts = ApplyCounts(inserted, updated, self.rows - total)
+        if write and total:
+            params = {"load_id": load_id}
+            conn.execute(text(
+                "INSERT INTO value_history (load_id, indicator_id, period_id, org_id, action, "
+                + ", ".join(f"prev_{c}" for c in VALUE_FIELDS) + ", prev_load_id) "
+                "SELECT :load_id, indicator_id, period_id, org_id, "
+                "CASE WHEN vid IS NULL THEN 'insert' ELSE 'update' END, "
+                + ", ".join(f"p_{c}" for c in VALUE_FIELDS) + ", p_load_id FROM qidash_diff"
+            ), params)
+            if updated:
+                conn.execute(text(
+                    "UPDATE indicator_values SET "
+                    + ", ".join(f"{c} = d.{c}" for c in VALUE_FIELDS)
+                    + ", load_id = :load_id FROM qidash_diff d "
+                    "WHERE indicator_values.id = d.vid"
+                ), params)
+            if inserted:
+                conn.execute(text(
+                    "INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                    + ", ".join(VALUE_FIELDS) + ", load_id) "
+                    "SELECT indicator_id, period_id, org_id, " + ", ".join(VALUE_FIELDS)
+                    + ", :load_id FROM qidash_diff WHERE vid IS NULL"
+                ), params)
+        return counts
+
+    def close(self) -> None:
+        """Drop the temporary tables (PostgreSQL drops them at commit anyway)."""
+        if not self.pg:
+            self.conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
+            self.conn.execute(text("DROP TABLE IF EXISTS qidash_diff"))
+
+
+# revert --------------------------------------------------------------------------------------
+class RevertError(ValueError):
+    """A load that cannot be reverted (yet); the message says why and what to do."""
+
+
+def revert_values(conn: Connection, load_id: int) -> int:
+    """Put every value the load wrote back as it was; returns the number of values touched."""
+    later = conn.execute(text(
+        "SELECT DISTINCT v.load_id FROM value_history h JOIN indicator_values v "
+        "ON v.indicator_id = h.indicator_id AND v.period_id = h.period_id AND v.org_id = h.org_id "
+        "WHERE h.load_id = :id AND (v.load_id IS NULL OR v.load_id <> :id)"
+    ), {"id": load_id}).scalars().all()
+    if later:
+        ids = ", ".join(str(i) for i in sorted(x for x in later if x is not None))
+        raise RevertError(
+            f"load {load_id}'s values were since changed by load(s) {ids or '(unknown)'}; "
+            f"revert those first (qidash loads revert {ids.split(', ')[-1] if ids else 'ID'}), "
+            "then this one"
+        )
+    restored = conn.execute(text(
+        "UPDATE indicator_values SET "
+        + ", ".join(f"{c} = h.prev_{c}" for c in VALUE_FIELDS)
+        + ", load_id = h.prev_load_id FROM value_history h "
+        "WHERE h.load_id = :id AND h.action = 'update' "
+        "AND indicator_values.indicator_id = h.indicator_id "
+        "AND indicator_values.period_id = h.period_id AND indicator_values.org_id = h.org_id"
+    ), {"id": load_id}).rowcount
+    deleted = conn.execute(
+        text("DELETE FROM indicator_values WHERE load_id = :id"), {"id": load_id}
+    ).rowcount
+    return int(restored or 0) + int(deleted or 0)
+
+
+# organisations -------------------------------------------------------------------------------
+def upsert_organisations(
+    conn: Connection, clean: pd.DataFrame, load_id: int | None
+) -> tuple[int, int, int]:
+    """Insert or update organisations in two passes (rows, then parents). Returns counts."""
+    table = Organisation.__table__
+    existing = {
+        r.code: r for r in conn.execute(select(
+            table.c.id, table.c.code, table.c.name, table.c.org_type, table.c.parent_id,
+            table.c.is_active, table.c.attributes))
+    }
+    now = dt.datetime.now(dt.UTC)
+    rows = [{k: (None if _isna(v) else v) for k, v in r.items()}
+            for r in clean.to_dict("records")]
+    # parents named but absent everywhere are created from parent_name/parent_type
+    codes_in_file = {r["org_code"] for r in rows}
+    extra = {}
+    for r in rows:
+        p = r.get("parent_code")
+        if p and p not in codes_in_file and p not in existing and p not in extra:
+            extra[p] = {"org_code": p, "name": r.get("parent_name"),
+                        "org_type": r.get("parent_type"), "parent_code": None,
+                        "is_active": None, "attributes": {}}
+    rows = list(extra.values()) + rows
+    new_rows, changed_rows = [], []
+    unchanged = 0
+    for r in rows:
+        old = existing.get(r["org_code"])
+        attrs = dict(old.attributes or {}) if old is not None else {}
+        attrs.update(r.get("attributes") or {})
+        active = r.get("is_active")
+        if old is None:
+            new_rows.append({
+                "code": r["org_code"], "name": r["name"], "org_type": r["org_type"],
+                "is_active": True if active is None else bool(active), "attributes": attrs,
+                "load_id": load_id, "updated_at": now,
+            })
+            continue
+        active = old.is_active if active is None else bool(active)
+        if (old.name, old.org_type, old.is_active, old.attributes or {}) != (
+                r["name"], r["org_type"], active, attrs):
+            changed_rows.append({
+                "b_id": old.id, "name": r["name"], "org_type": r["org_type"],
+                "is_active": active, "attributes": attrs, "load_id": load_id,
+                "updated_at": now,
+            })
+    if new_rows:
+        conn.execute(insert(table), new_rows)
+    if changed_rows:
+        conn.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                name=bindparam("name"), org_type=bindparam("org_type"),
+                is_active=bindparam("is_active"), attributes=bindparam("attributes"),
+                load_id=bindparam("load_id"), updated_at=bindparam("updated_at")),
+            changed_rows,
+        )
+    ids = organisation_ids(conn)
+    parent_changes = []
+    changed_ids = {c["b_id"] for c in changed_rows}
+    parent_only = 0
+    for r in rows:
+        p = r.get("parent_code")
+        new_parent = ids[p] if p else None
+        old = existing.get(r["org_code"])
+        if old is not None and old.parent_id == new_parent:
+            if old.id not in changed_ids:
+                unchanged += 1
+            continue
+        if old is None and new_parent is None:
+            continue
+        parent_changes.append({"b_id": ids[r["org_code"]], "parent_id": new_parent,
+                               "load_id": load_id})
+        if old is not None and old.id not in changed_ids:
+            parent_only += 1
+    if parent_changes:
+        conn.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                parent_id=bindparam("parent_id"), load_id=bindparam("load_id")),
+            parent_changes,
+        )
+    return len(new_rows), len(changed_rows) + parent_only, unchanged
+
+
+def upsert_indicators(
+    conn: Connection, clean: list[dict[str, Any]], load_id: int | None
+) -> tuple[int, int, int]:
+    """Insert or update indicator definitions by id. Returns (inserted, updated, unchanged)."""
+    table = Indicator.__table__
+    fields = [c.name for c in table.columns if c.name not in ("id", "load_id", "updated_at")]
+    existing = {r.id: r for r in conn.execute(select(table))}
+    now = dt.datetime.now(dt.UTC)
+    new_rows, changed = [], []
+    for ind in clean:
+        row = {f: ind.get(f) for f in fields}
+        old = existing.get(ind["id"])
+        if old is None:
+            new_rows.append({"id": ind["id"], **row, "load_id": load_id, "updated_at": now})
+        elif any(_differs(getattr(old, f), row[f]) for f in fields):
+            changed.append({"b_id": ind["id"], **row, "load_id": load_id, "updated_at": now})
+    if new_rows:
+        conn.execute(insert(table), new_rows)
+    if changed:
+        conn.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                **{f: bindparam(f) for f in [*fields, "load_id", "updated_at"]}),
+            changed,
+        )
+    return len(new_rows), len(changed), len(clean) - len(new_rows) - len(changed)
+
+
+def _isna(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return not np.isclose(float(a), float(b), rtol=0, atol=0)
+    return a != b

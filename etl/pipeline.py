@@ -1,0 +1,577 @@
+"""The one loading pipeline: read -> validate -> load, for the CLI, the API and the upload page.
+
+``run_load`` never prints and never commits half a file:
+
+1. the file is read by its format's reader (``etl.formats``) into canonical frames;
+2. every row is validated (``etl.transform``) against the organisations and indicators in the
+   database, chunk by chunk for large files, and clean rows go to a staging table;
+3. in the same transaction the staged rows are diffed and written set-based (``etl.load``).
+
+By default any invalid row rejects the whole file: the data transaction is rolled back and the
+load is recorded as ``rejected`` with its errors in a separate short transaction.
+``skip_invalid`` loads the valid rows and records the rest. A load whose rows all match the
+database is ``unchanged`` and writes nothing. ``dry_run`` does all of it and rolls back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from sqlalchemy import Connection, Engine, func, select, update
+
+from core.db import ensure_schema
+from core.models import LOAD_KINDS, Load, LoadError
+from core.periods import PERIOD_TYPES
+from etl import load as db
+from etl.extract import Extract, FileError, ReadOptions, RowError, Source
+from etl.formats import FormatError, detect_format, get_reader
+from etl.transform import validate_indicators, validate_organisations, validate_values
+
+#: errors kept per load in full detail (the count of rejected rows is always exact)
+MAX_ERRORS = 10_000
+
+__all__ = [
+    "FileError",
+    "FormatError",
+    "LoadResult",
+    "LoadSummary",
+    "RevertError",
+    "UsageError",
+    "get_load",
+    "list_loads",
+    "revert_load",
+    "run_load",
+]
+
+RevertError = db.RevertError
+
+
+class UsageError(ValueError):
+    """Bad options (unknown kind, period type, mapping file): CLI exit 2, API 422."""
+
+
+@dataclass
+class LoadResult:
+    """What happened to one file: the JSON summary fields, plus a preview for the upload page."""
+
+    load_id: int | None
+    status: str  # loaded | unchanged | rejected (| failed)
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    errors_total: int = 0
+    kind: str = "values"
+    file_name: str = ""
+    format: str = "canonical"
+    dry_run: bool = False
+    message: str | None = None
+    #: organisations / indicators / periods seen among the valid rows, and row counts
+    preview: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The CLI's ``--json`` object (and the API's answer)."""
+        return {
+            "load_id": self.load_id,
+            "status": self.status,
+            "rows_read": self.rows_read,
+            "rows_inserted": self.rows_inserted,
+            "rows_updated": self.rows_updated,
+            "rows_unchanged": self.rows_unchanged,
+            "rows_rejected": self.rows_rejected,
+            "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+@dataclass
+class LoadSummary:
+    """A recorded load, as ``qidash loads list/show`` and the API show it."""
+
+    id: int
+    file_name: str
+    sha256: str
+    kind: str
+    format: str
+    user: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    status: str
+    rows_read: int
+    rows_inserted: int
+    rows_updated: int
+    rows_unchanged: int
+    rows_rejected: int
+    message: str | None
+    reverted_at: dt.datetime | None
+    errors: list[RowError] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in (
+            "id", "file_name", "sha256", "kind", "format", "user", "status", "rows_read",
+            "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected", "message")}
+        for k in ("started_at", "finished_at", "reverted_at"):
+            v = getattr(self, k)
+            out[k] = v.isoformat() if v is not None else None
+        if self.errors is not None:
+            out["errors"] = [e.as_dict() for e in self.errors]
+        return out
+
+
+# options -------------------------------------------------------------------------------------
+def load_mapping(mapping: str | Path | dict[str, Any] | bytes | None) -> tuple[
+        dict[str, Any] | None, str | None]:
+    """Parse a ``--mapping`` file (path, bytes or an already parsed dict)."""
+    if mapping is None or isinstance(mapping, dict):
+        return mapping, None if mapping is None else "mapping"
+    if isinstance(mapping, bytes):
+        name, data = "mapping", mapping
+    else:
+        path = Path(mapping)
+        name = path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise FileError(f"{name}: cannot read the mapping file ({exc.strerror})") from None
+    try:
+        parsed = yaml.safe_load(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UsageError(f"{name}: not a valid YAML mapping file: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise UsageError(f"{name}: a mapping file is a YAML mapping (columns: ..., etc.)")
+    return parsed, name
+
+
+def _read(source: Source, kind: str, fmt: str, options: ReadOptions) -> tuple[Extract, str]:
+    if fmt == "auto":
+        fmt = "mapping" if options.mapping is not None else detect_format(source, kind)
+    if options.mapping is not None and fmt not in ("mapping",):
+        raise UsageError("--mapping goes with --format mapping (or auto)")
+    reader = get_reader(fmt)
+    kinds = getattr(reader, "KINDS", None)
+    if kinds is not None and kind not in kinds:
+        raise UsageError(f"format {fmt!r} reads {', '.join(kinds)}, not {kind}")
+    extract = reader.read(source, kind, options)
+    return extract, fmt
+
+
+# the pipeline --------------------------------------------------------------------------------
+def run_load(
+    engine: Engine,
+    source: bytes | str | Path,
+    *,
+    kind: str,
+    file_name: str | None = None,
+    format: str = "auto",
+    mapping: str | Path | dict[str, Any] | bytes | None = None,
+    sheet: str | None = None,
+    period_type: str | None = None,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    user: str | None = None,
+    chunk_rows: int = 250_000,
+    progress: Callable[[int], None] | None = None,
+    migrate: bool = True,
+) -> LoadResult:
+    """Load one file of organisations, indicators or values; see the module docstring.
+
+    ``source`` is a path (a folder for YAML indicators) or the uploaded bytes (then give
+    ``file_name``). Raises :class:`FileError` for a file that cannot be read at all,
+    :class:`UsageError`/:class:`FormatError` for bad options; every problem with the content is
+    reported in the result (``status="rejected"``) instead. ``progress`` is called with the
+    number of rows read so far.
+    """
+    if kind not in LOAD_KINDS:
+        raise UsageError(f"unknown kind {kind!r}; use {', '.join(LOAD_KINDS)}")
+    if period_type is not None and period_type not in PERIOD_TYPES:
+        raise UsageError(f"unknown period type {period_type!r}; use {', '.join(PERIOD_TYPES)}")
+    src = Source.of(source, file_name)
+    if src.path is not None and not src.path.exists():
+        raise FileError(f"{src.name}: no such file")
+    parsed_mapping, mapping_name = load_mapping(mapping)
+    options = ReadOptions(sheet=sheet, mapping=parsed_mapping, mapping_name=mapping_name,
+                          period_type=period_type, chunk_rows=chunk_rows)
+    if migrate:
+        ensure_schema(engine)
+    extract, fmt = _read(src, kind, format, options)
+    result = LoadResult(load_id=None, status="running", kind=kind, file_name=src.name,
+                        format=fmt, dry_run=dry_run)
+    load_id = None
+    if not dry_run:
+        load_id = _start_load(engine, src, kind, fmt, user, {
+            "sheet": sheet, "period_type": period_type, "skip_invalid": skip_invalid,
+            "mapping": mapping_name})
+        result.load_id = load_id
+    try:
+        with engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                db.lock_for_load(conn)
+                if kind == "values":
+                    _load_values(conn, extract, result, options, skip_invalid, dry_run, load_id,
+                                 progress)
+                elif kind == "organisations":
+                    _load_organisations(conn, extract, result, skip_invalid, load_id)
+                else:
+                    _load_indicators(conn, extract, result, skip_invalid, load_id)
+                rejected = result.status == "rejected"
+                if not rejected and not dry_run:
+                    _finish_load(conn, result, load_id)
+                if rejected or dry_run:
+                    trans.rollback()
+                else:
+                    trans.commit()
+            except BaseException:
+                trans.rollback()
+                raise
+    except (FileError, FormatError, UsageError) as exc:
+        if load_id is not None:
+            _record_failure(engine, load_id, "failed", str(exc), result)
+        raise
+    except Exception as exc:
+        if load_id is not None:
+            _record_failure(engine, load_id, "failed", f"{type(exc).__name__}: {exc}", result)
+        raise
+    if result.status == "rejected" and load_id is not None:
+        _record_failure(engine, load_id, "rejected", result.message, result)
+    return result
+
+
+def _start_load(engine: Engine, src: Source, kind: str, fmt: str, user: str | None,
+                options: dict[str, Any]) -> int:
+    with engine.begin() as conn:
+        return int(conn.execute(
+            Load.__table__.insert().values(
+                file_name=src.name[:500], sha256=src.sha256(), kind=kind, format=fmt,
+                user=user, started_at=dt.datetime.now(dt.UTC), status="running",
+                rows_read=0, rows_inserted=0, rows_updated=0, rows_unchanged=0,
+                rows_rejected=0, options={k: v for k, v in options.items() if v},
+            ).returning(Load.__table__.c.id)
+        ).scalar_one())
+
+
+def _error_rows(load_id: int, errors: list[RowError]) -> list[dict[str, Any]]:
+    out = []
+    for e in errors:
+        sheet = None
+        line = e.line
+        if line is None and e.ref is not None and ("!" in e.ref or ":" in e.ref):
+            sheet, _, cell = e.ref.replace("!", ":", 1).partition(":")
+            digits = "".join(ch for ch in cell if ch.isdigit())
+            line = int(digits) if digits else None
+        out.append({"load_id": load_id, "line": line, "sheet": sheet or (
+            e.ref if line is None else None), "column": e.column,
+            "value": None if e.value is None else str(e.value)[:2000], "message": e.message})
+    return out
+
+
+def _finish_load(conn: Connection, result: LoadResult, load_id: int | None) -> None:
+    if load_id is None:
+        return
+    conn.execute(update(Load.__table__).where(Load.__table__.c.id == load_id).values(
+        status=result.status, finished_at=dt.datetime.now(dt.UTC),
+        rows_read=result.rows_read, rows_inserted=result.rows_inserted,
+        rows_updated=result.rows_updated, rows_unchanged=result.rows_unchanged,
+        rows_rejected=result.rows_rejected, message=result.message))
+    if result.errors:
+        conn.execute(LoadError.__table__.insert(), _error_rows(load_id, result.errors))
+
+
+def _record_failure(engine: Engine, load_id: int, status: str, message: str | None,
+                    result: LoadResult) -> None:
+    """The short separate transaction that records a rejected or failed load."""
+    result.status = status
+    result.message = message
+    if status == "failed":
+        result.rows_inserted = result.rows_updated = result.rows_unchanged = 0
+    with engine.begin() as conn:
+        _finish_load(conn, result, load_id)
+
+
+def _cap(result: LoadResult, errors: list[RowError]) -> None:
+    result.errors_total = len(errors)
+    result.errors = errors[:MAX_ERRORS]
+    if len(errors) > MAX_ERRORS:
+        result.errors.append(RowError(None, None, None,
+                                      f"... and {len(errors) - MAX_ERRORS} more errors not "
+                                      "listed; correct these and load again"))
+
+
+def _with_cells(errors: list[RowError], extract: Extract) -> list[RowError]:
+    """Turn ``Sheet:12`` + column into ``Sheet!C12`` for workbooks."""
+    letters = extract.cell_columns
+    if not letters:
+        return errors
+    out = []
+    for e in errors:
+        if e.ref and ":" in e.ref and "!" not in e.ref and e.column in letters:
+            sheet, _, row = e.ref.rpartition(":")
+            e = RowError(f"{sheet}!{letters[e.column]}{row}", e.column, e.value, e.message)
+        out.append(e)
+    return out
+
+
+def _reject_whole(result: LoadResult, errors: list[RowError], message: str) -> None:
+    result.status = "rejected"
+    result.message = message
+    result.rows_rejected = result.rows_read
+    result.rows_inserted = result.rows_updated = result.rows_unchanged = 0
+    _cap(result, errors)
+
+
+def _load_values(conn: Connection, extract: Extract, result: LoadResult, options: ReadOptions,
+                 skip_invalid: bool, dry_run: bool, load_id: int | None,
+                 progress: Callable[[int], None] | None) -> None:
+    file_errors = [e for e in extract.errors if e.ref is None or e.line == 1 or (
+        e.ref is not None and e.ref.endswith(":1"))]
+    chunks: Any
+    if extract.value_chunks is not None:
+        chunks = extract.value_chunks
+    elif extract.values is not None:
+        chunks = iter([(extract.values, [e for e in extract.errors if e not in file_errors])])
+    else:
+        chunks = iter([])
+    if file_errors or (extract.values is None and extract.value_chunks is None):
+        result.rows_read = extract.rows_read
+        _reject_whole(result, _with_cells(extract.errors or [RowError(
+            None, None, None, "the reader found no values in the file")], extract),
+            "the file's columns are not a values layout")
+        return
+    org_ids = db.organisation_ids(conn)
+    info = db.indicator_info(conn)
+    stage = db.ValueStage(conn)
+    errors: list[RowError] = []
+    rejected = 0
+    rows_read = 0
+    orgs: set[int] = set()
+    inds: set[str] = set()
+    periods: set[tuple[str, str]] = set()
+    collecting = True  # once the file is rejected, keep validating but stop staging
+    for frame, reader_errors in chunks:
+        rows_read += len(frame)
+        checked = validate_values(frame, org_ids=org_ids, indicators=info,
+                                  period_type=options.period_type, reader_errors=reader_errors)
+        errors += checked.errors
+        rejected += checked.rejected
+        if checked.errors and not skip_invalid:
+            collecting = False
+        if collecting and not checked.clean.empty:
+            pids = db.period_ids(conn, checked.periods)
+            clean = checked.clean
+            key = list(zip(clean["period_type"], clean["period_label"], strict=True))
+            clean = clean.assign(period_id=[pids[k] for k in key] if len(key) < 1000 else
+                                 pd.Series(key).map(pids).to_numpy())
+            stage.add(clean)
+            orgs.update(clean["org_id"].unique().tolist())
+            inds.update(clean["indicator_id"].unique().tolist())
+            periods.update(set(zip(checked.periods["period_type"],
+                                   checked.periods["period_label"], strict=True)))
+        if progress is not None:
+            progress(rows_read)
+    result.rows_read = max(rows_read, extract.rows_read)
+    if collecting:
+        dups = stage.duplicates()
+        if dups:
+            for ref, first, *_ in dups:
+                errors.append(RowError(ref, "period", None,
+                                       "duplicate: this organisation, indicator and period "
+                                       f"appear more than once in the file (first at line "
+                                       f"{first}); keep one row per key"))
+            rejected += len(dups)
+            if skip_invalid:
+                stage.delete_keys({(o, i, p) for _, _, o, i, p in dups})
+            else:
+                collecting = False
+    errors = _with_cells(errors, extract)
+    if not collecting:
+        _reject_whole(result, errors, f"{rejected} of {result.rows_read} rows are invalid; "
+                      "nothing was loaded (correct them, or load with --skip-invalid)")
+        result.rows_rejected = rejected
+        return
+    counts = stage.apply(load_id, write=not dry_run)
+    stage.close()
+    result.rows_inserted, result.rows_updated = counts.inserted, counts.updated
+    result.rows_unchanged, result.rows_rejected = counts.unchanged, rejected
+    _cap(result, errors)
+    result.status = "loaded" if counts.inserted or counts.updated else "unchanged"
+    if result.rows_read == 0:
+        _reject_whole(result, [RowError(None, None, None,
+                                        "the file has a header but no data rows")],
+                      "the file has no data rows")
+        return
+    result.preview = _values_preview(conn, orgs, inds, periods, stage.rows)
+
+
+def _values_preview(conn: Connection, orgs: set[int], inds: set[str],
+                    periods: set[tuple[str, str]], rows: int) -> dict[str, Any]:
+    from core.models import Organisation
+
+    types: dict[str, int] = {}
+    if orgs:
+        ids = sorted(orgs)
+        for i in range(0, len(ids), 5000):
+            for t, n in conn.execute(select(Organisation.org_type, func.count()).where(
+                    Organisation.id.in_(ids[i:i + 5000])).group_by(Organisation.org_type)):
+                types[t] = types.get(t, 0) + n
+    return {
+        "rows": int(rows),
+        "organisations": len(orgs),
+        "organisation_types": types,
+        "indicators": sorted(inds),
+        "periods": [lab for _, lab in sorted(periods, key=lambda p: (p[0], p[1]))],
+    }
+
+
+def _load_organisations(conn: Connection, extract: Extract, result: LoadResult,
+                        skip_invalid: bool, load_id: int | None) -> None:
+    result.rows_read = extract.rows_read
+    if extract.organisations is None:
+        _reject_whole(result, _with_cells(extract.errors, extract),
+                      "the file's columns are not an organisations layout")
+        return
+    frame = extract.organisations
+    result.rows_read = len(frame)
+    bad_refs = {e.ref for e in extract.errors}
+    checked = validate_organisations(frame, db.organisation_parents(conn))
+    errors = _with_cells(sorted([*extract.errors, *checked.errors],
+                                key=lambda e: (e.line or 0, e.ref or "")), extract)
+    rejected = len(bad_refs | {e.ref for e in checked.errors})
+    if errors and not skip_invalid:
+        _reject_whole(result, errors, f"{rejected} of {len(frame)} rows are invalid; nothing was "
+                      "loaded")
+        result.rows_rejected = rejected
+        return
+    clean = checked.clean[~checked.clean["_ref"].astype(str).isin(bad_refs)]
+    if skip_invalid:
+        # a row whose parent was rejected cannot be placed under it
+        placed = set(clean["org_code"]) | set(db.organisation_parents(conn))
+        orphan = clean["parent_code"].notna() & ~clean["parent_code"].isin(placed) & ~(
+            clean["parent_name"].notna() & clean["parent_type"].notna())
+        for r in clean[orphan].itertuples():
+            errors.append(RowError(str(r._ref), "parent_code", r.parent_code,
+                                   f"parent {r.parent_code!r} was rejected; load it first"))
+        clean = clean[~orphan]
+        rejected += int(orphan.sum())
+    ins, upd, unch = db.upsert_organisations(conn, clean, load_id)
+    result.rows_inserted, result.rows_updated, result.rows_unchanged = ins, upd, unch
+    result.rows_rejected = rejected
+    _cap(result, errors)
+    result.status = "loaded" if ins or upd else "unchanged"
+    result.preview = {
+        "rows": len(clean), "organisations": len(clean),
+        "organisation_types": clean["org_type"].value_counts().to_dict(),
+        "indicators": [], "periods": [],
+    }
+
+
+def _load_indicators(conn: Connection, extract: Extract, result: LoadResult,
+                     skip_invalid: bool, load_id: int | None) -> None:
+    result.rows_read = extract.rows_read
+    if extract.indicators is None:
+        _reject_whole(result, extract.errors, "the file's columns are not an indicators layout")
+        return
+    frame = extract.indicators
+    result.rows_read = len(frame)
+    checked = validate_indicators(frame)
+    errors = [*extract.errors, *checked.errors]
+    bad_refs = {e.ref for e in errors}
+    if errors and not skip_invalid:
+        _reject_whole(result, _with_cells(errors, extract),
+                      f"{len(bad_refs)} of {len(frame)} indicators are invalid; nothing was "
+                      "loaded")
+        result.rows_rejected = len(bad_refs)
+        return
+    ok_ids = {str(r["indicator_id"]) for r in frame.to_dict("records")
+              if str(r["_ref"]) not in bad_refs}
+    clean = [c for c in checked.clean if c["id"] in ok_ids]
+    ins, upd, unch = db.upsert_indicators(conn, clean, load_id)
+    result.rows_inserted, result.rows_updated, result.rows_unchanged = ins, upd, unch
+    result.rows_rejected = len(bad_refs)
+    _cap(result, _with_cells(errors, extract))
+    result.status = "loaded" if ins or upd else "unchanged"
+    result.preview = {"rows": len(clean), "organisations": 0, "organisation_types": {},
+                      "indicators": sorted(c["id"] for c in clean), "periods": []}
+
+
+# loads ---------------------------------------------------------------------------------------
+def _summary(row: Any, errors: list[RowError] | None = None) -> LoadSummary:
+    return LoadSummary(
+        id=row.id, file_name=row.file_name, sha256=row.sha256, kind=row.kind, format=row.format,
+        user=row.user, started_at=row.started_at, finished_at=row.finished_at,
+        status=row.status, rows_read=row.rows_read, rows_inserted=row.rows_inserted,
+        rows_updated=row.rows_updated, rows_unchanged=row.rows_unchanged,
+        rows_rejected=row.rows_rejected, message=row.message, reverted_at=row.reverted_at,
+        errors=errors,
+    )
+
+
+def list_loads(engine: Engine, *, limit: int = 50, kind: str | None = None,
+               status: str | None = None) -> list[LoadSummary]:
+    """The most recent loads, newest first."""
+    t = Load.__table__
+    q = select(t).order_by(t.c.id.desc()).limit(limit)
+    if kind:
+        q = q.where(t.c.kind == kind)
+    if status:
+        q = q.where(t.c.status == status)
+    with engine.connect() as conn:
+        return [_summary(r) for r in conn.execute(q)]
+
+
+def get_load(engine: Engine, load_id: int) -> LoadSummary | None:
+    """One load with its errors (None when there is no such load)."""
+    t = Load.__table__
+    e = LoadError.__table__
+    with engine.connect() as conn:
+        row = conn.execute(select(t).where(t.c.id == load_id)).first()
+        if row is None:
+            return None
+        errs = conn.execute(select(e).where(e.c.load_id == load_id).order_by(e.c.id)).all()
+    errors = []
+    for r in errs:
+        if r.line is not None and r.sheet is None:
+            ref: str | None = str(r.line)
+        elif r.sheet is not None and r.line is not None:
+            ref = f"{r.sheet}:{r.line}"
+        else:
+            ref = r.sheet
+        errors.append(RowError(ref, r.column, r.value, r.message))
+    return _summary(row, errors)
+
+
+def revert_load(engine: Engine, load_id: int, *, user: str | None = None) -> LoadSummary:
+    """Put the values a load wrote back as they were before it, in one transaction.
+
+    Raises :class:`RevertError` when the load cannot be reverted: no such load, not a values
+    load, nothing to revert, already reverted, or its values were since overwritten by a later
+    load (revert that one first).
+    """
+    t = Load.__table__
+    with engine.begin() as conn:
+        db.lock_for_load(conn)
+        row = conn.execute(select(t).where(t.c.id == load_id)).first()
+        if row is None:
+            raise RevertError(f"there is no load {load_id}; see qidash loads list")
+        if row.status == "reverted":
+            raise RevertError(f"load {load_id} was already reverted at {row.reverted_at}")
+        if row.kind != "values":
+            raise RevertError(
+                f"load {load_id} loaded {row.kind}: only values loads can be reverted; load the "
+                f"previous {row.kind} file again to change definitions back")
+        if row.status != "loaded":
+            raise RevertError(f"load {load_id} is {row.status}: it wrote nothing to revert")
+        touched = db.revert_values(conn, load_id)
+        conn.execute(update(t).where(t.c.id == load_id).values(
+            status="reverted", reverted_at=dt.datetime.now(dt.UTC),
+            message=f"reverted ({touched} values put back)"
+            + (f" by {user}" if user else "")))
+    summary = get_load(engine, load_id)
+    assert summary is not None
+    return summary

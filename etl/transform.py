@@ -1,0 +1,536 @@
+"""Validation and derivation: pure functions from canonical frames to clean frames and errors.
+
+Validation is complete (every rule, every row) and vectorised: a rule is a boolean mask over the
+frame, and only the rows it flags become :class:`RowError` objects. Rules for values:
+
+- ``org_code``/``indicator_id``/``period`` empty, or an organisation/indicator not in the
+  database (load organisations and indicators first);
+- a period that does not parse, or parses as two periods (``2011-12``): the indicator's declared
+  ``frequency`` decides, else the load's ``--period-type``, else the ambiguity is an error;
+- a negative numerator or denominator, a numerator above the denominator for a proportion,
+  a ``lower_ci`` above the ``upper_ci``;
+- no value: a row needs ``numerator`` and ``denominator``, or ``value``, or a suppression marker;
+- the same organisation, indicator and period twice in one file (every copy is reported, with
+  the line of the first).
+
+Derivation: ``value = numerator / denominator x multiplier`` when both counts are present and no
+value is given. A published ``value`` is kept as published (Fingertips' directly standardised
+rates are not crude ratios). A denominator of 0 with a numerator of 0 gives no value (nothing to
+compare, not an error); a numerator above 0 over a denominator of 0 is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from core.models import POLARITIES, VALUE_TYPES
+from core.periods import PERIOD_TYPES, PeriodError, parse_period
+from etl.extract import RowError
+
+
+class CleanValues(pa.DataFrameModel):
+    """The boundary between validation and loading: one row per value to write."""
+
+    org_id: Series[int]
+    indicator_id: Series[str]
+    period_label: Series[str]
+    period_type: Series[str] = pa.Field(isin=list(PERIOD_TYPES))
+    numerator: Series[float] = pa.Field(ge=0, nullable=True)
+    denominator: Series[float] = pa.Field(ge=0, nullable=True)
+    value: Series[float] = pa.Field(nullable=True)
+    lower_ci: Series[float] = pa.Field(nullable=True)
+    upper_ci: Series[float] = pa.Field(nullable=True)
+    suppressed: Series[bool]
+    note: Series[Any] = pa.Field(nullable=True)
+    ref: Series[Any]
+
+    class Config:
+        strict = "filter"
+        coerce = False
+
+
+@dataclass
+class ValidatedValues:
+    """Clean rows to load, every error found, and which input rows were rejected."""
+
+    clean: pd.DataFrame
+    errors: list[RowError]
+    rejected: int
+    #: parsed periods used by the clean rows: label, period_type, start, end
+    periods: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+@dataclass
+class IndicatorInfo:
+    """What validation needs to know about the indicators in the database."""
+
+    frame: pd.DataFrame  # index: indicator id; columns value_type, multiplier, frequency
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[str, str, float, str | None]]) -> IndicatorInfo:
+        frame = pd.DataFrame(rows, columns=["id", "value_type", "multiplier", "frequency"])
+        return cls(frame.set_index("id"))
+
+
+def _str_series(a: Any, n: int) -> pd.Series:
+    s = pd.Series(a, dtype=object) if not isinstance(a, pd.Series) else a.astype(object)
+    s = s.reset_index(drop=True)
+    if len(s) != n:
+        s = pd.Series([None] * n, dtype=object)
+    return s
+
+
+def _err(mask: np.ndarray, refs: np.ndarray, column: str, values: np.ndarray,
+         message: str | np.ndarray) -> list[RowError]:
+    idx = np.flatnonzero(mask)
+    if not len(idx):
+        return []
+    out = []
+    for i in idx:
+        v = values[i]
+        v = None if v is None or (isinstance(v, float) and np.isnan(v)) else _fmt(v)
+        msg = message[i] if isinstance(message, np.ndarray) else message
+        out.append(RowError(str(refs[i]), column, v, str(msg).format(value=v)))
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def parse_periods(
+    labels: pd.Series, types: pd.Series
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Parse each distinct (label, declared type) once; return per-row results and messages.
+
+    The result frame has period_label, period_type, start, end (None where not parsed); the
+    array holds an error message per row (None when parsed).
+    """
+    n = len(labels)
+    lab = labels.astype(object).where(labels.notna(), None)
+    typ = types.astype(object).where(types.notna(), None)
+    key = pd.DataFrame({"l": lab.map(lambda x: "" if x is None else str(x)),
+                        "t": typ.map(lambda x: "" if x is None else str(x))})
+    codes, uniques = pd.MultiIndex.from_frame(key).factorize()
+    parsed_label, parsed_type, starts, ends, msgs = [], [], [], [], []
+    for label, ptype in uniques:
+        try:
+            p = parse_period(label if label else None, ptype or None)
+        except PeriodError as exc:
+            parsed_label.append(None)
+            parsed_type.append(None)
+            starts.append(None)
+            ends.append(None)
+            msgs.append(str(exc))
+            continue
+        parsed_label.append(p.label)
+        parsed_type.append(p.period_type)
+        starts.append(p.start)
+        ends.append(p.end)
+        msgs.append(None)
+    take = np.asarray(codes)
+    frame = pd.DataFrame({
+        "period_label": np.asarray(parsed_label, dtype=object)[take] if n else [],
+        "period_type": np.asarray(parsed_type, dtype=object)[take] if n else [],
+        "start": np.asarray(starts, dtype=object)[take] if n else [],
+        "end": np.asarray(ends, dtype=object)[take] if n else [],
+    })
+    return frame, (np.asarray(msgs, dtype=object)[take] if n else np.array([], dtype=object))
+
+
+def validate_values(
+    frame: pd.DataFrame,
+    *,
+    org_ids: dict[str, int],
+    indicators: IndicatorInfo,
+    period_type: str | None = None,
+    reader_errors: list[RowError] | None = None,
+) -> ValidatedValues:
+    """Check every rule on every row of a canonical values frame; derive values."""
+    n = len(frame)
+    refs = frame["_ref"].astype(str).to_numpy() if n else np.array([], dtype=object)
+    errors: list[RowError] = list(reader_errors or [])
+    bad = np.zeros(n, bool)
+    if reader_errors:
+        bad |= pd.Series(refs).isin({e.ref for e in reader_errors}).to_numpy()
+
+    org_code = _str_series(frame.get("org_code"), n)
+    ind_id = _str_series(frame.get("indicator_id"), n)
+    period = _str_series(frame.get("period"), n)
+
+    # organisation
+    org_blank = org_code.isna().to_numpy()
+    org_id = org_code.map(org_ids)
+    org_unknown = ~org_blank & org_id.isna().to_numpy()
+    errors += _err(org_blank, refs, "org_code", org_code.to_numpy(),
+                   "org_code is empty; give the organisation's code")
+    errors += _err(org_unknown, refs, "org_code", org_code.to_numpy(),
+                   "unknown organisation {value!r}; load it first (qidash load organisations) "
+                   "or correct the code")
+    bad |= org_blank | org_unknown
+
+    # indicator
+    ind_blank = ind_id.isna().to_numpy()
+    info = indicators.frame
+    known = ind_id.isin(info.index).to_numpy()
+    ind_unknown = ~ind_blank & ~known
+    errors += _err(ind_blank, refs, "indicator_id", ind_id.to_numpy(),
+                   "indicator_id is empty; give the indicator's id")
+    errors += _err(ind_unknown, refs, "indicator_id", ind_id.to_numpy(),
+                   "unknown indicator {value!r}; load its definition first (qidash load "
+                   "indicators) or correct the id")
+    bad |= ind_blank | ind_unknown
+    value_type = ind_id.map(info["value_type"]).to_numpy()
+    multiplier = ind_id.map(info["multiplier"]).astype("float64").to_numpy()
+    freq = ind_id.map(info["frequency"])
+    if period_type is not None:
+        freq = freq.where(freq.notna(), period_type)
+
+    # period
+    periods, period_msgs = parse_periods(period, freq)
+    period_bad = np.array([m is not None for m in period_msgs], dtype=bool) if n else np.zeros(
+        0, bool)
+    errors += _err(period_bad, refs, "period", period.to_numpy(), period_msgs)
+    bad |= period_bad
+
+    # numbers
+    num = frame["numerator"].to_numpy(dtype="float64") if n else np.zeros(0)
+    den = frame["denominator"].to_numpy(dtype="float64") if n else np.zeros(0)
+    val = frame["value"].to_numpy(dtype="float64") if n else np.zeros(0)
+    lci = frame["lower_ci"].to_numpy(dtype="float64") if n else np.zeros(0)
+    uci = frame["upper_ci"].to_numpy(dtype="float64") if n else np.zeros(0)
+    suppressed = frame["suppressed"].to_numpy(dtype=bool) if n else np.zeros(0, bool)
+    with np.errstate(invalid="ignore"):
+        neg_num = num < 0
+        neg_den = den < 0
+        errors += _err(neg_num, refs, "numerator", num,
+                       "numerator {value} is negative; counts cannot be below 0")
+        errors += _err(neg_den, refs, "denominator", den,
+                       "denominator {value} is negative; counts cannot be below 0")
+        is_prop = value_type == "proportion"
+        over = is_prop & (num > den)
+        over_msg = np.empty(n, dtype=object)
+        for i in np.flatnonzero(over):
+            over_msg[i] = (f"numerator {_fmt(num[i])} is above the denominator {_fmt(den[i])}: "
+                           "a proportion's numerator must be part of its denominator")
+        errors += _err(over, refs, "numerator", num, over_msg)
+        zero_den = (den == 0) & (num > 0) & ~is_prop
+        errors += _err(zero_den, refs, "denominator", den,
+                       "denominator is 0 but the numerator is above 0; correct the counts")
+        ci_order = lci > uci
+        errors += _err(ci_order, refs, "lower_ci", lci,
+                       "lower_ci {value} is above upper_ci; swap or correct the interval")
+    has_num = ~np.isnan(num)
+    has_den = ~np.isnan(den)
+    has_val = ~np.isnan(val)
+    no_value = ~has_val & ~(has_num & has_den) & ~suppressed
+    only_one = no_value & (has_num ^ has_den)
+    none = no_value & ~only_one
+    errors += _err(only_one & has_num, refs, "denominator", den,
+                   "numerator without a denominator; give the denominator, or a value")
+    errors += _err(only_one & has_den, refs, "numerator", num,
+                   "denominator without a numerator; give the numerator, or a value")
+    errors += _err(none, refs, "value", val,
+                   "no value: give numerator and denominator, or value, or mark the row "
+                   "suppressed (*)")
+    bad |= neg_num | neg_den | over | zero_den | ci_order | no_value
+
+    # derive
+    with np.errstate(divide="ignore", invalid="ignore"):
+        derived = np.where(has_num & has_den & (den > 0), num / den * multiplier, np.nan)
+    value = np.where(has_val, val, derived)
+
+    # duplicates among rows whose key is valid
+    key_ok = ~(org_blank | org_unknown | ind_blank | ind_unknown | period_bad)
+    if key_ok.any():
+        keys = pd.DataFrame({
+            "o": org_code.to_numpy(), "i": ind_id.to_numpy(),
+            "p": periods["period_label"].to_numpy(), "t": periods["period_type"].to_numpy(),
+            "r": refs,
+        })[key_ok]
+        dup = keys.duplicated(["o", "i", "p", "t"], keep=False)
+        if dup.any():
+            d = keys[dup.to_numpy()]
+            first = d.groupby(["o", "i", "p", "t"], sort=False)["r"].transform("first")
+            dup_mask = np.zeros(n, bool)
+            dup_idx = np.flatnonzero(key_ok)[dup.to_numpy()]
+            dup_mask[dup_idx] = True
+            msgs = np.empty(n, dtype=object)
+            for j, (o, i, p, fr, r) in enumerate(zip(d["o"], d["i"], d["p"], first, d["r"],
+                                                     strict=True)):
+                msgs[dup_idx[j]] = (
+                    f"duplicate: {o}, {i}, {p} appears more than once in the file "
+                    + (f"(first at line {fr})" if fr != r else "(this is the first; see "
+                       "the later copies)")
+                    + "; keep one row per organisation, indicator and period"
+                )
+            errors += _err(dup_mask, refs, "period", period.to_numpy(), msgs)
+            bad |= dup_mask
+
+    good = ~bad
+    clean = pd.DataFrame({
+        "org_id": org_id.to_numpy()[good].astype("int64") if good.any()
+        else np.zeros(0, "int64"),
+        "indicator_id": ind_id.to_numpy()[good].astype(str),
+        "period_label": periods["period_label"].to_numpy()[good].astype(str),
+        "period_type": periods["period_type"].to_numpy()[good].astype(str),
+        "numerator": num[good],
+        "denominator": den[good],
+        "value": value[good],
+        "lower_ci": lci[good],
+        "upper_ci": uci[good],
+        "suppressed": suppressed[good],
+        "note": frame["note"].to_numpy()[good] if "note" in frame else np.full(
+            int(good.sum()), None, dtype=object),
+        "ref": refs[good],
+    })
+    clean = CleanValues.validate(clean)
+    used = periods[good].drop_duplicates(["period_label", "period_type"])
+    errors.sort(key=_error_order)
+    return ValidatedValues(clean=clean, errors=errors, rejected=int(bad.sum()), periods=used)
+
+
+def _error_order(e: RowError) -> tuple[int, str]:
+    if e.ref is None:
+        return (-1, "")
+    line = e.line
+    return (line if line is not None else 0, e.ref)
+
+
+# organisations ---------------------------------------------------------------------------------
+@dataclass
+class ValidatedOrganisations:
+    clean: pd.DataFrame
+    errors: list[RowError]
+    rejected: int
+
+
+def validate_organisations(
+    frame: pd.DataFrame, existing_parents: dict[str, str | None]
+) -> ValidatedOrganisations:
+    """Check organisations: codes, names, types, duplicates, parents known, no cycles.
+
+    ``existing_parents`` maps every code in the database to its parent's code.
+    """
+    n = len(frame)
+    refs = frame["_ref"].astype(str).to_numpy()
+    errors: list[RowError] = []
+    bad = np.zeros(n, bool)
+    code = _str_series(frame["org_code"], n)
+    for col, what in (("org_code", "the organisation's code"), ("name", "its name"),
+                      ("org_type", "its type (practice, pcn, sub_icb, icb, region, nation, "
+                                   "trust...)")):
+        blank = _str_series(frame[col], n).isna().to_numpy()
+        errors += _err(blank, refs, col, np.full(n, None, dtype=object),
+                       f"{col} is empty; give {what}")
+        bad |= blank
+    too_long = code.map(lambda c: c is not None and len(str(c)) > 32).to_numpy(dtype=bool)
+    errors += _err(too_long, refs, "org_code", code.to_numpy(),
+                   "org_code {value!r} is longer than 32 characters")
+    bad |= too_long
+    dup = code.notna().to_numpy() & code.duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = pd.Series(refs).groupby(code.to_numpy()).transform("first").to_numpy()
+        msgs = np.empty(n, dtype=object)
+        for i in np.flatnonzero(dup):
+            msgs[i] = (f"organisation {code.iloc[i]} appears more than once in the file (first "
+                       f"at {first[i]}); keep one row per organisation")
+        errors += _err(dup, refs, "org_code", code.to_numpy(), msgs)
+        bad |= dup
+    parent = _str_series(frame["parent_code"], n)
+    parent_name = _str_series(frame.get("parent_name"), n)
+    parent_type = _str_series(frame.get("parent_type"), n)
+    in_file = set(code.dropna())
+    creatable = parent_name.notna() & parent_type.notna()
+    unknown = (parent.notna() & ~parent.isin(in_file) & ~parent.isin(existing_parents.keys())
+               & ~creatable).to_numpy()
+    errors += _err(unknown, refs, "parent_code", parent.to_numpy(),
+                   "unknown parent {value!r}: it is neither in this file nor in the database; "
+                   "add it as a row, or give parent_name and parent_type to create it")
+    bad |= unknown
+    # cycles: follow each chain with the file's parents overriding the database's
+    graph: dict[str, str | None] = dict(existing_parents)
+    for c, p in zip(code, parent, strict=True):
+        if c is not None:
+            graph[c] = p
+    cyc = np.zeros(n, bool)
+    cycle_msg = np.empty(n, dtype=object)
+    for i, c in enumerate(code):
+        if c is None:
+            continue
+        seen = [c]
+        cur = graph.get(c)
+        while cur is not None and cur not in seen and len(seen) < 10_000:
+            seen.append(cur)
+            cur = graph.get(cur)
+        if cur is not None and cur == c:
+            cyc[i] = True
+            cycle_msg[i] = ("parent_code makes a cycle: " + " -> ".join([*seen, c])
+                            + "; an organisation cannot be its own ancestor")
+    errors += _err(cyc, refs, "parent_code", parent.to_numpy(), cycle_msg)
+    bad |= cyc
+    clean = frame.loc[~bad].reset_index(drop=True)
+    errors.sort(key=_error_order)
+    return ValidatedOrganisations(clean=clean, errors=errors, rejected=int(bad.sum()))
+
+
+# indicators ------------------------------------------------------------------------------------
+@dataclass
+class ValidatedIndicators:
+    clean: list[dict[str, Any]]
+    errors: list[RowError]
+    rejected: int
+
+
+_TEXT_FIELDS = ("name", "description", "why_it_matters", "target_label", "numerator_label",
+                "denominator_label", "unit", "source", "source_url", "domain", "authored_by",
+                "checked_by")
+_LIMITS = {"indicator_id": 100, "name": 300, "target_label": 200, "numerator_label": 300,
+           "denominator_label": 300, "unit": 50, "domain": 200, "authored_by": 200,
+           "checked_by": 200}
+
+
+def validate_indicators(frame: pd.DataFrame) -> ValidatedIndicators:
+    """Check and type indicator definitions (one dict per valid indicator)."""
+    errors: list[RowError] = []
+    clean: list[dict[str, Any]] = []
+    rejected = 0
+    seen: dict[str, str] = {}
+    for row in frame.to_dict("records"):
+        ref = str(row["_ref"])
+        row_errors: list[RowError] = []
+
+        def fail(col: str, value: Any, msg: str, ref: str = ref,
+                 row_errors: list[RowError] = row_errors) -> None:
+            row_errors.append(RowError(ref, col, None if _blank(value) else str(value), msg))
+
+        out: dict[str, Any] = {}
+        ind = None if _blank(row.get("indicator_id")) else str(row["indicator_id"]).strip()
+        if ind is None:
+            fail("indicator_id", None, "indicator_id is empty; give a short id such as "
+                 "mmr1_24m")
+        elif ind in seen:
+            fail("indicator_id", ind, f"indicator {ind} appears more than once (first at "
+                 f"{seen[ind]}); keep one definition per indicator")
+        else:
+            seen[ind] = ref
+        out["id"] = ind
+        for col in _TEXT_FIELDS:
+            v = row.get(col)
+            out[col] = None if _blank(v) else str(v).strip()
+        if out["name"] is None:
+            fail("name", None, "name is empty; give the indicator's title")
+        for col, limit in _LIMITS.items():
+            v = ind if col == "indicator_id" else out.get(col)
+            if v is not None and len(v) > limit:
+                fail(col, v, f"{col} is longer than {limit} characters; shorten it")
+        vt = _lower(row.get("value_type"))
+        if vt not in VALUE_TYPES:
+            fail("value_type", row.get("value_type"),
+                 f"value_type must be one of {', '.join(VALUE_TYPES)}")
+        out["value_type"] = vt
+        pol = _lower(row.get("polarity"))
+        if pol not in POLARITIES:
+            fail("polarity", row.get("polarity"),
+                 f"polarity must be one of {', '.join(POLARITIES)}")
+        out["polarity"] = pol
+        out["multiplier"] = _number(row, "multiplier", fail, required=True, positive=True)
+        out["target"] = _number(row, "target", fail)
+        dec = _number(row, "decimals", fail)
+        if dec is not None and (dec < 0 or dec > 6 or not float(dec).is_integer()):
+            fail("decimals", row.get("decimals"), "decimals must be a whole number 0 to 6")
+        out["decimals"] = 1 if dec is None else int(dec)
+        freq = _lower(row.get("frequency"))
+        if freq is not None:
+            freq = freq.replace(" ", "_").replace("-", "_")
+            freq = {"monthly": "month", "quarterly": "quarter", "annual": "year",
+                    "yearly": "year", "financial": "financial_year"}.get(freq, freq)
+            if freq not in PERIOD_TYPES:
+                fail("frequency", row.get("frequency"),
+                     f"frequency must be one of {', '.join(PERIOD_TYPES)}")
+        out["frequency"] = freq
+        out["thresholds"] = _list(row, "thresholds", fail, numbers=True)
+        out["tags"] = _list(row, "tags", fail, numbers=False)
+        out["date_reviewed"] = _date(row, fail)
+        if row_errors:
+            errors += row_errors
+            rejected += 1
+        else:
+            clean.append(out)
+    return ValidatedIndicators(clean=clean, errors=errors, rejected=rejected)
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (
+        isinstance(v, str) and not v.strip())
+
+
+def _lower(v: Any) -> str | None:
+    return None if _blank(v) else str(v).strip().lower()
+
+
+def _number(row: dict[str, Any], col: str, fail: Any, *, required: bool = False,
+            positive: bool = False) -> float | None:
+    v = row.get(col)
+    if _blank(v):
+        if required:
+            fail(col, None, f"{col} is empty; give a number (100 for a percentage)")
+        return None
+    try:
+        x = float(str(v).replace(",", "").strip())
+    except ValueError:
+        fail(col, v, f"{col} {v!r} is not a number")
+        return None
+    if not np.isfinite(x) or (positive and x <= 0):
+        fail(col, v, f"{col} must be a number above 0")
+        return None
+    return x
+
+
+def _list(row: dict[str, Any], col: str, fail: Any, *, numbers: bool) -> list[Any]:
+    v = row.get(col)
+    if _blank(v):
+        return []
+    if isinstance(v, str):
+        text = v.strip().strip("[]")
+        items: list[Any] = [p.strip() for p in text.replace("|", ";").replace(",", ";").split(";")
+                            if p.strip()]
+    elif isinstance(v, list | tuple):
+        items = list(v)
+    else:
+        items = [v]
+    if not numbers:
+        return [str(i) for i in items]
+    out = []
+    for i in items:
+        try:
+            out.append(float(i))
+        except (TypeError, ValueError):
+            fail(col, v, f"{col} must be numbers (e.g. 90;95), not {i!r}")
+            return []
+    return sorted(out)
+
+
+def _date(row: dict[str, Any], fail: Any) -> Any:
+    import datetime as dt
+
+    v = row.get("date_reviewed")
+    if _blank(v):
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    try:
+        return dt.date.fromisoformat(str(v).strip()[:10])
+    except ValueError:
+        fail("date_reviewed", v, "date_reviewed must be a date like 2024-03-31")
+        return None
