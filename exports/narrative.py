@@ -313,6 +313,34 @@ _ASSURANCE_TEXT = {
 }
 
 
+def normalise_variation(variation: str | None) -> str | None:
+    """Map the statistics engine's icon words ("improvement_high", "concern_low",
+    "neutral_high", "common_cause") onto Making Data Count's names used here
+    ("special_cause_improvement", ...); names already in that form pass through."""
+    if not variation:
+        return None
+    v = variation.strip().lower()
+    if v.startswith("special_cause") or v == "common_cause":
+        return v
+    if v.startswith("improvement"):
+        return "special_cause_improvement"
+    if v.startswith("concern"):
+        return "special_cause_concern"
+    if v.startswith("neutral"):
+        return "special_cause_" + v
+    return v
+
+
+def normalise_assurance(assurance: str | None) -> str | None:
+    """Map the engine's "pass" / "fail" / "hit_or_miss" onto "consistent_pass",
+    "consistent_fail", "inconsistent" (other names pass through)."""
+    if not assurance:
+        return None
+    a = assurance.strip().lower()
+    return {"pass": "consistent_pass", "fail": "consistent_fail",
+            "hit_or_miss": "inconsistent"}.get(a, a)
+
+
 def variation_label(variation: str | None) -> str:
     """Short words for a Making Data Count variation icon (for tables)."""
     return {
@@ -322,7 +350,7 @@ def variation_label(variation: str | None) -> str:
         "special_cause_neutral": "Special cause",
         "special_cause_neutral_high": "Special cause (high)",
         "special_cause_neutral_low": "Special cause (low)",
-    }.get(variation or "", "Too few points")
+    }.get(normalise_variation(variation) or "", "Too few points")
 
 
 def assurance_label(assurance: str | None) -> str:
@@ -331,7 +359,7 @@ def assurance_label(assurance: str | None) -> str:
         "consistent_pass": "Will meet target",
         "consistent_fail": "Will miss target",
         "inconsistent": "Hit and miss",
-    }.get(assurance or "", "No target")
+    }.get(normalise_assurance(assurance) or "", "No target")
 
 
 def spc_sentence(
@@ -343,6 +371,7 @@ def spc_sentence(
     target_text: str | None = None,
 ) -> str:
     """The SPC message: too few points, or the latest point's variation and the assurance."""
+    variation, assurance = normalise_variation(variation), normalise_assurance(assurance)
     if n_points < SPC_MIN_POINTS:
         return (f"Only {plural(n_points, 'time point')} so far: too few to judge a trend with an "
                 f"SPC chart (at least {SPC_MIN_POINTS} are needed, ideally {SPC_GOOD_POINTS}).")
@@ -380,6 +409,7 @@ def discussion_flags(
 ) -> list[Flag]:
     """The flags a meeting should discuss: worse than benchmark, SPC concern, a target the
     process will not meet (or a value on the wrong side of it), units beyond 99.8% limits."""
+    variation, assurance = normalise_variation(variation), normalise_assurance(assurance)
     flags: list[Flag] = []
     if category == "worse":
         flags.append(Flag("worse", "significantly worse than the benchmark"))
@@ -548,6 +578,8 @@ __all__ = [
     "is_missing",
     "meets_target",
     "method_notes",
+    "normalise_assurance",
+    "normalise_variation",
     "opportunity_sentence",
     "org_noun",
     "people_words",

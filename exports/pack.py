@@ -1,0 +1,520 @@
+"""Slide packs for network improvement meetings: one call from an organisation to a .pptx.
+
+``build_pack(session, org_code=..., period=..., indicators=..., per_member=..., peers=...)``
+gathers the numbers (:mod:`exports.data`, through the read services and the statistics
+engine), draws the dashboards' own figures (:mod:`dashboards.figures`, ``for_slides=True``),
+renders them with one Chromium (:mod:`exports.render`), writes the words
+(:mod:`exports.narrative`) and lays out a 16:9 deck (:mod:`exports.pptx_builder`):
+
+1. title slide: organisation, period, date made, data sources;
+2. summary: a real table of every indicator (value, against the benchmark, SPC variation and
+   assurance, target, opportunity) with the flags that need discussion tinted and named;
+3. per indicator: the peer comparison (members highlighted among all peers) with key figures,
+   then the funnel plot and the SPC chart; each slide has a plain-English message and speaker
+   notes on method and caveats;
+4. optionally one profile slide per member (spine chart of every indicator);
+5. closing slide: methods, data sources, and the loads (id, file, date) behind every number.
+
+Every chart is rendered before anything is written; a chart that fails raises
+:class:`exports.render.RenderError` and no file appears (the file is written to a temporary
+name and renamed at the end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from dashboards import figures
+from exports import narrative as nv
+from exports.data import IndicatorData, PackData, gather_pack
+from exports.pptx_builder import Cell, Chart, Deck, slot_pixels, write_atomic
+from exports.render import render_png
+
+#: Summary table rows per slide (more spill onto a continuation slide).
+SUMMARY_ROWS = 10
+#: Loads listed on the closing slide (the notes list them all).
+CLOSING_LOADS = 8
+
+
+@dataclass
+class PackResult:
+    """What :func:`build_pack` made: the bytes (or the path written), slide count, timings."""
+
+    data: bytes | None
+    path: Path | None
+    slides: int
+    indicators: list[str]
+    charts: int
+    seconds: float
+
+
+# ---------------------------------------------------------------------------- words
+
+
+def _fmt(ind: IndicatorData, value: float | None) -> str:
+    m = ind.meta
+    return nv.format_value(value, value_type=m.value_type, multiplier=m.multiplier,
+                           decimals=m.decimals, unit=m.unit)
+
+
+def _noun(ind: IndicatorData, count: int = 2) -> str:
+    return nv.org_noun(ind.unit_type, count)
+
+
+def _story(pack: PackData, ind: IndicatorData) -> nv.IndicatorStory:
+    ov = ind.org_value
+    members = ind.members
+    own = len(members) == 1 and members["org_id"].iloc[0] == pack.org.id
+    flags = members["funnel_flag"].tolist() if not own else ind.peers_frame["funnel_flag"].tolist()
+    return nv.IndicatorStory(
+        name=ind.meta.name,
+        org_name=pack.org.name,
+        polarity=ind.meta.polarity,
+        value_text=_fmt(ind, ov["value"]),
+        benchmark_label=ind.benchmark_label,
+        benchmark_text=_fmt(ind, ind.benchmark),
+        category=ov["category"],
+        suppressed=bool(ov.get("suppressed")),
+        denominator=ov.get("denominator"),
+        funnel_flags=flags if ind.funnel_points is not None else [],
+        funnel_centre_label=ind.benchmark_label if not own else ind.benchmark_label,
+        member_noun=_noun(ind),
+        opportunity=ind.opportunity_extra,
+        opportunity_goal="the peer median",
+        people=nv.people_words(ind.meta.numerator_label, ind.meta.denominator_label,
+                               ind.meta.polarity),
+        variation=ind.spc_variation,
+        assurance=ind.spc_assurance,
+        n_points=ind.spc_points,
+        latest_label=ind.spc_frame["period"].iloc[-1] if len(ind.spc_frame) else None,
+        target_text=_fmt(ind, ind.meta.target) if ind.meta.target is not None else None,
+        below_target=(nv.meets_target(ov["value"], ind.meta.target, ind.meta.polarity) is False),
+    )
+
+
+def _flags(ind: IndicatorData, story: nv.IndicatorStory) -> list[nv.Flag]:
+    worse_998 = 0
+    if ind.funnel_points is not None:
+        bad = "below_998" if ind.meta.polarity == nv.HIGHER else "above_998"
+        worse_998 = int((ind.members["funnel_flag"] == bad).sum()) \
+            if ind.meta.polarity != nv.NEUTRAL else 0
+    return nv.discussion_flags(
+        category=story.category, variation=story.variation, assurance=story.assurance,
+        n_points=story.n_points, below_target=story.below_target,
+        funnel_worse_998=worse_998, noun=_noun(ind, 1), nouns=_noun(ind),
+    )
+
+
+def _notes(pack: PackData, ind: IndicatorData, story: nv.IndicatorStory) -> str:
+    m = ind.meta
+    pf = ind.peers_frame
+    small = int(((pf["denominator"] < 30) & pf["denominator"].notna()).sum())
+    head = nv.headline(story)
+    body = nv.method_notes(
+        value_type=m.value_type, polarity=m.polarity, benchmark_label=ind.benchmark_label,
+        funnel_method=ind.funnel_method, overdispersion=ind.funnel_overdispersion,
+        phi=ind.funnel_phi, n_points=ind.spc_points, opportunity_goal="the peer median",
+        numerator_label=m.numerator_label, denominator_label=m.denominator_label,
+        suppressed_count=int(pf["suppressed"].sum()), small_count=small, noun=_noun(ind),
+    )
+    spc = nv.spc_sentence(story.variation, story.assurance, story.n_points,
+                          latest_label=story.latest_label, target_text=story.target_text)
+    ov = ind.org_value
+    numbers = (
+        f"Numbers. {pack.org.name}: {_fmt(ind, ov['value'])} (95% CI {_fmt(ind, ov['lower'])} "
+        f"to {_fmt(ind, ov['upper'])}), {nv.format_number(ov['numerator'])} of "
+        f"{nv.format_number(ov['denominator'])}; {ind.benchmark_label}: "
+        f"{_fmt(ind, ind.benchmark)}; peer quartiles {_fmt(ind, ind.quartiles[0])}, "
+        f"{_fmt(ind, ind.quartiles[1])}, {_fmt(ind, ind.quartiles[2])}. Period {ind.period.label}."
+    )
+    src = f"Source: {m.source or 'not recorded'}; loads " + ", ".join(
+        f"#{ld.id} ({ld.file_name})" for ld in ind.loads) + "."
+    why = f"Why it matters: {m.why_it_matters}" if m.why_it_matters else ""
+    return "\n\n".join(x for x in (head, spc, numbers, why, body, src) if x)
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def _comparison_fig(pack: PackData, ind: IndicatorData, size: tuple[int, int]) -> Any:
+    frame = ind.peers_frame[["org_code", "org_name", "value", "lower", "upper", "comparison",
+                             "denominator"]]
+    fig = figures.comparison_figure(
+        frame, indicator=ind.meta, benchmark=ind.benchmark,
+        benchmark_label=_cap(ind.benchmark_label.removeprefix("the ")),
+        target=ind.meta.target, highlight=ind.member_codes, for_slides=True,
+        width=size[0], height=size[1],
+    )
+    # A slide is narrower than the 1600 px the builder plans for: the legend title and the
+    # long axis note are said in the caption instead, and with several members highlighted
+    # their outlines speak (a label each would pile up).
+    fig.update_layout(legend_title_text="")
+    if len(ind.peers_frame) > figures.NAMED_BARS_MAX:
+        fig.update_xaxes(title=f"{_cap(_noun(ind))} ranked from lowest to highest value")
+    return _declutter(fig, len(ind.member_codes))
+
+
+def _declutter(fig: Any, highlighted: int) -> Any:
+    if highlighted > 3:
+        fig.layout.annotations = [a for a in fig.layout.annotations
+                                  if not (a.showarrow and a.text and "<b>" in a.text)]
+    return fig
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _funnel_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
+    points = ind.funnel_points
+    if points is None:
+        points = ind.peers_frame.iloc[0:0]
+    # The overdispersion note goes in the slide caption (under the chart it collides with
+    # the axis title at slide size).
+    fig = figures.funnel_figure(
+        points, ind.funnel_limits, indicator=ind.meta, centre=ind.funnel_centre,
+        centre_label="Peer average", target=ind.meta.target,
+        highlight=ind.member_codes, overdispersion_note=None, for_slides=True,
+        width=size[0], height=size[1],
+    )
+    _focus_funnel(fig, points, ind.funnel_limits)
+    return _declutter(fig, len(ind.member_codes))
+
+
+def _focus_funnel(fig: Any, points: pd.DataFrame, limits: pd.DataFrame | None) -> None:
+    """Zoom the value axis on the points and the limits where the points are: the limits'
+    ends at tiny denominators would otherwise squash every point into a thin band."""
+    vals = pd.to_numeric(points.get("value"), errors="coerce").dropna()
+    dens = pd.to_numeric(points.get("denominator"), errors="coerce").dropna()
+    if vals.empty or dens.empty:
+        return
+    lo, hi = float(vals.min()), float(vals.max())
+    if limits is not None and not limits.empty:
+        near = limits[limits["denominator"] >= dens.min()]
+        if not near.empty:
+            lo = min(lo, float(near["lower_998"].min()))
+            hi = max(hi, float(near["upper_998"].max()))
+    pad = max((hi - lo) * 0.08, 1e-9)
+    fig.update_yaxes(range=[lo - pad, hi + pad], autorange=False)
+
+
+def _spc_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
+    enough = ind.spc_points >= nv.SPC_MIN_POINTS
+    frame = ind.spc_frame
+    if ind.period.period_type != "month":
+        # Financial years and quarters read better as their labels than as start dates.
+        frame = frame.assign(x=frame["period"])
+    return figures.spc_figure(
+        frame, indicator=ind.meta, target=ind.meta.target,
+        variation=nv.variation_label(ind.spc_variation) if enough else
+        f"Too few points ({ind.spc_points})",
+        assurance=nv.assurance_label(ind.spc_assurance) if enough and ind.meta.target
+        is not None else None,
+        for_slides=True, width=size[0], height=size[1],
+    )
+
+
+def _profile_frame(inds: list[IndicatorData], code: str) -> pd.DataFrame:
+    rows = []
+    for ind in inds:
+        pf = ind.peers_frame
+        me = pf[pf["org_code"] == code]
+        vals = pf["value"].dropna().to_numpy()
+        if me.empty or not vals.size:
+            continue
+        r = me.iloc[0]
+        q1, med, q3 = np.percentile(vals, [25, 50, 75])
+        rows.append({
+            "indicator_name": ind.meta.name, "value": r["value"], "lowest": vals.min(),
+            "q1": q1, "median": med, "q3": q3, "highest": vals.max(),
+            "polarity": ind.meta.polarity, "decimals": ind.meta.decimals,
+            "unit": ind.meta.unit, "comparison": r["comparison"],
+        })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- slides
+
+
+def _summary_rows(pack: PackData, show_period: bool) -> tuple[list[list[Cell]], int]:
+    rows, flagged = [], 0
+    for ind in pack.indicators:
+        story = _story(pack, ind)
+        flags = _flags(ind, story)
+        codes = {f.code for f in flags}
+        flagged += bool(flags)
+        ov = ind.org_value
+        cat_text = {
+            "better": "Better", "worse": "Worse", "similar": "Similar",
+            "higher": "Higher", "lower": "Lower", "not_compared": "Not compared",
+        }.get(ov["category"], ov["category"])
+        enough = ind.spc_points >= nv.SPC_MIN_POINTS
+        target = _fmt(ind, ind.meta.target) if ind.meta.target is not None else "None"
+        met = nv.meets_target(ov["value"], ind.meta.target, ind.meta.polarity)
+        if met is not None:
+            target += " (met)" if met else " (not met)"
+        opp = ("n/a" if ind.opportunity_extra is None else
+               "None" if ind.opportunity_extra < 0.5 else nv.about(ind.opportunity_extra)
+               .replace("about ", "~"))
+        row = [Cell(ind.meta.name, bold=True)]
+        if show_period:
+            row.append(Cell(ind.period.label))
+        row += [
+            Cell(_fmt(ind, ov["value"])),
+            Cell(cat_text, flag="worse" in codes),
+            Cell(nv.variation_label(ind.spc_variation) if enough else
+                 f"Too few points ({ind.spc_points})", flag="spc_concern" in codes),
+            Cell(nv.assurance_label(ind.spc_assurance) if enough and ind.meta.target
+                 is not None else "-", flag="target_fail" in codes),
+            Cell(target, flag="below_target" in codes),
+            Cell(opp),
+            Cell(_cap("; ".join(f.text for f in flags)) or "-", flag=bool(flags)),
+        ]
+        rows.append(row)
+    return rows, flagged
+
+
+def _closing(deck: Deck, pack: PackData) -> None:
+    loads = pack.loads
+    sources = sorted({i.meta.source for i in pack.indicators if i.meta.source})
+    lines_loads = [
+        f"Load #{ld.id}: {ld.file_name}, loaded "
+        f"{ld.finished_at.strftime('%d %b %Y %H:%M') if ld.finished_at else 'date unknown'} "
+        f"({nv.format_number(ld.values)} values shown)"
+        for ld in loads[:CLOSING_LOADS]
+    ]
+    if len(loads) > CLOSING_LOADS:
+        lines_loads.append(f"... and {len(loads) - CLOSING_LOADS} more (see the notes)")
+    periods = sorted({i.period.label for i in pack.indicators})
+    sections = [
+        ("Methods", [
+            "Values and 95% confidence intervals: Wilson score for proportions, Byar/exact "
+            "Poisson for rates and ratios (OHID Fingertips methods).",
+            "Benchmark: the pooled value (total numerator / total denominator) of all peers; "
+            "'similar' when the benchmark lies inside the interval (Fingertips rule).",
+            "Funnel plots: 95% and 99.8% limits around the pooled value, widened for "
+            "overdispersion where needed (Spiegelhalter 2005; FunnelPlotR).",
+            "SPC: XmR charts and icons as NHS England's Making Data Count; no judgement with "
+            f"fewer than {nv.SPC_MIN_POINTS} points.",
+            "Opportunity: extra people if each member below the peer median reached it "
+            "(GIRFT-style estimate of scale).",
+        ]),
+        ("This pack", [
+            f"Organisation: {pack.org.name} ({pack.org.code}).",
+            f"Period{'s' if len(periods) > 1 else ''}: {', '.join(periods)}.",
+            f"Made {pack.made_at.strftime('%d %b %Y %H:%M UTC')} by qidash from the "
+            "database as it stood then.",
+        ]),
+        ("Data sources", sources or ["No source recorded in the indicator definitions."]),
+        ("Loads behind the numbers", lines_loads or ["No load recorded."]),
+    ]
+    notes = "Every load behind the numbers in this pack:\n" + "\n".join(
+        f"#{ld.id} {ld.file_name} "
+        f"{ld.finished_at.isoformat() if ld.finished_at else ''} ({ld.values} values)"
+        for ld in loads
+    )
+    deck.text_slide("Methods and data sources", sections, notes=notes)
+
+
+def assemble(
+    pack: PackData,
+    *,
+    per_member: bool = False,
+    render: Callable[..., bytes] = render_png,
+) -> tuple[Deck, int]:
+    """Lay the pack out as a deck (rendering every chart first); returns the deck and the
+    number of charts drawn. ``render`` is the PNG renderer (swappable for tests)."""
+    org = pack.org
+    made = pack.made_at.strftime("%d %B %Y")
+    deck = Deck(footer=f"{org.name} ({org.code}) | {pack.period_label} | made {made} by qidash")
+    wide, half = slot_pixels("wide"), slot_pixels("half")
+
+    def png(fig: Any, size: tuple[int, int], name: str) -> bytes:
+        return render(fig, width=size[0], height=size[1], scale=max(1.0, 1600 / size[0]),
+                      name=name)
+
+    # Render everything before laying out, so a failure writes nothing.
+    charts: dict[str, Chart] = {}
+    for ind in pack.indicators:
+        iid, noun = ind.meta.id, _noun(ind)
+        n_members = len(ind.members)
+        charts[f"cmp:{iid}"] = Chart(
+            png(_comparison_fig(pack, ind, wide), wide, f"the peer comparison chart for {iid}"),
+            f"All {int(ind.peers_frame['value'].notna().sum())} {noun} with a value; "
+            + (f"{org.name}'s {n_members} {noun} outlined" if ind.members["org_id"].iloc[0]
+               != org.id else f"{org.name} outlined")
+            + ". Whiskers: 95% confidence intervals.",
+        )
+        charts[f"fun:{iid}"] = Chart(
+            png(_funnel_fig(ind, half), half, f"the funnel plot for {iid}"),
+            "Funnel plot: outside the limits is more than chance; inside, do not rank."
+            + (f" Limits widened for overdispersion (phi = {ind.funnel_phi:.1f})."
+               if ind.funnel_overdispersion and ind.funnel_phi is not None else "")
+            if ind.funnel_points is not None else
+            f"No funnel plot for {ind.meta.value_type} indicators.",
+        )
+        charts[f"spc:{iid}"] = Chart(
+            png(_spc_fig(ind, half), half, f"the SPC chart for {iid}"),
+            f"SPC (XmR) chart of {org.name}, {len(ind.spc_frame)} periods"
+            + ("" if ind.spc_points >= nv.SPC_MIN_POINTS else ": too few points for limits")
+            + ".",
+        )
+    member_codes: list[tuple[str, str]] = []
+    if per_member:
+        seen: dict[str, str] = {}
+        for ind in pack.indicators:
+            for c, n in ind.members[["org_code", "org_name"]].itertuples(index=False):
+                seen.setdefault(str(c), str(n))
+        member_codes = sorted(seen.items())
+        for code, name in member_codes:
+            profile = _profile_frame(pack.indicators, code)
+            fig = figures.spine_figure(profile, org_name=name, peer_label="all peers",
+                                       for_slides=True, width=wide[0], height=wide[1])
+            charts[f"mem:{code}"] = Chart(png(fig, wide, f"the profile of {code}"),
+                                          "Dot: the practice; bar: range and middle half of "
+                                          "all peers; better to the right.")
+
+    sources = sorted({i.meta.source for i in pack.indicators if i.meta.source})
+    deck.title_slide(
+        org.name,
+        f"Quality improvement pack | {pack.period_label}",
+        [
+            f"{_cap(nv.org_noun(org.org_type, 1))} {org.code}: "
+            f"{nv.plural(len(pack.indicators), 'indicator')} compared with peers",
+            f"Made {made} by qidash",
+            "Data: " + ("; ".join(sources) if sources else "see the closing slide"),
+        ],
+    )
+
+    show_period = len({i.period.label for i in pack.indicators}) > 1
+    rows, flagged = _summary_rows(pack, show_period)
+    header = ["Indicator", *(["Period"] if show_period else []), "Value", "Vs peers",
+              "Trend (SPC)", "Assurance", "Target", "Opportunity", "Needs discussion"]
+    widths = [2.6, *([0.9] if show_period else []), 0.85, 1.0, 1.35, 1.2, 1.3, 1.3, 3.0]
+    message = (f"{flagged} of {len(pack.indicators)} indicators need discussion (tinted); "
+               "the others are similar to or better than peers, with no signal of concern."
+               if flagged else
+               f"None of the {len(pack.indicators)} indicators is flagged: each is similar to "
+               "or better than its peers, with no signal of concern and targets met.")
+    for start in range(0, len(rows), SUMMARY_ROWS):
+        part = rows[start:start + SUMMARY_ROWS]
+        title = "Summary" if start == 0 else "Summary (continued)"
+        deck.table_slide(
+            title, header, part, col_widths=widths, message=message if start == 0 else "",
+            footnote="Benchmark: pooled value of all peers (Fingertips rule, 95% CI). "
+                     "Opportunity: extra people if members below the peer median reached it.",
+            notes="How to read this table: 'vs benchmark' uses the 95% interval; 'Trend' and "
+                  "'Assurance' are Making Data Count's SPC icons in words; tinted cells need "
+                  "discussion and the last column says why.",
+            font_size=11 if show_period else 12,
+        )
+
+    for ind in pack.indicators:
+        story = _story(pack, ind)
+        notes = _notes(pack, ind, story)
+        ov = ind.org_value
+        flags = {f.code for f in _flags(ind, story)}
+        panel = [
+            ("Value", f"{_fmt(ind, ov['value'])}", False),
+            ("95% interval", f"{_fmt(ind, ov['lower'])} to {_fmt(ind, ov['upper'])}", False),
+            ("Benchmark", _fmt(ind, ind.benchmark), False),
+            ("Compared", {"better": "Significantly better", "worse": "Significantly worse",
+                          "similar": "Similar", "higher": "Significantly higher",
+                          "lower": "Significantly lower"}.get(ov["category"], "Not compared"),
+             "worse" in flags),
+            ("Target", _fmt(ind, ind.meta.target) if ind.meta.target is not None else "None",
+             "below_target" in flags or "target_fail" in flags),
+            ("Peer median", _fmt(ind, ind.quartiles[1]), False),
+            ("Opportunity", "n/a" if ind.opportunity_extra is None else
+             f"{nv.about(ind.opportunity_extra)} {story.people}"
+             if ind.opportunity_extra >= 0.5 else "None", False),
+            ("Period", ind.period.label, False),
+        ]
+        deck.chart_panel_slide(
+            f"{ind.meta.name}: how {org.name} compares", charts[f"cmp:{ind.meta.id}"], panel,
+            message=nv.headline(story), notes=notes,
+        )
+        funnel_text = nv.funnel_sentence(
+            story.funnel_flags, centre_label=ind.benchmark_label, noun=_noun(ind),
+            polarity=ind.meta.polarity) if story.funnel_flags else ""
+        spc_text = nv.spc_sentence(story.variation, story.assurance, story.n_points,
+                                   latest_label=story.latest_label,
+                                   target_text=story.target_text)
+        deck.two_chart_slide(
+            f"{ind.meta.name}: variation and trend", charts[f"fun:{ind.meta.id}"],
+            charts[f"spc:{ind.meta.id}"], message=" ".join(x for x in (funnel_text, spc_text)
+                                                           if x),
+            notes=notes,
+        )
+
+    for code, name in member_codes:
+        profile = _profile_frame(pack.indicators, code)
+        counts = profile["comparison"].value_counts().to_dict() if not profile.empty else {}
+        worse = [r.indicator_name for r in profile.itertuples() if r.comparison == "worse"]
+        msg = (f"{name}: {counts.get('better', 0)} better, {counts.get('similar', 0)} similar "
+               f"and {counts.get('worse', 0)} worse than the peer average"
+               + (f"; worse on {', '.join(worse[:3])}" + (" and more" if len(worse) > 3 else "")
+                  if worse else "") + ".")
+        panel = [
+            ("Indicators", str(len(profile)), False),
+            ("Better", str(counts.get("better", 0)), False),
+            ("Similar", str(counts.get("similar", 0)), False),
+            ("Worse", str(counts.get("worse", 0)), bool(counts.get("worse", 0))),
+            ("Not compared", str(counts.get("not_compared", 0)), False),
+        ]
+        deck.chart_panel_slide(f"{name} ({code}): profile", charts[f"mem:{code}"], panel,
+                               message=msg, notes="Spine chart: each row is one indicator; "
+                               "the dot is this practice, the grey bar the range of all peers "
+                               "and the darker bar their middle half; better is to the right.")
+    _closing(deck, pack)
+    return deck, len(charts)
+
+
+def build_pack(
+    session: Session,
+    *,
+    org_code: str,
+    period: str | None = None,
+    indicators: str | list[str] | None = None,
+    per_member: bool = False,
+    peers: str | None = None,
+    output: str | Path | None = None,
+) -> PackResult:
+    """Make the slide pack for ``org_code``; write it to ``output`` (atomically) or return bytes.
+
+    ``indicators``: ids (list or "a,b,c"; default every indicator with data for the
+    organisation or its members). ``period``: a period label (default each indicator's latest
+    period with data here). ``peers``: a peer spec (``parent:CODE``, ``similar:CODE``,
+    ``group:NAME``; default every organisation of the members' type). Raises
+    :class:`core.errors.QidashError` subclasses for bad input and
+    :class:`exports.render.RenderError` when a chart cannot be drawn; nothing is written then.
+    """
+    t0 = time.perf_counter()
+    pack = gather_pack(session, org_code=org_code, period=period, indicators=indicators,
+                       peers=peers)
+    deck, n_charts = assemble(pack, per_member=per_member)
+    data = deck.to_bytes()
+    path = write_atomic(output, data) if output is not None else None
+    return PackResult(
+        data=None if path else data, path=path, slides=len(deck.prs.slides),
+        indicators=[i.meta.id for i in pack.indicators], charts=n_charts,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def default_filename(org_code: str, period: str | None, fmt: str = "pptx") -> str:
+    """A safe file name for a pack: ``qidash-pack-U08235-2021-22.pptx``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in org_code)
+    tail = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in (period or "latest"))
+    return f"qidash-pack-{safe}-{tail}.{fmt}"
+
+
+__all__ = ["PackResult", "assemble", "build_pack", "default_filename"]
