@@ -381,8 +381,9 @@ def _infer_polarity(group: pd.DataFrame, england: pd.Series) -> str | None:
     judged = group[compared.str.startswith("better") | compared.str.startswith("worse")]
     if judged.empty:
         return None
-    eng = judged.set_index(["indicator_id", "period"]).index.map(england.to_dict())
-    eng = pd.Series(eng, index=judged.index, dtype=float)
+    lookup = england.to_dict()
+    eng = pd.Series([lookup.get((i, p), np.nan) for i, p in zip(
+        judged["indicator_id"], judged["period"], strict=True)], index=judged.index, dtype=float)
     above = judged["value"] > eng
     better = judged["compared"].str.lower().str.startswith("better")
     usable = eng.notna() & judged["value"].notna() & (judged["value"] != eng)
