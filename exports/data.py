@@ -423,6 +423,7 @@ def gather_pack(
             "choose the ones for this meeting with --indicators a,b,c",
         )
     out: list[IndicatorData] = []
+    skipped: NotFound | None = None
     for ind in chosen:
         try:
             out.append(gather_indicator(session, org, ind, period=period, peers=peers))
@@ -431,11 +432,13 @@ def gather_pack(
             # user named must be there, so say which and why.
             if explicit or exc.entity not in ("period", "value"):
                 raise
+            skipped = skipped or exc
     if not out:
+        hint = f" (for example, {skipped.message})" if skipped is not None else ""
         raise NotFound(
             f"no indicator has values for {org.code} ({org.name})"
             + (f" in period {period!r}" if period else "")
-            + "; choose another period or organisation",
+            + f"; choose another period or organisation{hint}",
             entity="period", key=period,
         )
     labels = sorted({i.period.label for i in out})
