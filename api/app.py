@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.routes import health
+from api.routes import exports, health
 
 API_PREFIX = "/api/v1"
 
@@ -24,4 +24,5 @@ def create_api() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(exports.router, prefix=API_PREFIX)
     return app
