@@ -165,6 +165,8 @@ class ReadOptions:
     period_type: str | None = None
     #: rows per chunk when streaming a large CSV
     chunk_rows: int = 250_000
+    #: options of a named importer (e.g. Fingertips breakdowns), passed through untouched
+    format_options: dict[str, Any] = field(default_factory=dict)
 
 
 class FileError(Exception):

@@ -344,16 +344,17 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
             None, None, None, "the reader found no values in the file")], extract),
             "the file's columns are not a values layout")
         return
+    errors: list[RowError] = []
+    created = _create_missing(conn, extract, load_id, errors)
     org_ids = db.organisation_ids(conn)
     info = db.indicator_info(conn)
     stage = db.ValueStage(conn)
-    errors: list[RowError] = []
     rejected = 0
     rows_read = 0
     orgs: set[int] = set()
     inds: set[str] = set()
     periods: set[tuple[str, str]] = set()
-    collecting = True  # once the file is rejected, keep validating but stop staging
+    collecting = skip_invalid or not errors  # once rejected: keep validating, stop staging
     for frame, reader_errors in chunks:
         rows_read += len(frame)
         checked = validate_values(frame, org_ids=org_ids, indicators=info,
@@ -407,6 +408,37 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
                       "the file has no data rows")
         return
     result.preview = _values_preview(conn, orgs, inds, periods, stage.rows)
+    result.preview.update(created)
+
+
+def _create_missing(conn: Connection, extract: Extract, load_id: int | None,
+                    errors: list[RowError]) -> dict[str, Any]:
+    """Named importers may ask for the organisations and indicators they describe to be created
+    when missing (existing definitions are never overwritten by a values file)."""
+    created: dict[str, Any] = {"created_indicators": [], "created_organisations": 0}
+    if extract.create_missing_indicators and extract.indicators is not None:
+        known = set(db.indicator_info(conn).frame.index)
+        frame = extract.indicators
+        frame = frame[~frame["indicator_id"].astype(str).isin(known)]
+        if len(frame):
+            checked = validate_indicators(frame.reset_index(drop=True))
+            errors += checked.errors
+            db.upsert_indicators(conn, checked.clean, load_id)
+            created["created_indicators"] = sorted(c["id"] for c in checked.clean)
+    if extract.create_missing_organisations and extract.organisations is not None:
+        parents = db.organisation_parents(conn)
+        frame = extract.organisations
+        frame = frame[~frame["org_code"].astype(str).isin(parents.keys())]
+        if len(frame):
+            frame = frame.reset_index(drop=True)
+            for col in ("parent_name", "parent_type", "is_active", "attributes"):
+                if col not in frame:
+                    frame[col] = None if col != "attributes" else [{}] * len(frame)
+            checked_orgs = validate_organisations(frame, parents)
+            errors += checked_orgs.errors
+            ins, _, _ = db.upsert_organisations(conn, checked_orgs.clean, load_id)
+            created["created_organisations"] = ins
+    return created
 
 
 def _values_preview(conn: Connection, orgs: set[int], inds: set[str],

@@ -158,7 +158,7 @@ def read(source: Any, kind: Any = None, options: Any = None) -> Extract:
         "attributes": [{"list_size": int(n), "list_size_date": d}
                        for n, d in zip(patients[ok], date.to_numpy(object)[ok], strict=True)],
         "_ref": refs[ok],
-    })[["org_code", "attributes", "_ref"]]
+    })  # name, type and parent stay None: the pipeline must merge attributes only
     extract.values = values_frame({
         "org_code": codes[ok], "indicator_id": INDICATOR_ID,
         "period": period.to_numpy(object)[ok], "numerator": patients[ok],
