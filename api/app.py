@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
-from api.routes import exports, health
+from api.errors import error_response, install_error_handlers
+from api.responses import JSONBytes
+from api.routes import annotations, groups, health, indicators, loads, networks, organisations
 
 API_PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+Indicator values with confidence intervals, peer comparison, funnel plots, SPC charts and
+opportunity for NHS clinical networks. All values, intervals, means and limits are in display
+units (the indicator's multiplier applied). `period` defaults to the latest period with data.
+
+**Formats**: JSON by default; `?format=csv` on every table-shaped endpoint downloads the table
+(cells that a spreadsheet would read as a formula get a leading apostrophe).
+
+**Auth**: reads are open unless the server sets `QIDASH_REQUIRE_AUTH=true`; every write needs
+a bearer token with the `analyst` role or above (`Authorization: Bearer TOKEN`; create one with
+`qidash tokens create --role analyst --name NAME`). No token: 401; a role too low: 403.
+
+**Errors** always have one shape: `{"error": {"status", "code", "message", "details"}}`;
+unknown indicators, organisations or periods give 404 with a message that lists valid values,
+invalid parameters 422 naming the parameter (`details.parameter`).
+"""
+
+TAGS = [
+    {"name": "indicators", "description": "Indicators and their peer views for one period"},
+    {"name": "organisations", "description": "Organisations, SPC charts and profiles"},
+    {"name": "networks", "description": "Network triage for meetings"},
+    {"name": "groups", "description": "Saved peer groups"},
+    {"name": "annotations", "description": "Notes on SPC charts"},
+    {"name": "loads", "description": "Uploads through the loading pipeline, history, revert"},
+    {"name": "health", "description": "Health and data freshness"},
+]
 
 
 def create_api() -> FastAPI:
@@ -14,15 +43,25 @@ def create_api() -> FastAPI:
     app = FastAPI(
         title="qidash API",
         version="0.1.0",
-        description=(
-            "Indicator values with confidence intervals, peer comparison, funnel plots, SPC "
-            "charts and opportunity for NHS clinical networks. All values, intervals, means and "
-            "limits are in display units (the indicator's multiplier applied)."
-        ),
+        description=DESCRIPTION,
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        openapi_tags=TAGS,
+        default_response_class=JSONBytes,
     )
-    app.include_router(health.router, prefix=API_PREFIX)
-    app.include_router(exports.router, prefix=API_PREFIX)
+    install_error_handlers(app)
+    for module in (health, indicators, organisations, networks, groups, annotations, loads):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    # Under /api nothing falls through to the dashboards mounted at "/": an unknown API path
+    # is a JSON 404 in the one error shape.
+    @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    def unknown_api_route(request: Request, path: str):  # type: ignore[no-untyped-def]
+        return error_response(
+            404, "not_found",
+            f"no such endpoint {request.method} /api/{path}; see /api/docs for the endpoints",
+        )
+
     return app

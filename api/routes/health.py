@@ -9,8 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from api import schemas
+from api.deps import ReaderDep, SessionDep
+from api.docs import doc
+from api.responses import json_response
 from core.db import get_engine, head_revision, schema_version
 from core.models import Load
+from core.services import loads as load_service
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +28,12 @@ class Health(BaseModel):
     last_load_at: dt.datetime | None
 
 
-@router.get("/health", response_model=Health, summary="Service and database health")
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="Service and database health",
+    responses={503: {"model": Health, "description": "The database is unreachable"}},
+)
 def health() -> Health | JSONResponse:
     """Whether the database answers, its schema version, and the time of the last good load."""
     engine = get_engine()
@@ -49,3 +59,22 @@ def health() -> Health | JSONResponse:
         schema_head=head_revision(),
         last_load_at=last,
     )
+
+
+@router.get(
+    "/freshness",
+    summary="Data freshness: last load, periods covered, what changed",
+    responses=doc(schemas.Freshness, errors=(401,)),
+)
+def freshness(session: SessionDep, _caller: ReaderDep):
+    """The last successful load, the periods covered per period type, the number of
+    indicators and values, and what the last values load inserted or updated per indicator."""
+    f = load_service.freshness(session)
+    return json_response({
+        "last_load": f.last_load,
+        "indicators": f.indicators,
+        "values": f.values,
+        "periods": f.periods,
+        "last_values_load": f.last_values_load,
+        "changes": f.changes,
+    })

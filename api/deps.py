@@ -1,0 +1,123 @@
+"""Typed dependencies shared by every route: the session, the caller, path validators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Path, Query, Request
+from sqlalchemy.orm import Session
+
+from core import auth
+from core.db import get_engine
+from core.errors import NotAuthenticated
+from core.services.base import IndicatorMeta, OrgRef, get_indicator, get_org
+from core.settings import get_settings
+
+
+def get_session() -> Iterator[Session]:
+    """One session per request. Read routes never commit; write routes commit once, at the
+    end (the edge owns the transaction); anything left open is rolled back."""
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a token's name and role, or anonymous (role None)."""
+
+    name: str | None
+    role: str | None
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether a valid token was presented."""
+        return self.role is not None
+
+
+ANONYMOUS = Caller(None, None)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated(
+            "the Authorization header must be 'Bearer TOKEN' (create a token with "
+            "qidash tokens create)"
+        )
+    return token.strip()
+
+
+def _caller(request: Request, session: Session) -> Caller:
+    token = _bearer(request)
+    if token is None:
+        return ANONYMOUS
+    info = auth.verify_token(session, token)
+    if info is None:
+        raise NotAuthenticated("the bearer token is unknown or revoked")
+    if auth.touch_token(session, info):
+        session.commit()
+    return Caller(info.name, info.role)
+
+
+def require(minimum: Literal["viewer", "analyst", "admin"]):  # type: ignore[no-untyped-def]
+    """A dependency that returns the :class:`Caller` if its role is ``minimum`` or above.
+
+    Reads (``viewer``) are open unless ``QIDASH_REQUIRE_AUTH`` is true; a token that is sent
+    is always checked. No token where one is needed: 401; a role too low: 403.
+    """
+
+    def dependency(request: Request, session: SessionDep) -> Caller:
+        caller = _caller(request, session)
+        if minimum == "viewer" and not get_settings().require_auth:
+            return caller
+        if not caller.authenticated:
+            raise NotAuthenticated(
+                f"this needs a bearer token with the {minimum} role or above "
+                "(Authorization: Bearer TOKEN)"
+            )
+        auth.require_role(caller.role or "", minimum, "this request")
+        return caller
+
+    return dependency
+
+
+ReaderDep = Annotated[Caller, Depends(require("viewer"))]
+AnalystDep = Annotated[Caller, Depends(require("analyst"))]
+AdminDep = Annotated[Caller, Depends(require("admin"))]
+
+
+def valid_indicator(
+    session: SessionDep,
+    indicator_id: Annotated[str, Path(description="Indicator id (slug)", examples=["imm"])],
+) -> IndicatorMeta:
+    """The indicator in the path, or one clear 404 listing the indicators that exist."""
+    return get_indicator(session, indicator_id)
+
+
+def valid_org(
+    session: SessionDep,
+    code: Annotated[str, Path(description="Organisation (ODS) code", examples=["A81001"])],
+) -> OrgRef:
+    """The organisation in the path, or one clear 404 suggesting similar codes."""
+    return get_org(session, code)
+
+
+IndicatorDep = Annotated[IndicatorMeta, Depends(valid_indicator)]
+OrgDep = Annotated[OrgRef, Depends(valid_org)]
+
+Format = Literal["json", "csv"]
+FormatQuery = Annotated[
+    Format, Query(description="json (default) or csv (a download of the table)")
+]

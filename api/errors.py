@@ -1,0 +1,133 @@
+"""One error body across the API: ``{"error": {"status", "code", "message", "details"}}``.
+
+Core exceptions map to HTTP statuses here (NotFound 404, InvalidParameter 422, Conflict 409,
+NotAuthenticated 401, PermissionDenied 403); FastAPI's own validation errors become 422 with
+the parameter named; unknown routes 404; anything unexpected a clean 500 (logged with its
+traceback, which the client never sees).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.responses import json_response
+from core.errors import (
+    Conflict,
+    InvalidParameter,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    QidashError,
+)
+
+log = logging.getLogger("qidash.api")
+
+STATUS = {
+    NotFound: 404,
+    InvalidParameter: 422,
+    Conflict: 409,
+    NotAuthenticated: 401,
+    PermissionDenied: 403,
+}
+_HTTP_CODES = {
+    400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_parameter",
+    429: "too_many_requests", 500: "internal_error", 503: "unavailable",
+}
+
+
+class APIError(Exception):
+    """An error raised by the API layer itself (e.g. 413 for an upload that is too big)."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or _HTTP_CODES.get(status, "error")
+        self.details = details or {}
+
+
+def error_body(status: int, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The one error shape."""
+    return {"error": {"status": status, "code": code, "message": message,
+                      "details": details or {}}}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """A JSON error response in the one shape."""
+    resp = json_response(error_body(status, code, message, details), status_code=status)
+    if headers:
+        resp.headers.update(headers)
+    return resp
+
+
+def status_of(exc: QidashError) -> int:
+    """The HTTP status of a core exception."""
+    for cls, status in STATUS.items():
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def _param_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("query", "path", "body", "header", "form")]
+    return ".".join(parts) or "request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every error the one shape."""
+
+    @app.exception_handler(QidashError)
+    async def _core(_request: Request, exc: QidashError):  # type: ignore[no-untyped-def]
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return error_response(status, exc.code, exc.message, exc.details, headers)
+
+    @app.exception_handler(APIError)
+    async def _api(_request: Request, exc: APIError):  # type: ignore[no-untyped-def]
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+        problems = []
+        for err in exc.errors():
+            loc = err.get("loc", ())
+            problems.append({
+                "parameter": _param_name(loc),
+                "location": str(loc[0]) if loc else None,
+                "message": err.get("msg", "invalid"),
+                "input": err.get("input") if isinstance(err.get("input"), str | int | float)
+                else None,
+            })
+        first = problems[0] if problems else {"parameter": "request", "message": "invalid"}
+        message = f"invalid {first['parameter']}: {first['message']}"
+        if len(problems) > 1:
+            message += f" (and {len(problems) - 1} more problem(s))"
+        return error_response(422, "invalid_parameter", message,
+                              {"parameter": first["parameter"], "problems": problems})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+        status = exc.status_code
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if status == 404 and message == "Not Found":
+            message = "no such endpoint; see /api/docs for the endpoints"
+        return error_response(status, _HTTP_CODES.get(status, "error"), message, None,
+                              getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            500, "internal_error",
+            "an unexpected error occurred; it has been logged (quote the X-Request-ID "
+            "header when reporting it)",
+        )

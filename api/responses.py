@@ -1,0 +1,131 @@
+"""Response helpers: pre-serialised JSON (orjson) and CSV with formula-injection guarding.
+
+FastAPI's default path (``jsonable_encoder`` then ``json.dumps``) costs about 110 ms for a
+7,000-row table on this machine; orjson on plain lists costs a few ms. Big responses are
+therefore built here as bytes and returned as a :class:`JSONBytes` response; their schema is
+documented in OpenAPI through ``responses=`` (see :mod:`api.schemas`). NaN and infinities are
+written as ``null`` (orjson's behaviour for non-finite floats), never as invalid JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import re
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from fastapi.responses import Response
+
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+#: a CSV cell starting with one of these is a formula to Excel: prefix an apostrophe
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _default(obj: Any) -> Any:
+    if obj is pd.NA or obj is pd.NaT or obj is None:
+        return None
+    if isinstance(obj, np.generic):
+        v = obj.item()
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, pd.DataFrame):
+        return records(obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def dumps(obj: Any) -> bytes:
+    """orjson bytes; NaN/inf become null, pandas NA becomes null, numpy types are native."""
+    return orjson.dumps(obj, default=_default, option=JSON_OPTIONS)
+
+
+def _column_values(s: pd.Series) -> list[Any]:
+    if s.dtype.kind == "f":
+        return s.tolist()  # NaN stays a float; orjson writes null
+    if s.dtype.kind in "iub":
+        return s.tolist()
+    # object, string, nullable Int64/boolean: missing markers become None
+    return [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
+            for v in s.astype(object).tolist()]
+
+
+def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None
+            ) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as dicts, built column-wise (several times faster than
+    ``DataFrame.to_dict("records")`` for thousands of rows)."""
+    cols = list(columns) if columns is not None else list(frame.columns)
+    if frame.empty:
+        return []
+    arrays = [_column_values(frame[c]) for c in cols]
+    return [dict(zip(cols, vals, strict=True)) for vals in zip(*arrays, strict=True)]
+
+
+class JSONBytes(Response):
+    """A JSON response whose body is already bytes (or is serialised with orjson)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, bytes):
+            return content
+        return dumps(content)
+
+
+def json_response(content: Any, status_code: int = 200) -> JSONBytes:
+    """Serialise ``content`` with orjson and wrap it in a response."""
+    return JSONBytes(dumps(content), status_code=status_code)
+
+
+def _safe_cell(v: Any) -> Any:
+    if v is None or v is pd.NA:
+        return ""
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else repr(v)
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    if isinstance(v, list | tuple):
+        v = ";".join(str(x) for x in v)
+    if isinstance(v, str) and v.startswith(_FORMULA_START):
+        return "'" + v
+    return v
+
+
+def csv_bytes(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None) -> bytes:
+    """CSV (UTF-8, header row) of ``frame``; missing values are empty cells and any text cell
+    starting with = + - @ tab or CR gets a leading apostrophe (OWASP CSV injection)."""
+    cols = list(columns) if columns is not None else list(frame.columns)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(cols)
+    if not frame.empty:
+        arrays = [_column_values(frame[c]) for c in cols]
+        for vals in zip(*arrays, strict=True):
+            w.writerow([_safe_cell(v) for v in vals])
+    return buf.getvalue().encode("utf-8")
+
+
+def csv_response(
+    frame: pd.DataFrame, filename: str, columns: list[str] | tuple[str, ...] | None = None
+) -> Response:
+    """A ``text/csv`` download named ``filename`` (made safe for the header)."""
+    name = _SAFE_NAME.sub("_", filename).strip("_") or "data"
+    if not name.endswith(".csv"):
+        name += ".csv"
+    return Response(
+        csv_bytes(frame, columns),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

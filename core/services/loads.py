@@ -1,0 +1,157 @@
+"""Load history (read side) and data freshness.
+
+Writing loads (upload, revert) belongs to the ETL pipeline (:mod:`etl.pipeline`); these are
+the reads every edge shows: the history, one load with its rejected rows, and "how fresh is
+the data, and what did the last load change".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from core.errors import InvalidParameter, NotFound
+from core.models import LOAD_KINDS, LOAD_STATUSES, IndicatorValue, Load, LoadError, Period
+from core.models import ValueHistory as VH
+from core.services.base import Conn
+
+LOAD_COLUMNS = (
+    "id", "file_name", "sha256", "kind", "format", "user", "started_at", "finished_at",
+    "status", "rows_read", "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected",
+    "message", "reverted_at",
+)
+ERROR_COLUMNS = ("line", "sheet", "column", "value", "message")
+
+
+def _load_cols() -> list[Any]:
+    return [getattr(Load, c) for c in LOAD_COLUMNS]
+
+
+def list_loads(
+    conn: Conn,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> pd.DataFrame:
+    """Loads, newest first (:data:`LOAD_COLUMNS`)."""
+    if kind is not None and kind not in LOAD_KINDS:
+        raise InvalidParameter("kind", f"kind must be one of {', '.join(LOAD_KINDS)}")
+    if status is not None and status not in LOAD_STATUSES:
+        raise InvalidParameter("status", f"status must be one of {', '.join(LOAD_STATUSES)}")
+    if not 1 <= limit <= 1000:
+        raise InvalidParameter("limit", "limit must be between 1 and 1000")
+    stmt = select(*_load_cols()).order_by(Load.id.desc()).limit(limit).offset(max(offset, 0))
+    if kind:
+        stmt = stmt.where(Load.kind == kind)
+    if status:
+        stmt = stmt.where(Load.status == status)
+    return pd.DataFrame.from_records(conn.execute(stmt).all(), columns=list(LOAD_COLUMNS))
+
+
+@dataclass(frozen=True)
+class LoadDetail:
+    """One load and its rejected rows (:data:`ERROR_COLUMNS`, at most ``error_limit``)."""
+
+    load: dict[str, Any]
+    errors: pd.DataFrame
+    errors_total: int
+
+
+def load_detail(conn: Conn, load_id: int, *, error_limit: int = 10_000) -> LoadDetail:
+    """The load ``load_id`` with its rejected rows in file order."""
+    row = conn.execute(select(*_load_cols()).where(Load.id == load_id)).first()
+    if row is None:
+        last = conn.execute(select(func.max(Load.id))).scalar()
+        hint = f"load ids run from 1 to {last}" if last else "no loads yet"
+        raise NotFound(f"there is no load {load_id}; {hint} (list them with /loads)",
+                       entity="load", key=load_id)
+    total = conn.execute(
+        select(func.count()).select_from(LoadError).where(LoadError.load_id == load_id)
+    ).scalar_one()
+    errs = conn.execute(
+        select(LoadError.line, LoadError.sheet, LoadError.column, LoadError.value,
+               LoadError.message)
+        .where(LoadError.load_id == load_id).order_by(LoadError.id).limit(error_limit)
+    ).all()
+    return LoadDetail(
+        dict(zip(LOAD_COLUMNS, row, strict=True)),
+        pd.DataFrame.from_records(errs, columns=list(ERROR_COLUMNS)),
+        int(total),
+    )
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh the data is: the last successful load, the periods covered per period type,
+    and what the last values load changed."""
+
+    last_load: dict[str, Any] | None
+    periods: list[dict[str, Any]]
+    indicators: int
+    values: int
+    last_values_load: dict[str, Any] | None
+    changes: list[dict[str, Any]]
+
+
+def freshness(conn: Conn) -> Freshness:
+    """Freshness for the start page and the health endpoint (a handful of small queries)."""
+    cols = _load_cols()
+    last = conn.execute(
+        select(*cols).where(Load.status == "loaded").order_by(Load.finished_at.desc(),
+                                                              Load.id.desc()).limit(1)
+    ).first()
+    last_values = conn.execute(
+        select(*cols).where(Load.status == "loaded", Load.kind == "values")
+        .order_by(Load.finished_at.desc(), Load.id.desc()).limit(1)
+    ).first()
+    covered = conn.execute(
+        select(Period.period_type, func.min(Period.start_date), func.max(Period.end_date),
+               func.count())
+        .where(select(IndicatorValue.id).where(IndicatorValue.period_id == Period.id).exists())
+        .group_by(Period.period_type)
+    ).all()
+    labels = {
+        (t, s): lab for t, s, lab in conn.execute(
+            select(Period.period_type, Period.start_date, Period.label)
+        ).all()
+    }
+    ends = {
+        (t, e): lab for t, e, lab in conn.execute(
+            select(Period.period_type, Period.end_date, Period.label)
+        ).all()
+    }
+    periods = [
+        {"period_type": t, "first": labels.get((t, s)), "last": ends.get((t, e)),
+         "count": int(n)}
+        for t, s, e, n in covered
+    ]
+    n_values = conn.execute(select(func.count()).select_from(IndicatorValue)).scalar_one()
+    n_ind = conn.execute(
+        select(func.count(func.distinct(IndicatorValue.indicator_id)))
+    ).scalar_one()
+    changes: list[dict[str, Any]] = []
+    if last_values is not None:
+        rows = conn.execute(
+            select(VH.indicator_id, VH.action, func.count())
+            .where(VH.load_id == last_values[0])
+            .group_by(VH.indicator_id, VH.action)
+        ).all()
+        by: dict[str, dict[str, Any]] = {}
+        for ind, action, n in rows:
+            d = by.setdefault(ind, {"indicator_id": ind, "inserted": 0, "updated": 0})
+            d["inserted" if action == "insert" else "updated"] += int(n)
+        changes = sorted(by.values(), key=lambda d: d["indicator_id"])
+    return Freshness(
+        last_load=dict(zip(LOAD_COLUMNS, last, strict=True)) if last else None,
+        periods=sorted(periods, key=lambda p: p["period_type"]),
+        indicators=int(n_ind),
+        values=int(n_values),
+        last_values_load=dict(zip(LOAD_COLUMNS, last_values, strict=True))
+        if last_values else None,
+        changes=changes,
+    )
