@@ -112,3 +112,58 @@ def summary_sentence(rows: pd.DataFrame, benchmark_label: str, benchmark: float,
     tail = f"; {nc} not compared (suppressed or no counts)" if nc else ""
     return (f"Of {n:,} organisations, " + ", ".join(parts) +
             f" than {benchmark_label} ({bench}) at {confidence:g}% confidence{tail}.")
+
+
+VARIATION_WORDS = {
+    "improvement_high": ("Improving (special cause, high)", "improvement"),
+    "improvement_low": ("Improving (special cause, low)", "improvement"),
+    "concern_high": ("Concern (special cause, high)", "concern"),
+    "concern_low": ("Concern (special cause, low)", "concern"),
+    "neutral_high": ("Special cause, higher", "neutral"),
+    "neutral_low": ("Special cause, lower", "neutral"),
+    "common_cause": ("No significant change", "common"),
+}
+ASSURANCE_WORDS = {
+    "pass": ("Target consistently met", "pass"),
+    "fail": ("Target consistently missed", "fail"),
+    "hit_or_miss": ("Target hit and miss", "common"),
+}
+POINT_TYPES = {
+    "improvement": "special_cause_improvement",
+    "concern": "special_cause_concern",
+    "neutral": "special_cause_neutral",
+}
+
+
+def variation_words(code: Any) -> tuple[str, str]:
+    """Plain words and badge kind for an SPC variation code (``("", "")`` when none)."""
+    if not isinstance(code, str) or not code:
+        return ("", "")
+    return VARIATION_WORDS.get(code, (code.replace("_", " "), "common"))
+
+
+def assurance_words(code: Any) -> tuple[str, str]:
+    """Plain words and badge kind for an SPC assurance code (``("", "")`` when none)."""
+    if not isinstance(code, str) or not code:
+        return ("", "")
+    return ASSURANCE_WORDS.get(code, (code.replace("_", " "), "common"))
+
+
+def spc_frame(points: pd.DataFrame) -> pd.DataFrame:
+    """SPC service points -> :func:`dashboards.figures.spc_figure` input."""
+    return pd.DataFrame({
+        "x": pd.to_datetime(points["start_date"]),
+        "period": points["period"],
+        "value": points["value"],
+        "mean": points["mean"],
+        "lpl": points["lower_limit"],
+        "upl": points["upper_limit"],
+        "segment": points["segment"],
+        "point_type": points["special_cause"].map(POINT_TYPES).fillna("common_cause"),
+    })
+
+
+def spine_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """Profile service rows -> :func:`dashboards.figures.spine_figure` input."""
+    return rows.rename(columns={"peer_min": "lowest", "peer_q1": "q1", "peer_median": "median",
+                                "peer_q3": "q3", "peer_max": "highest"})

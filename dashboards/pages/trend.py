@@ -1,0 +1,254 @@
+"""One organisation's trend on one indicator: the SPC chart (Making Data Count).
+
+URL: ``/organisations/<code>/indicators/<id>?rebase=2017-04,2018-01&fix=12&chart=xmr|p``.
+Annotations (notes on a date) are shown on the chart and can be added or removed by analysts.
+
+Writes and tokens: when ``QIDASH_REQUIRE_AUTH`` is on, adding or removing a note needs an analyst
+token. The analyst pastes it once; it is kept in the browser tab's session storage (gone when the
+tab closes), sent with each write and checked by :func:`core.auth.verify_token` on the server.
+Without ``QIDASH_REQUIRE_AUTH`` (a single-user or demo install) notes can be written freely.
+"""
+
+import datetime as dt
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from core import auth
+from core.db import session_scope
+from core.errors import QidashError
+from core.services import annotations as annotation_service
+from core.services import spc as spc_service
+from core.services.organisations import organisation_detail
+from core.settings import get_settings
+from dashboards import adapters, components, figures
+from dashboards.adapters import ViewError
+
+dash.register_page(__name__, path_template="/organisations/<code>/indicators/<indicator_id>",
+                   title="Trend - qidash")
+
+P = "trend"
+KEYS = ("rebase", "fix", "chart")
+
+HOW_TO_READ = (
+    ("Points and lines", "Each point is one period. The black line is the mean; the dashed "
+                         "grey lines are the process limits: where nearly all points fall when "
+                         "nothing has changed."),
+    ("Colours (Making Data Count)", "Grey points: common cause variation, the usual ups and "
+                                    "downs. Blue: special cause improvement. Orange: special "
+                                    "cause concern. Purple: a change where neither direction "
+                                    "is better."),
+    ("Rules", "A point outside the limits, 7 points in a row on one side of the mean, 7 points "
+              "rising or falling, or 2 of 3 points near a limit are signals that something "
+              "changed."),
+    ("Rebase", "When a change is known to have happened (a new recall system), start new "
+               "limits from that period so the chart judges the new process on its own."),
+)
+
+
+def parse(query: dict[str, Any]) -> dict[str, Any]:
+    """The chart options from the query string (bad values fall back to defaults)."""
+    rebase = [r for r in str(query.get("rebase") or "").split(",") if r.strip()]
+    try:
+        fix = int(query.get("fix")) if query.get("fix") else None
+    except ValueError:
+        fix = None
+    chart = query.get("chart") if query.get("chart") in ("xmr", "p") else "xmr"
+    return {"rebase": rebase, "fix": fix if fix and fix >= 2 else None, "chart": chart}
+
+
+def compute(s: Any, code: str, indicator_id: str, opts: dict[str, Any]) -> Any:
+    """The SPC view from the service (one read transaction)."""
+    return spc_service.spc(s, code, indicator_id, rebase=opts["rebase"] or None,
+                           fix_after=opts["fix"], chart=opts["chart"])
+
+
+def figure_for(view: Any, *, for_slides: bool = False) -> Any:
+    """The SPC chart of a service view."""
+    var, _ = adapters.variation_words(view.variation)
+    ass, _ = adapters.assurance_words(view.assurance)
+    return figures.spc_figure(
+        adapters.spc_frame(view.points), indicator=view.indicator, target=view.target,
+        annotations=view.annotations, variation=var or None, assurance=ass or None,
+        title=f"{view.organisation.name}: {view.indicator.name}",
+        subtitle=f"{'XmR' if view.chart == 'xmr' else 'p'} chart, {len(view.points)} "
+                 f"{view.period_type.replace('_', ' ')} periods", for_slides=for_slides)
+
+
+def _badges(view: Any) -> list[Any]:
+    out = []
+    var, kind = adapters.variation_words(view.variation)
+    if var:
+        out.append(components.badge(f"Variation: {var}", kind))
+    ass, kind = adapters.assurance_words(view.assurance)
+    if ass:
+        out.append(components.badge(ass, kind))
+    out += [html.Div(w, className="small text-muted mt-1") for w in view.warnings]
+    return out
+
+
+def _notes(view: Any) -> Any:
+    if not view.annotations:
+        return html.P("No notes yet.", className="text-muted")
+    return html.Ul([
+        html.Li([html.Strong(str(a["date"])), " ", a["text"],
+                 html.Span(f" ({a['author']})" if a.get("author") else "",
+                           className="text-muted"), " ",
+                 dbc.Button("Remove", id={"type": "trend-del", "id": a["id"]}, size="sm",
+                            color="link", className="p-0 ms-2")])
+        for a in view.annotations])
+
+
+def layout(code: str | None = None, indicator_id: str | None = None, **query: Any) -> Any:
+    """The trend page for one organisation and indicator."""
+    opts = parse(query)
+    try:
+        view = adapters.read(compute, code or "", indicator_id or "", opts)
+        detail = adapters.read(organisation_detail, code or "")
+    except ViewError as exc:
+        return components.error_panel(str(exc))
+    org, ind = view.organisation, view.indicator
+    crumbs = [("England", "/")]
+    crumbs += [(a.name, _org_href(a)) for a in reversed(detail.ancestors)
+               if a.org_type != "nation"]
+    crumbs += [(org.name, f"/organisations/{org.code}"), (ind.name, None)]
+    labels = view.points["period"].tolist()
+    return html.Div([
+        components.breadcrumbs(crumbs),
+        html.H1(f"{org.name}: {ind.name}", className="qd-title"),
+        html.P(["Is it changing? ", dcc.Link("Compare with peers",
+                                             href=f"/indicators/{ind.id}?highlight={org.code}")],
+               className="qd-lead"),
+        html.Div(dbc.Row([
+            dbc.Col([dbc.Label("Start new limits (rebase) at", html_for=f"{P}-rebase"),
+                     dcc.Dropdown(id=f"{P}-rebase", options=labels, value=view.rebase,
+                                  multi=True, placeholder="No rebase")], md=5),
+            dbc.Col([dbc.Label("Fix limits on the first N points", html_for=f"{P}-fix"),
+                     dbc.Input(id=f"{P}-fix", type="number", min=2, step=1,
+                               value=opts["fix"], debounce=True)], md=3),
+            dbc.Col([dbc.Label("Chart"),
+                     dbc.RadioItems(id=f"{P}-chart", value=view.chart, inline=True,
+                                    options=[{"label": "XmR (Making Data Count)",
+                                              "value": "xmr"},
+                                             {"label": "p-chart", "value": "p"}])], md=4),
+        ], className="qd-controls g-3"), className="qd-card"),
+        html.Div([
+            html.Div(_badges(view), id=f"{P}-badges"),
+            dcc.Loading(dcc.Graph(id=f"{P}-graph", figure=figure_for(view),
+                                  config=components.GRAPH_CONFIG), delay_show=300, type="dot"),
+            components.export_bar(P, {"org": org.code, "indicator": ind.id,
+                                      "rebase": ",".join(view.rebase)}),
+        ], className="qd-card"),
+        html.Div([
+            html.H2("Notes on this chart", className="h5"),
+            html.Div(_notes(view), id=f"{P}-notes"),
+            dbc.Row([
+                dbc.Col(dbc.Input(id=f"{P}-note-date", type="date", placeholder="Date"), md=2),
+                dbc.Col(dbc.Input(id=f"{P}-note-text", placeholder="What happened, e.g. new "
+                                  "recall system", maxLength=500), md=5),
+                dbc.Col(dbc.Input(id=f"{P}-token", type="password",
+                                  placeholder="Analyst token (kept in this tab only)",
+                                  autoComplete="off"), md=3),
+                dbc.Col(dbc.Button("Add note", id=f"{P}-note-add", color="primary"), md=2),
+            ], className="g-2 mt-1"),
+            html.Div(id=f"{P}-note-msg", className="mt-2", **{"aria-live": "polite"}),
+        ], className="qd-card"),
+        components.how_to_read(HOW_TO_READ),
+        dcc.Store(id=f"{P}-key", data={"code": org.code, "indicator": ind.id}),
+        components.url_sync_store(P, KEYS),
+    ])
+
+
+def _org_href(o: Any) -> str:
+    return f"/networks/{o.code}" if o.org_type not in ("practice", "trust") else \
+        f"/organisations/{o.code}"
+
+
+@callback(
+    Output(f"{P}-graph", "figure"),
+    Output(f"{P}-badges", "children"),
+    Input(f"{P}-rebase", "value"),
+    Input(f"{P}-fix", "value"),
+    Input(f"{P}-chart", "value"),
+    State(f"{P}-key", "data"),
+    prevent_initial_call=True,
+)
+def update(rebase, fix, chart, key):
+    """Redraw the chart for new rebase/fix/chart options."""
+    opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
+    try:
+        view = adapters.read(compute, key["code"], key["indicator"], opts)
+    except ViewError as exc:
+        return figures._empty(str(exc), for_slides=False, width=None, height=None), \
+            [html.Div(str(exc), className="text-danger")]
+    return figure_for(view), _badges(view)
+
+
+def check_writer(s: Any, token: str | None) -> str | None:
+    """The author name for a write, or raise when a token is required and not valid."""
+    if not get_settings().require_auth:
+        return None
+    if not token:
+        raise ViewError("Adding or removing notes needs an analyst token on this server: "
+                        "paste yours in the token field.")
+    info = auth.verify_token(s, token.strip())
+    if info is None or not info.active:
+        raise ViewError("That token is not valid (unknown or revoked).")
+    if not auth.role_at_least(info.role, "analyst"):
+        raise ViewError(f"Token {info.name!r} is a {info.role} token; notes need an analyst.")
+    return info.name
+
+
+@callback(
+    Output(f"{P}-notes", "children"),
+    Output(f"{P}-note-msg", "children"),
+    Output(f"{P}-graph", "figure", allow_duplicate=True),
+    Output("auth-token", "data"),
+    Input(f"{P}-note-add", "n_clicks"),
+    Input({"type": "trend-del", "id": ALL}, "n_clicks"),
+    State(f"{P}-note-date", "value"),
+    State(f"{P}-note-text", "value"),
+    State(f"{P}-token", "value"),
+    State("auth-token", "data"),
+    State(f"{P}-key", "data"),
+    State(f"{P}-rebase", "value"),
+    State(f"{P}-fix", "value"),
+    State(f"{P}-chart", "value"),
+    prevent_initial_call=True,
+)
+def edit_notes(_add, _dels, date, text, token, saved, key, rebase, fix, chart):
+    """Add or remove a note (through the annotations service), then redraw."""
+    trig = ctx.triggered_id
+    # components appearing (page render, list redraw) fire this with no click: ignore those
+    if trig is None or (trig == f"{P}-note-add" and not _add) or (
+            isinstance(trig, dict) and not any(_dels or [])):
+        return no_update, no_update, no_update, no_update
+    token = token or saved
+    try:
+        with session_scope() as s:
+            author = check_writer(s, token)
+            if trig == f"{P}-note-add":
+                if not date:
+                    raise ViewError("Choose the date the note belongs to.")
+                annotation_service.create_annotation(
+                    s, date=dt.date.fromisoformat(date), text=text or "", org=key["code"],
+                    indicator=key["indicator"], author=author)
+                msg = "Note added."
+            else:
+                annotation_service.delete_annotation(s, int(trig["id"]))
+                msg = "Note removed."
+    except ViewError as exc:
+        return no_update, dbc.Alert(str(exc), color="warning"), no_update, no_update
+    except QidashError as exc:
+        return no_update, dbc.Alert(exc.message, color="warning"), no_update, no_update
+    except ValueError:
+        return no_update, dbc.Alert("The date is not valid.", color="warning"), no_update, \
+            no_update
+    opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
+    view = adapters.read(compute, key["code"], key["indicator"], opts)
+    return _notes(view), dbc.Alert(msg, color="success"), figure_for(view), token or no_update
+
+
+components.sync_url(P, KEYS)
