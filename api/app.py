@@ -6,7 +6,16 @@ from fastapi import FastAPI, Request
 
 from api.errors import error_response, install_error_handlers
 from api.responses import JSONBytes
-from api.routes import annotations, groups, health, indicators, loads, networks, organisations
+from api.routes import (
+    annotations,
+    exports,
+    groups,
+    health,
+    indicators,
+    loads,
+    networks,
+    organisations,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -53,6 +62,7 @@ def create_api() -> FastAPI:
     install_error_handlers(app)
     for module in (health, indicators, organisations, networks, groups, annotations, loads):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)
 
     # Under /api nothing falls through to the dashboards mounted at "/": an unknown API path
     # is a JSON 404 in the one error shape.
