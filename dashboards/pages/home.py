@@ -1,10 +1,108 @@
-"""Start page."""
+"""Start page: choose an indicator or an organisation; how fresh the data is."""
+
+from typing import Any
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+from dash import Input, Output, callback, dcc, html, no_update
+
+from core.services.indicators import list_indicators
+from core.services.loads import freshness
+from core.services.organisations import list_organisations
+from dashboards import adapters, components
+from dashboards.adapters import ViewError
 
 dash.register_page(__name__, path="/", title="qidash")
 
+P = "home"
+NETWORK_TYPES = ("pcn", "sub_icb", "ccg", "icb", "region", "nation")
 
-def layout(**_query: str) -> html.Div:
-    return html.Div([html.P("Quality-improvement dashboards for NHS clinical networks.")])
+
+def compute(s: Any) -> dict[str, Any]:
+    """Indicators and freshness (one read transaction)."""
+    return {"indicators": list_indicators(s), "fresh": freshness(s)}
+
+
+def _fresh_card(f: Any) -> Any:
+    if f.last_load is None:
+        return html.P("No data loaded yet. An analyst can load files on the Upload page.")
+    last = f.last_load
+    when = last.get("finished_at")
+    items = [html.Div([html.Div(f"{f.indicators}", className="qd-stat"),
+                       html.Div("indicators with data", className="qd-stat-label")]),
+             html.Div([html.Div(f"{f.values:,}", className="qd-stat"),
+                       html.Div("values", className="qd-stat-label")])]
+    periods = [html.Li(f"{p['period_type'].replace('_', ' ')}: {p['first']} to {p['last']} "
+                       f"({p['count']} periods)") for p in f.periods]
+    changes = [html.Li(f"{c['indicator_id']}: {c['inserted']} new, {c['updated']} changed")
+               for c in f.changes]
+    return html.Div([
+        dbc.Row([dbc.Col(i, width="auto", className="me-4") for i in items]),
+        html.P([f"Last load: {last.get('file_name')} ",
+                f"on {when:%d %b %Y %H:%M}" if when else "", "."], className="mt-2 mb-1"),
+        html.Div("Periods covered:", className="fw-bold"), html.Ul(periods),
+        html.Div("What the last load changed:", className="fw-bold") if changes else None,
+        html.Ul(changes) if changes else None,
+    ])
+
+
+def layout(**_query: str) -> Any:
+    """Pickers and freshness."""
+    try:
+        data = adapters.read(compute)
+    except ViewError as exc:
+        return components.error_panel(str(exc))
+    inds = data["indicators"]
+    ind_options = [{"label": f"{r.name} ({r.domain})" if r.domain else r.name, "value": r.id}
+                   for r in inds.itertuples()]
+    return html.Div([
+        html.H1("Where does your organisation stand?", className="qd-title"),
+        html.P("Compare practices, networks and trusts with their peers, see whether a "
+               "difference is real or noise, and whether things are changing.",
+               className="qd-lead"),
+        dbc.Row([
+            dbc.Col(html.Div([
+                html.H2("Choose an indicator", className="h5"),
+                dcc.Dropdown(id=f"{P}-indicator", options=ind_options,
+                             placeholder="Search indicators...", searchable=True),
+                html.Ul([html.Li(dcc.Link(r.name, href=f"/indicators/{r.id}"))
+                         for r in inds.itertuples()], className="mt-3 mb-0"),
+            ], className="qd-card"), md=6),
+            dbc.Col(html.Div([
+                html.H2("Choose an organisation", className="h5"),
+                dcc.Dropdown(id=f"{P}-org", options=[], searchable=True,
+                             placeholder="Type a practice, PCN or trust name or code..."),
+                html.P("Networks (PCNs, ICBs) open the network view; practices and trusts "
+                       "their profile.", className="text-muted small mt-2 mb-0"),
+            ], className="qd-card"), md=6),
+        ]),
+        html.Div([html.H2("Data freshness", className="h5"), _fresh_card(data["fresh"])],
+                 className="qd-card"),
+        dcc.Location(id=f"{P}-go", refresh="callback-nav"),
+    ])
+
+
+@callback(Output(f"{P}-org", "options"), Input(f"{P}-org", "search_value"),
+          prevent_initial_call=True)
+def search_orgs(search):
+    """Organisations matching what is typed (server-side: there may be thousands)."""
+    if not search or len(search.strip()) < 2:
+        return no_update
+    try:
+        page = adapters.read(lambda s: list_organisations(s, q=search, limit=30))
+    except ViewError:
+        return no_update
+    return [{"label": f"{r.name} ({r.code}, {r.org_type.replace('_', ' ')})",
+             "value": f"{'networks' if r.org_type in NETWORK_TYPES else 'organisations'}/"
+                      f"{r.code}"} for r in page.items.itertuples()]
+
+
+@callback(Output(f"{P}-go", "href"), Input(f"{P}-indicator", "value"),
+          Input(f"{P}-org", "value"), prevent_initial_call=True)
+def go(indicator_id, org):
+    """Open the chosen indicator or organisation."""
+    if dash.ctx.triggered_id == f"{P}-indicator" and indicator_id:
+        return f"/indicators/{indicator_id}"
+    if dash.ctx.triggered_id == f"{P}-org" and org:
+        return f"/{org}"
+    return no_update

@@ -1,0 +1,164 @@
+"""A network (PCN, ICB ...): its members against everyone, and where to look first.
+
+URL: ``/networks/<code>?indicator=<id>``. The triage table lists indicators x members with the
+flags that matter (significantly worse, special cause concern, failing the target), most
+flagged indicators first.
+"""
+
+from typing import Any
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from core.services import comparison as comparison_service
+from core.services import profile as profile_service
+from core.services.organisations import organisation_detail
+from dashboards import adapters, components, figures
+from dashboards.adapters import ViewError
+
+dash.register_page(__name__, path_template="/networks/<code>", title="Network - qidash")
+
+P = "net"
+KEYS = ("indicator",)
+FLAG_WORDS = {"significantly_worse": "Worse than peers", "special_cause_concern": "SPC concern",
+              "failing_target": "Below target"}
+
+HOW_TO_READ = (
+    ("The chart", "Every organisation of the same kind in England, ranked; this network's "
+                  "members are outlined and labelled."),
+    ("Where to look first", "For each indicator and member: 'Worse than peers' means "
+                            "significantly worse than the national peer average; 'SPC "
+                            "concern' means the latest point is special cause concern (Making "
+                            "Data Count); 'Below target' means the target is not met. The "
+                            "indicators with the most flags come first."),
+)
+
+
+def compute_triage(s: Any, code: str) -> dict[str, Any]:
+    """The triage and the network's place in the hierarchy."""
+    return {"triage": profile_service.triage(s, code), "detail": organisation_detail(s, code)}
+
+
+def compute_chart(s: Any, indicator_id: str, members: list[str], network: str) -> Any:
+    """The comparison of every peer nationally with the members highlighted."""
+    res = comparison_service.comparison(s, indicator_id)
+    return figures.comparison_figure(
+        adapters.comparison_rows(res.rows), indicator=res.indicator,
+        benchmark=res.benchmark.value, benchmark_label="the national peer average",
+        highlight=members, confidence=res.confidence, title=res.indicator.name,
+        subtitle=f"{res.period.label}; {network}'s members among {res.peers.label}")
+
+
+def triage_grid(tri: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows (one per indicator) x columns (one per member) of flag words."""
+    members = tri.members
+    cols = [{"field": "Indicator", "pinned": "left", "width": 260, "wrapText": True,
+             "autoHeight": True},
+            {"field": "Flags", "width": 90, "type": "rightAligned", "sort": "desc"}]
+    cols += [{"field": c, "headerName": n, "width": 150, "wrapText": True, "autoHeight": True}
+             for c, n in members.itertuples(index=False)]
+    rows = []
+    for ind_id, part in tri.rows.groupby("indicator_id", sort=False):
+        row: dict[str, Any] = {"Indicator": part["indicator_name"].iloc[0], "Flags": 0,
+                               "indicator_id": ind_id}
+        for r in part.itertuples():
+            words = [FLAG_WORDS[f] for f in (r.flags or [])]
+            row[r.org_code] = "; ".join(words) if words else "-"
+            row["Flags"] += len(words)
+        rows.append(row)
+    rows.sort(key=lambda r: -r["Flags"])
+    return rows, cols
+
+
+def layout(code: str | None = None, **query: Any) -> Any:
+    """The network page of ``code``."""
+    try:
+        data = adapters.read(compute_triage, code or "")
+    except ViewError as exc:
+        return components.error_panel(str(exc))
+    tri, detail = data["triage"], data["detail"]
+    net = tri.parent
+    members = tri.members["code"].tolist()
+    summary = tri.summary
+    indicators = (summary[["indicator_id", "indicator_name"]].drop_duplicates()
+                  if not summary.empty else None)
+    chosen = query.get("indicator") or (indicators["indicator_id"].iloc[0]
+                                        if indicators is not None else None)
+    fig = None
+    if chosen:
+        try:
+            fig = adapters.read(compute_chart, chosen, members, net.name)
+        except ViewError as exc:
+            fig = figures._empty(str(exc), for_slides=False, width=None, height=None)
+    rows, cols = triage_grid(tri)
+    crumbs = [("England", "/")]
+    crumbs += [(a.name, f"/networks/{a.code}") for a in reversed(detail.ancestors)
+               if a.org_type != "nation"]
+    crumbs.append((net.name, None))
+    n_flags = sum(r["Flags"] for r in rows)
+    return html.Div([
+        components.breadcrumbs(crumbs),
+        html.H1(net.name, className="qd-title"),
+        html.P(f"{net.code} - {len(members)} {tri.member_type or 'member'}s. "
+               f"{n_flags} flags across {len(rows)} indicators.", className="qd-lead"),
+        html.Div([
+            dbc.Row(dbc.Col([dbc.Label("Indicator", html_for=f"{P}-indicator"),
+                             dcc.Dropdown(id=f"{P}-indicator", clearable=False, value=chosen,
+                                          options=[] if indicators is None else [
+                                              {"label": n, "value": i} for i, n in
+                                              indicators.itertuples(index=False)])], md=6)),
+            dcc.Loading(dcc.Graph(id=f"{P}-graph", figure=fig or {},
+                                  config=components.GRAPH_CONFIG), delay_show=300, type="dot"),
+            components.export_bar(P, {"network": net.code, "indicator": chosen}),
+        ], className="qd-card"),
+        html.Div([
+            html.H2("Where to look first", className="h5"),
+            dag.AgGrid(id=f"{P}-grid", rowData=rows, columnDefs=cols,
+                       defaultColDef={"sortable": True, "resizable": True},
+                       dashGridOptions={"domLayout": "autoHeight"},
+                       className="ag-theme-alpine"),
+            html.Ul([html.Li(dcc.Link(f"{n} ({c})", href=f"/organisations/{c}"))
+                     for c, n in tri.members.itertuples(index=False)], className="mt-3"),
+        ], className="qd-card"),
+        components.how_to_read(HOW_TO_READ),
+        dcc.Store(id=f"{P}-key", data={"code": net.code, "name": net.name,
+                                       "members": members}),
+        components.url_sync_store(P, KEYS),
+    ])
+
+
+@callback(
+    Output(f"{P}-graph", "figure"),
+    Input(f"{P}-indicator", "value"),
+    State(f"{P}-key", "data"),
+    prevent_initial_call=True,
+)
+def update(indicator_id, key):
+    """Redraw the national comparison for another indicator."""
+    if not indicator_id:
+        return no_update
+    try:
+        return adapters.read(compute_chart, indicator_id, key["members"], key["name"])
+    except ViewError as exc:
+        return figures._empty(str(exc), for_slides=False, width=None, height=None)
+
+
+@callback(
+    Output(f"{P}-csv", "data"),
+    Input(f"{P}-csv-btn", "n_clicks"),
+    State(f"{P}-key", "data"),
+    prevent_initial_call=True,
+)
+def download_csv(_n, key):
+    """The triage rows as CSV."""
+    try:
+        data = adapters.read(compute_triage, key["code"])
+    except ViewError:
+        return no_update
+    return dcc.send_data_frame(data["triage"].rows.to_csv, f"triage_{key['code']}.csv",
+                               index=False)
+
+
+components.sync_url(P, KEYS)
