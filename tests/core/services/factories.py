@@ -172,3 +172,20 @@ def build_network(session: Session, *, months: int = 24, seed: int = 7) -> Netwo
     add_values(session, rows)
     session.flush()
     return net
+
+
+def seeded_url(module_database, database_factory, backend: str):  # type: ignore[no-untyped-def]
+    """A module-scoped database of ``backend`` holding :func:`build_network`; yields
+    ``(url, network)`` and drops the database afterwards (for read-only tests)."""
+    from core.db import make_engine
+
+    url = module_database(backend)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            net = build_network(s)
+            s.commit()
+        yield url, net
+    finally:
+        engine.dispose()
+        database_factory.drop(url)
