@@ -29,6 +29,7 @@ from core.db import ensure_schema
 from core.models import LOAD_KINDS, Load, LoadError
 from core.periods import PERIOD_TYPES
 from etl import load as db
+from etl import safety
 from etl.extract import Extract, FileError, ReadOptions, RowError, Source
 from etl.formats import FormatError, detect_format, get_reader
 from etl.transform import validate_indicators, validate_organisations, validate_values
@@ -195,6 +196,7 @@ def run_load(
     src = Source.of(source, file_name)
     if src.path is not None and not src.path.exists():
         raise FileError(f"{src.name}: no such file")
+    src = safety.checked_source(src)  # content decides CSV/XLSX; workbooks checked for bombs
     parsed_mapping, mapping_name = load_mapping(mapping)
     options = ReadOptions(sheet=sheet, mapping=parsed_mapping, mapping_name=mapping_name,
                           period_type=period_type, chunk_rows=chunk_rows)
