@@ -42,7 +42,8 @@ def lock_for_load(conn: Connection) -> None:
 # lookups -------------------------------------------------------------------------------------
 def organisation_ids(conn: Connection) -> dict[str, int]:
     """Every organisation code -> id."""
-    return dict(conn.execute(select(Organisation.code, Organisation.id)).tuples().all())
+    rows = conn.execute(select(Organisation.code, Organisation.id)).all()
+    return dict(rows)
 
 
 def organisation_parents(conn: Connection) -> dict[str, str | None]:

@@ -161,6 +161,7 @@ def validate_values(
     bad = np.zeros(n, bool)
     if reader_errors:
         bad |= pd.Series(refs).isin({e.ref for e in reader_errors}).to_numpy()
+    reader_bad = bad.copy()  # a cell that is not a number is not also "missing"
 
     org_code = _str_series(frame.get("org_code"), n)
     ind_id = _str_series(frame.get("indicator_id"), n)
@@ -231,7 +232,7 @@ def validate_values(
     has_num = ~np.isnan(num)
     has_den = ~np.isnan(den)
     has_val = ~np.isnan(val)
-    no_value = ~has_val & ~(has_num & has_den) & ~suppressed
+    no_value = ~has_val & ~(has_num & has_den) & ~suppressed & ~reader_bad
     only_one = no_value & (has_num ^ has_den)
     none = no_value & ~only_one
     errors += _err(only_one & has_num, refs, "denominator", den,

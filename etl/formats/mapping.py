@@ -1,0 +1,230 @@
+"""``--mapping map.yaml``: adapt any other CSV/XLSX layout to the canonical columns.
+
+A mapping file is YAML; every key is optional::
+
+    sheet: Practices          # the workbook sheet (XLSX); --sheet overrides it
+    header_row: 3             # the line (CSV) or row (XLSX) holding the column names
+    columns:                  # canonical column: the header in the file (matched ignoring
+      org_code: PRACTICE      #   case and padding)
+      period: PERIOD
+      value: ITEMS
+    constants:                # the same value on every row (e.g. one period per file)
+      indicator_id: items_per_practice
+    wide:                     # one column (pair) per indicator, unpivoted to one row each
+      - indicator_id: mmr1_24m
+        numerator: MMR1 vaccinated
+        denominator: Children aged 24 months
+      - indicator_id: dtap_24m
+        value: DTaP %
+    suppression: ["*", "..", "-", "c", ""]   # cells that mean "suppressed" ("" = blank cells)
+    numbers: {thousands: ",", percent: true} # 1,234 and 95.2% read as 1234 and 95.2
+    ignore: [SHA, PCT]        # columns dropped on purpose
+    ignore_other_columns: false   # true: drop every column not mentioned
+    aggregate: sum            # values: add up rows with the same key (line-level extracts)
+
+Columns of the file that the mapping neither uses nor ignores are errors (named), so that a
+changed extract layout is noticed instead of silently half-loaded. For organisations, such
+columns become attributes, as in the canonical format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from etl.extract import Extract, FileError, ReadOptions, RowError, Source
+from etl.formats import canonical
+from etl.formats._common import Table
+
+NAME = "mapping"
+
+_KEYS = {"sheet", "header_row", "columns", "constants", "wide", "suppression", "numbers",
+         "ignore", "ignore_other_columns", "aggregate", "kind", "period_type", "description"}
+
+
+class MappingError(FileError):
+    """A mapping file that does not fit the data file (missing header, bad key)."""
+
+
+def _norm(h: object) -> str:
+    return " ".join(str(h).split()).lower()
+
+
+def read(source: Source, kind: str, options: ReadOptions) -> Extract:
+    """Read ``source`` as described by ``options.mapping``."""
+    spec = options.mapping
+    label = options.mapping_name or "mapping"
+    if not spec:
+        raise MappingError("--format mapping needs --mapping map.yaml")
+    unknown = set(spec) - _KEYS
+    if unknown:
+        raise MappingError(f"{label}: unknown key(s) {', '.join(sorted(unknown))}; a mapping has "
+                           + ", ".join(sorted(_KEYS)))
+    if spec.get("kind") and spec["kind"] != kind:
+        raise MappingError(f"{label} describes {spec['kind']}, not {kind}")
+    header_row = int(spec.get("header_row", 1))
+    if header_row < 1:
+        raise MappingError(f"{label}: header_row counts from 1")
+    sheet = options.sheet or spec.get("sheet")
+    opts = ReadOptions(sheet=sheet, chunk_rows=options.chunk_rows)
+    header, tables, letters = canonical.open_tables(source, opts, header_row)
+    by_norm = {_norm(h): h for h in header}
+    columns: dict[str, str] = {str(k): str(v) for k, v in (spec.get("columns") or {}).items()}
+    constants: dict[str, Any] = dict(spec.get("constants") or {})
+    wide: list[dict[str, Any]] = list(spec.get("wide") or [])
+    ignore = {_norm(c) for c in spec.get("ignore") or []}
+    hdr_ref = (f"{sheet or 'sheet'}:{header_row}" if source.suffix in (".xlsx", ".xlsm")
+               else str(header_row))
+
+    def resolve(col: str, what: str) -> str:
+        if _norm(col) not in by_norm:
+            raise MappingError(
+                f"{label}: {what} names the column {col!r}, which {source.name} does not have "
+                f"(its header on line {header_row}: {', '.join(header)})")
+        return by_norm[_norm(col)]
+
+    rename = {resolve(src, f"columns.{canon}"): canon for canon, src in columns.items()}
+    wide_cols: list[dict[str, str]] = []
+    for i, entry in enumerate(wide):
+        if not isinstance(entry, dict) or "indicator_id" not in entry:
+            raise MappingError(f"{label}: wide[{i}] needs an indicator_id and its columns")
+        cols = {k: resolve(str(v), f"wide[{i}].{k}") for k, v in entry.items()
+                if k in ("numerator", "denominator", "value", "lower_ci", "upper_ci", "note")}
+        if not cols:
+            raise MappingError(f"{label}: wide[{i}] names no numerator/denominator/value column")
+        wide_cols.append({"indicator_id": str(entry["indicator_id"]), **cols})
+    used = set(rename) | {c for w in wide_cols for k, c in w.items() if k != "indicator_id"}
+    extra = [h for h in header if h not in used and _norm(h) not in ignore]
+    errors: list[RowError] = []
+    if extra and not spec.get("ignore_other_columns") and kind != "organisations":
+        errors += [RowError(hdr_ref, h, None,
+                            f"column {h!r} is not used by the mapping {label}; map it under "
+                            "columns, or list it under ignore") for h in extra]
+    for h in [h for h in header if _norm(h) in ignore or (
+            spec.get("ignore_other_columns") and h not in used)]:
+        rename.setdefault(h, f"__ignored__{h}")
+    cell_columns = None
+    if letters:
+        cell_columns = {**{rename.get(h, h): letters[h] for h in header}, **letters}
+    extract = Extract(source_name=source.name, format=NAME, cell_columns=cell_columns)
+    if errors:
+        extract.errors = errors
+        return extract
+    num_opts = spec.get("numbers") or {}
+    markers = spec.get("suppression")
+    parse = {
+        "markers": None if markers is None else [str(m) for m in markers],
+        "thousands": num_opts.get("thousands"),
+        "percent": bool(num_opts.get("percent", False)),
+    }
+
+    def canon(table: Table) -> Table:
+        f = table.frame.rename(columns=rename)
+        f = f[[c for c in f.columns if not str(c).startswith("__ignored__")]]
+        for k, v in constants.items():
+            f[k] = None if v is None else str(v)
+        return Table(f, table.refs)
+
+    if kind == "values":
+        if not wide_cols:
+            missing = [c for c in canonical.VALUE_REQUIRED if c not in set(rename.values())
+                       | set(constants)]
+            have_value = {"value"} & (set(rename.values()) | set(constants)) or {
+                "numerator", "denominator"} <= set(rename.values())
+            if missing or not have_value:
+                raise MappingError(
+                    f"{label}: the mapping gives no column for "
+                    + ", ".join(missing or ["value (or numerator and denominator)"])
+                    + "; add it under columns or constants")
+        else:
+            missing = [c for c in ("org_code", "period") if c not in set(rename.values())
+                       | set(constants)]
+            if missing:
+                raise MappingError(f"{label}: the mapping gives no column for "
+                                   + ", ".join(missing))
+
+        def values_chunks() -> Iterator[tuple[pd.DataFrame, list[RowError]]]:
+            for table in tables:
+                t = canon(table)
+                if wide_cols:
+                    yield _unpivot(t, wide_cols, rename, parse)
+                else:
+                    frame, errs = canonical.values_from_text(t, **parse)
+                    back = {v: k for k, v in rename.items()}
+                    yield frame, [_rename_error(e, back) for e in errs]
+
+        chunks = values_chunks()
+        if spec.get("aggregate"):
+            if spec["aggregate"] != "sum":
+                raise MappingError(f"{label}: aggregate can only be 'sum'")
+            chunks = iter([_aggregate(list(chunks))])
+        extract.value_chunks = chunks
+        return extract
+    table = canon(canonical._concat(tables))
+    extract.rows_read = len(table.frame)
+    new_header = list(table.frame.columns)
+    if kind == "organisations":
+        frame, errs = canonical.organisations_from_text(table, new_header, hdr_ref)
+        extract.organisations, extract.errors = frame, errs
+    else:
+        frame, errs = canonical.indicators_from_text(table, new_header, hdr_ref)
+        extract.indicators, extract.errors = frame, errs
+    return extract
+
+
+def _rename_error(e: RowError, back: dict[str, str]) -> RowError:
+    if e.column in back:
+        return RowError(e.ref, back[e.column], e.value, e.message)
+    return e
+
+
+def _unpivot(t: Table, wide_cols: list[dict[str, str]], rename: dict[str, str],
+             parse: dict[str, Any]) -> tuple[pd.DataFrame, list[RowError]]:
+    frames, errors = [], []
+    base = t.frame
+    for w in wide_cols:
+        f = pd.DataFrame({
+            "org_code": base.get("org_code"),
+            "period": base.get("period"),
+        }, index=base.index)
+        f["indicator_id"] = w["indicator_id"]
+        back: dict[str, str] = {}
+        for canon_col in ("numerator", "denominator", "value", "lower_ci", "upper_ci", "note"):
+            src = w.get(canon_col)
+            if src is not None:
+                col = rename.get(src, src)
+                f[canon_col] = base[col]
+                back[canon_col] = src
+        if "suppressed" in base:
+            f["suppressed"] = base["suppressed"]
+        frame, errs = canonical.values_from_text(Table(f, t.refs), **parse)
+        frames.append(frame)
+        errors += [_rename_error(e, back) for e in errs]
+    return pd.concat(frames, ignore_index=True), errors
+
+
+def _aggregate(parts: list[tuple[pd.DataFrame, list[RowError]]]) -> tuple[
+        pd.DataFrame, list[RowError]]:
+    """Sum rows with the same organisation, indicator and period (a line-level extract)."""
+    frame = pd.concat([p[0] for p in parts], ignore_index=True) if parts else pd.DataFrame()
+    errors = [e for p in parts for e in p[1]]
+    if frame.empty:
+        return frame, errors
+    bad = frame["_ref"].isin({e.ref for e in errors})
+    good = frame[~bad]
+    key = ["org_code", "indicator_id", "period"]
+    g = good.fillna(dict.fromkeys(key, "")).groupby(key, sort=False, dropna=False)
+    out = g[["numerator", "denominator", "value", "lower_ci", "upper_ci"]].sum(min_count=1)
+    out["suppressed"] = g["suppressed"].any()
+    out["note"] = None
+    out["_ref"] = g["_ref"].first()
+    out = out.reset_index()
+    for k in key:
+        out[k] = out[k].replace("", None)
+    # CIs do not add up: drop them for aggregated rows
+    out["lower_ci"] = np.nan
+    out["upper_ci"] = np.nan
+    return pd.concat([out, frame[bad]], ignore_index=True), errors

@@ -1,0 +1,161 @@
+"""run_load on SQLite and PostgreSQL: atomic, idempotent, revertible, complete errors."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from etl.pipeline import RevertError, get_load, list_loads, revert_load, run_load
+from tests.etl.conftest import count, values_rows
+
+GOOD = ("org_code,indicator_id,period,numerator,denominator\n"
+        "P1,mmr1,2019/20,90,100\n"
+        "P2,mmr1,2019/20,40,50\n"
+        "P1,mmr1,2020/21,95,100\n")
+
+
+def test_load_then_same_file_is_unchanged(seeded, write):
+    path = write("v.csv", GOOD)
+    first = run_load(seeded, path, kind="values", user="ana")
+    assert first.as_json() == {
+        "load_id": first.load_id, "status": "loaded", "rows_read": 3, "rows_inserted": 3,
+        "rows_updated": 0, "rows_unchanged": 0, "rows_rejected": 0, "errors": []}
+    assert first.preview["periods"] == ["2019-20", "2020-21"]
+    assert first.preview["organisation_types"] == {"practice": 2}
+    again = run_load(seeded, path, kind="values")
+    assert (again.status, again.rows_unchanged, again.rows_inserted) == ("unchanged", 3, 0)
+    assert values_rows(seeded)[0] == ("P1", "mmr1", "2019-20", 90.0, 100.0, 90.0, False,
+                                      first.load_id)
+    assert count(seeded, "value_history") == 3
+    summary = get_load(seeded, first.load_id)
+    assert summary.user == "ana"
+    assert summary.status == "loaded"
+    assert len(summary.sha256) == 64
+
+
+def test_invalid_row_rejects_whole_file_and_records_errors(seeded, write):
+    run_load(seeded, write("v.csv", GOOD), kind="values")
+    before = values_rows(seeded)
+    bad = write("bad.csv", "org_code,indicator_id,period,numerator,denominator\n"
+                           "P1,mmr1,2019/20,91,100\n"
+                           "P2,mmr1,2019/20,60,50\n"
+                           "P1,mmr1,2021/22,1,2\n")
+    result = run_load(seeded, bad, kind="values")
+    assert result.status == "rejected"
+    assert (result.rows_read, result.rows_rejected, result.rows_inserted) == (3, 1, 0)
+    assert [(e["line"], e["column"]) for e in result.as_json()["errors"]] == [(3, "numerator")]
+    assert values_rows(seeded) == before  # untouched, including line 2's correction
+    with seeded.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM periods WHERE label = '2021-22'")
+                            ).scalar_one() == 0
+    recorded = get_load(seeded, result.load_id)
+    assert recorded.status == "rejected"
+    assert [(e.line, e.column, e.value) for e in recorded.errors] == [(3, "numerator", "60")]
+
+
+def test_skip_invalid_loads_valid_rows_and_records_the_rest(seeded, write):
+    bad = write("bad.csv", "org_code,indicator_id,period,numerator,denominator\n"
+                           "P1,mmr1,2019/20,91,100\n"
+                           "P9,mmr1,2019/20,60,50\n"
+                           "P1,mmr1,2021/22,1,2\n")
+    result = run_load(seeded, bad, kind="values", skip_invalid=True)
+    assert (result.status, result.rows_inserted, result.rows_rejected) == ("loaded", 2, 1)
+    assert [e.line for e in result.errors] == [3, 3]  # unknown org, and numerator > denominator
+    assert len(values_rows(seeded)) == 2
+    assert len(get_load(seeded, result.load_id).errors) == 2
+
+
+def test_corrected_file_updates_only_differing_values_and_revert_restores(seeded, write):
+    first = run_load(seeded, write("v.csv", GOOD), kind="values")
+    fixed = write("v2.csv", GOOD.replace("P2,mmr1,2019/20,40,50", "P2,mmr1,2019/20,45,50")
+                  + "P2,mmr1,2020/21,*,48\n")
+    second = run_load(seeded, fixed, kind="values")
+    assert (second.rows_inserted, second.rows_updated, second.rows_unchanged) == (1, 1, 2)
+    rows = {(r[0], r[2]): r for r in values_rows(seeded)}
+    assert rows[("P2", "2019-20")][3:] == (45.0, 50.0, 90.0, False, second.load_id)
+    assert rows[("P1", "2019-20")][-1] == first.load_id  # unchanged rows keep their load
+    assert rows[("P2", "2020-21")][3:6] == (None, 48.0, None)
+    assert rows[("P2", "2020-21")][6]
+    # the first load's values were overwritten: it cannot be reverted before the second
+    with pytest.raises(RevertError, match=f"load\\(s\\) {second.load_id}"):
+        revert_load(seeded, first.load_id)
+    reverted = revert_load(seeded, second.load_id)
+    assert reverted.status == "reverted"
+    rows = {(r[0], r[2]): r for r in values_rows(seeded)}
+    assert rows[("P2", "2019-20")][3:] == (40.0, 50.0, 80.0, False, first.load_id)
+    assert ("P2", "2020-21") not in rows
+    with pytest.raises(RevertError, match="already reverted"):
+        revert_load(seeded, second.load_id)
+    revert_load(seeded, first.load_id)
+    assert values_rows(seeded) == []
+    statuses = [s.status for s in list_loads(seeded)]
+    assert statuses[:2] == ["reverted", "reverted"]
+
+
+def test_revert_refuses_loads_that_wrote_nothing(seeded, write):
+    path = write("v.csv", GOOD)
+    run_load(seeded, path, kind="values")
+    same = run_load(seeded, path, kind="values")
+    with pytest.raises(RevertError, match="unchanged"):
+        revert_load(seeded, same.load_id)
+    with pytest.raises(RevertError, match="only values loads"):
+        revert_load(seeded, 1)  # the organisations load
+    with pytest.raises(RevertError, match="no load 999"):
+        revert_load(seeded, 999)
+
+
+def test_dry_run_counts_but_writes_nothing(seeded, write):
+    loads_before = count(seeded, "loads")
+    result = run_load(seeded, write("v.csv", GOOD), kind="values", dry_run=True)
+    assert (result.status, result.rows_inserted, result.load_id) == ("loaded", 3, None)
+    assert values_rows(seeded) == []
+    assert count(seeded, "loads") == loads_before
+    assert count(seeded, "periods") == 0
+
+
+def test_duplicates_across_chunks_are_found(seeded, write):
+    path = write("v.csv", GOOD + "P1,mmr1,2019-20,1,2\n")
+    result = run_load(seeded, path, kind="values", chunk_rows=2)
+    assert result.status == "rejected"
+    assert sorted(e.line for e in result.errors) == [2, 5]
+    assert values_rows(seeded) == []
+    result = run_load(seeded, path, kind="values", chunk_rows=2, skip_invalid=True)
+    assert (result.rows_inserted, result.rows_rejected) == (2, 2)
+
+
+def test_ambiguous_period_type_option(seeded, write):
+    path = write("v.csv", "org_code,indicator_id,period,numerator,denominator\n"
+                          "P1,rate,2011-12,1,2\n")
+    result = run_load(seeded, path, kind="values")
+    assert result.status == "rejected"
+    assert "--period-type" in result.errors[0].message
+    result = run_load(seeded, path, kind="values", period_type="financial_year")
+    assert result.status == "loaded"
+    assert values_rows(seeded)[0][2:6] == ("2011-12", 1.0, 2.0, 500.0)
+
+
+def test_organisations_parents_anywhere_cycles_and_updates(engine, write):
+    orgs = write("o.csv", "org_code,name,org_type,parent_code,list_size\n"
+                          "P1,One,practice,PCN1,5000\n"
+                          "PCN1,Net,pcn,ENG,\n"
+                          "ENG,England,nation,,\n")
+    assert run_load(engine, orgs, kind="organisations").rows_inserted == 3
+    cyc = write("c.csv", "org_code,name,org_type,parent_code\n"
+                         "ENG,England,nation,P1\n"
+                         "X1,X,practice,NOPE\n")
+    result = run_load(engine, cyc, kind="organisations")
+    assert result.status == "rejected"
+    assert [(e.line, e.column) for e in result.errors] == [(2, "parent_code"), (3, "parent_code")]
+    assert "cycle: ENG -> P1 -> PCN1 -> ENG" in result.errors[0].message
+    moved = write("m.csv", "org_code,name,org_type,parent_code,list_size\n"
+                           "P1,One,practice,PCN2,5100\n"
+                           "PCN2,Net Two,pcn,ENG,\n")
+    result = run_load(engine, moved, kind="organisations")
+    assert (result.rows_inserted, result.rows_updated, result.rows_unchanged) == (1, 1, 0)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT p.code, o.attributes FROM organisations o "
+                                "JOIN organisations p ON p.id = o.parent_id "
+                                "WHERE o.code = 'P1'")).one()
+    assert row[0] == "PCN2"
+    attrs = row[1] if isinstance(row[1], dict) else __import__("json").loads(row[1])
+    assert attrs == {"list_size": 5100}

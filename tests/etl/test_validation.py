@@ -1,0 +1,138 @@
+"""Every validation rule, with the exact line numbers an editor shows (pure: no database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl.extract import ReadOptions, Source
+from etl.formats import canonical
+from etl.transform import IndicatorInfo, validate_indicators, validate_values
+
+INFO = IndicatorInfo.from_rows([
+    ("mmr1", "proportion", 100.0, "financial_year"),
+    ("rate", "rate", 1000.0, None),
+    ("monthly", "proportion", 100.0, "month"),
+])
+ORGS = {"P1": 1, "P2": 2}
+
+
+def check(csv: str, period_type: str | None = None):
+    extract = canonical.read(Source("t.csv", data=csv.encode()), "values", ReadOptions())
+    assert not extract.errors, extract.errors
+    frame, reader_errors = next(extract.value_chunks)
+    return validate_values(frame, org_ids=ORGS, indicators=INFO, period_type=period_type,
+                           reader_errors=reader_errors)
+
+
+def found(result) -> list[tuple[int | None, str | None]]:
+    return [(e.line, e.column) for e in result.errors]
+
+
+def test_valid_rows_derive_value_and_keep_published_value():
+    r = check("org_code,indicator_id,period,numerator,denominator,value\n"
+              "P1,mmr1,2019/20,90,100,\n"
+              "P2,rate,2019,3,1500,\n"
+              "P1,rate,2019,,,1.9\n"
+              "P2,mmr1,2019/20,0,0,\n")
+    assert r.errors == []
+    assert r.clean["value"].tolist()[:3] == [90.0, 2.0, 1.9]
+    assert r.clean["value"].isna().tolist()[3]  # 0/0: no value, not an error
+    assert r.clean["period_label"].tolist() == ["2019-20", "2019", "2019", "2019-20"]
+
+
+def test_unknown_and_empty_keys_are_reported_with_lines():
+    r = check("org_code,indicator_id,period,numerator,denominator\n"
+              "P9,mmr1,2019/20,1,2\n"
+              ",mmr1,2019/20,1,2\n"
+              "P1,nope,2019/20,1,2\n"
+              "P1,,2019/20,1,2\n"
+              "P1,mmr1,,1,2\n"
+              "P1,mmr1,not a period,1,2\n")
+    assert found(r) == [(2, "org_code"), (3, "org_code"), (4, "indicator_id"),
+                        (5, "indicator_id"), (6, "period"), (7, "period")]
+    assert r.rejected == 6
+    assert r.clean.empty
+    assert "unknown organisation 'P9'" in r.errors[0].message
+    assert r.errors[0].value == "P9"
+
+
+def test_counts_must_be_numbers_not_negative_and_fit_proportions():
+    r = check("org_code,indicator_id,period,numerator,denominator\n"
+              "P1,mmr1,2019/20,abc,10\n"
+              "P1,mmr1,2020/21,-1,10\n"
+              "P1,mmr1,2021/22,11,10\n"
+              "P2,rate,2019,5,0\n"
+              "P2,rate,2020,4,-3\n"
+              "P2,mmr1,2019/20,5,10\n")
+    assert found(r) == [(2, "numerator"), (3, "numerator"), (4, "numerator"),
+                        (5, "denominator"), (6, "denominator")]
+    assert "'abc' is not a number" in r.errors[0].message
+    assert "above the denominator 10" in r.errors[2].message
+    assert len(r.clean) == 1
+
+
+def test_value_required_without_counts():
+    r = check("org_code,indicator_id,period,numerator,denominator,value\n"
+              "P1,rate,2019,,,\n"
+              "P1,rate,2020,5,,\n"
+              "P1,rate,2021,,8,\n"
+              "P1,rate,2022,*,,\n")
+    assert found(r) == [(2, "value"), (3, "denominator"), (4, "numerator")]
+    assert r.clean["suppressed"].tolist() == [True]  # line 5: a suppression marker
+
+
+def test_duplicates_report_every_copy_with_the_first_line():
+    r = check("org_code,indicator_id,period,numerator,denominator\n"
+              "P1,mmr1,2019/20,1,2\n"
+              "P2,mmr1,2019/20,1,2\n"
+              "P1,mmr1,2019-20,1,2\n")  # the same financial year written another way
+    assert found(r) == [(2, "period"), (4, "period")]
+    assert "first at line 2" in r.errors[1].message
+    assert len(r.clean) == 1
+
+
+def test_ambiguous_period_needs_a_declared_type():
+    csv = ("org_code,indicator_id,period,numerator,denominator\n"
+           "P1,rate,2011-12,1,2\n"
+           "P1,mmr1,2011-12,1,2\n"
+           "P1,monthly,2011-12,1,2\n")
+    r = check(csv)
+    assert found(r) == [(2, "period")]
+    assert "--period-type" in r.errors[0].message
+    assert r.clean["period_label"].tolist() == ["2011-12", "2011-12"]
+    assert r.clean["period_type"].tolist() == ["financial_year", "month"]
+    r = check(csv, period_type="month")
+    assert r.errors == []
+    assert r.clean["period_type"].tolist() == ["month", "financial_year", "month"]
+
+
+def test_missing_and_extra_columns_are_named():
+    extract = canonical.read(Source("t.csv", data=b"org_code,period,colour\nP1,2019,red\n"),
+                             "values", ReadOptions())
+    cols = {(e.line, e.column) for e in extract.errors}
+    assert cols == {(1, "indicator_id"), (1, "value"), (1, "colour")}
+    assert any("unexpected column 'colour'" in e.message for e in extract.errors)
+
+
+def test_indicator_definitions_are_checked():
+    extract = canonical.read(Source("i.csv", data=(
+        b"indicator_id,name,value_type,multiplier,polarity,thresholds,frequency\n"
+        b"a,A,proportion,100,higher_is_better,90;95,financial year\n"
+        b"b,B,percentage,100,up,,\n"
+        b"c,,rate,zero,lower_is_better,x,weekly\n")), "indicators", ReadOptions())
+    r = validate_indicators(extract.indicators)
+    assert [c["id"] for c in r.clean] == ["a"]
+    assert r.clean[0]["thresholds"] == [90.0, 95.0]
+    assert r.clean[0]["frequency"] == "financial_year"
+    assert sorted((e.ref, e.column) for e in r.errors) == [
+        ("3", "polarity"), ("3", "value_type"), ("4", "frequency"), ("4", "multiplier"),
+        ("4", "name"), ("4", "thresholds")]
+
+
+@pytest.mark.parametrize("marker", ["*", "..", "-", "c"])
+def test_suppression_markers_are_not_zeros(marker):
+    r = check(f"org_code,indicator_id,period,numerator,denominator\nP1,mmr1,2019/20,{marker},9\n")
+    assert r.errors == []
+    assert r.clean["suppressed"].tolist() == [True]
+    assert r.clean["numerator"].isna().all()
+    assert r.clean["value"].isna().all()
