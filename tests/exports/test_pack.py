@@ -1,0 +1,139 @@
+"""Whole packs from real data, read back with python-pptx, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from pptx import Presentation
+from sqlalchemy import select
+
+from core.errors import InvalidParameter, NotFound
+from core.models import Organisation
+from exports import pack as pack_mod
+from exports.data import gather_pack
+from exports.pack import build_pack
+from exports.render import RenderError
+from tests.exports.demo_data import PCN_CODE
+
+SMALL_PCN = "U87478"  # Lancing and Sompting PCN: 3 practices, so member slides stay few
+TWO = "imm_12m_dtapipvhibhepb,imm_12m_menb"
+PICTURE = 13
+
+
+def _titles(prs) -> list[str]:
+    return [s.shapes.title.text if s.shapes.title is not None else "" for s in prs.slides]
+
+
+def test_gather_network_numbers(pack_session):
+    data = gather_pack(pack_session, org_code=PCN_CODE, indicators=TWO)
+    assert [i.meta.id for i in data.indicators] == TWO.split(",")
+    ind = data.indicators[0]
+    members = ind.members
+    assert len(members) == 9
+    assert members["org_type"].eq("practice").all()
+    # the network's value is the ratio of sums of its members, never a mean of percentages
+    ok = members["numerator"].notna()
+    expected = members.loc[ok, "numerator"].sum() / members.loc[ok, "denominator"].sum() * 100
+    assert ind.org_value["value"] == pytest.approx(expected)
+    assert ind.org_value["lower"] < ind.org_value["value"] < ind.org_value["upper"]
+    assert ind.period.label == "2021-22"
+    assert ind.spc_points == 3
+    assert ind.spc_variation is None  # too few points: no judgement
+    assert ind.opportunity_extra is not None
+    assert ind.opportunity_extra >= 0
+    assert [ld.file_name for ld in ind.loads] == ["GP_immunisations.csv"]
+
+
+def test_gather_trust_has_a_real_spc(pack_session):
+    code = pack_session.execute(
+        select(Organisation.code).where(Organisation.org_type == "trust").order_by(
+            Organisation.code)).scalars().first()
+    data = gather_pack(pack_session, org_code=code)
+    ind = data.indicators[0]
+    assert ind.meta.id == "ae_4hr_type1"
+    assert ind.period.label == "2019-03"
+    assert ind.spc_points == 36
+    assert ind.spc_variation is not None
+    assert ind.spc_frame["upl"].notna().all()
+    assert ind.member_codes == [code]
+
+
+def test_bad_input_says_what_to_fix(pack_session):
+    with pytest.raises(NotFound, match="unknown organisation 'NOPE'"):
+        gather_pack(pack_session, org_code="NOPE")
+    with pytest.raises(NotFound, match="unknown indicator 'bogus'.*known indicators"):
+        gather_pack(pack_session, org_code=PCN_CODE, indicators="imm_12m_menb,bogus")
+    with pytest.raises(NotFound, match=r"periods with data \(latest first\): 2021-22"):
+        gather_pack(pack_session, org_code=PCN_CODE, period="2030-31")
+    with pytest.raises(InvalidParameter, match="peers 'odd' is not understood"):
+        gather_pack(pack_session, org_code=PCN_CODE, peers="odd")
+
+
+def test_pack_structure(pack_session, chromium, tmp_path: Path):
+    out = tmp_path / "pack.pptx"
+    result = build_pack(pack_session, org_code=SMALL_PCN, period="2021-22", indicators=TWO,
+                        per_member=True, output=out)
+    assert result.path == out
+    assert out.exists()
+    prs = Presentation(str(out))
+    members = 3
+    assert len(prs.slides) == result.slides == 1 + 1 + 2 * 2 + members + 1
+    titles = _titles(prs)
+    assert titles[0] == "Lancing and Sompting PCN"
+    assert titles[1] == "Summary"
+    assert titles[2].endswith("how Lancing and Sompting PCN compares")
+    assert titles[3].endswith("variation and trend")
+    assert all(t.endswith(": profile") for t in titles[6:9])
+    assert titles[-1] == "Methods and data sources"
+    slides = list(prs.slides)
+    # summary: a real table, one row per indicator under the header
+    table = next(s for s in slides[1].shapes if s.has_table).table
+    assert len(table.rows) == 3
+    assert table.cell(0, 0).text == "Indicator"
+    assert {table.cell(r, 0).text for r in (1, 2)} == {
+        "DTaPIPVHibHepB vaccination at 12 months", "MenB vaccination at 12 months"}
+    # charts are pictures; each indicator slide has its message and speaker notes
+    pics = [sum(sh.shape_type == PICTURE for sh in s.shapes) for s in slides]
+    assert pics[2:6] == [1, 2, 1, 2]
+    assert pics[6:9] == [1, 1, 1]
+    assert pics[0] == pics[1] == pics[-1] == 0
+    for s in slides[2:6]:
+        notes = s.notes_slide.notes_text_frame.text
+        assert "Method." in notes
+        assert "Funnel plot." in notes
+        assert "Source:" in notes
+        texts = " ".join(sh.text_frame.text for sh in s.shapes if sh.has_text_frame)
+        assert "Lancing and Sompting PCN" in texts or "practices" in texts
+    closing = " ".join(sh.text_frame.text for sh in slides[-1].shapes if sh.has_text_frame)
+    assert "GP_immunisations.csv" in closing
+    assert "Load #" in closing
+    assert "Open Government Licence" in closing
+
+
+def test_pack_bytes_when_no_output(pack_session, chromium):
+    result = build_pack(pack_session, org_code=SMALL_PCN, indicators="imm_12m_menb")
+    assert result.path is None
+    assert result.data is not None
+    prs = Presentation(io.BytesIO(result.data))
+    assert len(prs.slides) == 1 + 1 + 2 + 1
+
+
+def test_failed_chart_writes_nothing(pack_session, tmp_path: Path, monkeypatch):
+    calls = []
+
+    def broken(fig, **kwargs):
+        calls.append(kwargs["name"])
+        if len(calls) == 2:
+            raise RenderError(f"could not draw {kwargs['name']}: boom")
+        return b"\x89PNG\r\n\x1a\n"
+
+    monkeypatch.setattr(pack_mod, "render_png", broken)
+    monkeypatch.setattr(pack_mod.assemble, "__kwdefaults__",
+                        {"per_member": False, "render": broken})
+    out = tmp_path / "pack.pptx"
+    with pytest.raises(RenderError, match="the funnel plot for imm_12m_menb"):
+        build_pack(pack_session, org_code=SMALL_PCN, indicators="imm_12m_menb", output=out)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
