@@ -16,15 +16,14 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from core import auth
 from core.db import session_scope
 from core.errors import QidashError
 from core.services import annotations as annotation_service
 from core.services import spc as spc_service
 from core.services.organisations import organisation_detail
-from core.settings import get_settings
 from dashboards import adapters, components, figures
 from dashboards.adapters import ViewError
+from dashboards.pages_auth import check_writer
 
 dash.register_page(__name__, path_template="/organisations/<code>/indicators/<indicator_id>",
                    title="Trend - qidash")
@@ -184,21 +183,6 @@ def update(rebase, fix, chart, key):
         return figures._empty(str(exc), for_slides=False, width=None, height=None), \
             [html.Div(str(exc), className="text-danger")]
     return figure_for(view), _badges(view)
-
-
-def check_writer(s: Any, token: str | None) -> str | None:
-    """The author name for a write, or raise when a token is required and not valid."""
-    if not get_settings().require_auth:
-        return None
-    if not token:
-        raise ViewError("Adding or removing notes needs an analyst token on this server: "
-                        "paste yours in the token field.")
-    info = auth.verify_token(s, token.strip())
-    if info is None or not info.active:
-        raise ViewError("That token is not valid (unknown or revoked).")
-    if not auth.role_at_least(info.role, "analyst"):
-        raise ViewError(f"Token {info.name!r} is a {info.role} token; notes need an analyst.")
-    return info.name
 
 
 @callback(
