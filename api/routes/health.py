@@ -78,3 +78,41 @@ def freshness(session: SessionDep, _caller: ReaderDep):
         "last_values_load": f.last_values_load,
         "changes": f.changes,
     })
+
+
+class Ready(BaseModel):
+    ready: bool
+    database: str
+    schema_version: str | None
+    schema_head: str | None
+    message: str
+
+
+@router.get(
+    "/ready",
+    response_model=Ready,
+    summary="Readiness: the database answers and its schema is at head",
+    responses={503: {"model": Ready, "description": "Not ready: database down or not migrated"}},
+)
+def ready() -> Ready | JSONResponse:
+    """200 only when the database answers and its schema is at the code's head revision;
+    else 503 with the reason (for a load balancer's or orchestrator's readiness probe: an app
+    process whose database is unreachable or not yet migrated should get no traffic)."""
+    engine = get_engine()
+    head = head_revision()
+    try:
+        version = schema_version(engine)
+    except Exception as exc:  # any driver error: the database is not usable from here
+        body = Ready(ready=False, database=f"unreachable: {type(exc).__name__}",
+                     schema_version=None, schema_head=head,
+                     message="the database does not answer; check QIDASH_DATABASE_URL and "
+                     "that PostgreSQL is running")
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    if version != head:
+        body = Ready(ready=False, database=engine.dialect.name, schema_version=version,
+                     schema_head=head,
+                     message=f"the schema is at {version or 'nothing (empty database)'}, the "
+                     f"code needs {head}; run qidash db upgrade")
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    return Ready(ready=True, database=engine.dialect.name, schema_version=version,
+                 schema_head=head, message="ready")
