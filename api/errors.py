@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.responses import json_response
@@ -82,6 +83,15 @@ def _param_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "request"
 
 
+def _unavailable():  # type: ignore[no-untyped-def]
+    return error_response(
+        503, "unavailable",
+        "the database is unavailable at the moment; try again shortly (the service reconnects "
+        "by itself when the database is back)",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error the one shape."""
 
@@ -122,6 +132,22 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "no such endpoint; see /api/docs for the endpoints"
         return error_response(status, _HTTP_CODES.get(status, "error"), message, None,
                               getattr(exc, "headers", None))
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _database(request: Request, exc: sa_exc.DBAPIError):  # type: ignore[no-untyped-def]
+        # A dropped or refused database connection is an outage, not a bug: 503 with a
+        # message, and the pool (pool_pre_ping) reconnects by itself when the database returns.
+        if exc.connection_invalidated or isinstance(
+                exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                        type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+            return _unavailable()
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_timeout(request: Request, exc: sa_exc.TimeoutError):  # type: ignore[no-untyped-def]
+        log.warning("database pool exhausted on %s %s", request.method, request.url.path)
+        return _unavailable()
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
