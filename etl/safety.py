@@ -348,20 +348,17 @@ _WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 def checked_source(source: Source, limits: XlsxLimits | None = None) -> Source:
     """The pipeline's gate: check ``source`` (:func:`check_source`) and make its name agree
     with its content, so that readers (which pick CSV or workbook parsing by extension) follow
-    the bytes. Uploaded bytes are renamed (``values.csv`` holding a workbook becomes
-    ``values.xlsx``); a file on disk whose extension lies is refused with what to rename it to.
+    the bytes. Uploaded bytes get a safe name (:func:`safe_file_name`: ``values.csv`` holding a
+    workbook becomes ``values.xlsx``, ``../x.csv`` becomes ``x.csv``); a file on disk whose
+    extension lies about a workbook is refused with what to rename it to.
     """
     kind = check_source(source, limits)
     if kind is None:
         return source
-    is_book = source.suffix in _WORKBOOK_SUFFIXES
-    if (kind == "xlsx") == is_book:
+    if source.data is not None:  # an upload: a safe base name, the extension from the bytes
+        return Source(name=safe_file_name(source.name, kind), data=source.data)
+    if (kind == "xlsx") == (source.suffix in _WORKBOOK_SUFFIXES):
         return source
-    if source.data is not None:
-        stem = source.name.rsplit(".", 1)[0] if "." in source.name else source.name
-        ext = ".xlsx" if kind == "xlsx" else (".yaml" if source.suffix in (".yaml", ".yml")
-                                              else ".csv")
-        return Source(name=(stem or "upload") + ext, data=source.data)
     what = "an Excel workbook" if kind == "xlsx" else "text (CSV or YAML), not a workbook"
     fix = "name it .xlsx" if kind == "xlsx" else "name it .csv (or save it from Excel as .xlsx)"
     raise FileError(f"{source.name}: the file is {what}; {fix} and load it again")

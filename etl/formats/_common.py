@@ -190,26 +190,23 @@ def read_xlsx(
     """The header, the rows as text, column letters, and the sheet name of a workbook sheet."""
     import openpyxl
 
-    try:
-        with source.open() as fh:
+    with source.open() as fh:
+        try:
             wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
-    except FileError:
-        raise
-    except Exception as exc:  # openpyxl raises many kinds for a non-workbook
-        raise FileError(f"{source.name}: not a readable XLSX workbook ({exc})") from None
-    try:
-        names = wb.sheetnames
-        if sheet is None:
-            sheet = names[0]
-        elif sheet not in names:
-            raise FileError(
-                f"{source.name}: no sheet named {sheet!r}; the sheets are "
-                + ", ".join(repr(n) for n in names)
-            )
-        ws = wb[sheet]
-        rows = list(ws.iter_rows(values_only=True))
-    finally:
-        wb.close()
+        except Exception as exc:  # openpyxl raises many kinds for a non-workbook
+            raise FileError(f"{source.name}: not a readable XLSX workbook ({exc})") from None
+        try:
+            names = wb.sheetnames
+            if sheet is None:
+                sheet = names[0]
+            elif sheet not in names:
+                raise FileError(
+                    f"{source.name}: no sheet named {sheet!r}; the sheets are "
+                    + ", ".join(repr(n) for n in names)
+                )
+            rows = list(wb[sheet].iter_rows(values_only=True))
+        finally:
+            wb.close()
     if len(rows) < header_row:
         raise FileError(f"{source.name}: sheet {sheet!r} has no header row at row {header_row}")
     raw_header = list(rows[header_row - 1])
@@ -272,7 +269,7 @@ def parse_numbers(
     if marker_set - {""}:
         suppressed = lowered.isin(marker_set - {""}).fillna(False).to_numpy(dtype=bool)
     if "" in marker_set:
-        suppressed |= blank
+        suppressed = suppressed | blank
     cleaned = s
     if thousands:
         cleaned = cleaned.str.replace(thousands, "", regex=False)

@@ -160,7 +160,9 @@ def read(source: Source, kind: str, options: ReadOptions) -> Extract:
         if spec.get("aggregate"):
             if spec["aggregate"] != "sum":
                 raise MappingError(f"{label}: aggregate can only be 'sum'")
-            chunks = iter([_aggregate(list(chunks))])
+            parts = list(chunks)
+            extract.rows_read = sum(len(f) for f, _ in parts)
+            chunks = iter([_aggregate(parts)])
         extract.value_chunks = chunks
         return extract
     table = canon(canonical._concat(tables))
