@@ -1,0 +1,152 @@
+"""The pure figure builders: numbers in, figures out (no database, no Dash)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboards import figures, theme
+
+META = {"name": "MMR first dose by 24 months", "unit": "%", "decimals": 1, "target": 95.0,
+        "target_label": "95% standard", "polarity": "higher_is_better",
+        "numerator_label": "Children vaccinated"}
+
+
+def _frame(n: int = 12) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    value = rng.uniform(80, 99, n)
+    return pd.DataFrame({
+        "org_code": [f"P{i:03d}" for i in range(n)],
+        "org_name": [f"Practice {i}" for i in range(n)],
+        "value": value, "lower": value - 3, "upper": np.minimum(value + 2, 100),
+        "denominator": rng.integers(20, 300, n).astype(float),
+        "comparison": (["better", "similar", "worse"] * n)[:n],
+    })
+
+
+def test_comparison_colours_legend_and_highlight():
+    fig = figures.comparison_figure(_frame(), indicator=META, benchmark=90.0,
+                                    benchmark_label="England", highlight="p004")
+    names = {t.name for t in fig.data}
+    assert names == {theme.COMPARISON_LABELS[k] for k in ("better", "similar", "worse")}
+    colours = {t.name: t.marker.color for t in fig.data}
+    assert colours[theme.COMPARISON_LABELS["better"]] == theme.COMPARISON_COLOURS["better"]
+    assert colours[theme.COMPARISON_LABELS["worse"]] == theme.COMPARISON_COLOURS["worse"]
+    labels = [a.text for a in fig.layout.annotations]
+    assert any("Practice 4" in t for t in labels)  # highlighted org is labelled, by name
+    assert any("England 90.0%" in t for t in labels)  # benchmark, with decimals and unit
+    assert any("95% standard 95.0%" in t for t in labels)  # target line label
+    # the highlighted bar has a thick outline; no other bar does
+    widths = np.concatenate([np.atleast_1d(t.marker.line.width) for t in fig.data])
+    assert (widths == 3).sum() == 1
+
+
+def test_comparison_ranks_low_to_high_and_names_axis():
+    fig = figures.comparison_figure(_frame(), indicator=META)
+    pos_value = sorted((p, v) for t in fig.data for v, p in zip(t.x, t.y, strict=True))
+    values = [v for _, v in pos_value]
+    assert values == sorted(values)
+    assert "Children vaccinated (%)" in fig.layout.xaxis.title.text
+    assert list(fig.layout.yaxis.ticktext)[0].startswith("Practice")
+
+
+def test_comparison_many_orgs_vertical_and_suppressed_counted():
+    f = _frame(500)
+    f.loc[:9, "value"] = np.nan
+    fig = figures.comparison_figure(f, indicator=META)
+    assert all(t.orientation in (None, "v") for t in fig.data)
+    assert sum(len(t.x) for t in fig.data) == 490
+    assert "10 without a value" in fig.layout.xaxis.title.text
+
+
+def test_names_from_uploads_are_escaped():
+    f = _frame(3)
+    f.loc[0, "org_name"] = "<script>alert(1)</script>"
+    fig = figures.comparison_figure(f, indicator=META, highlight="P000")
+    text = " ".join([*fig.layout.yaxis.ticktext, *(a.text for a in fig.layout.annotations)])
+    assert "<script>" not in text
+    assert "&lt;script&gt;" in text
+
+
+def test_empty_and_all_suppressed_say_so():
+    assert "No values" in figures.comparison_figure(
+        _frame(0), indicator=META).layout.annotations[0].text
+    f = _frame(3)
+    f["value"] = np.nan
+    assert "suppressed" in figures.comparison_figure(f, indicator=META).layout.annotations[
+        0].text
+
+
+def test_funnel_limits_points_and_note():
+    pts = _frame(20)
+    lim = pd.DataFrame({"denominator": [10.0, 100, 300], "lower_95": [70.0, 85, 88],
+                        "upper_95": [100.0, 95, 93], "lower_998": [60.0, 80, 86],
+                        "upper_998": [100.0, 98, 95]})
+    fig = figures.funnel_figure(pts, lim, indicator=META, centre=90.5, highlight="P002",
+                                overdispersion_note="Limits widened (phi = 2.10)")
+    names = [t.name for t in fig.data]
+    assert "99.8% limits (3 SD)" in names
+    assert "95% limits (2 SD)" in names
+    assert sum(len(t.x) for t in fig.data if t.mode == "markers") == 20
+    texts = [a.text for a in fig.layout.annotations]
+    assert any("phi = 2.10" in t for t in texts)
+    assert any("Practice 2" in t for t in texts)
+
+
+def test_spc_colours_segments_annotations():
+    x = pd.date_range("2020-01-01", periods=24, freq="MS")
+    v = np.r_[np.full(12, 80.0), np.full(12, 90.0)] + np.sin(np.arange(24))
+    f = pd.DataFrame({"x": x, "value": v, "segment": [0] * 12 + [1] * 12,
+                      "mean": [80.0] * 12 + [90.0] * 12})
+    f["upl"], f["lpl"] = f["mean"] + 4, f["mean"] - 4
+    f["point_type"] = "common_cause"
+    f.loc[14, "point_type"] = "special_cause_improvement"
+    f.loc[3, "point_type"] = "special_cause_concern"
+    fig = figures.spc_figure(f, indicator=META, annotations=[{"date": "2021-01-01",
+                                                              "text": "New recall system"}],
+                             variation="Improving", assurance="Target hit and miss")
+    by_name = {t.name: t for t in fig.data}
+    assert by_name["Special cause: improvement"].marker.color == "#289DE0"
+    assert by_name["Special cause: concern"].marker.color == "#FAB428"
+    assert by_name["Common cause variation"].marker.color == "#7B7D7D"
+    mean = by_name["Mean"]
+    assert list(mean.y).count(None) == 2  # one break after each of the two segments
+    texts = [a.text for a in fig.layout.annotations]
+    assert "New recall system" in texts
+    assert any("Improving" in t and "hit and miss" in t for t in texts)
+
+
+def test_spine_better_on_the_right_for_both_polarities():
+    prof = pd.DataFrame({
+        "indicator_name": ["Uptake", "Waiting"], "value": [95.0, 10.0],
+        "lowest": [50.0, 5.0], "q1": [70.0, 20.0], "median": [80.0, 30.0],
+        "q3": [90.0, 40.0], "highest": [99.0, 60.0],
+        "polarity": ["higher_is_better", "lower_is_better"], "decimals": [1, 0],
+        "unit": ["%", "days"], "comparison": ["better", "better"]})
+    pos = figures.spine_positions(prof)
+    assert pos["pos_median"].tolist() == [0.5, 0.5]
+    assert (pos["pos_value"] > 0.5).all()  # both are better than the median: right side
+    assert pos[[c for c in pos if c.startswith("pos_")]].stack().between(0, 1).all()
+    fig = figures.spine_figure(prof, org_name="Practice A")
+    assert [a.text for a in fig.layout.annotations][:2] == ["<b>95.0%</b>", "<b>10 days</b>"]
+
+
+@pytest.mark.parametrize("builder", ["comparison", "spine"])
+def test_slides_size_and_fonts(builder):
+    if builder == "comparison":
+        fig = figures.comparison_figure(_frame(), indicator=META, for_slides=True)
+    else:
+        fig = figures.spine_figure(pd.DataFrame({
+            "indicator_name": ["A"], "value": [1.0], "lowest": [0.0], "q1": [0.5],
+            "median": [1.0], "q3": [1.5], "highest": [2.0], "polarity": ["higher_is_better"],
+            "decimals": [1], "unit": [None], "comparison": ["similar"]}), for_slides=True)
+    assert (fig.layout.width, fig.layout.height) == (1600, 900)
+    assert fig.layout.template.layout.font.size == theme.SLIDES["font"]
+
+
+def test_format_value():
+    assert figures.format_value(91.234, 1, "%") == "91.2%"
+    assert figures.format_value(1234.4, 0, None) == "1,234"
+    assert figures.format_value(3.14159, 2, "per 1,000") == "3.14 per 1,000"
+    assert figures.format_value(float("nan"), 1, "%") == "n/a"
