@@ -161,6 +161,13 @@ class IndicatorList(BaseModel):
 
 
 class IndicatorDetail(IndicatorMeta):
+    model_config = _ex({
+        "id": "imm", "name": "Childhood immunisation", "value_type": "proportion",
+        "multiplier": 100.0, "polarity": "higher_is_better", "target": 95.0,
+        "target_label": "95% standard", "decimals": 1, "frequency": "month",
+        "periods": [{"label": "2024-12", "period_type": "month", "start_date": "2024-12-01",
+                     "end_date": "2024-12-31"}],
+        "latest_period": "2024-12", "org_types": {"practice": 81}})
     periods: list[Period] = Field(description="periods with data, oldest first")
     latest_period: str | None
     org_types: dict[str, int] = Field(description="organisations with values, by type")
@@ -511,6 +518,7 @@ class Group(BaseModel):
 
 
 class GroupList(BaseModel):
+    model_config = _ex({"items": [Group.model_config["json_schema_extra"]["examples"][0]]})
     items: list[Group]
 
 
@@ -527,6 +535,7 @@ class AnnotationIn(BaseModel):
 
 
 class AnnotationList(BaseModel):
+    model_config = _ex({"items": [Annotation.model_config["json_schema_extra"]["examples"][0]]})
     items: list[Annotation]
 
 
@@ -557,6 +566,7 @@ class LoadRow(BaseModel):
 
 
 class LoadList(BaseModel):
+    model_config = _ex({"items": [LoadRow.model_config["json_schema_extra"]["examples"][0]]})
     items: list[LoadRow]
 
 
@@ -569,6 +579,11 @@ class RejectedRow(BaseModel):
 
 
 class LoadDetail(LoadRow):
+    model_config = _ex({**LoadRow.model_config["json_schema_extra"]["examples"][0],
+                        "status": "loaded", "rows_rejected": 1, "errors_total": 1,
+                        "errors": [{"line": 3, "sheet": None, "column": "org_code",
+                                    "value": "ZZZ99", "message": "unknown organisation "
+                                    "'ZZZ99'; load it first or correct the code"}]})
     errors_total: int
     errors: list[RejectedRow]
 

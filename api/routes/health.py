@@ -21,6 +21,11 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
+    """Service health (200 when the database answers, 503 when it does not)."""
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "status": "ok", "database": "postgresql", "schema_version": "0001",
+        "schema_head": "0001", "last_load_at": "2024-05-02T10:00:02Z"}]}}
     status: str
     database: str
     schema_version: str | None
@@ -81,6 +86,11 @@ def freshness(session: SessionDep, _caller: ReaderDep):
 
 
 class Ready(BaseModel):
+    """Readiness for a load balancer or orchestrator."""
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "ready": True, "database": "postgresql", "schema_version": "0001",
+        "schema_head": "0001", "message": "ready"}]}}
     ready: bool
     database: str
     schema_version: str | None
