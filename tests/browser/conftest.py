@@ -1,0 +1,120 @@
+"""A real qidash server (uvicorn, the whole app) on a free port, and headless Chromium.
+
+The database is a fresh migrated one with the real sample loaded (tests/dashboards/
+sample_data.py); ``served`` runs on SQLite, ``served_pg`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.db import make_engine
+from tests.dashboards.sample_data import load_sample
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("QIDASH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(database_url: str) -> tuple[subprocess.Popen, str]:
+    """Start ``qidash.app:create_app`` under uvicorn; returns the process and its base URL."""
+    port = _free_port()
+    env = {**os.environ, "QIDASH_DATABASE_URL": database_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "qidash.app:create_app", "--factory", "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            urllib.request.urlopen(base + "/api/v1/health", timeout=1)
+            return proc, base
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start within 30 s")
+
+
+def _serve(module_database, database_factory, backend: str) -> Iterator[str]:
+    url = module_database(backend)
+    engine = make_engine(url)
+    load_sample(engine)
+    engine.dispose()
+    proc, base = start_server(url)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        database_factory.drop(url)
+
+
+@pytest.fixture(scope="module")
+def served(module_database, database_factory) -> Iterator[str]:
+    """Base URL of a server on SQLite with the sample loaded."""
+    yield from _serve(module_database, database_factory, "sqlite")
+
+
+@pytest.fixture(scope="module")
+def served_pg(module_database, database_factory) -> Iterator[str]:
+    """Base URL of a server on PostgreSQL with the sample loaded."""
+    yield from _serve(module_database, database_factory, "postgresql")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium (Debian's) for the module."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (scripts/test.sh installs it as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A browser page that records console errors and uncaught exceptions."""
+
+    def __init__(self, browser, width: int = 1280) -> None:
+        self.page = browser.new_page(viewport={"width": width, "height": 900})
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text)
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self, url: str, selector: str = ".js-plotly-plot .main-svg") -> None:
+        self.page.goto(url)
+        self.page.wait_for_selector(selector, timeout=15000)
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page; closed afterwards."""
+    p = Page(browser)
+    yield p
+    p.page.close()
