@@ -412,17 +412,17 @@ def discussion_flags(
     variation, assurance = normalise_variation(variation), normalise_assurance(assurance)
     flags: list[Flag] = []
     if category == "worse":
-        flags.append(Flag("worse", "significantly worse than the benchmark"))
+        flags.append(Flag("worse", "worse than benchmark"))
     if n_points >= SPC_MIN_POINTS and variation == "special_cause_concern":
-        flags.append(Flag("spc_concern", "special-cause concern in the trend"))
+        flags.append(Flag("spc_concern", "SPC concern"))
     if n_points >= SPC_MIN_POINTS and assurance == "consistent_fail":
-        flags.append(Flag("target_fail", "will not meet the target without change"))
+        flags.append(Flag("target_fail", "will miss target (SPC)"))
     elif below_target:
-        flags.append(Flag("below_target", "not meeting the target"))
+        flags.append(Flag("below_target", "below target"))
     if funnel_worse_998:
         flags.append(Flag(
             "outliers",
-            f"{plural(funnel_worse_998, noun, nouns)} beyond the 99.8% limits on the worse side",
+            f"{plural(funnel_worse_998, noun, nouns)} outside 99.8% limits (worse)",
         ))
     return flags
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from exports.pptx_builder import Cell, Chart, Deck, slot_pixels, write_atomic
 from exports.render import render_png
 
 #: Summary table rows per slide (more spill onto a continuation slide).
-SUMMARY_ROWS = 10
+SUMMARY_ROWS = 11
 #: Loads listed on the closing slide (the notes list them all).
 CLOSING_LOADS = 8
 
@@ -185,24 +186,21 @@ def _funnel_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
         highlight=ind.member_codes, overdispersion_note=None, for_slides=True,
         width=size[0], height=size[1],
     )
-    _focus_funnel(fig, points, ind.funnel_limits)
+    _focus_funnel(fig, points, ind.funnel_limits, (ind.funnel_centre, ind.meta.target))
     return _declutter(fig, len(ind.member_codes))
 
 
-def _focus_funnel(fig: Any, points: pd.DataFrame, limits: pd.DataFrame | None) -> None:
-    """Zoom the value axis on the points and the limits where the points are: the limits'
-    ends at tiny denominators would otherwise squash every point into a thin band."""
+def _focus_funnel(fig: Any, points: pd.DataFrame, limits: pd.DataFrame | None,
+                  refs: tuple[float | None, ...] = ()) -> None:
+    """Zoom the value axis on the points (and the centre and target lines): the limits run to
+    0 and 100% at tiny denominators and would squash every point into a thin band. Limits
+    leaving the zoomed area still show where the points are judged."""
     vals = pd.to_numeric(points.get("value"), errors="coerce").dropna()
-    dens = pd.to_numeric(points.get("denominator"), errors="coerce").dropna()
-    if vals.empty or dens.empty:
+    if vals.empty:
         return
-    lo, hi = float(vals.min()), float(vals.max())
-    if limits is not None and not limits.empty:
-        near = limits[limits["denominator"] >= dens.min()]
-        if not near.empty:
-            lo = min(lo, float(near["lower_998"].min()))
-            hi = max(hi, float(near["upper_998"].max()))
-    pad = max((hi - lo) * 0.08, 1e-9)
+    extra = [float(r) for r in refs if r is not None and not nv.is_missing(r)]
+    lo, hi = min([float(vals.min()), *extra]), max([float(vals.max()), *extra])
+    pad = max((hi - lo) * 0.08, 0.5)
     fig.update_yaxes(range=[lo - pad, hi + pad], autorange=False)
 
 
@@ -335,25 +333,52 @@ def assemble(
     org = pack.org
     made = pack.made_at.strftime("%d %B %Y")
     deck = Deck(footer=f"{org.name} ({org.code}) | {pack.period_label} | made {made} by qidash")
+
+    # Render everything before laying out, so a failure writes nothing. Chromium draws one
+    # chart while Python builds the next figure (the render call waits on the browser without
+    # holding the GIL): a 10-indicator pack takes the render time, not render + build time.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qidash-render")
+
+    def png(fig: Any, size: tuple[int, int], name: str) -> Future[bytes]:
+        return pool.submit(render, fig, width=size[0], height=size[1],
+                           scale=max(1.0, 1600 / size[0]), name=name)
+
+    pending: dict[str, tuple[Future[bytes], str]] = {}
+    try:
+        _build_charts(pack, per_member, png, pending)
+        charts = {k: Chart(f.result(), cap) for k, (f, cap) in pending.items()}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    member_codes = _member_codes(pack) if per_member else []
+    _lay_out(deck, pack, charts, member_codes)
+    return deck, len(charts)
+
+
+def _member_codes(pack: PackData) -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for ind in pack.indicators:
+        for c, n in ind.members[["org_code", "org_name"]].itertuples(index=False):
+            seen.setdefault(str(c), str(n))
+    return sorted(seen.items())
+
+
+def _build_charts(
+    pack: PackData, per_member: bool, png: Callable[..., Future[bytes]],
+    charts: dict[str, tuple[Future[bytes], str]],
+) -> None:
+    org = pack.org
     wide, half = slot_pixels("wide"), slot_pixels("half")
-
-    def png(fig: Any, size: tuple[int, int], name: str) -> bytes:
-        return render(fig, width=size[0], height=size[1], scale=max(1.0, 1600 / size[0]),
-                      name=name)
-
-    # Render everything before laying out, so a failure writes nothing.
-    charts: dict[str, Chart] = {}
     for ind in pack.indicators:
         iid, noun = ind.meta.id, _noun(ind)
         n_members = len(ind.members)
-        charts[f"cmp:{iid}"] = Chart(
+        charts[f"cmp:{iid}"] = (
             png(_comparison_fig(pack, ind, wide), wide, f"the peer comparison chart for {iid}"),
             f"All {int(ind.peers_frame['value'].notna().sum())} {noun} with a value; "
             + (f"{org.name}'s {n_members} {noun} outlined" if ind.members["org_id"].iloc[0]
                != org.id else f"{org.name} outlined")
             + ". Whiskers: 95% confidence intervals.",
         )
-        charts[f"fun:{iid}"] = Chart(
+        charts[f"fun:{iid}"] = (
             png(_funnel_fig(ind, half), half, f"the funnel plot for {iid}"),
             "Funnel plot: outside the limits is more than chance; inside, do not rank."
             + (f" Limits widened for overdispersion (phi = {ind.funnel_phi:.1f})."
@@ -361,26 +386,27 @@ def assemble(
             if ind.funnel_points is not None else
             f"No funnel plot for {ind.meta.value_type} indicators.",
         )
-        charts[f"spc:{iid}"] = Chart(
+        charts[f"spc:{iid}"] = (
             png(_spc_fig(ind, half), half, f"the SPC chart for {iid}"),
             f"SPC (XmR) chart of {org.name}, {len(ind.spc_frame)} periods"
             + ("" if ind.spc_points >= nv.SPC_MIN_POINTS else ": too few points for limits")
             + ".",
         )
-    member_codes: list[tuple[str, str]] = []
     if per_member:
-        seen: dict[str, str] = {}
-        for ind in pack.indicators:
-            for c, n in ind.members[["org_code", "org_name"]].itertuples(index=False):
-                seen.setdefault(str(c), str(n))
-        member_codes = sorted(seen.items())
-        for code, name in member_codes:
+        for code, name in _member_codes(pack):
             profile = _profile_frame(pack.indicators, code)
             fig = figures.spine_figure(profile, org_name=name, peer_label="all peers",
                                        for_slides=True, width=wide[0], height=wide[1])
-            charts[f"mem:{code}"] = Chart(png(fig, wide, f"the profile of {code}"),
-                                          "Dot: the practice; bar: range and middle half of "
-                                          "all peers; better to the right.")
+            charts[f"mem:{code}"] = (png(fig, wide, f"the profile of {code}"),
+                                     "Dot: the practice; bar: range and middle half of "
+                                     "all peers; better to the right.")
+
+
+def _lay_out(
+    deck: Deck, pack: PackData, charts: dict[str, Chart], member_codes: list[tuple[str, str]]
+) -> None:
+    org = pack.org
+    made = pack.made_at.strftime("%d %B %Y")
 
     sources = sorted({i.meta.source for i in pack.indicators if i.meta.source})
     deck.title_slide(
@@ -398,23 +424,23 @@ def assemble(
     rows, flagged = _summary_rows(pack, show_period)
     header = ["Indicator", *(["Period"] if show_period else []), "Value", "Vs peers",
               "Trend (SPC)", "Assurance", "Target", "Opportunity", "Needs discussion"]
-    widths = [2.6, *([0.9] if show_period else []), 0.85, 1.0, 1.35, 1.2, 1.3, 1.3, 3.0]
-    message = (f"{flagged} of {len(pack.indicators)} indicators need discussion (tinted); "
-               "the others are similar to or better than peers, with no signal of concern."
-               if flagged else
-               f"None of the {len(pack.indicators)} indicators is flagged: each is similar to "
-               "or better than its peers, with no signal of concern and targets met.")
+    widths = [3.1, *([0.8] if show_period else []), 0.8, 0.95, 1.35, 1.1, 1.25, 1.1, 2.7]
+    # The verdict is the title, so the table has the whole slide (one slide for 10 rows).
+    verdict = (f"{flagged} of {len(pack.indicators)} indicators need discussion" if flagged
+               else f"none of the {len(pack.indicators)} indicators is flagged")
     for start in range(0, len(rows), SUMMARY_ROWS):
         part = rows[start:start + SUMMARY_ROWS]
-        title = "Summary" if start == 0 else "Summary (continued)"
+        title = f"Summary: {verdict}" if start == 0 else "Summary (continued)"
         deck.table_slide(
-            title, header, part, col_widths=widths, message=message if start == 0 else "",
-            footnote="Benchmark: pooled value of all peers (Fingertips rule, 95% CI). "
-                     "Opportunity: extra people if members below the peer median reached it.",
-            notes="How to read this table: 'vs benchmark' uses the 95% interval; 'Trend' and "
+            title, header, part, col_widths=widths,
+            footnote="Tinted = discuss (last column says why). Vs peers: 95% CI vs pooled peer "
+                     "value. Opportunity: extra people if members below the peer median reached "
+                     "it.",
+            notes="How to read this table: 'Vs peers' uses the 95% interval; 'Trend' and "
                   "'Assurance' are Making Data Count's SPC icons in words; tinted cells need "
-                  "discussion and the last column says why.",
-            font_size=11 if show_period else 12,
+                  "discussion and the last column says why. Unflagged indicators are similar "
+                  "to or better than peers, show no SPC concern and meet their target.",
+            font_size=11,
         )
 
     for ind in pack.indicators:
@@ -475,7 +501,6 @@ def assemble(
                                "the dot is this practice, the grey bar the range of all peers "
                                "and the darker bar their middle half; better is to the right.")
     _closing(deck, pack)
-    return deck, len(charts)
 
 
 def build_pack(

@@ -141,7 +141,7 @@ def test_discussion_flags():
     flags = nv.discussion_flags(category="worse", variation="concern_low", assurance="fail",
                                 n_points=20, below_target=True, funnel_worse_998=2)
     assert [f.code for f in flags] == ["worse", "spc_concern", "target_fail", "outliers"]
-    assert "2 practices beyond the 99.8% limits" in flags[-1].text
+    assert flags[-1].text == "2 practices outside 99.8% limits (worse)"
     # too few points: no SPC flags, but the target shortfall still shows
     flags = nv.discussion_flags(category="similar", variation="concern_low", assurance="fail",
                                 n_points=3, below_target=True)

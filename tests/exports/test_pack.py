@@ -82,7 +82,7 @@ def test_pack_structure(pack_session, chromium, tmp_path: Path):
     assert len(prs.slides) == result.slides == 1 + 1 + 2 * 2 + members + 1
     titles = _titles(prs)
     assert titles[0] == "Lancing and Sompting PCN"
-    assert titles[1] == "Summary"
+    assert titles[1].startswith("Summary: ")
     assert titles[2].endswith("how Lancing and Sompting PCN compares")
     assert titles[3].endswith("variation and trend")
     assert all(t.endswith(": profile") for t in titles[6:9])
