@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import numpy as np
 import yaml
 from sqlalchemy import Connection, Engine, func, select, update
 
@@ -351,6 +351,7 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
     org_ids = db.organisation_ids(conn)
     info = db.indicator_info(conn)
     stage = db.ValueStage(conn)
+    seen = db.ChunkKeys()
     rejected = 0
     rows_read = 0
     orgs: set[int] = set()
@@ -367,11 +368,16 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
             collecting = False
         if collecting and not checked.clean.empty:
             pids = db.period_ids(conn, checked.periods)
+            used = checked.periods
+            id_by_pos = np.zeros(int(used["period_pos"].max()) + 1, dtype=np.int64)
+            id_by_pos[used["period_pos"].to_numpy()] = [
+                pids[(t, lab)] for t, lab in zip(used["period_type"], used["period_label"],
+                                                 strict=True)]
             clean = checked.clean
-            key = list(zip(clean["period_type"], clean["period_label"], strict=True))
-            clean = clean.assign(period_id=[pids[k] for k in key] if len(key) < 1000 else
-                                 pd.Series(key).map(pids).to_numpy())
+            clean = clean.assign(period_id=id_by_pos[clean["period_pos"].to_numpy()])
             stage.add(clean)
+            seen.add(clean["org_id"].to_numpy(), clean["indicator_id"].to_numpy(),
+                     clean["period_id"].to_numpy())
             orgs.update(clean["org_id"].unique().tolist())
             inds.update(clean["indicator_id"].unique().tolist())
             periods.update(set(zip(checked.periods["period_type"],
@@ -379,11 +385,11 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
         if progress is not None:
             progress(rows_read)
     result.rows_read = max(rows_read, extract.rows_read)
-    if collecting:
+    if collecting and seen.found:
         dups = stage.duplicates()
         if dups:
             for ref, first, *_ in dups:
-                errors.append(RowError(ref, "period", None,
+                errors.append(RowError(str(ref), "period", None,
                                        "duplicate: this organisation, indicator and period "
                                        f"appear more than once in the file (first at line "
                                        f"{first}); keep one row per key"))

@@ -38,9 +38,10 @@ class CleanValues(pa.DataFrameModel):
     """The boundary between validation and loading: one row per value to write."""
 
     org_id: Series[int]
-    indicator_id: Series[str]
-    period_label: Series[str]
-    period_type: Series[str] = pa.Field(isin=list(PERIOD_TYPES))
+    # text columns stay numpy object arrays (no string conversion of a million rows)
+    indicator_id: Series[Any]
+    period_label: Series[Any]
+    period_type: Series[Any] = pa.Field(isin=list(PERIOD_TYPES))
     numerator: Series[float] = pa.Field(ge=0, nullable=True)
     denominator: Series[float] = pa.Field(ge=0, nullable=True)
     value: Series[float] = pa.Field(nullable=True)
@@ -49,6 +50,7 @@ class CleanValues(pa.DataFrameModel):
     suppressed: Series[bool]
     note: Series[Any] = pa.Field(nullable=True)
     ref: Series[Any]
+    period_pos: Series[int]
 
     class Config:
         strict = "filter"
@@ -79,11 +81,18 @@ class IndicatorInfo:
 
 
 def _str_series(a: Any, n: int) -> pd.Series:
-    s = pd.Series(a, dtype=object) if not isinstance(a, pd.Series) else a.astype(object)
-    s = s.reset_index(drop=True)
-    if len(s) != n:
-        s = pd.Series([None] * n, dtype=object)
-    return s
+    """A text column as a Series with NaN for blanks (kept in its own string dtype: fast)."""
+    if a is None:
+        return pd.Series(np.full(n, None, dtype=object), dtype=object)
+    if isinstance(a, pd.Series):
+        return a.reset_index(drop=True)
+    return pd.Series(a, dtype=object)
+
+
+def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Factorize a text column: codes (-1 for blank) and the distinct values."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return np.asarray(codes), np.asarray(uniques, dtype=object)
 
 
 def _err(mask: np.ndarray, refs: np.ndarray, column: str, values: np.ndarray,
@@ -107,43 +116,37 @@ def _fmt(v: Any) -> str:
 
 
 def parse_periods(
-    labels: pd.Series, types: pd.Series
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Parse each distinct (label, declared type) once; return per-row results and messages.
+    labels: pd.Series, types: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Parse each distinct (label, declared type) once.
 
-    The result frame has period_label, period_type, start, end (None where not parsed); the
-    array holds an error message per row (None when parsed).
+    Returns the distinct parsed periods (period_label, period_type, start, end, or None where
+    not parsed), the index of each row's period in that frame, and each row's error message
+    (None when parsed).
     """
     n = len(labels)
-    lab = labels.astype(object).where(labels.notna(), None)
-    typ = types.astype(object).where(types.notna(), None)
-    key = pd.DataFrame({"l": lab.map(lambda x: "" if x is None else str(x)),
-                        "t": typ.map(lambda x: "" if x is None else str(x))})
-    codes, uniques = pd.MultiIndex.from_frame(key).factorize()
-    parsed_label, parsed_type, starts, ends, msgs = [], [], [], [], []
-    for label, ptype in uniques:
+    lab_codes, lab_uniques = _codes(labels)
+    type_names = [None, *PERIOD_TYPES]
+    type_codes = np.zeros(n, dtype=np.int64)
+    for i, t in enumerate(PERIOD_TYPES, start=1):
+        type_codes[types == t] = i
+    width = len(type_names) + 1
+    combined = (lab_codes.astype(np.int64) + 1) * width + type_codes
+    uniq, inverse = np.unique(combined, return_inverse=True)
+    rows = []
+    for c in uniq:
+        lab_code, type_code = divmod(int(c), width)
+        label = None if lab_code == 0 else lab_uniques[lab_code - 1]
+        ptype = type_names[type_code] if 0 <= type_code < len(type_names) else None
         try:
-            p = parse_period(label if label else None, ptype or None)
+            p = parse_period(label, ptype)
         except PeriodError as exc:
-            parsed_label.append(None)
-            parsed_type.append(None)
-            starts.append(None)
-            ends.append(None)
-            msgs.append(str(exc))
+            rows.append((None, None, None, None, str(exc)))
             continue
-        parsed_label.append(p.label)
-        parsed_type.append(p.period_type)
-        starts.append(p.start)
-        ends.append(p.end)
-        msgs.append(None)
-    take = np.asarray(codes)
-    frame = pd.DataFrame({
-        "period_label": np.asarray(parsed_label, dtype=object)[take] if n else [],
-        "period_type": np.asarray(parsed_type, dtype=object)[take] if n else [],
-        "start": np.asarray(starts, dtype=object)[take] if n else [],
-        "end": np.asarray(ends, dtype=object)[take] if n else [],
-    })
-    return frame, (np.asarray(msgs, dtype=object)[take] if n else np.array([], dtype=object))
+        rows.append((p.label, p.period_type, p.start, p.end, None))
+    frame = pd.DataFrame(rows, columns=["period_label", "period_type", "start", "end", "msg"])
+    msgs = frame["msg"].to_numpy(dtype=object)[inverse] if n else np.array([], dtype=object)
+    return frame.drop(columns="msg"), np.asarray(inverse, dtype=np.int64), msgs
 
 
 def validate_values(
@@ -167,39 +170,48 @@ def validate_values(
     ind_id = _str_series(frame.get("indicator_id"), n)
     period = _str_series(frame.get("period"), n)
 
-    # organisation
+    # organisation: hash lookups through an Index (vectorised)
     org_blank = org_code.isna().to_numpy()
-    org_id = org_code.map(org_ids)
-    org_unknown = ~org_blank & org_id.isna().to_numpy()
-    errors += _err(org_blank, refs, "org_code", org_code.to_numpy(),
-                   "org_code is empty; give the organisation's code")
-    errors += _err(org_unknown, refs, "org_code", org_code.to_numpy(),
-                   "unknown organisation {value!r}; load it first (qidash load organisations) "
-                   "or correct the code")
+    org_index = pd.Index(list(org_ids.keys()), dtype=object)
+    org_values = np.fromiter(org_ids.values(), dtype=np.int64, count=len(org_ids))
+    org_pos = org_index.get_indexer(org_code.astype(object)) if n else np.zeros(0, np.int64)
+    org_unknown = ~org_blank & (org_pos < 0)
+    org_id = np.where(org_pos >= 0, org_values[np.maximum(org_pos, 0)] if len(org_values)
+                      else 0, -1)
+    if org_blank.any() or org_unknown.any():
+        org_text = org_code.to_numpy(dtype=object)
+        errors += _err(org_blank, refs, "org_code", org_text,
+                       "org_code is empty; give the organisation's code")
+        errors += _err(org_unknown, refs, "org_code", org_text,
+                       "unknown organisation {value!r}; load it first (qidash load "
+                       "organisations) or correct the code")
     bad |= org_blank | org_unknown
 
     # indicator
-    ind_blank = ind_id.isna().to_numpy()
     info = indicators.frame
-    known = ind_id.isin(info.index).to_numpy()
-    ind_unknown = ~ind_blank & ~known
-    errors += _err(ind_blank, refs, "indicator_id", ind_id.to_numpy(),
-                   "indicator_id is empty; give the indicator's id")
-    errors += _err(ind_unknown, refs, "indicator_id", ind_id.to_numpy(),
-                   "unknown indicator {value!r}; load its definition first (qidash load "
-                   "indicators) or correct the id")
+    ind_blank = ind_id.isna().to_numpy()
+    ind_pos = info.index.get_indexer(ind_id.astype(object)) if n else np.zeros(0, np.int64)
+    ind_unknown = ~ind_blank & (ind_pos < 0)
+    if ind_blank.any() or ind_unknown.any():
+        ind_text = ind_id.to_numpy(dtype=object)
+        errors += _err(ind_blank, refs, "indicator_id", ind_text,
+                       "indicator_id is empty; give the indicator's id")
+        errors += _err(ind_unknown, refs, "indicator_id", ind_text,
+                       "unknown indicator {value!r}; load its definition first (qidash load "
+                       "indicators) or correct the id")
     bad |= ind_blank | ind_unknown
-    value_type = ind_id.map(info["value_type"]).to_numpy()
-    multiplier = ind_id.map(info["multiplier"]).astype("float64").to_numpy()
-    freq = ind_id.map(info["frequency"])
+    # a sentinel last row answers for unknown indicators (position -1)
+    value_type = np.append(info["value_type"].to_numpy(dtype=object), None)[ind_pos]
+    multiplier = np.append(info["multiplier"].to_numpy(dtype="float64"), np.nan)[ind_pos]
+    freq = np.append(info["frequency"].to_numpy(dtype=object), None)[ind_pos]
     if period_type is not None:
-        freq = freq.where(freq.notna(), period_type)
+        freq = np.where(pd.isna(freq), period_type, freq)
 
     # period
-    periods, period_msgs = parse_periods(period, freq)
-    period_bad = np.array([m is not None for m in period_msgs], dtype=bool) if n else np.zeros(
-        0, bool)
-    errors += _err(period_bad, refs, "period", period.to_numpy(), period_msgs)
+    periods, period_pos, period_msgs = parse_periods(period, freq)
+    period_bad = pd.notna(period_msgs) if n else np.zeros(0, bool)
+    if period_bad.any():
+        errors += _err(period_bad, refs, "period", period.to_numpy(dtype=object), period_msgs)
     bad |= period_bad
 
     # numbers
@@ -249,52 +261,56 @@ def validate_values(
         derived = np.where(has_num & has_den & (den > 0), num / den * multiplier, np.nan)
     value = np.where(has_val, val, derived)
 
-    # duplicates among rows whose key is valid
+    # duplicates among rows whose key is valid: one integer per (org, indicator, period)
     key_ok = ~(org_blank | org_unknown | ind_blank | ind_unknown | period_bad)
     if key_ok.any():
-        keys = pd.DataFrame({
-            "o": org_code.to_numpy(), "i": ind_id.to_numpy(),
-            "p": periods["period_label"].to_numpy(), "t": periods["period_type"].to_numpy(),
-            "r": refs,
-        })[key_ok]
-        dup = keys.duplicated(["o", "i", "p", "t"], keep=False)
-        if dup.any():
-            d = keys[dup.to_numpy()]
-            first = d.groupby(["o", "i", "p", "t"], sort=False)["r"].transform("first")
-            dup_mask = np.zeros(n, bool)
-            dup_idx = np.flatnonzero(key_ok)[dup.to_numpy()]
-            dup_mask[dup_idx] = True
+        # two labels of one period ("2019/20", "2019-20") are one key
+        canon_pos, _ = pd.factorize(periods["period_label"].astype(str) + "|"
+                                    + periods["period_type"].astype(str))
+        key = (org_pos.astype(np.int64) * (len(info) + 1) + ind_pos) * (len(periods) + 1) \
+            + np.asarray(canon_pos)[period_pos]
+        key = np.where(key_ok, key, -1 - np.arange(n))  # invalid keys never collide
+        dup_s = pd.Series(key).duplicated(keep=False).to_numpy()
+        if dup_s.any():
+            dup_idx = np.flatnonzero(dup_s)
+            first = pd.Series(refs[dup_idx]).groupby(key[dup_idx]).transform("first").to_numpy()
             msgs = np.empty(n, dtype=object)
-            for j, (o, i, p, fr, r) in enumerate(zip(d["o"], d["i"], d["p"], first, d["r"],
-                                                     strict=True)):
-                msgs[dup_idx[j]] = (
-                    f"duplicate: {o}, {i}, {p} appears more than once in the file "
-                    + (f"(first at line {fr})" if fr != r else "(this is the first; see "
+            labels = periods["period_label"].to_numpy(dtype=object)
+            for j, i in enumerate(dup_idx):
+                fr = first[j]
+                msgs[i] = (
+                    f"duplicate: {org_code.iloc[i]}, {ind_id.iloc[i]}, "
+                    f"{labels[period_pos[i]]} appears more than once in the file "
+                    + (f"(first at line {fr})" if fr != refs[i] else "(this is the first; see "
                        "the later copies)")
                     + "; keep one row per organisation, indicator and period"
                 )
-            errors += _err(dup_mask, refs, "period", period.to_numpy(), msgs)
-            bad |= dup_mask
+            errors += _err(dup_s, refs, "period", period.to_numpy(dtype=object), msgs)
+            bad |= dup_s
 
     good = ~bad
+    pl = periods["period_label"].to_numpy(dtype=object)
+    pt = periods["period_type"].to_numpy(dtype=object)
+    gp = period_pos[good]
     clean = pd.DataFrame({
-        "org_id": org_id.to_numpy()[good].astype("int64") if good.any()
-        else np.zeros(0, "int64"),
-        "indicator_id": ind_id.to_numpy()[good].astype(str),
-        "period_label": periods["period_label"].to_numpy()[good].astype(str),
-        "period_type": periods["period_type"].to_numpy()[good].astype(str),
+        "org_id": org_id[good].astype("int64"),
+        "indicator_id": ind_id[good].to_numpy(dtype=object),
+        "period_label": pl[gp] if len(gp) else np.zeros(0, dtype=object),
+        "period_type": pt[gp] if len(gp) else np.zeros(0, dtype=object),
         "numerator": num[good],
         "denominator": den[good],
         "value": value[good],
         "lower_ci": lci[good],
         "upper_ci": uci[good],
         "suppressed": suppressed[good],
-        "note": frame["note"].to_numpy()[good] if "note" in frame else np.full(
+        "note": frame["note"].to_numpy(dtype=object)[good] if "note" in frame else np.full(
             int(good.sum()), None, dtype=object),
         "ref": refs[good],
+        "period_pos": gp,
     })
     clean = CleanValues.validate(clean)
-    used = periods[good].drop_duplicates(["period_label", "period_type"])
+    used = periods.iloc[np.unique(gp)].assign(period_pos=np.unique(gp)) if len(gp) else \
+        periods.iloc[0:0].assign(period_pos=np.zeros(0, np.int64))
     errors.sort(key=_error_order)
     return ValidatedValues(clean=clean, errors=errors, rejected=int(bad.sum()), periods=used)
 

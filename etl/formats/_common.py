@@ -260,14 +260,15 @@ def parse_numbers(
     if pd.api.types.is_numeric_dtype(text.dtype):
         vals = text.to_numpy(dtype="float64", na_value=np.nan)
         return Numbers(vals, np.zeros(n, bool), np.zeros(n, bool))
-    s = text.astype(object).where(text.notna(), None)
-    s = pd.Series(s, dtype="str")
+    s = text.reset_index(drop=True)
+    if not pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
+        s = pd.Series(s.astype(object).where(s.notna(), None), dtype="str")
     blank = s.isna().to_numpy()
     marker_set = {m.lower() for m in markers}
     suppressed = np.zeros(n, bool)
-    lowered = s.str.lower()
     if marker_set - {""}:
-        suppressed = lowered.isin(marker_set - {""}).fillna(False).to_numpy(dtype=bool)
+        # markers are short: only short cells need the (slower) case-folded comparison
+        suppressed = s.str.lower().isin(marker_set - {""}).fillna(False).to_numpy(dtype=bool)
     if "" in marker_set:
         suppressed = suppressed | blank
     cleaned = s

@@ -189,7 +189,9 @@ def values_from_text(
 
 def _text(f: pd.DataFrame, col: str, n: int) -> Any:
     if col in f.columns:
-        return f[col].astype(object).where(f[col].notna(), None).to_numpy()
+        s = f[col].reset_index(drop=True)
+        return s if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object else (
+            s.astype(object).where(s.notna(), None).to_numpy())
     return np.full(n, None, dtype=object)
 
 
