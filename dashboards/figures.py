@@ -99,7 +99,9 @@ class IndicatorMeta:
     @property
     def value_title(self) -> str:
         """A short value axis title when the chart title already names the indicator."""
-        base = self.numerator_label or "Value"
+        label = self.numerator_label
+        # a long numerator description makes an unreadable axis title: say "Value" instead
+        base = label[:1].upper() + label[1:] if label and len(label) <= 30 else "Value"
         return f"{base} ({self.unit})" if self.unit else base
 
 

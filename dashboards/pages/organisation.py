@@ -54,7 +54,8 @@ def table_rows(rows: Any, code: str) -> list[dict[str, Any]]:
             "Target": ass or ("Met" if r.meets_target is True else
                               "Not met" if r.meets_target is False else ""),
             "Opportunity": (f"{r.opportunity:,.0f} more patients"
-                            if isinstance(r.opportunity, float) and r.opportunity > 0 else ""),
+                            if isinstance(r.opportunity, float) and r.opportunity >= 0.5
+                            else ""),
             "Trend link": f"[Trend](/organisations/{code}/indicators/{r.indicator_id})",
             "indicator_id": r.indicator_id,
         })
@@ -84,10 +85,14 @@ def layout(code: str | None = None, **query: Any) -> Any:
                                peer_label=prof.peers_label,
                                title=f"{org.name} against {prof.peers_label}",
                                subtitle="Latest period of each indicator")
-    cols = [{"field": "Indicator", "flex": 2}, {"field": "Period", "width": 110},
-            {"field": "Value", "width": 110}, {"field": "Peer median", "width": 130},
-            {"field": "Compared with peers", "flex": 1}, {"field": "Trend (SPC)", "flex": 1},
-            {"field": "Target", "flex": 1}, {"field": "Opportunity", "width": 170},
+    cols = [{"field": "Indicator", "width": 330, "minWidth": 260, "wrapText": True,
+             "autoHeight": True,
+             "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}},
+            {"field": "Period", "width": 100},
+            {"field": "Value", "width": 100}, {"field": "Peer median", "width": 125},
+            {"field": "Compared with peers", "width": 180}, {"field": "Trend (SPC)",
+                                                             "width": 210},
+            {"field": "Target", "width": 200}, {"field": "Opportunity", "width": 160},
             {"field": "Trend link", "headerName": "", "cellRenderer": "markdown",
              "width": 100}]
     children = detail.children
@@ -101,8 +106,7 @@ def layout(code: str | None = None, **query: Any) -> Any:
             html.P("Click a dot or a row to see that indicator's trend.",
                    className="text-muted small"),
             dag.AgGrid(id=f"{P}-grid", rowData=table_rows(rows, org.code), columnDefs=cols,
-                       defaultColDef={"sortable": True, "resizable": True,
-                                      "wrapText": True, "autoHeight": True},
+                       defaultColDef={"sortable": True, "resizable": True},
                        dashGridOptions={"domLayout": "autoHeight"},
                        className="ag-theme-alpine"),
             components.export_bar(P, {"org": org.code}),
