@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidParameter, NotFound
-from core.models import IndicatorValue, Load, Organisation, Period
+from core.models import IndicatorValue, Load
 from core.services.base import (
     IndicatorMeta,
     OrgRef,
@@ -445,22 +445,6 @@ def gather_pack(
     period_label = labels[0] if len(labels) == 1 else ", ".join(labels)
     return PackData(org=org, period_label=period_label, indicators=out,
                     made_at=dt.datetime.now(dt.UTC))
-
-
-def period_end(session: Session, label: str) -> dt.date | None:
-    """The end date of a stored period label (for the title slide), or None."""
-    return session.execute(
-        select(func.max(Period.end_date)).where(Period.label == label)
-    ).scalar()
-
-
-def org_names(session: Session, ids: list[int]) -> dict[int, str]:
-    """Organisation names by id (one query)."""
-    if not ids:
-        return {}
-    return dict(session.execute(
-        select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))
-    ).all())
 
 
 __all__ = [
