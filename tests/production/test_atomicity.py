@@ -1,0 +1,151 @@
+"""Atomicity under faults: SIGKILL a loader at random points; the database is always exactly its
+state before the load or after it (bench/bench_faults.py runs many more kills).
+
+Each trial clones a prepared database (real national practice list, one earlier values load),
+starts a loader in a child process, kills it with SIGKILL at a random moment, and compares
+:func:`data_state` with the before and after states. A killed loader leaves its ``loads`` row
+``running`` (it was committed in its own short transaction before the data transaction began);
+no value, history row or error may point at it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from core.db import make_engine
+from etl.pipeline import run_load
+from tests.production.conftest import (
+    PY,
+    child_env,
+    comparable,
+    data_state,
+    month_labels,
+    national_practices,
+    write_national_base,
+    write_national_values,
+)
+
+MONTHS = month_labels(2018, 6)
+#: practices in the in-suite file (about 18,000 rows); bench/bench_faults.py uses all of them
+PRACTICES = 3_000
+
+
+def _prepare_files(folder: Path) -> tuple[Path, Path, Path, Path]:
+    practices = national_practices(PRACTICES)
+    orgs, inds = write_national_base(folder, practices)
+    first = folder / "values_first.csv"
+    write_national_values(first, practices, MONTHS[:3], seed=1)
+    big = folder / "values_big.csv"  # updates the first 3 months, inserts 3 more
+    write_national_values(big, practices, MONTHS, seed=2)
+    return orgs, inds, first, big
+
+
+def _child_load(url: str, path: str) -> None:
+    # a fresh engine in the child: nothing is shared with the parent's pool
+    from core.db import make_engine as _make
+
+    run_load(_make(url), path, kind="values", user="killed-child")
+
+
+def _state(url: str) -> dict:
+    engine = make_engine(url)
+    try:
+        return data_state(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def prepared(clonable, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A clonable database with the base data and the first load, and the big file."""
+    orgs, inds, first, big = _prepare_files(tmp_path)
+
+    def prepare(engine):  # type: ignore[no-untyped-def]
+        for kind, path in (("organisations", orgs), ("indicators", inds), ("values", first)):
+            assert run_load(engine, path, kind=kind).status == "loaded"
+
+    db = clonable(prepare)
+    before = _state(db.url)
+    # the after state: the same load run to completion on a copy
+    ref = db.clone()
+    engine = make_engine(ref)
+    started = time.perf_counter()
+    result = run_load(engine, big, kind="values", user="killed-child")
+    duration = time.perf_counter() - started
+    engine.dispose()
+    assert result.status == "loaded"
+    assert result.rows_updated > 0
+    assert result.rows_inserted > 0
+    after = _state(ref)
+    db.drop(ref)
+    assert comparable(before) != comparable(after)
+    return db, big, before, after, duration
+
+
+def test_sigkill_leaves_before_or_after(prepared) -> None:  # type: ignore[no-untyped-def]
+    """Kill a loader at random moments (run_load in a forked child, then the real ``qidash load
+    values`` process): the state is before or after, never between, and nothing points at the
+    'running' load a kill leaves behind."""
+    db, big, before, after, duration = prepared
+    rng = random.Random(8)
+    ctx = multiprocessing.get_context("fork")
+    seen = []
+    for trial in range(3):
+        url = db.clone()
+        try:
+            # spread kills over the whole load, a little past its end as well
+            delay = rng.uniform(0.05, duration * 1.15) if trial else duration * 0.5
+            proc = ctx.Process(target=_child_load, args=(url, str(big)))
+            proc.start()
+            time.sleep(delay)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join(10)
+            state = _state(url)
+            assert state["running_refs"] == 0, "data points at a killed (running) load"
+            got = comparable(state)
+            assert got in (comparable(before), comparable(after)), (
+                f"trial {trial}: killed after {delay:.2f}s, state is neither before nor after")
+            seen.append("after" if got == comparable(after) else "before")
+        finally:
+            db.drop(url)
+    assert "before" in seen  # the mid-load kill (trial 0) must roll back
+    _kill_cli_loader(db, big, before, after, duration)
+
+
+def _kill_cli_loader(db, big, before, after, duration) -> None:  # type: ignore[no-untyped-def]
+    """The real ``qidash load values`` process, killed in the middle of its load."""
+    from sqlalchemy import text
+
+    url = db.clone()
+    try:
+        proc = subprocess.Popen([PY, "-m", "qidash.cli", "load", "values", str(big), "--json"],
+                                env=child_env(url), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        # wait until the load has begun (its 'running' row exists), then kill mid-load
+        engine = make_engine(url)
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline and proc.poll() is None:
+                with engine.connect() as c:
+                    if c.execute(text("SELECT COUNT(*) FROM loads WHERE status = 'running'")
+                                 ).scalar_one():
+                        break
+                time.sleep(0.02)
+        finally:
+            engine.dispose()
+        time.sleep(duration * 0.4)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        state = _state(url)
+        assert state["running_refs"] == 0
+        assert comparable(state) in (comparable(before), comparable(after))
+    finally:
+        db.drop(url)
