@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +26,13 @@ from sqlalchemy import Connection, bindparam, insert, select, text, update
 from core.models import Indicator, Organisation, Period
 from etl.transform import IndicatorInfo
 
+log = logging.getLogger("qidash.etl")
+
 VALUE_FIELDS = ("numerator", "denominator", "value", "lower_ci", "upper_ci", "suppressed", "note")
 STAGE_COLUMNS = ("org_id", "indicator_id", "period_id", *VALUE_FIELDS, "ref")
-_ADVISORY_KEY = 7_301_104  # one PostgreSQL advisory lock serialises loads of values
+_ADVISORY_KEY = 7_301_104
+#: inserts/updates from this many rows up use the bulk path (foreign keys re-checked at the end)
+BULK_FK_ROWS = 100_000  # one PostgreSQL advisory lock serialises loads of values
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -207,6 +213,9 @@ class ValueStage:
         same = " AND ".join(f"v.{c} {eq} s.{c}" for c in VALUE_FIELDS)
         prev = ", ".join(f"v.{c} AS p_{c}" for c in VALUE_FIELDS)
         on_commit = " ON COMMIT DROP" if self.pg else ""
+        t0 = time.perf_counter()
+        if self.pg:
+            conn.execute(text("ANALYZE qidash_stage"))  # temp tables have no statistics
         conn.execute(text(
             f"CREATE TEMPORARY TABLE qidash_diff{on_commit} AS "
             "SELECT s.org_id, s.indicator_id, s.period_id, "
@@ -220,8 +229,10 @@ class ValueStage:
             text("SELECT COUNT(*), COUNT(vid) FROM qidash_diff")).one()
         inserted = total - updated
         counts = ApplyCounts(inserted, updated, self.rows - total)
+        log.debug("diff of %s staged rows: %.2f s", self.rows, time.perf_counter() - t0)
         if write and total:
             params = {"load_id": load_id}
+            held = self._drop_foreign_keys() if self.pg and total >= BULK_FK_ROWS else []
             conn.execute(text(
                 "INSERT INTO value_history (load_id, indicator_id, period_id, org_id, action, "
                 + ", ".join(f"prev_{c}" for c in VALUE_FIELDS) + ", prev_load_id) "
@@ -229,6 +240,7 @@ class ValueStage:
                 "CASE WHEN vid IS NULL THEN 'insert' ELSE 'update' END, "
                 + ", ".join(f"p_{c}" for c in VALUE_FIELDS) + ", p_load_id FROM qidash_diff"
             ), params)
+            log.debug("history: %.2f s", time.perf_counter() - t0)
             if updated:
                 conn.execute(text(
                     "UPDATE indicator_values SET "
@@ -243,7 +255,32 @@ class ValueStage:
                     "SELECT indicator_id, period_id, org_id, " + ", ".join(VALUE_FIELDS)
                     + ", :load_id FROM qidash_diff WHERE vid IS NULL"
                 ), params)
+            log.debug("update and insert: %.2f s", time.perf_counter() - t0)
+            for table, name, definition in held:
+                # one set-based check per constraint instead of one trigger call per row
+                conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+            if held:
+                log.debug("foreign keys checked: %.2f s", time.perf_counter() - t0)
         return counts
+
+    def _drop_foreign_keys(self) -> list[tuple[str, str, str]]:
+        """Drop the values' and history's foreign keys for this transaction (PostgreSQL).
+
+        PostgreSQL checks a foreign key with a trigger per inserted row; for a bulk insert that
+        costs more than the insert itself. As its manual advises for bulk loading, the
+        constraints are dropped and re-added (re-validated in one pass) inside the same
+        transaction, so a failure restores them. The price: readers of the values table wait
+        until the load commits, which is why this is done only for large loads.
+        """
+        held = []
+        for table in ("indicator_values", "value_history"):
+            rows = self.conn.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"), {"t": table}).all()
+            for name, definition in rows:
+                self.conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+                held.append((table, name, definition))
+        return held
 
     def close(self) -> None:
         """Drop the temporary tables (PostgreSQL drops them at commit anyway)."""

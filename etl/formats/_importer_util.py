@@ -3,16 +3,20 @@ list-sizes).
 
 Each importer is a *declared mapping* (which published header text means which canonical column)
 plus the little code its layout truly needs. What they share lives here: reading the source
-(a path, or uploaded bytes with a file name), matching headers by their text, turning published
-number cells into floats while reporting every cell that is not a number (with its line or
-"Sheet!C12" reference), and building frames with the canonical columns of ``etl.extract``.
+(a path, or uploaded bytes with a file name), reading workbooks fast (:func:`open_xlsx`),
+matching headers by their text, turning published number cells into floats while reporting
+every cell that is not a number (with its line or "Sheet!C12" reference), and building frames
+with the canonical columns of ``etl.extract``.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
+import posixpath
 import re
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -278,3 +282,214 @@ def none_if_blank(series: pd.Series) -> np.ndarray:
     """Text cells as an object array, None where blank (for optional text columns)."""
     arr = series.astype(object).to_numpy(dtype=object)
     return np.where((arr == "") | pd.isna(arr), None, arr)
+
+
+# --- Workbooks -------------------------------------------------------------------------------
+#
+# openpyxl (even read-only) builds a Python object per cell while parsing the XML: a national
+# practice-level QOF workbook (~10 million cells) took 40-100 s. python-calamine parses in Rust
+# and hands back plain lists, ~50x faster. openpyxl stays as the fallback for files calamine
+# cannot read, so nothing that loaded before stops loading.
+
+_ERROR_CELL = re.compile(rb"""\st=["']e["']""")
+_CELL_TAG = re.compile(rb"<c\b([^>]*)>(.*?)</c>", re.S)
+_CELL_REF = re.compile(rb"""\br=["']([A-Z]+)(\d+)["']""")
+_CELL_V = re.compile(rb"<v>([^<]*)</v>")
+
+
+def cell_value(v: Any) -> Any:
+    """A cell as openpyxl gives it: None when empty, whole numbers as ``int``.
+
+    calamine gives ``''`` for an empty cell and a float for every number; header text, codes
+    and names are compared and printed, where ``744.0`` must read ``744``.
+    """
+    if isinstance(v, str) and v == "":
+        return None
+    if type(v) is float and v.is_integer() and abs(v) < 1e15:
+        return int(v)
+    return v
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n - 1
+
+
+class XlsxBook:
+    """A workbook's sheets as rows of cell values (python-calamine; openpyxl as the fallback).
+
+    :meth:`rows` gives every row from A1, each a list padded to the sheet's width, ``''`` for an
+    empty cell and floats for numbers (whole numbers too; :func:`cell_value` turns a cell into
+    what openpyxl would give). Error cells (``#DIV/0!``, ``#N/A``) keep their text, as openpyxl
+    gives them, so that they are reported as cells that are not numbers instead of becoming
+    blanks. Use :func:`open_xlsx` to open one.
+    """
+
+    def __init__(self, data: bytes, name: str) -> None:
+        self.name = name
+        self._data = data
+        self._parts: dict[str, str] | None = None
+        self._openpyxl: Any = None
+        self._book: Any = None
+        try:
+            self._open_calamine()
+        except Exception:  # calamine cannot read it: openpyxl may, or says what is wrong
+            self._book = None
+            self._open_openpyxl()
+
+    def _open_calamine(self) -> None:
+        import python_calamine
+
+        self._zip = zipfile.ZipFile(io.BytesIO(self._data))
+        if "xl/workbook.xml" not in self._zip.namelist():
+            raise ValueError("no xl/workbook.xml: not an XLSX workbook")
+        self._book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(self._data))
+        self.sheet_names: list[str] = list(self._book.sheet_names)
+        self.worksheet_names: list[str] = [
+            m.name for m in self._book.sheets_metadata
+            if m.typ == python_calamine.SheetTypeEnum.WorkSheet]
+
+    def _open_openpyxl(self) -> None:
+        import openpyxl
+
+        try:
+            self._openpyxl = openpyxl.load_workbook(io.BytesIO(self._data), read_only=True,
+                                                    data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds of errors for a damaged file
+            raise FileError(f"{self.name}: not a readable XLSX workbook ({exc})") from None
+        self.sheet_names = list(self._openpyxl.sheetnames)
+        self.worksheet_names = [ws.title for ws in self._openpyxl.worksheets]
+
+    def rows(self, sheet: str, nrows: int | None = None) -> list[list[Any]]:
+        """The sheet's rows from row 1 (the first ``nrows`` when given)."""
+        if self._book is None:
+            return self._openpyxl_rows(sheet, nrows)
+        try:
+            rows = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False,
+                                                                  nrows=nrows)
+        except Exception:  # a part calamine cannot parse: openpyxl may
+            return self._openpyxl_rows(sheet, nrows)
+        self._restore_error_cells(sheet, rows)
+        return rows
+
+    @property
+    def engine(self) -> str:
+        """``calamine``, or ``openpyxl`` when calamine could not open the file."""
+        return "openpyxl" if self._book is None else "calamine"
+
+    def close(self) -> None:
+        """Release the workbook."""
+        if self._book is not None:
+            self._book.close()
+            self._zip.close()
+        if self._openpyxl is not None:
+            self._openpyxl.close()
+
+    def _openpyxl_rows(self, sheet: str, nrows: int | None) -> list[list[Any]]:
+        import openpyxl
+
+        try:
+            if self._openpyxl is None:
+                self._openpyxl = openpyxl.load_workbook(io.BytesIO(self._data), read_only=True,
+                                                        data_only=True)
+            rows = [["" if v is None else v for v in r]
+                    for r in self._openpyxl[sheet].iter_rows(values_only=True, max_row=nrows)]
+        except Exception as exc:  # openpyxl raises many kinds of errors for a damaged part
+            raise FileError(f"{self.name}: sheet {sheet!r} cannot be read ({exc})") from None
+        width = max((len(r) for r in rows), default=0)
+        return [r + [""] * (width - len(r)) for r in rows]
+
+    def _sheet_part(self, sheet: str) -> str | None:
+        """The zip member holding ``sheet`` (from xl/workbook.xml and its relationships)."""
+        if self._parts is None:
+            book = self._zip.read("xl/workbook.xml").decode("utf-8", errors="replace")
+            try:
+                rels = self._zip.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            except KeyError:
+                rels = ""
+            targets = {}
+            for tag in re.findall(r"<(?:\w+:)?Relationship\b[^>]*>", rels):
+                rid = re.search(r'\sId="([^"]+)"', tag)
+                target = re.search(r'\sTarget="([^"]+)"', tag)
+                if rid and target:
+                    path = html.unescape(target.group(1))
+                    targets[rid.group(1)] = (path.lstrip("/") if path.startswith("/")
+                                             else posixpath.normpath(posixpath.join("xl", path)))
+            self._parts = {}
+            for tag in re.findall(r"<(?:\w+:)?sheet\b[^>]*>", book):
+                sheet_name = re.search(r'\sname="([^"]*)"', tag)
+                rid = re.search(r'\s\w+:id="([^"]+)"', tag)
+                if sheet_name and rid and rid.group(1) in targets:
+                    self._parts[html.unescape(sheet_name.group(1))] = targets[rid.group(1)]
+        return self._parts.get(sheet)
+
+    def _restore_error_cells(self, sheet: str, rows: list[list[Any]]) -> None:
+        """Put back the text of error cells, which calamine reads as empty."""
+        part = self._sheet_part(sheet)
+        if part is None or part not in self._zip.namelist():
+            return
+        # Stream the part: most sheets have no error cell, and only then is it parsed.
+        found, tail = False, b""
+        with self._zip.open(part) as fh:
+            while chunk := fh.read(1 << 20):
+                if _ERROR_CELL.search(tail + chunk):
+                    found = True
+                    break
+                tail = chunk[-16:]
+        if not found:
+            return
+        xml = self._zip.read(part)
+        for m in _CELL_TAG.finditer(xml):
+            attrs = m.group(1)
+            ref = _CELL_REF.search(attrs)
+            if not _ERROR_CELL.search(b" " + attrs) or ref is None:
+                continue
+            v = _CELL_V.search(m.group(2))
+            r, c = int(ref.group(2)) - 1, _column_number(ref.group(1))
+            if v is not None and r < len(rows) and c < len(rows[r]):
+                rows[r][c] = html.unescape(v.group(1).decode("utf-8", errors="replace"))
+
+
+def open_xlsx(data: bytes, name: str) -> XlsxBook:
+    """Open workbook bytes with python-calamine, or with openpyxl when calamine cannot.
+
+    Raises :class:`FileError` (naming the file and the reason) when neither can read it.
+    """
+    return XlsxBook(data, name)
+
+
+def parse_cells(
+    cells: Sequence[Any], refs: Sequence[str], column: str, errors: list[RowError]
+) -> np.ndarray:
+    """Workbook cells to floats, as :func:`parse_numbers` does with their text.
+
+    Number cells are taken as they are (a float is exactly the number its text says); only the
+    other cells (text, markers, booleans, dates) go through :func:`parse_numbers`, so every one
+    that is not a number is reported with its reference. ``refs`` may be lazy: only the bad
+    cells' references are read.
+    """
+    nan = float("nan")
+    values = np.array([v if type(v) is float or type(v) is int else nan for v in cells],
+                      dtype=float)
+    other = [i for i, v in enumerate(cells)
+             if type(v) is not float and type(v) is not int and v is not None and v != ""]
+    if other:
+        text = pd.Series([str(cells[i]) for i in other], dtype=object)
+        parsed = parse_numbers(text, _Subset(refs, other), column, errors)[0]
+        values[other] = parsed
+    return values
+
+
+class _Subset(Sequence):
+    """``refs[i]`` for the chosen positions only (references built when read)."""
+
+    def __init__(self, refs: Sequence[str], positions: list[int]) -> None:
+        self._refs, self._positions = refs, positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._refs[self._positions[i]]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +46,15 @@ import numpy as np
 from core.periods import PeriodError, parse_period
 from etl.extract import Extract, FileError, RowError
 from etl.formats._importer_util import (
+    XlsxBook,
+    cell_value,
     indicators_frame,
     kind_and_options,
     norm,
+    open_xlsx,
     opt,
     orgs_frame,
-    parse_numbers,
+    parse_cells,
     source_bytes,
     values_frame,
 )
@@ -256,12 +260,12 @@ def _layout(name: str, head_rows: list[tuple[Any, ...]], year: str | None,
     return _Sheet(name, header_idx + 1, levels, ons_col, list(blocks.values()), area, year)
 
 
-def _workbook_year(wb: Any) -> tuple[str | None, str | None]:
+def _workbook_year(book: XlsxBook) -> tuple[str | None, str | None]:
     """(year, publication link) from the title sheet, when there is one."""
-    for ws in wb.worksheets[:2]:
+    for sheet in book.worksheet_names[:2]:
         year = link = None
-        for row in ws.iter_rows(max_row=30, max_col=6, values_only=True):
-            for c in row:
+        for row in book.rows(sheet, nrows=30):
+            for c in row[:6]:
                 if isinstance(c, str):
                     if year is None and (m := _TITLE_YEAR.search(c)):
                         year = m.group(1)
@@ -279,30 +283,25 @@ def read(source: Any, kind: Any = None, options: Any = None) -> Extract:
     ``period`` (the financial year, when the workbook does not say), ``id_prefix`` (default
     ``qof-``).
     """
-    import openpyxl
-
     _, options = kind_and_options(kind, options)
     data, name = source_bytes(source, options)
     if data[:4] != b"PK\x03\x04":
         raise FileError(f"{name}: is not an XLSX workbook; QOF files are the .xlsx workbooks "
                         "NHS Digital publishes")
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds of errors for a damaged file
-        raise FileError(f"{name}: not a readable XLSX workbook ({exc})") from None
+    book = open_xlsx(data, name)  # python-calamine; openpyxl when calamine cannot read it
     extract = Extract(source_name=name, format=FORMAT, create_missing_organisations=True,
                       create_missing_indicators=True)
     try:
-        _read_workbook(wb, name, options, extract)
+        _read_workbook(book, name, options, extract)
     finally:
-        wb.close()
+        book.close()
     return extract
 
 
-def _read_workbook(wb: Any, name: str, options: Any, extract: Extract) -> None:
+def _read_workbook(book: XlsxBook, name: str, options: Any, extract: Extract) -> None:
     prefix = str(opt(options, "id_prefix", "qof-"))
     wanted = opt(options, "sheet")
-    sheets = wb.sheetnames
+    sheets = book.sheet_names
     if wanted:
         chosen = [s.strip() for s in str(wanted).split(",")]
         unknown = [s for s in chosen if s not in sheets]
@@ -311,24 +310,21 @@ def _read_workbook(wb: Any, name: str, options: Any, extract: Extract) -> None:
                             f"are {', '.join(map(repr, sheets))}")
     else:
         chosen = sheets
-    year, link = _workbook_year(wb)
+    year, link = _workbook_year(book)
     if opt(options, "period"):
         year = str(opt(options, "period"))
 
-    values: dict[str, list[Any]] = {k: [] for k in (
+    values: dict[str, list[np.ndarray]] = {k: [] for k in (
         "org_code", "indicator_id", "period", "numerator", "denominator", "value", "_ref")}
     orgs: dict[str, dict[str, Any]] = {}
     indicators: dict[str, dict[str, Any]] = {}
     understood = []
     for sheet_name in chosen:
-        ws = wb[sheet_name]
-        width = min(ws.max_column or _MAX_COLUMNS, _MAX_COLUMNS)
-        rows = ws.iter_rows(values_only=True, max_col=width)
-        head_rows: list[tuple[Any, ...]] = []
-        for row in rows:
-            head_rows.append(_trim(row))
-            if len(head_rows) >= _HEADER_SEARCH_ROWS:
-                break
+        rows = book.rows(sheet_name)
+        # Header cells as openpyxl gives them (None when empty, whole numbers as int): they are
+        # matched and printed as text.
+        head_rows = [_trim(tuple(cell_value(v) for v in row[:_MAX_COLUMNS]))
+                     for row in rows[:_HEADER_SEARCH_ROWS]]
         layout = _layout(sheet_name, head_rows, year, extract.notes)
         if layout is None:
             extract.notes.append(f"sheet {sheet_name!r} skipped: no organisation code header "
@@ -354,18 +350,19 @@ def _read_workbook(wb: Any, name: str, options: Any, extract: Extract) -> None:
                                  "numerator and denominator; nothing loaded from it")
             continue
         understood.append(sheet_name)
-        body = head_rows[layout.header_row:]
-        _read_rows(layout, loadable, _chain_rows(body, rows), layout.header_row + 1, period,
+        _read_rows(layout, loadable, rows[layout.header_row:], layout.header_row + 1, period,
                    prefix, values, orgs, extract)
         for block in loadable:
             _define(block, layout, prefix, name, link, period, indicators)
+        del rows
     if not understood:
         raise FileError(
             f"{name}: no sheet was understood as a QOF table (looked for a header row with an "
             f"organisation code column such as 'CCG ODS code' or 'Practice code', above it a "
             f"row of years and indicator codes). Sheets: {', '.join(map(repr, chosen))}")
-    extract.values = values_frame({k: np.array(v, dtype=float if k in (
-        "numerator", "denominator", "value") else object) for k, v in values.items()})
+    extract.values = values_frame({
+        k: np.concatenate(v) if v else np.array([], dtype=float if k in (
+            "numerator", "denominator", "value") else object) for k, v in values.items()})
     extract.values["suppressed"] = False
     extract.rows_read = len(extract.values)
     extract.indicators = indicators_frame(list(indicators.values()))
@@ -378,11 +375,6 @@ def _trim(row: tuple[Any, ...]) -> tuple[Any, ...]:
     while end and row[end - 1] is None:
         end -= 1
     return row[:end]
-
-
-def _chain_rows(first: list[tuple[Any, ...]], rest: Any) -> Any:
-    yield from first
-    yield from rest
 
 
 def _loadable(block: _Block, sheet: str, extract: Extract) -> bool:
@@ -402,44 +394,62 @@ def _loadable(block: _Block, sheet: str, extract: Extract) -> bool:
     return False
 
 
-def _read_rows(layout: _Sheet, blocks: list[_Block], rows: Any, first_row: int, period: str,
-               prefix: str, values: dict[str, list[Any]], orgs: dict[str, dict[str, Any]],
-               extract: Extract) -> None:
+class _Refs(Sequence):
+    """Cell references ``Sheet!C12`` of one column, built only when read (for bad cells)."""
+
+    def __init__(self, sheet: str, letter: str, row_numbers: list[int]) -> None:
+        self._prefix, self._rows = f"{sheet}!{letter}", row_numbers
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return f"{self._prefix}{self._rows[i]}"
+
+
+def _read_rows(layout: _Sheet, blocks: list[_Block], rows: list[list[Any]], first_row: int,
+               period: str, prefix: str, values: dict[str, list[np.ndarray]],
+               orgs: dict[str, dict[str, Any]], extract: Extract) -> None:
     finest_type, code_col, name_col = layout.levels[0]
     needed = [(b, k, j) for b in blocks for k, j in b.columns.items()]
     sheet = layout.name
-    # Collect the cells first, then parse each column at once (vectorised, every bad cell
-    # reported with its cell reference).
-    raw: dict[tuple[str, str], list[Any]] = {(b.key, k): [] for b, k, _ in needed}
-    codes, row_numbers = [], []
+    # Which rows are organisations (filler, notes and footnotes are not), then each needed
+    # column at once: transposed in C and parsed vectorised, every bad cell reported with its
+    # cell reference.
+    kept, codes, row_numbers = [], [], []
+    seen_levels: set[tuple[Any, ...]] = set()
+    level_cols = [j for _, c, n in layout.levels for j in (c, n) if j is not None]
+    if layout.ons_col is not None:
+        level_cols.append(layout.ons_col)
     for offset, row in enumerate(rows):
-        if not row:
-            continue
-        code = row[code_col] if code_col < len(row) else None
+        code = cell_value(row[code_col]) if code_col < len(row) else None
         code = str(code).strip() if code is not None else ""
         if not ORG_CODE.match(code):
-            continue  # filler, notes and footnotes
+            continue
         r = first_row + offset
+        kept.append(row)
         codes.append(code)
         row_numbers.append(r)
-        for b, k, j in needed:
-            raw[(b.key, k)].append(row[j] if j < len(row) else None)
-        _organisation(layout, row, code, r, orgs)
+        # A row naming the same organisations as an earlier one adds nothing.
+        key = tuple(row[j] if j < len(row) else None for j in level_cols)
+        if key not in seen_levels:
+            seen_levels.add(key)
+            _organisation(layout, row, code, r, orgs)
     if not codes:
         extract.errors.append(RowError(f"{sheet}!{_letters(code_col)}{first_row}", None, None,
                                        f"sheet {sheet!r}: no organisation rows under the header"))
         return
-    import pandas as pd
-
+    width = max(len(r) for r in kept)
+    if any(len(r) != width for r in kept):
+        kept = [list(r) + [None] * (width - len(r)) for r in kept]
+    columns = list(zip(*kept, strict=True))
     parsed: dict[tuple[str, str], np.ndarray] = {}
-    for (key, leaf), cells in raw.items():
-        block = next(b for b in blocks if b.key == key)
-        letter = _letters(block.columns[leaf])
-        refs = [f"{sheet}!{letter}{r}" for r in row_numbers]
-        label = f"{sheet} {key} {block.labels[leaf]}"
-        parsed[(key, leaf)] = parse_numbers(pd.Series(cells, dtype=object).map(
-            lambda v: "" if v is None else str(v)), refs, label, extract.errors)[0]
+    for block, leaf, j in needed:
+        label = f"{sheet} {block.key} {block.labels[leaf]}"
+        parsed[(block.key, leaf)] = parse_cells(
+            columns[j], _Refs(sheet, _letters(j), row_numbers), label, extract.errors)
     codes_arr = np.array(codes, dtype=object)
+    numbers = np.array(row_numbers)
     for block in blocks:
         cols = block.columns
         num_leaf = "register" if block.key == "prevalence" else "numerator"
@@ -447,8 +457,7 @@ def _read_rows(layout: _Sheet, blocks: list[_Block], rows: Any, first_row: int, 
         val_leaf = "prevalence" if block.key == "prevalence" else "achievement"
         num, den = parsed[(block.key, num_leaf)], parsed[(block.key, den_leaf)]
         val = parsed.get((block.key, val_leaf), np.full(len(codes), np.nan))
-        letter = _letters(cols[num_leaf])
-        refs = np.array([f"{sheet}!{letter}{r}" for r in row_numbers], dtype=object)
+        ref_prefix = f"{sheet}!{_letters(cols[num_leaf])}"
         series = [(_indicator_id(block, layout, prefix), num, den, val)]
         if block.key != "prevalence" and "pcas" in cols:
             pcas = parsed[(block.key, "pcas")]
@@ -457,37 +466,40 @@ def _read_rows(layout: _Sheet, blocks: list[_Block], rows: Any, first_row: int, 
             series.append((_indicator_id(block, layout, prefix) + "-pca", pcas, plus, rate))
         for indicator_id, n, d, v in series:
             keep = ~(np.isnan(n) & np.isnan(d))
-            values["org_code"].extend(codes_arr[keep])
-            values["indicator_id"].extend([indicator_id] * int(keep.sum()))
-            values["period"].extend([period] * int(keep.sum()))
-            values["numerator"].extend(n[keep])
-            values["denominator"].extend(d[keep])
-            values["value"].extend(v[keep])
-            values["_ref"].extend(refs[keep])
+            k = int(keep.sum())
+            values["org_code"].append(codes_arr[keep])
+            values["indicator_id"].append(np.full(k, indicator_id, dtype=object))
+            values["period"].append(np.full(k, period, dtype=object))
+            values["numerator"].append(n[keep])
+            values["denominator"].append(d[keep])
+            values["value"].append(v[keep])
+            values["_ref"].append(np.array([f"{ref_prefix}{r}" for r in numbers[keep]],
+                                           dtype=object))
 
 
-def _organisation(layout: _Sheet, row: tuple[Any, ...], code: str, r: int,
+def _organisation(layout: _Sheet, row: list[Any], code: str, r: int,
                   orgs: dict[str, dict[str, Any]]) -> None:
     """Record the row's organisation and the coarser levels it names, once each."""
+    def cell(j: int | None) -> Any:
+        return cell_value(row[j]) if j is not None and j < len(row) else None
+
     levels = layout.levels
     for i, (org_type, code_col, name_col) in enumerate(levels):
-        c = str(row[code_col]).strip() if code_col < len(row) and row[code_col] else ""
+        c = str(cell(code_col)).strip() if cell(code_col) else ""
         if not ORG_CODE.match(c) or c in orgs:
             continue
-        name = str(row[name_col]).strip() if name_col is not None and name_col < len(row) \
-            and row[name_col] else c
+        name = str(cell(name_col)).strip() if cell(name_col) else c
         parent_code = parent_name = parent_type = None
         for p_type, p_code_col, p_name_col in levels[i + 1:]:
-            pc = row[p_code_col] if p_code_col < len(row) else None
+            pc = cell(p_code_col)
             if pc and ORG_CODE.match(str(pc).strip()):
                 parent_code, parent_type = str(pc).strip(), p_type
-                parent_name = str(row[p_name_col]).strip() if p_name_col is not None \
-                    and row[p_name_col] else parent_code
+                parent_name = str(cell(p_name_col)).strip() if cell(p_name_col) \
+                    else parent_code
                 break
         attributes = None
-        if i == 0 and layout.ons_col is not None and layout.ons_col < len(row) \
-                and row[layout.ons_col]:
-            attributes = {"ons_code": str(row[layout.ons_col]).strip()}
+        if i == 0 and cell(layout.ons_col):
+            attributes = {"ons_code": str(cell(layout.ons_col)).strip()}
         orgs[c] = {"org_code": c, "name": name, "org_type": org_type,
                    "parent_code": parent_code, "parent_name": parent_name,
                    "parent_type": parent_type, "attributes": attributes,

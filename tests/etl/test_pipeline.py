@@ -159,3 +159,19 @@ def test_organisations_parents_anywhere_cycles_and_updates(engine, write):
     assert row[0] == "PCN2"
     attrs = row[1] if isinstance(row[1], dict) else __import__("json").loads(row[1])
     assert attrs == {"list_size": 5100}
+
+
+def test_bulk_path_restores_foreign_keys(seeded, write, monkeypatch):
+    """Large loads re-check foreign keys in one pass (PostgreSQL); they must come back."""
+    import sqlalchemy.exc
+
+    import etl.load
+
+    monkeypatch.setattr(etl.load, "BULK_FK_ROWS", 1)
+    result = run_load(seeded, write("v.csv", GOOD), kind="values")
+    assert result.rows_inserted == 3
+    with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
+        conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                          "suppressed) VALUES ('mmr1', 999, 1, false)"))
+    revert_load(seeded, result.load_id)
+    assert values_rows(seeded) == []
