@@ -292,6 +292,7 @@ def none_if_blank(series: pd.Series) -> np.ndarray:
 # cannot read, so nothing that loaded before stops loading.
 
 _ERROR_CELL = re.compile(rb"""\st=["']e["']""")
+_ERROR_MARKS = (b't="e"', b"t='e'")  # a false hit only costs the exact parse below
 _CELL_TAG = re.compile(rb"<c\b([^>]*)>(.*?)</c>", re.S)
 _CELL_REF = re.compile(rb"""\br=["']([A-Z]+)(\d+)["']""")
 _CELL_V = re.compile(rb"<v>([^<]*)</v>")
@@ -333,6 +334,7 @@ class XlsxBook:
         self._parts: dict[str, str] | None = None
         self._openpyxl: Any = None
         self._book: Any = None
+        self._last: tuple[str, Any] | None = None
         try:
             self._open_calamine()
         except Exception:  # calamine cannot read it: openpyxl may, or says what is wrong
@@ -367,8 +369,13 @@ class XlsxBook:
         if self._book is None:
             return self._openpyxl_rows(sheet, nrows)
         try:
-            rows = self._book.get_sheet_by_name(sheet).to_python(skip_empty_area=False,
-                                                                  nrows=nrows)
+            # The title rows are read first, then the whole sheet: parse it once.
+            if self._last is not None and self._last[0] == sheet:
+                parsed = self._last[1]
+            else:
+                parsed = self._book.get_sheet_by_name(sheet)
+            self._last = (sheet, parsed) if nrows is not None else None
+            rows = parsed.to_python(skip_empty_area=False, nrows=nrows)
         except Exception:  # a part calamine cannot parse: openpyxl may
             return self._openpyxl_rows(sheet, nrows)
         self._restore_error_cells(sheet, rows)
@@ -434,7 +441,8 @@ class XlsxBook:
         found, tail = False, b""
         with self._zip.open(part) as fh:
             while chunk := fh.read(1 << 20):
-                if _ERROR_CELL.search(tail + chunk):
+                window = tail + chunk
+                if any(mark in window for mark in _ERROR_MARKS):
                     found = True
                     break
                 tail = chunk[-16:]
