@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -68,12 +67,12 @@ def test_ready_and_reads_503_when_unreachable() -> None:
 
 
 @pytest.fixture
-def pg_base(engine: Engine, backend: str) -> Iterator[str]:
+def pg_base(engine: Engine, backend: str) -> str:
     """A PostgreSQL database with the demo base data (the proxy tests need a TCP server)."""
     if backend != "postgresql":
         pytest.skip("the proxy and pg_terminate_backend need PostgreSQL")
     load_demo_base(engine)
-    yield engine.url.render_as_string(hide_password=False)
+    return engine.url.render_as_string(hide_password=False)
 
 
 def test_cut_and_restore(pg_base: str) -> None:
