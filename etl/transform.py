@@ -163,7 +163,7 @@ def validate_values(
     errors: list[RowError] = list(reader_errors or [])
     bad = np.zeros(n, bool)
     if reader_errors:
-        bad |= pd.Series(refs).isin({e.ref for e in reader_errors}).to_numpy()
+        bad |= pd.Series(refs).isin(_row_refs(reader_errors)).to_numpy()
     reader_bad = bad.copy()  # a cell that is not a number is not also "missing"
 
     org_code = _str_series(frame.get("org_code"), n)
@@ -313,6 +313,19 @@ def validate_values(
         periods.iloc[0:0].assign(period_pos=np.zeros(0, np.int64))
     errors.sort(key=_error_order)
     return ValidatedValues(clean=clean, errors=errors, rejected=int(bad.sum()), periods=used)
+
+
+def _row_refs(errors: list[RowError]) -> set[str]:
+    """The row references of errors: ``Sheet!C12`` names the row ``Sheet:12``."""
+    out = set()
+    for e in errors:
+        if e.ref is None:
+            continue
+        out.add(e.ref)
+        if "!" in e.ref:
+            sheet, _, cell = e.ref.rpartition("!")
+            out.add(f"{sheet}:{''.join(ch for ch in cell if ch.isdigit())}")
+    return out
 
 
 def _error_order(e: RowError) -> tuple[int, str]:

@@ -251,12 +251,21 @@ def read(source: Any, kind: Any = None, options: Any = None) -> Extract:
     return extract
 
 
+def _per_unique(series: pd.Series, fn: Any) -> pd.Series:
+    """``series.map(fn)``, calling ``fn`` once per distinct value.
+
+    A national practice export has hundreds of thousands of rows but a handful of distinct
+    sexes, ages and categories: mapping every row through Python took seconds.
+    """
+    return series.map({v: fn(v) for v in series.unique()})
+
+
 def _select_breakdowns(frame: pd.DataFrame, options: Any, extract: Extract) -> pd.DataFrame:
     """Keep the chosen sexes, ages and categories; give each breakdown its own indicator id."""
     sexes = _selection(opt(options, "sexes", ["Persons"]))
     ages = _selection(opt(options, "ages"))
     categories = _selection(opt(options, "categories"))
-    sex_n, age_n = frame["sex"].map(norm), frame["age"].map(norm)
+    sex_n, age_n = _per_unique(frame["sex"], norm), _per_unique(frame["age"], norm)
     has_cat = (frame["cat_type"] != "") | (frame["cat"] != "")
 
     # Each indicator's own age band: the age most of its headline rows carry.
@@ -275,8 +284,8 @@ def _select_breakdowns(frame: pd.DataFrame, options: Any, extract: Extract) -> p
     if categories is None:
         keep &= ~has_cat
     elif categories != "all":
-        keep &= ~has_cat | frame["cat_type"].map(norm).isin(categories) \
-            | frame["cat"].map(norm).isin(categories)
+        keep &= ~has_cat | _per_unique(frame["cat_type"], norm).isin(categories) \
+            | _per_unique(frame["cat"], norm).isin(categories)
     dropped = frame[~keep]
     if not dropped.empty:
         parts = []
@@ -293,15 +302,15 @@ def _select_breakdowns(frame: pd.DataFrame, options: Any, extract: Extract) -> p
 
     suffix = pd.Series("", index=frame.index)
     name_parts = pd.Series("", index=frame.index)
-    not_persons = frame["sex"].map(norm) != "persons"
-    suffix[not_persons] += "-" + frame.loc[not_persons, "sex"].map(slug)
+    not_persons = _per_unique(frame["sex"], norm) != "persons"
+    suffix[not_persons] += "-" + _per_unique(frame.loc[not_persons, "sex"], slug)
     name_parts[not_persons] += ", " + frame.loc[not_persons, "sex"]
     other_age = frame["age"] != frame["own_age"]
-    suffix[other_age] += "-" + frame.loc[other_age, "age"].map(slug)
+    suffix[other_age] += "-" + _per_unique(frame.loc[other_age, "age"], slug)
     name_parts[other_age] += ", " + frame.loc[other_age, "age"]
     cat = (frame["cat_type"] != "") | (frame["cat"] != "")
-    suffix[cat] += "-" + frame.loc[cat, "cat_type"].map(slug) + "-" + frame.loc[cat, "cat"].map(
-        slug)
+    suffix[cat] += "-" + _per_unique(frame.loc[cat, "cat_type"], slug) + "-" + _per_unique(
+        frame.loc[cat, "cat"], slug)
     name_parts[cat] += ", " + frame.loc[cat, "cat_type"] + ": " + frame.loc[cat, "cat"]
     frame["indicator_id"] = frame["code"] + suffix
     frame["indicator_name"] = frame["iname"] + np.where(
