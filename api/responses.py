@@ -57,6 +57,8 @@ def _column_values(s: pd.Series) -> list[Any]:
         return s.tolist()  # NaN stays a float; orjson writes null
     if s.dtype.kind in "iub":
         return s.tolist()
+    if not s.hasnans:
+        return s.tolist()
     # object, string, nullable Int64/boolean: missing markers become None
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
             for v in s.astype(object).tolist()]

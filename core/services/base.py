@@ -617,6 +617,32 @@ def _ids_with_data(conn: Conn, indicator_id: str, period_id: int, *, org_type: s
 # Values
 # --------------------------------------------------------------------------------------------
 
+#: float columns of value frames (None becomes NaN)
+NUMERIC_COLUMNS = frozenset(
+    {"numerator", "denominator", "value", "lower_ci", "upper_ci", "lower", "upper"}
+)
+
+
+def frame_from_rows(rows: list[Any], columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """A DataFrame from result rows, built column by column.
+
+    ``DataFrame.from_records`` on SQLAlchemy rows costs about 60 ms for 6,500 rows (it probes
+    each row's attributes); transposing with ``zip`` and typing each column costs about 2 ms.
+    Count columns become float (None -> NaN), ``suppressed``/``is_active`` bool, text stays
+    object dtype (pandas' string inference is the other hidden cost).
+    """
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    data: dict[str, Any] = {}
+    for name, col in zip(columns, cols, strict=True):
+        if name in NUMERIC_COLUMNS:
+            data[name] = np.array(col, dtype=float)
+        elif name in ("suppressed", "is_active"):
+            data[name] = np.array([bool(x) for x in col], dtype=bool)
+        else:
+            data[name] = pd.Series(col, dtype=object)
+    return pd.DataFrame(data, columns=list(columns))
+
+
 VALUE_COLUMNS = (
     "org_id", "org_code", "org_name", "org_type", "parent_id", "numerator", "denominator",
     "value", "lower_ci", "upper_ci", "suppressed",
@@ -661,11 +687,7 @@ def fetch_values(
     needed to find it. A type with no rows raises :class:`InvalidParameter` naming ``org_type``.
     """
     stmt = values_statement(indicator_id, [period.id], peers).order_by(Organisation.code)
-    rows = conn.execute(stmt).all()
-    frame = pd.DataFrame.from_records(rows, columns=list(VALUE_COLUMNS))
-    for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci"):
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
+    frame = frame_from_rows(conn.execute(stmt).all(), VALUE_COLUMNS)
     if peers.kind == "all":
         if peers.org_type is None:
             counts = frame["org_type"].value_counts().to_dict()

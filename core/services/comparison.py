@@ -142,17 +142,21 @@ def compare_frame(
         target=indicator.target,
     )
     r = res.rows
-    published = with_intervals(values, indicator, confidence)
-    no_counts = ~np.isfinite(r["value"].to_numpy(dtype=float))
-    value = np.where(no_counts, published["value"].to_numpy(), r["value"].to_numpy(dtype=float))
-    lower = np.where(no_counts, published["lower"].to_numpy(), r["lower"].to_numpy(dtype=float))
-    upper = np.where(no_counts, published["upper"].to_numpy(), r["upper"].to_numpy(dtype=float))
+    value = r["value"].to_numpy(dtype=float)
+    lower = r["lower"].to_numpy(dtype=float)
+    upper = r["upper"].to_numpy(dtype=float)
+    no_counts = ~np.isfinite(value)
+    if no_counts.any():
+        published = with_intervals(values, indicator, confidence)
+        value = np.where(no_counts, published["value"].to_numpy(), value)
+        lower = np.where(no_counts, published["lower"].to_numpy(), lower)
+        upper = np.where(no_counts, published["upper"].to_numpy(), upper)
     out = pd.DataFrame(
         {
             "org_id": values["org_id"].to_numpy(),
-            "org_code": values["org_code"].to_numpy(),
-            "org_name": values["org_name"].to_numpy(),
-            "org_type": values["org_type"].to_numpy(),
+            "org_code": values["org_code"].astype(object),
+            "org_name": values["org_name"].astype(object),
+            "org_type": values["org_type"].astype(object),
             "parent_id": values["parent_id"].to_numpy(),
             "numerator": values["numerator"].to_numpy(dtype=float),
             "denominator": values["denominator"].to_numpy(dtype=float),
@@ -163,7 +167,7 @@ def compare_frame(
             "percentile": r["percentile"].to_numpy(dtype=float),
             "quartile": r["quartile"].to_numpy(),
             "decile": r["decile"].to_numpy(),
-            "comparison": r["comparison"].to_numpy(),
+            "comparison": r["comparison"].astype(object).to_numpy(),
             "meets_target": r["meets_target"].to_numpy(),
         }
     )

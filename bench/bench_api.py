@@ -1,0 +1,317 @@
+"""Benchmark of the comparison endpoint on national-scale data in PostgreSQL.
+
+    python bench/bench_api.py [--requests 200] [--concurrency 16] [--seconds 10] [--rebuild]
+
+Data: every open GP practice in England with its REAL January 2021 list size (ODS epraccur and
+NHS Digital's registered-patients file in ../shared/data/gp_practice_national, read by
+bench/generate_national.py), about 6,500 practices x 20 indicators x 60 months = ~7.8 million
+values. The indicator VALUES ARE GENERATED (seeded binomial draws around a practice-specific
+rate): no public file holds national practice-level numerators and denominators. They are
+written straight into the migrated schema with PostgreSQL COPY into database
+``qidash_bench_api`` (kept between runs; ``--rebuild`` makes it again).
+
+Prints, for ``GET /api/v1/indicators/{id}/comparison`` (6,500 rows, default latest period):
+* median and p95 latency for one client, in process (Starlette TestClient, no network);
+* the same rows fetched with raw SQL (psycopg, the one SELECT behind the endpoint) and the
+  ratio of the two medians (target: at most 3x; median target under 30 ms);
+* the split of one request: service (queries + statistics) and JSON serialisation;
+* throughput with ``--concurrency`` clients against uvicorn (2 workers) on 127.0.0.1,
+  bounded by ``--seconds`` and a request cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+PG_ADMIN = os.environ.get("QIDASH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DB_NAME = "qidash_bench_api"
+N_INDICATORS = 20
+N_MONTHS = 60
+
+
+def _url(db: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + db
+
+
+def build(rebuild: bool) -> tuple[str, int]:
+    """Create (or reuse) the benchmark database; returns its URL and the number of values."""
+    from sqlalchemy import create_engine, text
+
+    from core.db import make_engine, migrate
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"),
+                              {"d": DB_NAME}).first()
+        if exists and rebuild:
+            conn.execute(text(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)'))
+            exists = None
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin.dispose()
+    url = _url(DB_NAME)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        has = conn.execute(text(
+            "SELECT to_regclass('indicator_values') IS NOT NULL")).scalar()
+        n = conn.execute(text("SELECT count(*) FROM indicator_values")).scalar() if has else 0
+    if n:
+        print(f"reusing {DB_NAME}: {n:,} values (--rebuild to regenerate)")
+        engine.dispose()
+        return url, int(n)
+    migrate(engine)
+    engine.dispose()
+    t0 = time.perf_counter()
+    n = _generate(url)
+    print(f"generated {n:,} values in {time.perf_counter() - t0:.1f} s (COPY)")
+    return url, n
+
+
+def _generate(url: str) -> int:
+    import json
+
+    import pandas as pd
+    import psycopg
+    from generate_national import practices
+
+    from core.periods import parse_period
+
+    prac = practices()
+    rng = np.random.default_rng(20261126)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO organisations (id, code, name, org_type, parent_id, is_active, "
+                    "attributes, updated_at) VALUES (1, 'E92000001', 'England', 'nation', NULL, "
+                    "true, '{}', now())")
+        ccgs = sorted(prac["ccg"].unique())
+        ccg_id = {c: 2 + i for i, c in enumerate(ccgs)}
+        with cur.copy("COPY organisations (id, code, name, org_type, parent_id, is_active, "
+                      "attributes, updated_at) FROM STDIN") as cp:
+            for c, i in ccg_id.items():
+                cp.write_row((i, f"CCG{c}", f"CCG {c}", "sub_icb", 1, True, "{}", "now"))
+            base = 2 + len(ccgs)
+            for k, r in enumerate(prac.itertuples()):
+                cp.write_row((base + k, r.org_code, str(r.name).title(), "practice",
+                              ccg_id[r.ccg], True, json.dumps({"list_size": int(r.list_size)}),
+                              "now"))
+        org_ids = np.arange(base, base + len(prac))
+        for i in range(N_INDICATORS):
+            cur.execute(
+                "INSERT INTO indicators (id, name, value_type, multiplier, polarity, target, "
+                "thresholds, tags, decimals, frequency, updated_at) VALUES (%s, %s, "
+                "'proportion', 100, 'higher_is_better', 90, '[]', '[]', 1, 'month', now())",
+                (f"bench_{i:02d}", f"Benchmark indicator {i} (generated values)"),
+            )
+        labels = [f"{2020 + m // 12:04d}-{m % 12 + 1:02d}" for m in range(N_MONTHS)]
+        for pid, lab in enumerate(labels, start=1):
+            p = parse_period(lab)
+            cur.execute("INSERT INTO periods (id, label, period_type, start_date, end_date) "
+                        "VALUES (%s, %s, 'month', %s, %s)", (pid, lab, p.start, p.end))
+        sizes = prac["list_size"].to_numpy(dtype=float)
+        total = 0
+        for i in range(N_INDICATORS):
+            share = 0.01 + 0.02 * (i % 10)
+            rate = np.clip(rng.normal(0.55 + 0.02 * i, 0.08, len(prac)), 0.05, 0.98)
+            den = np.maximum(np.round(sizes * share / 12), 5).astype(np.int64)
+            buf = io.StringIO()
+            for pid in range(1, N_MONTHS + 1):
+                num = rng.binomial(den, rate)
+                frame = pd.DataFrame({"i": f"bench_{i:02d}", "p": pid, "o": org_ids,
+                                      "n": num, "d": den, "v": num / den * 100, "s": "f"})
+                frame.to_csv(buf, sep="\t", header=False, index=False)
+                total += len(frame)
+            buf.seek(0)
+            with cur.copy("COPY indicator_values (indicator_id, period_id, org_id, numerator, "
+                          "denominator, value, suppressed) FROM STDIN") as cp:
+                while chunk := buf.read(1 << 20):
+                    cp.write(chunk)
+            print(f"  indicator {i + 1}/{N_INDICATORS} copied", flush=True)
+        cur.execute("SELECT setval(pg_get_serial_sequence('organisations', 'id'), "
+                    "(SELECT max(id) FROM organisations))")
+        cur.execute("SELECT setval(pg_get_serial_sequence('periods', 'id'), "
+                    "(SELECT max(id) FROM periods))")
+        conn.commit()
+        conn.autocommit = True
+        cur.execute("VACUUM ANALYZE")
+    return total
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q))
+
+
+def in_process(url: str, n: int) -> tuple[list[float], int]:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_api
+    from core.settings import Settings, override_settings
+
+    override_settings(Settings(database_url=url))
+    times, rows = [], 0
+    with TestClient(create_api()) as c:
+        for k in range(n + 10):
+            ind = f"bench_{k % N_INDICATORS:02d}"
+            t0 = time.perf_counter()
+            r = c.get(f"/api/v1/indicators/{ind}/comparison")
+            dt_ms = (time.perf_counter() - t0) * 1000
+            assert r.status_code == 200, r.text[:300]
+            if k >= 10:  # warm-up excluded
+                times.append(dt_ms)
+            rows = len(r.json()["rows"]) if k == 10 else rows
+    return times, rows
+
+
+def split(url: str, n: int = 50) -> tuple[float, float]:
+    """Median ms of the service call and of the JSON serialisation of its result."""
+    from sqlalchemy.orm import Session
+
+    from api.responses import dumps, records
+    from core.db import make_engine
+    from core.services.comparison import COMPARISON_COLUMNS, comparison
+
+    engine = make_engine(url)
+    svc, ser = [], []
+    with Session(engine) as s:
+        for k in range(n):
+            t0 = time.perf_counter()
+            res = comparison(s, f"bench_{k % N_INDICATORS:02d}")
+            t1 = time.perf_counter()
+            dumps({"indicator": res.indicator.as_dict(), "rows": records(res.rows,
+                                                                         COMPARISON_COLUMNS)})
+            t2 = time.perf_counter()
+            svc.append((t1 - t0) * 1000)
+            ser.append((t2 - t1) * 1000)
+    engine.dispose()
+    return statistics.median(svc), statistics.median(ser)
+
+
+def raw_sql(url: str, n: int) -> list[float]:
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    sql = ("SELECT o.id, o.code, o.name, o.org_type, o.parent_id, v.numerator, v.denominator, "
+           "v.value, v.lower_ci, v.upper_ci, v.suppressed FROM indicator_values v JOIN "
+           "organisations o ON o.id = v.org_id WHERE v.indicator_id = %s AND v.period_id = %s "
+           "AND o.is_active ORDER BY o.code")
+    times = []
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        for k in range(n + 10):
+            t0 = time.perf_counter()
+            cur.execute(sql, (f"bench_{k % N_INDICATORS:02d}", N_MONTHS))
+            rows = cur.fetchall()
+            if k >= 10:
+                times.append((time.perf_counter() - t0) * 1000)
+    assert rows
+    return times
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _load(
+    port: int, concurrency: int, seconds: float, cap: int
+) -> tuple[int, float, list[float]]:
+    import httpx
+
+    done = 0
+    lat: list[float] = []
+    stop = time.perf_counter() + seconds
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        async def worker(w: int) -> None:
+            nonlocal done
+            k = w
+            while time.perf_counter() < stop and done < cap:
+                t0 = time.perf_counter()
+                r = await client.get(
+                    f"/api/v1/indicators/bench_{k % N_INDICATORS:02d}/comparison")
+                lat.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200
+                done += 1
+                k += concurrency
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return done, elapsed, lat
+
+
+def throughput(
+    url: str, concurrency: int, seconds: float, cap: int
+) -> tuple[int, float, list[float]]:
+    import httpx
+
+    port = _free_port()
+    env = dict(os.environ, QIDASH_DATABASE_URL=url, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_api", "--factory", "--host",
+         "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        cwd=REPO, env=env, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        # warm both workers
+        for k in range(20):
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/indicators/bench_{k % 20:02d}/comparison",
+                      timeout=30)
+        return asyncio.run(_load(port, concurrency, seconds, cap))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--rebuild", action="store_true")
+    args = ap.parse_args()
+
+    url, n = build(args.rebuild)
+    print(f"load average before measuring (2 cores shared): {os.getloadavg()[0]:.1f}")
+    times, rows = in_process(url, args.requests)
+    raw = raw_sql(url, args.requests)
+    svc, ser = split(url)
+    med, p95, raw_med = pct(times, 50), pct(times, 95), pct(raw, 50)
+    print(f"\nnational-scale data: {n:,} values; comparison response: {rows:,} rows")
+    print(f"comparison endpoint, 1 client in process ({args.requests} requests): "
+          f"median {med:.1f} ms, p95 {p95:.1f} ms   [target median < 30 ms]")
+    print(f"raw SQL fetch of the same rows (psycopg): median {raw_med:.1f} ms, "
+          f"p95 {pct(raw, 95):.1f} ms")
+    print(f"ratio endpoint / raw SQL: {med / raw_med:.2f}x   [target <= 3x]")
+    print(f"split of one request: service (queries + statistics) {svc:.1f} ms, "
+          f"JSON (records + orjson) {ser:.1f} ms")
+    done, elapsed, lat = throughput(url, args.concurrency, args.seconds, cap=5000)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    print(f"uvicorn (2 workers) on 127.0.0.1, {args.concurrency} concurrent clients: "
+          f"{done} requests in {elapsed:.1f} s = {done / elapsed:.0f} requests/s; "
+          f"latency median {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
