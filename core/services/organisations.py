@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 
 from core.errors import InvalidParameter
 from core.models import Organisation
-from core.services.base import Conn, OrgRef, ancestors, get_org
+from core.services.base import Conn, OrgRef, ancestors, frame_from_rows, get_org
 
 ORG_LIST_COLUMNS = ("code", "name", "org_type", "parent_code", "parent_name", "is_active")
 MAX_LIMIT = 5000
@@ -91,7 +91,7 @@ def list_organisations(
         select(func.count()).select_from(Organisation).where(*conds)
     ).scalar_one()
     rows = conn.execute(stmt.order_by(Organisation.code).limit(limit).offset(offset)).all()
-    items = pd.DataFrame.from_records(rows, columns=list(ORG_LIST_COLUMNS))
+    items = frame_from_rows(rows, ORG_LIST_COLUMNS)
     items["is_active"] = items["is_active"].astype(bool)
     return OrganisationPage(items=items, total=int(total), limit=limit, offset=offset)
 
@@ -105,7 +105,7 @@ def organisation_detail(conn: Conn, code: str) -> OrganisationDetail:
         .where(Organisation.parent_id == org.id)
         .order_by(Organisation.code)
     ).all()
-    children = pd.DataFrame.from_records(rows, columns=["code", "name", "org_type", "is_active"])
+    children = frame_from_rows(rows, ["code", "name", "org_type", "is_active"])
     children["is_active"] = children["is_active"].astype(bool)
     return OrganisationDetail(
         organisation=org,

@@ -26,6 +26,7 @@ from core.services.base import (
     IndicatorMeta,
     OrgRef,
     check_period_type,
+    frame_from_rows,
     get_indicator,
     get_org,
     improvement_direction,
@@ -94,9 +95,9 @@ def series_frame(
         )
         .order_by(Period.start_date)
     ).all()
-    frame = pd.DataFrame.from_records(
+    frame = frame_from_rows(
         rows,
-        columns=["period", "start_date", "numerator", "denominator", "value", "lower_ci",
+        ["period", "start_date", "numerator", "denominator", "value", "lower_ci",
                  "upper_ci", "suppressed"],
     )
     for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci"):
