@@ -233,6 +233,9 @@ class ValueStage:
         if write and total:
             params = {"load_id": load_id}
             held = self._drop_foreign_keys() if self.pg and total >= BULK_FK_ROWS else []
+            rebuilt = (self._drop_secondary_indexes()
+                       if self.pg and inserted >= BULK_FK_ROWS and inserted >= self._rows_now()
+                       else [])
             conn.execute(text(
                 "INSERT INTO value_history (load_id, indicator_id, period_id, org_id, action, "
                 + ", ".join(f"prev_{c}" for c in VALUE_FIELDS) + ", prev_load_id) "
@@ -256,6 +259,10 @@ class ValueStage:
                     + ", :load_id FROM qidash_diff WHERE vid IS NULL"
                 ), params)
             log.debug("update and insert: %.2f s", time.perf_counter() - t0)
+            for statement in rebuilt:
+                conn.execute(text(statement))
+            if rebuilt:
+                log.debug("indexes rebuilt: %.2f s", time.perf_counter() - t0)
             for table, name, definition in held:
                 # one set-based check per constraint instead of one trigger call per row
                 conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
@@ -281,6 +288,33 @@ class ValueStage:
                 self.conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
                 held.append((table, name, definition))
         return held
+
+    def _rows_now(self) -> int:
+        """PostgreSQL's estimate of the rows already in indicator_values."""
+        est = self.conn.execute(text(
+            "SELECT reltuples FROM pg_class WHERE oid = CAST('indicator_values' AS regclass)"
+        )).scalar()
+        return max(int(est or 0), 0)
+
+    def _drop_secondary_indexes(self) -> list[str]:
+        """When a load at least doubles the values table, build its secondary indexes once
+        after the insert (a sort) instead of maintaining them row by row; the unique key is
+        rebuilt too, which re-checks it. Returns the statements that put them back."""
+        conn = self.conn
+        statements = []
+        for name, definition in conn.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = CAST('indicator_values' AS regclass) AND contype = 'u'")):
+            conn.execute(text(f'ALTER TABLE indicator_values DROP CONSTRAINT "{name}"'))
+            statements.append(f'ALTER TABLE indicator_values ADD CONSTRAINT "{name}" {definition}')
+        for name, definition in conn.execute(text(
+                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid "
+                "WHERE x.indrelid = CAST('indicator_values' AS regclass) AND NOT x.indisprimary "
+                "AND NOT x.indisunique")):
+            conn.execute(text(f'DROP INDEX "{name}"'))
+            statements.append(definition)
+        return statements
 
     def close(self) -> None:
         """Drop the temporary tables (PostgreSQL drops them at commit anyway)."""

@@ -173,5 +173,12 @@ def test_bulk_path_restores_foreign_keys(seeded, write, monkeypatch):
     with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
         conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
                           "suppressed) VALUES ('mmr1', 999, 1, false)"))
+    with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
+        conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                          "suppressed) SELECT indicator_id, period_id, org_id, suppressed "
+                          "FROM indicator_values"))  # the unique key is back
+    with seeded.connect() as conn:
+        indexes = {i["name"] for i in sqlalchemy.inspect(conn).get_indexes("indicator_values")}
+    assert {"ix_indicator_values_org_indicator", "ix_indicator_values_load_id"} <= indexes
     revert_load(seeded, result.load_id)
     assert values_rows(seeded) == []
