@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
-JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+#: naive datetimes are UTC here (SQLite returns them without an offset; every timestamp is
+#: written as UTC): OPT_NAIVE_UTC writes the offset so that they are RFC 3339 date-times
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
 #: a CSV cell starting with one of these is a formula to Excel: prefix an apostrophe
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -35,7 +37,7 @@ def _default(obj: Any) -> Any:
         v = obj.item()
         return None if isinstance(v, float) and not math.isfinite(v) else v
     if isinstance(obj, pd.Timestamp):
-        return obj.isoformat()
+        return (obj.tz_localize("UTC") if obj.tzinfo is None else obj).isoformat()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, pd.DataFrame):
@@ -75,8 +77,11 @@ def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = N
     return [dict(zip(cols, vals, strict=True)) for vals in zip(*arrays, strict=True)]
 
 
-class JSONBytes(Response):
-    """A JSON response whose body is already bytes (or is serialised with orjson)."""
+class JSONBytes(JSONResponse):
+    """A JSON response whose body is already bytes (or is serialised with orjson).
+
+    A JSONResponse subclass so that OpenAPI documents routes' models as JSON (a plain Response
+    class makes FastAPI add ``"type": "string"`` beside each model's ``$ref``)."""
 
     media_type = "application/json"
 
