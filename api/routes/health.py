@@ -36,6 +36,7 @@ class Health(BaseModel):
 @router.get(
     "/health",
     response_model=Health,
+    response_class=JSONResponse,
     summary="Service and database health",
     responses={503: {"model": Health, "description": "The database is unreachable"}},
 )
@@ -57,6 +58,8 @@ def health() -> Health | JSONResponse:
             last_load_at=None,
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=dt.UTC)  # SQLite returns naive datetimes; stored in UTC
     return Health(
         status="ok" if version == head_revision() else "needs_migration",
         database=engine.dialect.name,
@@ -101,6 +104,7 @@ class Ready(BaseModel):
 @router.get(
     "/ready",
     response_model=Ready,
+    response_class=JSONResponse,
     summary="Readiness: the database answers and its schema is at head",
     responses={503: {"model": Ready, "description": "Not ready: database down or not migrated"}},
 )
