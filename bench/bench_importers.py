@@ -1,10 +1,23 @@
-"""Time each named importer on the real files in ../shared/data, and QOF at national practice
-scale.
+"""Time each named importer on the real files in ../shared/data, and QOF and Fingertips at
+national practice scale.
 
-The practice-scale QOF workbook is *constructed*: the real CCG workbook's sheets, with each
-CCG row repeated 50 times under made-up practice codes (P00001...), giving about 6,750 rows per
-sheet (England has about 6,500 practices) and ~750,000 loaded values. Its numbers are the CCGs'
-repeated, so it measures reading speed only. Run: ``.venv/bin/python bench/bench_importers.py``.
+Both national-scale files are *constructed* from real files, and measure reading speed only:
+
+* QOF: the real 2019-20 CCG workbook's sheets (all 27, same headers, notes and footnotes), with
+  the CCG code header renamed "Practice code" and each CCG row repeated 50 times under made-up
+  practice codes (P00001...; the same codes on every sheet), giving 6,750 rows per sheet
+  (England has about 6,500 practices) and 749,250 loaded values. Its numbers are the CCGs'
+  repeated. Written with openpyxl (write-only), which takes about a minute.
+* Fingertips: the real IMD 2019 practice export (6,547 rows: 6,545 practices and England
+  twice) repeated for 8 indicator ids (93553, 94553, ...) x 8 years (2015-2022): 419,008 rows,
+  418,944 values. Every copy carries the 2019 scores; no count or denominator, as in the real
+  file.
+
+Figures are wall-clock and CPU seconds of this process; the machine is shared, so the CPU
+figure is the one to compare between runs. ``--openpyxl`` also times the QOF workbook through
+the openpyxl fallback (the reader before python-calamine; 40-100 s).
+
+Run: ``.venv/bin/python bench/bench_importers.py [--openpyxl]``.
 """
 
 from __future__ import annotations
@@ -54,25 +67,59 @@ def practice_scale_qof(repeat: int = 50) -> bytes:
     return buf.getvalue()
 
 
+def national_fingertips(indicators: int = 8, years: range = range(2015, 2023)) -> bytes:
+    """The real IMD practice export repeated over indicator ids and years (see docstring)."""
+    import pandas as pd
+
+    raw = pd.read_csv(FILES[0][1], dtype=str, keep_default_na=False)
+    parts = []
+    for k in range(indicators):
+        for year in years:
+            part = raw.copy()
+            part["Indicator ID"] = str(93553 + 1000 * k)
+            part["Indicator Name"] = part["Indicator Name"] + f" (copy {k + 1})"
+            part["Time period"] = str(year)
+            part["Time period Sortable"] = f"{year}0000"
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True).to_csv(index=False).encode()
+
+
 def _time(label: str, fn) -> None:
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     e = fn()
-    dt = time.perf_counter() - t
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
     n = 0 if e.values is None else len(e.values)
     orgs = 0 if e.organisations is None else len(e.organisations)
-    print(f"{label:55s} {dt:7.2f} s  rows read {e.rows_read:>8,}  values {n:>8,}  "
-          f"organisations {orgs:>6,}  errors {len(e.errors)}")
+    print(f"{label:55s} {dt:7.2f} s ({cpu:6.2f} s CPU)  rows read {e.rows_read:>8,}  "
+          f"values {n:>8,}  organisations {orgs:>6,}  errors {len(e.errors)}")
 
 
 def main() -> None:
     for module, path in FILES:
         _time(f"{module.FORMAT:14s} {path.name}", lambda m=module, p=path: m.read(p))
+
+    t = time.perf_counter()
+    csv = national_fingertips()
+    print(f"(built the national Fingertips export: {len(csv) / 1e6:.1f} MB in "
+          f"{time.perf_counter() - t:.1f} s)")
+    _time("fingertips     national practice export (constructed)",
+          lambda: fingertips.read((csv, "fingertips-national.csv")))
+
     t = time.perf_counter()
     data = practice_scale_qof()
     print(f"(built the practice-scale QOF workbook: {len(data) / 1e6:.1f} MB in "
           f"{time.perf_counter() - t:.1f} s)")
     _time("qof            practice-scale workbook (constructed)",
           lambda: qof.read((data, "qof-practice-scale.xlsx")))
+    if "--openpyxl" in sys.argv:
+        from etl.formats import _importer_util
+
+        def refuse(self):
+            raise RuntimeError("timing the openpyxl fallback")
+
+        _importer_util.XlsxBook._open_calamine = refuse
+        _time("qof            practice-scale, openpyxl fallback",
+              lambda: qof.read((data, "qof-practice-scale.xlsx")))
 
 
 if __name__ == "__main__":

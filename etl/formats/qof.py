@@ -44,6 +44,7 @@ import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -426,6 +427,7 @@ def _read_rows(layout: _Sheet, blocks: list[_Block], rows: list[list[Any]], firs
     kept, codes, row_numbers = [], [], []
     level_cols = tuple(j for _, c, n in layout.levels for j in (c, n) if j is not None) \
         + ((layout.ons_col,) if layout.ons_col is not None else ())
+    level_cells, last_level_col = itemgetter(*level_cols), max(level_cols)
     for offset, row in enumerate(rows):
         code = cell_value(row[code_col]) if code_col < len(row) else None
         code = str(code).strip() if code is not None else ""
@@ -437,7 +439,8 @@ def _read_rows(layout: _Sheet, blocks: list[_Block], rows: list[list[Any]], firs
         row_numbers.append(r)
         # A row naming the same organisations as an earlier one (in this sheet or another with
         # the same organisation columns) adds nothing.
-        key = (level_cols, *(row[j] if j < len(row) else None for j in level_cols))
+        key = (level_cols, level_cells(row) if len(row) > last_level_col else
+               tuple(row[j] if j < len(row) else None for j in level_cols))
         if key not in seen:
             seen.add(key)
             _organisation(layout, row, code, r, orgs)
