@@ -40,7 +40,13 @@ def is_postgres(conn: Connection) -> bool:
 
 
 def lock_for_load(conn: Connection) -> None:
-    """Serialise concurrent loads (PostgreSQL; SQLite serialises writers by itself).
+    """Serialise concurrent loads: a PostgreSQL advisory lock; on SQLite the write lock.
+
+    SQLite's deferred transactions are not enough: a load that read the database and then
+    writes after another load committed fails with "database is locked" (SQLITE_BUSY_SNAPSHOT,
+    which the busy timeout does not wait out; seen in bench/bench_faults.py races). ``BEGIN
+    IMMEDIATE`` takes the write lock first, so a second load waits (up to the 30 s busy
+    timeout) and then sees the first one's data.
 
     On SQLite, also give the load a larger page cache and in-memory temporary tables: index
     maintenance of a million-row insert is several times faster than with the 2 MB default.
@@ -50,6 +56,9 @@ def lock_for_load(conn: Connection) -> None:
     else:
         conn.execute(text("PRAGMA cache_size = -262144"))
         conn.execute(text("PRAGMA temp_store = MEMORY"))
+        raw = conn.connection.driver_connection
+        if raw is not None and not raw.in_transaction:  # pysqlite has not begun one yet
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # lookups -------------------------------------------------------------------------------------
@@ -165,14 +174,18 @@ class ValueStage:
             cp.write(buf.getbuffer())
 
     def _executemany(self, frame: pd.DataFrame) -> None:
-        # NaN (numbers and empty notes alike) binds as NULL in SQLite
-        cols = [frame[c].to_numpy().tolist() for c in STAGE_COLUMNS]
+        # NaN (numbers and empty notes alike) binds as NULL in SQLite; columns empty in the
+        # whole chunk (often the intervals and notes) are left to default to NULL
+        names = [c for c in STAGE_COLUMNS
+                 if c in ("org_id", "indicator_id", "period_id", "suppressed")
+                 or frame[c].notna().any()]
+        cols = [frame[c].to_numpy().tolist() for c in names]
         raw = self.conn.connection.driver_connection
         cur = raw.cursor()  # type: ignore[union-attr]
         try:
             cur.executemany(
-                f"INSERT INTO qidash_stage ({', '.join(STAGE_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(STAGE_COLUMNS))})",
+                f"INSERT INTO qidash_stage ({', '.join(names)}) "
+                f"VALUES ({', '.join('?' * len(names))})",
                 zip(*cols, strict=True),
             )
         finally:
@@ -234,8 +247,7 @@ class ValueStage:
             params = {"load_id": load_id}
             held = self._drop_foreign_keys() if self.pg and total >= BULK_FK_ROWS else []
             rebuilt = (self._drop_secondary_indexes()
-                       if self.pg and inserted >= BULK_FK_ROWS and inserted >= self._rows_now()
-                       else [])
+                       if inserted >= BULK_FK_ROWS and inserted >= self._rows_now() else [])
             conn.execute(text(
                 "INSERT INTO value_history (load_id, indicator_id, period_id, org_id, action, "
                 + ", ".join(f"prev_{c}" for c in VALUE_FIELDS) + ", prev_load_id) "
@@ -290,10 +302,13 @@ class ValueStage:
         return held
 
     def _rows_now(self) -> int:
-        """PostgreSQL's estimate of the rows already in indicator_values."""
-        est = self.conn.execute(text(
-            "SELECT reltuples FROM pg_class WHERE oid = CAST('indicator_values' AS regclass)"
-        )).scalar()
+        """An estimate of the rows already in indicator_values (cheap on both backends)."""
+        if self.pg:
+            est = self.conn.execute(text(
+                "SELECT reltuples FROM pg_class WHERE oid = CAST('indicator_values' AS regclass)"
+            )).scalar()
+        else:
+            est = self.conn.execute(text("SELECT MAX(id) FROM indicator_values")).scalar()
         return max(int(est or 0), 0)
 
     def _drop_secondary_indexes(self) -> list[str]:
@@ -302,6 +317,14 @@ class ValueStage:
         rebuilt too, which re-checks it. Returns the statements that put them back."""
         conn = self.conn
         statements = []
+        if not self.pg:
+            # SQLite: the unique key is an automatic index and stays; the others are rebuilt
+            for name, sql in conn.execute(text(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = 'indicator_values' AND sql IS NOT NULL")).all():
+                conn.execute(text(f'DROP INDEX "{name}"'))
+                statements.append(sql)
+            return statements
         for name, definition in conn.execute(text(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE conrelid = CAST('indicator_values' AS regclass) AND contype = 'u'")):
