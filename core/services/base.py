@@ -46,6 +46,40 @@ DEFAULT_SIMILAR_K = 10
 _LIST_MAX = 20
 
 
+def core_conn(conn: Conn) -> Connection:
+    """The Core connection of a session (or the connection itself).
+
+    Column selects executed through ``Session.execute`` go through the ORM's result machinery
+    (about 5 ms more per 6,500 rows); the hot reads use the session's connection directly,
+    inside the same transaction.
+    """
+    return conn.connection() if isinstance(conn, Session) else conn
+
+
+def fetch_all(conn: Conn, stmt: Any) -> list[tuple[Any, ...]]:
+    """Rows of a Core ``select`` as plain tuples, fetched by the driver's own cursor on the
+    session's connection (same transaction).
+
+    For the big reads (6,500 rows) SQLAlchemy's per-row result processing costs about as much
+    as the query itself; the selects this is used for need no result processing (numbers,
+    text, booleans, which :func:`frame_from_rows` normalises). Parameters are bound as
+    SQLAlchemy compiles them, for either paramstyle.
+    """
+    c = core_conn(conn)
+    compiled = stmt.compile(dialect=c.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    if compiled.positiontup is not None:
+        bound: Any = tuple(params[k] for k in compiled.positiontup)
+    else:
+        bound = params
+    cur = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(str(compiled), bound)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
 def _listing(values: list[str], total: int | None = None) -> str:
     total = len(values) if total is None else total
     shown = ", ".join(values[:_LIST_MAX])
@@ -112,7 +146,7 @@ def _meta_from_row(row: Any) -> IndicatorMeta:
 
 def get_indicator(conn: Conn, indicator_id: str) -> IndicatorMeta:
     """The indicator ``indicator_id``; :class:`NotFound` lists the indicators that exist."""
-    row = conn.execute(
+    row = core_conn(conn).execute(
         select(*_indicator_columns()).where(Indicator.id == indicator_id)
     ).first()
     if row is None:
@@ -193,7 +227,7 @@ def periods_with_data(
     ).where(probe.exists())
     if period_type is not None:
         stmt = stmt.where(Period.period_type == period_type)
-    rows = conn.execute(stmt).all()
+    rows = core_conn(conn).execute(stmt).all()
     refs = [PeriodRef(*r) for r in rows]
     refs.sort(key=lambda p: (p.start_date, FINENESS.get(p.period_type, 9), p.label))
     return refs
@@ -687,7 +721,7 @@ def fetch_values(
     needed to find it. A type with no rows raises :class:`InvalidParameter` naming ``org_type``.
     """
     stmt = values_statement(indicator_id, [period.id], peers).order_by(Organisation.code)
-    frame = frame_from_rows(conn.execute(stmt).all(), VALUE_COLUMNS)
+    frame = frame_from_rows(fetch_all(conn, stmt), VALUE_COLUMNS)
     if peers.kind == "all":
         if peers.org_type is None:
             counts = frame["org_type"].value_counts().to_dict()

@@ -23,6 +23,7 @@ from core.services.base import (
     Conn,
     OrgRef,
     check_period_type,
+    core_conn,
     descendant_ids,
     frame_from_rows,
     get_org,
@@ -62,7 +63,7 @@ def _org_values(conn: Conn, org_ids: list[int], indicator_ids: list[str] | None)
     if indicator_ids is not None:
         stmt = stmt.where(IndicatorValue.indicator_id.in_(indicator_ids))
     frame = frame_from_rows(
-        conn.execute(stmt).all(),
+        core_conn(conn).execute(stmt).all(),
         ["org_id", "indicator_id", "period_id", "period", "period_type", "start_date",
                  "end_date", "numerator", "denominator", "value", "lower_ci", "upper_ci",
                  "suppressed"],
@@ -109,7 +110,7 @@ def _peer_values(
     )
     if active_only:
         stmt = stmt.where(Organisation.is_active.is_(True))
-    frame = frame_from_rows(conn.execute(stmt).all(), [*VALUE_COLUMNS, "indicator_id"])
+    frame = frame_from_rows(core_conn(conn).execute(stmt).all(), [*VALUE_COLUMNS, "indicator_id"])
     for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci"):
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
     frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
