@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from core.db import ensure_schema, get_engine
 from core.settings import get_settings
+
+
+def log_config(json_logs: bool) -> dict[str, Any]:
+    """The logging set-up of :func:`qidash.middleware.configure_logging` as a ``dictConfig``,
+    which uvicorn applies in each worker process."""
+    formatter: dict[str, Any] = {"()": "qidash.middleware.JsonFormatter"} if json_logs else {
+        "()": "qidash.middleware.TextFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"qidash": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "qidash",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            # qidash.access (with request ids) replaces uvicorn's access log
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+            "alembic": {"level": "WARNING"},
+        },
+    }
 
 
 def serve(
@@ -34,7 +59,9 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
-        log_config=None,  # keep the handlers configure_logging installed
+        # applied by uvicorn in every worker process too: configure_logging above runs only
+        # in this (parent) process, so with --workers N the workers' access logs were lost
+        log_config=log_config(settings.log_json),
         proxy_headers=True,
         timeout_graceful_shutdown=30,  # let in-flight requests (and loads) finish on SIGTERM
     )
