@@ -39,7 +39,8 @@ PROGRESS_BYTES = 5_000_000
 
 
 def _out() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # piped output (scripts, logs) is not wrapped at rich's default 80 columns
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def _err() -> Console:
