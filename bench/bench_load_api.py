@@ -51,7 +51,11 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, int(round(q / 100 * len(s))) - 1))]
 
 
-def request_mix(url: str, seed: int) -> list[tuple[str, str]]:
+KINDS = ("comparison", "funnel", "profile", "spc", "search", "indicators", "ready")
+WEIGHTS = (30, 15, 15, 20, 10, 5, 5)
+
+
+def request_mix(url: str, seed: int, kinds: tuple[str, ...] = KINDS) -> list[tuple[str, str]]:
     """(kind, path) requests built from what the database holds: real practice codes."""
     from sqlalchemy import create_engine, text
 
@@ -65,9 +69,8 @@ def request_mix(url: str, seed: int) -> list[tuple[str, str]]:
     mix = []
     for _ in range(2000):
         ind, org = rng.choice(inds), rng.choice(orgs)
-        kind = rng.choices(
-            ["comparison", "funnel", "profile", "spc", "search", "indicators", "ready"],
-            weights=[30, 15, 15, 20, 10, 5, 5])[0]
+        kind = rng.choices(kinds, weights=[w for k, w in zip(KINDS, WEIGHTS, strict=True)
+                                           if k in kinds])[0]
         path = {
             "comparison": f"/api/v1/indicators/{ind}/comparison",
             "funnel": f"/api/v1/indicators/{ind}/funnel",
@@ -124,6 +127,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--max-requests", type=int, default=50_000)
     ap.add_argument("--quick", action="store_true", help="15 seconds, 8 clients")
+    ap.add_argument("--kinds", default=",".join(KINDS),
+                    help="request kinds to send, comma-separated: " + ", ".join(KINDS))
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.clients = 15.0, 8
@@ -132,7 +137,8 @@ def main() -> int:
     from bench_api import build
 
     url, n_values = build(False)
-    mix = request_mix(url, seed=8)
+    kinds = tuple(k for k in args.kinds.split(",") if k in KINDS)
+    mix = request_mix(url, seed=8, kinds=kinds)
     port = _free_port()
     env = dict(os.environ, QIDASH_DATABASE_URL=url, QIDASH_LOG_JSON="true",
                PYTHONPATH=str(REPO))
