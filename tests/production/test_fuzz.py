@@ -118,10 +118,12 @@ def malformed_csv(draw) -> bytes:  # type: ignore[no-untyped-def]
 
 
 def _xlsx(rows: list[list[object]]) -> bytes:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     wb = openpyxl.Workbook()
     ws = wb.active
-    for r in rows:
-        ws.append(r)
+    for r in rows:  # Excel itself cannot hold control characters in a cell
+        ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in r])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
