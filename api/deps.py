@@ -117,6 +117,12 @@ def valid_org(
 IndicatorDep = Annotated[IndicatorMeta, Depends(valid_indicator)]
 OrgDep = Annotated[OrgRef, Depends(valid_org)]
 
+#: ids and offsets are bounded so that a huge number is a 422, not a database overflow
+MAX_ID = 2**31 - 1
+LoadId = Annotated[int, Path(ge=1, le=MAX_ID, description="Load id (see /loads)")]
+AnnotationId = Annotated[int, Path(ge=1, le=MAX_ID, description="Annotation id")]
+Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
+
 Format = Literal["json", "csv"]
 FormatQuery = Annotated[
     Format, Query(description="json (default) or csv (a download of the table)")

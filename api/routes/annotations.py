@@ -8,7 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Response
 
 from api import schemas
-from api.deps import AnalystDep, FormatQuery, ReaderDep, SessionDep
+from api.deps import AnalystDep, AnnotationId, FormatQuery, ReaderDep, SessionDep
 from api.docs import doc
 from api.responses import csv_response, json_response
 from core.services import annotations as ann_service
@@ -52,7 +52,7 @@ def create_annotation(session: SessionDep, caller: AnalystDep, body: schemas.Ann
                summary="Delete an annotation (analyst)",
                responses=doc(None, errors=(401, 403, 404, 422), status=204,
                              description="Deleted"))
-def delete_annotation(session: SessionDep, _caller: AnalystDep, annotation_id: int):
+def delete_annotation(session: SessionDep, _caller: AnalystDep, annotation_id: AnnotationId):
     """Delete one annotation."""
     ann_service.delete_annotation(session, annotation_id)
     session.commit()

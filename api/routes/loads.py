@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api import schemas
-from api.deps import AnalystDep, FormatQuery, ReaderDep, SessionDep
+from api.deps import AnalystDep, FormatQuery, LoadId, Offset, ReaderDep, SessionDep
 from api.docs import doc
 from api.errors import APIError, error_response
 from api.responses import csv_response, json_response, records
@@ -166,7 +166,7 @@ def list_loads(
     status: Annotated[str | None, Query(description="loaded, unchanged, rejected, failed, "
                                         "reverted")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     format: FormatQuery = "json",
 ):
     """Loads, newest first: file, kind, who, when, status and row counts."""
@@ -179,7 +179,7 @@ def list_loads(
 
 @router.get("/loads/{load_id}", summary="One load with its rejected rows",
             responses=doc(schemas.LoadDetail, csv=",".join(ERROR_COLUMNS) + "\r\n"))
-def get_load(session: SessionDep, _caller: ReaderDep, load_id: int,
+def get_load(session: SessionDep, _caller: ReaderDep, load_id: LoadId,
              format: FormatQuery = "json"):
     """The load and every row it rejected (line as an editor shows it, column, value and
     what to fix); ``format=csv`` downloads the rejected rows."""
@@ -194,7 +194,7 @@ def get_load(session: SessionDep, _caller: ReaderDep, load_id: int,
 
 @router.post("/loads/{load_id}/revert", summary="Revert a values load (analyst)",
              responses=doc(schemas.LoadRow, errors=(401, 403, 404, 409, 422)))
-def revert(session: SessionDep, caller: AnalystDep, load_id: int):
+def revert(session: SessionDep, caller: AnalystDep, load_id: LoadId):
     """Put every value the load wrote back as it was before it. Refused (409) when the load
     was already reverted, wrote nothing, or its values were overwritten by a later load."""
     load_service.load_detail(session, load_id, error_limit=0)  # 404 for an unknown load

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api import schemas
-from api.deps import FormatQuery, ReaderDep, SessionDep
+from api.deps import FormatQuery, Offset, ReaderDep, SessionDep
 from api.docs import doc
 from api.responses import csv_response, json_response, records
 from core.services import organisations as org_service
@@ -45,7 +45,7 @@ def list_organisations(
     include_inactive: Annotated[bool, Query(description="include closed organisations")
                                 ] = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     format: FormatQuery = "json",
 ):
     """Organisations filtered by type, parent and a name/code search, ordered by code, one
@@ -86,8 +86,8 @@ def spc(
     screen_outliers: Annotated[bool, Query(description="drop moving ranges >= 3.267 x the "
                                            "mean moving range (Making Data Count default)")
                                ] = True,
-    fix_after: Annotated[int | None, Query(ge=2, description="base the limits on the first "
-                                           "N points")] = None,
+    fix_after: Annotated[int | None, Query(ge=2, le=10000, description="base the limits on "
+                                           "the first N points")] = None,
     rebase: Annotated[list[str] | None, Query(description="period(s) where new limits start; "
                                               "repeat or comma-separate",
                                               examples=["2024-01"])] = None,

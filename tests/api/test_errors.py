@@ -68,6 +68,8 @@ def test_not_found_lists_valid_values(client, url, needle):
         ("/organisations/A81001/indicators/imm/spc?period_type=quarter", "period_type"),
         ("/organisations/A81001/profile?level=top", "level"),
         ("/loads/abc", "load_id"),
+        ("/loads/88635017644780276722347646762455400448", "load_id"),  # found by schemathesis
+        ("/organisations?offset=99999999999999999999999", "offset"),
     ],
 )
 def test_invalid_parameters_are_422_naming_the_parameter(client, url, param):
