@@ -337,3 +337,30 @@ def test_cors_closed_by_default_and_security_headers(engine: Engine) -> None:
     assert ok.headers.get("access-control-allow-origin") == "https://ok.example"
     bad = client.get("/api/v1/health", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in bad.headers
+
+
+def test_upload_name_is_never_a_path(engine: Engine) -> None:
+    """A client file name with folders is recorded as its safe base name, with the extension
+    the content decided (a workbook sent as .csv is recorded and read as .xlsx)."""
+    import openpyxl
+
+    load_demo_base(engine)
+    token = _token(engine, "ci-bot", "analyst")
+    client = TestClient(create_api(), raise_server_exceptions=False)
+    headers = {"Authorization": f"Bearer {token}"}
+    lines = (DEMO / "values_immunisations.csv").read_text().splitlines()[:6]
+    r = client.post("/api/v1/loads", headers=headers, data={"kind": "values"},
+                    files={"file": ("../../etc/passwd.csv", "\n".join(lines).encode())})
+    assert r.status_code == 200, r.text
+    wb = openpyxl.Workbook()
+    for line in lines:
+        wb.active.append(line.split(","))
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = client.post("/api/v1/loads", headers=headers, data={"kind": "values"},
+                    files={"file": ("C:\\Users\\me\\values.csv", buf.getvalue())})
+    assert r.status_code == 200, r.text
+    with engine.connect() as c:
+        names = c.execute(text("SELECT file_name FROM loads WHERE kind = 'values' ORDER BY id")
+                          ).scalars().all()
+    assert names == ["passwd.csv", "values.xlsx"]
