@@ -671,7 +671,7 @@ def frame_from_rows(rows: list[Any], columns: tuple[str, ...] | list[str]) -> pd
         if name in NUMERIC_COLUMNS:
             data[name] = np.array(col, dtype=float)
         elif name in ("suppressed", "is_active"):
-            data[name] = np.array([bool(x) for x in col], dtype=bool)
+            data[name] = np.array(col, dtype=bool)  # None -> False; SQLite's 0/1 -> bool
         else:
             data[name] = pd.Series(col, dtype=object)
     return pd.DataFrame(data, columns=list(columns))
