@@ -16,7 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from core.errors import Conflict, InvalidParameter, NotFound, PermissionDenied
 from core.models import ROLES, ApiToken, utcnow
@@ -95,9 +95,8 @@ def create_token(session: Conn, name: str, role: str) -> tuple[TokenInfo, str]:
     token = generate_token()
     now = utcnow()
     session.execute(
-        ApiToken.__table__.insert().values(
-            name=name, role=role, token_hash=hash_token(token), created_at=now
-        )
+        insert(ApiToken).values(name=name, role=role, token_hash=hash_token(token),
+                                created_at=now)
     )
     info = _by_name(session, name)
     assert info is not None

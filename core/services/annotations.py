@@ -15,7 +15,7 @@ from core.services.base import Conn, get_indicator, get_org
 MAX_TEXT = 2000
 
 
-def _select():  # type: ignore[no-untyped-def]
+def _select():
     return (
         select(Annotation.id, Annotation.date, Annotation.text, Annotation.author,
                Annotation.created_at, Organisation.code, Annotation.indicator_id)

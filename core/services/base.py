@@ -9,12 +9,13 @@ in loops (relationships are ``lazy="raise"``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidParameter, NotFound
@@ -382,7 +383,7 @@ def ancestors(conn: Conn, org: OrgRef) -> list[OrgRef]:
     if org.parent_id is None:
         return []
     chain = select(
-        Organisation.id, Organisation.parent_id, func.cast(0, Organisation.id.type).label("depth")
+        Organisation.id, Organisation.parent_id, literal(0).label("depth")
     ).where(Organisation.id == org.parent_id).cte("chain", recursive=True)
     up = Organisation.__table__.alias("up")
     chain = chain.union_all(
@@ -657,7 +658,9 @@ NUMERIC_COLUMNS = frozenset(
 )
 
 
-def frame_from_rows(rows: list[Any], columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+def frame_from_rows(
+    rows: Sequence[Any], columns: tuple[str, ...] | list[str]
+) -> pd.DataFrame:
     """A DataFrame from result rows, built column by column.
 
     ``DataFrame.from_records`` on SQLAlchemy rows costs about 60 ms for 6,500 rows (it probes
