@@ -356,6 +356,9 @@ def xmr_batch(
     nlo, nhi = mean - NEAR * amr, mean + NEAR * amr
     special, rule, side = _rules(y, seg, mean, lower, upper, nlo, nhi, rules, direction)
     valid = np.isfinite(y)
+    # np.asarray: any() of a 2-D array is typed as "bool or array" for mypy
+    trial = np.asarray((counts < MIN_POINTS).any(axis=1) if t else np.zeros(s, dtype=bool),
+                       dtype=bool)
     return SPCBatch(
         value=y,
         mean=mean,
@@ -367,7 +370,7 @@ def xmr_batch(
         rule=RULE_LABELS[rule],
         variation=_variation(special, side, valid),
         assurance=_assurance(target, lower, upper, direction),
-        trial_limits=(counts < MIN_POINTS).any(axis=1) if t else np.zeros(s, dtype=bool),
+        trial_limits=trial,
         index=index,
         columns=columns,
     )
