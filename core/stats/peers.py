@@ -55,6 +55,27 @@ class PeerComparison:
     n: int
 
 
+#: built once: inferring the categories' string dtype costs about 1 ms per call
+_COMPARISON_DTYPE = pd.CategoricalDtype(categories=list(COMPARISONS))
+
+
+def _min_rank(x: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """SQL ``RANK`` ascending (ties share the minimum rank) of the finite values, NaN
+    elsewhere: 1 + how many values are strictly smaller. Same result as pandas
+    ``rank(method="min", na_option="keep")`` for several times less work (a sort and a binary
+    search instead of pandas' generic ranking)."""
+    ordered = np.sort(x[has])
+    return np.where(has, np.searchsorted(ordered, np.where(has, x, 0.0), side="left") + 1.0,
+                    np.nan)
+
+
+def _int64(x: np.ndarray, has: np.ndarray) -> pd.arrays.IntegerArray:
+    """A nullable Int64 array of whole-number floats, missing where ``has`` is False (built
+    from the data and mask directly: ``pd.array(..., dtype="Int64")`` re-validates each
+    value)."""
+    return pd.arrays.IntegerArray(np.where(has, x, 0.0).astype(np.int64), ~has)
+
+
 def _bins(values: np.ndarray, cuts: np.ndarray, sign: int) -> np.ndarray:
     """1 = best bin. For higher-is-better (and no judgement) the top bin is value >= top cut."""
     if sign >= 0:
@@ -98,9 +119,8 @@ def peer_comparison(
     n = int(has.sum())
     vals = v[has]
 
-    rank_basis = pd.Series(-v if sign >= 0 else v)
-    rank = rank_basis.rank(method="min", na_option="keep").to_numpy()
-    pct = pd.Series(v).rank(method="min", na_option="keep").to_numpy()
+    rank = _min_rank(-v if sign >= 0 else v, has)
+    pct = _min_rank(v, has)
     pct = (pct - 1.0) / (n - 1) * 100.0 if n > 1 else np.where(has, 0.0, np.nan)
 
     if n:
@@ -118,21 +138,22 @@ def peer_comparison(
         else (float(np.mean(vals)) if n else float("nan"))
     )
     bench = pooled if benchmark is None else float(benchmark)
-    comp = np.full(v.shape, "not_compared", dtype=object)
+    # codes into COMPARISONS (0 better, 1 similar, 2 worse, 3 not_compared)
+    comp = np.full(v.shape, 3, dtype=np.int8)
     if sign != 0 and np.isfinite(bench):
         ok = has & np.isfinite(lo) & np.isfinite(hi)
         higher = ok & (lo > bench)
         lower = ok & (hi < bench)
-        comp[ok] = "similar"
-        comp[higher] = "better" if sign > 0 else "worse"
-        comp[lower] = "worse" if sign > 0 else "better"
+        comp[ok] = 1
+        comp[higher] = 0 if sign > 0 else 2
+        comp[lower] = 2 if sign > 0 else 0
 
     if target is not None and sign != 0:
         meets = v >= target if sign > 0 else v <= target
-        meets_s = pd.array(np.where(has, meets, False), dtype="boolean")
-        meets_s[~has] = pd.NA
+        meets_s = pd.arrays.BooleanArray(np.where(has, meets, False), ~has)
     else:
-        meets_s = pd.array([pd.NA] * len(v), dtype="boolean")
+        meets_s = pd.arrays.BooleanArray(np.zeros(v.shape, dtype=bool),
+                                         np.ones(v.shape, dtype=bool))
 
     rows = pd.DataFrame(
         {
@@ -143,11 +164,11 @@ def peer_comparison(
             "value": v,
             "lower": lo,
             "upper": hi,
-            "rank": pd.array(np.where(has, rank, np.nan), dtype="Int64"),
+            "rank": _int64(rank, has),
             "percentile": np.where(has, pct, np.nan),
-            "quartile": pd.array(quart, dtype="Int64"),
-            "decile": pd.array(decile, dtype="Int64"),
-            "comparison": pd.Categorical(comp, categories=list(COMPARISONS)),
+            "quartile": _int64(quart, has),
+            "decile": _int64(decile, has),
+            "comparison": pd.Categorical.from_codes(comp, dtype=_COMPARISON_DTYPE),
             "meets_target": meets_s,
         },
         index=frame.index,
