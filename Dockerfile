@@ -15,9 +15,10 @@ COPY exports exports
 COPY migrations migrations
 COPY qidash qidash
 COPY data data
-RUN pip install .
+# editable: qidash demo reads the bundled data/ from the source tree
+RUN pip install -e . && chown -R qidash /app
 USER qidash
 ENV QIDASH_HOST=0.0.0.0 QIDASH_PORT=8000 BROWSER_PATH=/usr/bin/chromium
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health').status != 200)"
+HEALTHCHECK CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/v1/ready').status != 200)"
 CMD ["qidash", "serve", "--workers", "2"]
