@@ -268,7 +268,7 @@ def comparison_figure(
     line_axis = "x" if horizontal else "y"
     _reference_lines(fig, line_axis, benchmark, benchmark_label, target, meta, s)
 
-    for r in shown[shown["is_hl"]].itertuples(index=False):
+    for r in _labelled(shown, for_slides).itertuples(index=False):
         label = f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}"
         left_half = r.pos < n / 2
         if horizontal:
@@ -301,13 +301,17 @@ def comparison_figure(
                          range=[0, _axis_top(shown, benchmark, target)])
         height = height or (None if for_slides else auto_h)
     else:
+        if for_slides:
+            # a slide is narrower than a screen: the whisker note goes in the slide's caption
+            note = f"{n:,} organisations ranked from lowest to highest value"
         fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n], title=safe_text(note))
         fig.update_yaxes(title=safe_text(meta.value_title),
                          range=[0, _axis_top(shown, benchmark, target)])
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
         title=_title(title, subtitle),
-        legend_title_text=f"Compared with {safe_text(benchmark_label)}:",
+        # on a slide the benchmark line carries its own label and the caption says the rest
+        legend_title_text="" if for_slides else f"Compared with {safe_text(benchmark_label)}:",
         legend_traceorder="normal",
         # legend under the chart: the space above the bars is for the highlighted label
         legend={"orientation": "h", "y": -0.2 if not horizontal else 1.0,
@@ -444,7 +448,7 @@ def funnel_figure(
                                                theme.NHS_DARK_GREY)}},
             hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
     _reference_lines(fig, "y", centre, centre_label, target, meta, s)
-    for r in df[df["is_hl"]].itertuples(index=False):
+    for r in _labelled(df, for_slides).itertuples(index=False):
         fig.add_annotation(x=r.denominator, y=r.value, showarrow=True, arrowhead=2, ax=30,
                            ay=-35, text=f"<b>{safe_text(r.org_name, 40)}</b> "
                                         f"{format_value(r.value, d, unit)}",
@@ -455,12 +459,43 @@ def funnel_figure(
     fig.update_yaxes(title=safe_text(meta.value_title))
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
                       margin={"t": 110} if subtitle else {})
-    if overdispersion_note:
+    if for_slides:
+        _zoom_on_points(fig, df["value"], centre, target)
+    if overdispersion_note and for_slides:
+        # under a slide-sized chart the note collides with the axis title: above the plot
+        fig.add_annotation(text=safe_text(overdispersion_note), xref="paper", yref="paper",
+                           x=1, y=1.0, xanchor="right", yanchor="bottom", showarrow=False,
+                           font={"size": s["tick"], "color": theme.NHS_DARK_GREY})
+    elif overdispersion_note:
         fig.add_annotation(text=safe_text(overdispersion_note), xref="paper", yref="paper", x=0,
                            y=-0.16, yanchor="top", showarrow=False,
                            font={"size": s["tick"], "color": theme.NHS_DARK_GREY})
         fig.update_layout(margin={"b": 95})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+#: On a slide, more highlighted organisations than this are shown by their outlines only (a
+#: label each would pile up); the slide's caption says which are outlined.
+SLIDE_LABELS_MAX = 3
+
+
+def _labelled(df: pd.DataFrame, for_slides: bool) -> pd.DataFrame:
+    """The highlighted rows that get a name label."""
+    hl = df[df["is_hl"]]
+    return hl.iloc[0:0] if for_slides and len(hl) > SLIDE_LABELS_MAX else hl
+
+
+def _zoom_on_points(fig: go.Figure, values: pd.Series, *refs: float | None) -> None:
+    """Zoom the value axis on the points (and the centre and target lines): the limits run to
+    0 and 100% at tiny denominators and would squash every point into a thin band on a slide,
+    where no one can zoom. Limits leaving the area still show where the points are judged."""
+    vals = pd.to_numeric(values, errors="coerce").dropna()
+    if vals.empty:
+        return
+    extra = [float(r) for r in refs if r is not None and not _isnan(r)]
+    lo, hi = min([float(vals.min()), *extra]), max([float(vals.max()), *extra])
+    pad = max((hi - lo) * 0.08, 0.5)
+    fig.update_yaxes(range=[lo - pad, hi + pad], autorange=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,26 +24,31 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core import stats
 from core.errors import InvalidParameter, NotFound
 from core.models import IndicatorValue, Load
+from core.periods import parse_period
+from core.services import comparison as cmp_service
+from core.services import spc as spc_service
 from core.services.base import (
     IndicatorMeta,
     OrgRef,
     PeerSet,
     PeriodRef,
+    check_confidence,
     descendant_ids,
-    fetch_values,
     get_indicator,
     get_org,
     improvement_direction,
     lowest_type,
     org_types_with_data,
     periods_with_data,
-    resolve_peers,
+    resolve_period,
     values_statement,
-    with_intervals,
 )
-from core.stats import funnel, opportunity, peer_comparison, value_intervals, xmr
+from core.services.spc import period_sequence
+from core.stats import value_intervals
+from dashboards import adapters
 from exports import narrative as nv
 
 #: The level opportunity is counted against (GIRFT packs use the median or the upper quartile;
@@ -89,6 +94,7 @@ class IndicatorData:
     opportunity_extra: float | None
     opportunity_level: float | None
     member_codes: list[str]
+    confidence: float = 95.0
     loads: list[LoadRef] = field(default_factory=list)
 
     @property
@@ -159,23 +165,13 @@ def indicators_for_org(session: Session, org: OrgRef) -> list[str]:
 
 
 def _comparison_of_flag(flag: Any, polarity: str) -> str:
-    if not isinstance(flag, str) or not flag:
-        return "not_compared"
-    if flag == "within":
-        return "similar"
-    up = flag.startswith("above")
-    if polarity == nv.HIGHER:
-        return "better" if up else "worse"
-    if polarity == nv.LOWER:
-        return "worse" if up else "better"
-    return "higher" if up else "lower"
+    """A funnel flag in the pack's words; the same rule as the dashboards' funnel at 95%."""
+    return str(adapters.funnel_verdicts(pd.Series([flag], dtype=object), polarity, 95.0).iloc[0])
 
 
 def _resolve_period(
     session: Session, meta: IndicatorMeta, period: str | None, scope: list[int]
 ) -> PeriodRef:
-    from core.services.base import resolve_period
-
     if period is not None:
         return resolve_period(session, meta, period)
     # No period given: the latest period in which the organisation's scope has data.
@@ -188,6 +184,24 @@ def _resolve_period(
     return max(mine, key=lambda p: (p.end_date, -len(p.label)))
 
 
+def network_value(
+    rows: pd.DataFrame, meta: IndicatorMeta, confidence: float = 95.0
+) -> dict[str, Any]:
+    """A network's own value: the ratio of sums of its members' counts (never an average of
+    percentages), with its interval at ``confidence``. Suppressed or missing members (no value
+    from the service) leave both sums. The same pooled value as the triage service's
+    ``network_value``; the interval is pack-specific (triage gives none)."""
+    ok = (np.isfinite(rows["value"].to_numpy(dtype=float))
+          & rows["numerator"].notna().to_numpy() & rows["denominator"].notna().to_numpy())
+    num = float(rows.loc[ok, "numerator"].sum())
+    den = float(rows.loc[ok, "denominator"].sum())
+    vi = value_intervals(meta.value_type, [num], [den if den > 0 else np.nan],
+                         multiplier=meta.multiplier, confidence=confidence / 100.0)
+    return {"value": float(vi["value"].iloc[0]), "lower": float(vi["lower"].iloc[0]),
+            "upper": float(vi["upper"].iloc[0]), "numerator": num, "denominator": den,
+            "suppressed": False}
+
+
 def gather_indicator(
     session: Session,
     org: OrgRef,
@@ -195,9 +209,17 @@ def gather_indicator(
     *,
     period: str | None = None,
     peers: str | None = None,
+    confidence: float = 95.0,
 ) -> IndicatorData:
-    """The numbers behind one indicator's slides for ``org`` (see the module docstring)."""
+    """The numbers behind one indicator's slides for ``org`` (see the module docstring).
+
+    Every statistic comes from the read services the API and the dashboards call
+    (:func:`core.services.comparison.comparison`, ``funnel`` with overdispersion,
+    ``opportunity`` at the median, :func:`core.services.spc.spc`), with the same parameters,
+    so a pack's figures equal the API's. Pack-specific glue only: which organisations are
+    "ours", the network's pooled value and its series over time."""
     meta = get_indicator(session, indicator_id)
+    conf = check_confidence(confidence)
     scope = _scope_ids(session, org)
     pref = _resolve_period(session, meta, period, scope)
 
@@ -208,118 +230,156 @@ def gather_indicator(
         member_ids = set(below)
     else:
         unit_type, member_ids = org.org_type, {org.id}
-    peer_set = resolve_peers(session, meta, pref, peers, org_type=unit_type)
-    frame, peer_set = fetch_values(session, meta.id, pref, peer_set)
-    assert peer_set is not None
-    frame = frame[frame["org_type"] == unit_type].reset_index(drop=True)
-    frame["is_member"] = frame["org_id"].isin(member_ids)
-    if not frame["is_member"].any():
-        # The peer spec left our own members out: add them, they are what the pack is about.
-        mine = PeerSet(None, "group", "members", unit_type, tuple(sorted(member_ids)))
-        extra, _ = fetch_values(session, meta.id, pref, mine)
-        extra["is_member"] = True
-        frame = pd.concat([frame, extra], ignore_index=True)
-    if not frame["is_member"].any():
+    where = {"period": pref.label, "period_type": pref.period_type, "org_type": unit_type,
+             "peers": peers}
+    cmp = cmp_service.comparison(session, meta.id, confidence=conf, **where)
+    work = adapters.comparison_rows(cmp.rows).copy()
+    work["is_member"] = work["org_id"].isin(member_ids)
+    if not work["is_member"].any():
+        if peers:
+            raise InvalidParameter(
+                "peers",
+                f"the peers {peers!r} leave out {org.code} ({org.name})"
+                + (" and its members" if member_ids != {org.id} else "")
+                + "; choose peers that include them (or none for all)",
+            )
         raise NotFound(
             f"{org.code} ({org.name}) has no {meta.id!r} values in {pref.label}",
             entity="value", key=meta.id,
         )
+    # The service leaves suppressed or missing values without a value: say so, never a zero.
+    work["suppressed"] = ~np.isfinite(work["value"].to_numpy(dtype=float))
+    benchmark = float(cmp.benchmark.value)
+    quartiles = (cmp.quartiles["q1"], cmp.quartiles["median"], cmp.quartiles["q3"])
+    benchmark_label = f"the average of all {cmp.n} {nv.org_noun(unit_type)}" \
+        if cmp.peers.kind == "all" else f"the average of {cmp.peers.label}"
 
-    # Suppressed values are not zeros: they leave the sums and get no value or interval.
-    work = frame.copy()
-    work.loc[work["suppressed"], ["numerator", "denominator"]] = np.nan
-    work = with_intervals(work, meta, 95.0)
-    pc = peer_comparison(
-        work.assign(numerator=work["numerator"], denominator=work["denominator"]),
-        polarity=meta.polarity, value_type=meta.value_type, multiplier=meta.multiplier,
-        target=meta.target,
-    )
-    work["comparison"] = pc.rows["comparison"].to_numpy()
-    # Rows with only a published value and interval: judged by the same Fingertips rule.
-    no_parts = pc.rows["value"].isna() & work["value"].notna()
-    for i in np.flatnonzero(no_parts.to_numpy()):
-        work.loc[i, "comparison"] = nv.compare_with_benchmark(
-            work.at[i, "value"], work.at[i, "lower"], work.at[i, "upper"], pc.benchmark,
-            meta.polarity,
-        )
-    benchmark, quartiles = float(pc.benchmark), tuple(float(q) for q in pc.quartiles)
-    benchmark_label = f"the average of all {pc.n} {nv.org_noun(unit_type)}" \
-        if peer_set.kind == "all" else f"the average of {peer_set.label}"
-
-    # The organisation's own value: itself, or the ratio of sums of its members.
     members = work[work["is_member"]]
     if member_ids == {org.id}:
         r = members.iloc[0]
         org_value = {k: float(r[k]) for k in ("value", "lower", "upper", "numerator",
                                                 "denominator")}
         org_value["suppressed"] = bool(r["suppressed"])
+        org_value["category"] = str(r["comparison"])
     else:
-        ok = members["numerator"].notna() & members["denominator"].notna()
-        num, den = float(members.loc[ok, "numerator"].sum()), float(
-            members.loc[ok, "denominator"].sum())
-        vi = value_intervals(meta.value_type, [num], [den if den > 0 else np.nan],
-                             multiplier=meta.multiplier)
-        org_value = {"value": float(vi["value"].iloc[0]), "lower": float(vi["lower"].iloc[0]),
-                     "upper": float(vi["upper"].iloc[0]), "numerator": num,
-                     "denominator": den, "suppressed": False}
-    org_value["category"] = nv.compare_with_benchmark(
-        org_value["value"], org_value["lower"], org_value["upper"], benchmark, meta.polarity
-    )
+        org_value = network_value(members, meta, conf)
+        org_value["category"] = nv.compare_with_benchmark(
+            org_value["value"], org_value["lower"], org_value["upper"], benchmark,
+            meta.polarity)
 
-    # Funnel over every peer; its flags are counted over the members.
+    # Funnel over every peer (the service, overdispersion on); its flags counted over members.
     f_points = f_limits = None
     f_centre = f_phi = None
     f_over, f_method = False, None
-    if meta.value_type in ("proportion", "ratio", "rate") and work["denominator"].notna().sum():
-        fr = funnel(work["numerator"], work["denominator"], value_type=meta.value_type,
-                    multiplier=meta.multiplier, overdispersion=True)
-        work["funnel_flag"] = fr.rows["flag"].to_numpy()
-        work["funnel_comparison"] = [
-            _comparison_of_flag(f, meta.polarity) for f in work["funnel_flag"]
-        ]
-        f_points = work.assign(value=fr.rows["value"].to_numpy(),
-                               comparison=work["funnel_comparison"])
-        f_limits, f_centre = fr.limits, float(fr.target)
-        f_over, f_phi, f_method = bool(fr.overdispersion), float(fr.phi), fr.method
-    else:
-        work["funnel_flag"] = None
+    work["funnel_flag"] = None
+    if meta.value_type in ("proportion", "ratio", "rate") and work["denominator"].notna().any():
+        fv = cmp_service.funnel(session, meta.id, overdispersion=True, **where)
+        flags = dict(zip(fv.rows["org_code"], fv.rows["flag"], strict=True))
+        work["funnel_flag"] = work["org_code"].map(flags)
+        f_points = fv.rows.assign(comparison=adapters.funnel_verdicts(
+            fv.rows["flag"], meta.polarity, 95.0))
+        f_limits, f_centre = fv.limits, fv.target
+        f_over, f_phi, f_method = fv.overdispersion, fv.phi, fv.method
 
-    # Opportunity against the peer median, summed over the members.
+    # Opportunity against the peer median (the service), summed over the members.
     opp_extra = opp_level = None
-    if meta.polarity != nv.NEUTRAL and work["denominator"].notna().any():
-        op = opportunity(work, polarity=meta.polarity, value_type=meta.value_type,
-                         multiplier=meta.multiplier, level=OPPORTUNITY_LEVEL)
-        opp_extra = float(op.rows.loc[work["is_member"].to_numpy(), "extra"].sum())
-        opp_level = float(op.level)
+    if meta.polarity != nv.NEUTRAL and meta.value_type != "mean" \
+            and work["denominator"].notna().any():
+        ov = cmp_service.opportunity(session, meta.id, level=OPPORTUNITY_LEVEL, **where)
+        extra = ov.rows[ov.rows["org_code"].isin(members["org_code"])]["extra"]
+        opp_extra, opp_level = float(extra.fillna(0).sum()), float(ov.level)
 
-    spc_frame, variation, assurance, n_points = _spc(session, meta, pref, org, member_ids)
+    if member_ids == {org.id}:
+        spc_frame, variation, assurance, n_points = _spc_one(session, meta, pref, org)
+    else:
+        spc_frame, variation, assurance, n_points = _spc_network(
+            session, meta, pref, sorted(member_ids))
     loads = _loads(session, meta.id, [pref.id, *spc_frame.attrs.get("period_ids", [])],
                    [int(i) for i in work["org_id"]] + [org.id])
     return IndicatorData(
-        meta=meta, period=pref, peers=peer_set, unit_type=unit_type, peers_frame=work,
-        benchmark=benchmark, benchmark_label=benchmark_label, quartiles=quartiles,  # type: ignore[arg-type]
+        meta=meta, period=pref, peers=cmp.peers, unit_type=unit_type, peers_frame=work,
+        benchmark=benchmark, benchmark_label=benchmark_label, quartiles=quartiles,
         org_value=org_value, funnel_points=f_points, funnel_limits=f_limits,
         funnel_centre=f_centre, funnel_overdispersion=f_over, funnel_phi=f_phi,
         funnel_method=f_method, spc_frame=spc_frame, spc_variation=variation,
         spc_assurance=assurance, spc_points=n_points, opportunity_extra=opp_extra,
-        opportunity_level=opp_level,
+        opportunity_level=opp_level, confidence=conf,
         member_codes=sorted(members["org_code"].astype(str)), loads=loads,
     )
 
 
-_POINT_TYPE = {
-    "improvement": "special_cause_improvement",
-    "concern": "special_cause_concern",
-    "neutral": "special_cause_neutral",
-}
-
-
-def _spc(
-    session: Session, meta: IndicatorMeta, pref: PeriodRef, org: OrgRef, member_ids: set[int]
+def _spc_result(
+    series: pd.DataFrame, meta: IndicatorMeta
 ) -> tuple[pd.DataFrame, str | None, str | None, int]:
-    """The organisation's series up to ``pref`` (ratio of sums over members per period) and
-    its XmR chart; fewer than :data:`narrative.SPC_MIN_POINTS` points get no limits."""
-    ids = sorted(member_ids)
+    """The slide's SPC frame from service-shaped points; fewer than
+    :data:`narrative.SPC_MIN_POINTS` values are shown without limits or a judgement."""
+    n = int(series["value"].notna().sum())
+    frame = adapters.spc_frame(series)
+    variation = assurance = None
+    if n >= nv.SPC_MIN_POINTS:
+        variation, assurance = series.attrs.get("variation"), series.attrs.get("assurance")
+    else:
+        frame["mean"] = float(series["value"].mean()) if n else np.nan
+        frame["lpl"] = np.nan
+        frame["upl"] = np.nan
+        frame["point_type"] = "common_cause"
+        frame["segment"] = 0
+    frame.attrs["period_ids"] = series.attrs.get("period_ids", [])
+    return frame, variation, assurance, n
+
+
+def _xmr_points(series: pd.DataFrame, meta: IndicatorMeta) -> pd.DataFrame:
+    """XmR on a series with the SPC service's default settings, in its points' columns."""
+    res = stats.xmr(series["value"].to_numpy(dtype=float),
+                    improvement_direction=improvement_direction(meta.polarity),
+                    target=meta.target, screen_outliers=True)
+    pts = res.points.reset_index(drop=True)
+    out = series.reset_index(drop=True).copy()
+    for col in ("mean", "lower_limit", "upper_limit", "special_cause", "segment"):
+        out[col] = pts[col].to_numpy()
+    out.attrs.update(variation=res.variation, assurance=res.assurance)
+    return out
+
+
+def _spc_one(
+    session: Session, meta: IndicatorMeta, pref: PeriodRef, org: OrgRef
+) -> tuple[pd.DataFrame, str | None, str | None, int]:
+    """One organisation: :func:`core.services.spc.spc` of its series of the period's type,
+    exactly as the API's SPC endpoint. A pack of an earlier period stops the series there
+    (the same XmR, on the points up to that period)."""
+    view = spc_service.spc(session, org.code, meta.id, period_type=pref.period_type)
+    pts = view.points
+    upto = pd.to_datetime(pts["start_date"]) <= pd.Timestamp(pref.start_date)
+    if upto.all():
+        series = pts.copy()
+        icons = {"variation": view.variation, "assurance": view.assurance}
+    else:
+        series = _xmr_points(pts[upto.to_numpy()], meta)
+        icons = {k: series.attrs.get(k) for k in ("variation", "assurance")}
+    if series["value"].notna().sum() < nv.SPC_MIN_POINTS:
+        series = series[series["value"].notna()].reset_index(drop=True)
+    series.attrs.update(icons, period_ids=_period_ids(session, pref.period_type,
+                                                      series["period"]))
+    return _spc_result(series, meta)
+
+
+def _period_ids(session: Session, period_type: str, labels: pd.Series) -> list[int]:
+    from core.models import Period
+
+    wanted = [str(x) for x in labels]
+    if not wanted:
+        return []
+    return list(session.execute(
+        select(Period.id).where(Period.period_type == period_type, Period.label.in_(wanted))
+    ).scalars())
+
+
+def _spc_network(
+    session: Session, meta: IndicatorMeta, pref: PeriodRef, ids: list[int]
+) -> tuple[pd.DataFrame, str | None, str | None, int]:
+    """A network: its series is the ratio of sums of its members per period (pack-specific:
+    the SPC service charts one organisation's own values), gaps kept as in the service, then
+    the service's XmR settings."""
     periods = [
         p for p in periods_with_data(session, meta.id, org_ids=ids, period_type=pref.period_type)
         if p.end_date <= pref.end_date
@@ -336,40 +396,29 @@ def _spc(
     f = f[~f["suppressed"].astype(bool)]
     f = f[f["numerator"].notna() & f["denominator"].notna()]
     sums = f.groupby("period_id")[["numerator", "denominator"]].sum()
-    by_id = {p.id: p for p in periods}
+    by_label = {p.label: p for p in periods}
+    labels = period_sequence(periods[0].label, periods[-1].label, pref.period_type) \
+        if periods else []
     series = pd.DataFrame({
-        "period_id": [p.id for p in periods],
-        "period": [p.label for p in periods],
-        "x": [p.start_date for p in periods],
+        "period": labels,
+        "start_date": [by_label[x].start_date if x in by_label else
+                       parse_period(x, pref.period_type).start for x in labels],
+        "period_id": [by_label[x].id if x in by_label else np.nan for x in labels],
     })
     series = series.merge(sums, left_on="period_id", right_index=True, how="left")
-    vi = value_intervals(meta.value_type, series["numerator"].to_numpy(),
-                         series["denominator"].to_numpy(), multiplier=meta.multiplier)
+    vi = value_intervals(meta.value_type, series["numerator"].to_numpy(dtype=float),
+                         series["denominator"].to_numpy(dtype=float), multiplier=meta.multiplier)
     series["value"] = vi["value"].to_numpy()
-    series = series[series["value"].notna()].reset_index(drop=True)
-    n = len(series)
-    variation = assurance = None
-    if n >= nv.SPC_MIN_POINTS:
-        res = xmr(series["value"].to_numpy(), improvement_direction=improvement_direction(
-            meta.polarity), target=meta.target)
-        pts = res.points
-        series["mean"] = pts["mean"].to_numpy()
-        series["lpl"] = pts["lower_limit"].to_numpy()
-        series["upl"] = pts["upper_limit"].to_numpy()
-        series["point_type"] = [
-            _POINT_TYPE.get(str(s), "common_cause") for s in pts["special_cause"]
-        ]
-        series["segment"] = pts["segment"].to_numpy()
-        variation, assurance = res.variation, res.assurance
+    icons: dict[str, Any] = {}
+    if series["value"].notna().sum() >= nv.SPC_MIN_POINTS:
+        series = _xmr_points(series, meta)
+        icons = {k: series.attrs.get(k) for k in ("variation", "assurance")}
     else:
-        # Too few points for limits: show the values and their mean, judge nothing.
-        series["mean"] = float(series["value"].mean()) if n else np.nan
-        series["lpl"] = np.nan
-        series["upl"] = np.nan
-        series["point_type"] = "common_cause"
-        series["segment"] = 0
-    series.attrs["period_ids"] = [int(i) for i in series["period_id"] if i in by_id]
-    return series, variation, assurance, n
+        series = series[series["value"].notna()].reset_index(drop=True)
+        for col in ("mean", "lower_limit", "upper_limit", "special_cause", "segment"):
+            series[col] = np.nan
+    series.attrs.update(icons, period_ids=[int(p.id) for p in periods])
+    return _spc_result(series, meta)
 
 
 def _loads(
@@ -400,6 +449,7 @@ def gather_pack(
     period: str | None = None,
     indicators: str | list[str] | None = None,
     peers: str | None = None,
+    confidence: float = 95.0,
 ) -> PackData:
     """The numbers for a whole pack. Raises :class:`core.errors.NotFound` /
     :class:`core.errors.InvalidParameter` with a message that says what to change."""
@@ -426,7 +476,8 @@ def gather_pack(
     skipped: NotFound | None = None
     for ind in chosen:
         try:
-            out.append(gather_indicator(session, org, ind, period=period, peers=peers))
+            out.append(gather_indicator(session, org, ind, period=period, peers=peers,
+                                        confidence=confidence))
         except NotFound as exc:
             # Automatic choice: an indicator without data in this period is left out; one the
             # user named must be there, so say which and why.
@@ -456,5 +507,6 @@ __all__ = [
     "gather_indicator",
     "gather_pack",
     "indicators_for_org",
+    "network_value",
     "parse_indicator_list",
 ]

@@ -130,8 +130,9 @@ def _notes(pack: PackData, ind: IndicatorData, story: nv.IndicatorStory) -> str:
                           latest_label=story.latest_label, target_text=story.target_text)
     ov = ind.org_value
     numbers = (
-        f"Numbers. {pack.org.name}: {_fmt(ind, ov['value'])} (95% CI {_fmt(ind, ov['lower'])} "
-        f"to {_fmt(ind, ov['upper'])}), {nv.format_number(ov['numerator'])} of "
+        f"Numbers. {pack.org.name}: {_fmt(ind, ov['value'])} ({ind.confidence:g}% CI "
+        f"{_fmt(ind, ov['lower'])} to {_fmt(ind, ov['upper'])}), "
+        f"{nv.format_number(ov['numerator'])} of "
         f"{nv.format_number(ov['denominator'])}; {ind.benchmark_label}: "
         f"{_fmt(ind, ind.benchmark)}; peer quartiles {_fmt(ind, ind.quartiles[0])}, "
         f"{_fmt(ind, ind.quartiles[1])}, {_fmt(ind, ind.quartiles[2])}. Period {ind.period.label}."
@@ -148,26 +149,12 @@ def _notes(pack: PackData, ind: IndicatorData, story: nv.IndicatorStory) -> str:
 def _comparison_fig(pack: PackData, ind: IndicatorData, size: tuple[int, int]) -> Any:
     frame = ind.peers_frame[["org_code", "org_name", "value", "lower", "upper", "comparison",
                              "denominator"]]
-    fig = figures.comparison_figure(
+    return figures.comparison_figure(
         frame, indicator=ind.meta, benchmark=ind.benchmark,
         benchmark_label=_cap(ind.benchmark_label.removeprefix("the ")),
-        target=ind.meta.target, highlight=ind.member_codes, for_slides=True,
-        width=size[0], height=size[1],
+        target=ind.meta.target, highlight=ind.member_codes, confidence=ind.confidence,
+        for_slides=True, width=size[0], height=size[1],
     )
-    # A slide is narrower than the 1600 px the builder plans for: the legend title and the
-    # long axis note are said in the caption instead, and with several members highlighted
-    # their outlines speak (a label each would pile up).
-    fig.update_layout(legend_title_text="")
-    if len(ind.peers_frame) > figures.NAMED_BARS_MAX:
-        fig.update_xaxes(title=f"{_cap(_noun(ind))} ranked from lowest to highest value")
-    return _declutter(fig, len(ind.member_codes))
-
-
-def _declutter(fig: Any, highlighted: int) -> Any:
-    if highlighted > 3:
-        fig.layout.annotations = [a for a in fig.layout.annotations
-                                  if not (a.showarrow and a.text and "<b>" in a.text)]
-    return fig
 
 
 def _cap(text: str) -> str:
@@ -178,30 +165,14 @@ def _funnel_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
     points = ind.funnel_points
     if points is None:
         points = ind.peers_frame.iloc[0:0]
-    # The overdispersion note goes in the slide caption (under the chart it collides with
-    # the axis title at slide size).
-    fig = figures.funnel_figure(
+    note = (f"Limits widened for overdispersion (phi = {ind.funnel_phi:.1f})"
+            if ind.funnel_overdispersion and ind.funnel_phi is not None else None)
+    return figures.funnel_figure(
         points, ind.funnel_limits, indicator=ind.meta, centre=ind.funnel_centre,
         centre_label="Peer average", target=ind.meta.target,
-        highlight=ind.member_codes, overdispersion_note=None, for_slides=True,
+        highlight=ind.member_codes, overdispersion_note=note, for_slides=True,
         width=size[0], height=size[1],
     )
-    _focus_funnel(fig, points, ind.funnel_limits, (ind.funnel_centre, ind.meta.target))
-    return _declutter(fig, len(ind.member_codes))
-
-
-def _focus_funnel(fig: Any, points: pd.DataFrame, limits: pd.DataFrame | None,
-                  refs: tuple[float | None, ...] = ()) -> None:
-    """Zoom the value axis on the points (and the centre and target lines): the limits run to
-    0 and 100% at tiny denominators and would squash every point into a thin band. Limits
-    leaving the zoomed area still show where the points are judged."""
-    vals = pd.to_numeric(points.get("value"), errors="coerce").dropna()
-    if vals.empty:
-        return
-    extra = [float(r) for r in refs if r is not None and not nv.is_missing(r)]
-    lo, hi = min([float(vals.min()), *extra]), max([float(vals.max()), *extra])
-    pad = max((hi - lo) * 0.08, 0.5)
-    fig.update_yaxes(range=[lo - pad, hi + pad], autorange=False)
 
 
 def _spc_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
@@ -376,13 +347,11 @@ def _build_charts(
             f"All {int(ind.peers_frame['value'].notna().sum())} {noun} with a value; "
             + (f"{org.name}'s {n_members} {noun} outlined" if ind.members["org_id"].iloc[0]
                != org.id else f"{org.name} outlined")
-            + ". Whiskers: 95% confidence intervals.",
+            + f". Whiskers: {ind.confidence:g}% confidence intervals.",
         )
         charts[f"fun:{iid}"] = (
             png(_funnel_fig(ind, half), half, f"the funnel plot for {iid}"),
             "Funnel plot: outside the limits is more than chance; inside, do not rank."
-            + (f" Limits widened for overdispersion (phi = {ind.funnel_phi:.1f})."
-               if ind.funnel_overdispersion and ind.funnel_phi is not None else "")
             if ind.funnel_points is not None else
             f"No funnel plot for {ind.meta.value_type} indicators.",
         )
@@ -450,7 +419,8 @@ def _lay_out(
         flags = {f.code for f in _flags(ind, story)}
         panel = [
             ("Value", f"{_fmt(ind, ov['value'])}", False),
-            ("95% interval", f"{_fmt(ind, ov['lower'])} to {_fmt(ind, ov['upper'])}", False),
+            (f"{ind.confidence:g}% interval",
+             f"{_fmt(ind, ov['lower'])} to {_fmt(ind, ov['upper'])}", False),
             ("Benchmark", _fmt(ind, ind.benchmark), False),
             ("Compared", {"better": "Significantly better", "worse": "Significantly worse",
                           "similar": "Similar", "higher": "Significantly higher",
@@ -511,6 +481,7 @@ def build_pack(
     indicators: str | list[str] | None = None,
     per_member: bool = False,
     peers: str | None = None,
+    confidence: float = 95.0,
     output: str | Path | None = None,
 ) -> PackResult:
     """Make the slide pack for ``org_code``; write it to ``output`` (atomically) or return bytes.
@@ -518,13 +489,14 @@ def build_pack(
     ``indicators``: ids (list or "a,b,c"; default every indicator with data for the
     organisation or its members). ``period``: a period label (default each indicator's latest
     period with data here). ``peers``: a peer spec (``parent:CODE``, ``similar:CODE``,
-    ``group:NAME``; default every organisation of the members' type). Raises
+    ``group:NAME``; default every organisation of the members' type). ``confidence``: 95
+    or 99.8, for the intervals and the comparison with peers (as on the comparison page). Raises
     :class:`core.errors.QidashError` subclasses for bad input and
     :class:`exports.render.RenderError` when a chart cannot be drawn; nothing is written then.
     """
     t0 = time.perf_counter()
     pack = gather_pack(session, org_code=org_code, period=period, indicators=indicators,
-                       peers=peers)
+                       peers=peers, confidence=confidence)
     deck, n_charts = assemble(pack, per_member=per_member)
     data = deck.to_bytes()
     path = write_atomic(output, data) if output is not None else None

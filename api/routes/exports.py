@@ -1,9 +1,17 @@
 """Slide pack downloads: ``GET /exports/pack.pptx`` (and ``pack.pdf`` where LibreOffice is
 installed), the same pack as ``qidash export pack``.
 
-The dashboards' "Export slides" buttons link here with the page's own parameters (``org``,
-``period``, ``indicators`` or a single ``indicator``, ``peers``), so a pack exports what is on
-screen. Bad parameters get the API's one error shape (404 / 422); a chart that cannot be drawn
+The dashboards' "Export slides" buttons link here with the page's own parameters, so a pack
+exports what is on screen. One contract for every page:
+
+* the organisation: ``org``, or ``network`` (the network page), or ``highlight`` (the
+  comparison page: the highlighted organisation); when several are given they must agree,
+  except ``highlight`` next to ``org``/``network``, which the pack's own outlines replace;
+* ``indicators`` (comma-separated) and/or a single ``indicator``;
+* ``period``, ``peers``, ``confidence`` (95 or 99.8: intervals and comparisons);
+* ``view`` (chart, funnel, table) is accepted and ignored: a pack always has every view.
+
+Bad parameters get the API's one error shape (404 / 422); a chart that cannot be drawn
 (no Chromium) is a 503 that says what to install, never a broken file.
 """
 
@@ -24,9 +32,20 @@ router = APIRouter(tags=["exports"])
 
 PPTX_TYPE = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 
-OrgQuery = Annotated[str, Query(description="ODS code of the organisation (PCN, ICB, "
-                                "practice, trust)", examples=["U08235"], min_length=1,
-                                max_length=32)]
+OrgQuery = Annotated[str | None, Query(description="ODS code of the organisation (PCN, ICB, "
+                                       "practice, trust); or give `network` or `highlight`",
+                                       examples=["U08235"], max_length=32)]
+NetworkQuery = Annotated[str | None, Query(description="The network's code (what the network "
+                                           "page passes): the same as `org`", max_length=32)]
+HighlightQuery = Annotated[str | None, Query(description="The highlighted organisation (what "
+                                             "the comparison page passes): the pack's "
+                                             "organisation when `org` is not given",
+                                             max_length=32)]
+ConfidenceQuery = Annotated[float, Query(description="95 (default) or 99.8: the intervals "
+                                         "and the comparison with peers")]
+ViewQuery = Annotated[str | None, Query(description="The comparison page's view (chart, "
+                                        "funnel, table); accepted and ignored: a pack holds "
+                                        "every view", max_length=20)]
 PeriodQuery = Annotated[str | None, Query(description="Period label (default: each "
                                           "indicator's latest period with data)",
                                           examples=["2021-22"], max_length=32)]
@@ -52,13 +71,27 @@ def _indicator_list(indicators: str | None, indicator: str | None) -> str | None
     return joined
 
 
-def _make(session, org, period, indicators, per_member, peers):  # type: ignore[no-untyped-def]
+def pack_org(org: str | None, network: str | None, highlight: str | None) -> str:
+    """The pack's organisation from what a page sends (see the module docstring)."""
+    given = {k: v.strip() for k, v in (("org", org), ("network", network)) if v and v.strip()}
+    if len({v.upper() for v in given.values()}) > 1:
+        raise InvalidParameter("network", f"org {given['org']!r} and network "
+                               f"{given['network']!r} disagree; give one of them")
+    if given:
+        return next(iter(given.values()))
+    if highlight and highlight.strip():
+        return highlight.strip()
+    raise InvalidParameter("org", "say whose pack to make: org=CODE (or network=CODE, or "
+                           "highlight=CODE from the comparison page)")
+
+
+def _make(session, org, period, indicators, per_member, peers, confidence):  # type: ignore[no-untyped-def]  # noqa: E501
     from exports.pack import build_pack
     from exports.render import RenderError
 
     try:
         return build_pack(session, org_code=org, period=period, indicators=indicators,
-                          per_member=per_member, peers=peers)
+                          per_member=per_member, peers=peers, confidence=confidence)
     except RenderError as exc:
         raise APIError(503, str(exc), code="render_unavailable") from exc
 
@@ -80,22 +113,27 @@ def _download(data: bytes, media_type: str, filename: str) -> Response:
 def pack_pptx(
     session: SessionDep,
     _caller: ReaderDep,
-    org: OrgQuery,
+    org: OrgQuery = None,
+    network: NetworkQuery = None,
+    highlight: HighlightQuery = None,
     period: PeriodQuery = None,
     indicators: IndicatorsQuery = None,
     indicator: IndicatorQuery = None,
     per_member: PerMemberQuery = False,
     peers: PeersQuery = None,
+    confidence: ConfidenceQuery = 95.0,
+    view: ViewQuery = None,
 ) -> Response:
     """A 16:9 pack: title, summary table, per indicator the peer comparison, funnel and SPC
     charts with a plain-English message and speaker notes, optional member profiles, and the
     methods and loads behind every number."""
     from exports.pack import default_filename
 
-    result = _make(session, org, period, _indicator_list(indicators, indicator), per_member,
-                   peers)
+    code = pack_org(org, network, highlight)
+    result = _make(session, code, period, _indicator_list(indicators, indicator), per_member,
+                   peers, confidence)
     assert result.data is not None
-    return _download(result.data, PPTX_TYPE, default_filename(org, period, "pptx"))
+    return _download(result.data, PPTX_TYPE, default_filename(code, period, "pptx"))
 
 
 @router.get(
@@ -107,12 +145,16 @@ def pack_pptx(
 def pack_pdf(
     session: SessionDep,
     _caller: ReaderDep,
-    org: OrgQuery,
+    org: OrgQuery = None,
+    network: NetworkQuery = None,
+    highlight: HighlightQuery = None,
     period: PeriodQuery = None,
     indicators: IndicatorsQuery = None,
     indicator: IndicatorQuery = None,
     per_member: PerMemberQuery = False,
     peers: PeersQuery = None,
+    confidence: ConfidenceQuery = 95.0,
+    view: ViewQuery = None,
 ) -> Response:
     """The pack converted with LibreOffice; 503 with what to install when it is missing."""
     from exports.pack import default_filename
@@ -121,8 +163,9 @@ def pack_pdf(
     if find_soffice() is None:
         raise APIError(503, "PDF export needs LibreOffice on the server; download "
                        "pack.pptx instead", code="pdf_unavailable")
-    result = _make(session, org, period, _indicator_list(indicators, indicator), per_member,
-                   peers)
+    code = pack_org(org, network, highlight)
+    result = _make(session, code, period, _indicator_list(indicators, indicator), per_member,
+                   peers, confidence)
     assert result.data is not None
     with tempfile.TemporaryDirectory(prefix="qidash-pack-") as tmp:
         src = Path(tmp) / "pack.pptx"
@@ -132,4 +175,4 @@ def pack_pdf(
         except PdfError as exc:
             raise APIError(503, str(exc), code="pdf_unavailable") from exc
         data = out.read_bytes()
-    return _download(data, "application/pdf", default_filename(org, period, "pdf"))
+    return _download(data, "application/pdf", default_filename(code, period, "pdf"))

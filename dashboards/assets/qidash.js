@@ -36,7 +36,15 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         }
         window.sessionStorage.setItem("qidash-slides", known);
       }
-      return known === "1" ? [false, "Download this view as a PowerPoint pack"] : no;
+      if (known !== "1") {
+        return no;
+      }
+      // a pack is about one organisation: the comparison page names it by its highlight
+      const q = new URLSearchParams((href || "").split("?")[1] || "");
+      if (!q.get("org") && !q.get("network") && !q.get("highlight")) {
+        return [true, "Highlight an organisation to export its slide pack"];
+      }
+      return [false, "Download this view as a PowerPoint pack"];
     },
   },
 });

@@ -1,5 +1,5 @@
-"""Fixtures for the export tests: a database of real NHS data per backend (module scoped, so
-it is loaded once per backend), and helpers to read a deck back with python-pptx."""
+"""Fixtures for the export tests: the bundled demo (real NHS data) loaded through the product's
+own pipeline (``qidash demo``: :func:`etl.demo.run_demo`) once per backend and module."""
 
 from __future__ import annotations
 
@@ -11,17 +11,18 @@ from sqlalchemy.orm import Session
 
 from core.db import make_engine
 from core.settings import Settings, override_settings
+from etl.demo import run_demo
 from exports.render import find_browser
-from tests.exports.demo_data import load_all
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def pack_db(request: pytest.FixtureRequest, module_database, database_factory) -> Iterator[str]:
-    """URL of a migrated database holding 4 immunisation indicators (81 practices, 3 years)
-    and A&E 4-hour performance (20 trusts, 36 months); the settings point at it."""
+    """URL of a migrated database holding the demo: 15 immunisation indicators (81 West Sussex
+    practices in 21 PCNs, 3 years) and A&E 4-hour performance (trusts, 36 months); the
+    settings point at it."""
     url = module_database(request.param)
     engine = make_engine(url)
-    load_all(engine, items=4, trusts=20)
+    run_demo(engine)
     engine.dispose()
     override_settings(Settings(database_url=url))
     try:

@@ -14,15 +14,15 @@ from typer.testing import CliRunner
 
 from api.app import create_api
 from qidash.cli import app as cli
-from tests.exports.demo_data import PCN_CODE
 
-SMALL_PCN = "U87478"
+PCN_CODE = "U08235"  # Regis Healthcare PCN
+SMALL_PCN = "U87478"  # Lancing and Sompting PCN
 
 
 def test_cli_pack_end_to_end(pack_db, chromium, tmp_path: Path):
     out = tmp_path / "network.pptx"
     res = CliRunner().invoke(cli, ["export", "pack", "--org", PCN_CODE, "--period", "2021-22",
-                                   "--indicators", "imm_12m_menb", "-o", str(out)])
+                                   "--indicators", "imm_menb_12m", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert f"wrote {out} (5 slides, 1 indicators, 3 charts)" in res.output
     prs = Presentation(str(out))
@@ -52,7 +52,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(pack_db, tmp_path: Path, args,
 def test_cli_pdf_pages_exist(pack_db, chromium, soffice, tmp_path: Path):
     out = tmp_path / "pack.pdf"
     res = CliRunner().invoke(cli, ["export", "pack", "--org", SMALL_PCN, "--indicators",
-                                   "imm_12m_menb", "--format", "pdf", "-o", str(out)])
+                                   "imm_menb_12m", "--format", "pdf", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert out.read_bytes().startswith(b"%PDF")
     info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=False)
@@ -70,7 +70,7 @@ def test_cli_pdf_without_libreoffice_is_a_clear_error(pack_db, chromium, tmp_pat
     monkeypatch.setattr("exports.pdf.find_soffice", lambda: None)
     out = tmp_path / "pack.pdf"
     res = CliRunner().invoke(cli, ["export", "pack", "--org", SMALL_PCN, "--indicators",
-                                   "imm_12m_menb", "--format", "pdf", "-o", str(out)])
+                                   "imm_menb_12m", "--format", "pdf", "-o", str(out)])
     assert res.exit_code == 1
     assert "needs LibreOffice" in " ".join(res.output.split())
     assert list(tmp_path.iterdir()) == []
@@ -89,7 +89,7 @@ def _client() -> TestClient:
 
 def test_api_pack_download(pack_db, chromium):
     r = _client().get("/api/v1/exports/pack.pptx",
-                      params={"org": SMALL_PCN, "indicator": "imm_12m_menb",
+                      params={"org": SMALL_PCN, "indicator": "imm_menb_12m",
                               "period": "2021-22"})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith(
@@ -115,3 +115,84 @@ def test_api_errors_in_the_api_shape(pack_db, params, status, code):
     body = r.json()
     assert body["error"]["code"] == code
     assert body["error"]["message"]
+
+
+def _slides_href(tree) -> str:
+    """The href of the page's "Export slides" button, found in its component tree."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+            continue
+        ident = getattr(node, "id", None)
+        if isinstance(ident, dict) and ident.get("type") == "slides-btn":
+            return node.href
+        stack.extend(x for x in (getattr(node, "children", None),) if x is not None)
+    raise AssertionError("no Export slides button on the page")
+
+
+def _tiny_png(fig, **kwargs) -> bytes:
+    """A real (tiny) PNG in place of a chart: this test is about the parameters; drawing is
+    tested by the other pack tests."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 9), "white").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_every_export_button_gets_a_pack(pack_db, monkeypatch):
+    """The href each dashboard page builds, requested as the browser would, is a pack."""
+    import sys
+
+    import dash
+
+    from dashboards.app import create_dash
+    from exports import pack as pack_mod
+
+    monkeypatch.setattr(pack_mod.assemble, "__kwdefaults__",
+                        {"per_member": False, "render": _tiny_png})
+
+    create_dash()
+    pages = {p["module"].rsplit(".", 1)[-1]: sys.modules[p["module"]]
+             for p in dash.page_registry.values()}
+    ind_page = pages["indicator"]
+    st = ind_page.State_.parse("imm_menb_12m", {"period": "2021-22", "highlight": "H82006",
+                                                "confidence": "99.8", "view": "funnel"})
+    data = ind_page.adapters.read(ind_page.compute, st)
+    hrefs = {
+        "comparison": ind_page._content(st, data)[3],
+        "network": _slides_href(pages["network"].layout(SMALL_PCN, indicator="imm_menb_12m")),
+        "profile": _slides_href(pages["organisation"].layout("H82006")),
+    }
+    assert "highlight=H82006" in hrefs["comparison"]
+    assert "confidence=99.8" in hrefs["comparison"]
+    assert f"network={SMALL_PCN}" in hrefs["network"]
+    client = _client()
+    for page, href in hrefs.items():
+        assert href.startswith("/api/v1/exports/pack.pptx?"), href
+        r = client.get(href)
+        assert r.status_code == 200, (page, href, r.text)
+        prs = Presentation(io.BytesIO(r.content))
+        titles = [s.shapes.title.text for s in prs.slides if s.shapes.title is not None]
+        assert titles[-1] == "Methods and data sources", page
+        assert len(prs.slides) >= 5, page
+    # the comparison page's pack is the highlighted practice's, at 99.8%
+    r = client.get(hrefs["comparison"])
+    notes = Presentation(io.BytesIO(r.content)).slides[2].notes_slide.notes_text_frame.text
+    assert "99.8% CI" in notes
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"indicator": "imm_menb_12m"}, "say whose pack to make"),
+        ({"org": SMALL_PCN, "network": PCN_CODE}, "disagree"),
+        ({"org": SMALL_PCN, "confidence": "90"}, "confidence"),
+    ],
+)
+def test_button_contract_errors(pack_db, params, message):
+    r = _client().get("/api/v1/exports/pack.pptx", params=params)
+    assert r.status_code == 422, r.text
+    assert message in r.json()["error"]["message"]
