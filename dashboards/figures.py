@@ -462,10 +462,10 @@ def funnel_figure(
     if for_slides:
         _zoom_on_points(fig, df["value"], centre, target)
     if overdispersion_note and for_slides:
-        # under a slide-sized chart the note collides with the axis title: above the plot
-        fig.add_annotation(text=safe_text(overdispersion_note), xref="paper", yref="paper",
-                           x=1, y=1.0, xanchor="right", yanchor="bottom", showarrow=False,
-                           font={"size": s["tick"], "color": theme.NHS_DARK_GREY})
+        # a free note under a slide-sized chart collides with the axis title, and above it
+        # with the legend: it becomes the axis title's second line
+        fig.update_xaxes(title=f"{safe_text(fig.layout.xaxis.title.text)}<br>"
+                               f"<sup>{safe_text(overdispersion_note)}</sup>")
     elif overdispersion_note:
         fig.add_annotation(text=safe_text(overdispersion_note), xref="paper", yref="paper", x=0,
                            y=-0.16, yanchor="top", showarrow=False,
@@ -474,9 +474,9 @@ def funnel_figure(
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
-#: On a slide, more highlighted organisations than this are shown by their outlines only (a
-#: label each would pile up); the slide's caption says which are outlined.
-SLIDE_LABELS_MAX = 3
+#: On a slide, more highlighted organisations than this are shown by their outlines only
+#: (neighbouring labels pile up at slide size); the slide's caption says which are outlined.
+SLIDE_LABELS_MAX = 1
 
 
 def _labelled(df: pd.DataFrame, for_slides: bool) -> pd.DataFrame:
@@ -623,6 +623,12 @@ def spc_figure(
     fig.update_yaxes(title=safe_text(meta.value_title))
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
                       margin={"r": 110, "t": 110})
+    if for_slides:
+        # at half-slide width the legend on top runs under the variation box: it goes below
+        # the dates, which need no "Period" title
+        fig.update_xaxes(title=None)
+        fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.1,
+                                  "xanchor": "left", "x": 0}, margin={"t": 70, "b": 90})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
