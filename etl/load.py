@@ -61,6 +61,20 @@ def lock_for_load(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def relax_commit_durability(conn: Connection) -> None:
+    """PostgreSQL: ``SET LOCAL synchronous_commit = off`` for this load's transaction only.
+
+    The commit returns without waiting for its WAL to reach the disk (the WAL writer flushes it
+    within a fraction of a second). Atomicity and consistency are unchanged: the transaction
+    still commits whole or not at all, and a crash never leaves half a load. The one thing
+    relaxed is the durability of a load that has just committed: if the server crashes within
+    that fraction of a second, the load is lost as a whole (its load row stays ``running``) and
+    is simply loaded again. Other sessions keep the server's setting.
+    """
+    if is_postgres(conn):
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 # lookups -------------------------------------------------------------------------------------
 def organisation_ids(conn: Connection) -> dict[str, int]:
     """Every organisation code -> id."""
@@ -130,6 +144,9 @@ class ValueStage:
         self.pg = is_postgres(conn)
         self.rows = 0
         self.chunks = 0
+        #: the (indicator, period) pairs staged: a pair with no value in the database yet needs
+        #: no diff (its rows can only be inserts)
+        self.pairs: set[tuple[str, int]] = set()
         conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
         conn.execute(text("DROP TABLE IF EXISTS qidash_diff"))
         on_commit = " ON COMMIT DROP" if self.pg else ""
@@ -147,6 +164,12 @@ class ValueStage:
             return
         self.chunks += 1
         self.rows += len(frame)
+        codes, uniques = pd.factorize(frame["indicator_id"].to_numpy(dtype=object))
+        pid = frame["period_id"].to_numpy(dtype=np.int64)
+        width = int(pid.max()) + 1
+        for key in np.unique(codes.astype(np.int64) * width + pid).tolist():
+            code, period = divmod(key, width)
+            self.pairs.add((str(uniques[code]), period))
         # the line number is all the staging table needs to report a cross-chunk duplicate
         line = pd.to_numeric(frame["ref"], errors="coerce").fillna(-1).astype("int64")
         frame = frame[list(STAGE_COLUMNS)].assign(ref=line.to_numpy())
@@ -220,13 +243,32 @@ class ValueStage:
         self.rows = self.conn.execute(text("SELECT COUNT(*) FROM qidash_stage")).scalar_one()
 
     def apply(self, load_id: int | None, *, write: bool = True) -> ApplyCounts:
-        """Diff against the database; record history, update and insert (unless ``write``)."""
+        """Diff against the database; record history, update and insert (unless ``write``).
+
+        History rows are written for updated values only: an inserted value needs none, because
+        reverting its load deletes the values that still carry the load's id (a later load that
+        overwrote one records an ``update`` row naming this load as ``prev_load_id``, which
+        blocks the revert until that later load is reverted).
+
+        When no staged (indicator, period) pair has a value in the database yet (a first load,
+        or a new period of known indicators, the usual monthly append), every staged row is an
+        insert: the diff is skipped and the staging table is inserted as it is.
+        """
         conn = self.conn
+        t0 = time.perf_counter()
+        fresh = not self._existing_pairs()
+        if fresh:
+            counts = ApplyCounts(self.rows, 0, 0)
+            log.debug("no staged indicator/period has values yet: %.2f s",
+                      time.perf_counter() - t0)
+            if write and self.rows:
+                self._write(load_id, source="qidash_stage", inserted=self.rows, updated=0,
+                            t0=t0)
+            return counts
         eq = "IS NOT DISTINCT FROM" if self.pg else "IS"
         same = " AND ".join(f"v.{c} {eq} s.{c}" for c in VALUE_FIELDS)
         prev = ", ".join(f"v.{c} AS p_{c}" for c in VALUE_FIELDS)
         on_commit = " ON COMMIT DROP" if self.pg else ""
-        t0 = time.perf_counter()
         if self.pg:
             conn.execute(text("ANALYZE qidash_stage"))  # temp tables have no statistics
         conn.execute(text(
@@ -244,45 +286,80 @@ class ValueStage:
         counts = ApplyCounts(inserted, updated, self.rows - total)
         log.debug("diff of %s staged rows: %.2f s", self.rows, time.perf_counter() - t0)
         if write and total:
-            params = {"load_id": load_id}
-            held = self._drop_foreign_keys() if self.pg and total >= BULK_FK_ROWS else []
-            rebuilt = (self._drop_secondary_indexes()
-                       if inserted >= BULK_FK_ROWS and inserted >= self._rows_now() else [])
+            self._write(load_id, source="qidash_diff", inserted=inserted, updated=updated, t0=t0)
+        return counts
+
+    def _existing_pairs(self) -> bool:
+        """Does any staged (indicator, period) pair already have a value in the database?
+
+        One probe per indicator through the unique key's (indicator_id, period_id) prefix.
+        """
+        by_indicator: dict[str, list[int]] = {}
+        for ind, period in self.pairs:
+            by_indicator.setdefault(ind, []).append(period)
+        probe = text(
+            "SELECT 1 FROM indicator_values WHERE indicator_id = :i AND period_id IN :p LIMIT 1"
+        ).bindparams(bindparam("p", expanding=True))
+        for ind, periods in by_indicator.items():
+            periods.sort()
+            for i in range(0, len(periods), 500):
+                if self.conn.execute(probe, {"i": ind, "p": periods[i:i + 500]}).first():
+                    return True
+        return False
+
+    def _write(self, load_id: int | None, *, source: str, inserted: int, updated: int,
+               t0: float) -> None:
+        """History for the updated values, then the update and the insert, from ``source``
+        (``qidash_diff``, or ``qidash_stage`` when every staged row is new)."""
+        conn = self.conn
+        params = {"load_id": load_id}
+        held = []
+        if self.pg and inserted + updated >= BULK_FK_ROWS:
+            held = self._drop_foreign_keys(
+                ("indicator_values", "value_history") if updated >= BULK_FK_ROWS
+                else ("indicator_values",))
+        rebuilt = (self._drop_secondary_indexes()
+                   if inserted >= BULK_FK_ROWS and inserted >= self._rows_now() else [])
+        if updated:
             conn.execute(text(
                 "INSERT INTO value_history (load_id, indicator_id, period_id, org_id, action, "
                 + ", ".join(f"prev_{c}" for c in VALUE_FIELDS) + ", prev_load_id) "
-                "SELECT :load_id, indicator_id, period_id, org_id, "
-                "CASE WHEN vid IS NULL THEN 'insert' ELSE 'update' END, "
-                + ", ".join(f"p_{c}" for c in VALUE_FIELDS) + ", p_load_id FROM qidash_diff"
+                "SELECT :load_id, indicator_id, period_id, org_id, 'update', "
+                + ", ".join(f"p_{c}" for c in VALUE_FIELDS) + ", p_load_id FROM qidash_diff "
+                "WHERE vid IS NOT NULL"
             ), params)
             log.debug("history: %.2f s", time.perf_counter() - t0)
-            if updated:
-                conn.execute(text(
-                    "UPDATE indicator_values SET "
-                    + ", ".join(f"{c} = d.{c}" for c in VALUE_FIELDS)
-                    + ", load_id = :load_id FROM qidash_diff d "
-                    "WHERE indicator_values.id = d.vid"
-                ), params)
-            if inserted:
-                conn.execute(text(
-                    "INSERT INTO indicator_values (indicator_id, period_id, org_id, "
-                    + ", ".join(VALUE_FIELDS) + ", load_id) "
-                    "SELECT indicator_id, period_id, org_id, " + ", ".join(VALUE_FIELDS)
-                    + ", :load_id FROM qidash_diff WHERE vid IS NULL"
-                ), params)
-            log.debug("update and insert: %.2f s", time.perf_counter() - t0)
-            for statement in rebuilt:
-                conn.execute(text(statement))
-            if rebuilt:
-                log.debug("indexes rebuilt: %.2f s", time.perf_counter() - t0)
-            for table, name, definition in held:
-                # one set-based check per constraint instead of one trigger call per row
-                conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
-            if held:
-                log.debug("foreign keys checked: %.2f s", time.perf_counter() - t0)
-        return counts
+            conn.execute(text(
+                "UPDATE indicator_values SET "
+                + ", ".join(f"{c} = d.{c}" for c in VALUE_FIELDS)
+                + ", load_id = :load_id FROM qidash_diff d "
+                "WHERE indicator_values.id = d.vid"
+            ), params)
+        if inserted:
+            new_rows = " WHERE vid IS NULL" if source == "qidash_diff" else ""
+            # in the unique key's order, so that the indexes kept are filled left to right
+            order = "" if rebuilt else " ORDER BY indicator_id, period_id, org_id"
+            conn.execute(text(
+                "INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                + ", ".join(VALUE_FIELDS) + ", load_id) "
+                "SELECT indicator_id, period_id, org_id, " + ", ".join(VALUE_FIELDS)
+                + ", :load_id FROM " + source + new_rows + order
+            ), params)
+        log.debug("update and insert: %.2f s", time.perf_counter() - t0)
+        if rebuilt and self.pg:
+            # index builds sort in memory instead of spilling to disk (this transaction only)
+            conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+        for statement in rebuilt:
+            conn.execute(text(statement))
+        if rebuilt:
+            log.debug("indexes rebuilt: %.2f s", time.perf_counter() - t0)
+        for table, name, definition in held:
+            # one set-based check per constraint instead of one trigger call per row
+            conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+        if held:
+            log.debug("foreign keys checked: %.2f s", time.perf_counter() - t0)
 
-    def _drop_foreign_keys(self) -> list[tuple[str, str, str]]:
+    def _drop_foreign_keys(self, tables: tuple[str, ...]) -> list[tuple[str, str, str]]:
         """Drop the values' and history's foreign keys for this transaction (PostgreSQL).
 
         PostgreSQL checks a foreign key with a trigger per inserted row; for a bulk insert that
@@ -292,7 +369,7 @@ class ValueStage:
         until the load commits, which is why this is done only for large loads.
         """
         held = []
-        for table in ("indicator_values", "value_history"):
+        for table in tables:
             rows = self.conn.execute(text(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"), {"t": table}).all()
@@ -387,14 +464,22 @@ class RevertError(ValueError):
 
 
 def revert_values(conn: Connection, load_id: int) -> int:
-    """Put every value the load wrote back as it was; returns the number of values touched."""
+    """Put every value the load wrote back as it was; returns the number of values touched.
+
+    The values a load inserted are the ones still carrying its id once its updates are put back
+    (inserts record no history). A later load that changed one of them recorded an ``update``
+    history row with ``prev_load_id`` = this load: while that load stands, this one cannot be
+    reverted (its values are no longer the ones it wrote).
+    """
     later = conn.execute(text(
         "SELECT DISTINCT v.load_id FROM value_history h JOIN indicator_values v "
         "ON v.indicator_id = h.indicator_id AND v.period_id = h.period_id AND v.org_id = h.org_id "
-        "WHERE h.load_id = :id AND (v.load_id IS NULL OR v.load_id <> :id)"
+        "WHERE h.load_id = :id AND (v.load_id IS NULL OR v.load_id <> :id) "
+        "UNION SELECT DISTINCT h.load_id FROM value_history h JOIN loads l ON l.id = h.load_id "
+        "WHERE h.prev_load_id = :id AND l.status <> 'reverted'"
     ), {"id": load_id}).scalars().all()
     if later:
-        ids = ", ".join(str(i) for i in sorted(x for x in later if x is not None))
+        ids = ", ".join(str(i) for i in sorted({x for x in later if x is not None}))
         raise RevertError(
             f"load {load_id}'s values were since changed by load(s) {ids or '(unknown)'}; "
             f"revert those first (qidash loads revert {ids.split(', ')[-1] if ids else 'ID'}), "

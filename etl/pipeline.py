@@ -217,6 +217,7 @@ def run_load(
             try:
                 db.lock_for_load(conn)
                 if kind == "values":
+                    db.relax_commit_durability(conn)
                     _load_values(conn, extract, result, options, skip_invalid, dry_run, load_id,
                                  progress)
                 elif kind == "organisations":

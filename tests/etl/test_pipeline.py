@@ -26,7 +26,7 @@ def test_load_then_same_file_is_unchanged(seeded, write):
     assert (again.status, again.rows_unchanged, again.rows_inserted) == ("unchanged", 3, 0)
     assert values_rows(seeded)[0] == ("P1", "mmr1", "2019-20", 90.0, 100.0, 90.0, False,
                                       first.load_id)
-    assert count(seeded, "value_history") == 3
+    assert count(seeded, "value_history") == 0  # inserts need no history to be reverted
     summary = get_load(seeded, first.load_id)
     assert summary.user == "ana"
     assert summary.status == "loaded"
@@ -90,6 +90,33 @@ def test_corrected_file_updates_only_differing_values_and_revert_restores(seeded
     assert values_rows(seeded) == []
     statuses = [s.status for s in list_loads(seeded)]
     assert statuses[:2] == ["reverted", "reverted"]
+
+
+def test_history_only_for_updates_and_revert_of_inserts(seeded, write):
+    """A first load writes no history; a correction records one row per updated value. A
+    later load that overwrote an inserted value blocks the revert until it is reverted."""
+    first = run_load(seeded, write("v.csv", GOOD), kind="values")
+    assert (first.rows_inserted, count(seeded, "value_history")) == (3, 0)
+    # a new period of known indicators (no diff needed) mixed into a later load
+    more = write("v2.csv", GOOD.replace("P1,mmr1,2020/21,95,100", "P1,mmr1,2020/21,96,100")
+                 + "P1,mmr1,2021/22,9,10\n")
+    second = run_load(seeded, more, kind="values")
+    assert (second.rows_inserted, second.rows_updated, second.rows_unchanged) == (1, 1, 2)
+    with seeded.connect() as conn:
+        history = conn.execute(text("SELECT load_id, action, prev_numerator, prev_load_id "
+                                    "FROM value_history")).all()
+    assert [tuple(h) for h in history] == [(second.load_id, "update", 95.0, first.load_id)]
+    with pytest.raises(RevertError, match=f"load\\(s\\) {second.load_id}"):
+        revert_load(seeded, first.load_id)  # its insert of P1 2020-21 was overwritten
+    revert_load(seeded, second.load_id)
+    assert [r[2:4] for r in values_rows(seeded)] == [
+        ("2019-20", 90.0), ("2020-21", 95.0), ("2019-20", 40.0)]
+    revert_load(seeded, first.load_id)  # allowed once the later load is reverted
+    assert values_rows(seeded) == []
+    third = run_load(seeded, write("v.csv", GOOD), kind="values")
+    assert third.rows_inserted == 3  # a fresh load again after both reverts
+    revert_load(seeded, third.load_id)
+    assert values_rows(seeded) == []
 
 
 def test_revert_refuses_loads_that_wrote_nothing(seeded, write):
