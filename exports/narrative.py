@@ -167,7 +167,7 @@ def comparison_sentence(
     """One sentence on where the organisation stands against the benchmark.
 
     >>> comparison_sentence("Riverside PCN", "88.1%", "worse", "England", "92.3%")
-    'Riverside PCN (88.1%) is significantly lower than England (92.3%): worse.'
+    'Riverside PCN (88.1%) is significantly lower than England (92.3%), which is worse.'
     """
     if suppressed:
         return (f"{org_name}'s value is suppressed to protect confidentiality, so it is not "
@@ -183,7 +183,7 @@ def comparison_sentence(
         return (f"{org_name} ({value_text}) is similar to {benchmark_label} ({benchmark_text}): "
                 f"the difference could be chance.")
     word = direction_word(category, polarity)
-    tail = f": {category}." if category in ("better", "worse") else "."
+    tail = f", which is {category}." if category in ("better", "worse") else "."
     return (f"{org_name} ({value_text}) is significantly {word} than {benchmark_label} "
             f"({benchmark_text}){tail}")
 

@@ -54,11 +54,11 @@ def test_compare_with_benchmark_fingertips_rule(value, lower, upper, bench, pola
 
 def test_comparison_sentence_words():
     s = nv.comparison_sentence("Riverside PCN", "88.1%", "worse", "England", "92.3%")
-    assert s == "Riverside PCN (88.1%) is significantly lower than England (92.3%): worse."
+    assert s == "Riverside PCN (88.1%) is significantly lower than England (92.3%), which is worse."
     s = nv.comparison_sentence("X", "3.1 per 1,000", "better", "England", "4.0 per 1,000",
                                polarity=nv.LOWER)
     assert "significantly lower than England" in s
-    assert s.endswith(": better.")
+    assert s.endswith(", which is better.")
     s = nv.comparison_sentence("X", "12.0%", "higher", "England", "9.0%", polarity=nv.NEUTRAL)
     assert "significantly higher" in s
     assert "better" not in s
