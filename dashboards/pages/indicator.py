@@ -239,7 +239,10 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
                                      id=f"{P}-graph-wrap",
                                      style={"display": "none" if st.view == "table" else
                                             "block"}),
-                            html.Div(_grid(grid_rows, meta), id=f"{P}-grid-wrap",
+                            # the grid exists only in the table view: ag-grid's 870 KB
+                            # chunk then loads only when someone asks for the table
+                            html.Div(_grid(grid_rows, meta) if st.view == "table" else None,
+                                     id=f"{P}-grid-wrap",
                                      style={"display": "block" if st.view == "table" else
                                             "none"}),
                         ],
@@ -267,7 +270,7 @@ def hit_code(res: Any, code: str | None) -> str | None:
 @callback(
     Output(f"{P}-graph", "figure"),
     Output(f"{P}-graph-wrap", "style"),
-    Output(f"{P}-grid", "rowData"),
+    Output(f"{P}-grid-wrap", "children"),
     Output(f"{P}-grid-wrap", "style"),
     Output(f"{P}-summary", "children"),
     Output({"type": "slides-btn", "page": P}, "href"),
@@ -289,12 +292,12 @@ def update(period, peers, highlight, confidence, view, od, indicator_id):  # noq
         data = adapters.read(compute, st)
     except ViewError as exc:
         return (figures._empty(str(exc), for_slides=False, width=None, height=None),
-                {"display": "block"}, [], {"display": "none"}, str(exc), no_update)
+                {"display": "block"}, None, {"display": "none"}, str(exc), no_update)
     fig, grid_rows, summary, href = _content(st, data)
     show, hide = {"display": "block"}, {"display": "none"}
     if st.view == "table":
-        return no_update, hide, grid_rows, show, summary, href
-    return fig, show, [], hide, summary, href
+        return no_update, hide, _grid(grid_rows, data["result"].indicator), show, summary, href
+    return fig, show, None, hide, summary, href
 
 
 @callback(

@@ -77,10 +77,12 @@ def test_indicator_callback_switches_views(sample, pages):
     assert "Of 8" in summary  # 80 organisations with a value among all practices
     assert "highlight=H82006" in href
     assert "view=funnel" in href
-    fig2, gstyle, rows, tstyle, _s, _h = page.update(
+    assert rows is None  # no grid (and no ag-grid chunk to load) outside the table view
+    fig2, gstyle, grid, tstyle, _s, _h = page.update(
         "2021-22", "", None, 95.0, "table", False, "imm_6in1_12m")
     assert fig2 is no_update
     assert tstyle == {"display": "block"}
+    rows = grid.rowData
     assert len(rows) == 80
     assert {"Organisation", "Value", "Lower CI"} <= set(rows[0])
     json.dumps(rows)  # the grid gets plain JSON

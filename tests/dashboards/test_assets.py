@@ -1,0 +1,39 @@
+"""What the browser downloads: the plotly.js basic bundle, cached assets (no database)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dashboards
+
+ASSETS = Path(dashboards.__file__).parent / "assets"
+
+
+def _bundle() -> Path:
+    (bundle,) = ASSETS.glob("plotly-basic-*.min.js")
+    return bundle
+
+
+def test_plotly_basic_bundle_matches_plotly_py():
+    """The vendored bundle is the plotly.js version plotly.py builds figures for."""
+    from plotly.offline import get_plotlyjs_version
+
+    head = _bundle().read_text(encoding="utf-8")[:300]
+    m = re.search(r"plotly\.js \(basic - minified\) v(\d+\.\d+\.\d+)", head)
+    assert m, "not plotly.js's basic bundle"
+    assert m.group(1) == get_plotlyjs_version(), (
+        "plotly was upgraded: replace the bundle with plotly.js-basic-dist-min@"
+        f"{get_plotlyjs_version()} (npm pack) so figures and renderer agree")
+
+
+def test_index_loads_the_basic_bundle_and_assets_are_cached(dash_app):
+    client = dash_app.server.test_client()
+    html = client.get("/").get_data(as_text=True)
+    src = re.search(r'src="(/assets/plotly-basic-[^"]+)"', html)
+    assert src, "the basic bundle is not in the page's scripts"
+    assert "package_data/plotly.min.js" not in html  # the 4.8 MB bundle is not eager
+    resp = client.get(src.group(1))
+    assert resp.status_code == 200
+    assert "max-age=31536000" in resp.headers["Cache-Control"]
+    assert "?m=" in src.group(1)  # the URL changes with the file, so the long cache is safe
