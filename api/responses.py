@@ -14,8 +14,9 @@ import datetime as dt
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
-from itertools import repeat
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -67,74 +68,37 @@ def _column_values(s: pd.Series) -> list[Any]:
             for v in s.astype(object).tolist()]
 
 
+@lru_cache(maxsize=128)
+def _row_builder(cols: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """A function ``(v0, v1, ...) -> {cols[0]: v0, cols[1]: v1, ...}`` for these columns.
+
+    A dict display with constant keys (one BUILD_CONST_KEY_MAP) is about twice as fast as
+    ``dict(zip(cols, row))`` per row. The keys are written as ``repr`` string literals and the
+    argument names are generated, so no caller text is ever evaluated as code.
+    """
+    if not all(isinstance(c, str) for c in cols):
+        return lambda *vals: dict(zip(cols, vals, strict=True))
+    args = ", ".join(f"v{i}" for i in range(len(cols)))
+    body = ", ".join(f"{c!r}: v{i}" for i, c in enumerate(cols))
+    return eval(f"lambda {args}: {{{body}}}", {"__builtins__": {}})  # noqa: S307
+
+
 def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None
             ) -> list[dict[str, Any]]:
     """Rows of ``frame`` as dicts, built column-wise (several times faster than
-    ``DataFrame.to_dict("records")`` for thousands of rows)."""
-    cols = list(columns) if columns is not None else list(frame.columns)
+    ``DataFrame.to_dict("records")`` for thousands of rows).
+
+    Measured for 6,500 comparison rows x 13 fields: column lists 1.5 ms, dicts 3.5 ms, orjson
+    2.3 ms. (Assembling the JSON text column-wise, one token per value and a key template per
+    row, measured slower here: 21 ms, from the ~80,000 small bytes objects it creates.)
+    """
+    cols = tuple(columns) if columns is not None else tuple(frame.columns)
     if frame.empty:
         return []
+    if not cols:
+        return [{} for _ in range(len(frame))]
     arrays = [_column_values(frame[c]) for c in cols]
-    # map/zip in C: about 20% faster than a comprehension for thousands of rows
-    return list(map(dict, map(zip, repeat(cols), zip(*arrays, strict=True))))
-
-
-def _dump_one(v: Any) -> bytes:
-    return orjson.dumps(v, default=_default, option=JSON_OPTIONS)
-
-
-_BOOL_TOKENS = np.array([b"false", b"true"], dtype=object)
-
-
-def _split_array(a: np.ndarray) -> np.ndarray:
-    """JSON tokens of a 1-D numeric numpy array: one orjson call for the whole column, split
-    on commas (numbers and ``null`` contain none). orjson writes NaN/inf as ``null``."""
-    body = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
-    return np.array(body.split(b",") if body else [], dtype=object)
-
-
-def _column_tokens(s: pd.Series) -> list[bytes]:
-    """The JSON text of every value of a column, built per column rather than per value
-    where the dtype allows (numbers, booleans, nullable arrays, categoricals)."""
-    dtype = s.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        cats = [_dump_one(c) for c in dtype.categories.tolist()] + [b"null"]
-        return np.array(cats, dtype=object)[s.cat.codes.to_numpy()].tolist()  # -1 -> null
-    arr = s.array
-    mask = getattr(arr, "_mask", None)
-    if mask is not None and dtype.kind in "fiub":  # nullable Int64 / Float64 / boolean
-        data = arr._data  # type: ignore[attr-defined]
-        toks = _BOOL_TOKENS[data.astype(np.intp)] if dtype.kind == "b" else _split_array(data)
-        toks[mask] = b"null"
-        return toks.tolist()
-    if isinstance(dtype, np.dtype):
-        if dtype.kind == "b":
-            return _BOOL_TOKENS[s.to_numpy().astype(np.intp)].tolist()
-        if dtype.kind in "fiu":
-            return _split_array(s.to_numpy()).tolist()
-    return list(map(_dump_one, _column_values(s)))
-
-
-def rows_json(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None
-              ) -> orjson.Fragment:
-    """The rows of ``frame`` as a JSON array of objects, pre-serialised (an
-    ``orjson.Fragment`` to place inside a response dict passed to :func:`dumps`).
-
-    Same JSON as ``dumps(records(frame, columns))`` (NaN/NA as null) without building a dict
-    per row: each column becomes a list of JSON tokens (one orjson call per numeric column),
-    and each row is one ``%`` format of a template holding the keys. For 6,500 comparison
-    rows this is about 6 ms instead of about 10 ms (dicts, then orjson).
-    """
-    cols = list(columns) if columns is not None else list(frame.columns)
-    if frame.empty or not cols:
-        return orjson.Fragment(b"[]" if frame.empty else b"[" + b",".join(
-            [b"{}"] * len(frame)) + b"]")
-    # '%' is the only special character of a bytes template; keys are escaped by orjson
-    template = b"{" + b",".join(
-        _dump_one(str(c)).replace(b"%", b"%%") + b":%b" for c in cols) + b"}"
-    tokens = [_column_tokens(frame[c]) for c in cols]
-    return orjson.Fragment(b"[" + b",".join([template % t for t in zip(*tokens, strict=True)])
-                           + b"]")
+    return list(map(_row_builder(cols), *arrays))
 
 
 class JSONBytes(JSONResponse):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from api import schemas
 from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import doc
-from api.responses import csv_response, json_response, rows_json
+from api.responses import csv_response, json_response, records
 from core.services import comparison as cmp
 from core.services import indicators as ind_service
 from core.services.comparison import COMPARISON_COLUMNS, FUNNEL_COLUMNS, OPPORTUNITY_COLUMNS
@@ -73,7 +73,7 @@ def list_indicators(
     frame = ind_service.list_indicators(session, domain=domain)
     if format == "csv":
         return csv_response(frame, "indicators.csv", INDICATOR_LIST_COLUMNS)
-    return json_response({"items": rows_json(frame, INDICATOR_LIST_COLUMNS)})
+    return json_response({"items": records(frame, INDICATOR_LIST_COLUMNS)})
 
 
 @router.get(
@@ -129,7 +129,7 @@ def comparison(
         "n": res.n,
         "quartiles": res.quartiles,
         "deciles": res.deciles,
-        "rows": rows_json(res.rows, COMPARISON_COLUMNS),
+        "rows": records(res.rows, COMPARISON_COLUMNS),
     })
 
 
@@ -175,8 +175,8 @@ def funnel(
         "phi": view.phi,
         "tau2": view.tau2,
         "method": view.method,
-        "limits": rows_json(view.limits),
-        "rows": rows_json(view.rows, FUNNEL_COLUMNS),
+        "limits": records(view.limits),
+        "rows": records(view.rows, FUNNEL_COLUMNS),
     })
 
 
@@ -220,6 +220,6 @@ def opportunity(
         "total": view.total,
         "orgs_for_half": view.orgs_for_half,
         "n_below_level": view.n_below_level,
-        "by_parent": rows_json(view.by_parent),
-        "rows": rows_json(view.rows, OPPORTUNITY_COLUMNS),
+        "by_parent": records(view.by_parent),
+        "rows": records(view.rows, OPPORTUNITY_COLUMNS),
     })

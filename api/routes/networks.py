@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api import schemas
 from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import doc
-from api.responses import csv_response, json_response, rows_json
+from api.responses import csv_response, json_response, records
 from core.services import profile as profile_service
 from core.services.profile import TRIAGE_COLUMNS
 
@@ -45,7 +45,7 @@ def triage(
     return json_response({
         "network": t.parent.brief(),
         "member_type": t.member_type,
-        "members": rows_json(t.members),
-        "summary": rows_json(t.summary),
-        "rows": rows_json(t.rows, TRIAGE_COLUMNS),
+        "members": records(t.members),
+        "summary": records(t.summary),
+        "rows": records(t.rows, TRIAGE_COLUMNS),
     })

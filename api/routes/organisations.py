@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api import schemas
 from api.deps import FormatQuery, Offset, ReaderDep, SessionDep
 from api.docs import doc
-from api.responses import csv_response, json_response, rows_json
+from api.responses import csv_response, json_response, records
 from core.services import organisations as org_service
 from core.services import profile as profile_service
 from core.services import spc as spc_service
@@ -58,7 +58,7 @@ def list_organisations(
     if format == "csv":
         return csv_response(page.items, "organisations.csv", ORG_LIST_COLUMNS)
     return json_response({"total": page.total, "limit": page.limit, "offset": page.offset,
-                          "items": rows_json(page.items, ORG_LIST_COLUMNS)})
+                          "items": records(page.items, ORG_LIST_COLUMNS)})
 
 
 @router.get(
@@ -122,7 +122,7 @@ def spc(
         "assurance": view.assurance,
         "warnings": view.warnings,
         "annotations": view.annotations,
-        "points": rows_json(view.points, SPC_POINT_COLUMNS),
+        "points": records(view.points, SPC_POINT_COLUMNS),
     })
 
 
@@ -156,5 +156,5 @@ def profile(
         "peers": prof.peers_label,
         "confidence": prof.confidence,
         "level": prof.level,
-        "rows": rows_json(prof.rows, PROFILE_COLUMNS),
+        "rows": records(prof.rows, PROFILE_COLUMNS),
     })

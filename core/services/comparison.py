@@ -112,26 +112,29 @@ def _benchmark(
 
 def _engine_frame(values: pd.DataFrame) -> pd.DataFrame:
     # suppressed rows carry no counts into the statistics (a suppressed value is not a zero)
-    f = values[["numerator", "denominator"]].copy()
     sup = values["suppressed"].to_numpy(dtype=bool)
-    f.loc[sup, ["numerator", "denominator"]] = np.nan
-    return f
+    return pd.DataFrame(
+        {
+            "numerator": np.where(sup, np.nan, values["numerator"].to_numpy(dtype=float)),
+            "denominator": np.where(sup, np.nan, values["denominator"].to_numpy(dtype=float)),
+        },
+        index=values.index,
+    )
 
 
-def compare_frame(
+def _object(s: pd.Series) -> pd.Series:
+    # an object-dtype column without copying when it already is one (text stays object, as
+    # frame_from_rows makes it: pandas 3 would otherwise infer its string dtype)
+    return s if s.dtype == object else s.astype(object)
+
+
+def _compare_columns(
     values: pd.DataFrame,
     indicator: IndicatorMeta,
-    *,
-    confidence: float = 95.0,
-    benchmark: float | None = None,
-) -> tuple[pd.DataFrame, stats.PeerComparison]:
-    """Run :func:`core.stats.peer_comparison` on a values frame (from
-    :func:`core.services.base.fetch_values`) and return rows of :data:`COMPARISON_COLUMNS`
-    (plus ``org_id``, ``org_type``, ``parent_id``) in input order.
-
-    Rows with only a published value (no counts) keep that value and its published 95%
-    interval but take no rank and are ``not_compared``: the engine works from counts.
-    """
+    confidence: float,
+    benchmark: float | None,
+) -> tuple[dict[str, Any], stats.PeerComparison]:
+    """The comparison rows as columns (arrays, input order) and the engine's result."""
     res = stats.peer_comparison(
         _engine_frame(values),
         polarity=indicator.polarity,
@@ -151,27 +154,56 @@ def compare_frame(
         value = np.where(no_counts, published["value"].to_numpy(), value)
         lower = np.where(no_counts, published["lower"].to_numpy(), lower)
         upper = np.where(no_counts, published["upper"].to_numpy(), upper)
-    out = pd.DataFrame(
-        {
-            "org_id": values["org_id"].to_numpy(),
-            "org_code": values["org_code"].astype(object),
-            "org_name": values["org_name"].astype(object),
-            "org_type": values["org_type"].astype(object),
-            "parent_id": values["parent_id"].to_numpy(),
-            "numerator": values["numerator"].to_numpy(dtype=float),
-            "denominator": values["denominator"].to_numpy(dtype=float),
-            "value": value,
-            "lower_ci": lower,
-            "upper_ci": upper,
-            "rank": r["rank"].to_numpy(),
-            "percentile": r["percentile"].to_numpy(dtype=float),
-            "quartile": r["quartile"].to_numpy(),
-            "decile": r["decile"].to_numpy(),
-            "comparison": r["comparison"].astype(object).to_numpy(),
-            "meets_target": r["meets_target"].to_numpy(),
-        }
-    )
-    return out, res
+    comp = r["comparison"].array
+    cols = {
+        "org_id": values["org_id"].to_numpy(),
+        "org_code": _object(values["org_code"]).to_numpy(),
+        "org_name": _object(values["org_name"]).to_numpy(),
+        "org_type": _object(values["org_type"]).to_numpy(),
+        "parent_id": values["parent_id"].to_numpy(),
+        "numerator": values["numerator"].to_numpy(dtype=float),
+        "denominator": values["denominator"].to_numpy(dtype=float),
+        "value": value,
+        "lower_ci": lower,
+        "upper_ci": upper,
+        "rank": r["rank"].to_numpy(),
+        "percentile": r["percentile"].to_numpy(dtype=float),
+        "quartile": r["quartile"].to_numpy(),
+        "decile": r["decile"].to_numpy(),
+        # categories -> their labels by a take on the codes (astype(object) costs ~1 ms)
+        "comparison": np.asarray(comp.categories, dtype=object)[comp.codes],
+        "meets_target": r["meets_target"].to_numpy(),
+    }
+    return cols, res
+
+
+def _frame(cols: dict[str, Any], order: np.ndarray | None = None) -> pd.DataFrame:
+    # text columns as explicit object Series (see _object); the rest as arrays
+    data = {
+        k: pd.Series(v if order is None else v[order], dtype=object, copy=False)
+        if k in ("org_code", "org_name", "org_type", "comparison") else
+        (v if order is None else v[order])
+        for k, v in cols.items()
+    }
+    return pd.DataFrame(data, copy=False)
+
+
+def compare_frame(
+    values: pd.DataFrame,
+    indicator: IndicatorMeta,
+    *,
+    confidence: float = 95.0,
+    benchmark: float | None = None,
+) -> tuple[pd.DataFrame, stats.PeerComparison]:
+    """Run :func:`core.stats.peer_comparison` on a values frame (from
+    :func:`core.services.base.fetch_values`) and return rows of :data:`COMPARISON_COLUMNS`
+    (plus ``org_id``, ``org_type``, ``parent_id``) in input order.
+
+    Rows with only a published value (no counts) keep that value and its published 95%
+    interval but take no rank and are ``not_compared``: the engine works from counts.
+    """
+    cols, res = _compare_columns(values, indicator, confidence, benchmark)
+    return _frame(cols), res
 
 
 def comparison(
@@ -203,14 +235,15 @@ def comparison(
     )
     values, peer_set = fetch_values(conn, ind.id, per, peer_set)
     fixed = _benchmark(conn, ind, per, benchmark, conf)
-    rows, res = compare_frame(
-        values, ind, confidence=conf, benchmark=None if fixed is None else fixed.value
+    cols, res = _compare_columns(
+        values, ind, conf, None if fixed is None else fixed.value
     )
     bench = fixed or Benchmark("peers", f"{peer_set.label} (pooled)", res.pooled)
     # rows arrive ordered by code (SQL ORDER BY), so a stable sort on rank alone gives
-    # rank then code; argsort on the numbers is several times cheaper than sort_values
-    rank_key = pd.to_numeric(rows["rank"], errors="coerce").to_numpy(dtype=float)
-    rows = rows.take(np.argsort(np.where(np.isnan(rank_key), np.inf, rank_key), kind="stable"))
+    # rank then code; argsort on the numbers (applied to the columns before the frame is
+    # built) is several times cheaper than sort_values on the frame
+    rank_key = res.rows["rank"].to_numpy(dtype=float, na_value=np.inf)
+    rows = _frame(cols, np.argsort(rank_key, kind="stable"))
     q1, med, q3 = res.quartiles
     return ComparisonResult(
         indicator=ind,
@@ -222,7 +255,7 @@ def comparison(
         quartiles={"q1": q1, "median": med, "q3": q3},
         deciles=list(res.deciles),
         n=res.n,
-        rows=rows.reset_index(drop=True),
+        rows=rows,
     )
 
 
