@@ -136,6 +136,14 @@ class ApplyCounts:
     unchanged: int
 
 
+def _line_numbers(refs: pd.Series) -> np.ndarray:
+    """CSV line references as integers (-1 for workbook references such as ``Sheet:12``)."""
+    try:
+        return refs.to_numpy(dtype=object).astype(np.int64)
+    except (TypeError, ValueError):
+        return pd.to_numeric(refs, errors="coerce").fillna(-1).astype("int64").to_numpy()
+
+
 class ValueStage:
     """A temporary staging table in the current transaction, filled chunk by chunk."""
 
@@ -171,8 +179,7 @@ class ValueStage:
             code, period = divmod(key, width)
             self.pairs.add((str(uniques[code]), period))
         # the line number is all the staging table needs to report a cross-chunk duplicate
-        line = pd.to_numeric(frame["ref"], errors="coerce").fillna(-1).astype("int64")
-        frame = frame[list(STAGE_COLUMNS)].assign(ref=line.to_numpy())
+        frame = frame[list(STAGE_COLUMNS)].assign(ref=_line_numbers(frame["ref"]))
         if self.pg:
             self._copy(frame)
         else:

@@ -159,7 +159,7 @@ def validate_values(
 ) -> ValidatedValues:
     """Check every rule on every row of a canonical values frame; derive values."""
     n = len(frame)
-    refs = frame["_ref"].astype(str).to_numpy() if n else np.array([], dtype=object)
+    refs = _refs(frame["_ref"]) if n else np.array([], dtype=object)
     errors: list[RowError] = list(reader_errors or [])
     bad = np.zeros(n, bool)
     if reader_errors:
@@ -294,18 +294,20 @@ def validate_values(
     gp = period_pos[good]
     clean = pd.DataFrame({
         "org_id": org_id[good].astype("int64"),
-        "indicator_id": ind_id[good].to_numpy(dtype=object),
-        "period_label": pl[gp] if len(gp) else np.zeros(0, dtype=object),
-        "period_type": pt[gp] if len(gp) else np.zeros(0, dtype=object),
+        # text columns are wrapped as they are: pandas would otherwise convert object arrays
+        # of text to its Arrow string type, a copy of every string
+        "indicator_id": ind_id[good].reset_index(drop=True),
+        "period_label": _obj(pl[gp] if len(gp) else np.zeros(0, dtype=object)),
+        "period_type": _obj(pt[gp] if len(gp) else np.zeros(0, dtype=object)),
         "numerator": num[good],
         "denominator": den[good],
         "value": value[good],
         "lower_ci": lci[good],
         "upper_ci": uci[good],
         "suppressed": suppressed[good],
-        "note": frame["note"].to_numpy(dtype=object)[good] if "note" in frame else np.full(
-            int(good.sum()), None, dtype=object),
-        "ref": refs[good],
+        "note": _obj(frame["note"].to_numpy(dtype=object)[good] if "note" in frame else np.full(
+            int(good.sum()), None, dtype=object)),
+        "ref": _obj(refs[good]),
         "period_pos": gp,
     })
     clean = CleanValues.validate(clean)
@@ -313,6 +315,17 @@ def validate_values(
         periods.iloc[0:0].assign(period_pos=np.zeros(0, np.int64))
     errors.sort(key=_error_order)
     return ValidatedValues(clean=clean, errors=errors, rejected=int(bad.sum()), periods=used)
+
+
+def _obj(a: np.ndarray) -> pd.Series:
+    return pd.Series(a, dtype=object, copy=False)
+
+
+def _refs(s: pd.Series) -> np.ndarray:
+    """Row references as an object array of text (no conversion when they already are)."""
+    a = s.to_numpy(dtype=object)
+    return a if pd.api.types.infer_dtype(a, skipna=False) == "string" else \
+        s.astype(str).to_numpy(dtype=object)
 
 
 def _row_refs(errors: list[RowError]) -> set[str]:
