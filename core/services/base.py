@@ -30,6 +30,7 @@ from core.models import (
     Period,
 )
 from core.periods import FINENESS, PERIOD_TYPES, PeriodError, parse_period
+from core.services.version import current_version, engine_cache
 
 Conn = Session | Connection
 
@@ -148,7 +149,15 @@ def _meta_from_row(row: Any) -> IndicatorMeta:
 
 
 def get_indicator(conn: Conn, indicator_id: str) -> IndicatorMeta:
-    """The indicator ``indicator_id``; :class:`NotFound` lists the indicators that exist."""
+    """The indicator ``indicator_id``; :class:`NotFound` lists the indicators that exist.
+
+    Cached per data version (:mod:`core.services.version`): indicator definitions change only
+    through loads, which change the version."""
+    version = current_version(conn)
+    cache = engine_cache(conn, "indicator_meta")
+    meta = cache.get(indicator_id, version)
+    if meta is not None:
+        return meta
     row = core_conn(conn).execute(
         select(*_indicator_columns()).where(Indicator.id == indicator_id)
     ).first()
@@ -161,7 +170,9 @@ def get_indicator(conn: Conn, indicator_id: str) -> IndicatorMeta:
             key=indicator_id,
             valid=ids[:_LIST_MAX],
         )
-    return _meta_from_row(row)
+    meta = _meta_from_row(row)
+    cache.put(indicator_id, version, meta)
+    return meta
 
 
 def list_indicator_meta(conn: Conn) -> list[IndicatorMeta]:
@@ -220,6 +231,22 @@ def periods_with_data(
     ``indicator_values`` instead of a scan of every value of the indicator.
     """
     check_period_type(period_type)
+    if org_ids is None:
+        # the periods of a whole indicator change only with loads and reverts (the version)
+        version = current_version(conn)
+        cache = engine_cache(conn, "periods_with_data")
+        hit = cache.get((indicator_id, period_type), version)
+        if hit is not None:
+            return list(hit)
+        refs = _periods_with_data(conn, indicator_id, None, period_type)
+        cache.put((indicator_id, period_type), version, tuple(refs))
+        return refs
+    return _periods_with_data(conn, indicator_id, org_ids, period_type)
+
+
+def _periods_with_data(
+    conn: Conn, indicator_id: str, org_ids: list[int] | None, period_type: str | None
+) -> list[PeriodRef]:
     probe = select(IndicatorValue.id).where(
         IndicatorValue.indicator_id == indicator_id, IndicatorValue.period_id == Period.id
     )

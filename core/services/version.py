@@ -1,0 +1,174 @@
+"""The data version: a cheap fingerprint of what the read services can show, and small caches
+keyed by it.
+
+Every write that changes what a read returns goes through a load (values, organisations,
+indicators: :mod:`etl.pipeline` records a ``loads`` row, finishes it in the same transaction
+as the data, and marks reverts), a saved peer group or an annotation. :func:`data_version`
+reads counters of those tables in one query of scalar sub-selects on small tables (about
+0.5 ms): a finished load, a revert, a new or deleted group, member or annotation each change
+it. Each worker process reads it per request, so a load or a revert made through any worker
+(or the CLI) invalidates every worker's caches on its next request.
+
+Writes that bypass these paths (hand-written SQL against the database) are not seen; the caches
+also expire entries after a time-to-live (:data:`DEFAULT_TTL`) to bound that case.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from core.models import Annotation, Load, PeerGroup, PeerGroupMember
+
+Conn = Session | Connection
+
+#: seconds an entry of a versioned cache lives at most (bounds staleness after writes that
+#: bypass loads, groups and annotations, e.g. hand-written SQL)
+DEFAULT_TTL = 300.0
+
+
+def data_version(conn: Conn) -> tuple[str, ...]:
+    """A fingerprint of the data, changed by every finished load, revert, peer-group or
+    annotation write (one query).
+
+    * loads: count, max id, how many have finished (``finished_at`` is set in the same
+      transaction as the data a load writes) and how many were reverted;
+    * peer groups and annotations: count, max id and latest creation time (with SQLite's
+      reuse of a deleted highest id, the creation time still differs);
+    * peer group members: count.
+    """
+    subs = [
+        select(func.count()).select_from(Load).scalar_subquery(),
+        select(func.max(Load.id)).scalar_subquery(),
+        select(func.count(Load.finished_at)).scalar_subquery(),
+        select(func.count(Load.reverted_at)).scalar_subquery(),
+        select(func.count()).select_from(PeerGroup).scalar_subquery(),
+        select(func.max(PeerGroup.id)).scalar_subquery(),
+        select(func.max(PeerGroup.created_at)).scalar_subquery(),
+        select(func.count()).select_from(PeerGroupMember).scalar_subquery(),
+        select(func.count()).select_from(Annotation).scalar_subquery(),
+        select(func.max(Annotation.id)).scalar_subquery(),
+        select(func.max(Annotation.created_at)).scalar_subquery(),
+    ]
+    c = conn.connection() if isinstance(conn, Session) else conn
+    row = c.execute(select(*subs)).one()
+    return tuple(str(v) for v in row)
+
+
+_TX_KEY = "qidash_data_version"
+
+
+def current_version(conn: Conn) -> tuple[str, ...]:
+    """:func:`data_version`, read once per transaction of ``conn`` (memoised in its ``info``
+    with the transaction it was read in, so a new transaction reads it again)."""
+    memo = conn.info.get(_TX_KEY)
+    tx = conn.get_transaction()
+    if memo is not None and tx is not None and memo[0] is tx:
+        return memo[1]
+    version = data_version(conn)
+    conn.info[_TX_KEY] = (conn.get_transaction(), version)
+    return version
+
+
+class VersionedLRU:
+    """A thread-safe LRU cache whose entries belong to one data version.
+
+    ``get(key, version)`` returns None unless the entry was stored under the same version
+    and is younger than ``ttl`` seconds. Bounded by ``maxsize`` entries and, when given,
+    ``maxbytes`` (the sum of the sizes passed to :meth:`put`), evicting least recently used
+    entries first.
+    """
+
+    def __init__(self, maxsize: int, *, maxbytes: int | None = None,
+                 ttl: float = DEFAULT_TTL) -> None:
+        self.maxsize = maxsize
+        self.maxbytes = maxbytes
+        self.ttl = ttl
+        self._data: OrderedDict[Hashable, tuple[tuple[str, ...], float, int, Any]] = (
+            OrderedDict()
+        )
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def nbytes(self) -> int:
+        """Sum of the sizes of the entries held."""
+        return self._bytes
+
+    def get(self, key: Hashable, version: tuple[str, ...]) -> Any:
+        """The value stored for ``key`` under ``version``, or None."""
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            ver, stored, size, value = entry
+            if ver != version or time.monotonic() - stored > self.ttl:
+                del self._data[key]
+                self._bytes -= size
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Hashable, version: tuple[str, ...], value: Any, size: int = 0) -> None:
+        """Store ``value`` for ``key`` under ``version`` (``size`` counts toward maxbytes)."""
+        if self.maxsize <= 0 or (self.maxbytes is not None and size > self.maxbytes):
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old[2]
+            self._data[key] = (version, time.monotonic(), size, value)
+            self._bytes += size
+            while len(self._data) > self.maxsize or (
+                self.maxbytes is not None and self._bytes > self.maxbytes
+            ):
+                _, (_, _, s, _) = self._data.popitem(last=False)
+                self._bytes -= s
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+
+
+_engine_caches: weakref.WeakKeyDictionary[Engine, dict[str, VersionedLRU]] = (
+    weakref.WeakKeyDictionary()
+)
+_registry_lock = threading.Lock()
+
+
+def _engine(conn: Conn) -> Engine:
+    bind = conn.get_bind() if isinstance(conn, Session) else conn.engine
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def engine_cache(conn: Conn, name: str, maxsize: int = 512) -> VersionedLRU:
+    """The cache ``name`` of the database ``conn`` is bound to (one per engine, so that two
+    databases with the same version never share entries; dropped with the engine)."""
+    engine = _engine(conn)
+    with _registry_lock:
+        caches = _engine_caches.setdefault(engine, {})
+        cache = caches.get(name)
+        if cache is None:
+            cache = caches[name] = VersionedLRU(maxsize)
+        return cache
+
+
+__all__ = ["DEFAULT_TTL", "VersionedLRU", "current_version", "data_version", "engine_cache"]
