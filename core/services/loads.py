@@ -136,16 +136,22 @@ def freshness(conn: Conn) -> Freshness:
     ).scalar_one()
     changes: list[dict[str, Any]] = []
     if last_values is not None:
-        rows = conn.execute(
-            select(VH.indicator_id, VH.action, func.count())
-            .where(VH.load_id == last_values[0])
-            .group_by(VH.indicator_id, VH.action)
+        # the ETL records history for updated values only; the last values load's values all
+        # still carry its id (no later load has written since), so inserted = written - updated
+        written = conn.execute(
+            select(IndicatorValue.indicator_id, func.count())
+            .where(IndicatorValue.load_id == last_values[0])
+            .group_by(IndicatorValue.indicator_id)
         ).all()
-        by: dict[str, dict[str, Any]] = {}
-        for ind, action, n in rows:
-            d = by.setdefault(ind, {"indicator_id": ind, "inserted": 0, "updated": 0})
-            d["inserted" if action == "insert" else "updated"] += int(n)
-        changes = sorted(by.values(), key=lambda d: d["indicator_id"])
+        updated = dict(conn.execute(
+            select(VH.indicator_id, func.count())
+            .where(VH.load_id == last_values[0], VH.action == "update")
+            .group_by(VH.indicator_id)
+        ).all())
+        changes = sorted(
+            ({"indicator_id": ind, "inserted": int(n) - int(updated.get(ind, 0)),
+              "updated": int(updated.get(ind, 0))} for ind, n in written),
+            key=lambda d: d["indicator_id"])
     return Freshness(
         last_load=dict(zip(LOAD_COLUMNS, last, strict=True)) if last else None,
         periods=sorted(periods, key=lambda p: p["period_type"]),
