@@ -56,8 +56,30 @@ def test_comparison_many_orgs_vertical_and_suppressed_counted():
     f.loc[:9, "value"] = np.nan
     fig = figures.comparison_figure(f, indicator=META)
     assert all(t.orientation in (None, "v") for t in fig.data)
-    assert sum(len(t.x) for t in fig.data) == 490
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert sum(len(t.x) for t in bars) == 490
+    assert sum(len(t.error_y.array) for t in bars) == 490  # a whisker on every bar
     assert "10 without a value" in fig.layout.xaxis.title.text
+
+
+def test_comparison_thousands_of_bars_stay_light():
+    """A national chart: scalar styles (no per-bar arrays), highlight drawn on top once."""
+    f = _frame(6500)
+    fig = figures.comparison_figure(f, indicator=META, highlight="P1234")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert all(np.ndim(t.marker.line.width) == 0 for t in bars)
+    outlined = [t for t in bars if t.marker.line.width == 3]
+    assert len(outlined) == 1
+    assert list(outlined[0].hovertext) == ["Practice 1234 (P1234)"]
+    assert outlined[0].showlegend is False
+    # intervals as one shaded band (upper line, lower line filled to it), not 6,500 whiskers
+    assert all(t.error_y.array is None for t in bars)
+    upper, lower = [t for t in fig.data if t.type == "scatter"]
+    assert lower.fill == "tonexty"
+    assert len(upper.y) == len(lower.y) == 6500
+    assert np.all(np.asarray(upper.y) >= np.asarray(lower.y))
+    assert "Shading: 95% confidence intervals" in fig.layout.xaxis.title.text
+    assert len(fig.to_json()) < 450_000  # was 780 KB with per-bar outlines and whiskers
 
 
 def test_names_from_uploads_are_escaped():
