@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 
+from api.cache import make_cache
 from api.errors import error_response, install_error_handlers
 from api.responses import JSONBytes
 from api.routes import (
@@ -60,6 +61,8 @@ def create_api() -> FastAPI:
         default_response_class=JSONBytes,
     )
     install_error_handlers(app)
+    # heavy reads are cached per worker by data version (api/cache.py)
+    app.state.response_cache = make_cache()
     for module in (health, indicators, organisations, networks, groups, annotations, loads):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api import schemas
+from api.cache import cached
 from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import doc
 from api.responses import csv_response, json_response, records
@@ -94,6 +95,7 @@ def get_indicator(session: SessionDep, _caller: ReaderDep, indicator_id: str):
 )
 def comparison(
     session: SessionDep,
+    request: Request,
     _caller: ReaderDep,
     indicator_id: str,
     period: PeriodQuery = None,
@@ -112,25 +114,28 @@ def comparison(
     percentile, quartile and decile, and its comparison with the benchmark by the Fingertips
     rule (better / similar / worse / not_compared); with the quartiles and deciles of the
     peer values. Values in display units (x multiplier)."""
-    res = cmp.comparison(
-        session, indicator_id, period=period, period_type=period_type, org_type=org_type,
-        peers=peers, benchmark=benchmark, confidence=confidence,
-        similar_attributes=_attrs(similar_attributes), similar_k=similar_k,
-    )
-    if format == "csv":
-        return csv_response(res.rows, f"{res.indicator.id}_{res.period.label}_comparison.csv",
-                            COMPARISON_COLUMNS)
-    return json_response({
-        "indicator": res.indicator.as_dict(),
-        "period": res.period.as_dict(),
-        "peers": res.peers.as_dict(),
-        "confidence": res.confidence,
-        "benchmark": res.benchmark.as_dict(),
-        "n": res.n,
-        "quartiles": res.quartiles,
-        "deciles": res.deciles,
-        "rows": records(res.rows, COMPARISON_COLUMNS),
-    })
+    def build() -> Response:
+        res = cmp.comparison(
+            session, indicator_id, period=period, period_type=period_type, org_type=org_type,
+            peers=peers, benchmark=benchmark, confidence=confidence,
+            similar_attributes=_attrs(similar_attributes), similar_k=similar_k,
+        )
+        if format == "csv":
+            return csv_response(res.rows, f"{res.indicator.id}_{res.period.label}_comparison.csv",
+                                COMPARISON_COLUMNS)
+        return json_response({
+            "indicator": res.indicator.as_dict(),
+            "period": res.period.as_dict(),
+            "peers": res.peers.as_dict(),
+            "confidence": res.confidence,
+            "benchmark": res.benchmark.as_dict(),
+            "n": res.n,
+            "quartiles": res.quartiles,
+            "deciles": res.deciles,
+            "rows": records(res.rows, COMPARISON_COLUMNS),
+        })
+
+    return cached(request, session, build)
 
 
 @router.get(
@@ -140,6 +145,7 @@ def comparison(
 )
 def funnel(
     session: SessionDep,
+    request: Request,
     _caller: ReaderDep,
     indicator_id: str,
     period: PeriodQuery = None,
@@ -157,27 +163,30 @@ def funnel(
     each organisation's limits at its denominator and its flag (above_998, above_95, within,
     below_95, below_998). With ``overdispersion=true``: phi, tau2 and the widened limits
     (kept unadjusted when phi <= 1)."""
-    view = cmp.funnel(
-        session, indicator_id, period=period, period_type=period_type, org_type=org_type,
-        peers=peers, overdispersion=overdispersion,
-        similar_attributes=_attrs(similar_attributes), similar_k=similar_k,
-    )
-    if format == "csv":
-        return csv_response(view.rows, f"{view.indicator.id}_{view.period.label}_funnel.csv",
-                            FUNNEL_COLUMNS)
-    return json_response({
-        "indicator": view.indicator.as_dict(),
-        "period": view.period.as_dict(),
-        "peers": view.peers.as_dict(),
-        "target": view.target,
-        "overdispersion": view.overdispersion,
-        "overdispersion_requested": view.overdispersion_requested,
-        "phi": view.phi,
-        "tau2": view.tau2,
-        "method": view.method,
-        "limits": records(view.limits),
-        "rows": records(view.rows, FUNNEL_COLUMNS),
-    })
+    def build() -> Response:
+        view = cmp.funnel(
+            session, indicator_id, period=period, period_type=period_type, org_type=org_type,
+            peers=peers, overdispersion=overdispersion,
+            similar_attributes=_attrs(similar_attributes), similar_k=similar_k,
+        )
+        if format == "csv":
+            return csv_response(view.rows, f"{view.indicator.id}_{view.period.label}_funnel.csv",
+                                FUNNEL_COLUMNS)
+        return json_response({
+            "indicator": view.indicator.as_dict(),
+            "period": view.period.as_dict(),
+            "peers": view.peers.as_dict(),
+            "target": view.target,
+            "overdispersion": view.overdispersion,
+            "overdispersion_requested": view.overdispersion_requested,
+            "phi": view.phi,
+            "tau2": view.tau2,
+            "method": view.method,
+            "limits": records(view.limits),
+            "rows": records(view.rows, FUNNEL_COLUMNS),
+        })
+
+    return cached(request, session, build)
 
 
 @router.get(
@@ -187,6 +196,7 @@ def funnel(
 )
 def opportunity(
     session: SessionDep,
+    request: Request,
     _caller: ReaderDep,
     indicator_id: str,
     period: PeriodQuery = None,
@@ -202,24 +212,27 @@ def opportunity(
     """GIRFT-style opportunity: for each organisation worse than ``level`` the extra
     patients = |level - value| x denominator / multiplier; the total, how many organisations
     hold half of it, and totals per parent (e.g. per PCN). Largest first."""
-    view = cmp.opportunity(
-        session, indicator_id, period=period, period_type=period_type, org_type=org_type,
-        peers=peers, level=level, similar_attributes=_attrs(similar_attributes),
-        similar_k=similar_k,
-    )
-    if format == "csv":
-        return csv_response(view.rows,
-                            f"{view.indicator.id}_{view.period.label}_opportunity.csv",
-                            OPPORTUNITY_COLUMNS)
-    return json_response({
-        "indicator": view.indicator.as_dict(),
-        "period": view.period.as_dict(),
-        "peers": view.peers.as_dict(),
-        "level_name": view.level_name,
-        "level": view.level,
-        "total": view.total,
-        "orgs_for_half": view.orgs_for_half,
-        "n_below_level": view.n_below_level,
-        "by_parent": records(view.by_parent),
-        "rows": records(view.rows, OPPORTUNITY_COLUMNS),
-    })
+    def build() -> Response:
+        view = cmp.opportunity(
+            session, indicator_id, period=period, period_type=period_type, org_type=org_type,
+            peers=peers, level=level, similar_attributes=_attrs(similar_attributes),
+            similar_k=similar_k,
+        )
+        if format == "csv":
+            return csv_response(view.rows,
+                                f"{view.indicator.id}_{view.period.label}_opportunity.csv",
+                                OPPORTUNITY_COLUMNS)
+        return json_response({
+            "indicator": view.indicator.as_dict(),
+            "period": view.period.as_dict(),
+            "peers": view.peers.as_dict(),
+            "level_name": view.level_name,
+            "level": view.level,
+            "total": view.total,
+            "orgs_for_half": view.orgs_for_half,
+            "n_below_level": view.n_below_level,
+            "by_parent": records(view.by_parent),
+            "rows": records(view.rows, OPPORTUNITY_COLUMNS),
+        })
+
+    return cached(request, session, build)

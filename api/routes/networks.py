@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api import schemas
+from api.cache import cached
 from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import doc
 from api.responses import csv_response, json_response, records
@@ -23,6 +24,7 @@ router = APIRouter(tags=["networks"])
 )
 def triage(
     session: SessionDep,
+    request: Request,
     _caller: ReaderDep,
     code: str,
     indicator: Annotated[list[str] | None, Query(description="only these indicator ids; "
@@ -37,15 +39,18 @@ def triage(
     that type, with three flags: significantly_worse (interval wholly on the wrong side of
     the pooled value), special_cause_concern (latest SPC variation is a concern) and
     failing_target. ``summary`` counts the flags per indicator, most flagged first."""
-    ids = [i.strip() for v in (indicator or []) for i in v.split(",") if i.strip()] or None
-    t = profile_service.triage(session, code, indicators=ids, period_type=period_type,
-                               confidence=confidence)
-    if format == "csv":
-        return csv_response(t.rows, f"triage_{t.parent.code}.csv", TRIAGE_COLUMNS)
-    return json_response({
-        "network": t.parent.brief(),
-        "member_type": t.member_type,
-        "members": records(t.members),
-        "summary": records(t.summary),
-        "rows": records(t.rows, TRIAGE_COLUMNS),
-    })
+    def build() -> Response:
+        ids = [i.strip() for v in (indicator or []) for i in v.split(",") if i.strip()] or None
+        t = profile_service.triage(session, code, indicators=ids, period_type=period_type,
+                                   confidence=confidence)
+        if format == "csv":
+            return csv_response(t.rows, f"triage_{t.parent.code}.csv", TRIAGE_COLUMNS)
+        return json_response({
+            "network": t.parent.brief(),
+            "member_type": t.member_type,
+            "members": records(t.members),
+            "summary": records(t.summary),
+            "rows": records(t.rows, TRIAGE_COLUMNS),
+        })
+
+    return cached(request, session, build)

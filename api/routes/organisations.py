@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from api import schemas
+from api.cache import cached
 from api.deps import FormatQuery, Offset, ReaderDep, SessionDep
 from api.docs import doc
 from api.responses import csv_response, json_response, records
@@ -79,6 +80,7 @@ def get_organisation(session: SessionDep, _caller: ReaderDep, code: str):
 )
 def spc(
     session: SessionDep,
+    request: Request,
     _caller: ReaderDep,
     code: str,
     indicator_id: str,
@@ -99,31 +101,34 @@ def spc(
     special-cause class (improvement / concern / neutral / none) with the rule that fired,
     the latest point's variation icon, the assurance icon against the target, warnings
     (e.g. trial limits under 12 points) and the annotations for the chart."""
-    labels = [p.strip() for r in (rebase or []) for p in r.split(",") if p.strip()]
-    view = spc_service.spc(
-        session, code, indicator_id, period_type=period_type, screen_outliers=screen_outliers,
-        fix_after=fix_after, rebase=labels, chart=chart,
-    )
-    if format == "csv":
-        return csv_response(view.points, f"spc_{view.organisation.code}_{indicator_id}.csv",
-                            SPC_POINT_COLUMNS)
-    return json_response({
-        "organisation": view.organisation.brief(),
-        "indicator": view.indicator.as_dict(),
-        "period_type": view.period_type,
-        "period_types": view.period_types,
-        "chart": view.chart,
-        "improvement_direction": view.improvement_direction,
-        "screen_outliers": view.screen_outliers,
-        "fix_after": view.fix_after,
-        "rebase": view.rebase,
-        "target": view.target,
-        "variation": view.variation,
-        "assurance": view.assurance,
-        "warnings": view.warnings,
-        "annotations": view.annotations,
-        "points": records(view.points, SPC_POINT_COLUMNS),
-    })
+    def build() -> Response:
+        labels = [p.strip() for r in (rebase or []) for p in r.split(",") if p.strip()]
+        view = spc_service.spc(
+            session, code, indicator_id, period_type=period_type, screen_outliers=screen_outliers,
+            fix_after=fix_after, rebase=labels, chart=chart,
+        )
+        if format == "csv":
+            return csv_response(view.points, f"spc_{view.organisation.code}_{indicator_id}.csv",
+                                SPC_POINT_COLUMNS)
+        return json_response({
+            "organisation": view.organisation.brief(),
+            "indicator": view.indicator.as_dict(),
+            "period_type": view.period_type,
+            "period_types": view.period_types,
+            "chart": view.chart,
+            "improvement_direction": view.improvement_direction,
+            "screen_outliers": view.screen_outliers,
+            "fix_after": view.fix_after,
+            "rebase": view.rebase,
+            "target": view.target,
+            "variation": view.variation,
+            "assurance": view.assurance,
+            "warnings": view.warnings,
+            "annotations": view.annotations,
+            "points": records(view.points, SPC_POINT_COLUMNS),
+        })
+
+    return cached(request, session, build)
 
 
 @router.get(
@@ -133,6 +138,7 @@ def spc(
 )
 def profile(
     session: SessionDep,
+    request: Request,
     _caller: ReaderDep,
     code: str,
     period: Annotated[str | None, Query(description="period label (default: each "
@@ -147,14 +153,17 @@ def profile(
     all organisations of its type, the comparison, rank and percentile, the peer range for a
     spine chart (min, q1, median, q3, max), the latest SPC variation and assurance, and the
     opportunity (extra patients) at ``level``."""
-    prof = profile_service.profile(session, code, period=period, period_type=period_type,
-                                   level=level, confidence=confidence)
-    if format == "csv":
-        return csv_response(prof.rows, f"profile_{prof.organisation.code}.csv", PROFILE_COLUMNS)
-    return json_response({
-        "organisation": prof.organisation.brief(),
-        "peers": prof.peers_label,
-        "confidence": prof.confidence,
-        "level": prof.level,
-        "rows": records(prof.rows, PROFILE_COLUMNS),
-    })
+    def build() -> Response:
+        prof = profile_service.profile(session, code, period=period, period_type=period_type,
+                                       level=level, confidence=confidence)
+        if format == "csv":
+            return csv_response(prof.rows, f"profile_{prof.organisation.code}.csv", PROFILE_COLUMNS)
+        return json_response({
+            "organisation": prof.organisation.brief(),
+            "peers": prof.peers_label,
+            "confidence": prof.confidence,
+            "level": prof.level,
+            "rows": records(prof.rows, PROFILE_COLUMNS),
+        })
+
+    return cached(request, session, build)
