@@ -81,6 +81,11 @@ class Extract:
     #: for workbooks: canonical column -> spreadsheet column letter, so that an error on a row
     #: referenced ``"Sheet:12"`` is reported at its cell (``"Sheet!C12"``)
     cell_columns: dict[str, str] | None = None
+    #: an organisations load that only adds free attributes (e.g. list sizes): ``organisations``
+    #: holds ``org_code``, ``attributes`` and ``_ref``; the pipeline merges the attributes into
+    #: organisations already in the database and changes nothing else (name, type, parent,
+    #: status). A code not in the database is a row error, never a new organisation.
+    attributes_only: bool = False
 
 
 @dataclass

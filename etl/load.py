@@ -589,6 +589,63 @@ def upsert_organisations(
     return len(new_rows), len(changed_rows) + parent_only, unchanged
 
 
+def merge_organisation_attributes(
+    conn: Connection, attributes: dict[str, dict[str, Any]], load_id: int | None
+) -> tuple[int, int]:
+    """Merge free attributes into existing organisations (code -> attributes); nothing else
+    changes. Returns (updated, unchanged)."""
+    table = Organisation.__table__
+    codes = sorted(attributes)
+    existing: dict[str, Any] = {}
+    for i in range(0, len(codes), 5000):
+        existing.update({r.code: r for r in conn.execute(select(
+            table.c.id, table.c.code, table.c.attributes).where(
+                table.c.code.in_(codes[i:i + 5000])))})
+    now = dt.datetime.now(dt.UTC)
+    changed = []
+    for code, new in attributes.items():
+        old = existing[code]
+        merged = {**(old.attributes or {}), **new}
+        if merged != (old.attributes or {}):
+            changed.append({"b_id": old.id, "attributes": merged, "load_id": load_id,
+                            "updated_at": now})
+    if changed:
+        conn.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                attributes=bindparam("attributes"), load_id=bindparam("load_id"),
+                updated_at=bindparam("updated_at")),
+            changed,
+        )
+    return len(changed), len(attributes) - len(changed)
+
+
+def name_placeholders(conn: Connection, names: dict[str, str], load_id: int | None) -> int:
+    """Give organisations created with their code as name (a placeholder, e.g. a commissioner
+    created from the ODS practice file) the real name a later file carries. An organisation
+    whose name is not its code is never renamed this way. Returns how many were renamed."""
+    table = Organisation.__table__
+    wanted = {c: n.strip() for c, n in names.items()
+              if c and isinstance(n, str) and n.strip() and n.strip() != c}
+    if not wanted:
+        return 0
+    codes = sorted(wanted)
+    ids = {}
+    for i in range(0, len(codes), 5000):
+        ids.update(dict(conn.execute(select(table.c.code, table.c.id).where(
+            table.c.code.in_(codes[i:i + 5000]), table.c.name == table.c.code)).all()))
+    if not ids:
+        return 0
+    now = dt.datetime.now(dt.UTC)
+    conn.execute(
+        update(table).where(table.c.id == bindparam("b_id")).values(
+            name=bindparam("name"), load_id=bindparam("load_id"),
+            updated_at=bindparam("updated_at")),
+        [{"b_id": i, "name": wanted[c][:300], "load_id": load_id, "updated_at": now}
+         for c, i in ids.items()],
+    )
+    return len(ids)
+
+
 def upsert_indicators(
     conn: Connection, clean: list[dict[str, Any]], load_id: int | None
 ) -> tuple[int, int, int]:

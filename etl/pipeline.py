@@ -16,6 +16,7 @@ database is ``unchanged`` and writes nothing. ``dry_run`` does all of it and rol
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "UsageError",
     "get_load",
     "list_loads",
+    "parse_format_options",
     "revert_load",
     "run_load",
 ]
@@ -150,6 +152,28 @@ def load_mapping(mapping: str | Path | dict[str, Any] | bytes | None) -> tuple[
     return parsed, name
 
 
+_OPTION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_OPTION_WORDS = {"true": True, "yes": True, "false": False, "no": False}
+
+
+def parse_format_options(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["sexes=all", "include_all_settings=true"]`` -> ``{"sexes": "all", ...}``.
+
+    The CLI's repeatable ``--option key=value`` and the API's ``option`` form fields. Keys may
+    use ``-`` for ``_``; ``true/false/yes/no`` become booleans; anything else stays text (the
+    reader splits lists such as ``sexes=Male,Female``). Raises :class:`UsageError`.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = str(pair).partition("=")
+        key = key.strip()
+        if not sep or not _OPTION_KEY.match(key):
+            raise UsageError(f"option {pair!r} is not key=value (e.g. --option sexes=all)")
+        value = value.strip()
+        out[key.replace("-", "_")] = _OPTION_WORDS.get(value.lower(), value)
+    return out
+
+
 def _read(source: Source, kind: str, fmt: str, options: ReadOptions) -> tuple[Extract, str]:
     if fmt == "auto":
         fmt = "mapping" if options.mapping is not None else detect_format(source, kind)
@@ -180,6 +204,7 @@ def run_load(
     chunk_rows: int = 250_000,
     progress: Callable[[int], None] | None = None,
     migrate: bool = True,
+    format_options: dict[str, Any] | None = None,
 ) -> LoadResult:
     """Load one file of organisations, indicators or values; see the module docstring.
 
@@ -187,7 +212,9 @@ def run_load(
     ``file_name``). Raises :class:`FileError` for a file that cannot be read at all,
     :class:`UsageError`/:class:`FormatError` for bad options; every problem with the content is
     reported in the result (``status="rejected"``) instead. ``progress`` is called with the
-    number of rows read so far.
+    number of rows read so far. ``format_options`` are a named importer's own options (e.g.
+    ``{"sexes": "all"}`` for Fingertips), passed to its reader untouched (see
+    :func:`parse_format_options` for the CLI's and the API's ``key=value`` form).
     """
     if kind not in LOAD_KINDS:
         raise UsageError(f"unknown kind {kind!r}; use {', '.join(LOAD_KINDS)}")
@@ -199,7 +226,8 @@ def run_load(
     src = safety.checked_source(src)  # content decides CSV/XLSX; workbooks checked for bombs
     parsed_mapping, mapping_name = load_mapping(mapping)
     options = ReadOptions(sheet=sheet, mapping=parsed_mapping, mapping_name=mapping_name,
-                          period_type=period_type, chunk_rows=chunk_rows)
+                          period_type=period_type, chunk_rows=chunk_rows,
+                          format_options=dict(format_options or {}))
     if migrate:
         ensure_schema(engine)
     extract, fmt = _read(src, kind, format, options)
@@ -209,7 +237,7 @@ def run_load(
     if not dry_run:
         load_id = _start_load(engine, src, kind, fmt, user, {
             "sheet": sheet, "period_type": period_type, "skip_invalid": skip_invalid,
-            "mapping": mapping_name})
+            "mapping": mapping_name, "format_options": dict(format_options or {})})
         result.load_id = load_id
     try:
         with engine.connect() as conn:
@@ -424,7 +452,8 @@ def _create_missing(conn: Connection, extract: Extract, load_id: int | None,
                     errors: list[RowError]) -> dict[str, Any]:
     """Named importers may ask for the organisations and indicators they describe to be created
     when missing (existing definitions are never overwritten by a values file)."""
-    created: dict[str, Any] = {"created_indicators": [], "created_organisations": 0}
+    created: dict[str, Any] = {"created_indicators": [], "created_organisations": 0,
+                               "renamed_organisations": 0}
     if extract.create_missing_indicators and extract.indicators is not None:
         known = set(db.indicator_info(conn).frame.index)
         frame = extract.indicators
@@ -437,6 +466,16 @@ def _create_missing(conn: Connection, extract: Extract, load_id: int | None,
     if extract.create_missing_organisations and extract.organisations is not None:
         parents = db.organisation_parents(conn)
         frame = extract.organisations
+        # organisations already in the database keep everything, except a placeholder name
+        # (their code, e.g. a commissioner created from the ODS practice file)
+        names = dict(zip(frame["org_code"], frame["name"], strict=True)) if "name" in frame \
+            else {}
+        if "parent_name" in frame:
+            for p, n in zip(frame["parent_code"], frame["parent_name"], strict=True):
+                names.setdefault(p, n)
+        created["renamed_organisations"] = db.name_placeholders(
+            conn, {c: n for c, n in names.items() if isinstance(c, str) and c in parents},
+            load_id)
         frame = frame[~frame["org_code"].astype(str).isin(parents.keys())]
         if len(frame):
             frame = frame.reset_index(drop=True)
@@ -477,6 +516,9 @@ def _load_organisations(conn: Connection, extract: Extract, result: LoadResult,
         _reject_whole(result, _with_cells(extract.errors, extract),
                       "the file's columns are not an organisations layout")
         return
+    if extract.attributes_only:
+        _merge_attributes(conn, extract, result, skip_invalid, load_id)
+        return
     frame = extract.organisations
     result.rows_read = len(frame)
     bad_refs = {e.ref for e in extract.errors}
@@ -501,15 +543,72 @@ def _load_organisations(conn: Connection, extract: Extract, result: LoadResult,
         clean = clean[~orphan]
         rejected += int(orphan.sum())
     ins, upd, unch = db.upsert_organisations(conn, clean, load_id)
+    # parents named in the file but not rows of it: a placeholder name (the code) gets the name
+    in_file = set(clean["org_code"])
+    renamed = db.name_placeholders(conn, {
+        p: n for p, n in zip(clean["parent_code"], clean["parent_name"], strict=True)
+        if isinstance(p, str) and p not in in_file}, load_id) if "parent_name" in clean else 0
     result.rows_inserted, result.rows_updated, result.rows_unchanged = ins, upd, unch
     result.rows_rejected = rejected
     _cap(result, errors)
-    result.status = "loaded" if ins or upd else "unchanged"
+    result.status = "loaded" if ins or upd or renamed else "unchanged"
     result.preview = {
         "rows": len(clean), "organisations": len(clean),
         "organisation_types": clean["org_type"].value_counts().to_dict(),
-        "indicators": [], "periods": [],
+        "indicators": [], "periods": [], "renamed_organisations": renamed,
     }
+
+
+def _merge_attributes(conn: Connection, extract: Extract, result: LoadResult,
+                      skip_invalid: bool, load_id: int | None) -> None:
+    """An attributes-only organisations load (``Extract.attributes_only``, e.g. list sizes):
+    merge each row's attributes into the organisation already in the database. Nothing else
+    changes; a code that is not in the database is a row error (the file cannot create it)."""
+    assert extract.organisations is not None
+    frame = extract.organisations
+    n = len(frame)
+    result.rows_read = max(n, extract.rows_read)
+    codes = frame["org_code"].to_numpy(dtype=object)
+    refs = frame["_ref"].astype(str).to_numpy(dtype=object)
+    known = db.organisation_ids(conn)
+    errors = list(extract.errors)
+    bad_refs = {e.ref for e in errors if e.ref is not None}
+    seen: dict[str, str] = {}
+    merged: dict[str, dict[str, Any]] = {}
+    for code, ref, attrs in zip(codes, refs, frame["attributes"], strict=True):
+        if code is None or (isinstance(code, float) and np.isnan(code)) or not str(code).strip():
+            errors.append(RowError(ref, "org_code", None, "org_code is empty; give the "
+                                   "organisation's code"))
+        elif code not in known:
+            errors.append(RowError(ref, "org_code", str(code),
+                                   f"unknown organisation {code!r}: this file only adds "
+                                   "attributes to organisations already loaded; load the "
+                                   "organisation first (e.g. the ODS practice file with --format "
+                                   "ods-practices) or correct the code"))
+        elif code in seen:
+            errors.append(RowError(ref, "org_code", str(code),
+                                   f"organisation {code} appears more than once in the file "
+                                   f"(first at {seen[code]}); keep one row per organisation"))
+        else:
+            seen[code] = ref
+            if ref not in bad_refs:
+                merged[code] = dict(attrs or {})
+            continue
+        bad_refs.add(ref)
+    errors = _with_cells(sorted(errors, key=lambda e: (e.line or 0, e.ref or "")), extract)
+    rejected = len(bad_refs)
+    if errors and not skip_invalid:
+        _reject_whole(result, errors, f"{rejected} of {result.rows_read} rows are invalid; "
+                      "nothing was loaded")
+        result.rows_rejected = rejected
+        return
+    updated, unchanged = db.merge_organisation_attributes(conn, merged, load_id)
+    result.rows_updated, result.rows_unchanged, result.rows_rejected = updated, unchanged, rejected
+    _cap(result, errors)
+    result.status = "loaded" if updated else "unchanged"
+    result.preview = {"rows": len(merged), "organisations": len(merged),
+                      "organisation_types": {}, "indicators": [], "periods": [],
+                      "attributes": sorted({k for a in merged.values() for k in a})}
 
 
 def _load_indicators(conn: Connection, extract: Extract, result: LoadResult,

@@ -24,6 +24,7 @@ from etl.pipeline import (
     UsageError,
     get_load,
     list_loads,
+    parse_format_options,
     revert_load,
     run_load,
 )
@@ -57,9 +58,14 @@ def _fail(message: str, code: int = 2, as_json: bool = False) -> None:
 
 def _run(kind: str, file: Path, fmt: str, mapping: Path | None, sheet: str | None,
          period_type: str | None, skip_invalid: bool, dry_run: bool, as_json: bool,
-         user: str | None) -> None:
+         user: str | None, option: list[str] | None = None) -> None:
     if not file.exists():
         _fail(f"{file}: no such file", as_json=as_json)
+    try:
+        format_options = parse_format_options(option)
+    except UsageError as exc:
+        _fail(str(exc), as_json=as_json)
+        return
     engine = get_engine()
     show_progress = (not as_json and sys.stderr.isatty() and file.is_file()
                      and file.stat().st_size > PROGRESS_BYTES)
@@ -74,12 +80,13 @@ def _run(kind: str, file: Path, fmt: str, mapping: Path | None, sheet: str | Non
                 result = run_load(
                     engine, file, kind=kind, format=fmt, mapping=mapping, sheet=sheet,
                     period_type=period_type, skip_invalid=skip_invalid, dry_run=dry_run,
-                    user=user, progress=lambda n: bar.update(
+                    user=user, format_options=format_options, progress=lambda n: bar.update(
                         task, description=f"{file.name}: {n:,} rows validated"))
         else:
             result = run_load(
                 engine, file, kind=kind, format=fmt, mapping=mapping, sheet=sheet,
-                period_type=period_type, skip_invalid=skip_invalid, dry_run=dry_run, user=user)
+                period_type=period_type, skip_invalid=skip_invalid, dry_run=dry_run, user=user,
+                format_options=format_options)
     except (FileError, FormatError, UsageError) as exc:
         _fail(str(exc), as_json=as_json)
         return
@@ -135,6 +142,10 @@ _SKIP = typer.Option(False, "--skip-invalid", help="load the valid rows, record 
 _DRY = typer.Option(False, "--dry-run", help="validate and count, write nothing")
 _JSON = typer.Option(False, "--json", help="print one JSON object (for scripts)")
 _USER = typer.Option(None, "--user", help="who loads the file (recorded with the load)")
+_OPTION = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
+                       help="an option of the format's reader, repeatable (e.g. --option "
+                            "sexes=all for fingertips, --option include_all_settings=true for "
+                            "ods-practices, --option period=2019-20 for qof)")
 
 
 def _make(kind: str):  # noqa: ANN202 - typer reads the signature
@@ -142,9 +153,10 @@ def _make(kind: str):  # noqa: ANN202 - typer reads the signature
         file: Path = typer.Argument(..., help="the file (a folder of YAML files for indicators)"),
         fmt: str = _FORMAT, mapping: Path | None = _MAPPING, sheet: str | None = _SHEET,
         period_type: str | None = _PTYPE, skip_invalid: bool = _SKIP, dry_run: bool = _DRY,
-        as_json: bool = _JSON, user: str | None = _USER,
+        as_json: bool = _JSON, user: str | None = _USER, option: list[str] | None = _OPTION,
     ) -> None:
-        _run(kind, file, fmt, mapping, sheet, period_type, skip_invalid, dry_run, as_json, user)
+        _run(kind, file, fmt, mapping, sheet, period_type, skip_invalid, dry_run, as_json, user,
+             option)
 
     command.__doc__ = {
         "organisations": "Load organisations: org_code,name,org_type,parent_code (+ attributes).",
