@@ -53,6 +53,9 @@ _UPLOAD_BODY = {
                                          "description": "load valid rows, record the rest"},
                         "dry_run": {"type": "boolean", "default": False,
                                     "description": "validate and preview without writing"},
+                        "option": {"type": "array", "items": {"type": "string"},
+                                   "description": "key=value options of the format's reader, "
+                                   "one field each (e.g. sexes=all for fingertips)"},
                     },
                 },
                 "example": {"kind": "values", "dry_run": "true"},
@@ -128,8 +131,12 @@ async def upload(request: Request, caller: AnalystDep):
     skip_invalid = _flag(form, "skip_invalid")
 
     from etl.extract import FileError
-    from etl.pipeline import FormatError, UsageError, run_load
+    from etl.pipeline import FormatError, UsageError, parse_format_options, run_load
 
+    try:
+        format_options = parse_format_options([str(v) for v in form.getlist("option")])
+    except UsageError as exc:
+        raise InvalidParameter("option", str(exc)) from None
     try:
         result = await run_in_threadpool(
             run_load, get_engine(), data, kind=kind,
@@ -137,7 +144,7 @@ async def upload(request: Request, caller: AnalystDep):
             format=str(form.get("format") or "auto").strip() or "auto",
             mapping=mapping, sheet=(str(form.get("sheet") or "").strip() or None),
             period_type=period_type, skip_invalid=skip_invalid, dry_run=dry_run,
-            user=caller.name,
+            user=caller.name, format_options=format_options,
         )
     except (FileError, FormatError, UsageError) as exc:
         param = "format" if isinstance(exc, FormatError) else "file"
