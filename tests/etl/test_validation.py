@@ -136,3 +136,29 @@ def test_suppression_markers_are_not_zeros(marker):
     assert r.clean["suppressed"].tolist() == [True]
     assert r.clean["numerator"].isna().all()
     assert r.clean["value"].isna().all()
+
+
+def test_line_numbers_count_line_breaks_inside_quoted_cells():
+    """A note spanning three lines, a blank line and an escaped quote: every later error still
+    names the line an editor shows (a quoted record is referenced by its first line)."""
+    r = check('org_code,indicator_id,period,numerator,denominator,note\n'
+              'P1,mmr1,2019/20,90,100,"first line\nsecond ""line""\nthird line"\n'
+              '\n'
+              'P2,mmr1,2019/20,60,50,\n'
+              'P9,mmr1,2020/21,1,2,"one\r\ntwo"\n'
+              'P1,mmr1,2020/21,abc,2,\n')
+    assert found(r) == [(6, "numerator"), (7, "org_code"), (9, "numerator")]
+    assert r.clean["note"].tolist() == ['first line\nsecond "line"\nthird line']
+
+
+def test_line_numbers_across_chunks_with_quoted_line_breaks(write):
+    from etl.formats._common import has_quoted_newlines
+
+    body = "".join(f'P1,mmr1,{2000 + i}/{(i + 1) % 100:02d},1,2,"a\nb"\n' for i in range(5))
+    path = write("q.csv", "org_code,indicator_id,period,numerator,denominator,note\n" + body
+                 + "P2,mmr1,2019/20,3,2,\n")
+    assert has_quoted_newlines(Source.of(path))
+    assert not has_quoted_newlines(Source.of(b'"org_code","x"\nP1,"a,b"\n', "h.csv"))
+    extract = canonical.read(Source.of(path), "values", ReadOptions(chunk_rows=2))
+    refs = [ref for frame, _ in extract.value_chunks for ref in frame["_ref"]]
+    assert refs == ["2", "4", "6", "8", "10", "12"]
