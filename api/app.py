@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 
 from api.cache import make_cache
@@ -48,6 +52,19 @@ TAGS = [
 ]
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    # Everything imported and built at start-up lives as long as the worker. Freezing it moves
+    # it out of the garbage collector's generations, so the full collections that the row
+    # dicts of big responses trigger (one every ~10 national comparison requests) no longer
+    # re-scan ~200,000 long-lived objects: measured ~90 ms per collection before, ~0.2 ms
+    # per request after (bench/bench_api.py). The documented use of gc.freeze (Python's gc
+    # docs) for long-running servers.
+    gc.collect()
+    gc.freeze()
+    yield
+
+
 def create_api() -> FastAPI:
     """Build the FastAPI app with every API route registered under ``/api/v1``."""
     app = FastAPI(
@@ -59,6 +76,7 @@ def create_api() -> FastAPI:
         redoc_url=None,
         openapi_tags=TAGS,
         default_response_class=JSONBytes,
+        lifespan=_lifespan,
     )
     install_error_handlers(app)
     # heavy reads are cached per worker by data version (api/cache.py)
