@@ -7,7 +7,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
-from dash import MATCH, ClientsideFunction, Input, Output, clientside_callback, dcc, html
+from dash import (
+    MATCH,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    clientside_callback,
+    dcc,
+    html,
+)
 
 from dashboards import theme
 
@@ -127,22 +136,45 @@ def how_to_read(items: Iterable[tuple[str, str]], *, title: str = "How to read t
 def sync_url(prefix: str, keys: Sequence[str]) -> None:
     """Keep the address bar in step with a page's controls (``{prefix}-{key}`` ids).
 
-    The URL is rewritten with ``history.replaceState`` rather than through a ``dcc.Location``:
-    Dash pages re-render the whole page whenever its own location's search changes, which would
-    rebuild every chart on each click. Reload or share the URL and ``layout(**query)`` rebuilds
-    the same view.
+    Each change of control pushes a history entry with ``history.pushState`` (not through a
+    ``dcc.Location``: Dash pages rebuild the whole page whenever its own location's search
+    changes, which would redraw every chart on each click). Back and forward then put the
+    controls back as that entry's URL says, and their callbacks redraw the chart (see the
+    popstate listener in ``assets/qidash.js``). Reload or share the URL and ``layout(**query)``
+    builds the same view.
     """
     clientside_callback(
         ClientsideFunction(namespace="qidash", function_name="syncUrl"),
         Output(f"{prefix}-url-sync", "data"),
         [Input(f"{prefix}-{k}", "value") for k in keys],
+        State(f"{prefix}-url-sync", "data"),
         prevent_initial_call=True,
     )
 
 
-def url_sync_store(prefix: str, keys: Sequence[str]) -> dcc.Store:
-    """The store the URL-sync callback writes (it carries the query keys in order)."""
-    return dcc.Store(id=f"{prefix}-url-sync", data={"keys": list(keys)})
+def _url_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, list | tuple):
+        return "list"
+    return "str"
+
+
+def url_sync_store(prefix: str, defaults: dict[str, Any],
+                   types: dict[str, str] | None = None) -> dcc.Store:
+    """The store the URL-sync callback reads: each key's value when the URL leaves it out.
+
+    ``defaults`` maps each query key (in the order of :func:`sync_url`'s keys) to the value its
+    control takes when the key is absent; ``types`` names how to read a key from the URL
+    (``str``, ``float``, ``int``, ``bool``, ``list``) where its default (e.g. None) cannot say.
+    """
+    types = {k: _url_type(v) for k, v in defaults.items()} | (types or {})
+    return dcc.Store(id=f"{prefix}-url-sync",
+                     data={"keys": list(defaults), "defaults": dict(defaults), "types": types})
 
 
 def register_global_callbacks(app: Any) -> None:

@@ -1,15 +1,46 @@
 // Client-side helpers for qidash pages (no data leaves the browser).
+// A query-string value read back as its control holds it (type from the page's sync store).
+function qidashCoerce(raw, type, dflt) {
+  if (raw === null) { return dflt === undefined ? null : dflt; }
+  if (type === "float") { const f = parseFloat(raw); return isNaN(f) ? dflt : f; }
+  if (type === "int") { const n = parseInt(raw, 10); return isNaN(n) ? dflt : n; }
+  if (type === "bool") { return ["1", "true", "yes", "on"].indexOf(raw.toLowerCase()) >= 0; }
+  if (type === "list") { return raw.split(",").filter(function (x) { return x.trim(); }); }
+  return raw;
+}
+
+// One comparable string per control value ("" for empty, "1" for on, lists comma-joined).
+function qidashNorm(v) {
+  if (Array.isArray(v)) { v = v.join(","); }
+  if (v === null || v === undefined || v === "" || v === false) { return ""; }
+  if (v === true) { return "1"; }
+  return String(v);
+}
+
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   qidash: {
-    // Rewrite the query string from a page's controls; the keys come from the page's
-    // url-sync store id: "<prefix>-url-sync" holds {keys: [...]} in the same order as inputs.
+    // Put a page's controls in the query string. A change of control pushes a history entry
+    // (back and forward step through control settings: see the popstate listener below); the
+    // keys and their defaults come from the page's "<prefix>-url-sync" store (last argument).
     syncUrl: function () {
       const ctx = window.dash_clientside.callback_context;
       const values = Array.from(arguments);
+      const sync = values.pop() || {};
+      const prefix = ctx.inputs_list[0].id.split("-")[0];
       const keys = ctx.inputs_list.map(function (i) {
         return i.id.replace(/^[a-z]+-/, "");
       });
       const params = new URLSearchParams(window.location.search);
+      const defaults = sync.defaults || {};
+      const types = sync.types || {};
+      // the URL may leave keys out (their defaults) or come from back/forward: when it
+      // already says what the controls show, leave history alone (a push would cut forward)
+      const same = keys.every(function (k, i) {
+        const fromUrl = params.has(k) ? qidashCoerce(params.get(k), types[k], defaults[k])
+                                      : defaults[k];
+        return qidashNorm(fromUrl) === qidashNorm(values[i]);
+      });
+      if (same) { return window.dash_clientside.no_update; }
       keys.forEach(function (k, i) {
         let v = values[i];
         if (Array.isArray(v)) { v = v.join(","); }
@@ -19,7 +50,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       });
       const qs = params.toString();
       const url = window.location.pathname + (qs ? "?" + qs : "");
-      window.history.replaceState(window.history.state, "", url);
+      window.qidashUrlSync = {prefix: prefix, keys: keys, pathname: window.location.pathname,
+                              defaults: defaults, types: types};
+      if (url !== window.location.pathname + window.location.search) {
+        // Dash's own locations do not hear pushState, so the page is not rebuilt
+        window.history.pushState({qidash: prefix}, "", url);
+      }
       return window.dash_clientside.no_update;
     },
     // Is the slide-pack route served here? Read the API's OpenAPI document once per tab.
@@ -48,3 +84,31 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     },
   },
 });
+
+// Back/forward within one page: put the controls back as that URL says (their callbacks then
+// redraw the chart) instead of letting Dash rebuild the whole page. Registered before Dash's
+// own popstate listeners (this file loads first), so it can keep them from seeing the event.
+// Any Dash navigation to another page forgets the page's registration.
+(function () {
+  window.addEventListener("_dashprivate_pushstate", function () {
+    window.qidashUrlSync = null;
+  });
+  window.addEventListener("popstate", function (event) {
+    const reg = window.qidashUrlSync;
+    const setProps = window.dash_clientside && window.dash_clientside.set_props;
+    if (!reg || !setProps || reg.pathname !== window.location.pathname) {
+      window.qidashUrlSync = null;  // another page: Dash renders it from the URL
+      return;
+    }
+    const present = reg.keys.every(function (k) {
+      return document.getElementById(reg.prefix + "-" + k) !== null;
+    });
+    if (!present) { window.qidashUrlSync = null; return; }
+    event.stopImmediatePropagation();
+    const params = new URLSearchParams(window.location.search);
+    reg.keys.forEach(function (k) {
+      setProps(reg.prefix + "-" + k,
+               {value: qidashCoerce(params.get(k), reg.types[k], reg.defaults[k])});
+    });
+  });
+})();

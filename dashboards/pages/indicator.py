@@ -254,9 +254,15 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
             ),
             components.how_to_read(HOW_TO_READ),
             dcc.Store(id=f"{P}-indicator", data=st.indicator_id),
-            components.url_sync_store(P, KEYS),
+            components.url_sync_store(P, url_defaults(opts["periods"])),
         ]
     )
+
+
+def url_defaults(periods: list[str]) -> dict[str, Any]:
+    """What each control shows when the URL leaves its key out (the latest period...)."""
+    return {"period": periods[0] if periods else None, "peers": "", "highlight": None,
+            "confidence": 95.0, "view": "chart", "od": False}
 
 
 def hit_code(res: Any, code: str | None) -> str | None:

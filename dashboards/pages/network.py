@@ -125,7 +125,8 @@ def layout(code: str | None = None, **query: Any) -> Any:
         components.how_to_read(HOW_TO_READ),
         dcc.Store(id=f"{P}-key", data={"code": net.code, "name": net.name,
                                        "members": members}),
-        components.url_sync_store(P, KEYS),
+        components.url_sync_store(P, {"indicator": None if indicators is None else
+                                      indicators["indicator_id"].iloc[0]}),
     ])
 
 

@@ -156,7 +156,8 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
         ], className="qd-card"),
         components.how_to_read(HOW_TO_READ),
         dcc.Store(id=f"{P}-key", data={"code": org.code, "indicator": ind.id}),
-        components.url_sync_store(P, KEYS),
+        components.url_sync_store(P, {"rebase": [], "fix": None, "chart": "xmr"},
+                                  types={"fix": "int"}),
     ])
 
 

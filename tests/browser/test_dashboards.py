@@ -62,3 +62,43 @@ def test_comparison_page_on_postgresql(served_pg, page):
     page.open(served_pg + "/indicators/ae_4hr?highlight=RF4")
     assert "Trust RF4" in page.page.inner_text(".js-plotly-plot")
     assert page.errors == []
+
+
+def test_back_and_forward_step_through_control_settings(served, page):
+    """Each control change is a history entry; back/forward restore the controls and chart
+    without Dash rebuilding the page (no request to the pages router)."""
+    p = page.page
+    page.open(served + "/indicators/imm_6in1_12m?highlight=H82006")
+    rebuilds: list[str] = []
+    p.on("request", lambda r: rebuilds.append(r.url) if "_dash-update-component" in r.url
+         and "_pages_location" in (r.post_data or "") else None)
+
+    def summary_changes(action) -> str:
+        before = p.inner_text("#ind-summary")
+        action()
+        p.wait_for_function("s => document.querySelector('#ind-summary').innerText !== s",
+                            arg=before)
+        return p.inner_text("#ind-summary")
+
+    summary_changes(lambda: p.get_by_label("99.8%").check())
+    assert "confidence=99.8" in p.url
+    p.get_by_role("radio", name="Funnel").check()
+    p.wait_for_selector("text=99.8% limits (3 SD)")
+    assert "view=funnel" in p.url
+
+    p.go_back()  # funnel -> ranked bars, still 99.8%
+    p.wait_for_function("() => location.search.includes('view=chart')")
+    p.wait_for_selector("text=99.8% limits (3 SD)", state="detached")
+    assert p.is_checked("input[value='chart']")
+    assert p.is_checked("input[value='99.8']")
+    text = summary_changes(lambda: p.go_back())  # 99.8% -> 95%
+    assert "95% confidence" in text
+    assert "confidence=99.8" not in p.url
+    assert "highlight=H82006" in p.url  # never changed, still there
+    assert p.is_checked("input[value='95']")
+    assert "The Petworth Surgery" in p.inner_text(".js-plotly-plot")
+    text = summary_changes(lambda: p.go_forward())
+    assert "99.8% confidence" in text
+    assert p.is_checked("input[value='99.8']")
+    assert rebuilds == []
+    assert page.errors == []
