@@ -75,7 +75,7 @@ def _replay(start: dict[Key, tuple[float, float, int | None]],
         for key, (n, d) in rows.items():
             old = state.get(key)
             if old is None:
-                history.add((load_id, key, "insert", None, None, None))
+                pass  # an inserted value records no history (revert deletes it by load id)
             elif (old[0], old[1]) != (n, d):
                 history.add((load_id, key, "update", old[0], old[1], old[2]))
             else:
