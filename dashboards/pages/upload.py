@@ -86,7 +86,10 @@ def layout(**_query: str) -> Any:
             html.H2("Load history", className="h5"),
             dag.AgGrid(id=f"{P}-history", rowData=rows, columnDefs=cols,
                        defaultColDef={"sortable": True, "resizable": True, "flex": 1},
-                       dashGridOptions={"rowSelection": {"mode": "singleRow"},
+                       # ag-grid 33 selects only through the checkbox unless told: a click
+                       # on the row selects it too (found by the browser test)
+                       dashGridOptions={"rowSelection": {"mode": "singleRow",
+                                                         "enableClickSelection": True},
                                         "domLayout": "autoHeight"},
                        className="ag-theme-alpine"),
             dbc.Button("Revert the selected load", id=f"{P}-revert", color="danger",

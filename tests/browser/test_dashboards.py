@@ -4,6 +4,7 @@ carries the state, the highlight works."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -101,4 +102,72 @@ def test_back_and_forward_step_through_control_settings(served, page):
     assert "99.8% confidence" in text
     assert p.is_checked("input[value='99.8']")
     assert rebuilds == []
+    assert page.errors == []
+
+
+def test_add_and_remove_a_note_on_the_trend_page(served, page):
+    p = page.page
+    page.open(served + "/organisations/RF4/indicators/ae_4hr")
+    p.fill("#trend-note-date", "2018-06-01")
+    p.fill("#trend-note-text", "New streaming at the front door")
+    p.get_by_role("button", name="Add note").click()
+    p.wait_for_selector("text=Note added.")
+    assert "New streaming at the front door" in p.inner_text("#trend-notes")
+    # the note is drawn on the chart, by its text
+    p.wait_for_selector(".js-plotly-plot >> text=New streaming at the front door")
+    # it is kept in the database: a reload shows it
+    p.reload()
+    p.wait_for_selector("#trend-notes >> text=New streaming at the front door")
+    p.get_by_role("button", name="Remove").first.click()
+    p.wait_for_selector("text=Note removed.")
+    assert "New streaming" not in p.inner_text("#trend-notes")
+    assert page.errors == []
+
+
+GOOD_CSV = (b"org_code,indicator_id,period,numerator,denominator\n"
+            b"H82006,imm_6in1_12m,2021-22,12,40\n")
+BAD_CSV = GOOD_CSV + b"H82006,no_such_indicator,2021-22,1,2\n"
+
+
+def _rows(p) -> Any:
+    return p.locator("#up-history .ag-center-cols-container .ag-row")
+
+
+def test_upload_dry_run_then_load_then_revert(served, page):
+    p = page.page
+    page.open(served + "/upload", ".ag-root")
+    loads_before = _rows(p).count()
+    upload = "#up-file input[type=file]"
+    load = p.get_by_role("button", name="Load this file")
+    # a bad file: the dry run lists the bad row and why; it cannot be loaded
+    p.set_input_files(upload, files=[{"name": "practice_fix.csv", "mimeType": "text/csv",
+                                      "buffer": BAD_CSV}])
+    p.wait_for_selector("text=dry run: nothing written")
+    report = p.inner_text("#up-report")
+    assert "practice_fix.csv: 2 rows read, 1 rejected" in report
+    assert "no_such_indicator" in report
+    assert load.is_disabled()
+    # the corrected file: a clean dry run, then Load writes it and the history shows it
+    p.set_input_files(upload, files=[{"name": "practice_fix.csv", "mimeType": "text/csv",
+                                      "buffer": GOOD_CSV}])
+    p.wait_for_selector("text=1 rows read, 0 rejected")
+    assert "dry run" in p.inner_text("#up-report")
+    assert _rows(p).count() == loads_before
+    load.click()
+    p.wait_for_function("() => !document.querySelector('#up-report').innerText"
+                        ".includes('dry run')")
+    p.wait_for_function(
+        "n => document.querySelectorAll('#up-history .ag-center-cols-container .ag-row')"
+        ".length === n", arg=loads_before + 1)
+    first = p.locator("#up-history .ag-center-cols-container .ag-row[row-index='0']")
+    assert "practice_fix.csv" in first.inner_text()
+    assert "loaded" in first.inner_text()
+    # revert: select the new load, revert it; its status says so
+    first.click()
+    p.get_by_role("button", name="Revert the selected load").click()
+    p.wait_for_function("() => document.querySelector('#up-revert-msg').innerText")
+    assert "reverted" in p.inner_text("#up-revert-msg"), p.inner_text("#up-revert-msg")
+    p.wait_for_function(
+        "() => document.querySelector(\"#up-history .ag-row[row-index='0']\")"
+        ".innerText.includes('reverted')")
     assert page.errors == []
