@@ -112,10 +112,7 @@ def read(source: Any, kind: Any = None, options: Any = None) -> Extract:
     cols = match_columns(list(raw.columns), COLUMNS, required=REQUIRED, file_name=name,
                          format_name="GP practice list-size (gp-reg-pat-prac-all)")
     extract = Extract(source_name=name, format=FORMAT, rows_read=len(raw),
-                      create_missing_indicators=True)
-    # Not a field of Extract yet: set on the instance so that the pipeline can read it with
-    # getattr(extract, "attributes_only", False) (see the module docstring).
-    extract.attributes_only = True  # type: ignore[attr-defined]
+                      create_missing_indicators=True, attributes_only=True)
     refs = csv_refs(len(raw))
     keep = np.ones(len(raw), dtype=bool)
     for key in ("sex", "age"):
