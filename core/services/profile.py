@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import func, literal_column, select
 
 from core import stats
 from core.errors import InvalidParameter, NotFound
 from core.models import IndicatorValue, Organisation, Period
 from core.periods import FINENESS, parse_period
 from core.services.base import (
-    VALUE_COLUMNS,
     Conn,
     IndicatorMeta,
     OrgRef,
@@ -34,7 +33,7 @@ from core.services.base import (
     lowest_type,
     with_intervals,
 )
-from core.services.comparison import LEVELS, check_level, compare_frame
+from core.services.comparison import LEVELS, check_level
 from core.services.spc import latest_icons, period_sequence
 
 PROFILE_COLUMNS = (
@@ -89,35 +88,6 @@ def _chosen_periods(
     f = f.sort_values(["indicator_id", "end_date", "fine"], ascending=[True, False, True])
     return f.drop_duplicates("indicator_id")[["indicator_id", "period_id", "period",
                                               "period_type"]]
-
-
-def _peer_values(
-    conn: Conn, pairs: list[tuple[str, int]], org_type: str, active_only: bool = True
-) -> pd.DataFrame:
-    """Values of every organisation of ``org_type`` for the (indicator, period) pairs."""
-    if not pairs:
-        return pd.DataFrame(columns=[*VALUE_COLUMNS, "indicator_id"])
-    cond = or_(*[
-        and_(IndicatorValue.indicator_id == i, IndicatorValue.period_id == p) for i, p in pairs
-    ])
-    stmt = (
-        select(
-            Organisation.id, Organisation.code, Organisation.name, Organisation.org_type,
-            Organisation.parent_id, IndicatorValue.numerator, IndicatorValue.denominator,
-            IndicatorValue.value, IndicatorValue.lower_ci, IndicatorValue.upper_ci,
-            IndicatorValue.suppressed, IndicatorValue.indicator_id,
-        )
-        .join(Organisation, Organisation.id == IndicatorValue.org_id)
-        .where(cond, Organisation.org_type == org_type)
-        .order_by(Organisation.code)
-    )
-    if active_only:
-        stmt = stmt.where(Organisation.is_active.is_(True))
-    frame = frame_from_rows(core_conn(conn).execute(stmt).all(), [*VALUE_COLUMNS, "indicator_id"])
-    for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci"):
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
-    return frame
 
 
 def no_jit(conn: Conn) -> None:
@@ -192,14 +162,13 @@ def _nz(x: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def _profile_row(
-    ind: IndicatorMeta, r: Any, pv: dict[str, np.ndarray], me: int, conf: float, level: str
-) -> dict[str, Any]:
-    """One profile row from the peer columns of one indicator and period (``me``: the
-    organisation's position): the engine's comparison (:func:`core.stats.peer_comparison`)
-    and opportunity (:func:`core.stats.opportunity`) over the peers, read at ``me``. As
-    :func:`core.services.comparison.compare_frame`, suppressed rows carry no counts and rows
-    with only a published value keep it and its published interval (95% only), unranked."""
+def _engine_compare(
+    ind: IndicatorMeta, pv: dict[str, np.ndarray], conf: float
+) -> tuple[pd.DataFrame, stats.PeerComparison, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`core.stats.peer_comparison` over peer columns, as
+    :func:`core.services.comparison.compare_frame` does it: suppressed rows carry no counts,
+    rows with only a published value keep it and its published interval (95% only).
+    Returns the engine's input frame, its result, and value, lower, upper per row."""
     sup = pv["suppressed"]
     engine = pd.DataFrame({"numerator": np.where(sup, np.nan, pv["numerator"]),
                            "denominator": np.where(sup, np.nan, pv["denominator"])})
@@ -219,6 +188,19 @@ def _profile_row(
         value = np.where(no_counts, published["value"].to_numpy(), value)
         lower = np.where(no_counts, published["lower"].to_numpy(), lower)
         upper = np.where(no_counts, published["upper"].to_numpy(), upper)
+    return engine, res, value, lower, upper
+
+
+def _profile_row(
+    ind: IndicatorMeta, r: Any, pv: dict[str, np.ndarray], me: int, conf: float, level: str
+) -> dict[str, Any]:
+    """One profile row from the peer columns of one indicator and period (``me``: the
+    organisation's position): the engine's comparison (:func:`core.stats.peer_comparison`)
+    and opportunity (:func:`core.stats.opportunity`) over the peers, read at ``me``. As
+    :func:`core.services.comparison.compare_frame`, suppressed rows carry no counts and rows
+    with only a published value keep it and its published interval (95% only), unranked."""
+    engine, res, value, lower, upper = _engine_compare(ind, pv, conf)
+    rr = res.rows
     vals = value[np.isfinite(value)]
     opp_value = None
     if ind.polarity != "no_judgement" and ind.value_type != "mean" and not (
@@ -420,56 +402,65 @@ def triage(
     chosen = _chosen_periods(own, None, period_type)
     metas = {m.id: m for m in list_indicator_meta(conn)}
     pairs = [(r.indicator_id, int(r.period_id)) for r in chosen.itertuples()]
-    peers = _peer_values(conn, pairs, mtype or "")
+    peers, bounds = _peer_columns(conn, pairs, mtype or "")
+    names = {int(r[0]): (r[1], r[2]) for r in members}
     out, summary = [], []
-    for r in chosen.itertuples():
+    for k, r in enumerate(chosen.itertuples()):
         ind = metas[r.indicator_id]
-        pv = peers[peers["indicator_id"] == ind.id].reset_index(drop=True)
-        if pv.empty:
+        sl = slice(int(bounds[k]), int(bounds[k + 1]))
+        pv = {c: peers[c][sl] for c in _PEER_COLUMNS[1:]}
+        if not len(pv["org_id"]):
             continue
-        rows, res = compare_frame(pv, ind, confidence=conf)
-        mine = rows[rows["org_id"].isin(mids)].copy()
+        _engine, res, value, lower, upper = _engine_compare(ind, pv, conf)
+        rr = res.rows
+        comparison = rr["comparison"].to_numpy()
+        meets_all = rr["meets_target"].to_numpy()
+        # the members, in code order
+        pos = sorted(np.flatnonzero(np.isin(pv["org_id"], mids)).tolist(),
+                     key=lambda i: names[int(pv["org_id"][i])][0])
         series = own[(own["indicator_id"] == ind.id) & (own["period_type"] == r.period_type)]
         icons = latest_icons(
             with_intervals(series, ind, 95.0)[["org_id", "period", "value"]], ind,
             r.period_type,
-        )
-        mine = mine.join(icons, on="org_id")
-        for m in mine.itertuples():
-            meets = None if pd.isna(m.meets_target) else bool(m.meets_target)
-            var = m.variation if isinstance(m.variation, str) else None
+        ).to_dict("index")
+        n_worse = n_concern = n_failing = 0
+        for i in pos:
+            oid = int(pv["org_id"][i])
+            icon = icons.get(oid, {})
+            meets = None if pd.isna(meets_all[i]) else bool(meets_all[i])
+            var = icon.get("variation")
+            var = var if isinstance(var, str) else None
+            special = icon.get("special_cause")
             concern = bool(var and var.startswith("concern"))
-            worse = m.comparison == "worse"
+            worse = comparison[i] == "worse"
             failing = meets is False
+            n_worse += worse
+            n_concern += concern
+            n_failing += failing
             flags = [name for name, on in (("significantly_worse", worse),
                                            ("special_cause_concern", concern),
                                            ("failing_target", failing)) if on]
             out.append({
                 "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
-                "org_code": m.org_code, "org_name": m.org_name, "value": _nz(m.value),
-                "lower_ci": _nz(m.lower_ci), "upper_ci": _nz(m.upper_ci),
-                "benchmark": _nz(res.pooled), "comparison": m.comparison,
+                "org_code": names[oid][0], "org_name": names[oid][1], "value": _nz(value[i]),
+                "lower_ci": _nz(lower[i]), "upper_ci": _nz(upper[i]),
+                "benchmark": _nz(res.pooled), "comparison": str(comparison[i]),
                 "spc_variation": var,
-                "spc_special_cause": m.special_cause if isinstance(m.special_cause, str)
-                else None,
-                "meets_target": meets, "significantly_worse": worse,
+                "spc_special_cause": special if isinstance(special, str) else None,
+                "meets_target": meets, "significantly_worse": bool(worse),
                 "special_cause_concern": concern, "failing_target": failing, "flags": flags,
             })
-        net = pv[pv["org_id"].isin(mids)]
-        keep = ~net["suppressed"]
+        keep = np.isin(pv["org_id"], mids) & ~pv["suppressed"]
         net_value = stats.pooled_value(
-            net["numerator"].where(keep), net["denominator"].where(keep),
-            multiplier=ind.multiplier,
+            pv["numerator"][keep], pv["denominator"][keep], multiplier=ind.multiplier,
         ) if ind.value_type != "mean" else float("nan")
         summary.append({
             "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
             "network_value": _nz(net_value), "benchmark": _nz(res.pooled),
-            "target": ind.target, "members": len(mine),
-            "significantly_worse": int((mine["comparison"] == "worse").sum()),
-            "special_cause_concern": int(
-                mine["variation"].astype(str).str.startswith("concern").sum()
-            ),
-            "failing_target": int((mine["meets_target"] == False).sum()),  # noqa: E712
+            "target": ind.target, "members": len(pos),
+            "significantly_worse": int(n_worse),
+            "special_cause_concern": int(n_concern),
+            "failing_target": int(n_failing),
         })
     rows_frame = pd.DataFrame(out, columns=list(TRIAGE_COLUMNS))
     sm = pd.DataFrame(summary)
