@@ -51,9 +51,19 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
+#: the same without OPT_NON_STR_KEYS, which costs about 25% more on thousands of row dicts
+_FAST_OPTIONS = JSON_OPTIONS & ~orjson.OPT_NON_STR_KEYS
+
+
 def dumps(obj: Any) -> bytes:
-    """orjson bytes; NaN/inf become null, pandas NA becomes null, numpy types are native."""
-    return orjson.dumps(obj, default=_default, option=JSON_OPTIONS)
+    """orjson bytes; NaN/inf become null, pandas NA becomes null, numpy types are native.
+
+    Tried first without ``OPT_NON_STR_KEYS`` (string keys are the rule); a dict with other
+    keys raises and is serialised again with it."""
+    try:
+        return orjson.dumps(obj, default=_default, option=_FAST_OPTIONS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(obj, default=_default, option=JSON_OPTIONS)
 
 
 def _column_values(s: pd.Series) -> list[Any]:
