@@ -10,7 +10,8 @@ rate): no public file holds national practice-level numerators and denominators.
 written straight into the migrated schema with PostgreSQL COPY into database
 ``qidash_bench_api`` (kept between runs; ``--rebuild`` makes it again).
 
-Prints, for ``GET /api/v1/indicators/{id}/comparison`` (6,500 rows, default latest period):
+Prints, for ``GET /api/v1/indicators/{id}/comparison`` (6,500 rows, default latest period),
+first with the response cache off (the honest figures), then with it warm:
 * median and p95 latency for one client, in process (Starlette TestClient, no network) and
   against uvicorn on 127.0.0.1 (httpx, sequential);
 * the same rows fetched with raw SQL (psycopg, the one SELECT behind the endpoint) and the
@@ -157,29 +158,41 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q))
 
 
-def in_process(url: str, n: int) -> tuple[list[float], int]:
+def _cache_env(cache: bool) -> dict[str, str]:
+    # QIDASH_RESPONSE_CACHE_MB=0 turns the response cache off (api/cache.py)
+    return {"QIDASH_RESPONSE_CACHE_MB": "64" if cache else "0"}
+
+
+def in_process(url: str, n: int, cache: bool = False) -> tuple[list[float], int]:
+    """Sequential requests cycling over the 20 indicators; with ``cache`` the first round
+    fills the response cache and is excluded with the warm-up."""
     from fastapi.testclient import TestClient
 
     from api.app import create_api
     from core.settings import Settings, override_settings
 
     override_settings(Settings(database_url=url))
+    os.environ.update(_cache_env(cache))
     times, rows = [], 0
+    warm = N_INDICATORS if cache else 10
     with TestClient(create_api()) as c:
-        for k in range(n + 10):
+        for k in range(n + warm):
             ind = f"bench_{k % N_INDICATORS:02d}"
             t0 = time.perf_counter()
             r = c.get(f"/api/v1/indicators/{ind}/comparison")
             dt_ms = (time.perf_counter() - t0) * 1000
             assert r.status_code == 200, r.text[:300]
-            if k >= 10:  # warm-up excluded
+            assert r.headers.get("x-cache") == ("hit" if cache and k >= warm else
+                                                "miss" if cache else None), r.headers
+            if k >= warm:  # warm-up excluded
                 times.append(dt_ms)
-            rows = len(r.json()["rows"]) if k == 10 else rows
+            rows = len(r.json()["rows"]) if k == warm else rows
     return times, rows
 
 
 def split(url: str, n: int = 50) -> tuple[float, float]:
-    """Median ms of the service call and of the JSON serialisation of its result."""
+    """Median ms of the service call (in a new transaction each time, as a request) and of
+    the JSON serialisation of its result."""
     from sqlalchemy.orm import Session
 
     from api.responses import dumps, records
@@ -191,6 +204,7 @@ def split(url: str, n: int = 50) -> tuple[float, float]:
     with Session(engine) as s:
         for k in range(n):
             t0 = time.perf_counter()
+            s.rollback()  # a new transaction: the data version is read again
             res = comparison(s, f"bench_{k % N_INDICATORS:02d}")
             t1 = time.perf_counter()
             dumps({"indicator": res.indicator.as_dict(), "rows": records(res.rows,
@@ -269,13 +283,13 @@ def _sequential(port: int, n: int) -> list[float]:
 
 
 def served(
-    url: str, n: int, concurrency: int, seconds: float, cap: int
+    url: str, n: int, concurrency: int, seconds: float, cap: int, cache: bool = False
 ) -> tuple[list[float], tuple[int, float, list[float]]]:
     """Start uvicorn (2 workers) on loopback; one sequential client, then ``concurrency``."""
     import httpx
 
     port = _free_port()
-    env = dict(os.environ, QIDASH_DATABASE_URL=url, PYTHONPATH=str(REPO))
+    env = dict(os.environ, QIDASH_DATABASE_URL=url, PYTHONPATH=str(REPO), **_cache_env(cache))
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_api", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning"],
@@ -289,7 +303,7 @@ def served(
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        _sequential(port, 20)  # warm both workers
+        _sequential(port, 2 * N_INDICATORS if cache else 20)  # warm both workers
         one = _sequential(port, n)
         return one, asyncio.run(_load(port, concurrency, seconds, cap))
     finally:
@@ -306,26 +320,39 @@ def main() -> None:
     args = ap.parse_args()
 
     url, n = build(args.rebuild)
-    print(f"load average before measuring (2 cores shared): {os.getloadavg()[0]:.1f}")
+    print(f"load average before measuring (2 cores shared): "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     times, rows = in_process(url, args.requests)
     raw = raw_sql(url, args.requests)
     svc, ser = split(url)
+    warm_times, _ = in_process(url, args.requests, cache=True)
     one, (done, elapsed, lat) = served(url, args.requests, args.concurrency, args.seconds,
                                        cap=5000)
+    warm_one, (wdone, welapsed, wlat) = served(url, args.requests, args.concurrency,
+                                               args.seconds, cap=20000, cache=True)
     raw_med = pct(raw, 50)
     print(f"\nnational-scale data: {n:,} values; comparison response: {rows:,} rows")
     print(f"raw SQL fetch of the same rows (psycopg): median {raw_med:.1f} ms, "
           f"p95 {pct(raw, 95):.1f} ms")
+    print("UNCACHED (response cache off; every request runs the queries, the statistics and "
+          "the serialisation):")
     for label, xs in (("in process (TestClient)", times), ("uvicorn on 127.0.0.1", one)):
-        print(f"comparison endpoint, 1 client, {label}: median {pct(xs, 50):.1f} ms, "
+        print(f"  comparison endpoint, 1 client, {label}: median {pct(xs, 50):.1f} ms, "
               f"p95 {pct(xs, 95):.1f} ms, {pct(xs, 50) / raw_med:.2f}x raw SQL   "
               "[targets: median < 30 ms, <= 3x]")
-    print(f"split of one request (in process): service (queries + statistics) {svc:.1f} ms, "
+    print(f"  split of one request (in process): service (queries + statistics) {svc:.1f} ms, "
           f"JSON (records + orjson) {ser:.1f} ms")
-    print(f"uvicorn (2 workers), {args.concurrency} concurrent clients: {done} requests in "
+    print(f"  uvicorn (2 workers), {args.concurrency} concurrent clients: {done} requests in "
           f"{elapsed:.1f} s = {done / elapsed:.0f} requests/s; latency median "
           f"{pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms")
-    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    print("WARM RESPONSE CACHE (same 20 requests repeated; each still reads the data version):")
+    for label, xs in (("in process (TestClient)", warm_times), ("uvicorn on 127.0.0.1", warm_one)):
+        print(f"  comparison endpoint, 1 client, {label}: median {pct(xs, 50):.1f} ms, "
+              f"p95 {pct(xs, 95):.1f} ms")
+    print(f"  uvicorn (2 workers), {args.concurrency} concurrent clients: {wdone} requests in "
+          f"{welapsed:.1f} s = {wdone / welapsed:.0f} requests/s; latency median "
+          f"{pct(wlat, 50):.0f} ms, p95 {pct(wlat, 95):.0f} ms")
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
