@@ -10,6 +10,8 @@ command -v pdftoppm >/dev/null || need+=(poppler-utils)
 if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}" || true; fi
 echo "== ruff"
 .venv/bin/ruff check core etl api dashboards exports qidash tests bench
+echo "== mypy (core)"
+.venv/bin/mypy
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest "$@"
