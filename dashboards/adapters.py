@@ -136,9 +136,10 @@ POINT_TYPES = {
 
 
 def variation_words(code: Any) -> tuple[str, str]:
-    """Plain words and badge kind for an SPC variation code (``("", "")`` when none)."""
+    """Plain words and badge kind for an SPC variation code. No code means the engine judged
+    the series too short for an icon (fewer points than the shortest run rule)."""
     if not isinstance(code, str) or not code:
-        return ("", "")
+        return ("Too few points to judge", "common")
     return VARIATION_WORDS.get(code, (code.replace("_", " "), "common"))
 
 

@@ -246,8 +246,9 @@ def _latest_icon(
     row = np.array([[by_label.get(lab, np.nan) for lab in seq]], dtype=float)
     batch = stats.xmr_batch(row, improvement_direction=improvement_direction(ind.polarity),
                             target=ind.target)
-    return str(batch.variation[0]), (None if batch.assurance[0] is None
-                                      else str(batch.assurance[0]))
+    var, ass = batch.variation[0], batch.assurance[0]
+    # None: too few points to judge (the engine gives no icon), not the text "None"
+    return (None if var is None else str(var)), (None if ass is None else str(ass))
 
 
 @dataclass(frozen=True)

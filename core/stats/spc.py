@@ -70,7 +70,9 @@ class SPCResult:
         rule fired), ``segment`` (0-based);
         p-charts also carry ``numerator`` and ``denominator``.
     variation: icon of the latest non-missing point: "improvement_high", "improvement_low",
-        "concern_high", "concern_low", "neutral_high", "neutral_low", "common_cause"
+        "concern_high", "concern_low", "neutral_high", "neutral_low", "common_cause"; None
+        when the latest segment has fewer valid points than the shortest run rule (7 by
+        default): too few points to judge (assurance is None then too)
         (None if the series has no value).
     assurance: "pass", "fail", "hit_or_miss" against ``target`` using the last point's
         limits; None without a target, with neutral direction, or without limits.
@@ -359,6 +361,17 @@ def xmr_batch(
     # np.asarray: any() of a 2-D array is typed as "bool or array" for mypy
     trial = np.asarray((counts < MIN_POINTS).any(axis=1) if t else np.zeros(s, dtype=bool),
                        dtype=bool)
+    variation = _variation(special, side, valid)
+    assurance = _assurance(target, lower, upper, direction)
+    # Too few points to judge: with fewer valid points in the latest segment than the shortest
+    # run rule (7 by default), only "outside limits" could fire, from limits resting on a
+    # handful of moving ranges (three financial years, say). Say so instead of showing an icon.
+    if t:
+        last_seg = seg == seg[-1]
+        short = np.isfinite(y[:, last_seg]).sum(axis=1) < min(rules.trend, rules.shift)
+        variation[short] = None
+        assurance = np.asarray(assurance, dtype=object)
+        assurance[short] = None
     return SPCBatch(
         value=y,
         mean=mean,
@@ -368,8 +381,8 @@ def xmr_batch(
         near_upper=nhi,
         special_cause=SPECIAL_LABELS[special],
         rule=RULE_LABELS[rule],
-        variation=_variation(special, side, valid),
-        assurance=_assurance(target, lower, upper, direction),
+        variation=variation,
+        assurance=assurance,
         trial_limits=trial,
         index=index,
         columns=columns,
@@ -513,9 +526,12 @@ def p_chart(
                                direction)[0]
     else:
         assurance = None
+    variation = _variation(special, side, valid)[0]
+    if counts and counts[-1] < min(rules.trend, rules.shift):  # too few points to judge
+        variation, assurance = None, None
     return SPCResult(
         points=points,
-        variation=_variation(special, side, valid)[0],
+        variation=variation,
         assurance=assurance,
         warnings=_segment_warnings(np.asarray(counts), seg, False),
     )
