@@ -17,6 +17,7 @@ from core.services.base import (
     list_indicator_meta,
     periods_with_data,
 )
+from core.services.version import current_version, engine_cache
 
 INDICATOR_LIST_COLUMNS = (
     "id", "name", "domain", "value_type", "multiplier", "polarity", "target", "unit",
@@ -28,29 +29,7 @@ def list_indicators(conn: Conn, *, domain: str | None = None) -> pd.DataFrame:
     """Every indicator (optionally of one ``domain``) with its latest period with data, the
     number of periods and of organisations with values: :data:`INDICATOR_LIST_COLUMNS`."""
     metas = [m for m in list_indicator_meta(conn) if domain is None or m.domain == domain]
-    stats = conn.execute(
-        select(
-            IndicatorValue.indicator_id,
-            func.count(func.distinct(IndicatorValue.period_id)),
-            func.count(func.distinct(IndicatorValue.org_id)),
-            func.max(Period.end_date),
-        )
-        .join(Period, Period.id == IndicatorValue.period_id)
-        .group_by(IndicatorValue.indicator_id)
-    ).all()
-    by_id = {r[0]: r[1:] for r in stats}
-    # the label of each indicator's latest period (one query for all indicators)
-    latest = conn.execute(
-        select(IndicatorValue.indicator_id, Period.label, Period.period_type, Period.end_date)
-        .join(Period, Period.id == IndicatorValue.period_id)
-        .distinct()
-    ).all()
-    latest_label: dict[str, tuple[Any, int, str]] = {}
-    fine = {"month": 0, "quarter": 1, "financial_year": 2, "year": 3}
-    for ind, label, ptype, end in latest:
-        key = (end, -fine.get(ptype, 9), label)
-        if ind not in latest_label or key > latest_label[ind]:
-            latest_label[ind] = key
+    by_id, latest_label = _value_summary(conn)
     rows = []
     for m in metas:
         n_periods, n_orgs, _end = by_id.get(m.id, (0, 0, None))
@@ -96,3 +75,43 @@ def indicator_detail(conn: Conn, indicator_id: str) -> IndicatorDetail:
         .group_by(Organisation.org_type)
     ).all()
     return IndicatorDetail(meta, periods, {t: int(n) for t, n in types})
+
+
+def _value_summary(
+    conn: Conn,
+) -> tuple[dict[str, Any], dict[str, tuple[Any, int, str]]]:
+    """Per indicator: (periods, organisations, latest end) and its latest period label.
+
+    Two scans of the whole values table (seconds at national scale), so the answer is cached
+    per data version (:mod:`core.services.version`): values change only through loads and
+    reverts, which move the version in every worker."""
+    version = current_version(conn)
+    cache = engine_cache(conn, "indicator_value_summary", maxsize=4)
+    hit = cache.get("all", version)
+    if hit is not None:
+        return hit
+    stats = conn.execute(
+        select(
+            IndicatorValue.indicator_id,
+            func.count(func.distinct(IndicatorValue.period_id)),
+            func.count(func.distinct(IndicatorValue.org_id)),
+            func.max(Period.end_date),
+        )
+        .join(Period, Period.id == IndicatorValue.period_id)
+        .group_by(IndicatorValue.indicator_id)
+    ).all()
+    by_id = {r[0]: r[1:] for r in stats}
+    # the label of each indicator's latest period (one query for all indicators)
+    latest = conn.execute(
+        select(IndicatorValue.indicator_id, Period.label, Period.period_type, Period.end_date)
+        .join(Period, Period.id == IndicatorValue.period_id)
+        .distinct()
+    ).all()
+    latest_label: dict[str, tuple[Any, int, str]] = {}
+    fine = {"month": 0, "quarter": 1, "financial_year": 2, "year": 3}
+    for ind, label, ptype, end in latest:
+        key = (end, -fine.get(ptype, 9), label)
+        if ind not in latest_label or key > latest_label[ind]:
+            latest_label[ind] = key
+    cache.put("all", version, (by_id, latest_label))
+    return by_id, latest_label
