@@ -23,6 +23,7 @@ from collections.abc import Callable
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
+from api.deps import release
 from core.services.version import DEFAULT_TTL, VersionedLRU, current_version
 
 DEFAULT_MB = 64
@@ -55,7 +56,18 @@ def cache_key(request: Request) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 def cached(request: Request, session: Session, build: Callable[[], Response]) -> Response:
     """The response for ``request`` from the app's cache if it was built under the current
-    data version, else ``build()`` (stored when its status is 200)."""
+    data version, else ``build()`` (stored when its status is 200).
+
+    The route's read transaction ends here, in the route's thread, once the body is built
+    (:func:`api.deps.release`): the session dependency then closes without a thread switch.
+    """
+    try:
+        return _cached(request, session, build)
+    finally:
+        release(session)
+
+
+def _cached(request: Request, session: Session, build: Callable[[], Response]) -> Response:
     cache: VersionedLRU | None = getattr(request.app.state, "response_cache", None)
     if cache is None or cache.maxsize <= 0:
         return build()

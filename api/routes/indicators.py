@@ -11,7 +11,7 @@ from api import schemas
 from api.cache import cached
 from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import doc
-from api.responses import csv_response, json_response, records
+from api.responses import column_records, csv_response, json_response, records
 from core.services import comparison as cmp
 from core.services import indicators as ind_service
 from core.services.comparison import COMPARISON_COLUMNS, FUNNEL_COLUMNS, OPPORTUNITY_COLUMNS
@@ -132,7 +132,7 @@ def comparison(
             "n": res.n,
             "quartiles": res.quartiles,
             "deciles": res.deciles,
-            "rows": records(res.rows, COMPARISON_COLUMNS),
+            "rows": column_records(res.columns, COMPARISON_COLUMNS),
         })
 
     return cached(request, session, build)

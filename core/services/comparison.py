@@ -8,7 +8,8 @@ Everything is in display units (x the indicator's multiplier).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,12 @@ class Benchmark:
 
 @dataclass(frozen=True)
 class ComparisonResult:
-    """A peer comparison: rows of :data:`COMPARISON_COLUMNS`, best rank first."""
+    """A peer comparison: rows of :data:`COMPARISON_COLUMNS`, best rank first.
+
+    ``columns`` holds the rows as one array per column (already in row order); ``rows`` is
+    the same table as a DataFrame, built on first use (about 1.5 ms for 6,500 rows, which a
+    JSON response built straight from the arrays does not need).
+    """
 
     indicator: IndicatorMeta
     period: PeriodRef
@@ -72,7 +78,12 @@ class ComparisonResult:
     quartiles: dict[str, float]
     deciles: list[float]
     n: int
-    rows: pd.DataFrame
+    columns: dict[str, np.ndarray] = field(repr=False)
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        """The rows as a DataFrame (text columns object dtype, as :func:`_frame` makes)."""
+        return _frame(self.columns)
 
 
 def _benchmark(
@@ -243,7 +254,8 @@ def comparison(
     # rank then code; argsort on the numbers (applied to the columns before the frame is
     # built) is several times cheaper than sort_values on the frame
     rank_key = res.rows["rank"].to_numpy(dtype=float, na_value=np.inf)
-    rows = _frame(cols, np.argsort(rank_key, kind="stable"))
+    order = np.argsort(rank_key, kind="stable")
+    ordered = {k: v[order] for k, v in cols.items()}
     q1, med, q3 = res.quartiles
     return ComparisonResult(
         indicator=ind,
@@ -255,7 +267,7 @@ def comparison(
         quartiles={"q1": q1, "median": med, "q3": q3},
         deciles=list(res.deciles),
         n=res.n,
-        rows=rows,
+        columns=ordered,
     )
 
 
