@@ -708,7 +708,12 @@ def frame_from_rows(
     data: dict[str, Any] = {}
     for name, col in zip(columns, cols, strict=True):
         if name in NUMERIC_COLUMNS:
-            a = np.array(col, dtype=float)
+            if col and col[0] is None and col.count(None) == len(col):
+                # a column with no values at all (e.g. published intervals where counts are
+                # loaded): np.full is ~0.3 ms cheaper per 6,500 rows than converting Nones
+                a = np.full(len(col), np.nan)
+            else:
+                a = np.array(col, dtype=float)
         elif name in ("suppressed", "is_active"):
             a = np.array(col, dtype=bool)  # None -> False; SQLite's 0/1 -> bool
         else:
