@@ -113,7 +113,7 @@ def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = N
 
 def _array_values(a: np.ndarray) -> list[Any]:
     # the same values as _column_values gives for a frame column holding this array
-    if a.dtype.kind in "fiub":
+    if a.dtype.kind in "fiub" or not pd.isna(a).any():  # one vectorised check, as hasnans
         return a.tolist()
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
             for v in a.tolist()]
