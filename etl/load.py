@@ -15,15 +15,19 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 
-from core.models import Indicator, Organisation, Period
+from core.models import Indicator, Load, Organisation, Period
 from etl.transform import IndicatorInfo
 
 log = logging.getLogger("qidash.etl")
@@ -31,6 +35,11 @@ log = logging.getLogger("qidash.etl")
 VALUE_FIELDS = ("numerator", "denominator", "value", "lower_ci", "upper_ci", "suppressed", "note")
 STAGE_COLUMNS = ("org_id", "indicator_id", "period_id", *VALUE_FIELDS, "ref")
 _ADVISORY_KEY = 7_301_104
+#: namespace (first int4 key) of the per-load session advisory locks: (namespace, load id)
+_LOADER_LOCK = 7_301_105
+#: the message of a load whose loader died (SIGKILL, power loss) before it committed
+INTERRUPTED_MESSAGE = ("interrupted: the loading process ended before it committed; nothing "
+                       "from this file was written")
 #: inserts/updates from this many rows up use the bulk path (foreign keys re-checked at the end)
 BULK_FK_ROWS = 100_000  # one PostgreSQL advisory lock serialises loads of values
 
@@ -68,11 +77,126 @@ def relax_commit_durability(conn: Connection) -> None:
     within a fraction of a second). Atomicity and consistency are unchanged: the transaction
     still commits whole or not at all, and a crash never leaves half a load. The one thing
     relaxed is the durability of a load that has just committed: if the server crashes within
-    that fraction of a second, the load is lost as a whole (its load row stays ``running``) and
-    is simply loaded again. Other sessions keep the server's setting.
+    that fraction of a second, the load is lost as a whole (its load row, left ``running``, is
+    marked ``failed`` by :func:`mark_interrupted_loads`) and is simply loaded again. Other
+    sessions keep the server's setting.
     """
     if is_postgres(conn):
         conn.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+# the loader's liveness -------------------------------------------------------------------------
+def loader_identity() -> dict[str, Any]:
+    """Who is loading: recorded in ``loads.options["loader"]`` when the load row is created."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def claim_load(conn: Connection, load_id: int) -> None:
+    """PostgreSQL: take the session-level advisory lock (namespace, load id) on ``conn``.
+
+    Call it in the transaction that inserts the ``running`` row, on the connection that then
+    runs the data transaction: the row becomes visible to others only with the lock held, and
+    the lock lives exactly as long as the session that could still commit the load (the server
+    releases it when that session ends, whatever killed the client). So a ``running`` load whose
+    lock is free can never commit any more. A session-level lock survives the transaction's end
+    (even a rollback) until :func:`release_load`.
+    """
+    if is_postgres(conn):
+        conn.execute(text("SELECT pg_advisory_lock(:ns, :id)"), {"ns": _LOADER_LOCK, "id": load_id})
+
+
+def release_load(conn: Connection, load_id: int) -> None:
+    """Give back the lock of :func:`claim_load` before the connection returns to the pool (a
+    pooled session would otherwise hold it forever). A broken connection is discarded instead,
+    which ends its session and so its locks."""
+    if not is_postgres(conn):
+        return
+    try:
+        conn.rollback()  # an aborted transaction would refuse the unlock
+        conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
+                     {"ns": _LOADER_LOCK, "id": load_id})
+        conn.rollback()
+    except Exception:  # noqa: BLE001 - whatever went wrong, the session must not be reused
+        conn.invalidate()
+
+
+def _pid_alive(pid: Any) -> bool:
+    """Is this process alive on this host? Unknown pids count as alive (never mark a live load)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    try:  # a killed child its parent has not reaped yet is a zombie: dead for our purpose
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def interrupted_loads(conn: Connection) -> list[int]:
+    """Ids of ``running`` loads whose loader has gone without committing.
+
+    PostgreSQL: the load's advisory lock (:func:`claim_load`) is free; the check takes it for
+    this transaction only, so the loader cannot be mid-commit meanwhile. SQLite: the recorded
+    pid is not alive on this host (a load started on another host is left alone: there is no
+    way to tell from here). A load without a recorded loader (started by an older version) is
+    left alone too.
+    """
+    t = Load.__table__
+    rows = conn.execute(select(t.c.id, t.c.options).where(t.c.status == "running")).all()
+    host = socket.gethostname()
+    dead = []
+    for load_id, options in rows:
+        loader = (options or {}).get("loader") if isinstance(options, dict) else None
+        if not isinstance(loader, dict):
+            continue
+        if is_postgres(conn):
+            free = conn.execute(text("SELECT pg_try_advisory_xact_lock(:ns, :id)"),
+                                {"ns": _LOADER_LOCK, "id": load_id}).scalar()
+            if free:
+                dead.append(int(load_id))
+        elif loader.get("host") == host and not _pid_alive(loader.get("pid")):
+            dead.append(int(load_id))
+    return dead
+
+
+def mark_interrupted_loads(engine: Engine) -> list[int]:
+    """Record every interrupted load (:func:`interrupted_loads`) as ``failed`` with
+    :data:`INTERRUPTED_MESSAGE`; returns their ids.
+
+    Only rows still ``running`` are updated, so a load that committed meanwhile keeps its
+    status. On SQLite a load in progress holds the write lock for its whole transaction: rather
+    than wait for it, the update is then skipped (the ids are still returned, so a listing can
+    show those loads as failed; a later call records it).
+    """
+    t = Load.__table__
+    with engine.connect() as conn:
+        pg = is_postgres(conn)
+        raw = None if pg else conn.connection.driver_connection
+        if raw is not None:
+            raw.execute("PRAGMA busy_timeout = 0")
+        try:
+            with conn.begin():
+                dead = interrupted_loads(conn)
+                if dead:
+                    conn.execute(update(t).where(t.c.id.in_(dead), t.c.status == "running")
+                                 .values(status="failed", finished_at=dt.datetime.now(dt.UTC),
+                                         message=INTERRUPTED_MESSAGE))
+        except OperationalError:
+            if pg:
+                raise
+            with conn.begin():
+                dead = interrupted_loads(conn)
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA busy_timeout = 30000")  # make_engine's 30 s timeout
+    if dead:
+        log.warning("loads %s were interrupted before they committed: marked failed", dead)
+    return dead
 
 
 # lookups -------------------------------------------------------------------------------------

@@ -234,34 +234,54 @@ def run_load(
     result = LoadResult(load_id=None, status="running", kind=kind, file_name=src.name,
                         format=fmt, dry_run=dry_run)
     load_id = None
-    if not dry_run:
-        load_id = _start_load(engine, src, kind, fmt, user, {
-            "sheet": sheet, "period_type": period_type, "skip_invalid": skip_invalid,
-            "mapping": mapping_name, "format_options": dict(format_options or {})})
-        result.load_id = load_id
+    # one connection for the load row and the data: on PostgreSQL it holds the load's advisory
+    # lock (db.claim_load) for as long as the load can still commit, so that a loader killed
+    # mid-way (its lock freed by the server) is told apart from one still running
+    conn = engine.connect()
     try:
-        with engine.connect() as conn:
-            trans = conn.begin()
-            try:
-                db.lock_for_load(conn)
-                if kind == "values":
-                    db.relax_commit_durability(conn)
-                    _load_values(conn, extract, result, options, skip_invalid, dry_run, load_id,
-                                 progress)
-                elif kind == "organisations":
-                    _load_organisations(conn, extract, result, skip_invalid, load_id)
-                else:
-                    _load_indicators(conn, extract, result, skip_invalid, load_id)
-                rejected = result.status == "rejected"
-                if not rejected and not dry_run:
-                    _finish_load(conn, result, load_id)
-                if rejected or dry_run:
-                    trans.rollback()
-                else:
-                    trans.commit()
-            except BaseException:
+        if not dry_run:
+            db.mark_interrupted_loads(engine)  # loads whose loader died show as failed
+            load_id = _start_load(conn, src, kind, fmt, user, {
+                "sheet": sheet, "period_type": period_type, "skip_invalid": skip_invalid,
+                "mapping": mapping_name, "format_options": dict(format_options or {}),
+                "loader": db.loader_identity()})
+            result.load_id = load_id
+        _run_in_transaction(conn, engine, extract, result, options, kind, skip_invalid,
+                            dry_run, load_id, progress)
+    finally:
+        if load_id is not None:
+            db.release_load(conn, load_id)
+        conn.close()
+    return result
+
+
+def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, result: LoadResult,
+                        options: ReadOptions, kind: str, skip_invalid: bool, dry_run: bool,
+                        load_id: int | None, progress: Callable[[int], None] | None) -> None:
+    """The data transaction of :func:`run_load`; a rejected or failed load is recorded in a
+    short transaction of its own (while the load's lock is still held)."""
+    try:
+        trans = conn.begin()
+        try:
+            db.lock_for_load(conn)
+            if kind == "values":
+                db.relax_commit_durability(conn)
+                _load_values(conn, extract, result, options, skip_invalid, dry_run, load_id,
+                             progress)
+            elif kind == "organisations":
+                _load_organisations(conn, extract, result, skip_invalid, load_id)
+            else:
+                _load_indicators(conn, extract, result, skip_invalid, load_id)
+            rejected = result.status == "rejected"
+            if not rejected and not dry_run:
+                _finish_load(conn, result, load_id)
+            if rejected or dry_run:
                 trans.rollback()
-                raise
+            else:
+                trans.commit()
+        except BaseException:
+            trans.rollback()
+            raise
     except (FileError, FormatError, UsageError) as exc:
         if load_id is not None:
             _record_failure(engine, load_id, "failed", str(exc), result)
@@ -272,13 +292,14 @@ def run_load(
         raise
     if result.status == "rejected" and load_id is not None:
         _record_failure(engine, load_id, "rejected", result.message, result)
-    return result
 
 
-def _start_load(engine: Engine, src: Source, kind: str, fmt: str, user: str | None,
+def _start_load(conn: Connection, src: Source, kind: str, fmt: str, user: str | None,
                 options: dict[str, Any]) -> int:
-    with engine.begin() as conn:
-        return int(conn.execute(
+    """Commit the load's ``running`` row (with the loader's identity in its options) and, on
+    PostgreSQL, take its advisory lock in the same transaction (see :func:`db.claim_load`)."""
+    with conn.begin():
+        load_id = int(conn.execute(
             Load.__table__.insert().values(
                 file_name=src.name[:500], sha256=src.sha256(), kind=kind, format=fmt,
                 user=user, started_at=dt.datetime.now(dt.UTC), status="running",
@@ -286,6 +307,8 @@ def _start_load(engine: Engine, src: Source, kind: str, fmt: str, user: str | No
                 rows_rejected=0, options={k: v for k, v in options.items() if v},
             ).returning(Load.__table__.c.id)
         ).scalar_one())
+        db.claim_load(conn, load_id)
+    return load_id
 
 
 def _error_rows(load_id: int, errors: list[RowError]) -> list[dict[str, Any]]:
@@ -652,9 +675,23 @@ def _summary(row: Any, errors: list[RowError] | None = None) -> LoadSummary:
     )
 
 
+def _interrupted(summary: LoadSummary, dead: list[int]) -> LoadSummary:
+    """Show a load whose loader died as failed even when that could not be recorded yet (SQLite
+    while another load holds the write lock)."""
+    if summary.status == "running" and summary.id in dead:
+        summary.status, summary.message = "failed", db.INTERRUPTED_MESSAGE
+    return summary
+
+
 def list_loads(engine: Engine, *, limit: int = 50, kind: str | None = None,
                status: str | None = None) -> list[LoadSummary]:
-    """The most recent loads, newest first."""
+    """The most recent loads, newest first.
+
+    A ``running`` load whose loader has ended without committing (killed, power loss) is
+    recorded as ``failed`` first (:func:`etl.load.mark_interrupted_loads`); a load still in
+    progress in another process stays ``running``.
+    """
+    dead = db.mark_interrupted_loads(engine)
     t = Load.__table__
     q = select(t).order_by(t.c.id.desc()).limit(limit)
     if kind:
@@ -662,11 +699,14 @@ def list_loads(engine: Engine, *, limit: int = 50, kind: str | None = None,
     if status:
         q = q.where(t.c.status == status)
     with engine.connect() as conn:
-        return [_summary(r) for r in conn.execute(q)]
+        out = [_interrupted(_summary(r), dead) for r in conn.execute(q)]
+    return [s for s in out if not status or s.status == status]
 
 
 def get_load(engine: Engine, load_id: int) -> LoadSummary | None:
-    """One load with its errors (None when there is no such load)."""
+    """One load with its errors (None when there is no such load); an interrupted load shows
+    as ``failed`` (see :func:`list_loads`)."""
+    dead = db.mark_interrupted_loads(engine)
     t = Load.__table__
     e = LoadError.__table__
     with engine.connect() as conn:
@@ -683,7 +723,7 @@ def get_load(engine: Engine, load_id: int) -> LoadSummary | None:
         else:
             ref = r.sheet
         errors.append(RowError(ref, r.column, r.value, r.message))
-    return _summary(row, errors)
+    return _interrupted(_summary(row, errors), dead)
 
 
 def revert_load(engine: Engine, load_id: int, *, user: str | None = None) -> LoadSummary:
