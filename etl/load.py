@@ -7,6 +7,21 @@ statements record the history (what each key held before, for revert), update th
 values and insert the new ones. Unchanged rows are never written, which is what makes a second
 load of the same file ``unchanged`` and a corrected file touch only what differs.
 
+Readers are never blocked by a routine load. Plain inserts and updates with the indexes and
+foreign keys in place take only row-level locks, so the API keeps reading the values table while
+a load runs. Only a load that inserts at least :data:`BULK_FK_ROWS` rows AND at least doubles the
+values table (the initial national load, when nobody reads yet) takes the bulk path: on
+PostgreSQL its foreign keys are dropped and re-added (one validation pass instead of a trigger
+per row) and the secondary indexes and unique key are rebuilt after the insert (a sort instead
+of row-by-row maintenance). ``ALTER TABLE``/``DROP INDEX`` take an ACCESS EXCLUSIVE lock on
+``indicator_values`` until commit, which is why it is kept for that case. SQLite rebuilds the
+secondary indexes on the same condition (its WAL readers see the previous snapshot meanwhile).
+
+A load's row in ``loads`` is committed ``running`` before the data transaction; a loader that
+dies before committing (SIGKILL, power loss) is detected later and its row marked ``failed``
+(:func:`mark_interrupted_loads`): on PostgreSQL by a session advisory lock the loader holds for
+its lifetime (:func:`claim_load`), on SQLite by its pid on this host.
+
 Nothing here commits: the pipeline owns the transaction.
 """
 
@@ -40,8 +55,9 @@ _LOADER_LOCK = 7_301_105
 #: the message of a load whose loader died (SIGKILL, power loss) before it committed
 INTERRUPTED_MESSAGE = ("interrupted: the loading process ended before it committed; nothing "
                        "from this file was written")
-#: inserts/updates from this many rows up use the bulk path (foreign keys re-checked at the end)
-BULK_FK_ROWS = 100_000  # one PostgreSQL advisory lock serialises loads of values
+#: a load inserting this many rows or more, into a values table holding no more rows than it
+#: inserts, takes the bulk path (see the module docstring)
+BULK_FK_ROWS = 100_000
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -444,13 +460,19 @@ class ValueStage:
         (``qidash_diff``, or ``qidash_stage`` when every staged row is new)."""
         conn = self.conn
         params = {"load_id": load_id}
+        # the bulk path (constraints and indexes dropped, then rebuilt in one pass each) locks
+        # the values table against readers until commit: only for a load that at least
+        # doubles it (the initial national load, when nobody reads yet); every other load
+        # inserts with the indexes and foreign keys in place, and readers never wait
+        bulk = inserted >= BULK_FK_ROWS and self._rows_at_most(inserted)
         held = []
-        if self.pg and inserted + updated >= BULK_FK_ROWS:
+        if self.pg and bulk:
             held = self._drop_foreign_keys(
                 ("indicator_values", "value_history") if updated >= BULK_FK_ROWS
                 else ("indicator_values",))
-        rebuilt = (self._drop_secondary_indexes()
-                   if inserted >= BULK_FK_ROWS and inserted >= self._rows_now() else [])
+        rebuilt = self._drop_secondary_indexes() if bulk else []
+        log.debug("%s path for %s inserts, %s updates", "bulk" if bulk else "plain", inserted,
+                  updated)
         if updated:
             conn.execute(text(
                 "INSERT INTO value_history (load_id, indicator_id, period_id, org_id, action, "
@@ -497,7 +519,8 @@ class ValueStage:
         costs more than the insert itself. As its manual advises for bulk loading, the
         constraints are dropped and re-added (re-validated in one pass) inside the same
         transaction, so a failure restores them. The price: readers of the values table wait
-        until the load commits, which is why this is done only for large loads.
+        until the load commits, which is why this is done only for a load that at least doubles
+        the table (the bulk path, see the module docstring).
         """
         held = []
         for table in tables:
@@ -509,15 +532,17 @@ class ValueStage:
                 held.append((table, name, definition))
         return held
 
-    def _rows_now(self) -> int:
-        """An estimate of the rows already in indicator_values (cheap on both backends)."""
-        if self.pg:
-            est = self.conn.execute(text(
-                "SELECT reltuples FROM pg_class WHERE oid = CAST('indicator_values' AS regclass)"
-            )).scalar()
-        else:
-            est = self.conn.execute(text("SELECT MAX(id) FROM indicator_values")).scalar()
-        return max(int(est or 0), 0)
+    def _rows_at_most(self, n: int) -> bool:
+        """Does indicator_values hold at most ``n`` rows (before this load's inserts)?
+
+        Counted exactly but bounded (at most ``n + 1`` rows are read, a fraction of the load's
+        own cost): the planner's estimate (``reltuples``) is unknown until the table is first
+        analysed, and a stale one would send a routine load down the bulk path.
+        """
+        found = self.conn.execute(text(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM indicator_values LIMIT :n) AS t"
+        ), {"n": n + 1}).scalar_one()
+        return int(found) <= n
 
     def _drop_secondary_indexes(self) -> list[str]:
         """When a load at least doubles the values table, build its secondary indexes once
