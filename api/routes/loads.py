@@ -24,6 +24,7 @@ from core.periods import PERIOD_TYPES
 from core.services import loads as load_service
 from core.services.loads import ERROR_COLUMNS, LOAD_COLUMNS
 from core.settings import get_settings
+from etl.load import INTERRUPTED_MESSAGE, mark_interrupted_loads
 
 router = APIRouter(tags=["loads"])
 
@@ -176,9 +177,12 @@ def list_loads(
     offset: Offset = 0,
     format: FormatQuery = "json",
 ):
-    """Loads, newest first: file, kind, who, when, status and row counts."""
+    """Loads, newest first: file, kind, who, when, status and row counts. A load whose
+    process died before committing is shown as ``failed`` (interrupted), never ``running``."""
+    interrupted = mark_interrupted_loads(get_engine())  # before this session reads anything
     frame = load_service.list_loads(session, kind=kind, status=status, limit=limit,
                                     offset=offset)
+    _show_interrupted(frame, interrupted)
     if format == "csv":
         return csv_response(frame, "loads.csv", LOAD_COLUMNS)
     return json_response({"items": records(frame, LOAD_COLUMNS)})
@@ -190,7 +194,10 @@ def get_load(session: SessionDep, _caller: ReaderDep, load_id: LoadId,
              format: FormatQuery = "json"):
     """The load and every row it rejected (line as an editor shows it, column, value and
     what to fix); ``format=csv`` downloads the rejected rows."""
+    interrupted = mark_interrupted_loads(get_engine())
     detail = load_service.load_detail(session, load_id)
+    if load_id in interrupted and detail.load.get("status") == "running":
+        detail.load.update(status="failed", message=INTERRUPTED_MESSAGE)
     if format == "csv":
         return csv_response(detail.errors, f"load_{load_id}_errors.csv", ERROR_COLUMNS)
     body = dict(detail.load)
@@ -214,3 +221,13 @@ def revert(session: SessionDep, caller: AnalystDep, load_id: LoadId):
         raise APIError(409, str(exc), code="conflict") from None
     detail = load_service.load_detail(session, load_id, error_limit=0)
     return json_response(detail.load)
+
+
+def _show_interrupted(frame: Any, interrupted: list[int]) -> None:
+    """On SQLite a listing does not wait for a load holding the write lock to record the
+    interruption: show the ids found interrupted as failed all the same."""
+    if not interrupted or frame.empty:
+        return
+    hit = frame["id"].isin(interrupted) & (frame["status"] == "running")
+    frame.loc[hit, "status"] = "failed"
+    frame.loc[hit, "message"] = INTERRUPTED_MESSAGE
