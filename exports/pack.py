@@ -226,12 +226,12 @@ def _summary_rows(pack: PackData, show_period: bool) -> tuple[list[list[Cell]], 
             "higher": "Higher", "lower": "Lower", "not_compared": "Not compared",
         }.get(ov["category"], ov["category"])
         enough = ind.spc_points >= nv.SPC_MIN_POINTS
-        target = _fmt(ind, ind.meta.target) if ind.meta.target is not None else "None"
+        target = _fmt(ind, ind.meta.target) if ind.meta.target is not None else "No target"
         met = nv.meets_target(ov["value"], ind.meta.target, ind.meta.polarity)
         if met is not None:
             target += " (met)" if met else " (not met)"
         opp = ("n/a" if ind.opportunity_extra is None else
-               "None" if ind.opportunity_extra < 0.5 else nv.about(ind.opportunity_extra)
+               "0" if ind.opportunity_extra < 0.5 else nv.about(ind.opportunity_extra)
                .replace("about ", "~"))
         row = [Cell(ind.meta.name, bold=True)]
         if show_period:
@@ -426,12 +426,13 @@ def _lay_out(
                           "similar": "Similar", "higher": "Significantly higher",
                           "lower": "Significantly lower"}.get(ov["category"], "Not compared"),
              "worse" in flags),
-            ("Target", _fmt(ind, ind.meta.target) if ind.meta.target is not None else "None",
+            ("Target", _fmt(ind, ind.meta.target) if ind.meta.target is not None else "No target",
              "below_target" in flags or "target_fail" in flags),
             ("Peer median", _fmt(ind, ind.quartiles[1]), False),
             ("Opportunity", "n/a" if ind.opportunity_extra is None else
              f"{nv.about(ind.opportunity_extra)} {story.people}"
-             if ind.opportunity_extra >= 0.5 else "None", False),
+             if ind.opportunity_extra >= 0.5 else "0 (at or above the peer median)",
+             False),
             ("Period", ind.period.label, False),
         ]
         deck.chart_panel_slide(
