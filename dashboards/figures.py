@@ -660,6 +660,11 @@ def spc_figure(
                            bordercolor=theme.NHS_MID_GREY, borderwidth=1, borderpad=4,
                            bgcolor="#FFFFFF", font={"size": s["tick"]})
     fig.update_xaxes(title="Period")
+    xs_all = pd.to_datetime(df["x"], errors="coerce").dropna() if "x" in df else pd.Series([])
+    if len(xs_all) > 1:
+        # the axis ends at the data: label annotations must not stretch it into empty months
+        pad = (xs_all.max() - xs_all.min()) * 0.02
+        fig.update_xaxes(range=[xs_all.min() - pad, xs_all.max() + pad])
     fig.update_yaxes(title=safe_text(meta.value_title))
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
                       margin={"r": 110, "t": 110})
@@ -668,7 +673,7 @@ def spc_figure(
         # the dates, which need no "Period" title
         fig.update_xaxes(title=None)
         fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.1,
-                                  "xanchor": "left", "x": 0}, margin={"t": 70, "b": 90})
+                                  "xanchor": "left", "x": 0}, margin={"t": 70, "b": 90, "r": 130})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
