@@ -660,7 +660,8 @@ def spc_figure(
                            bordercolor=theme.NHS_MID_GREY, borderwidth=1, borderpad=4,
                            bgcolor="#FFFFFF", font={"size": s["tick"]})
     fig.update_xaxes(title="Period")
-    xs_all = pd.to_datetime(df["x"], errors="coerce").dropna() if "x" in df else pd.Series([])
+    is_dates = "x" in df and pd.api.types.is_datetime64_any_dtype(df["x"])
+    xs_all = df["x"].dropna() if is_dates else pd.Series([], dtype="datetime64[ns]")
     if len(xs_all) > 1:
         # the axis ends at the data: label annotations must not stretch it into empty months
         pad = (xs_all.max() - xs_all.min()) * 0.02
