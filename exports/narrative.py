@@ -217,20 +217,35 @@ def funnel_sentence(
     centre_label: str = "the average",
     noun: str = "practices",
     polarity: str = HIGHER,
+    units: int | None = None,
 ) -> str:
     """How many units lie outside the funnel's 95% limits, in the polarity's words.
 
+    ``flags`` are the units the sentence is about (a network's members); ``units`` is how many
+    units the funnel was drawn from (every peer), when that is more than ``flags``: the limits
+    need enough units, not the members.
+
     >>> funnel_sentence(["below_95"] * 3 + ["within"] * 9, centre_label="England")[:55]
     '3 of 12 practices are significantly below England (wors'
+    >>> funnel_sentence(["within", "within"], centre_label="the average", units=79)[:42]
+    'Both of its practices are within the limit'
     """
     c = funnel_counts(flags)
     n = c["total"]
-    if n < MIN_UNITS:
-        return (f"Too few {noun} with a value ({n}) to judge variation with a funnel plot.")
+    drawn = max(n, units or 0)
+    if drawn < MIN_UNITS:
+        return (f"Too few {noun} with a value ({drawn}) to judge variation with a funnel plot.")
+    if n == 0:
+        return f"None of the {noun} has a value to place on the funnel plot."
     below, above = c["below"], c["above"]
     if below == 0 and above == 0:
-        return (f"All {n} {noun} are within the limits expected by chance around {centre_label}:"
-                " the differences between them could be noise.")
+        its = "its " if units is not None and units > n else ""  # a network's members
+        who = (f"The only one of {its or 'the '}{noun} with a value is" if n == 1 else
+               f"Both of {its}{noun} are" if n == 2 and its else
+               f"All {n} of {its}{noun} are" if its else f"All {n} {noun} are")
+        return (f"{who} within the limits expected by chance around {centre_label}:"
+                + (" the difference could be noise." if n == 1 else
+                   " the differences between them could be noise."))
 
     def part(k: int, word: str) -> str:
         verb = "is" if k == 1 else "are"
@@ -246,7 +261,8 @@ def funnel_sentence(
         sides.reverse()
     sides = [(w, k) for w, k in sides if k > 0]
     first_word, first_k = sides[0]
-    text = f"{first_k} of {n} {noun} {part(first_k, first_word)}"
+    its = "its " if units is not None and units > n else ""
+    text = f"{first_k} of {its}{n} {noun} {part(first_k, first_word)}"
     if len(sides) > 1:
         w2, k2 = sides[1]
         text += f" and {k2} {part(k2, w2)}"
@@ -451,6 +467,8 @@ class IndicatorStory:
     suppressed: bool = False
     denominator: float | None = None
     funnel_flags: Sequence[str | None] = field(default_factory=list)
+    #: how many units the funnel was drawn from (all peers; the flags may be members only)
+    funnel_units: int | None = None
     funnel_centre_label: str = "the average"
     member_noun: str = "practices"
     opportunity: float | None = None
@@ -476,7 +494,7 @@ def headline(story: IndicatorStory) -> str:
     if story.funnel_flags:
         parts.append(funnel_sentence(
             story.funnel_flags, centre_label=story.funnel_centre_label, noun=story.member_noun,
-            polarity=story.polarity,
+            polarity=story.polarity, units=story.funnel_units,
         ))
     if story.polarity != NEUTRAL and not is_missing(story.opportunity) \
             and story.opportunity >= 0.5:  # type: ignore[operator]

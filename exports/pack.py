@@ -86,6 +86,7 @@ def _story(pack: PackData, ind: IndicatorData) -> nv.IndicatorStory:
         suppressed=bool(ov.get("suppressed")),
         denominator=ov.get("denominator"),
         funnel_flags=flags if ind.funnel_points is not None else [],
+        funnel_units=len(ind.funnel_points) if ind.funnel_points is not None else None,
         funnel_centre_label=ind.benchmark_label if not own else ind.benchmark_label,
         member_noun=_noun(ind),
         opportunity=ind.opportunity_extra,
@@ -393,7 +394,7 @@ def _lay_out(
     rows, flagged = _summary_rows(pack, show_period)
     header = ["Indicator", *(["Period"] if show_period else []), "Value", "Vs peers",
               "Trend (SPC)", "Assurance", "Target", "Opportunity", "Needs discussion"]
-    widths = [3.1, *([0.8] if show_period else []), 0.8, 0.95, 1.35, 1.1, 1.25, 1.1, 2.7]
+    widths = [2.9, *([0.95] if show_period else []), 0.8, 0.95, 1.35, 1.3, 1.25, 1.35, 2.3]
     # The verdict is the title, so the table has the whole slide (one slide for 10 rows).
     verdict = (f"{flagged} of {len(pack.indicators)} indicators need discussion" if flagged
                else f"none of the {len(pack.indicators)} indicators is flagged")
@@ -441,7 +442,7 @@ def _lay_out(
         )
         funnel_text = nv.funnel_sentence(
             story.funnel_flags, centre_label=ind.benchmark_label, noun=_noun(ind),
-            polarity=ind.meta.polarity) if story.funnel_flags else ""
+            polarity=ind.meta.polarity, units=story.funnel_units) if story.funnel_flags else ""
         spc_text = nv.spc_sentence(story.variation, story.assurance, story.n_points,
                                    latest_label=story.latest_label,
                                    target_text=story.target_text)

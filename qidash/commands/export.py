@@ -41,8 +41,10 @@ def pack(
     output: Path = typer.Option(None, "-o", "--output", help="File to write (default "
                                 "qidash-pack-<ORG>-<PERIOD>.<format> in the current folder)"),
 ) -> None:
-    """Make the slide pack for ORG: summary table, charts with plain-English messages and
-    speaker notes, optional member profiles, and the sources behind every number."""
+    """Make the slide pack for ORG's improvement meeting (PowerPoint or PDF).
+
+    Summary table, a chart per indicator with a plain message and speaker notes, sources.
+    """
     from sqlalchemy.orm import Session
 
     from exports.pack import build_pack, default_filename

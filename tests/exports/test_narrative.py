@@ -93,6 +93,26 @@ def test_funnel_sentence_too_few():
         "Too few practices with a value (1)")
 
 
+def test_funnel_sentence_members_of_a_larger_funnel():
+    # a PCN's two practices on a funnel drawn from 79 peers: the limits are there to judge them
+    s = nv.funnel_sentence(["within", "within"], units=79, centre_label="the average")
+    assert s.startswith("Both of its practices are within the limits expected by chance around "
+                        "the average")
+    s = nv.funnel_sentence(["below_95", "within"], units=79, centre_label="the average")
+    assert s.startswith("1 of its 2 practices is significantly below the average (worse)")
+    s = nv.funnel_sentence(["within", None], units=79)
+    assert s.startswith("The only one of its practices with a value is within the limits")
+    s = nv.funnel_sentence(["within"] * 5, units=79)
+    assert s.startswith("All 5 of its practices are within the limits")
+    # the whole funnel (flags for every unit): no "its"
+    assert nv.funnel_sentence(["within"] * 5, units=5).startswith("All 5 practices are within")
+    assert nv.funnel_sentence([None, None], units=79) == (
+        "None of the practices has a value to place on the funnel plot.")
+    # too few peers to draw limits at all: still too few, whatever the members
+    assert nv.funnel_sentence(["within", "within"], units=2).startswith(
+        "Too few practices with a value (2)")
+
+
 def test_opportunity_sentence():
     s = nv.opportunity_sentence(143, people="children vaccinated")
     assert s == "Reaching the median would mean about 140 more children vaccinated."
