@@ -247,13 +247,13 @@ def funnel_sentence(
                 + (" the difference could be noise." if n == 1 else
                    " the differences between them could be noise."))
 
-    def part(k: int, word: str) -> str:
+    def part(k: int, word: str, centre: str = centre_label) -> str:
         verb = "is" if k == 1 else "are"
         judged = ""
         if polarity in (HIGHER, LOWER):
             good = (word == "above") == (polarity == HIGHER)
             judged = " (better)" if good else " (worse)"
-        return f"{verb} significantly {word} {centre_label}{judged}"
+        return f"{verb} significantly {word} {centre}{judged}"
 
     # Lead with the side that matters for the meeting: the worse side when there is a polarity.
     sides = [("below", below), ("above", above)]
@@ -265,7 +265,7 @@ def funnel_sentence(
     text = f"{first_k} of {its}{n} {noun} {part(first_k, first_word)}"
     if len(sides) > 1:
         w2, k2 = sides[1]
-        text += f" and {k2} {part(k2, w2)}"
+        text += f" and {k2} {part(k2, w2, 'it')}"  # the centre named once
     within = c["within"]
     if within:
         text += f"; the other {within} {'is' if within == 1 else 'are'} within the limits " \

@@ -73,7 +73,7 @@ def test_funnel_sentence_counts_and_polarity():
     flags = ["below_95", "below_998", "below_95"] + ["within"] * 8 + ["above_95"]
     s = nv.funnel_sentence(flags, centre_label="the England value")
     assert s.startswith("3 of 12 practices are significantly below the England value (worse)")
-    assert "1 is significantly above the England value (better)" in s
+    assert "and 1 is significantly above it (better)" in s
     assert "the other 8 are within the limits" in s
     # lower is better: the worse side (above) leads
     s = nv.funnel_sentence(["above_95"] * 2 + ["within"] * 3, polarity=nv.LOWER, noun="trusts")
