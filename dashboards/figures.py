@@ -488,14 +488,25 @@ def funnel_figure(
                                                theme.NHS_DARK_GREY)}},
             hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
     _reference_lines(fig, "y", centre, centre_label, target, meta, s)
+    # a label points into the chart: away from the nearer side edge, and downwards from a
+    # point in the top third (where the limits and the legend are), so that it is never cut
+    x_max = float(df["denominator"].max()) or 1.0
+    y_lo, y_hi = float(df["value"].min()), float(df["value"].max())
     for r in _labelled(df, for_slides).itertuples(index=False):
-        fig.add_annotation(x=r.denominator, y=r.value, showarrow=True, arrowhead=2, ax=30,
-                           ay=-35, text=f"<b>{safe_text(r.org_name, 40)}</b> "
-                                        f"{format_value(r.value, d, unit)}",
+        left_half = r.denominator <= x_max / 2
+        high = y_hi > y_lo and (r.value - y_lo) / (y_hi - y_lo) > 2 / 3
+        fig.add_annotation(x=r.denominator, y=r.value, showarrow=True, arrowhead=2,
+                           ax=25 if left_half else -25, ay=35 if high else -35,
+                           xanchor="left" if left_half else "right",
+                           text=f"<b>{safe_text(r.org_name, 26 if for_slides else 40)}</b> "
+                                f"{format_value(r.value, d, unit)}",
                            font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
                            bgcolor="rgba(255,255,255,0.9)", bordercolor=theme.HIGHLIGHT_COLOUR)
+    # the axis ends at the data (plotly's autorange would stretch it to fit the label boxes)
+    x_end = max(x_max, float(limits["denominator"].max()) if limits is not None
+                and not limits.empty else 0.0)
     fig.update_xaxes(title=meta.denominator_label or "Denominator (people counted)",
-                     rangemode="tozero", showgrid=True, gridcolor=theme.NHS_PALE_GREY)
+                     range=[0, x_end * 1.03], showgrid=True, gridcolor=theme.NHS_PALE_GREY)
     fig.update_yaxes(title=safe_text(meta.value_title))
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
                       margin={"t": 110} if subtitle else {})
@@ -632,11 +643,14 @@ def spc_figure(
                       annotation_position="top left",
                       annotation_font={"color": c["target"], "size": s["tick"]})
     last = df.dropna(subset=["value"]).tail(1)
+    limit_label = 0  # characters of the longest label right of the last point
     if not last.empty and "mean" in df and not df["mean"].isna().all():
         lr = last.iloc[0]
         for col, name in (("upl", "Upper limit"), ("mean", "Mean"), ("lpl", "Lower limit")):
             if col in df and not _isnan(lr[col]):
-                fig.add_annotation(x=lr["x"], y=lr[col], text=f"{name} {format_value(lr[col], d)}",
+                label = f"{name} {format_value(lr[col], d)}"
+                limit_label = max(limit_label, len(label))
+                fig.add_annotation(x=lr["x"], y=lr[col], text=label,
                                    showarrow=False, xanchor="left", xshift=8,
                                    font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
     for note in annotations or ():
@@ -667,14 +681,18 @@ def spc_figure(
         pad = (xs_all.max() - xs_all.min()) * 0.02
         fig.update_xaxes(range=[xs_all.min() - pad, xs_all.max() + pad])
     fig.update_yaxes(title=safe_text(meta.value_title))
+    # room on the right for those labels, in a wide font too (DejaVu Sans where Arial is
+    # missing: about 0.62 em per character)
+    right = max(110, int(limit_label * (s["tick"] - 1) * 0.62) + 24)
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
-                      margin={"r": 110, "t": 110})
+                      margin={"r": right, "t": 110})
     if for_slides:
         # at half-slide width the legend on top runs under the variation box: it goes below
         # the dates, which need no "Period" title
         fig.update_xaxes(title=None)
         fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.1,
-                                  "xanchor": "left", "x": 0}, margin={"t": 70, "b": 90, "r": 130})
+                                  "xanchor": "left", "x": 0},
+                          margin={"t": 70, "b": 90, "r": max(130, right)})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
