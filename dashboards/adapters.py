@@ -114,6 +114,28 @@ def summary_sentence(rows: pd.DataFrame, benchmark_label: str, benchmark: float,
             f" than {benchmark_label} ({bench}) at {confidence:g}% confidence{tail}.")
 
 
+def funnel_summary_sentence(verdicts: pd.Series, centre: float, meta: Any, confidence: float,
+                            widened: bool) -> str:
+    """The funnel view's sentence: its own verdicts (limits around the pooled value), which
+    are not the ranked bars' (each interval against the benchmark): with overdispersion the
+    two can differ a lot, so the funnel view never shows the bars' counts."""
+    counts = verdicts.value_counts()
+    n = int(len(verdicts) - counts.get("not_compared", 0))
+    limits = "99.8%" if confidence >= 99 else "95%"
+    parts = [f"{int(counts.get(k, 0))} {w}" for k, w in
+             (("better", "above them (significantly better)" if meta.polarity
+               == "higher_is_better" else "below them (significantly better)"),
+              ("worse", "below them (significantly worse)" if meta.polarity
+               == "higher_is_better" else "above them (significantly worse)"),
+              ("higher", "above them"), ("lower", "below them")) if counts.get(k, 0)]
+    within = int(counts.get("similar", 0))
+    centre_text = figures.format_value(centre, meta.decimals, meta.unit)
+    text = (f"Of {n:,} organisations on the funnel, {within:,} lie within the {limits} limits "
+            f"around the peer average ({centre_text}), where differences could be chance")
+    text += ("; " + ", ".join(parts)) if parts else "; none lies outside them"
+    return text + (". Limits widened for overdispersion." if widened else ".")
+
+
 VARIATION_WORDS = {
     "improvement_high": ("Improving (special cause, high)", "improvement"),
     "improvement_low": ("Improving (special cause, low)", "improvement"),

@@ -275,9 +275,20 @@ def comparison_figure(
     line_axis = "x" if horizontal else "y"
     _reference_lines(fig, line_axis, benchmark, benchmark_label, target, meta, s)
 
-    for r in _labelled(shown, for_slides).itertuples(index=False):
-        label = f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}"
+    # labels of neighbouring bars go on separate levels instead of on top of each other. A
+    # label runs rightwards from a bar in the left half, leftwards from one in the right half;
+    # its length in bars is estimated from its characters (0.62 em each) and the plot's width
+    # (about 1,100 px on a laptop's page, where the width is not known here)
+    bars_per_px = n / (0.94 * width if width else 1100)
+    level_ends: list[float] = []
+    for r in _labelled(shown, for_slides).sort_values("pos").itertuples(index=False):
+        name = safe_text(r.org_name, 40)
+        label = f"<b>{name}</b> {format_value(r.value, d, unit)}"
         left_half = r.pos < n / 2
+        length = (36 + (len(name) + 7) * 0.62 * s["font"]) * bars_per_px
+        span = (r.pos, r.pos + length) if left_half else (r.pos - length, r.pos)
+        level = next((k for k, end in enumerate(level_ends) if end < span[0]), len(level_ends))
+        level_ends[level:level + 1] = [span[1]]
         if horizontal:
             fig.add_annotation(x=r.value + r.err_plus, y=r.pos, text=label, showarrow=True,
                                arrowhead=0, ax=40, ay=0, xanchor="left",
@@ -286,7 +297,7 @@ def comparison_figure(
         else:
             fig.add_annotation(x=r.pos, y=r.value + r.err_plus, text=label, showarrow=True,
                                arrowhead=2, arrowwidth=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
-                               ax=30 if left_half else -30, ay=-45,
+                               ax=30 if left_half else -30, ay=-45 - 26 * level,
                                xanchor="left" if left_half else "right",
                                font={"color": theme.HIGHLIGHT_COLOUR,
                                                    "size": s["font"]},
@@ -326,8 +337,12 @@ def comparison_figure(
                 "yanchor": "top" if not horizontal else "bottom", "x": 0},
         margin={"b": 120} if not horizontal else {},
     )
-    if subtitle:
-        fig.update_layout(margin={"t": 110})
+    if subtitle or len(level_ends) > 1:
+        fig.update_layout(margin={"t": (110 if subtitle else 80)
+                                  + 30 * max(len(level_ends) - 1, 0)})
+    if len(level_ends) > 1:  # the title stays at the top, the labels get the room under it
+        fig.update_layout(title_y=1, title_yref="container", title_yanchor="top",
+                          title_pad_t=12)
     if horizontal and shown["is_hl"].any():
         fig.update_layout(margin={"r": 230})  # room for the highlighted organisation's label
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
@@ -673,7 +688,6 @@ def spc_figure(
                            xanchor="right", yanchor="bottom", align="right", showarrow=False,
                            bordercolor=theme.NHS_MID_GREY, borderwidth=1, borderpad=4,
                            bgcolor="#FFFFFF", font={"size": s["tick"]})
-    fig.update_xaxes(title="Period")
     is_dates = "x" in df and pd.api.types.is_datetime64_any_dtype(df["x"])
     xs_all = df["x"].dropna() if is_dates else pd.Series([], dtype="datetime64[ns]")
     if len(xs_all) > 1:
@@ -684,15 +698,15 @@ def spc_figure(
     # room on the right for those labels, in a wide font too (DejaVu Sans where Arial is
     # missing: about 0.62 em per character)
     right = max(110, int(limit_label * (s["tick"] - 1) * 0.62) + 24)
+    # the legend on top would run under the variation box: it goes below the dates, which
+    # need no "Period" title
+    fig.update_xaxes(title=None)
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
-                      margin={"r": right, "t": 110})
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.1,
+                              "xanchor": "left", "x": 0},
+                      margin={"r": right, "t": 110, "b": 80})
     if for_slides:
-        # at half-slide width the legend on top runs under the variation box: it goes below
-        # the dates, which need no "Period" title
-        fig.update_xaxes(title=None)
-        fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.1,
-                                  "xanchor": "left", "x": 0},
-                          margin={"t": 70, "b": 90, "r": max(130, right)})
+        fig.update_layout(margin={"t": 70, "b": 90, "r": max(130, right)})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
@@ -792,7 +806,8 @@ def spine_figure(
          "xanchor": "left", "xshift": 10, "showarrow": False, "font": {"size": s["tick"]}}
         for i, v in zip(y, values, strict=True)
     ]
-    value_notes.append({"text": safe_text(org_name or "Value", 18), "x": 1.0, "xref": "paper",
+    # "Value" heads the column (whose value the title says: a long name would be cut here)
+    value_notes.append({"text": "Value", "x": 1.0, "xref": "paper",
                         "y": 1.0, "yref": "paper", "yanchor": "bottom", "xanchor": "left",
                         "xshift": 10, "showarrow": False,
                         "font": {"size": s["tick"], "color": theme.NHS_DARK_GREY}})

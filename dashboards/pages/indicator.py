@@ -161,15 +161,26 @@ def _content(st: State_, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
     """figure, grid rows, summary text, slides href for a state."""
     res = data["result"]
     rows = res.rows
-    summary = adapters.summary_sentence(rows, bench_label(res), res.benchmark.value,
-                                        res.indicator, res.confidence)
+    fv = data.get("funnel")
+    if st.view == "funnel" and fv is not None:
+        summary = adapters.funnel_summary_sentence(
+            adapters.funnel_verdicts(fv.rows["flag"], res.indicator.polarity, res.confidence),
+            fv.target, res.indicator, res.confidence, bool(fv.overdispersion))
+    else:
+        summary = adapters.summary_sentence(rows, bench_label(res), res.benchmark.value,
+                                            res.indicator, res.confidence)
     fig = figure_for(st, data) if st.view != "table" else None
     grid_rows = (adapters.comparison_table(rows, res.indicator).to_dict("records")
                  if st.view == "table" else [])
-    href = components.slides_href({"indicator": st.indicator_id, "period": res.period.label,
-                                   "peers": st.peers, "highlight": st.highlight,
-                                   "confidence": st.confidence, "view": st.view})
+    href = components.slides_href(_slides_params(st, res))
     return fig, grid_rows, summary, href
+
+
+def _slides_params(st: State_, res: Any) -> dict[str, Any]:
+    """The slide pack of this view: its indicator, period, peers, highlight, confidence."""
+    return {"indicator": st.indicator_id, "period": res.period.label, "peers": st.peers,
+            "highlight": hit_code(res, st.highlight), "confidence": st.confidence,
+            "view": st.view}
 
 
 def layout(indicator_id: str | None = None, **query: Any) -> Any:
@@ -248,7 +259,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
                         ],
                         delay_show=300, type="dot",
                     ),
-                    components.export_bar(P, {"indicator": st.indicator_id}),
+                    components.export_bar(P, _slides_params(st, res)),
                 ],
                 className="qd-card",
             ),

@@ -54,10 +54,14 @@ def compute_chart(s: Any, indicator_id: str, members: list[str], network: str) -
 def triage_grid(tri: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows (one per indicator) x columns (one per member) of flag words."""
     members = tri.members
-    cols = [{"field": "Indicator", "pinned": "left", "width": 260, "wrapText": True,
-             "autoHeight": True},
-            {"field": "Flags", "width": 90, "type": "rightAligned", "sort": "desc"}]
-    cols += [{"field": c, "headerName": n, "width": 150, "wrapText": True, "autoHeight": True}
+    # wrapped cells: a text line height (ag-grid's default is the row height) and room above
+    # and below, so that rows grow to fit "Worse than peers; Below target"
+    wrapped = {"wrapText": True, "autoHeight": True,
+               "cellStyle": {"lineHeight": "1.35", "paddingTop": "8px", "paddingBottom": "8px",
+                             "wordBreak": "normal"}}
+    cols = [{"field": "Indicator", "pinned": "left", "width": 250, **wrapped},
+            {"field": "Flags", "width": 105, "type": "rightAligned", "sort": "desc"}]
+    cols += [{"field": c, "headerName": n, "flex": 1, "minWidth": 150, **wrapped}
              for c, n in members.itertuples(index=False)]
     rows = []
     for ind_id, part in tri.rows.groupby("indicator_id", sort=False):
@@ -116,7 +120,8 @@ def layout(code: str | None = None, **query: Any) -> Any:
         html.Div([
             html.H2("Where to look first", className="h5"),
             dag.AgGrid(id=f"{P}-grid", rowData=rows, columnDefs=cols,
-                       defaultColDef={"sortable": True, "resizable": True},
+                       defaultColDef={"sortable": True, "resizable": True,
+                                      "wrapHeaderText": True, "autoHeaderHeight": True},
                        dashGridOptions={"domLayout": "autoHeight"},
                        className="ag-theme-alpine"),
             html.Ul([html.Li(dcc.Link(f"{n} ({c})", href=f"/organisations/{c}"))

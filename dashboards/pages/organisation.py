@@ -85,16 +85,21 @@ def layout(code: str | None = None, **query: Any) -> Any:
                                peer_label=prof.peers_label,
                                title=f"{org.name} against {prof.peers_label}",
                                subtitle="Latest period of each indicator")
-    cols = [{"field": "Indicator", "width": 330, "minWidth": 260, "wrapText": True,
+    # the grid fills the card: the wordy columns take the spare width; headers as written
+    # (ag-grid would title-case a field name) and wrapped rather than cut
+    cols = [{"field": "Indicator", "flex": 2, "minWidth": 240, "wrapText": True,
              "autoHeight": True,
              "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}},
             {"field": "Period", "width": 100},
-            {"field": "Value", "width": 100}, {"field": "Peer median", "width": 125},
-            {"field": "Compared with peers", "width": 180}, {"field": "Trend (SPC)",
-                                                             "width": 210},
-            {"field": "Target", "width": 200}, {"field": "Opportunity", "width": 160},
+            {"field": "Value", "width": 100},
+            {"field": "Peer median", "headerName": "Peer median", "width": 115},
+            {"field": "Compared with peers", "headerName": "Compared with peers", "flex": 1,
+             "minWidth": 150},
+            {"field": "Trend (SPC)", "headerName": "Trend (SPC)", "flex": 1, "minWidth": 190},
+            {"field": "Target", "flex": 1, "minWidth": 120},
+            {"field": "Opportunity", "flex": 1, "minWidth": 140},
             {"field": "Trend link", "headerName": "", "cellRenderer": "markdown",
-             "width": 100}]
+             "width": 90}]
     children = detail.children
     return html.Div([
         components.breadcrumbs(crumbs),
@@ -106,7 +111,8 @@ def layout(code: str | None = None, **query: Any) -> Any:
             html.P("Click a dot or a row to see that indicator's trend.",
                    className="text-muted small"),
             dag.AgGrid(id=f"{P}-grid", rowData=table_rows(rows, org.code), columnDefs=cols,
-                       defaultColDef={"sortable": True, "resizable": True},
+                       defaultColDef={"sortable": True, "resizable": True,
+                                      "wrapHeaderText": True, "autoHeaderHeight": True},
                        dashGridOptions={"domLayout": "autoHeight"},
                        className="ag-theme-alpine"),
             components.export_bar(P, {"org": org.code}),

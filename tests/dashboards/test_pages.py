@@ -64,6 +64,10 @@ def test_indicator_layout_reads_the_url_state(sample, pages):
     assert len(fig.layout.yaxis.ticktext) == 4
     assert any("The Petworth Surgery" in a.text for a in fig.layout.annotations)
     assert "2020-21" in fig.layout.title.text
+    # "Export slides" on the first render already names the highlighted practice's pack
+    slides = _find(lay, {"type": "slides-btn", "page": "ind"})
+    assert "highlight=H82006" in slides.href
+    assert "period=2020-21" in slides.href
 
 
 def test_indicator_callback_switches_views(sample, pages):
@@ -74,7 +78,12 @@ def test_indicator_callback_switches_views(sample, pages):
     assert tstyle == {"display": "none"}
     names = [t.name for t in fig.data]
     assert "99.8% limits (3 SD)" in names
-    assert "Of 8" in summary  # 80 organisations with a value among all practices
+    # the funnel view's sentence counts the funnel's own verdicts, as the points are coloured
+    # (78 of the 80 practices with a value have the counts a funnel needs)
+    points = sum(len(t.x) for t in fig.data if t.mode == "markers")
+    assert summary.startswith(f"Of {points} organisations on the funnel")
+    similar = next(t for t in fig.data if t.name.startswith("Similar"))
+    assert f"{len(similar.x)} lie within the 95% limits" in summary
     assert "highlight=H82006" in href
     assert "view=funnel" in href
     assert rows is None  # no grid (and no ag-grid chunk to load) outside the table view
