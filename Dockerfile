@@ -14,9 +14,9 @@ COPY dashboards dashboards
 COPY exports exports
 COPY migrations migrations
 COPY qidash qidash
-COPY data data
-# editable: qidash demo reads the bundled data/ from the source tree
-RUN pip install -e . && chown -R qidash /app
+# a regular install: the wheel carries the migrations, the dashboards' assets and the demo data
+# (etl/demo_data); the sources are removed afterwards
+RUN pip install . && cd / && rm -rf /app && mkdir /app && chown qidash /app
 USER qidash
 ENV QIDASH_HOST=0.0.0.0 QIDASH_PORT=8000 BROWSER_PATH=/usr/bin/chromium
 EXPOSE 8000

@@ -1,5 +1,5 @@
 # ruff: noqa: T201 - a one-off build script reports what it derived
-"""Derive the bundled demo files in data/demo/ from the real data in ../shared/data (run once).
+"""Derive the bundled demo files in etl/demo_data/ from the real data in ../shared/data (run once).
 
     python data/build_demo.py [--shared ../shared/data]
 
@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "demo"
+OUT = HERE.parent / "etl" / "demo_data"  # shipped with the etl package
 
 REGIONS = {
     "Y56": "London", "Y58": "South West", "Y59": "South East", "Y60": "Midlands",

@@ -1,6 +1,6 @@
 """``qidash demo``: load the bundled real demo data through the product's own pipeline.
 
-The files in ``data/demo`` (derived once from ../shared/data by ``data/build_demo.py``; sources
+The files in ``etl/demo_data`` (derived once from ../shared/data by ``data/build_demo.py``; sources
 and licences in ``data/README.md``) are loaded with :func:`etl.pipeline.run_load`, exactly as an
 analyst would load them: organisations, indicator definitions (a folder of YAML files), then
 values. Loading is idempotent, so running the demo twice reports ``unchanged``.
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from core.db import ensure_schema
 from etl.pipeline import LoadResult, run_load
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parent / "demo_data"  # shipped in the wheel too
 
 #: (kind, path relative to DEMO_DIR), in load order
 DEMO_FILES = (
@@ -35,8 +35,8 @@ def run_demo(engine: Engine, demo_dir: Path = DEMO_DIR, user: str = "qidash demo
     """Load every demo file in order; raises :class:`DemoError` if one is rejected."""
     missing = [name for _, name in DEMO_FILES if not (demo_dir / name).exists()]
     if missing:
-        raise DemoError(f"demo data not found in {demo_dir}: {', '.join(missing)} (run from a "
-                        "clone of the repository, or python data/build_demo.py)")
+        raise DemoError(f"demo data not found in {demo_dir}: {', '.join(missing)} (reinstall "
+                        "qidash, or rebuild them with python data/build_demo.py)")
     ensure_schema(engine)
     results = []
     for kind, name in DEMO_FILES:

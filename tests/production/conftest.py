@@ -1,6 +1,6 @@
 """Fixtures and helpers for the production-readiness tests (faults, fuzzing, outages, security).
 
-The data are real: organisations and indicator definitions from ``data/demo`` (derived from the
+The data are real: organisations and indicator definitions from ``etl/demo_data`` (derived from the
 West Sussex COVER and NHS England A&E files in ``../shared/data``, see ``data/README.md``), and
 for large loads the real national practice list (NHS Digital "Patients Registered at a GP
 Practice, January 2021", ``../shared/data/gp_practice_national``) with generated monthly values:
@@ -32,7 +32,7 @@ from core.db import make_engine
 from etl.pipeline import run_load
 from tests.conftest import DATA, REPO
 
-DEMO = REPO / "data" / "demo"
+DEMO = REPO / "etl" / "demo_data"
 NATIONAL_LIST = DATA / "gp_practice_national" / "gp-reg-pat-prac-all_jan2021.csv"
 PY = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").exists() else "python"
 

@@ -1,6 +1,6 @@
 """Fuzzing the loading pipeline and the upload route with malformed CSV and XLSX files.
 
-Hypothesis mutates real rows (the West Sussex immunisation values of ``data/demo``): truncation,
+Hypothesis mutates real rows (the West Sussex immunisation values of ``etl/demo_data``): truncation,
 wrong encodings, binary junk, huge fields, formula cells, mismatched columns, damaged and
 oversized workbooks, zip bombs. Whatever the input:
 
