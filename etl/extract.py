@@ -50,6 +50,15 @@ class RowError:
     value: str | None
     message: str
 
+    def __post_init__(self) -> None:
+        # a hostile or broken file can put megabytes into one cell or header: an error quotes
+        # at most a bounded piece of it (load_errors.column is 200 characters), and a message
+        # keeps its start and its advice at the end
+        for name, limit in (("ref", 200), ("column", 200), ("value", 2000), ("message", 4000)):
+            text = getattr(self, name)
+            if isinstance(text, str) and len(text) > limit:
+                object.__setattr__(self, name, _elide(text, limit))
+
     @property
     def line(self) -> int | None:
         """The line number when the reference is a plain CSV line."""
@@ -58,6 +67,14 @@ class RowError:
     def as_dict(self) -> dict[str, Any]:
         return {"line": self.line if self.line is not None else self.ref, "column": self.column,
                 "value": self.value, "message": self.message}
+
+
+def _elide(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters in the middle, saying how much was left out."""
+    gap = f"...[{len(text):,} characters]..."
+    keep = max(limit - len(gap), 2)
+    head = keep * 2 // 3
+    return text[:head] + gap + text[len(text) - (keep - head):]
 
 
 @dataclass

@@ -375,10 +375,16 @@ def validate_organisations(
         errors += _err(blank, refs, col, np.full(n, None, dtype=object),
                        f"{col} is empty; give {what}")
         bad |= blank
-    too_long = code.map(lambda c: c is not None and len(str(c)) > 32).to_numpy(dtype=bool)
-    errors += _err(too_long, refs, "org_code", code.to_numpy(),
-                   "org_code {value!r} is longer than 32 characters")
-    bad |= too_long
+    # the database's column lengths (PostgreSQL enforces them; SQLite would not)
+    for col, limit in (("org_code", 32), ("name", 300), ("org_type", 32), ("parent_name", 300),
+                       ("parent_type", 32)):
+        if col not in frame:
+            continue
+        text = _str_series(frame[col], n)
+        too_long = text.str.len().gt(limit).fillna(False).to_numpy(dtype=bool)
+        errors += _err(too_long, refs, col, text.to_numpy(),
+                       f"{col} {{value!r}} is longer than {limit} characters; shorten it")
+        bad |= too_long
     dup = code.notna().to_numpy() & code.duplicated(keep=False).to_numpy()
     if dup.any():
         first = pd.Series(refs).groupby(code.to_numpy()).transform("first").to_numpy()

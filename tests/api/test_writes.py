@@ -237,3 +237,34 @@ def test_upload_bad_requests(wclient, tokens, database_url):
     r = _upload(wclient, big, h)
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(("kind", "data"), [
+    # a megabyte-long header cell: one "unexpected column" error, quoted in part
+    ("values", b"org_code,indicator_id,period,numerator,denominator," + b"a" * 1_000_000
+     + b"\nA81001,imm,2025-01,1,2,\n"),
+    # a megabyte-long cell in a known column: the error quotes a bounded piece of it
+    ("values", b"org_code,indicator_id,period,numerator,denominator\n" + b"A" * 1_000_000
+     + b",imm,2025-01,1,2\n"),
+    # one line of junk with no line break at all
+    ("values", b"x" * 2_000_000),
+    ("organisations", b"org_code,name,org_type,parent_code\nX1," + b"n" * 5_000
+     + b"," + b"t" * 500 + b",\n"),
+    ("indicators", b"indicator_id,name,value_type,multiplier,polarity\n" + b"i" * 500
+     + b",x,proportion,100,higher_is_better\n"),
+])
+def test_upload_of_huge_fields_is_a_clear_rejection(wclient, tokens, kind, data):
+    """Huge cells and headers (PostgreSQL enforces the column lengths that SQLite ignores):
+    a 422 whose errors quote a bounded piece of the cell, never a 500."""
+    r = wclient.post(V + "/loads", files={"file": ("big.csv", data, "text/csv")},
+                     data={"kind": kind}, headers=bearer(tokens["analyst"]))
+    assert r.status_code == 422, r.text[:500]
+    assert len(r.content) < 50_000  # the response does not echo the megabytes back
+    err = r.json()["error"]
+    assert err["message"]
+    for e in err["details"].get("errors", []):
+        assert len(e["message"]) <= 4000
+        assert e["column"] is None or len(e["column"]) <= 200
+        assert e["value"] is None or len(str(e["value"])) <= 2000
+    listed = wclient.get(V + "/loads", headers=bearer(tokens["analyst"])).json()["items"]
+    assert listed[0]["status"] in ("rejected", "failed")
