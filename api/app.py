@@ -5,8 +5,12 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.cache import make_cache
 from api.errors import error_response, install_error_handlers
@@ -71,6 +75,10 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+SWAGGER_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
+SWAGGER_PATH = "/api/static/swagger-ui"
+
+
 def create_api() -> FastAPI:
     """Build the FastAPI app with every API route registered under ``/api/v1``."""
     app = FastAPI(
@@ -78,7 +86,7 @@ def create_api() -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from bundled Swagger UI files, not a CDN
         redoc_url=None,
         openapi_tags=TAGS,
         default_response_class=JSONBytes,
@@ -90,6 +98,19 @@ def create_api() -> FastAPI:
     for module in (health, indicators, organisations, networks, groups, annotations, loads):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)
+
+    # The docs page with Swagger UI shipped in the package (api/static/swagger-ui): FastAPI's
+    # default loads it from a CDN, which the Content-Security-Policy (script-src 'self') and
+    # networks without internet access both block, leaving a blank page.
+    app.mount(SWAGGER_PATH, StaticFiles(directory=SWAGGER_DIR), name="swagger-ui")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/api/openapi.json", title="qidash API - docs",
+            swagger_js_url=f"{SWAGGER_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_PATH}/favicon-32x32.png")
 
     # Under /api nothing falls through to the dashboards mounted at "/": an unknown API path
     # is a JSON 404 in the one error shape.

@@ -34,3 +34,15 @@ def test_every_operation_is_documented(client):
         assert examples, f"{method} {path} has no example"
     assert "/api/v1/indicators/{indicator_id}/comparison" in spec["paths"]
     assert client.get("/api/docs").status_code == 200
+
+
+def test_docs_page_uses_the_bundled_swagger_ui(client):
+    """No CDN: the CSP (script-src 'self') and offline networks would leave a blank page."""
+    html = client.get("/api/docs").text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        url = f"/api/static/swagger-ui/{asset}"
+        assert url in html
+        r = client.get(url)
+        assert r.status_code == 200
+        assert len(r.content) > 100_000
+    assert "cdn.jsdelivr.net" not in html

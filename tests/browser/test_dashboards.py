@@ -30,6 +30,14 @@ def test_every_page_loads_without_console_errors(served, page):
     assert "imm_6in1_12m" in page.page.inner_text(".alert")
 
 
+def test_api_docs_render_offline(served, page):
+    """/api/docs draws every endpoint from the bundled Swagger UI (no internet here)."""
+    page.open(served + "/api/docs", ".opblock")
+    assert page.errors == []
+    text = page.page.inner_text("body")
+    assert "/api/v1/indicators/{indicator_id}/comparison" in text
+
+
 def test_controls_change_the_chart_and_the_url(served, page):
     page.open(served + "/indicators/imm_6in1_12m?highlight=H82006")
     svg = page.page.inner_text(".js-plotly-plot")
