@@ -16,6 +16,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from core.db import get_engine, session_scope
 from core.models import LOAD_KINDS
+from core.settings import get_settings
 from dashboards import components
 from dashboards.adapters import ViewError
 
@@ -56,8 +57,16 @@ def layout(**_query: str) -> Any:
         rows = history_rows()
     except Exception:  # noqa: BLE001 - an empty history is better than no page
         rows = []
-    cols = [{"field": c} for c in ("Load", "File", "Kind", "Status", "Read", "Inserted",
-                                    "Updated", "Rejected", "By", "Finished")]
+    # the file name and the time get the room; counts are short
+    num = {"type": "rightAligned", "flex": 0, "width": 92}
+    cols = [{"field": "Load", "flex": 0, "width": 78},
+            {"field": "File", "flex": 3, "minWidth": 140, "tooltipField": "File"},
+            {"field": "Kind", "flex": 0, "width": 132},
+            {"field": "Status", "flex": 0, "width": 100},
+            *({"field": c, **num} for c in ("Read", "Inserted", "Updated")),
+            {"field": "Rejected", **num, "width": 102},
+            {"field": "By", "flex": 1, "minWidth": 100, "tooltipField": "By"},
+            {"field": "Finished", "flex": 0, "width": 174}]
     return html.Div([
         components.breadcrumbs([("Start", "/"), ("Upload data", None)]),
         html.H1("Upload data", className="qd-title"),
@@ -76,7 +85,7 @@ def layout(**_query: str) -> Any:
                          dcc.Upload(id=f"{P}-file", children=html.Div(
                              ["Drop a CSV or XLSX file here, or ", html.A("choose one")]),
                              className="border rounded p-3 text-center bg-light",
-                             max_size=100 * 1024 * 1024)], md=6),
+                             max_size=get_settings().max_upload_mb * 1024 * 1024)], md=6),
             ], className="g-3 qd-controls"),
             html.Div(id=f"{P}-report", className="mt-3", **{"aria-live": "polite"}),
             dbc.Button("Load this file", id=f"{P}-commit", color="primary", disabled=True,
