@@ -113,6 +113,44 @@ def about(count: float) -> str:
     return f"about {rounded:,}"
 
 
+_SINGULAR = {"children": "child", "people": "person", "women": "woman", "men": "man",
+             "babies": "baby", "persons": "person"}
+
+
+def singular_phrase(phrase: str) -> str:
+    """The phrase for one: its head noun made singular ("children vaccinated" -> "child
+    vaccinated", "emergency admissions" -> "emergency admission", "patients with a review"
+    -> "patient with a review"). The head is the first plural-looking word before a
+    preposition or a qualifier; a phrase with none is returned as it is."""
+    words = phrase.split(" ")
+    for i, word in enumerate(words):
+        low = word.lower()
+        if low in _STOP:
+            break
+        if low in _SINGULAR:
+            one = _SINGULAR[low]
+            words[i] = one.capitalize() if word[:1].isupper() else one
+            return " ".join(words)
+        if low.endswith("ies") and len(low) > 4:
+            words[i] = word[:-3] + "y"
+            return " ".join(words)
+        if low.endswith("s") and not low.endswith(("ss", "us", "is")) and len(low) > 3:
+            words[i] = word[:-1]
+            return " ".join(words)
+    return phrase
+
+
+_STOP = {"with", "without", "aged", "who", "in", "on", "of", "by", "at", "for", "from", "to",
+         "under", "over", "whose", "that", "receiving", "having"}
+
+
+def count_of(count: float, people: str) -> str:
+    """``about(count)`` followed by the people, singular for one: "1 child vaccinated",
+    "about 140 children vaccinated"."""
+    text = about(count)
+    return f"{text} {singular_phrase(people) if text == '1' else people}"
+
+
 def plural(n: int, singular: str, plural_form: str | None = None) -> str:
     """``plural(1, "practice") == "1 practice"``; ``plural(3, "practice") == "3 practices"``."""
     return f"{n} {singular if n == 1 else (plural_form or singular + 's')}"
@@ -308,7 +346,9 @@ def opportunity_sentence(
     if extra < 0.5:
         return f"All {noun} already reach {goal_label}: no opportunity against it."
     more = "fewer" if polarity == LOWER else "more"
-    return f"Reaching {goal_label} would mean {about(extra)} {more} {people}."
+    one = about(extra) == "1"
+    return (f"Reaching {goal_label} would mean {about(extra)} {more} "
+            f"{singular_phrase(people) if one else people}.")
 
 
 # ----------------------------------------------------------------------------- SPC

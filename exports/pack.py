@@ -431,7 +431,7 @@ def _lay_out(
              "below_target" in flags or "target_fail" in flags),
             ("Peer median", _fmt(ind, ind.quartiles[1]), False),
             ("Opportunity", "n/a" if ind.opportunity_extra is None else
-             f"{nv.about(ind.opportunity_extra)} {story.people}"
+             nv.count_of(ind.opportunity_extra, story.people)
              if ind.opportunity_extra >= 0.5 else "0 (at or above the peer median)",
              False),
             ("Period", ind.period.label, False),

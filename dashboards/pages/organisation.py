@@ -53,7 +53,8 @@ def table_rows(rows: Any, code: str) -> list[dict[str, Any]]:
             "Trend (SPC)": var or "Too few points",
             "Target": ass or ("Met" if r.meets_target is True else
                               "Not met" if r.meets_target is False else ""),
-            "Opportunity": (f"{r.opportunity:,.0f} more patients"
+            "Opportunity": (f"{r.opportunity:,.0f} more patient"
+                            + ("" if round(r.opportunity) == 1 else "s")
                             if isinstance(r.opportunity, float) and r.opportunity >= 0.5
                             else ""),
             "Trend link": f"[Trend](/organisations/{code}/indicators/{r.indicator_id})",

@@ -113,6 +113,16 @@ def test_funnel_sentence_members_of_a_larger_funnel():
         "Too few practices with a value (2)")
 
 
+def test_one_person_is_singular():
+    assert nv.opportunity_sentence(1.2, people="children vaccinated (MMR1) by 24 months") == (
+        "Reaching the median would mean 1 more child vaccinated (MMR1) by 24 months.")
+    assert nv.count_of(1, "patients with a review") == "1 patient with a review"
+    assert nv.count_of(1, "emergency admissions") == "1 emergency admission"
+    assert nv.count_of(1, "babies breastfed") == "1 baby breastfed"
+    assert nv.count_of(3, "children vaccinated") == "3 children vaccinated"
+    assert nv.singular_phrase("glass") == "glass"
+
+
 def test_opportunity_sentence():
     s = nv.opportunity_sentence(143, people="children vaccinated")
     assert s == "Reaching the median would mean about 140 more children vaccinated."
