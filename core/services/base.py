@@ -88,6 +88,12 @@ def _driver_fetch(
     on the driver's cursor and fetch every row."""
     merged = {**params, **values} if values else params
     bound: Any = tuple(merged[k] for k in names) if names is not None else merged
+    return _execute(c, sql, bound)
+
+
+def _execute(c: Connection, sql: str, bound: Any) -> list[tuple[Any, ...]]:
+    """Every row of ``sql`` with ``bound`` parameters, on the driver's own cursor (binary
+    results with psycopg)."""
     driver = c.connection.driver_connection
     if c.dialect.driver == "psycopg":
         # binary results: floats and integers arrive without text parsing (about 1 ms less
@@ -862,6 +868,47 @@ def _values_sql(dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, An
     return str(compiled), (tuple(pos) if pos is not None else None), dict(compiled.params)
 
 
+#: PostgreSQL: the values packed into one bytea, 45 bytes a row (int4 org id, five float8,
+#: a bool; NULL -> NaN), by one aggregate over the index scan
+_PACKED_SQL = (
+    "SELECT string_agg(int4send(org_id) || float8send(coalesce(numerator, 'NaN')) || "
+    "float8send(coalesce(denominator, 'NaN')) || float8send(coalesce(value, 'NaN')) || "
+    "float8send(coalesce(lower_ci, 'NaN')) || float8send(coalesce(upper_ci, 'NaN')) || "
+    "boolsend(coalesce(suppressed, false)), '') FROM indicator_values "
+    "WHERE indicator_id = %s AND period_id = %s"
+)
+_PACKED_ROW = np.dtype([("org_id", ">i4"), ("values", ">f8", 5), ("suppressed", "u1")])
+
+
+def _fetch_value_arrays(
+    conn: Conn, indicator_id: str, period_id: int, org_ids: tuple[int, ...] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(org ids, numerator/denominator/value/lower_ci/upper_ci as an (n, 5) float array
+    with NaN for NULL, suppressed)`` of one indicator and period, in no particular order.
+
+    On PostgreSQL the rows arrive packed in one binary value that numpy reads in place:
+    about half the client time of fetching 6,400 rows as tuples and converting them (no
+    Python object per value). Other databases: the rows, converted in one ``np.array``.
+    """
+    if org_ids is not None and not org_ids:
+        return np.empty(0, np.int64), np.empty((0, 5)), np.empty(0, bool)
+    c = core_conn(conn)
+    if c.dialect.name == "postgresql" and c.dialect.driver == "psycopg":
+        sql, params = _PACKED_SQL, [indicator_id, period_id]
+        if org_ids is not None:
+            sql, params = sql + " AND org_id = ANY(%s)", [*params, list(org_ids)]
+        packed = _execute(c, sql, params)[0][0] or b""  # NULL when there are no rows
+        rec = np.frombuffer(packed, dtype=_PACKED_ROW)
+        return (rec["org_id"].astype(np.int64), rec["values"].astype(float),
+                rec["suppressed"] > 0)
+    compiled = _values_sql(c.dialect) if org_ids is None else _compile(
+        c, _values_select().where(IndicatorValue.org_id.in_(list(org_ids))))
+    rows = _driver_fetch(c, *compiled, {"indicator_id": indicator_id, "period_id": period_id})
+    # one C-level conversion of all rows (None -> NaN; SQLite's 0/1 booleans -> 0.0/1.0)
+    m = np.array(rows, dtype=float).reshape(len(rows), len(_VALUE_FIELDS))
+    return m[:, 0].astype(np.int64), m[:, 1:6], m[:, 6] > 0
+
+
 def fetch_value_columns(
     conn: Conn, indicator_id: str, period: PeriodRef, peers: PeerSet
 ) -> tuple[dict[str, np.ndarray], PeerSet]:
@@ -876,15 +923,7 @@ def fetch_value_columns(
     are read and the lowest level present is kept. A type with no rows raises
     :class:`InvalidParameter` naming ``org_type``.
     """
-    c = core_conn(conn)
-    rows: list[tuple[Any, ...]] = []
-    if peers.org_ids is None or peers.org_ids:
-        compiled = _values_sql(c.dialect) if peers.org_ids is None else _compile(
-            c, _values_select().where(IndicatorValue.org_id.in_(list(peers.org_ids))))
-        rows = _driver_fetch(c, *compiled, {"indicator_id": indicator_id, "period_id": period.id})
-    # one C-level conversion of all rows (None -> NaN; SQLite's 0/1 booleans -> 0.0/1.0)
-    m = np.array(rows, dtype=float).reshape(len(rows), len(_VALUE_FIELDS))
-    ids = m[:, 0].astype(np.int64)
+    ids, nums, sup = _fetch_value_arrays(conn, indicator_id, period.id, peers.org_ids)
     directory = org_directory(conn)
     pos = directory.positions(ids)
     if (pos < 0).any():
@@ -913,9 +952,10 @@ def fetch_value_columns(
         "org_type": directory.org_type[p],
         "parent_id": directory.parent_id[p],
     }
-    for j, name in enumerate(VALUE_COLUMNS[5:10], start=1):
-        cols[name] = m[sel, j]
-    cols["suppressed"] = m[sel, 6] > 0
+    picked = nums[sel]
+    for j, name in enumerate(VALUE_COLUMNS[5:10]):
+        cols[name] = np.ascontiguousarray(picked[:, j])
+    cols["suppressed"] = sup[sel]
     if peers.kind == "all" and not len(sel) and peers.org_type is not None:
         types = org_types_with_data(conn, indicator_id, period.id,
                                     active_only=peers.active_only)
