@@ -192,12 +192,12 @@ def in_process(url: str, n: int, cache: bool = False) -> tuple[list[float], int]
 
 def split(url: str, n: int = 50) -> tuple[float, float]:
     """Median ms of the service call (in a new transaction each time, as a request) and of
-    the JSON serialisation of its result."""
+    the JSON serialisation of its result (the route's, :func:`comparison_json`)."""
     from sqlalchemy.orm import Session
 
-    from api.responses import dumps, records
+    from api.routes.indicators import comparison_json
     from core.db import make_engine
-    from core.services.comparison import COMPARISON_COLUMNS, comparison
+    from core.services.comparison import comparison
 
     engine = make_engine(url)
     svc, ser = [], []
@@ -207,8 +207,7 @@ def split(url: str, n: int = 50) -> tuple[float, float]:
             s.rollback()  # a new transaction: the data version is read again
             res = comparison(s, f"bench_{k % N_INDICATORS:02d}")
             t1 = time.perf_counter()
-            dumps({"indicator": res.indicator.as_dict(), "rows": records(res.rows,
-                                                                         COMPARISON_COLUMNS)})
+            comparison_json(res)  # the route's own serialisation of the result
             t2 = time.perf_counter()
             svc.append((t1 - t0) * 1000)
             ser.append((t2 - t1) * 1000)
@@ -341,7 +340,7 @@ def main() -> None:
               f"p95 {pct(xs, 95):.1f} ms, {pct(xs, 50) / raw_med:.2f}x raw SQL   "
               "[targets: median < 30 ms, <= 3x]")
     print(f"  split of one request (in process): service (queries + statistics) {svc:.1f} ms, "
-          f"JSON (records + orjson) {ser:.1f} ms")
+          f"JSON (row dicts + orjson) {ser:.1f} ms")
     print(f"  uvicorn (2 workers), {args.concurrency} concurrent clients: {done} requests in "
           f"{elapsed:.1f} s = {done / elapsed:.0f} requests/s; latency median "
           f"{pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms")

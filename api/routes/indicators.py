@@ -11,7 +11,14 @@ from api import schemas
 from api.cache import cached
 from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import doc
-from api.responses import column_records, csv_response, json_response, records
+from api.responses import (
+    JSONBytes,
+    column_records,
+    csv_response,
+    dumps,
+    json_response,
+    records,
+)
 from core.services import comparison as cmp
 from core.services import indicators as ind_service
 from core.services.comparison import COMPARISON_COLUMNS, FUNNEL_COLUMNS, OPPORTUNITY_COLUMNS
@@ -123,19 +130,24 @@ def comparison(
         if format == "csv":
             return csv_response(res.rows, f"{res.indicator.id}_{res.period.label}_comparison.csv",
                                 COMPARISON_COLUMNS)
-        return json_response({
-            "indicator": res.indicator.as_dict(),
-            "period": res.period.as_dict(),
-            "peers": res.peers.as_dict(),
-            "confidence": res.confidence,
-            "benchmark": res.benchmark.as_dict(),
-            "n": res.n,
-            "quartiles": res.quartiles,
-            "deciles": res.deciles,
-            "rows": column_records(res.columns, COMPARISON_COLUMNS),
-        })
+        return JSONBytes(comparison_json(res))
 
     return cached(request, session, build)
+
+
+def comparison_json(res: cmp.ComparisonResult) -> bytes:
+    """The JSON body of a comparison (also what bench/bench_api.py times as serialisation)."""
+    return dumps({
+        "indicator": res.indicator.as_dict(),
+        "period": res.period.as_dict(),
+        "peers": res.peers.as_dict(),
+        "confidence": res.confidence,
+        "benchmark": res.benchmark.as_dict(),
+        "n": res.n,
+        "quartiles": res.quartiles,
+        "deciles": res.deciles,
+        "rows": column_records(res.columns, COMPARISON_COLUMNS),
+    })
 
 
 @router.get(

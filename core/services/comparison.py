@@ -18,18 +18,22 @@ import pandas as pd
 from core import stats
 from core.errors import InvalidParameter
 from core.services.base import (
+    VALUE_COLUMNS,
     Conn,
     IndicatorMeta,
     PeerSet,
     PeriodRef,
     check_confidence,
+    fetch_value_columns,
     fetch_values,
     get_indicator,
     get_org,
     resolve_peers,
     resolve_period,
+    value_frame,
     with_intervals,
 )
+from core.stats.peers import COMPARISONS
 
 COMPARISON_COLUMNS = (
     "org_code", "org_name", "numerator", "denominator", "value", "lower_ci", "upper_ci",
@@ -133,21 +137,41 @@ def _engine_frame(values: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _object(s: pd.Series) -> pd.Series:
-    # an object-dtype column without copying when it already is one (text stays object, as
-    # frame_from_rows makes it: pandas 3 would otherwise infer its string dtype)
-    return s if s.dtype == object else s.astype(object)
+def _nullable_ints(x: np.ndarray, has: np.ndarray) -> np.ndarray:
+    # what pandas' Int64 column gives as numpy (as the comparison rows always carried it):
+    # int64 when every row has a value, else float64 with NaN
+    return x.astype(np.int64) if has.all() else x
+
+
+def _nullable_bools(x: np.ndarray, known: np.ndarray) -> np.ndarray:
+    # what pandas' boolean column gives as numpy: bool when complete, else object with NA
+    if known.all():
+        return x
+    out = np.full(x.shape, pd.NA, dtype=object)
+    out[known] = x[known].tolist()
+    return out
+
+
+#: comparison labels by code (stats.COMPARISONS order)
+_COMPARISON_LABELS = np.array(COMPARISONS, dtype=object)
 
 
 def _compare_columns(
-    values: pd.DataFrame,
+    values: dict[str, np.ndarray],
     indicator: IndicatorMeta,
     confidence: float,
     benchmark: float | None,
-) -> tuple[dict[str, Any], stats.PeerComparison]:
-    """The comparison rows as columns (arrays, input order) and the engine's result."""
-    res = stats.peer_comparison(
-        _engine_frame(values),
+) -> tuple[dict[str, Any], stats.PeerArrays]:
+    """The comparison rows as columns (arrays, input order) and the engine's result, from
+    the value columns of :func:`core.services.base.fetch_value_columns`."""
+    sup = values["suppressed"].astype(bool, copy=False)
+    numerator = values["numerator"].astype(float, copy=False)
+    denominator = values["denominator"].astype(float, copy=False)
+    res = stats.compare_arrays(
+        # suppressed rows carry no counts into the statistics (a suppressed value is not a
+        # zero)
+        np.where(sup, np.nan, numerator),
+        np.where(sup, np.nan, denominator),
         polarity=indicator.polarity,
         value_type=indicator.value_type,
         multiplier=indicator.multiplier,
@@ -155,41 +179,37 @@ def _compare_columns(
         benchmark=benchmark,
         target=indicator.target,
     )
-    r = res.rows
-    value = r["value"].to_numpy(dtype=float)
-    lower = r["lower"].to_numpy(dtype=float)
-    upper = r["upper"].to_numpy(dtype=float)
+    value, lower, upper = res.value, res.lower, res.upper
     no_counts = ~np.isfinite(value)
     if no_counts.any():
-        published = with_intervals(values, indicator, confidence)
+        published = with_intervals(value_frame(values), indicator, confidence)
         value = np.where(no_counts, published["value"].to_numpy(), value)
         lower = np.where(no_counts, published["lower"].to_numpy(), lower)
         upper = np.where(no_counts, published["upper"].to_numpy(), upper)
-    comp = r["comparison"].array
     cols = {
-        "org_id": values["org_id"].to_numpy(),
-        "org_code": _object(values["org_code"]).to_numpy(),
-        "org_name": _object(values["org_name"]).to_numpy(),
-        "org_type": _object(values["org_type"]).to_numpy(),
-        "parent_id": values["parent_id"].to_numpy(),
-        "numerator": values["numerator"].to_numpy(dtype=float),
-        "denominator": values["denominator"].to_numpy(dtype=float),
+        "org_id": values["org_id"],
+        "org_code": values["org_code"],
+        "org_name": values["org_name"],
+        "org_type": values["org_type"],
+        "parent_id": values["parent_id"],
+        "numerator": numerator,
+        "denominator": denominator,
         "value": value,
         "lower_ci": lower,
         "upper_ci": upper,
-        "rank": r["rank"].to_numpy(),
-        "percentile": r["percentile"].to_numpy(dtype=float),
-        "quartile": r["quartile"].to_numpy(),
-        "decile": r["decile"].to_numpy(),
-        # categories -> their labels by a take on the codes (astype(object) costs ~1 ms)
-        "comparison": np.asarray(comp.categories, dtype=object)[comp.codes],
-        "meets_target": r["meets_target"].to_numpy(),
+        "rank": _nullable_ints(res.rank, res.has),
+        "percentile": res.percentile,
+        "quartile": _nullable_ints(res.quartile, res.has),
+        "decile": _nullable_ints(res.decile, res.has),
+        "comparison": _COMPARISON_LABELS[res.comparison],
+        "meets_target": _nullable_bools(res.meets_target, res.target_known),
     }
     return cols, res
 
 
 def _frame(cols: dict[str, Any], order: np.ndarray | None = None) -> pd.DataFrame:
-    # text columns as explicit object Series (see _object); the rest as arrays
+    # text columns as explicit object Series (pandas 3 would otherwise infer its string
+    # dtype); the rest as arrays
     data = {
         k: pd.Series(v if order is None else v[order], dtype=object, copy=False)
         if k in ("org_code", "org_name", "org_type", "comparison") else
@@ -205,15 +225,16 @@ def compare_frame(
     *,
     confidence: float = 95.0,
     benchmark: float | None = None,
-) -> tuple[pd.DataFrame, stats.PeerComparison]:
-    """Run :func:`core.stats.peer_comparison` on a values frame (from
-    :func:`core.services.base.fetch_values`) and return rows of :data:`COMPARISON_COLUMNS`
-    (plus ``org_id``, ``org_type``, ``parent_id``) in input order.
+) -> tuple[pd.DataFrame, stats.PeerArrays]:
+    """Run the engine's peer comparison (:func:`core.stats.compare_arrays`) on a values frame
+    (from :func:`core.services.base.fetch_values`) and return rows of
+    :data:`COMPARISON_COLUMNS` (plus ``org_id``, ``org_type``, ``parent_id``) in input order.
 
     Rows with only a published value (no counts) keep that value and its published 95%
     interval but take no rank and are ``not_compared``: the engine works from counts.
     """
-    cols, res = _compare_columns(values, indicator, confidence, benchmark)
+    cols, res = _compare_columns(
+        {k: values[k].to_numpy() for k in VALUE_COLUMNS}, indicator, confidence, benchmark)
     return _frame(cols), res
 
 
@@ -244,17 +265,15 @@ def comparison(
         conn, ind, per, peers, org_type=org_type, active_only=active_only,
         similar_attributes=similar_attributes, similar_k=similar_k,
     )
-    values, peer_set = fetch_values(conn, ind.id, per, peer_set)
+    values, peer_set = fetch_value_columns(conn, ind.id, per, peer_set)
     fixed = _benchmark(conn, ind, per, benchmark, conf)
     cols, res = _compare_columns(
         values, ind, conf, None if fixed is None else fixed.value
     )
     bench = fixed or Benchmark("peers", f"{peer_set.label} (pooled)", res.pooled)
-    # rows arrive ordered by code (SQL ORDER BY), so a stable sort on rank alone gives
-    # rank then code; argsort on the numbers (applied to the columns before the frame is
-    # built) is several times cheaper than sort_values on the frame
-    rank_key = res.rows["rank"].to_numpy(dtype=float, na_value=np.inf)
-    order = np.argsort(rank_key, kind="stable")
+    # rows arrive ordered by code, so a stable sort on rank alone gives rank then code
+    # (rows without a rank last); applied to the columns before any frame is built
+    order = np.argsort(np.where(res.has, res.rank, np.inf), kind="stable")
     ordered = {k: v[order] for k, v in cols.items()}
     q1, med, q3 = res.quartiles
     return ComparisonResult(

@@ -20,6 +20,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Hashable
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -35,17 +36,8 @@ Conn = Session | Connection
 DEFAULT_TTL = 300.0
 
 
-def data_version(conn: Conn) -> tuple[str, ...]:
-    """A fingerprint of the data, changed by every finished load, revert, peer-group or
-    annotation write (one query).
-
-    * loads: count, max id, how many have finished (``finished_at`` is set in the same
-      transaction as the data a load writes) and how many were reverted;
-    * peer groups and annotations: count, max id and latest creation time (with SQLite's
-      reuse of a deleted highest id, the creation time still differs);
-    * peer group members: count.
-    """
-    subs = [
+def _version_select() -> Any:
+    return select(
         select(func.count()).select_from(Load).scalar_subquery(),
         select(func.max(Load.id)).scalar_subquery(),
         select(func.count(Load.finished_at)).scalar_subquery(),
@@ -57,9 +49,51 @@ def data_version(conn: Conn) -> tuple[str, ...]:
         select(func.count()).select_from(Annotation).scalar_subquery(),
         select(func.max(Annotation.id)).scalar_subquery(),
         select(func.max(Annotation.created_at)).scalar_subquery(),
-    ]
+    )
+
+
+@lru_cache(maxsize=32)
+def _version_sql(dialect: Any) -> str:
+    # built and compiled once per dialect: building the eleven sub-selects and executing them
+    # through SQLAlchemy cost about 1 ms a request, the query itself about 0.2 ms
+    return str(_version_select().compile(dialect=dialect))
+
+
+def driver_rows(c: Connection, sql: str, bound: Any = None) -> list[tuple[Any, ...]]:
+    """Every row of compiled ``sql`` (with ``bound`` parameters in the driver's paramstyle)
+    on the driver's own cursor of ``c``, in its transaction: no SQLAlchemy result processing
+    (binary results with psycopg, so numbers arrive without text parsing)."""
+    driver = c.connection.driver_connection
+    if c.dialect.driver == "psycopg":
+        cur = driver.cursor(binary=True)  # type: ignore[union-attr]
+    else:
+        cur = driver.cursor()  # type: ignore[union-attr]
+    try:
+        if bound is None:
+            cur.execute(sql)
+        else:
+            cur.execute(sql, bound)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def data_version(conn: Conn) -> tuple[str, ...]:
+    """A fingerprint of the data, changed by every finished load, revert, peer-group or
+    annotation write (one query).
+
+    * loads: count, max id, how many have finished (``finished_at`` is set in the same
+      transaction as the data a load writes) and how many were reverted;
+    * peer groups and annotations: count, max id and latest creation time (with SQLite's
+      reuse of a deleted highest id, the creation time still differs);
+    * peer group members: count.
+
+    Values are compared, never parsed: they are the driver's values as text.
+    """
     c = conn.connection() if isinstance(conn, Session) else conn
-    row = c.execute(select(*subs)).one()
+    if not c.in_transaction():
+        c.begin()  # as executing through SQLAlchemy would (its autobegin)
+    (row,) = driver_rows(c, _version_sql(c.dialect))
     return tuple(str(v) for v in row)
 
 
@@ -171,4 +205,11 @@ def engine_cache(conn: Conn, name: str, maxsize: int = 512) -> VersionedLRU:
         return cache
 
 
-__all__ = ["DEFAULT_TTL", "VersionedLRU", "current_version", "data_version", "engine_cache"]
+__all__ = [
+    "DEFAULT_TTL",
+    "VersionedLRU",
+    "current_version",
+    "data_version",
+    "driver_rows",
+    "engine_cache",
+]

@@ -12,6 +12,7 @@ Intervals and values (``intervals.py``)
 ---------------------------------------
 ``value_intervals(value_type, numerator, denominator=None, *, value=None, sd=None,
 confidence=0.95, multiplier=1.0) -> DataFrame[value, lower, upper]``
+    (``interval_arrays``: the same as three arrays)
     Dispatcher by value_type "proportion" (Wilson), "rate" / "ratio" / "count" (exact Poisson
     below 10 events, Byar from 10: PHEindicatormethods ``phe_rate``), "mean" (Student-t, needs
     ``sd``; numerator = sum, denominator = count). Used by everything else.
@@ -34,6 +35,7 @@ Peer comparison and opportunity (``peers.py``)
 ``peer_comparison(frame, *, polarity, value_type, multiplier=1.0, confidence=0.95,
 benchmark=None, target=None, numerator="numerator", denominator="denominator", sd=None)
 -> PeerComparison(rows, quartiles, deciles, benchmark, pooled, n)``
+    (``compare_arrays(numerator, denominator, ...) -> PeerArrays``: the same on arrays)
     rows: value, lower, upper, rank (1 = best by polarity, ties min; no_judgement by value
     descending), percentile (OpenPrescribing: SQL PERCENT_RANK x 100 by value ascending =
     (min-rank - 1)/(n - 1) x 100), quartile, decile (1 = best), comparison vs benchmark by the
@@ -102,6 +104,7 @@ from .intervals import (
     aggregate,
     byar_interval,
     exact_poisson_interval,
+    interval_arrays,
     mean_interval,
     mean_of_values,
     normalise_confidence,
@@ -111,7 +114,15 @@ from .intervals import (
     wilson_interval,
     z_value,
 )
-from .peers import POLARITIES, Opportunity, PeerComparison, opportunity, peer_comparison
+from .peers import (
+    POLARITIES,
+    Opportunity,
+    PeerArrays,
+    PeerComparison,
+    compare_arrays,
+    opportunity,
+    peer_comparison,
+)
 from .spc import (
     RuleLengths,
     RunChartSignals,
@@ -132,6 +143,7 @@ __all__ = [
     "DisclosureRule",
     "FunnelResult",
     "Opportunity",
+    "PeerArrays",
     "PeerComparison",
     "RuleLengths",
     "RunChartSignals",
@@ -140,12 +152,14 @@ __all__ = [
     "aggregate",
     "anhoej_thresholds",
     "byar_interval",
+    "compare_arrays",
     "disclose",
     "disclose_frame",
     "exact_poisson_interval",
     "funnel",
     "funnel_axis",
     "funnelplotr_poisson_limits",
+    "interval_arrays",
     "mean_interval",
     "mean_of_values",
     "normalise_confidence",

@@ -194,9 +194,29 @@ def value_intervals(
     the first pandas Series argument, else a RangeIndex). NaN means "no value": zero or missing
     denominator, missing numerator, or (Byar) a lower limit below zero. Never warns.
     """
+    val, lo, hi = interval_arrays(value_type, numerator, denominator, value=value, sd=sd,
+                                  confidence=confidence, multiplier=multiplier)
+    out = pd.DataFrame({"value": val, "lower": lo, "upper": hi})
+    index = _index_of(numerator, denominator, value, sd)
+    if index is not None and len(index) == len(out):
+        out.index = index
+    return out
+
+
+def interval_arrays(
+    value_type: str,
+    numerator: Any,
+    denominator: Any = None,
+    *,
+    value: Any = None,
+    sd: Any = None,
+    confidence: float = 0.95,
+    multiplier: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`value_intervals` as three float arrays ``(value, lower, upper)``, without the
+    DataFrame (the same computation; for callers that work on arrays)."""
     if value_type not in VALUE_TYPES:
         raise ValueError(f"value_type must be one of {VALUE_TYPES}, got {value_type!r}")
-    index = _index_of(numerator, denominator, value, sd)
     o = np.atleast_1d(_arr(numerator))
     mult = float(multiplier)
     if value_type == "count":
@@ -227,10 +247,7 @@ def value_intervals(
     if value is not None:
         val = np.broadcast_to(np.atleast_1d(_arr(value)), o.shape).astype(float)
         val = np.where(ok, val, np.nan)
-    out = pd.DataFrame({"value": val, "lower": lo, "upper": hi})
-    if index is not None and len(index) == len(out):
-        out.index = index
-    return out
+    return val, lo, hi
 
 
 def mean_of_values(

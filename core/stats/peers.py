@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .intervals import pooled_value, value_intervals
+from .intervals import interval_arrays, pooled_value, value_intervals
 
 POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
 LEVELS = ("median", "upper_quartile", "best_decile", "target")
@@ -83,6 +83,115 @@ def _bins(values: np.ndarray, cuts: np.ndarray, sign: int) -> np.ndarray:
     return (np.searchsorted(cuts, values, side="left") + 1).astype(float)
 
 
+@dataclass(frozen=True)
+class PeerArrays:
+    """:func:`peer_comparison` as numpy arrays (input order), without DataFrames.
+
+    ``value``, ``lower``, ``upper``, ``percentile``: float (NaN = no value); ``rank``,
+    ``quartile``, ``decile``: whole-number floats, NaN where ``has`` is False; ``comparison``:
+    int8 codes into :data:`COMPARISONS`; ``meets_target``: bool, meaningful where
+    ``target_known`` (False without a target, a value or a polarity).
+    """
+
+    value: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    has: np.ndarray
+    rank: np.ndarray
+    percentile: np.ndarray
+    quartile: np.ndarray
+    decile: np.ndarray
+    comparison: np.ndarray
+    meets_target: np.ndarray
+    target_known: np.ndarray
+    quartiles: tuple[float, float, float]
+    deciles: tuple[float, ...]
+    benchmark: float
+    pooled: float
+    n: int
+
+
+def compare_arrays(
+    numerator: np.ndarray,
+    denominator: np.ndarray | None,
+    *,
+    polarity: str,
+    value_type: str,
+    multiplier: float = 1.0,
+    confidence: float = 0.95,
+    benchmark: float | None = None,
+    target: float | None = None,
+    sd: np.ndarray | None = None,
+) -> PeerArrays:
+    """The computation of :func:`peer_comparison` on arrays (one element per organisation;
+    ``denominator`` None for counts without one); see there for the rules."""
+    sign = _sign(polarity)
+    v, lo, hi = interval_arrays(
+        value_type,
+        numerator,
+        denominator,
+        sd=sd,
+        confidence=confidence,
+        multiplier=multiplier,
+    )
+    has = np.isfinite(v)
+    n = int(has.sum())
+    vals = v[has]
+
+    rank = _min_rank(-v if sign >= 0 else v, has)
+    pct = _min_rank(v, has)
+    pct = (pct - 1.0) / (n - 1) * 100.0 if n > 1 else np.where(has, 0.0, np.nan)
+
+    if n:
+        q = np.percentile(vals, [25, 50, 75])
+        dec = np.percentile(vals, np.arange(10, 100, 10))
+    else:
+        q = np.full(3, np.nan)
+        dec = np.full(9, np.nan)
+    quart = np.where(has, _bins(np.where(has, v, 0), q, sign), np.nan)
+    decile = np.where(has, _bins(np.where(has, v, 0), dec, sign), np.nan)
+
+    pooled = (
+        pooled_value(numerator, denominator, multiplier=multiplier)
+        if value_type != "mean" and denominator is not None
+        else (float(np.mean(vals)) if n else float("nan"))
+    )
+    bench = pooled if benchmark is None else float(benchmark)
+    # codes into COMPARISONS (0 better, 1 similar, 2 worse, 3 not_compared)
+    comp = np.full(v.shape, 3, dtype=np.int8)
+    if sign != 0 and np.isfinite(bench):
+        ok = has & np.isfinite(lo) & np.isfinite(hi)
+        higher = ok & (lo > bench)
+        lower = ok & (hi < bench)
+        comp[ok] = 1
+        comp[higher] = 0 if sign > 0 else 2
+        comp[lower] = 2 if sign > 0 else 0
+
+    if target is not None and sign != 0:
+        meets = v >= target if sign > 0 else v <= target
+        meets, known = np.where(has, meets, False), has
+    else:
+        meets, known = np.zeros(v.shape, dtype=bool), np.zeros(v.shape, dtype=bool)
+    return PeerArrays(
+        value=v,
+        lower=lo,
+        upper=hi,
+        has=has,
+        rank=np.where(has, rank, np.nan),
+        percentile=np.where(has, pct, np.nan),
+        quartile=quart,
+        decile=decile,
+        comparison=comp,
+        meets_target=meets,
+        target_known=known,
+        quartiles=(float(q[0]), float(q[1]), float(q[2])),
+        deciles=tuple(float(x) for x in dec),
+        benchmark=bench,
+        pooled=pooled,
+        n=n,
+    )
+
+
 def peer_comparison(
     frame: pd.DataFrame,
     *,
@@ -102,84 +211,40 @@ def peer_comparison(
     means). ``benchmark`` (display units) defaults to the pooled value of the set (ratio of
     sums); pass England's value or a target to compare with that instead. ``target``
     (display units) adds ``meets_target``: value >= target (higher_is_better) or <= target
-    (lower_is_better).
+    (lower_is_better). The computation is :func:`compare_arrays`.
     """
-    sign = _sign(polarity)
-    vi = value_intervals(
-        value_type,
-        frame[numerator],
-        frame[denominator] if denominator in frame else None,
-        sd=frame[sd] if sd else None,
-        confidence=confidence,
-        multiplier=multiplier,
+    num = frame[numerator].to_numpy(dtype=float, na_value=np.nan)
+    den = (frame[denominator].to_numpy(dtype=float, na_value=np.nan)
+           if denominator in frame else None)
+    a = compare_arrays(
+        num, den, polarity=polarity, value_type=value_type, multiplier=multiplier,
+        confidence=confidence, benchmark=benchmark, target=target,
+        sd=frame[sd].to_numpy(dtype=float, na_value=np.nan) if sd else None,
     )
-    v = vi["value"].to_numpy()
-    lo, hi = vi["lower"].to_numpy(), vi["upper"].to_numpy()
-    has = np.isfinite(v)
-    n = int(has.sum())
-    vals = v[has]
-
-    rank = _min_rank(-v if sign >= 0 else v, has)
-    pct = _min_rank(v, has)
-    pct = (pct - 1.0) / (n - 1) * 100.0 if n > 1 else np.where(has, 0.0, np.nan)
-
-    if n:
-        q = np.percentile(vals, [25, 50, 75])
-        dec = np.percentile(vals, np.arange(10, 100, 10))
-    else:
-        q = np.full(3, np.nan)
-        dec = np.full(9, np.nan)
-    quart = np.where(has, _bins(np.where(has, v, 0), q, sign), np.nan)
-    decile = np.where(has, _bins(np.where(has, v, 0), dec, sign), np.nan)
-
-    pooled = (
-        pooled_value(frame[numerator], frame[denominator], multiplier=multiplier)
-        if value_type != "mean" and denominator in frame
-        else (float(np.mean(vals)) if n else float("nan"))
-    )
-    bench = pooled if benchmark is None else float(benchmark)
-    # codes into COMPARISONS (0 better, 1 similar, 2 worse, 3 not_compared)
-    comp = np.full(v.shape, 3, dtype=np.int8)
-    if sign != 0 and np.isfinite(bench):
-        ok = has & np.isfinite(lo) & np.isfinite(hi)
-        higher = ok & (lo > bench)
-        lower = ok & (hi < bench)
-        comp[ok] = 1
-        comp[higher] = 0 if sign > 0 else 2
-        comp[lower] = 2 if sign > 0 else 0
-
-    if target is not None and sign != 0:
-        meets = v >= target if sign > 0 else v <= target
-        meets_s = pd.arrays.BooleanArray(np.where(has, meets, False), ~has)
-    else:
-        meets_s = pd.arrays.BooleanArray(np.zeros(v.shape, dtype=bool),
-                                         np.ones(v.shape, dtype=bool))
-
+    has = a.has
     rows = pd.DataFrame(
         {
-            "numerator": frame[numerator].to_numpy(dtype=float),
-            "denominator": (
-                frame[denominator].to_numpy(dtype=float) if denominator in frame else np.nan
-            ),
-            "value": v,
-            "lower": lo,
-            "upper": hi,
-            "rank": _int64(rank, has),
-            "percentile": np.where(has, pct, np.nan),
-            "quartile": _int64(quart, has),
-            "decile": _int64(decile, has),
-            "comparison": pd.Categorical.from_codes(comp, dtype=_COMPARISON_DTYPE),
-            "meets_target": meets_s,
+            "numerator": num,
+            "denominator": den if den is not None else np.nan,
+            "value": a.value,
+            "lower": a.lower,
+            "upper": a.upper,
+            "rank": _int64(a.rank, has),
+            "percentile": a.percentile,
+            "quartile": _int64(a.quartile, has),
+            "decile": _int64(a.decile, has),
+            "comparison": pd.Categorical.from_codes(a.comparison, dtype=_COMPARISON_DTYPE),
+            "meets_target": pd.arrays.BooleanArray(a.meets_target, ~a.target_known),
         },
         index=frame.index,
     )
     return PeerComparison(
         rows=rows,
-        quartiles=(float(q[0]), float(q[1]), float(q[2])),
-        deciles=tuple(float(x) for x in dec),
-        benchmark=bench,
-        pooled=pooled,
-        n=n,
+        quartiles=a.quartiles,
+        deciles=a.deciles,
+        benchmark=a.benchmark,
+        pooled=a.pooled,
+        n=a.n,
     )
 
 

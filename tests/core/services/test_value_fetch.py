@@ -1,0 +1,111 @@
+"""fetch_value_columns (values-only query joined in numpy to the organisation directory, packed
+into one binary value on PostgreSQL) returns exactly what the one joined SELECT ordered by code
+returned; the directory is cached per data version and read again for an unknown organisation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core.errors import InvalidParameter
+from core.models import Load, Organisation
+from core.services import base
+from core.services.base import PeerSet
+from tests.core.services.factories import add_org, add_values, build_network, period_id
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _reference(session: Session, indicator_id: str, period: base.PeriodRef,
+               peers: PeerSet) -> pd.DataFrame:
+    """The previous implementation: the joined SELECT, ordered by code, as a frame."""
+    stmt = base.values_statement(indicator_id, [period.id], peers).order_by(Organisation.code)
+    return base.frame_from_rows(base.fetch_all(session, stmt), base.VALUE_COLUMNS)
+
+
+def _finish_load(session: Session) -> None:
+    load = Load(file_name="v.csv", sha256="0" * 64, kind="values", status="loaded",
+                started_at=NOW, finished_at=NOW, options={})
+    session.add(load)
+    session.commit()
+
+
+@pytest.fixture
+def net(session: Session):  # type: ignore[no-untyped-def]
+    net = build_network(session, months=2)
+    last = period_id(session, net.months[-1])
+    # published-only values (no counts) with their interval, a NULL everywhere, a nation row
+    add_values(session, [
+        {"org_id": net.org_ids["PCN1"], "indicator_id": "imm", "period_id": last,
+         "numerator": None, "denominator": None, "value": 88.5, "lower_ci": 80.1,
+         "upper_ci": 93.0},
+        {"org_id": net.org_ids["PCN2"], "indicator_id": "imm", "period_id": last,
+         "numerator": None, "denominator": None, "value": None},
+    ])
+    session.commit()
+    return net
+
+
+def test_value_columns_equal_the_joined_select(session: Session, net) -> None:  # type: ignore[no-untyped-def]
+    ids = net.org_ids
+    for indicator_id in ("imm", "ae_los", "prev"):
+        period = base.resolve_period(session, base.get_indicator(session, indicator_id),
+                                     net.months[-1])
+        peer_sets = [
+            PeerSet(None, "all", "all", None, None),
+            PeerSet(None, "all", "all", None, None, active_only=False),
+            PeerSet(None, "all", "all", "pcn", None),
+            PeerSet(None, "all", "all", "nation", None),
+            PeerSet(None, "parent", "p", "practice",
+                    (ids["A81001"], ids["A81003"], ids["A89999"], ids["PCN1"])),
+            PeerSet(None, "group", "g", None, (ids["A81010"], ids["A89999"]),
+                    active_only=False),
+            PeerSet(None, "group", "g", None, ()),
+        ]
+        for peers in peer_sets:
+            if peers.kind == "all" and peers.org_type is not None:
+                if not len(_reference(session, indicator_id, period, peers)):
+                    with pytest.raises(InvalidParameter, match="organisations have"):
+                        base.fetch_values(session, indicator_id, period, peers)
+                    continue
+            got, settled = base.fetch_values(session, indicator_id, period, peers)
+            ref_peers = settled if peers.kind == "all" else peers
+            ref = _reference(session, indicator_id, period, ref_peers)
+            pd.testing.assert_frame_equal(got, ref)
+            if peers.kind == "all" and peers.org_type is None:
+                assert settled.org_type == "practice"
+
+
+def test_directory_follows_the_data_version(engine, session: Session, net) -> None:  # type: ignore[no-untyped-def]
+    period = base.resolve_period(session, base.get_indicator(session, "imm"), net.months[-1])
+    everyone = PeerSet(None, "all", "all", None, None, active_only=False)
+    session.rollback()
+    first = base.org_directory(session)
+    assert base.org_directory(session) is first  # cached
+    session.execute(update(Organisation).where(Organisation.code == "A81001")
+                    .values(name="Renamed Surgery"))
+    session.commit()
+    # a rename outside a load is not seen until the version changes (bounded by the TTL) ...
+    frame, _ = base.fetch_values(session, "imm", period, everyone)
+    assert "Renamed Surgery" not in frame["org_name"].tolist()
+    # ... a finished load changes the version: the directory is read again
+    _finish_load(session)
+    frame, _ = base.fetch_values(session, "imm", period, everyone)
+    assert "Renamed Surgery" in frame["org_name"].tolist()
+    assert base.org_directory(session) is not first
+    # an organisation written outside a load that has values is found (directory re-read)
+    new_id = add_org(session, "A80000", "Hand-written Practice", "practice", "PCN1")
+    add_values(session, [{"org_id": new_id, "indicator_id": "imm", "period_id": period.id,
+                          "numerator": 5.0, "denominator": 10.0, "value": 50.0}])
+    session.commit()
+    frame, _ = base.fetch_values(session, "imm", period, everyone)
+    row = frame.set_index("org_code").loc["A80000"]
+    assert row["org_name"] == "Hand-written Practice"
+    assert row["numerator"] == 5.0
+    assert frame["org_code"].tolist() == sorted(frame["org_code"].tolist())
+    assert np.isin(new_id, base.org_directory(session).ids)
