@@ -863,7 +863,7 @@ _PACKED_SQL = (
 _PACKED_ROW = np.dtype([("org_id", ">i4"), ("values", ">f8", 5), ("suppressed", "u1")])
 
 
-def _fetch_value_arrays(
+def fetch_value_arrays(
     conn: Conn, indicator_id: str, period_id: int, org_ids: tuple[int, ...] | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(org ids, numerator/denominator/value/lower_ci/upper_ci as an (n, 5) float array
@@ -906,7 +906,7 @@ def fetch_value_columns(
     are read and the lowest level present is kept. A type with no rows raises
     :class:`InvalidParameter` naming ``org_type``.
     """
-    ids, nums, sup = _fetch_value_arrays(conn, indicator_id, period.id, peers.org_ids)
+    ids, nums, sup = fetch_value_arrays(conn, indicator_id, period.id, peers.org_ids)
     directory = org_directory(conn)
     pos = directory.positions(ids)
     if (pos < 0).any():
