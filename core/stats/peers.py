@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .intervals import interval_arrays, pooled_value, value_intervals
+from .intervals import interval_arrays, pooled_value
 
 POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
 LEVELS = ("median", "upper_quartile", "best_decile", "target")
@@ -302,9 +302,8 @@ def opportunity(
         raise ValueError("opportunity needs a polarity (higher_is_better / lower_is_better)")
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    vi = value_intervals(value_type, frame[numerator], frame[denominator],
-                         multiplier=multiplier)
-    v = vi["value"].to_numpy()
+    v = interval_arrays(value_type, frame[numerator], frame[denominator],
+                        multiplier=multiplier)[0]
     d = frame[denominator].to_numpy(dtype=float)
     has = np.isfinite(v)
     vals = v[has]
@@ -320,15 +319,24 @@ def opportunity(
     worse = has & ((v < lev) if sign > 0 else (v > lev))
     gap = np.where(worse, np.abs(lev - np.where(has, v, 0.0)), 0.0)
     extra = np.where(worse, gap * np.where(worse, d, 0.0) / float(multiplier), 0.0)
-    rows = pd.DataFrame({"value": v, "level": lev, "gap": gap, "extra": extra},
-                        index=frame.index)
+    columns = {"value": v, "level": lev, "gap": gap, "extra": extra}
     if group is not None:
-        rows["group"] = frame[group].to_numpy()
+        columns["group"] = frame[group].to_numpy()
+    rows = pd.DataFrame(columns, index=frame.index)
+    if group is not None:
         codes, uniques = pd.factorize(rows["group"], sort=True, use_na_sentinel=False)
         k = len(uniques)
-        order = np.lexsort((-extra, codes))
-        c_sorted, e_sorted = codes[order], extra[order]
         tot = np.bincount(codes, weights=extra, minlength=k)
+        # organisations for half of each group's total, largest extra first: only the
+        # positive extras count (extra >= 0, and adding the zeros leaves the running sums
+        # unchanged), so sort just those by (group, -extra). A missing extra (a count
+        # without a denominator) makes the running sums NaN from there on: keep all rows.
+        pos = np.flatnonzero(extra > 0)
+        if np.isnan(extra).any():
+            pos = np.arange(extra.size)
+        c_pos, e_pos = codes[pos], extra[pos]
+        order = np.lexsort((-e_pos, c_pos))
+        c_sorted, e_sorted = c_pos[order], e_pos[order]
         cum = np.cumsum(e_sorted)
         starts = np.searchsorted(c_sorted, np.arange(k))
         before = cum - e_sorted - np.concatenate([[0.0], cum])[starts][c_sorted]
