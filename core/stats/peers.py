@@ -69,6 +69,33 @@ def _min_rank(x: np.ndarray, has: np.ndarray) -> np.ndarray:
                     np.nan)
 
 
+def _min_ranks(v: np.ndarray, has: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(_min_rank(v, has), _min_rank(-v, has), sorted values)`` from one sort: the
+    ascending min-rank is 1 + the position of the first of a run of ties in sorted order,
+    the descending one ``n`` - the position of the last of the run."""
+    idx = np.flatnonzero(has)
+    x = v[idx]
+    order = np.argsort(x)
+    s = x[order]
+    m = s.size
+    asc = np.full(v.shape, np.nan)
+    desc = np.full(v.shape, np.nan)
+    if m:
+        pos = np.arange(m)
+        starts = np.empty(m, dtype=bool)
+        starts[0] = True
+        np.not_equal(s[1:], s[:-1], out=starts[1:])
+        first = np.maximum.accumulate(np.where(starts, pos, 0))
+        ends = np.empty(m, dtype=bool)
+        ends[-1] = True
+        ends[:-1] = starts[1:]
+        last = np.minimum.accumulate(np.where(ends, pos, m)[::-1])[::-1]
+        at = idx[order]
+        asc[at] = first + 1.0
+        desc[at] = (m - last).astype(float)
+    return asc, desc, s
+
+
 def _int64(x: np.ndarray, has: np.ndarray) -> pd.arrays.IntegerArray:
     """A nullable Int64 array of whole-number floats, missing where ``has`` is False (built
     from the data and mask directly: ``pd.array(..., dtype="Int64")`` re-validates each
@@ -81,6 +108,10 @@ def _bins(values: np.ndarray, cuts: np.ndarray, sign: int) -> np.ndarray:
     if sign >= 0:
         return (len(cuts) + 1 - np.searchsorted(cuts, values, side="right")).astype(float)
     return (np.searchsorted(cuts, values, side="left") + 1).astype(float)
+
+
+#: quartiles then deciles, in percent
+_QUANTILES = np.array([25, 50, 75, *range(10, 100, 10)], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -135,16 +166,15 @@ def compare_arrays(
         multiplier=multiplier,
     )
     has = np.isfinite(v)
-    n = int(has.sum())
-    vals = v[has]
-
-    rank = _min_rank(-v if sign >= 0 else v, has)
-    pct = _min_rank(v, has)
+    pct, desc, vals = _min_ranks(v, has)  # vals: the values, sorted
+    n = vals.size
+    rank = desc if sign >= 0 else pct
     pct = (pct - 1.0) / (n - 1) * 100.0 if n > 1 else np.where(has, 0.0, np.nan)
 
     if n:
-        q = np.percentile(vals, [25, 50, 75])
-        dec = np.percentile(vals, np.arange(10, 100, 10))
+        # one call for all twelve (each quantile is computed on its own, as in two calls)
+        qs = np.percentile(vals, _QUANTILES)
+        q, dec = qs[:3], qs[3:]
     else:
         q = np.full(3, np.nan)
         dec = np.full(9, np.nan)
@@ -154,7 +184,7 @@ def compare_arrays(
     pooled = (
         pooled_value(numerator, denominator, multiplier=multiplier)
         if value_type != "mean" and denominator is not None
-        else (float(np.mean(vals)) if n else float("nan"))
+        else (float(np.mean(v[has])) if n else float("nan"))
     )
     bench = pooled if benchmark is None else float(benchmark)
     # codes into COMPARISONS (0 better, 1 similar, 2 worse, 3 not_compared)
