@@ -365,7 +365,14 @@ def opportunity(
         if np.isnan(extra).any():
             pos = np.arange(extra.size)
         c_pos, e_pos = codes[pos], extra[pos]
-        order = np.lexsort((-e_pos, c_pos))
+        # (group, -extra) order: by -extra, then stably by group (a radix sort on small
+        # codes); ties may come in another order than np.lexsort's but the sorted values,
+        # all that is used, are the same
+        order = np.argsort(-e_pos)
+        c_small = c_pos[order]
+        if k <= np.iinfo(np.int16).max:
+            c_small = c_small.astype(np.int16)
+        order = order[np.argsort(c_small, kind="stable")]
         c_sorted, e_sorted = c_pos[order], e_pos[order]
         cum = np.cumsum(e_sorted)
         starts = np.searchsorted(c_sorted, np.arange(k))
@@ -380,16 +387,16 @@ def opportunity(
             },
             index=pd.Index(uniques, name="group"),
         )
-    else:
+    half = _orgs_for_half(extra)
+    if group is None:
         by_group = pd.DataFrame(
-            {"extra": [extra.sum()], "n_orgs": [int(worse.sum())],
-             "orgs_for_half": [_orgs_for_half(extra)]},
+            {"extra": [extra.sum()], "n_orgs": [int(worse.sum())], "orgs_for_half": [half]},
             index=pd.Index(["all"], name="group"),
         )
     return Opportunity(
         rows=rows,
         by_group=by_group,
         total=float(extra.sum()),
-        orgs_for_half=_orgs_for_half(extra),
+        orgs_for_half=half,
         level=lev,
     )
