@@ -300,8 +300,9 @@ class Opportunity:
     level: float
 
 
-def _orgs_for_half(extra: np.ndarray) -> int:
-    e = np.sort(extra[extra > 0])[::-1]
+def _orgs_for_half(extra: np.ndarray, descending: np.ndarray | None = None) -> int:
+    """``descending``: the positive extras already sorted largest first, if at hand."""
+    e = np.sort(extra[extra > 0])[::-1] if descending is None else descending
     total = e.sum()
     if total <= 0:
         return 0
@@ -350,11 +351,16 @@ def opportunity(
     gap = np.where(worse, np.abs(lev - np.where(has, v, 0.0)), 0.0)
     extra = np.where(worse, gap * np.where(worse, d, 0.0) / float(multiplier), 0.0)
     columns = {"value": v, "level": lev, "gap": gap, "extra": extra}
-    if group is not None:
-        columns["group"] = frame[group].to_numpy()
+    descending = None
+    keys = frame[group].to_numpy() if group is not None else None
+    if keys is not None:
+        columns["group"] = keys
     rows = pd.DataFrame(columns, index=frame.index)
-    if group is not None:
-        codes, uniques = pd.factorize(rows["group"], sort=True, use_na_sentinel=False)
+    if keys is not None:
+        if keys.dtype.kind in "iu":  # the column as built: same codes and uniques
+            codes, uniques = pd.factorize(keys, sort=True, use_na_sentinel=False)
+        else:
+            codes, uniques = pd.factorize(rows["group"], sort=True, use_na_sentinel=False)
         k = len(uniques)
         tot = np.bincount(codes, weights=extra, minlength=k)
         # organisations for half of each group's total, largest extra first: only the
@@ -362,13 +368,16 @@ def opportunity(
         # unchanged), so sort just those by (group, -extra). A missing extra (a count
         # without a denominator) makes the running sums NaN from there on: keep all rows.
         pos = np.flatnonzero(extra > 0)
-        if np.isnan(extra).any():
+        nan_extra = bool(np.isnan(extra).any())
+        if nan_extra:
             pos = np.arange(extra.size)
         c_pos, e_pos = codes[pos], extra[pos]
         # (group, -extra) order: by -extra, then stably by group (a radix sort on small
         # codes); ties may come in another order than np.lexsort's but the sorted values,
         # all that is used, are the same
         order = np.argsort(-e_pos)
+        if not nan_extra:  # the positive extras, largest first, as _orgs_for_half sorts them
+            descending = e_pos[order]
         c_small = c_pos[order]
         if k <= np.iinfo(np.int16).max:
             c_small = c_small.astype(np.int16)
@@ -387,7 +396,7 @@ def opportunity(
             },
             index=pd.Index(uniques, name="group"),
         )
-    half = _orgs_for_half(extra)
+    half = _orgs_for_half(extra, descending)
     if group is None:
         by_group = pd.DataFrame(
             {"extra": [extra.sum()], "n_orgs": [int(worse.sum())], "orgs_for_half": [half]},
