@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .intervals import interval_arrays, pooled_value, value_intervals
+from .intervals import interval_arrays, pooled_value
 
 POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
 LEVELS = ("median", "upper_quartile", "best_decile", "target")
@@ -69,6 +69,33 @@ def _min_rank(x: np.ndarray, has: np.ndarray) -> np.ndarray:
                     np.nan)
 
 
+def _min_ranks(v: np.ndarray, has: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(_min_rank(v, has), _min_rank(-v, has), sorted values)`` from one sort: the
+    ascending min-rank is 1 + the position of the first of a run of ties in sorted order,
+    the descending one ``n`` - the position of the last of the run."""
+    idx = np.flatnonzero(has)
+    x = v[idx]
+    order = np.argsort(x)
+    s = x[order]
+    m = s.size
+    asc = np.full(v.shape, np.nan)
+    desc = np.full(v.shape, np.nan)
+    if m:
+        pos = np.arange(m)
+        starts = np.empty(m, dtype=bool)
+        starts[0] = True
+        np.not_equal(s[1:], s[:-1], out=starts[1:])
+        first = np.maximum.accumulate(np.where(starts, pos, 0))
+        ends = np.empty(m, dtype=bool)
+        ends[-1] = True
+        ends[:-1] = starts[1:]
+        last = np.minimum.accumulate(np.where(ends, pos, m)[::-1])[::-1]
+        at = idx[order]
+        asc[at] = first + 1.0
+        desc[at] = (m - last).astype(float)
+    return asc, desc, s
+
+
 def _int64(x: np.ndarray, has: np.ndarray) -> pd.arrays.IntegerArray:
     """A nullable Int64 array of whole-number floats, missing where ``has`` is False (built
     from the data and mask directly: ``pd.array(..., dtype="Int64")`` re-validates each
@@ -81,6 +108,10 @@ def _bins(values: np.ndarray, cuts: np.ndarray, sign: int) -> np.ndarray:
     if sign >= 0:
         return (len(cuts) + 1 - np.searchsorted(cuts, values, side="right")).astype(float)
     return (np.searchsorted(cuts, values, side="left") + 1).astype(float)
+
+
+#: quartiles then deciles, in percent
+_QUANTILES = np.array([25, 50, 75, *range(10, 100, 10)], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -135,16 +166,15 @@ def compare_arrays(
         multiplier=multiplier,
     )
     has = np.isfinite(v)
-    n = int(has.sum())
-    vals = v[has]
-
-    rank = _min_rank(-v if sign >= 0 else v, has)
-    pct = _min_rank(v, has)
+    pct, desc, vals = _min_ranks(v, has)  # vals: the values, sorted
+    n = vals.size
+    rank = desc if sign >= 0 else pct
     pct = (pct - 1.0) / (n - 1) * 100.0 if n > 1 else np.where(has, 0.0, np.nan)
 
     if n:
-        q = np.percentile(vals, [25, 50, 75])
-        dec = np.percentile(vals, np.arange(10, 100, 10))
+        # one call for all twelve (each quantile is computed on its own, as in two calls)
+        qs = np.percentile(vals, _QUANTILES)
+        q, dec = qs[:3], qs[3:]
     else:
         q = np.full(3, np.nan)
         dec = np.full(9, np.nan)
@@ -154,7 +184,7 @@ def compare_arrays(
     pooled = (
         pooled_value(numerator, denominator, multiplier=multiplier)
         if value_type != "mean" and denominator is not None
-        else (float(np.mean(vals)) if n else float("nan"))
+        else (float(np.mean(v[has])) if n else float("nan"))
     )
     bench = pooled if benchmark is None else float(benchmark)
     # codes into COMPARISONS (0 better, 1 similar, 2 worse, 3 not_compared)
@@ -270,8 +300,9 @@ class Opportunity:
     level: float
 
 
-def _orgs_for_half(extra: np.ndarray) -> int:
-    e = np.sort(extra[extra > 0])[::-1]
+def _orgs_for_half(extra: np.ndarray, descending: np.ndarray | None = None) -> int:
+    """``descending``: the positive extras already sorted largest first, if at hand."""
+    e = np.sort(extra[extra > 0])[::-1] if descending is None else descending
     total = e.sum()
     if total <= 0:
         return 0
@@ -302,9 +333,8 @@ def opportunity(
         raise ValueError("opportunity needs a polarity (higher_is_better / lower_is_better)")
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    vi = value_intervals(value_type, frame[numerator], frame[denominator],
-                         multiplier=multiplier)
-    v = vi["value"].to_numpy()
+    v = interval_arrays(value_type, frame[numerator], frame[denominator],
+                        multiplier=multiplier)[0]
     d = frame[denominator].to_numpy(dtype=float)
     has = np.isfinite(v)
     vals = v[has]
@@ -320,15 +350,39 @@ def opportunity(
     worse = has & ((v < lev) if sign > 0 else (v > lev))
     gap = np.where(worse, np.abs(lev - np.where(has, v, 0.0)), 0.0)
     extra = np.where(worse, gap * np.where(worse, d, 0.0) / float(multiplier), 0.0)
-    rows = pd.DataFrame({"value": v, "level": lev, "gap": gap, "extra": extra},
-                        index=frame.index)
-    if group is not None:
-        rows["group"] = frame[group].to_numpy()
-        codes, uniques = pd.factorize(rows["group"], sort=True, use_na_sentinel=False)
+    columns = {"value": v, "level": lev, "gap": gap, "extra": extra}
+    descending = None
+    keys = frame[group].to_numpy() if group is not None else None
+    if keys is not None:
+        columns["group"] = keys
+    rows = pd.DataFrame(columns, index=frame.index)
+    if keys is not None:
+        if keys.dtype.kind in "iu":  # the column as built: same codes and uniques
+            codes, uniques = pd.factorize(keys, sort=True, use_na_sentinel=False)
+        else:
+            codes, uniques = pd.factorize(rows["group"], sort=True, use_na_sentinel=False)
         k = len(uniques)
-        order = np.lexsort((-extra, codes))
-        c_sorted, e_sorted = codes[order], extra[order]
         tot = np.bincount(codes, weights=extra, minlength=k)
+        # organisations for half of each group's total, largest extra first: only the
+        # positive extras count (extra >= 0, and adding the zeros leaves the running sums
+        # unchanged), so sort just those by (group, -extra). A missing extra (a count
+        # without a denominator) makes the running sums NaN from there on: keep all rows.
+        pos = np.flatnonzero(extra > 0)
+        nan_extra = bool(np.isnan(extra).any())
+        if nan_extra:
+            pos = np.arange(extra.size)
+        c_pos, e_pos = codes[pos], extra[pos]
+        # (group, -extra) order: by -extra, then stably by group (a radix sort on small
+        # codes); ties may come in another order than np.lexsort's but the sorted values,
+        # all that is used, are the same
+        order = np.argsort(-e_pos)
+        if not nan_extra:  # the positive extras, largest first, as _orgs_for_half sorts them
+            descending = e_pos[order]
+        c_small = c_pos[order]
+        if k <= np.iinfo(np.int16).max:
+            c_small = c_small.astype(np.int16)
+        order = order[np.argsort(c_small, kind="stable")]
+        c_sorted, e_sorted = c_pos[order], e_pos[order]
         cum = np.cumsum(e_sorted)
         starts = np.searchsorted(c_sorted, np.arange(k))
         before = cum - e_sorted - np.concatenate([[0.0], cum])[starts][c_sorted]
@@ -342,16 +396,16 @@ def opportunity(
             },
             index=pd.Index(uniques, name="group"),
         )
-    else:
+    half = _orgs_for_half(extra, descending)
+    if group is None:
         by_group = pd.DataFrame(
-            {"extra": [extra.sum()], "n_orgs": [int(worse.sum())],
-             "orgs_for_half": [_orgs_for_half(extra)]},
+            {"extra": [extra.sum()], "n_orgs": [int(worse.sum())], "orgs_for_half": [half]},
             index=pd.Index(["all"], name="group"),
         )
     return Opportunity(
         rows=rows,
         by_group=by_group,
         total=float(extra.sum()),
-        orgs_for_half=_orgs_for_half(extra),
+        orgs_for_half=half,
         level=lev,
     )
