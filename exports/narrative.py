@@ -271,13 +271,13 @@ def funnel_sentence(
     c = funnel_counts(flags)
     n = c["total"]
     drawn = max(n, units or 0)
+    its = "its " if drawn > n else ""  # the flags are a network's members among more units
     if drawn < MIN_UNITS:
         return (f"Too few {noun} with a value ({drawn}) to judge variation with a funnel plot.")
     if n == 0:
         return f"None of the {noun} has a value to place on the funnel plot."
     below, above = c["below"], c["above"]
     if below == 0 and above == 0:
-        its = "its " if units is not None and units > n else ""  # a network's members
         who = (f"The only one of {its or 'the '}{noun} with a value is" if n == 1 else
                f"Both of {its}{noun} are" if n == 2 and its else
                f"All {n} of {its}{noun} are" if its else f"All {n} {noun} are")
@@ -299,7 +299,6 @@ def funnel_sentence(
         sides.reverse()
     sides = [(w, k) for w, k in sides if k > 0]
     first_word, first_k = sides[0]
-    its = "its " if units is not None and units > n else ""
     text = f"{first_k} of {its}{n} {noun} {part(first_k, first_word)}"
     if len(sides) > 1:
         w2, k2 = sides[1]
@@ -346,9 +345,7 @@ def opportunity_sentence(
     if extra < 0.5:
         return f"All {noun} already reach {goal_label}: no opportunity against it."
     more = "fewer" if polarity == LOWER else "more"
-    one = about(extra) == "1"
-    return (f"Reaching {goal_label} would mean {about(extra)} {more} "
-            f"{singular_phrase(people) if one else people}.")
+    return f"Reaching {goal_label} would mean {count_of(extra, f'{more} {people}')}."
 
 
 # ----------------------------------------------------------------------------- SPC

@@ -83,16 +83,16 @@ def _reusing_kaleido_class() -> type:
     import kaleido
 
     class _ReusingKaleido(kaleido.Kaleido):  # type: ignore[misc]
-        uses: dict[int, int]
+        _uses: dict[int, int]  # images drawn per tab since its last reload
 
         async def _return_kaleido_tab(self, tab: Any) -> None:
-            uses = self.__dict__.setdefault("uses", {})
+            uses = self.__dict__.setdefault("_uses", {})
             uses[id(tab)] = uses.get(id(tab), 0) + 1
-            if uses[id(tab)] >= RELOAD_EVERY:
-                uses[id(tab)] = 0
-                await super()._return_kaleido_tab(tab)  # reloads, then puts it back
-            else:
+            if uses[id(tab)] < RELOAD_EVERY:
                 await self.tabs_ready.put(tab)
+                return
+            uses[id(tab)] = 0
+            await super()._return_kaleido_tab(tab)  # reloads, then puts it back
 
         async def reload_all(self) -> None:
             """Reload every idle tab (after a failed image: its page may be broken)."""

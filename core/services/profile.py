@@ -142,7 +142,7 @@ def _peer_columns(
         "org_id": np.concatenate([p[1] for p in parts]),
         "suppressed": np.concatenate([p[3] for p in parts]).astype(bool),
     }
-    values = np.concatenate([p[2] for p in parts]).reshape(-1, 5)
+    values = np.concatenate([p[2] for p in parts])  # (rows, 5), as fetched
     for i, name in enumerate(_PEER_COLUMNS[2:7]):
         out[name] = np.ascontiguousarray(values[:, i], dtype=float)
     bounds = np.searchsorted(out["k"], np.arange(len(pairs) + 1), side="left")
