@@ -19,14 +19,19 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.deps import ReaderDep, SessionDep
 from api.errors import APIError
 from core.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from exports.pack import PackResult
 
 router = APIRouter(tags=["exports"])
 
@@ -85,13 +90,42 @@ def pack_org(org: str | None, network: str | None, highlight: str | None) -> str
                            "highlight=CODE from the comparison page)")
 
 
-def _make(session, org, period, indicators, per_member, peers, confidence):  # type: ignore[no-untyped-def]  # noqa: E501
+class PackParams:
+    """The query parameters both pack routes take (one list, so pptx and pdf cannot drift),
+    checked and resolved: ``org`` is the pack's organisation, ``indicators`` the joined list."""
+
+    def __init__(
+        self,
+        org: OrgQuery = None,
+        network: NetworkQuery = None,
+        highlight: HighlightQuery = None,
+        period: PeriodQuery = None,
+        indicators: IndicatorsQuery = None,
+        indicator: IndicatorQuery = None,
+        per_member: PerMemberQuery = False,
+        peers: PeersQuery = None,
+        confidence: ConfidenceQuery = 95.0,
+        view: ViewQuery = None,
+    ) -> None:
+        self.org = pack_org(org, network, highlight)
+        self.period = period
+        self.indicators = _indicator_list(indicators, indicator)
+        self.per_member = per_member
+        self.peers = peers
+        self.confidence = confidence
+
+
+PackDep = Annotated[PackParams, Depends()]
+
+
+def _make(session: Session, pack: PackParams) -> PackResult:
     from exports.pack import build_pack
     from exports.render import RenderError
 
     try:
-        return build_pack(session, org_code=org, period=period, indicators=indicators,
-                          per_member=per_member, peers=peers, confidence=confidence)
+        return build_pack(session, org_code=pack.org, period=pack.period,
+                          indicators=pack.indicators, per_member=pack.per_member,
+                          peers=pack.peers, confidence=pack.confidence)
     except RenderError as exc:
         raise APIError(503, str(exc), code="render_unavailable") from exc
 
@@ -113,27 +147,16 @@ def _download(data: bytes, media_type: str, filename: str) -> Response:
 def pack_pptx(
     session: SessionDep,
     _caller: ReaderDep,
-    org: OrgQuery = None,
-    network: NetworkQuery = None,
-    highlight: HighlightQuery = None,
-    period: PeriodQuery = None,
-    indicators: IndicatorsQuery = None,
-    indicator: IndicatorQuery = None,
-    per_member: PerMemberQuery = False,
-    peers: PeersQuery = None,
-    confidence: ConfidenceQuery = 95.0,
-    view: ViewQuery = None,
+    pack: PackDep,
 ) -> Response:
     """A 16:9 pack: title, summary table, per indicator the peer comparison, funnel and SPC
     charts with a plain-English message and speaker notes, optional member profiles, and the
     methods and loads behind every number."""
     from exports.pack import default_filename
 
-    code = pack_org(org, network, highlight)
-    result = _make(session, code, period, _indicator_list(indicators, indicator), per_member,
-                   peers, confidence)
+    result = _make(session, pack)
     assert result.data is not None
-    return _download(result.data, PPTX_TYPE, default_filename(code, period, "pptx"))
+    return _download(result.data, PPTX_TYPE, default_filename(pack.org, pack.period, "pptx"))
 
 
 @router.get(
@@ -145,16 +168,7 @@ def pack_pptx(
 def pack_pdf(
     session: SessionDep,
     _caller: ReaderDep,
-    org: OrgQuery = None,
-    network: NetworkQuery = None,
-    highlight: HighlightQuery = None,
-    period: PeriodQuery = None,
-    indicators: IndicatorsQuery = None,
-    indicator: IndicatorQuery = None,
-    per_member: PerMemberQuery = False,
-    peers: PeersQuery = None,
-    confidence: ConfidenceQuery = 95.0,
-    view: ViewQuery = None,
+    pack: PackDep,
 ) -> Response:
     """The pack converted with LibreOffice; 503 with what to install when it is missing."""
     from exports.pack import default_filename
@@ -163,9 +177,7 @@ def pack_pdf(
     if find_soffice() is None:
         raise APIError(503, "PDF export needs LibreOffice on the server; download "
                        "pack.pptx instead", code="pdf_unavailable")
-    code = pack_org(org, network, highlight)
-    result = _make(session, code, period, _indicator_list(indicators, indicator), per_member,
-                   peers, confidence)
+    result = _make(session, pack)
     assert result.data is not None
     with tempfile.TemporaryDirectory(prefix="qidash-pack-") as tmp:
         src = Path(tmp) / "pack.pptx"
@@ -175,4 +187,4 @@ def pack_pdf(
         except PdfError as exc:
             raise APIError(503, str(exc), code="pdf_unavailable") from exc
         data = out.read_bytes()
-    return _download(data, "application/pdf", default_filename(code, period, "pdf"))
+    return _download(data, "application/pdf", default_filename(pack.org, pack.period, "pdf"))

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api import schemas
 from api.cache import cached
@@ -64,6 +64,29 @@ def _attrs(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(a.strip() for v in values for a in v.split(",") if a.strip())
 
 
+class PeerViewParams:
+    """Which period and which peers: the query parameters every peer view (comparison,
+    funnel, opportunity) shares, as the keyword arguments of its service."""
+
+    def __init__(
+        self,
+        period: PeriodQuery = None,
+        period_type: PeriodTypeQuery = None,
+        org_type: OrgTypeQuery = None,
+        peers: PeersQuery = None,
+        similar_attributes: SimilarAttrsQuery = None,
+        similar_k: SimilarKQuery = None,
+    ) -> None:
+        self.kwargs: dict[str, Any] = {
+            "period": period, "period_type": period_type, "org_type": org_type,
+            "peers": peers, "similar_attributes": _attrs(similar_attributes),
+            "similar_k": similar_k,
+        }
+
+
+PeerViewDep = Annotated[PeerViewParams, Depends()]
+
+
 @router.get(
     "/indicators",
     summary="List indicators",
@@ -105,16 +128,11 @@ def comparison(
     request: Request,
     _caller: ReaderDep,
     indicator_id: str,
-    period: PeriodQuery = None,
-    period_type: PeriodTypeQuery = None,
-    org_type: OrgTypeQuery = None,
-    peers: PeersQuery = None,
+    peer_view: PeerViewDep,
     benchmark: Annotated[str | None, Query(
         description="peers (pooled value of the peers, default), an organisation code "
         "(its value, e.g. England's) or target", examples=["peers"])] = None,
     confidence: Annotated[float, Query(description="95 (default) or 99.8")] = 95.0,
-    similar_attributes: SimilarAttrsQuery = None,
-    similar_k: SimilarKQuery = None,
     format: FormatQuery = "json",
 ):
     """Each peer's value with its confidence interval, rank (1 = best by polarity),
@@ -122,11 +140,8 @@ def comparison(
     rule (better / similar / worse / not_compared); with the quartiles and deciles of the
     peer values. Values in display units (x multiplier)."""
     def build() -> Response:
-        res = cmp.comparison(
-            session, indicator_id, period=period, period_type=period_type, org_type=org_type,
-            peers=peers, benchmark=benchmark, confidence=confidence,
-            similar_attributes=_attrs(similar_attributes), similar_k=similar_k,
-        )
+        res = cmp.comparison(session, indicator_id, benchmark=benchmark, confidence=confidence,
+                             **peer_view.kwargs)
         if format == "csv":
             return csv_response(res.rows, f"{res.indicator.id}_{res.period.label}_comparison.csv",
                                 COMPARISON_COLUMNS)
@@ -160,14 +175,9 @@ def funnel(
     request: Request,
     _caller: ReaderDep,
     indicator_id: str,
-    period: PeriodQuery = None,
-    period_type: PeriodTypeQuery = None,
-    org_type: OrgTypeQuery = None,
-    peers: PeersQuery = None,
+    peer_view: PeerViewDep,
     overdispersion: Annotated[bool, Query(description="Spiegelhalter/FunnelPlotR "
                                           "random-effects adjustment")] = False,
-    similar_attributes: SimilarAttrsQuery = None,
-    similar_k: SimilarKQuery = None,
     format: FormatQuery = "json",
 ):
     """Control limits at 95% and 99.8% about the pooled value (OHID inverse-Wilson for
@@ -176,11 +186,8 @@ def funnel(
     below_95, below_998). With ``overdispersion=true``: phi, tau2 and the widened limits
     (kept unadjusted when phi <= 1)."""
     def build() -> Response:
-        view = cmp.funnel(
-            session, indicator_id, period=period, period_type=period_type, org_type=org_type,
-            peers=peers, overdispersion=overdispersion,
-            similar_attributes=_attrs(similar_attributes), similar_k=similar_k,
-        )
+        view = cmp.funnel(session, indicator_id, overdispersion=overdispersion,
+                          **peer_view.kwargs)
         if format == "csv":
             return csv_response(view.rows, f"{view.indicator.id}_{view.period.label}_funnel.csv",
                                 FUNNEL_COLUMNS)
@@ -211,25 +218,16 @@ def opportunity(
     request: Request,
     _caller: ReaderDep,
     indicator_id: str,
-    period: PeriodQuery = None,
-    period_type: PeriodTypeQuery = None,
-    org_type: OrgTypeQuery = None,
-    peers: PeersQuery = None,
+    peer_view: PeerViewDep,
     level: Annotated[str, Query(description="median (default), upper_quartile, best_decile "
                                 "or target")] = "median",
-    similar_attributes: SimilarAttrsQuery = None,
-    similar_k: SimilarKQuery = None,
     format: FormatQuery = "json",
 ):
     """GIRFT-style opportunity: for each organisation worse than ``level`` the extra
     patients = |level - value| x denominator / multiplier; the total, how many organisations
     hold half of it, and totals per parent (e.g. per PCN). Largest first."""
     def build() -> Response:
-        view = cmp.opportunity(
-            session, indicator_id, period=period, period_type=period_type, org_type=org_type,
-            peers=peers, level=level, similar_attributes=_attrs(similar_attributes),
-            similar_k=similar_k,
-        )
+        view = cmp.opportunity(session, indicator_id, level=level, **peer_view.kwargs)
         if format == "csv":
             return csv_response(view.rows,
                                 f"{view.indicator.id}_{view.period.label}_opportunity.csv",
