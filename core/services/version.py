@@ -193,15 +193,17 @@ def _engine(conn: Conn) -> Engine:
     return bind if isinstance(bind, Engine) else bind.engine
 
 
-def engine_cache(conn: Conn, name: str, maxsize: int = 512) -> VersionedLRU:
+def engine_cache(conn: Conn, name: str, maxsize: int = 512,
+                 maxbytes: int | None = None) -> VersionedLRU:
     """The cache ``name`` of the database ``conn`` is bound to (one per engine, so that two
-    databases with the same version never share entries; dropped with the engine)."""
+    databases with the same version never share entries; dropped with the engine); its
+    bounds are set by the first call."""
     engine = _engine(conn)
     with _registry_lock:
         caches = _engine_caches.setdefault(engine, {})
         cache = caches.get(name)
         if cache is None:
-            cache = caches[name] = VersionedLRU(maxsize)
+            cache = caches[name] = VersionedLRU(maxsize, maxbytes=maxbytes)
         return cache
 
 

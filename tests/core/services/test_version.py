@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import pandas as pd
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
@@ -149,3 +150,44 @@ def test_lru_bounds_versions_and_ttl():
     off = VersionedLRU(0)
     off.put("k", v1, 1)
     assert off.get("k", v1) is None
+
+
+def test_profile_peer_stats_shared_across_profiles_until_a_load(engine):
+    """Every practice's profile needs the same national comparisons: the second profile
+    reads them from the cache (same rows as computed afresh), and a finished load that
+    changes a peer's value makes the next profile compute them again."""
+    from core.models import IndicatorValue
+    from core.services import profile as prof
+
+    with Session(engine) as s:
+        net = build_network(s, months=3)
+        s.commit()
+    with Session(engine) as s:
+        first = prof.profile(s, "A81001").rows
+        cache = engine_cache(s, "peer_stats")
+        misses = cache.misses
+        second = prof.profile(s, "A81006").rows
+        assert cache.misses == misses  # all of A81006's comparisons came from the cache
+    cache.clear()
+    with Session(engine) as s:
+        fresh = prof.profile(s, "A81006").rows
+    pd.testing.assert_frame_equal(fresh, second)
+    imm = first.set_index("indicator_id").loc["imm"]
+    with Session(engine) as s:
+        # another practice's latest imm value changes, through a finished load
+        s.execute(update(IndicatorValue)
+                  .where(IndicatorValue.org_id == net.org_ids["A81010"],
+                         IndicatorValue.indicator_id == "imm",
+                         IndicatorValue.period_id.in_(
+                             s.query(IndicatorValue.period_id)
+                             .filter(IndicatorValue.indicator_id == "imm")
+                             .order_by(IndicatorValue.period_id.desc()).limit(1)))
+                  .values(numerator=0))
+        load_id = _load(s)
+        s.execute(update(Load).where(Load.id == load_id).values(status="loaded",
+                                                                finished_at=NOW))
+        s.commit()
+    with Session(engine) as s:
+        again = prof.profile(s, "A81001").rows.set_index("indicator_id").loc["imm"]
+    assert again["period"] == imm["period"]
+    assert again["benchmark"] < imm["benchmark"]  # the pooled value saw the new zero
