@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from core.db import session_scope
-from core.errors import QidashError
+from core.errors import NotFound, QidashError
 from dashboards import figures
 
 log = logging.getLogger("qidash.dashboards")
@@ -31,7 +31,54 @@ COMPARISON_WORDS = {
 
 
 class ViewError(Exception):
-    """A message to show in place of a view (bad parameter, unknown code, no data)."""
+    """A message to show in place of a view (bad parameter, unknown code, no data), with
+    ``links`` (label, page path) to go on from there, e.g. the codes the user may have
+    meant."""
+
+    def __init__(self, message: str, links: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.links = links or []
+
+
+def _names(entity: str, keys: list[str]) -> dict[str, str]:
+    """Names of indicators or organisations by id/code (for links in a message); empty when
+    they cannot be read."""
+    from sqlalchemy import select
+
+    from core.models import Indicator, Organisation
+
+    table = Indicator if entity == "indicator" else Organisation
+    key = Indicator.id if entity == "indicator" else Organisation.code
+    try:
+        with session_scope() as s:
+            return {str(k): str(n) for k, n in s.execute(
+                select(key, table.name).where(key.in_(keys))).all()}
+    except Exception:  # noqa: BLE001 - the message still stands without names
+        log.exception("names for an error message")
+        return {}
+
+
+def _view_error(exc: QidashError) -> ViewError:
+    """The service's error in the dashboards' words: an unknown indicator or organisation
+    links to the pages of the ones that exist, by name (the API's message names API
+    paths)."""
+    if isinstance(exc, NotFound) and exc.entity in ("indicator", "organisation"):
+        valid = [str(v) for v in exc.details.get("valid") or []]
+        names = _names(exc.entity, valid) if valid else {}
+
+        def label(v: str) -> str:
+            return f"{names[v]} ({v})" if v in names else v
+
+        if exc.entity == "indicator":
+            return ViewError(
+                f"There is no indicator {exc.key!r}. Choose one on the start page"
+                + (", or one of these:" if valid else "."),
+                [(label(v), f"/indicators/{v}") for v in valid])
+        return ViewError(
+            f"There is no organisation {exc.key!r}. Search by name or code on the start page"
+            + (", or try one of these similar codes:" if valid else "."),
+            [(label(v), f"/organisations/{v}") for v in valid])
+    return ViewError(exc.message)
 
 
 def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -44,7 +91,7 @@ def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with session_scope() as s:
             return fn(s, *args, **kwargs)
     except QidashError as exc:
-        raise ViewError(exc.message) from exc
+        raise _view_error(exc) from exc
     except ViewError:
         raise
     except Exception as exc:  # the page must still answer; the log keeps the detail

@@ -83,13 +83,17 @@ def breadcrumbs(items: Sequence[tuple[str, str | None]]) -> dbc.Breadcrumb:
     )
 
 
-def error_panel(message: str, *, title: str = "This view cannot be shown") -> html.Div:
-    """A clear message in place of a page (never a traceback)."""
-    return html.Div(
-        dbc.Alert([html.H2(title, className="h5"), html.P(message, className="mb-2"),
-                   dcc.Link("Back to the start page", href="/")], color="warning"),
-        className="mt-3",
-    )
+def error_panel(message: str | Exception, *, title: str = "This view cannot be shown"
+                ) -> html.Div:
+    """A clear message in place of a page (never a traceback); a
+    :class:`dashboards.adapters.ViewError`'s links (e.g. the codes meant) follow it."""
+    links = getattr(message, "links", None) or []
+    body: list[Any] = [html.H2(title, className="h5"), html.P(str(message), className="mb-2")]
+    if links:
+        body.append(html.Ul([html.Li(dcc.Link(label, href=href)) for label, href in links],
+                            className="mb-2"))
+    body.append(dcc.Link("Back to the start page", href="/"))
+    return html.Div(dbc.Alert(body, color="warning"), className="mt-3")
 
 
 def badge(text: str, kind: str) -> html.Span:

@@ -51,7 +51,7 @@ def layout(**_query: str) -> Any:
     try:
         data = adapters.read(compute)
     except ViewError as exc:
-        return components.error_panel(str(exc))
+        return components.error_panel(exc)
     inds = data["indicators"]
     ind_options = [{"label": f"{r.name} ({r.domain})" if r.domain else r.name, "value": r.id}
                    for r in inds.itertuples()]

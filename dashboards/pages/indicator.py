@@ -190,7 +190,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
         opts = adapters.read(_options, st)
         data = adapters.read(compute, st)
     except ViewError as exc:
-        return components.error_panel(str(exc))
+        return components.error_panel(exc)
     meta, res = opts["meta"], data["result"]
     fig, grid_rows, summary, href = _content(st, data)
     peer_options = [{"label": f"All {res.peers.org_type or 'organisations'}s "

@@ -81,7 +81,7 @@ def layout(code: str | None = None, **query: Any) -> Any:
     try:
         data = adapters.read(compute_triage, code or "")
     except ViewError as exc:
-        return components.error_panel(str(exc))
+        return components.error_panel(exc)
     tri, detail = data["triage"], data["detail"]
     net = tri.parent
     members = tri.members["code"].tolist()

@@ -74,7 +74,7 @@ def layout(code: str | None = None, **query: Any) -> Any:
     try:
         data = adapters.read(compute, code or "", query.get("period") or None)
     except ViewError as exc:
-        return components.error_panel(str(exc))
+        return components.error_panel(exc)
     prof, detail = data["profile"], data["detail"]
     org = prof.organisation
     rows = prof.rows

@@ -107,7 +107,7 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
         view = adapters.read(compute, code or "", indicator_id or "", opts)
         detail = adapters.read(organisation_detail, code or "")
     except ViewError as exc:
-        return components.error_panel(str(exc))
+        return components.error_panel(exc)
     org, ind = view.organisation, view.indicator
     crumbs = [("England", "/")]
     crumbs += [(a.name, _org_href(a)) for a in reversed(detail.ancestors)

@@ -101,12 +101,22 @@ def test_indicator_bad_input_gives_a_message_not_a_traceback(sample, pages):
     page = pages["indicator"]
     lay = page.layout(indicator_id="no_such_indicator")
     text = json.dumps(lay.to_plotly_json(), default=str)
-    assert "unknown indicator" in text
-    assert "imm_6in1_12m" in text
+    assert "There is no indicator 'no_such_indicator'" in text
+    assert "href='/indicators/imm_6in1_12m'" in text  # the real ones, as links
+    assert "list them with" not in text  # the API's hint names an API path, not a page
     lay = page.layout(indicator_id="imm_6in1_12m", period="1999-00")
     assert "no values for period" in json.dumps(lay.to_plotly_json(), default=str)
     out = page.update("2021-22", "parent:NOPE", None, 95.0, "chart", False, "imm_6in1_12m")
-    assert "unknown organisation" in out[4]
+    assert "There is no organisation 'NOPE'" in out[4]
+
+
+def test_unknown_organisation_links_to_similar_codes(sample, pages):
+    lay = pages["organisation"].layout(code="H8200")
+    text = json.dumps(lay.to_plotly_json(), default=str)
+    assert "There is no organisation 'H8200'" in text
+    assert "href='/organisations/H82006'" in text  # a similar code, as a link
+    assert "The Petworth Surgery (H82006)" in text  # named
+    assert "/organisations?q=" not in text
 
 
 def test_indicator_csv(sample, pages):
