@@ -145,20 +145,36 @@ def comparison_table(rows: pd.DataFrame, meta: Any) -> pd.DataFrame:
     return out
 
 
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def summary_sentence(rows: pd.DataFrame, benchmark_label: str, benchmark: float,
                      meta: Any, confidence: float) -> str:
-    """One plain-English sentence: how many are better, similar, worse than the benchmark."""
+    """One plain-English sentence: how many are better, similar, worse than the benchmark,
+    e.g. "Against the peer average (94.5%) at 95% confidence: 3 organisations are
+    significantly better, 70 similar and 7 significantly worse." """
     counts = rows["comparison"].value_counts()
-    n = len(rows)
     bench = figures.format_value(benchmark, meta.decimals, meta.unit)
-    parts = [f"{int(counts.get(k, 0))} {w}" for k, w in
+    found = [(int(counts.get(k, 0)), w) for k, w in
              (("better", "significantly better"), ("similar", "similar"),
               ("worse", "significantly worse"), ("higher", "significantly higher"),
               ("lower", "significantly lower")) if counts.get(k, 0)]
     nc = int(counts.get("not_compared", 0))
-    tail = f"; {nc} not compared (suppressed or no counts)" if nc else ""
-    return (f"Of {n:,} organisations, " + ", ".join(parts) +
-            f" than {benchmark_label} ({bench}) at {confidence:g}% confidence{tail}.")
+    head = f"Against {benchmark_label} ({bench}) at {confidence:g}% confidence: "
+    if not found:
+        body = "no organisation could be compared"
+    elif len(found) == 1:
+        k, w = found[0]
+        body = (f"the one organisation is {w}" if k == 1 else
+                f"all {k:,} organisations are {w}")
+    else:
+        k, w = found[0]
+        first = f"{k:,} organisation{'' if k == 1 else 's'} {'is' if k == 1 else 'are'} {w}"
+        body = _and([first] + [f"{k:,} {w}" for k, w in found[1:]])
+    tail = (f"; {nc:,} {'is' if nc == 1 else 'are'} not compared (suppressed or no counts)"
+            if nc and found else "")
+    return head + body + tail + "."
 
 
 def funnel_summary_sentence(verdicts: pd.Series, centre: float, meta: Any, confidence: float,

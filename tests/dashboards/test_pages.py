@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import plotly.io as pio
 import pytest
 from dash import no_update
@@ -210,3 +211,26 @@ def test_figures_serialise(sample, pages, page):
     found = [_find(lay, f"{p}-graph") for p in ("ind", "org", "net")]
     graph = next(c for c in found if c is not None)
     pio.from_json(graph.figure.to_json())  # what Dash sends the browser
+
+
+def test_summary_sentence_reads_as_english():
+    from types import SimpleNamespace
+
+    from dashboards.adapters import summary_sentence
+
+    meta = SimpleNamespace(decimals=1, unit="%")
+
+    def say(*words: str) -> str:
+        return summary_sentence(pd.DataFrame({"comparison": list(words)}),
+                                "the peer average", 94.5, meta, 95.0)
+
+    assert say("similar", "similar", "similar", "similar") == (
+        "Against the peer average (94.5%) at 95% confidence: all 4 organisations are "
+        "similar.")
+    assert say("better", "similar", "similar", "worse", "worse", "not_compared") == (
+        "Against the peer average (94.5%) at 95% confidence: 1 organisation is "
+        "significantly better, 2 similar and 2 significantly worse; 1 is not compared "
+        "(suppressed or no counts).")
+    assert say("worse") == ("Against the peer average (94.5%) at 95% confidence: the one "
+                            "organisation is significantly worse.")
+    assert "no organisation could be compared" in say("not_compared")
