@@ -457,8 +457,11 @@ def _lay_out(
         profile = _profile_frame(pack.indicators, code)
         counts = profile["comparison"].value_counts().to_dict() if not profile.empty else {}
         worse = [r.indicator_name for r in profile.itertuples() if r.comparison == "worse"]
-        msg = (f"{name}: {counts.get('better', 0)} better, {counts.get('similar', 0)} similar "
-               f"and {counts.get('worse', 0)} worse than the peer average"
+        n_better = counts.get("better", 0)
+        msg = (f"{name} against the peer average: {n_better} "
+               f"indicator{'' if n_better == 1 else 's'} significantly better, "
+               f"{counts.get('similar', 0)} similar and {counts.get('worse', 0)} significantly "
+               "worse"
                + (f"; worse on {', '.join(worse[:3])}" + (" and more" if len(worse) > 3 else "")
                   if worse else "") + ".")
         panel = [

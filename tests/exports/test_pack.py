@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,10 @@ def test_pack_structure(pack_session, chromium, tmp_path: Path):
         assert "Source:" in notes
         texts = " ".join(sh.text_frame.text for sh in s.shapes if sh.has_text_frame)
         assert "Lancing and Sompting PCN" in texts or "practices" in texts
+    for s in slides[6:9]:  # member profiles say how many indicators, in words that parse
+        texts = " ".join(sh.text_frame.text for sh in s.shapes if sh.has_text_frame)
+        assert re.search(r"against the peer average: \d+ indicators? significantly better, "
+                         r"\d+ similar and \d+ significantly worse", texts), texts
     closing = " ".join(sh.text_frame.text for sh in slides[-1].shapes if sh.has_text_frame)
     assert "values_immunisations.csv" in closing
     assert "Load #" in closing
