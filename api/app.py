@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.cache import make_cache
 from api.errors import error_response, install_error_handlers
+from api.guard import TextGuardMiddleware
 from api.responses import JSONBytes
 from api.routes import (
     annotations,
@@ -93,6 +94,7 @@ def create_api() -> FastAPI:
         lifespan=_lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(TextGuardMiddleware)  # NUL / lone surrogates: 422, never a 500
     # heavy reads are cached per worker by data version (api/cache.py)
     app.state.response_cache = make_cache()
     for module in (health, indicators, organisations, networks, groups, annotations, loads):

@@ -83,6 +83,19 @@ def _param_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "request"
 
 
+def _echo(value: Any) -> Any:
+    """What a validation error may echo of the input: a number or (at most 200 characters of)
+    text that JSON can carry; a lone surrogate or an integer beyond 64 bits (which orjson
+    refuses) is echoed as text, anything else (objects, lists) not at all."""
+    if isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)[:200]
+    if isinstance(value, str):
+        return value[:200].encode("utf-8", "replace").decode("utf-8")
+    return None
+
+
 def _unavailable():  # type: ignore[no-untyped-def]
     return error_response(
         503, "unavailable",
@@ -114,8 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 "parameter": _param_name(loc),
                 "location": str(loc[0]) if loc else None,
                 "message": err.get("msg", "invalid"),
-                "input": err.get("input") if isinstance(err.get("input"), str | int | float)
-                else None,
+                "input": _echo(err.get("input")),
             })
         first = problems[0] if problems else {"parameter": "request", "message": "invalid"}
         message = f"invalid {first['parameter']}: {first['message']}"

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.guard import CleanStr
+
 
 def _ex(example: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [example]})
@@ -498,10 +500,10 @@ class GroupIn(BaseModel):
                                          "description": "Practices in Worthing",
                                          "members": ["A81001", "A81002", "A81004"]}]},
     )
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    members: list[str] = Field(min_length=1, max_length=10000,
-                               description="organisation codes")
+    name: CleanStr = Field(min_length=1, max_length=200)
+    description: CleanStr | None = Field(None, max_length=2000)
+    members: list[CleanStr] = Field(min_length=1, max_length=10000,
+                                    description="organisation codes")
 
 
 class Group(BaseModel):
@@ -528,10 +530,12 @@ class AnnotationIn(BaseModel):
         json_schema_extra={"examples": [{"org": "A81001", "indicator": "imm",
                                          "date": "2024-04-01", "text": "New recall system"}]},
     )
-    org: str | None = Field(None, description="organisation code (omit for every organisation)")
-    indicator: str | None = Field(None, description="indicator id (omit for every indicator)")
+    org: CleanStr | None = Field(None, description="organisation code (omit for every "
+                                 "organisation)")
+    indicator: CleanStr | None = Field(None, description="indicator id (omit for every "
+                                       "indicator)")
     date: dt.date
-    text: str = Field(min_length=1, max_length=2000)
+    text: CleanStr = Field(min_length=1, max_length=2000)
 
 
 class AnnotationList(BaseModel):

@@ -268,3 +268,47 @@ def test_upload_of_huge_fields_is_a_clear_rejection(wclient, tokens, kind, data)
         assert e["value"] is None or len(str(e["value"])) <= 2000
     listed = wclient.get(V + "/loads", headers=bearer(tokens["analyst"])).json()["items"]
     assert listed[0]["status"] in ("rejected", "failed")
+
+
+# hostile input (found by schemathesis fuzzing the running API) ------------------------------
+
+
+def test_hostile_input_is_a_4xx_never_a_500(wclient, tokens):
+    """Values a validation error cannot echo as JSON (an integer beyond 64 bits, a lone
+    surrogate) and text with a NUL or a lone surrogate that passes validation: each is a
+    clear 4xx (or a stored group), never a 500."""
+    h = bearer(tokens["analyst"])
+    r = wclient.post(V + "/groups", headers=h,
+                     json={"name": False, "members": [3051071441089187020800]})
+    assert r.status_code == 422, r.text
+    problems = r.json()["error"]["details"]["problems"]
+    assert "3051071441089187020800" in {str(p["input"]) for p in problems}
+    raw = b'{"name": 7, "members": ["\\ud800"], "description": "\\udc00"}'
+    r = wclient.post(V + "/groups", headers={**h, "Content-Type": "application/json"},
+                     content=raw)
+    assert r.status_code in (404, 422), r.text
+    raw = b'{"name": "\\ud800x", "members": ["A81001"], "description": "a\\u0000b"}'
+    r = wclient.post(V + "/groups", headers={**h, "Content-Type": "application/json"},
+                     content=raw)
+    assert r.status_code == 422, r.text
+    assert {p["parameter"] for p in r.json()["error"]["details"]["problems"]} == {
+        "name", "description"}
+    messages = {p["parameter"]: p["message"] for p in r.json()["error"]["details"]["problems"]}
+    assert "NUL character" in messages["description"]
+    raw = b'{"org": "A81001", "date": "2024-01-01", "text": "recall \\u0000"}'
+    r = wclient.post(V + "/annotations", headers={**h, "Content-Type": "application/json"},
+                     content=raw)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"]["parameter"] == "text"
+    r = wclient.get(V + "/organisations/%00")
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["parameter"] == "path"
+    r = wclient.get(V + "/indicators/imm/comparison?period=2024%00")
+    assert r.json()["error"]["details"]["parameter"] == "period"
+    for path in ("/indicators/%ED%A0%80", "/organisations/%00", "/organisations?q=%ED%A0%80",
+                 "/indicators/imm/comparison?period=%00", "/indicators/imm/comparison?"
+                 "similar_k=99999999999999999999999", "/organisations/A81001/profile?"
+                 "confidence=1e400"):
+        r = wclient.get(V + path)
+        assert r.status_code < 500, (path, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/json")
