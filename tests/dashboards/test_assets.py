@@ -37,3 +37,18 @@ def test_index_loads_the_basic_bundle_and_assets_are_cached(dash_app):
     assert resp.status_code == 200
     assert "max-age=31536000" in resp.headers["Cache-Control"]
     assert "?m=" in src.group(1)  # the URL changes with the file, so the long cache is safe
+
+
+def test_ag_grid_loads_only_where_a_grid_is_shown(dash_app):
+    """Every page carries the small loader, not ag-grid's 1.3 MB bundle; the bundle is still
+    served, fingerprinted and cached, at the URL the loader reads from the page."""
+    client = dash_app.server.test_client()
+    html = client.get("/").get_data(as_text=True)
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert not [s for s in scripts if "dash_ag_grid" in s], "ag-grid is loaded eagerly"
+    assert [s for s in scripts if "/assets/qidash-grid.js" in s]
+    src = re.search(r'<meta name="qidash-ag-grid" content="([^"]+)"', html)
+    assert src and re.search(r"dash_ag_grid\.v[\w]+m\d+\.min\.js$", src.group(1))
+    resp = client.get(src.group(1))
+    assert resp.status_code == 200 and len(resp.data) > 100_000
+    assert "max-age=31536000" in resp.headers["Cache-Control"]
