@@ -52,3 +52,16 @@ def test_ag_grid_loads_only_where_a_grid_is_shown(dash_app):
     resp = client.get(src.group(1))
     assert resp.status_code == 200 and len(resp.data) > 100_000
     assert "max-age=31536000" in resp.headers["Cache-Control"]
+
+
+def test_no_babel_polyfill_but_the_regenerator_runtime_before_the_renderer(dash_app):
+    """@babel/polyfill is left out (slow, and it replaces native parseInt and trim); the
+    regeneratorRuntime global Dash's bundles use comes before the renderer starts them."""
+    html = dash_app.server.test_client().get("/").get_data(as_text=True)
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert not [s for s in scripts if "polyfill" in s]
+    names = [s.rsplit("/", 1)[-1] for s in scripts]
+    runtime = next(i for i, s in enumerate(names) if s.startswith("regenerator-runtime-"))
+    renderer = next(i for i, s in enumerate(names) if s.startswith("dash_renderer."))
+    assert runtime < renderer
+    assert "react@18" in scripts[0]  # the rest of Dash's dependencies are still first
