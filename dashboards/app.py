@@ -28,17 +28,22 @@ thing Dash's bundles still need from it, the global ``regeneratorRuntime``, come
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import dash
 import dash_ag_grid
 import dash_bootstrap_components as dbc
+import flask
 from dash import Dash, dcc, html
 from dash.fingerprint import build_fingerprint
 
 from dashboards import components
+
+log = logging.getLogger(__name__)
 
 #: Cache lifetime of /assets files (seconds): one year, as Dash gives its fingerprinted bundles.
 ASSET_MAX_AGE = 31_536_000
@@ -97,20 +102,74 @@ def create_dash(requests_pathname_prefix: str = "/") -> Dash:
     )
     # asset URLs change with the file (``?m=<mtime>``), so a long cache is safe
     app.server.config["SEND_FILE_MAX_AGE_DEFAULT"] = ASSET_MAX_AGE
-    app.layout = html.Div(
+    app.layout = lambda: _shell(_first_page(app))
+    components.register_global_callbacks(app)
+    return app
+
+
+def _shell(page: Any = None) -> html.Div:
+    """The chrome around the pages; ``page`` is the page container (Dash's empty one if None)."""
+    return html.Div(
         [
             html.A("Skip to main content", href="#main", className="qd-skip"),
             components.header(),
-            html.Main(dash.page_container, id="main", className="container-fluid qd-main",
-                      tabIndex="-1"),
+            html.Main(page if page is not None else dash.page_container, id="main",
+                      className="container-fluid qd-main", tabIndex="-1"),
             components.footer(),
             # the analyst token lives in the tab's session storage only (see pages/trend.py)
             dcc.Store(id="auth-token", storage_type="session"),
             dcc.Store(id="exports-available", storage_type="session"),
         ]
     )
-    components.register_global_callbacks(app)
-    return app
+
+
+def _first_page(app: Dash) -> Any:
+    """The page container with the page of the browser's address already in it, or None.
+
+    Dash pages normally send an empty container in the layout (``/_dash-layout``); once it is
+    drawn, its ``dcc.Location`` reports the address and a routing callback returns the page: a
+    second round trip, and a second render, before the first chart can start. The layout request
+    comes from the page itself, so its ``Referer`` is the address: this builds that page as the
+    routing callback would and puts it in the layout, with the location's ``pathname`` and
+    ``search`` already set to the address, so ``dcc.Location`` has nothing to report and the
+    routing callback does not run. Later navigation goes through the routing callback as usual.
+    Without a usable ``Referer`` (another origin, a policy that strips it) or if anything goes
+    wrong here, the layout is Dash's usual empty container and the routing callback builds the
+    page.
+    """
+    try:
+        from dash._pages import _parse_query_string, _path_to_page
+
+        referrer = flask.request.referrer
+        if not referrer:
+            return None
+        url = urlsplit(referrer)
+        here = urlsplit(flask.request.host_url)
+        if (url.scheme, url.netloc) != (here.scheme, here.netloc):
+            return None
+        prefix = app.config.requests_pathname_prefix
+        if not url.path.startswith(prefix.rstrip("/")):
+            return None
+        search = f"?{url.query}" if url.query else ""
+        page, path_variables = _path_to_page(app.strip_relative_path(url.path))
+        if not page:
+            return None  # the routing callback's 404 page
+        layout, title = page.get("layout", ""), page["title"]
+        if callable(layout):
+            layout = layout(**{**(path_variables or {}), **_parse_query_string(search)})
+        if callable(title):
+            title = title(**(path_variables or {}))
+        location, content, store, dummy = dash.page_container.children
+        return html.Div([
+            dcc.Location(id=location.id, refresh=location.refresh, pathname=url.path,
+                         search=search),
+            html.Div(layout, id=content.id, disable_n_clicks=True),
+            dcc.Store(id=store.id, data={"title": title}),
+            html.Div(id=dummy.id, disable_n_clicks=True),
+        ])
+    except Exception:  # noqa: BLE001 - the routing callback builds the page instead
+        log.warning("first page not built into the layout", exc_info=True)
+        return None
 
 
 __all__ = ["QidashDash", "create_dash", "dbc"]

@@ -48,9 +48,11 @@ def test_ag_grid_loads_only_where_a_grid_is_shown(dash_app):
     assert not [s for s in scripts if "dash_ag_grid" in s], "ag-grid is loaded eagerly"
     assert [s for s in scripts if "/assets/qidash-grid.js" in s]
     src = re.search(r'<meta name="qidash-ag-grid" content="([^"]+)"', html)
-    assert src and re.search(r"dash_ag_grid\.v[\w]+m\d+\.min\.js$", src.group(1))
+    assert src
+    assert re.search(r"dash_ag_grid\.v[\w]+m\d+\.min\.js$", src.group(1))
     resp = client.get(src.group(1))
-    assert resp.status_code == 200 and len(resp.data) > 100_000
+    assert resp.status_code == 200
+    assert len(resp.data) > 100_000
     assert "max-age=31536000" in resp.headers["Cache-Control"]
 
 
