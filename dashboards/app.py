@@ -8,7 +8,9 @@ plotly.js.
 Speed (issue 5 targets; figures in bench/bench_dashboards.py): the charts only use bar and scatter
 traces, so ``dashboards/assets`` carries plotly.js's official *basic* bundle
 (``plotly.js-basic-dist-min``, MIT, the same version as plotly.py's, 1.2 MB instead of 4.8 MB:
-about a quarter of the parse time). It loads with the page's other scripts and sets
+about a quarter of the parse time). It is preloaded by the page's head but is not one of its
+parser-blocking scripts: ``assets/qidash.js`` runs it once Dash's renderer has asked for the
+layout, so its 0.15-0.3 s of parsing overlaps the server building the page, and it sets
 ``window.Plotly``, which ``dcc.Graph`` uses instead of fetching the full bundle.
 Assets carry their modification time in their URL (``?m=``), so they are cached for a year like
 Dash's fingerprinted component bundles: a second visit revalidates nothing.
@@ -68,6 +70,19 @@ def defer_ag_grid(requests_pathname_prefix: str = "/") -> str:
     return f"{requests_pathname_prefix}_dash-component-suites/dash_ag_grid/{fingerprint}"
 
 
+#: plotly.js's basic bundle in ``dashboards/assets`` (a regular expression on the file name).
+PLOTLY_ASSET = r"^plotly-basic-[0-9.]+\.min\.js$"
+
+
+def _asset_src(app: Dash, pattern: str) -> str | None:
+    """The URL of the asset whose name matches, with its ``?m=`` as Dash gives assets."""
+    folder = app.config.assets_folder
+    for name in sorted(os.listdir(folder)):
+        if re.match(pattern, name):
+            return f"{app.get_asset_url(name)}?m={os.path.getmtime(os.path.join(folder, name))}"
+    return None
+
+
 #: Dash's @babel/polyfill script tag (its URL carries Dash's fingerprint).
 _POLYFILL_TAG = re.compile(r'<script src="[^"]*/deps/polyfill@[^"]*"></script>\s*')
 
@@ -78,9 +93,15 @@ class QidashDash(Dash):
     ``interpolate_index`` is Dash's documented hook for customising the page it serves.
     """
 
+    #: URL of the plotly.js bundle, preloaded by the page and run by ``assets/qidash.js``.
+    plotly_src: str | None = None
+
     def interpolate_index(self, **kwargs: Any) -> str:
-        """The page, its scripts without the polyfill."""
+        """The page, its scripts without the polyfill, plotly.js preloaded."""
         kwargs["scripts"] = _POLYFILL_TAG.sub("", kwargs.get("scripts", ""))
+        if self.plotly_src:
+            kwargs["css"] = (f'<link rel="preload" as="script" id="qidash-plotly" '
+                             f'href="{self.plotly_src}">\n' + kwargs.get("css", ""))
         return str(super().interpolate_index(**kwargs))
 
 
@@ -96,12 +117,14 @@ def create_dash(requests_pathname_prefix: str = "/") -> Dash:
         title="qidash",
         serve_locally=True,
         update_title=None,  # no "Updating..." flicker in the tab title on every callback
+        assets_ignore=PLOTLY_ASSET,  # not a script of the page: see QidashDash.plotly_src
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"},
                    # where assets/qidash-grid.js loads ag-grid from
                    {"name": "qidash-ag-grid", "content": grid_src}],
     )
     # asset URLs change with the file (``?m=<mtime>``), so a long cache is safe
     app.server.config["SEND_FILE_MAX_AGE_DEFAULT"] = ASSET_MAX_AGE
+    app.plotly_src = _asset_src(app, PLOTLY_ASSET)
     app.layout = lambda: _shell(_first_page(app))
     components.register_global_callbacks(app)
     return app
