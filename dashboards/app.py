@@ -8,27 +8,107 @@ plotly.js.
 Speed (issue 5 targets; figures in bench/bench_dashboards.py): the charts only use bar and scatter
 traces, so ``dashboards/assets`` carries plotly.js's official *basic* bundle
 (``plotly.js-basic-dist-min``, MIT, the same version as plotly.py's, 1.2 MB instead of 4.8 MB:
-about a quarter of the parse time). It loads with the page's other scripts and sets
+about a quarter of the parse time). It is preloaded by the page's head but is not one of its
+parser-blocking scripts: ``assets/qidash.js`` runs it once Dash's renderer has asked for the
+layout, so its 0.15-0.3 s of parsing overlaps the server building the page, and it sets
 ``window.Plotly``, which ``dcc.Graph`` uses instead of fetching the full bundle.
 Assets carry their modification time in their URL (``?m=``), so they are cached for a year like
 Dash's fingerprinted component bundles: a second visit revalidates nothing.
+
+dash-ag-grid's main bundle (1.3 MB, ag-grid itself: about 0.1 s to parse and run) is not loaded
+by every page: only the pages that show a grid need it, and Dash serves every component
+library's scripts on every page. :func:`defer_ag_grid` leaves it out of the page's scripts (but
+still served), and ``assets/qidash-grid.js`` loads it when the first grid is rendered.
+
+Nor does the page load @babel/polyfill, which Dash puts first on every page for old browsers
+(core-js 2: about 0.15 s to run on a fresh load here, and it swaps the browser's own
+``parseInt`` and ``String.prototype.trim`` for slower ones that plotly.js calls for every bar's
+colour, ~0.1 s more to draw 6,500 bars). Every browser React 18 runs in has what it adds; the one
+thing Dash's bundles still need from it, the global ``regeneratorRuntime``, comes from
+``assets/regenerator-runtime-0.14.1.js``.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
 import dash
+import dash_ag_grid
 import dash_bootstrap_components as dbc
+import flask
 from dash import Dash, dcc, html
+from dash.fingerprint import build_fingerprint
 
 from dashboards import components
+
+log = logging.getLogger(__name__)
 
 #: Cache lifetime of /assets files (seconds): one year, as Dash gives its fingerprinted bundles.
 ASSET_MAX_AGE = 31_536_000
 
 
+#: dash-ag-grid's main bundle, loaded on demand by ``assets/qidash-grid.js``.
+AG_GRID_BUNDLE = "dash_ag_grid.min.js"
+
+
+def defer_ag_grid(requests_pathname_prefix: str = "/") -> str:
+    """Take dash-ag-grid's main bundle out of every page's scripts; return its URL.
+
+    The bundle stays registered ("dynamic", as Dash's async chunks and source maps are), so Dash
+    still serves it at its fingerprinted URL, cached for a year.
+    """
+    for resource in dash_ag_grid._js_dist:
+        if resource.get("relative_package_path") == AG_GRID_BUNDLE:
+            resource["dynamic"] = True
+    path = os.path.join(os.path.dirname(dash_ag_grid.__file__), AG_GRID_BUNDLE)
+    fingerprint = build_fingerprint(AG_GRID_BUNDLE, dash_ag_grid.__version__,
+                                    int(os.stat(path).st_mtime))
+    return f"{requests_pathname_prefix}_dash-component-suites/dash_ag_grid/{fingerprint}"
+
+
+#: plotly.js's basic bundle in ``dashboards/assets`` (a regular expression on the file name).
+PLOTLY_ASSET = r"^plotly-basic-[0-9.]+\.min\.js$"
+
+
+def _asset_src(app: Dash, pattern: str) -> str | None:
+    """The URL of the asset whose name matches, with its ``?m=`` as Dash gives assets."""
+    folder = app.config.assets_folder
+    for name in sorted(os.listdir(folder)):
+        if re.match(pattern, name):
+            return f"{app.get_asset_url(name)}?m={os.path.getmtime(os.path.join(folder, name))}"
+    return None
+
+
+#: Dash's @babel/polyfill script tag (its URL carries Dash's fingerprint).
+_POLYFILL_TAG = re.compile(r'<script src="[^"]*/deps/polyfill@[^"]*"></script>\s*')
+
+
+class QidashDash(Dash):
+    """Dash without @babel/polyfill in the page (see the module's docstring).
+
+    ``interpolate_index`` is Dash's documented hook for customising the page it serves.
+    """
+
+    #: URL of the plotly.js bundle, preloaded by the page and run by ``assets/qidash.js``.
+    plotly_src: str | None = None
+
+    def interpolate_index(self, **kwargs: Any) -> str:
+        """The page, its scripts without the polyfill, plotly.js preloaded."""
+        kwargs["scripts"] = _POLYFILL_TAG.sub("", kwargs.get("scripts", ""))
+        if self.plotly_src:
+            kwargs["css"] = (f'<link rel="preload" as="script" id="qidash-plotly" '
+                             f'href="{self.plotly_src}">\n' + kwargs.get("css", ""))
+        return str(super().interpolate_index(**kwargs))
+
+
 def create_dash(requests_pathname_prefix: str = "/") -> Dash:
     """Build the Dash app. Pages register themselves from ``dashboards/pages``."""
-    app = Dash(
+    grid_src = defer_ag_grid(requests_pathname_prefix)
+    app = QidashDash(
         __name__,
         use_pages=True,
         pages_folder="pages",
@@ -37,24 +117,82 @@ def create_dash(requests_pathname_prefix: str = "/") -> Dash:
         title="qidash",
         serve_locally=True,
         update_title=None,  # no "Updating..." flicker in the tab title on every callback
-        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        assets_ignore=PLOTLY_ASSET,  # not a script of the page: see QidashDash.plotly_src
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"},
+                   # where assets/qidash-grid.js loads ag-grid from
+                   {"name": "qidash-ag-grid", "content": grid_src}],
     )
     # asset URLs change with the file (``?m=<mtime>``), so a long cache is safe
     app.server.config["SEND_FILE_MAX_AGE_DEFAULT"] = ASSET_MAX_AGE
-    app.layout = html.Div(
+    app.plotly_src = _asset_src(app, PLOTLY_ASSET)
+    app.layout = lambda: _shell(_first_page(app))
+    components.register_global_callbacks(app)
+    return app
+
+
+def _shell(page: Any = None) -> html.Div:
+    """The chrome around the pages; ``page`` is the page container (Dash's empty one if None)."""
+    return html.Div(
         [
             html.A("Skip to main content", href="#main", className="qd-skip"),
             components.header(),
-            html.Main(dash.page_container, id="main", className="container-fluid qd-main",
-                      tabIndex="-1"),
+            html.Main(page if page is not None else dash.page_container, id="main",
+                      className="container-fluid qd-main", tabIndex="-1"),
             components.footer(),
             # the analyst token lives in the tab's session storage only (see pages/trend.py)
             dcc.Store(id="auth-token", storage_type="session"),
             dcc.Store(id="exports-available", storage_type="session"),
         ]
     )
-    components.register_global_callbacks(app)
-    return app
 
 
-__all__ = ["create_dash", "dbc"]
+def _first_page(app: Dash) -> Any:
+    """The page container with the page of the browser's address already in it, or None.
+
+    Dash pages normally send an empty container in the layout (``/_dash-layout``); once it is
+    drawn, its ``dcc.Location`` reports the address and a routing callback returns the page: a
+    second round trip, and a second render, before the first chart can start. The layout request
+    comes from the page itself, so its ``Referer`` is the address: this builds that page as the
+    routing callback would and puts it in the layout, with the location's ``pathname`` and
+    ``search`` already set to the address, so ``dcc.Location`` has nothing to report and the
+    routing callback does not run. Later navigation goes through the routing callback as usual.
+    Without a usable ``Referer`` (another origin, a policy that strips it) or if anything goes
+    wrong here, the layout is Dash's usual empty container and the routing callback builds the
+    page.
+    """
+    try:
+        from dash._pages import _parse_query_string, _path_to_page
+
+        referrer = flask.request.referrer
+        if not referrer:
+            return None
+        url = urlsplit(referrer)
+        here = urlsplit(flask.request.host_url)
+        if (url.scheme, url.netloc) != (here.scheme, here.netloc):
+            return None
+        prefix = app.config.requests_pathname_prefix
+        if not url.path.startswith(prefix.rstrip("/")):
+            return None
+        search = f"?{url.query}" if url.query else ""
+        page, path_variables = _path_to_page(app.strip_relative_path(url.path))
+        if not page:
+            return None  # the routing callback's 404 page
+        layout, title = page.get("layout", ""), page["title"]
+        if callable(layout):
+            layout = layout(**{**(path_variables or {}), **_parse_query_string(search)})
+        if callable(title):
+            title = title(**(path_variables or {}))
+        location, content, store, dummy = dash.page_container.children
+        return html.Div([
+            dcc.Location(id=location.id, refresh=location.refresh, pathname=url.path,
+                         search=search),
+            html.Div(layout, id=content.id, disable_n_clicks=True),
+            dcc.Store(id=store.id, data={"title": title}),
+            html.Div(id=dummy.id, disable_n_clicks=True),
+        ])
+    except Exception:  # noqa: BLE001 - the routing callback builds the page instead
+        log.warning("first page not built into the layout", exc_info=True)
+        return None
+
+
+__all__ = ["QidashDash", "create_dash", "dbc"]

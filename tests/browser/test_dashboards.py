@@ -30,6 +30,29 @@ def test_every_page_loads_without_console_errors(served, page):
     assert "imm_6in1_12m" in page.page.inner_text(".alert")
 
 
+def test_what_a_page_loads(served, page):
+    """A chart page loads the basic plotly.js bundle only (not the full one), no polyfill and
+    no ag-grid; its routing is in the first layout (no callback on load); a page with a grid
+    loads ag-grid when the grid appears."""
+    requests: list[str] = []
+    page.page.on("request", lambda r: requests.append(r.url))
+    page.open(served + "/indicators/imm_6in1_12m?peers=parent:U33593")
+    page.page.wait_for_timeout(300)
+    names = [u.rsplit("/", 1)[-1] for u in requests]
+    assert [n for n in names if n.startswith("plotly-basic-")]
+    assert not [n for n in names if "plotly.min" in n or "polyfill" in n or "ag_grid" in n]
+    assert not [u for u in requests if "_dash-update-component" in u]
+    assert page.page.evaluate("typeof regeneratorRuntime.mark") == "function"
+    from plotly.offline import get_plotlyjs_version
+
+    assert page.page.evaluate("Plotly.version") == get_plotlyjs_version()
+    requests.clear()
+    page.page.get_by_label("Table", exact=True).check()
+    page.page.wait_for_selector(".ag-row")
+    assert [u for u in requests if "dash_ag_grid" in u]
+    assert page.errors == []
+
+
 def test_api_docs_render_offline(served, page):
     """/api/docs draws every endpoint from the bundled Swagger UI (no internet here)."""
     page.open(served + "/api/docs", ".opblock")

@@ -80,6 +80,12 @@ def test_comparison_thousands_of_bars_stay_light():
     assert np.all(np.asarray(upper.y) >= np.asarray(lower.y))
     assert "Shading: 95% confidence intervals" in fig.layout.xaxis.title.text
     assert len(fig.to_json()) < 450_000  # was 780 KB with per-bar outlines and whiskers
+    # traces of at most BARS_PER_TRACE bars (plotly.js draws a trace in O(n^2)), each category
+    # once in the legend, its traces toggled together
+    assert max(len(t.x) for t in bars) <= figures.BARS_PER_TRACE
+    assert sum(len(t.x) for t in bars if t.marker.line.width != 3) == 6500
+    in_legend = [t.legendgroup for t in bars if t.showlegend is not False]
+    assert sorted(in_legend) == sorted({t.legendgroup for t in bars})
 
 
 def test_names_from_uploads_are_escaped():
