@@ -124,6 +124,8 @@ def format_value(value: Any, decimals: int = 1, unit: str | None = None) -> str:
     if value is None or _isnan(value):
         return "n/a"
     text = f"{float(value):,.{max(int(decimals), 0)}f}"
+    if not isinstance(unit, str):  # None, or NaN from a frame column without units
+        return text
     if unit in ("%", "percent"):
         return f"{text}%"
     return f"{text} {unit}" if unit else text

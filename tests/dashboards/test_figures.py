@@ -178,3 +178,5 @@ def test_format_value():
     assert figures.format_value(1234.4, 0, None) == "1,234"
     assert figures.format_value(3.14159, 2, "per 1,000") == "3.14 per 1,000"
     assert figures.format_value(float("nan"), 1, "%") == "n/a"
+    # a frame column of units that are all missing holds NaN, not None: no "nan" after values
+    assert figures.format_value(100.0, 1, float("nan")) == "100.0"
