@@ -139,19 +139,26 @@ def bench_label(res: Any) -> str:
 
 
 def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
-    num = {"type": "rightAligned", "filter": "agNumberColumnFilter"}
+    # numbers take what they need; the names and the verdict share the rest and never shrink
+    # below readable (ag-grid gives unsized columns 200 px each, which squeezed the flex ones
+    # to nothing at 1280 px)
+    num = {"type": "rightAligned", "width": 95}
     cols = [
-        {"field": "Rank", "width": 90, **num},
-        {"field": "Organisation", "flex": 2, "filter": True},
-        {"field": "Code", "width": 110},
-        {"field": "Value", **num, "headerName": f"Value ({meta.unit or ''})"},
+        {"field": "Rank", **num, "width": 75},
+        {"field": "Organisation", "flex": 2, "minWidth": 180, "filter": True},
+        {"field": "Code", "width": 85},
+        {"field": "Value", **num, "headerName": f"Value ({meta.unit or ''})", "width": 120,
+         "filter": "agNumberColumnFilter"},
         {"field": "Lower CI", **num}, {"field": "Upper CI", **num},
-        {"field": "Numerator", **num}, {"field": "Denominator", **num},
-        {"field": "Compared with benchmark", "flex": 1, "filter": True},
-        {"field": "Meets target", "width": 130},
+        {"field": "Numerator", **num, "width": 110}, {"field": "Denominator", **num,
+                                                        "width": 130},
+        {"field": "Compared with benchmark", "headerName": "Comparison", "flex": 1,
+         "minWidth": 170, "filter": True, "headerTooltip": "Compared with the benchmark"},
+        {"field": "Meets target", "width": 105},
     ]
     return dag.AgGrid(id=f"{P}-grid", rowData=rows, columnDefs=cols,
-                      defaultColDef={"sortable": True, "resizable": True},
+                      defaultColDef={"sortable": True, "resizable": True,
+                                     "wrapHeaderText": True, "autoHeaderHeight": True},
                       dashGridOptions={"animateRows": False, "pagination": len(rows) > 200,
                                        "paginationPageSize": 100},
                       style={"height": "560px"}, className="ag-theme-alpine")
