@@ -16,6 +16,7 @@ database is ``unchanged`` and writes nothing. ``dry_run`` does all of it and rol
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 
 from core.db import ensure_schema
 from core.models import LOAD_KINDS, Load, LoadError
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 RevertError = db.RevertError
+
+log = logging.getLogger("qidash.etl")
 
 
 class UsageError(ValueError):
@@ -247,7 +250,8 @@ def run_load(
                 "loader": db.loader_identity()})
             result.load_id = load_id
         _run_in_transaction(conn, engine, extract, result, options, kind, skip_invalid,
-                            dry_run, load_id, progress)
+                            dry_run, load_id, progress,
+                            reread=lambda: _read(src, kind, fmt, options)[0])
     finally:
         if load_id is not None:
             db.release_load(conn, load_id)
@@ -257,7 +261,8 @@ def run_load(
 
 def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, result: LoadResult,
                         options: ReadOptions, kind: str, skip_invalid: bool, dry_run: bool,
-                        load_id: int | None, progress: Callable[[int], None] | None) -> None:
+                        load_id: int | None, progress: Callable[[int], None] | None,
+                        reread: Callable[[], Extract]) -> None:
     """The data transaction of :func:`run_load`; a rejected or failed load is recorded in a
     short transaction of its own (while the load's lock is still held)."""
     try:
@@ -267,7 +272,7 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
             if kind == "values":
                 db.relax_commit_durability(conn)
                 _load_values(conn, extract, result, options, skip_invalid, dry_run, load_id,
-                             progress)
+                             progress, reread)
             elif kind == "organisations":
                 _load_organisations(conn, extract, result, skip_invalid, load_id)
             else:
@@ -382,16 +387,10 @@ def _reject_whole(result: LoadResult, errors: list[RowError], message: str) -> N
 
 def _load_values(conn: Connection, extract: Extract, result: LoadResult, options: ReadOptions,
                  skip_invalid: bool, dry_run: bool, load_id: int | None,
-                 progress: Callable[[int], None] | None) -> None:
+                 progress: Callable[[int], None] | None,
+                 reread: Callable[[], Extract]) -> None:
     file_errors = [e for e in extract.errors if e.ref is None or e.line == 1 or (
         e.ref is not None and e.ref.endswith(":1"))]
-    chunks: Any
-    if extract.value_chunks is not None:
-        chunks = extract.value_chunks
-    elif extract.values is not None:
-        chunks = iter([(extract.values, [e for e in extract.errors if e not in file_errors])])
-    else:
-        chunks = iter([])
     if file_errors or (extract.values is None and extract.value_chunks is None):
         result.rows_read = extract.rows_read
         _reject_whole(result, _with_cells(extract.errors or [RowError(
@@ -402,40 +401,25 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
     created = _create_missing(conn, extract, load_id, errors)
     org_ids = db.organisation_ids(conn)
     info = db.indicator_info(conn)
-    stage = db.ValueStage(conn)
-    seen = db.ChunkKeys()
-    rejected = 0
-    rows_read = 0
-    orgs: set[int] = set()
-    inds: set[str] = set()
-    periods: set[tuple[str, str]] = set()
-    collecting = skip_invalid or not errors  # once rejected: keep validating, stop staging
-    for frame, reader_errors in chunks:
-        rows_read += len(frame)
-        checked = validate_values(frame, org_ids=org_ids, indicators=info,
-                                  period_type=options.period_type, reader_errors=reader_errors)
-        errors += checked.errors
-        rejected += checked.rejected
-        if checked.errors and not skip_invalid:
-            collecting = False
-        if collecting and not checked.clean.empty:
-            pids = db.period_ids(conn, checked.periods)
-            used = checked.periods
-            id_by_pos = np.zeros(int(used["period_pos"].max()) + 1, dtype=np.int64)
-            id_by_pos[used["period_pos"].to_numpy()] = [
-                pids[(t, lab)] for t, lab in zip(used["period_type"], used["period_label"],
-                                                 strict=True)]
-            clean = checked.clean
-            clean = clean.assign(period_id=id_by_pos[clean["period_pos"].to_numpy()])
-            stage.add(clean)
-            seen.add(clean["org_id"].to_numpy(), clean["indicator_id"].to_numpy(),
-                     clean["period_id"].to_numpy())
-            orgs.update(clean["org_id"].unique().tolist())
-            inds.update(clean["indicator_id"].unique().tolist())
-            periods.update(set(zip(checked.periods["period_type"],
-                                   checked.periods["period_label"], strict=True)))
-        if progress is not None:
-            progress(rows_read)
+    direct = not dry_run and load_id is not None
+    if direct:
+        # a first load writes its rows straight into indicator_values (db.ValueStage); if a
+        # key turns out to repeat across chunks, the file is read again through the staging
+        # table (which has the line numbers the errors need) from this savepoint
+        conn.execute(text("SAVEPOINT qidash_values"))
+    try:
+        state = _stage_values(conn, extract, options, skip_invalid, load_id, progress, org_ids,
+                              info, errors, direct=direct)
+    except _Restart:
+        conn.execute(text("ROLLBACK TO SAVEPOINT qidash_values"))
+        log.info("a key repeats across chunks: reading the file again through the staging table")
+        state = _stage_values(conn, reread(), options, skip_invalid, load_id, progress, org_ids,
+                              info, errors, direct=False)
+    if direct:
+        conn.execute(text("RELEASE SAVEPOINT qidash_values"))
+    stage, seen, collecting, rejected, rows_read = (state.stage, state.seen, state.collecting,
+                                                     state.rejected, state.rows_read)
+    orgs, inds, periods, errors = state.orgs, state.inds, state.periods, state.errors
     result.rows_read = max(rows_read, extract.rows_read)
     if collecting and seen.found:
         dups = stage.duplicates()
@@ -469,6 +453,78 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
         return
     result.preview = _values_preview(conn, orgs, inds, periods, stage.rows)
     result.preview.update(created)
+
+
+class _Restart(Exception):
+    """A key repeats across chunks of a load writing directly (see :func:`_stage_values`)."""
+
+
+@dataclass
+class _Staged:
+    stage: db.ValueStage
+    seen: db.ChunkKeys
+    errors: list[RowError]
+    collecting: bool
+    rejected: int = 0
+    rows_read: int = 0
+    orgs: set[int] = field(default_factory=set)
+    inds: set[str] = field(default_factory=set)
+    periods: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _stage_values(conn: Connection, extract: Extract, options: ReadOptions, skip_invalid: bool,
+                  load_id: int | None, progress: Callable[[int], None] | None,
+                  org_ids: dict[str, int], info: Any, errors: list[RowError], *,
+                  direct: bool) -> _Staged:
+    """Validate every chunk and hand its clean rows to a :class:`db.ValueStage`.
+
+    With ``direct``, rows of (indicator, period) pairs new to the database may be written
+    straight into ``indicator_values``; those rows keep no line number, so a key repeated
+    across chunks (:class:`db.ChunkKeys`, checked before a chunk is written) raises
+    :class:`_Restart` and the caller reads the file again without ``direct``.
+    """
+    chunks: Any
+    if extract.value_chunks is not None:
+        chunks = extract.value_chunks
+    elif extract.values is not None:
+        file_errors = [e for e in extract.errors if e.ref is None or e.line == 1 or (
+            e.ref is not None and e.ref.endswith(":1"))]
+        chunks = iter([(extract.values, [e for e in extract.errors if e not in file_errors])])
+    else:
+        chunks = iter([])
+    stage = db.ValueStage(conn, direct=direct, load_id=load_id)
+    st = _Staged(stage=stage, seen=db.ChunkKeys(), errors=list(errors),
+                 # once rejected: keep validating, stop staging
+                 collecting=skip_invalid or not errors)
+    for frame, reader_errors in chunks:
+        st.rows_read += len(frame)
+        checked = validate_values(frame, org_ids=org_ids, indicators=info,
+                                  period_type=options.period_type, reader_errors=reader_errors)
+        st.errors += checked.errors
+        st.rejected += checked.rejected
+        if checked.errors and not skip_invalid:
+            st.collecting = False
+        if st.collecting and not checked.clean.empty:
+            pids = db.period_ids(conn, checked.periods)
+            used = checked.periods
+            id_by_pos = np.zeros(int(used["period_pos"].max()) + 1, dtype=np.int64)
+            id_by_pos[used["period_pos"].to_numpy()] = [
+                pids[(t, lab)] for t, lab in zip(used["period_type"], used["period_label"],
+                                                 strict=True)]
+            clean = checked.clean
+            clean = clean.assign(period_id=id_by_pos[clean["period_pos"].to_numpy()])
+            st.seen.add(clean["org_id"].to_numpy(), clean["indicator_id"].to_numpy(),
+                        clean["period_id"].to_numpy())
+            if st.seen.found and stage.direct:
+                raise _Restart
+            stage.add(clean)
+            st.orgs.update(clean["org_id"].unique().tolist())
+            st.inds.update(clean["indicator_id"].unique().tolist())
+            st.periods.update(set(zip(checked.periods["period_type"],
+                                      checked.periods["period_label"], strict=True)))
+        if progress is not None:
+            progress(st.rows_read)
+    return st
 
 
 def _create_missing(conn: Connection, extract: Extract, load_id: int | None,

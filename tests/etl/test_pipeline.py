@@ -8,6 +8,19 @@ from sqlalchemy import text
 from etl.pipeline import RevertError, get_load, list_loads, revert_load, run_load
 from tests.etl.conftest import count, values_rows
 
+
+@pytest.fixture(autouse=True, params=["direct", "staged"])
+def write_mode(request, monkeypatch):
+    """Every test runs with both ways values reach the table: "direct" (a small values table:
+    rows of new indicator/period pairs are written straight into it) and "staged" (a large
+    table: every row goes through the staging table and the diff)."""
+    import etl.load
+
+    if request.param == "staged":
+        monkeypatch.setattr(etl.load, "DIRECT_MAX_ROWS", -1)
+    return request.param
+
+
 GOOD = ("org_code,indicator_id,period,numerator,denominator\n"
         "P1,mmr1,2019/20,90,100\n"
         "P2,mmr1,2019/20,40,50\n"
@@ -208,4 +221,70 @@ def test_bulk_path_restores_foreign_keys(seeded, write, monkeypatch):
         indexes = {i["name"] for i in sqlalchemy.inspect(conn).get_indexes("indicator_values")}
     assert {"ix_indicator_values_org_indicator", "ix_indicator_values_load_id"} <= indexes
     revert_load(seeded, result.load_id)
+    assert values_rows(seeded) == []
+
+
+def test_duplicates_across_chunks_read_again_through_the_stage(seeded, write, caplog, write_mode):
+    """A direct load that meets a key repeated across chunks starts again from its savepoint
+    through the staging table (which keeps the line numbers), then loads the valid rows."""
+    import logging
+
+    path = write("v.csv", GOOD + "P2,mmr1,2019/20,1,2\nP2,mmr1,2021/22,1,2\n")
+    with caplog.at_level(logging.INFO, logger="qidash.etl"):
+        result = run_load(seeded, path, kind="values", chunk_rows=2, skip_invalid=True)
+    assert (result.rows_inserted, result.rows_rejected) == (3, 2)
+    assert sorted(e.line for e in result.errors) == [3, 5]
+    assert ("reading the file again" in caplog.text) == (write_mode == "direct")
+    assert sorted((r[0], r[2]) for r in values_rows(seeded)) == [
+        ("P1", "2019-20"), ("P1", "2020-21"), ("P2", "2021-22")]
+    again = run_load(seeded, path, kind="values", chunk_rows=2, skip_invalid=True)
+    assert (again.status, again.rows_unchanged) == ("unchanged", 3)
+
+
+def test_first_load_failing_after_its_writes_leaves_nothing(seeded, write, monkeypatch):
+    """A first load (direct, bulk path: keys and indexes dropped) that fails after writing
+    every row, just before commit, leaves the values table as it was, with its unique key,
+    indexes and foreign keys; the same file then loads, reloads unchanged and reverts."""
+    import sqlalchemy
+
+    import etl.load
+    from etl import pipeline
+
+    monkeypatch.setattr(etl.load, "BULK_FK_ROWS", 1)
+
+    finish = pipeline._finish_load
+    written = []
+
+    def fail(conn, result, load_id):  # type: ignore[no-untyped-def]
+        if result.status == "failed":  # recording the failure, after the rollback
+            return finish(conn, result, load_id)
+        written.append(conn.execute(text("SELECT COUNT(*) FROM indicator_values")).scalar_one())
+        raise RuntimeError("the disk is full")
+
+    path = write("v.csv", GOOD)
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "_finish_load", fail)
+        with pytest.raises(RuntimeError, match="disk is full"):
+            run_load(seeded, path, kind="values", chunk_rows=2)
+    assert written == [3]
+    assert values_rows(seeded) == []
+    assert list_loads(seeded)[0].status == "failed"
+    with seeded.connect() as conn:
+        inspector = sqlalchemy.inspect(conn)
+        indexes = {i["name"] for i in inspector.get_indexes("indicator_values")}
+        fks = {tuple(f["constrained_columns"]) for f in inspector.get_foreign_keys(
+            "indicator_values")}
+        uniques = [u["column_names"] for u in inspector.get_unique_constraints(
+            "indicator_values")]
+    assert {"ix_indicator_values_org_indicator", "ix_indicator_values_load_id"} <= indexes
+    assert fks == {("indicator_id",), ("period_id",), ("org_id",), ("load_id",)}
+    assert uniques == [["indicator_id", "period_id", "org_id"]]
+    first = run_load(seeded, path, kind="values", chunk_rows=2)
+    assert (first.status, first.rows_inserted) == ("loaded", 3)
+    again = run_load(seeded, path, kind="values", chunk_rows=2)
+    assert (again.status, again.rows_unchanged) == ("unchanged", 3)
+    fixed = run_load(seeded, write("v2.csv", GOOD.replace("40,50", "41,50")), kind="values")
+    assert (fixed.rows_updated, fixed.rows_unchanged) == (1, 2)
+    revert_load(seeded, fixed.load_id)
+    revert_load(seeded, first.load_id)
     assert values_rows(seeded) == []
