@@ -265,9 +265,12 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
                         reread: Callable[[], Extract]) -> None:
     """The data transaction of :func:`run_load`; a rejected or failed load is recorded in a
     short transaction of its own (while the load's lock is still held)."""
+    keys_relaxed = False
     try:
         trans = conn.begin()
         try:
+            if kind == "values" and not dry_run:
+                keys_relaxed = db.relax_foreign_keys(conn)  # SQLite, before the transaction
             db.lock_for_load(conn)
             if kind == "values":
                 db.relax_commit_durability(conn)
@@ -280,6 +283,8 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
             rejected = result.status == "rejected"
             if not rejected and not dry_run:
                 _finish_load(conn, result, load_id)
+                if keys_relaxed:
+                    db.check_foreign_keys(conn)
             if rejected or dry_run:
                 trans.rollback()
             else:
@@ -287,6 +292,9 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
         except BaseException:
             trans.rollback()
             raise
+        finally:
+            if keys_relaxed:
+                db.restore_foreign_keys(conn)
     except (FileError, FormatError, UsageError) as exc:
         if load_id is not None:
             _record_failure(engine, load_id, "failed", str(exc), result)

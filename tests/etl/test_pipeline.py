@@ -288,3 +288,34 @@ def test_first_load_failing_after_its_writes_leaves_nothing(seeded, write, monke
     revert_load(seeded, fixed.load_id)
     revert_load(seeded, first.load_id)
     assert values_rows(seeded) == []
+
+
+def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
+    """SQLite checks a first load's foreign keys once before commit (enforcement is off while it
+    inserts): a row pointing at nothing fails the whole load, and enforcement is back on for
+    the next user of the connection."""
+    import sqlalchemy.exc
+
+    from etl import pipeline
+    from etl.load import ForeignKeyError
+
+    finish = pipeline._finish_load
+
+    def sneak(conn, result, load_id):  # type: ignore[no-untyped-def]
+        if result.status != "failed":
+            conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                              "suppressed) VALUES ('mmr1', 999, 1, false)"))
+        return finish(conn, result, load_id)
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "_finish_load", sneak)
+        with pytest.raises((ForeignKeyError, sqlalchemy.exc.IntegrityError)):
+            run_load(seeded, write("v.csv", GOOD), kind="values")
+    assert values_rows(seeded) == []
+    assert list_loads(seeded)[0].status == "failed"
+    with seeded.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
+        conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                          "suppressed) VALUES ('mmr1', 999, 1, false)"))
