@@ -39,6 +39,7 @@ import logging
 import os
 import socket
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,9 @@ BULK_FK_ROWS = 100_000
 #: a values load writes new (indicator, period) pairs straight into indicator_values, without
 #: staging and diffing them, when the table holds at most this many rows as it starts
 DIRECT_MAX_ROWS = 100_000
+#: write each chunk in a worker thread while the next one is read and validated (False: write
+#: it before reading on, e.g. to profile the two apart)
+BACKGROUND_WRITES = True
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -395,6 +399,10 @@ class ValueStage:
         #: direct mode: the pairs that had values when the load started, and how many rows
         self.existing: set[tuple[str, int]] | None = None
         self.before_rows = 0
+        #: the background writer (see :meth:`_submit`)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+        self._write_seconds = self._wait_seconds = 0.0
         if direct and load_id is not None:
             self._snapshot()
         conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
@@ -427,9 +435,11 @@ class ValueStage:
 
     def add(self, frame: pd.DataFrame) -> None:
         """Add clean rows (columns :data:`STAGE_COLUMNS`): staged, or in direct mode written
-        straight into ``indicator_values`` when their (indicator, period) pair is new."""
+        straight into ``indicator_values`` when their (indicator, period) pair is new. The
+        write finishes in the background (:meth:`wait`)."""
         if frame.empty:
             return
+        self.wait()
         self.rows += len(frame)
         codes, uniques = pd.factorize(frame["indicator_id"].to_numpy(dtype=object))
         pid = frame["period_id"].to_numpy(dtype=np.int64)
@@ -451,10 +461,7 @@ class ValueStage:
         self.staged += len(frame)
         # the line number is all the staging table needs to report a cross-chunk duplicate
         frame = frame[list(STAGE_COLUMNS)].assign(ref=_line_numbers(frame["ref"]))
-        if self.pg:
-            self._copy(frame, "qidash_stage", STAGE_COLUMNS)
-        else:
-            self._executemany(frame, "qidash_stage", STAGE_COLUMNS)
+        self._submit(frame, "qidash_stage", STAGE_COLUMNS)
 
     def _insert_direct(self, frame: pd.DataFrame) -> None:
         n = len(frame)
@@ -462,11 +469,40 @@ class ValueStage:
                 and self.before_rows <= self.direct_rows + n:
             self._enter_bulk(("indicator_values",))
         frame = frame[list(DIRECT_COLUMNS[:-1])].assign(load_id=self.load_id)
-        if self.pg:
-            self._copy(frame, "indicator_values", DIRECT_COLUMNS)
-        else:
-            self._executemany(frame, "indicator_values", DIRECT_COLUMNS)
+        self._submit(frame, "indicator_values", DIRECT_COLUMNS)
         self.direct_rows += n
+
+    def _submit(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
+        """Write rows in the background: the ``COPY`` (or ``executemany``) of one chunk runs in
+        a worker thread while the caller reads and validates the next one. The connection is
+        the worker's until :meth:`wait` returns: call it before any other use."""
+        self.wait()
+        if not BACKGROUND_WRITES:
+            self._timed_write(frame, table, columns)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qidash-load")
+        self._pending = self._pool.submit(self._timed_write, frame, table, columns)
+
+    def _timed_write(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
+        started = time.perf_counter()
+        (self._copy if self.pg else self._executemany)(frame, table, columns)
+        self._write_seconds += time.perf_counter() - started
+
+    def wait(self, *, quiet: bool = False) -> None:
+        """Block until the rows handed to the worker are written; re-raise its error (unless
+        ``quiet``: the caller is already failing with its own)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        started = time.perf_counter()
+        try:
+            pending.result()
+        except BaseException:
+            if not quiet:
+                raise
+        finally:
+            self._wait_seconds += time.perf_counter() - started
 
     def _copy(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
         import pyarrow as pa
@@ -507,6 +543,7 @@ class ValueStage:
         Only called when :class:`ChunkKeys` saw a key in two chunks (rare), because a GROUP BY
         over the whole staging table costs seconds on a million rows.
         """
+        self.wait()
         if self.chunks < 2:
             return []
         rows = self.conn.execute(text(
@@ -520,6 +557,7 @@ class ValueStage:
 
     def delete_keys(self, keys: set[tuple[int, str, int]]) -> None:
         """Remove every staged row of these keys (used by --skip-invalid for duplicates)."""
+        self.wait()
         if not keys:
             return
         self.conn.execute(
@@ -545,6 +583,7 @@ class ValueStage:
         insert: the diff is skipped and the staging table is inserted as it is. (In direct
         mode only the pairs that had values are staged.)
         """
+        self.wait()
         t0 = time.perf_counter()
         counts = self._apply_staged(load_id, write=write, t0=t0)
         counts.inserted += self.direct_rows
@@ -738,8 +777,21 @@ class ValueStage:
             statements.append(definition)
         return statements
 
+    def end_writes(self, *, quiet: bool = False) -> None:
+        """No more rows: wait for the last background write (see :meth:`wait`), stop the
+        worker thread."""
+        try:
+            self.wait(quiet=quiet)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+                log.debug("rows written in the background in %.2f s, %.2f s of it waited for",
+                          self._write_seconds, self._wait_seconds)
+
     def close(self) -> None:
         """Drop the temporary tables (PostgreSQL drops them at commit anyway)."""
+        self.end_writes()
         if not self.pg:
             self.conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
             self.conn.execute(text("DROP TABLE IF EXISTS qidash_diff"))

@@ -504,35 +504,53 @@ def _stage_values(conn: Connection, extract: Extract, options: ReadOptions, skip
     st = _Staged(stage=stage, seen=db.ChunkKeys(), errors=list(errors),
                  # once rejected: keep validating, stop staging
                  collecting=skip_invalid or not errors)
-    for frame, reader_errors in chunks:
-        st.rows_read += len(frame)
-        checked = validate_values(frame, org_ids=org_ids, indicators=info,
-                                  period_type=options.period_type, reader_errors=reader_errors)
-        st.errors += checked.errors
-        st.rejected += checked.rejected
-        if checked.errors and not skip_invalid:
-            st.collecting = False
-        if st.collecting and not checked.clean.empty:
-            pids = db.period_ids(conn, checked.periods)
-            used = checked.periods
-            id_by_pos = np.zeros(int(used["period_pos"].max()) + 1, dtype=np.int64)
-            id_by_pos[used["period_pos"].to_numpy()] = [
-                pids[(t, lab)] for t, lab in zip(used["period_type"], used["period_label"],
-                                                 strict=True)]
-            clean = checked.clean
-            clean = clean.assign(period_id=id_by_pos[clean["period_pos"].to_numpy()])
-            st.seen.add(clean["org_id"].to_numpy(), clean["indicator_id"].to_numpy(),
-                        clean["period_id"].to_numpy())
-            if st.seen.found and stage.direct:
-                raise _Restart
-            stage.add(clean)
-            st.orgs.update(clean["org_id"].unique().tolist())
-            st.inds.update(clean["indicator_id"].unique().tolist())
-            st.periods.update(set(zip(checked.periods["period_type"],
-                                      checked.periods["period_label"], strict=True)))
-        if progress is not None:
-            progress(st.rows_read)
+    period_cache: dict[tuple[str, str], int] = {}
+    try:
+        for frame, reader_errors in chunks:
+            _stage_chunk(conn, st, frame, reader_errors, options, skip_invalid, org_ids, info,
+                         period_cache)
+            if progress is not None:
+                progress(st.rows_read)
+    except BaseException:
+        stage.end_writes(quiet=True)  # the connection is free again for the rollback
+        raise
+    stage.end_writes()
     return st
+
+
+def _stage_chunk(conn: Connection, st: _Staged, frame: Any, reader_errors: list[RowError],
+                 options: ReadOptions, skip_invalid: bool, org_ids: dict[str, int], info: Any,
+                 period_cache: dict[tuple[str, str], int]) -> None:
+    """Validate one chunk and hand its clean rows to the stage (written in the background
+    while the next chunk is read: the connection is used here only after ``stage.wait()``)."""
+    stage = st.stage
+    st.rows_read += len(frame)
+    checked = validate_values(frame, org_ids=org_ids, indicators=info,
+                              period_type=options.period_type, reader_errors=reader_errors)
+    st.errors += checked.errors
+    st.rejected += checked.rejected
+    if checked.errors and not skip_invalid:
+        st.collecting = False
+    if not st.collecting or checked.clean.empty:
+        return
+    used = checked.periods
+    keys = list(zip(used["period_type"], used["period_label"], strict=True))
+    new = [k not in period_cache for k in keys]
+    if any(new):
+        stage.wait()
+        period_cache.update(db.period_ids(conn, used[new]))
+    id_by_pos = np.zeros(int(used["period_pos"].max()) + 1, dtype=np.int64)
+    id_by_pos[used["period_pos"].to_numpy()] = [period_cache[k] for k in keys]
+    clean = checked.clean
+    clean = clean.assign(period_id=id_by_pos[clean["period_pos"].to_numpy()])
+    st.seen.add(clean["org_id"].to_numpy(), clean["indicator_id"].to_numpy(),
+                clean["period_id"].to_numpy())
+    if st.seen.found and stage.direct:
+        raise _Restart
+    stage.add(clean)
+    st.orgs.update(clean["org_id"].unique().tolist())
+    st.inds.update(clean["indicator_id"].unique().tolist())
+    st.periods.update(keys)
 
 
 def _create_missing(conn: Connection, extract: Extract, load_id: int | None,

@@ -319,3 +319,52 @@ def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
     with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
         conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
                           "suppressed) VALUES ('mmr1', 999, 1, false)"))
+
+
+def test_failures_while_a_chunk_is_written_in_the_background(seeded, write, monkeypatch):
+    """Each chunk is written by a worker thread while the next one is read: a write that fails
+    fails the load, and so does a failure of the reading side while a write is in flight; the
+    database is untouched either way and the next load runs normally."""
+    import time
+
+    import etl.load
+    from etl import pipeline
+
+    path = write("v.csv", GOOD)
+    write_chunk = etl.load.ValueStage._timed_write
+    calls = []
+
+    def broken(self, frame, table, columns):  # type: ignore[no-untyped-def]
+        calls.append(table)
+        if len(calls) == 2:
+            raise RuntimeError("the write failed")
+        return write_chunk(self, frame, table, columns)
+
+    with monkeypatch.context() as m:
+        m.setattr(etl.load.ValueStage, "_timed_write", broken)
+        with pytest.raises(RuntimeError, match="the write failed"):
+            run_load(seeded, path, kind="values", chunk_rows=1)
+    assert values_rows(seeded) == []
+    assert list_loads(seeded)[0].status == "failed"
+
+    validate = pipeline.validate_values
+    seen = []
+
+    def slow(self, frame, table, columns):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)  # the reading side fails while this write is in flight
+        return write_chunk(self, frame, table, columns)
+
+    def failing(frame, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(len(frame))
+        if len(seen) == 3:
+            raise ValueError("the reader broke")
+        return validate(frame, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(etl.load.ValueStage, "_timed_write", slow)
+        m.setattr(pipeline, "validate_values", failing)
+        with pytest.raises(ValueError, match="the reader broke"):
+            run_load(seeded, path, kind="values", chunk_rows=1)
+    assert values_rows(seeded) == []
+    result = run_load(seeded, path, kind="values", chunk_rows=1)
+    assert (result.status, result.rows_inserted) == ("loaded", 3)
