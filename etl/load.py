@@ -511,6 +511,9 @@ class ValueStage:
         types = {"org_id": pa.int64(), "indicator_id": pa.string(), "period_id": pa.int64(),
                  "suppressed": pa.bool_(), "note": pa.string(), "ref": pa.int64(),
                  "load_id": pa.int64()}
+        # columns empty in the whole chunk (often the intervals and notes) default to NULL:
+        # fewer fields for the server to parse
+        columns = tuple(c for c in columns if c in _NOT_NULL or frame[c].notna().any())
         arrow = pa.Table.from_pandas(frame[list(columns)], preserve_index=False, schema=pa.schema(
             [(c, types.get(c, pa.float64())) for c in columns]))
         buf = io.BytesIO()
