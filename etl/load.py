@@ -402,6 +402,7 @@ class ValueStage:
         #: the background writer (see :meth:`_submit`)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
+        self._background: bool | None = None  # decided at the first write
         self._write_seconds = self._wait_seconds = 0.0
         if direct and load_id is not None:
             self._snapshot()
@@ -477,17 +478,36 @@ class ValueStage:
         a worker thread while the caller reads and validates the next one. The connection is
         the worker's until :meth:`wait` returns: call it before any other use."""
         self.wait()
-        if not BACKGROUND_WRITES:
+        if self._background is None:
+            self._background = BACKGROUND_WRITES and self._worker_can_write()
+        if not self._background:
             self._timed_write(frame, table, columns)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qidash-load")
+        assert self._pool is not None
         self._pending = self._pool.submit(self._timed_write, frame, table, columns)
 
     def _timed_write(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
         started = time.perf_counter()
         (self._copy if self.pg else self._executemany)(frame, table, columns)
         self._write_seconds += time.perf_counter() - started
+
+    def _worker_can_write(self) -> bool:
+        """Start the worker thread; False (and no worker) when the driver connection refuses
+        to be used from another thread (an in-memory SQLite database, or one opened with
+        ``check_same_thread``): then every chunk is written before the next one is read."""
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qidash-load")
+        if self.pg:
+            return True
+        import sqlite3
+
+        raw = self.conn.connection.driver_connection
+        try:
+            self._pool.submit(raw.execute, "SELECT 1").result()  # type: ignore[union-attr]
+        except sqlite3.ProgrammingError:
+            self._pool.shutdown()
+            self._pool = None
+            return False
+        return True
 
     def wait(self, *, quiet: bool = False) -> None:
         """Block until the rows handed to the worker are written; re-raise its error (unless

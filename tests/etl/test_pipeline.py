@@ -368,3 +368,22 @@ def test_failures_while_a_chunk_is_written_in_the_background(seeded, write, monk
     assert values_rows(seeded) == []
     result = run_load(seeded, path, kind="values", chunk_rows=1)
     assert (result.status, result.rows_inserted) == ("loaded", 3)
+
+
+def test_in_memory_sqlite_writes_without_the_worker_thread(tmp_path):
+    """An in-memory SQLite connection refuses other threads: chunks are then written in turn."""
+    from sqlalchemy import create_engine
+
+    from core.db import ensure_schema
+    from tests.etl.conftest import INDICATORS, ORGS
+
+    engine = create_engine("sqlite://")
+    ensure_schema(engine)
+    for kind, name, content in (("organisations", "o.csv", ORGS), ("indicators", "i.csv",
+                                                                   INDICATORS),
+                                ("values", "v.csv", GOOD)):
+        (tmp_path / name).write_text(content)
+        assert run_load(engine, tmp_path / name, kind=kind, chunk_rows=1).status == "loaded"
+    again = run_load(engine, tmp_path / "v.csv", kind="values", chunk_rows=1)
+    assert (again.status, again.rows_unchanged) == ("unchanged", 3)
+    engine.dispose()
