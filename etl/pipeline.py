@@ -4,7 +4,11 @@
 
 1. the file is read by its format's reader (``etl.formats``) into canonical frames;
 2. every row is validated (``etl.transform``) against the organisations and indicators in the
-   database, chunk by chunk for large files, and clean rows go to a staging table;
+   database, chunk by chunk for large files, and clean rows go to a staging table (written by
+   a worker thread while the next chunk is read); in a first load, rows of indicator/period
+   pairs with no value yet go straight into ``indicator_values`` instead (see
+   ``etl.load.ValueStage``; a key repeated across chunks then makes the file be read again
+   through the staging table, and ``progress`` counts from 0 again);
 3. in the same transaction the staged rows are diffed and written set-based (``etl.load``).
 
 By default any invalid row rejects the whole file: the data transaction is rolled back and the
