@@ -7,6 +7,12 @@ statements record the history (what each key held before, for revert), update th
 values and insert the new ones. Unchanged rows are never written, which is what makes a second
 load of the same file ``unchanged`` and a corrected file touch only what differs.
 
+While the values table is small when a load starts (at most :data:`DIRECT_MAX_ROWS` rows: the
+first national load), rows of (indicator, period) pairs that have no value yet can only be
+inserts: they are written straight into ``indicator_values`` (the same ``COPY`` or
+``executemany``), without the staging copy and the ``INSERT ... SELECT`` (see
+:class:`ValueStage`). The rest of the load is unchanged: the same transaction, the same checks.
+
 Readers are never blocked by a routine load. Plain inserts and updates with the indexes and
 foreign keys in place take only row-level locks, so the API keeps reading the values table while
 a load runs. Only a load that inserts at least :data:`BULK_FK_ROWS` rows AND at least doubles the
@@ -33,6 +39,7 @@ import logging
 import os
 import socket
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +56,9 @@ log = logging.getLogger("qidash.etl")
 
 VALUE_FIELDS = ("numerator", "denominator", "value", "lower_ci", "upper_ci", "suppressed", "note")
 STAGE_COLUMNS = ("org_id", "indicator_id", "period_id", *VALUE_FIELDS, "ref")
+#: the columns a direct write puts into indicator_values (see :class:`ValueStage`)
+DIRECT_COLUMNS = ("indicator_id", "period_id", "org_id", *VALUE_FIELDS, "load_id")
+_NOT_NULL = ("org_id", "indicator_id", "period_id", "suppressed", "load_id")
 _ADVISORY_KEY = 7_301_104
 #: namespace (first int4 key) of the per-load session advisory locks: (namespace, load id)
 _LOADER_LOCK = 7_301_105
@@ -58,6 +68,12 @@ INTERRUPTED_MESSAGE = ("interrupted: the loading process ended before it committ
 #: a load inserting this many rows or more, into a values table holding no more rows than it
 #: inserts, takes the bulk path (see the module docstring)
 BULK_FK_ROWS = 100_000
+#: a values load writes new (indicator, period) pairs straight into indicator_values, without
+#: staging and diffing them, when the table holds at most this many rows as it starts
+DIRECT_MAX_ROWS = 100_000
+#: write each chunk in a worker thread while the next one is read and validated (False: write
+#: it before reading on, e.g. to profile the two apart)
+BACKGROUND_WRITES = True
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -99,6 +115,65 @@ def relax_commit_durability(conn: Connection) -> None:
     """
     if is_postgres(conn):
         conn.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+#: the tables a values load writes that have foreign keys (checked by check_foreign_keys)
+_CHECKED_TABLES = ("indicator_values", "value_history", "organisations", "indicators",
+                   "load_errors")
+
+
+class ForeignKeyError(RuntimeError):
+    """A row written with SQLite's foreign key enforcement off points at nothing."""
+
+
+def relax_foreign_keys(conn: Connection) -> bool:
+    """SQLite: turn foreign key enforcement off for a values load into a small values table.
+
+    SQLite checks every foreign key of every inserted row (four lookups per value): about a
+    third of the time of a first national load's inserts. ``PRAGMA foreign_keys`` cannot change
+    inside a transaction, so this runs before ``BEGIN IMMEDIATE`` and only when the values
+    table holds at most :data:`DIRECT_MAX_ROWS` rows (the load then writes directly, see
+    :class:`ValueStage`): :func:`check_foreign_keys` re-checks every row of the tables a load
+    writes, in the same transaction before it commits, which costs a scan of those tables.
+    (A values load deletes nothing from the parent tables, so no ``ON DELETE`` action is
+    missed.) :func:`restore_foreign_keys` turns enforcement back on after the transaction.
+    Returns whether enforcement was turned off. PostgreSQL: nothing (see the bulk path).
+    """
+    if is_postgres(conn):
+        return False
+    raw = conn.connection.driver_connection
+    if raw is None or raw.in_transaction:
+        return False
+    before = raw.execute("SELECT COUNT(*) FROM (SELECT 1 FROM indicator_values LIMIT ?)",
+                         (DIRECT_MAX_ROWS + 1,)).fetchone()[0]
+    if before > DIRECT_MAX_ROWS:
+        return False
+    raw.execute("PRAGMA foreign_keys = OFF")
+    return True
+
+
+def check_foreign_keys(conn: Connection) -> None:
+    """SQLite, before commit when :func:`relax_foreign_keys` turned enforcement off: every row
+    of the tables a load writes must point at existing rows (``PRAGMA foreign_key_check``, a
+    scan of each table; raises :class:`ForeignKeyError`, which rolls the load back)."""
+    for table in _CHECKED_TABLES:
+        bad = conn.exec_driver_sql(f"PRAGMA foreign_key_check({table})").first()
+        if bad is not None:
+            raise ForeignKeyError(
+                f"{table} row {bad[1]} points at a missing row of {bad[2]}; nothing was loaded")
+
+
+def restore_foreign_keys(conn: Connection) -> None:
+    """SQLite, after the load's transaction ended: foreign key enforcement back on. A
+    connection that cannot be put back (still in a transaction) is discarded, never pooled."""
+    raw = conn.connection.driver_connection
+    try:
+        raw.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+        on = raw.execute("PRAGMA foreign_keys").fetchone()[0]  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - whatever went wrong, the connection must not be reused
+        on = 0
+    if not on:
+        conn.invalidate()
 
 
 # the loader's liveness -------------------------------------------------------------------------
@@ -285,16 +360,52 @@ def _line_numbers(refs: pd.Series) -> np.ndarray:
 
 
 class ValueStage:
-    """A temporary staging table in the current transaction, filled chunk by chunk."""
+    """Where a load's clean rows go, chunk by chunk, in the current transaction.
 
-    def __init__(self, conn: Connection) -> None:
+    Normally a temporary staging table, diffed against ``indicator_values`` by :meth:`apply`.
+    With ``direct`` (a load that can commit: not a dry run) and a values table holding at most
+    :data:`DIRECT_MAX_ROWS` rows when the load starts (the first national load, or one after a
+    small demo), the rows of every (indicator, period) pair that has no value in the database
+    yet go straight into ``indicator_values`` (PostgreSQL ``COPY``, SQLite ``executemany``):
+    they can only be inserts, so staging and diffing them would be wasted work. Rows of pairs
+    that already have values are staged and diffed as usual. The pairs present are read once
+    when the load starts (a small table). A load whose direct rows reach
+    :data:`BULK_FK_ROWS` and at least double the table takes the bulk path before writing
+    them (see the module docstring). The caller checks keys repeated across chunks before
+    :meth:`add` (:class:`ChunkKeys`): direct rows carry no line number, so when one is found
+    the caller starts the file again without ``direct`` (see ``etl.pipeline``).
+    """
+
+    def __init__(self, conn: Connection, *, direct: bool = False,
+                 load_id: int | None = None) -> None:
         self.conn = conn
         self.pg = is_postgres(conn)
+        self.load_id = load_id
+        #: rows added (staged and direct)
         self.rows = 0
+        #: rows in the staging table, and the chunks that staged some
+        self.staged = 0
         self.chunks = 0
+        #: rows written straight into indicator_values
+        self.direct_rows = 0
         #: the (indicator, period) pairs staged: a pair with no value in the database yet needs
         #: no diff (its rows can only be inserts)
         self.pairs: set[tuple[str, int]] = set()
+        #: the bulk path: dropped foreign keys (table, name, definition) and the statements
+        #: that rebuild the dropped indexes, put back by :meth:`finish`
+        self.bulk = False
+        self.held: list[tuple[str, str, str]] = []
+        self.rebuilt: list[str] = []
+        #: direct mode: the pairs that had values when the load started, and how many rows
+        self.existing: set[tuple[str, int]] | None = None
+        self.before_rows = 0
+        #: the background writer (see :meth:`_submit`)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+        self._background: bool | None = None  # decided at the first write
+        self._write_seconds = self._wait_seconds = 0.0
+        if direct and load_id is not None:
+            self._snapshot()
         conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
         conn.execute(text("DROP TABLE IF EXISTS qidash_diff"))
         on_commit = " ON COMMIT DROP" if self.pg else ""
@@ -306,55 +417,143 @@ class ValueStage:
             f"note TEXT, ref BIGINT){on_commit}"
         ))
 
+    @property
+    def direct(self) -> bool:
+        """Are rows of new (indicator, period) pairs written straight into the values table?"""
+        return self.existing is not None
+
+    def _snapshot(self) -> None:
+        """Direct mode when the values table is small: remember which pairs it has."""
+        before = int(self.conn.execute(text(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM indicator_values LIMIT :n) AS t"
+        ), {"n": DIRECT_MAX_ROWS + 1}).scalar_one())
+        if before > DIRECT_MAX_ROWS:
+            return
+        self.before_rows = before
+        self.existing = {(str(i), int(p)) for i, p in self.conn.execute(text(
+            "SELECT DISTINCT indicator_id, period_id FROM indicator_values")).all()} \
+            if before else set()
+
     def add(self, frame: pd.DataFrame) -> None:
-        """Append clean rows (columns :data:`STAGE_COLUMNS`)."""
+        """Add clean rows (columns :data:`STAGE_COLUMNS`): staged, or in direct mode written
+        straight into ``indicator_values`` when their (indicator, period) pair is new. The
+        write finishes in the background (:meth:`wait`)."""
         if frame.empty:
             return
-        self.chunks += 1
+        self.wait()
         self.rows += len(frame)
         codes, uniques = pd.factorize(frame["indicator_id"].to_numpy(dtype=object))
         pid = frame["period_id"].to_numpy(dtype=np.int64)
         width = int(pid.max()) + 1
-        for key in np.unique(codes.astype(np.int64) * width + pid).tolist():
-            code, period = divmod(key, width)
-            self.pairs.add((str(uniques[code]), period))
+        keys, inverse = np.unique(codes.astype(np.int64) * width + pid, return_inverse=True)
+        pairs = [(str(uniques[code]), period)
+                 for code, period in (divmod(k, width) for k in keys.tolist())]
+        if self.existing is not None:
+            old = np.array([p in self.existing for p in pairs], dtype=bool)
+            staged = old[inverse]
+            if not staged.all():
+                self._insert_direct(frame if not staged.any() else frame[~staged])
+            if not staged.any():
+                return
+            frame = frame[staged]
+            pairs = [p for p, o in zip(pairs, old.tolist(), strict=True) if o]
+        self.pairs.update(pairs)
+        self.chunks += 1
+        self.staged += len(frame)
         # the line number is all the staging table needs to report a cross-chunk duplicate
         frame = frame[list(STAGE_COLUMNS)].assign(ref=_line_numbers(frame["ref"]))
-        if self.pg:
-            self._copy(frame)
-        else:
-            self._executemany(frame)
+        self._submit(frame, "qidash_stage", STAGE_COLUMNS)
 
-    def _copy(self, frame: pd.DataFrame) -> None:
+    def _insert_direct(self, frame: pd.DataFrame) -> None:
+        n = len(frame)
+        if not self.bulk and self.direct_rows + n >= BULK_FK_ROWS \
+                and self.before_rows <= self.direct_rows + n:
+            self._enter_bulk(("indicator_values",))
+        frame = frame[list(DIRECT_COLUMNS[:-1])].assign(load_id=self.load_id)
+        self._submit(frame, "indicator_values", DIRECT_COLUMNS)
+        self.direct_rows += n
+
+    def _submit(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
+        """Write rows in the background: the ``COPY`` (or ``executemany``) of one chunk runs in
+        a worker thread while the caller reads and validates the next one. The connection is
+        the worker's until :meth:`wait` returns: call it before any other use."""
+        self.wait()
+        if self._background is None:
+            self._background = BACKGROUND_WRITES and self._worker_can_write()
+        if not self._background:
+            self._timed_write(frame, table, columns)
+            return
+        assert self._pool is not None
+        self._pending = self._pool.submit(self._timed_write, frame, table, columns)
+
+    def _timed_write(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
+        started = time.perf_counter()
+        (self._copy if self.pg else self._executemany)(frame, table, columns)
+        self._write_seconds += time.perf_counter() - started
+
+    def _worker_can_write(self) -> bool:
+        """Start the worker thread; False (and no worker) when the driver connection refuses
+        to be used from another thread (an in-memory SQLite database, or one opened with
+        ``check_same_thread``): then every chunk is written before the next one is read."""
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qidash-load")
+        if self.pg:
+            return True
+        import sqlite3
+
+        raw = self.conn.connection.driver_connection
+        try:
+            self._pool.submit(raw.execute, "SELECT 1").result()  # type: ignore[union-attr]
+        except sqlite3.ProgrammingError:
+            self._pool.shutdown()
+            self._pool = None
+            return False
+        return True
+
+    def wait(self, *, quiet: bool = False) -> None:
+        """Block until the rows handed to the worker are written; re-raise its error (unless
+        ``quiet``: the caller is already failing with its own)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        started = time.perf_counter()
+        try:
+            pending.result()
+        except BaseException:
+            if not quiet:
+                raise
+        finally:
+            self._wait_seconds += time.perf_counter() - started
+
+    def _copy(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        table = pa.Table.from_pandas(frame, preserve_index=False, schema=pa.schema([
-            ("org_id", pa.int64()), ("indicator_id", pa.string()), ("period_id", pa.int64()),
-            ("numerator", pa.float64()), ("denominator", pa.float64()), ("value", pa.float64()),
-            ("lower_ci", pa.float64()), ("upper_ci", pa.float64()), ("suppressed", pa.bool_()),
-            ("note", pa.string()), ("ref", pa.int64()),
-        ]))
+        types = {"org_id": pa.int64(), "indicator_id": pa.string(), "period_id": pa.int64(),
+                 "suppressed": pa.bool_(), "note": pa.string(), "ref": pa.int64(),
+                 "load_id": pa.int64()}
+        # columns empty in the whole chunk (often the intervals and notes) default to NULL:
+        # fewer fields for the server to parse
+        columns = tuple(c for c in columns if c in _NOT_NULL or frame[c].notna().any())
+        arrow = pa.Table.from_pandas(frame[list(columns)], preserve_index=False, schema=pa.schema(
+            [(c, types.get(c, pa.float64())) for c in columns]))
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
+        pacsv.write_csv(arrow, buf, pacsv.WriteOptions(include_header=False))
         raw = self.conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
-            f"COPY qidash_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT csv)"
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
         ) as cp:
             cp.write(buf.getbuffer())
 
-    def _executemany(self, frame: pd.DataFrame) -> None:
+    def _executemany(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
         # NaN (numbers and empty notes alike) binds as NULL in SQLite; columns empty in the
         # whole chunk (often the intervals and notes) are left to default to NULL
-        names = [c for c in STAGE_COLUMNS
-                 if c in ("org_id", "indicator_id", "period_id", "suppressed")
-                 or frame[c].notna().any()]
+        names = [c for c in columns if c in _NOT_NULL or frame[c].notna().any()]
         cols = [frame[c].to_numpy().tolist() for c in names]
         raw = self.conn.connection.driver_connection
         cur = raw.cursor()  # type: ignore[union-attr]
         try:
             cur.executemany(
-                f"INSERT INTO qidash_stage ({', '.join(names)}) "
+                f"INSERT INTO {table} ({', '.join(names)}) "
                 f"VALUES ({', '.join('?' * len(names))})",
                 zip(*cols, strict=True),
             )
@@ -367,6 +566,7 @@ class ValueStage:
         Only called when :class:`ChunkKeys` saw a key in two chunks (rare), because a GROUP BY
         over the whole staging table costs seconds on a million rows.
         """
+        self.wait()
         if self.chunks < 2:
             return []
         rows = self.conn.execute(text(
@@ -380,6 +580,7 @@ class ValueStage:
 
     def delete_keys(self, keys: set[tuple[int, str, int]]) -> None:
         """Remove every staged row of these keys (used by --skip-invalid for duplicates)."""
+        self.wait()
         if not keys:
             return
         self.conn.execute(
@@ -387,10 +588,13 @@ class ValueStage:
                  "AND period_id = :p"),
             [{"o": o, "i": i, "p": p} for o, i, p in keys],
         )
-        self.rows = self.conn.execute(text("SELECT COUNT(*) FROM qidash_stage")).scalar_one()
+        self.staged = self.conn.execute(text("SELECT COUNT(*) FROM qidash_stage")).scalar_one()
+        self.rows = self.staged + self.direct_rows
 
     def apply(self, load_id: int | None, *, write: bool = True) -> ApplyCounts:
-        """Diff against the database; record history, update and insert (unless ``write``).
+        """Diff the staged rows against the database; record history, update and insert
+        (unless ``write``); then end the bulk path if one was taken. Direct rows count as
+        inserted.
 
         History rows are written for updated values only: an inserted value needs none, because
         reverting its load deletes the values that still carry the load's id (a later load that
@@ -399,19 +603,29 @@ class ValueStage:
 
         When no staged (indicator, period) pair has a value in the database yet (a first load,
         or a new period of known indicators, the usual monthly append), every staged row is an
-        insert: the diff is skipped and the staging table is inserted as it is.
+        insert: the diff is skipped and the staging table is inserted as it is. (In direct
+        mode only the pairs that had values are staged.)
         """
-        conn = self.conn
+        self.wait()
         t0 = time.perf_counter()
-        fresh = not self._existing_pairs()
+        counts = self._apply_staged(load_id, write=write, t0=t0)
+        counts.inserted += self.direct_rows
+        if write:
+            self.finish(t0)
+        return counts
+
+    def _apply_staged(self, load_id: int | None, *, write: bool, t0: float) -> ApplyCounts:
+        conn = self.conn
+        if not self.staged:
+            return ApplyCounts(0, 0, 0)
+        fresh = not self.direct and not self._existing_pairs()
         if fresh:
-            counts = ApplyCounts(self.rows, 0, 0)
             log.debug("no staged indicator/period has values yet: %.2f s",
                       time.perf_counter() - t0)
-            if write and self.rows:
-                self._write(load_id, source="qidash_stage", inserted=self.rows, updated=0,
+            if write:
+                self._write(load_id, source="qidash_stage", inserted=self.staged, updated=0,
                             t0=t0)
-            return counts
+            return ApplyCounts(self.staged, 0, 0)
         eq = "IS NOT DISTINCT FROM" if self.pg else "IS"
         same = " AND ".join(f"v.{c} {eq} s.{c}" for c in VALUE_FIELDS)
         prev = ", ".join(f"v.{c} AS p_{c}" for c in VALUE_FIELDS)
@@ -430,11 +644,10 @@ class ValueStage:
         total, updated = conn.execute(
             text("SELECT COUNT(*), COUNT(vid) FROM qidash_diff")).one()
         inserted = total - updated
-        counts = ApplyCounts(inserted, updated, self.rows - total)
-        log.debug("diff of %s staged rows: %.2f s", self.rows, time.perf_counter() - t0)
+        log.debug("diff of %s staged rows: %.2f s", self.staged, time.perf_counter() - t0)
         if write and total:
             self._write(load_id, source="qidash_diff", inserted=inserted, updated=updated, t0=t0)
-        return counts
+        return ApplyCounts(inserted, updated, self.staged - total)
 
     def _existing_pairs(self) -> bool:
         """Does any staged (indicator, period) pair already have a value in the database?
@@ -463,16 +676,16 @@ class ValueStage:
         # the bulk path (constraints and indexes dropped, then rebuilt in one pass each) locks
         # the values table against readers until commit: only for a load that at least
         # doubles it (the initial national load, when nobody reads yet); every other load
-        # inserts with the indexes and foreign keys in place, and readers never wait
-        bulk = inserted >= BULK_FK_ROWS and self._rows_at_most(inserted)
-        held = []
-        if self.pg and bulk:
-            held = self._drop_foreign_keys(
-                ("indicator_values", "value_history") if updated >= BULK_FK_ROWS
-                else ("indicator_values",))
-        rebuilt = self._drop_secondary_indexes() if bulk else []
-        log.debug("%s path for %s inserts, %s updates", "bulk" if bulk else "plain", inserted,
-                  updated)
+        # inserts with the indexes and foreign keys in place, and readers never wait. Rows
+        # written directly count as this load's inserts (they are in the table already).
+        total = inserted + self.direct_rows
+        if not self.bulk and total >= BULK_FK_ROWS and self._rows_at_most(
+                total + self.direct_rows):
+            self._enter_bulk(("indicator_values",))
+        if self.bulk and updated >= BULK_FK_ROWS:
+            self._enter_bulk(("value_history",))
+        log.debug("%s path for %s inserts, %s updates", "bulk" if self.bulk else "plain",
+                  inserted, updated)
         if updated:
             conn.execute(text(
                 "INSERT INTO value_history (load_id, indicator_id, period_id, org_id, action, "
@@ -491,7 +704,7 @@ class ValueStage:
         if inserted:
             new_rows = " WHERE vid IS NULL" if source == "qidash_diff" else ""
             # in the unique key's order, so that the indexes kept are filled left to right
-            order = "" if rebuilt else " ORDER BY indicator_id, period_id, org_id"
+            order = "" if self.rebuilt else " ORDER BY indicator_id, period_id, org_id"
             conn.execute(text(
                 "INSERT INTO indicator_values (indicator_id, period_id, org_id, "
                 + ", ".join(VALUE_FIELDS) + ", load_id) "
@@ -499,18 +712,33 @@ class ValueStage:
                 + ", :load_id FROM " + source + new_rows + order
             ), params)
         log.debug("update and insert: %.2f s", time.perf_counter() - t0)
-        if rebuilt and self.pg:
+
+    def _enter_bulk(self, tables: tuple[str, ...]) -> None:
+        """Take the bulk path (see the module docstring): on PostgreSQL drop the foreign keys
+        of ``tables``; the first time, drop the secondary indexes too (and on PostgreSQL the
+        unique key). :meth:`finish` puts everything back in the same transaction."""
+        if self.pg:
+            self.held += self._drop_foreign_keys(tables)
+        if not self.bulk:
+            self.bulk = True
+            self.rebuilt = self._drop_secondary_indexes()
+
+    def finish(self, t0: float | None = None) -> None:
+        """End the bulk path: rebuild the dropped indexes (a sort each), then re-add the foreign
+        keys (one set-based check each instead of one trigger call per row)."""
+        t0 = time.perf_counter() if t0 is None else t0
+        if self.rebuilt and self.pg:
             # index builds sort in memory instead of spilling to disk (this transaction only)
-            conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-        for statement in rebuilt:
-            conn.execute(text(statement))
-        if rebuilt:
+            self.conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+        for statement in self.rebuilt:
+            self.conn.execute(text(statement))
+        if self.rebuilt:
             log.debug("indexes rebuilt: %.2f s", time.perf_counter() - t0)
-        for table, name, definition in held:
-            # one set-based check per constraint instead of one trigger call per row
-            conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
-        if held:
+        for table, name, definition in self.held:
+            self.conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+        if self.held:
             log.debug("foreign keys checked: %.2f s", time.perf_counter() - t0)
+        self.rebuilt, self.held = [], []
 
     def _drop_foreign_keys(self, tables: tuple[str, ...]) -> list[tuple[str, str, str]]:
         """Drop the values' and history's foreign keys for this transaction (PostgreSQL).
@@ -572,8 +800,21 @@ class ValueStage:
             statements.append(definition)
         return statements
 
+    def end_writes(self, *, quiet: bool = False) -> None:
+        """No more rows: wait for the last background write (see :meth:`wait`), stop the
+        worker thread."""
+        try:
+            self.wait(quiet=quiet)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+                log.debug("rows written in the background in %.2f s, %.2f s of it waited for",
+                          self._write_seconds, self._wait_seconds)
+
     def close(self) -> None:
         """Drop the temporary tables (PostgreSQL drops them at commit anyway)."""
+        self.end_writes()
         if not self.pg:
             self.conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
             self.conn.execute(text("DROP TABLE IF EXISTS qidash_diff"))

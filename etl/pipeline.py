@@ -4,7 +4,11 @@
 
 1. the file is read by its format's reader (``etl.formats``) into canonical frames;
 2. every row is validated (``etl.transform``) against the organisations and indicators in the
-   database, chunk by chunk for large files, and clean rows go to a staging table;
+   database, chunk by chunk for large files, and clean rows go to a staging table (written by
+   a worker thread while the next chunk is read); in a first load, rows of indicator/period
+   pairs with no value yet go straight into ``indicator_values`` instead (see
+   ``etl.load.ValueStage``; a key repeated across chunks then makes the file be read again
+   through the staging table, and ``progress`` counts from 0 again);
 3. in the same transaction the staged rows are diffed and written set-based (``etl.load``).
 
 By default any invalid row rejects the whole file: the data transaction is rolled back and the
@@ -16,6 +20,7 @@ database is ``unchanged`` and writes nothing. ``dry_run`` does all of it and rol
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, text, update
 
 from core.db import ensure_schema
 from core.models import LOAD_KINDS, Load, LoadError
@@ -53,6 +58,8 @@ __all__ = [
 ]
 
 RevertError = db.RevertError
+
+log = logging.getLogger("qidash.etl")
 
 
 class UsageError(ValueError):
@@ -247,7 +254,8 @@ def run_load(
                 "loader": db.loader_identity()})
             result.load_id = load_id
         _run_in_transaction(conn, engine, extract, result, options, kind, skip_invalid,
-                            dry_run, load_id, progress)
+                            dry_run, load_id, progress,
+                            reread=lambda: _read(src, kind, fmt, options)[0])
     finally:
         if load_id is not None:
             db.release_load(conn, load_id)
@@ -257,17 +265,21 @@ def run_load(
 
 def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, result: LoadResult,
                         options: ReadOptions, kind: str, skip_invalid: bool, dry_run: bool,
-                        load_id: int | None, progress: Callable[[int], None] | None) -> None:
+                        load_id: int | None, progress: Callable[[int], None] | None,
+                        reread: Callable[[], Extract]) -> None:
     """The data transaction of :func:`run_load`; a rejected or failed load is recorded in a
     short transaction of its own (while the load's lock is still held)."""
+    keys_relaxed = False
     try:
         trans = conn.begin()
         try:
+            if kind == "values" and not dry_run:
+                keys_relaxed = db.relax_foreign_keys(conn)  # SQLite, before the transaction
             db.lock_for_load(conn)
             if kind == "values":
                 db.relax_commit_durability(conn)
                 _load_values(conn, extract, result, options, skip_invalid, dry_run, load_id,
-                             progress)
+                             progress, reread)
             elif kind == "organisations":
                 _load_organisations(conn, extract, result, skip_invalid, load_id)
             else:
@@ -275,6 +287,8 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
             rejected = result.status == "rejected"
             if not rejected and not dry_run:
                 _finish_load(conn, result, load_id)
+                if keys_relaxed:
+                    db.check_foreign_keys(conn)
             if rejected or dry_run:
                 trans.rollback()
             else:
@@ -282,6 +296,9 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
         except BaseException:
             trans.rollback()
             raise
+        finally:
+            if keys_relaxed:
+                db.restore_foreign_keys(conn)
     except (FileError, FormatError, UsageError) as exc:
         if load_id is not None:
             _record_failure(engine, load_id, "failed", str(exc), result)
@@ -382,16 +399,10 @@ def _reject_whole(result: LoadResult, errors: list[RowError], message: str) -> N
 
 def _load_values(conn: Connection, extract: Extract, result: LoadResult, options: ReadOptions,
                  skip_invalid: bool, dry_run: bool, load_id: int | None,
-                 progress: Callable[[int], None] | None) -> None:
+                 progress: Callable[[int], None] | None,
+                 reread: Callable[[], Extract]) -> None:
     file_errors = [e for e in extract.errors if e.ref is None or e.line == 1 or (
         e.ref is not None and e.ref.endswith(":1"))]
-    chunks: Any
-    if extract.value_chunks is not None:
-        chunks = extract.value_chunks
-    elif extract.values is not None:
-        chunks = iter([(extract.values, [e for e in extract.errors if e not in file_errors])])
-    else:
-        chunks = iter([])
     if file_errors or (extract.values is None and extract.value_chunks is None):
         result.rows_read = extract.rows_read
         _reject_whole(result, _with_cells(extract.errors or [RowError(
@@ -402,40 +413,25 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
     created = _create_missing(conn, extract, load_id, errors)
     org_ids = db.organisation_ids(conn)
     info = db.indicator_info(conn)
-    stage = db.ValueStage(conn)
-    seen = db.ChunkKeys()
-    rejected = 0
-    rows_read = 0
-    orgs: set[int] = set()
-    inds: set[str] = set()
-    periods: set[tuple[str, str]] = set()
-    collecting = skip_invalid or not errors  # once rejected: keep validating, stop staging
-    for frame, reader_errors in chunks:
-        rows_read += len(frame)
-        checked = validate_values(frame, org_ids=org_ids, indicators=info,
-                                  period_type=options.period_type, reader_errors=reader_errors)
-        errors += checked.errors
-        rejected += checked.rejected
-        if checked.errors and not skip_invalid:
-            collecting = False
-        if collecting and not checked.clean.empty:
-            pids = db.period_ids(conn, checked.periods)
-            used = checked.periods
-            id_by_pos = np.zeros(int(used["period_pos"].max()) + 1, dtype=np.int64)
-            id_by_pos[used["period_pos"].to_numpy()] = [
-                pids[(t, lab)] for t, lab in zip(used["period_type"], used["period_label"],
-                                                 strict=True)]
-            clean = checked.clean
-            clean = clean.assign(period_id=id_by_pos[clean["period_pos"].to_numpy()])
-            stage.add(clean)
-            seen.add(clean["org_id"].to_numpy(), clean["indicator_id"].to_numpy(),
-                     clean["period_id"].to_numpy())
-            orgs.update(clean["org_id"].unique().tolist())
-            inds.update(clean["indicator_id"].unique().tolist())
-            periods.update(set(zip(checked.periods["period_type"],
-                                   checked.periods["period_label"], strict=True)))
-        if progress is not None:
-            progress(rows_read)
+    direct = not dry_run and load_id is not None
+    if direct:
+        # a first load writes its rows straight into indicator_values (db.ValueStage); if a
+        # key turns out to repeat across chunks, the file is read again through the staging
+        # table (which has the line numbers the errors need) from this savepoint
+        conn.execute(text("SAVEPOINT qidash_values"))
+    try:
+        state = _stage_values(conn, extract, options, skip_invalid, load_id, progress, org_ids,
+                              info, errors, direct=direct)
+    except _Restart:
+        conn.execute(text("ROLLBACK TO SAVEPOINT qidash_values"))
+        log.info("a key repeats across chunks: reading the file again through the staging table")
+        state = _stage_values(conn, reread(), options, skip_invalid, load_id, progress, org_ids,
+                              info, errors, direct=False)
+    if direct:
+        conn.execute(text("RELEASE SAVEPOINT qidash_values"))
+    stage, seen, collecting, rejected, rows_read = (state.stage, state.seen, state.collecting,
+                                                     state.rejected, state.rows_read)
+    orgs, inds, periods, errors = state.orgs, state.inds, state.periods, state.errors
     result.rows_read = max(rows_read, extract.rows_read)
     if collecting and seen.found:
         dups = stage.duplicates()
@@ -469,6 +465,96 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
         return
     result.preview = _values_preview(conn, orgs, inds, periods, stage.rows)
     result.preview.update(created)
+
+
+class _Restart(Exception):
+    """A key repeats across chunks of a load writing directly (see :func:`_stage_values`)."""
+
+
+@dataclass
+class _Staged:
+    stage: db.ValueStage
+    seen: db.ChunkKeys
+    errors: list[RowError]
+    collecting: bool
+    rejected: int = 0
+    rows_read: int = 0
+    orgs: set[int] = field(default_factory=set)
+    inds: set[str] = field(default_factory=set)
+    periods: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _stage_values(conn: Connection, extract: Extract, options: ReadOptions, skip_invalid: bool,
+                  load_id: int | None, progress: Callable[[int], None] | None,
+                  org_ids: dict[str, int], info: Any, errors: list[RowError], *,
+                  direct: bool) -> _Staged:
+    """Validate every chunk and hand its clean rows to a :class:`db.ValueStage`.
+
+    With ``direct``, rows of (indicator, period) pairs new to the database may be written
+    straight into ``indicator_values``; those rows keep no line number, so a key repeated
+    across chunks (:class:`db.ChunkKeys`, checked before a chunk is written) raises
+    :class:`_Restart` and the caller reads the file again without ``direct``.
+    """
+    chunks: Any
+    if extract.value_chunks is not None:
+        chunks = extract.value_chunks
+    elif extract.values is not None:
+        file_errors = [e for e in extract.errors if e.ref is None or e.line == 1 or (
+            e.ref is not None and e.ref.endswith(":1"))]
+        chunks = iter([(extract.values, [e for e in extract.errors if e not in file_errors])])
+    else:
+        chunks = iter([])
+    stage = db.ValueStage(conn, direct=direct, load_id=load_id)
+    st = _Staged(stage=stage, seen=db.ChunkKeys(), errors=list(errors),
+                 # once rejected: keep validating, stop staging
+                 collecting=skip_invalid or not errors)
+    period_cache: dict[tuple[str, str], int] = {}
+    try:
+        for frame, reader_errors in chunks:
+            _stage_chunk(conn, st, frame, reader_errors, options, skip_invalid, org_ids, info,
+                         period_cache)
+            if progress is not None:
+                progress(st.rows_read)
+    except BaseException:
+        stage.end_writes(quiet=True)  # the connection is free again for the rollback
+        raise
+    stage.end_writes()
+    return st
+
+
+def _stage_chunk(conn: Connection, st: _Staged, frame: Any, reader_errors: list[RowError],
+                 options: ReadOptions, skip_invalid: bool, org_ids: dict[str, int], info: Any,
+                 period_cache: dict[tuple[str, str], int]) -> None:
+    """Validate one chunk and hand its clean rows to the stage (written in the background
+    while the next chunk is read: the connection is used here only after ``stage.wait()``)."""
+    stage = st.stage
+    st.rows_read += len(frame)
+    checked = validate_values(frame, org_ids=org_ids, indicators=info,
+                              period_type=options.period_type, reader_errors=reader_errors)
+    st.errors += checked.errors
+    st.rejected += checked.rejected
+    if checked.errors and not skip_invalid:
+        st.collecting = False
+    if not st.collecting or checked.clean.empty:
+        return
+    used = checked.periods
+    keys = list(zip(used["period_type"], used["period_label"], strict=True))
+    new = [k not in period_cache for k in keys]
+    if any(new):
+        stage.wait()
+        period_cache.update(db.period_ids(conn, used[new]))
+    id_by_pos = np.zeros(int(used["period_pos"].max()) + 1, dtype=np.int64)
+    id_by_pos[used["period_pos"].to_numpy()] = [period_cache[k] for k in keys]
+    clean = checked.clean
+    clean = clean.assign(period_id=id_by_pos[clean["period_pos"].to_numpy()])
+    st.seen.add(clean["org_id"].to_numpy(), clean["indicator_id"].to_numpy(),
+                clean["period_id"].to_numpy())
+    if st.seen.found and stage.direct:
+        raise _Restart
+    stage.add(clean)
+    st.orgs.update(clean["org_id"].unique().tolist())
+    st.inds.update(clean["indicator_id"].unique().tolist())
+    st.periods.update(keys)
 
 
 def _create_missing(conn: Connection, extract: Extract, load_id: int | None,

@@ -8,6 +8,19 @@ from sqlalchemy import text
 from etl.pipeline import RevertError, get_load, list_loads, revert_load, run_load
 from tests.etl.conftest import count, values_rows
 
+
+@pytest.fixture(autouse=True, params=["direct", "staged"])
+def write_mode(request, monkeypatch):
+    """Every test runs with both ways values reach the table: "direct" (a small values table:
+    rows of new indicator/period pairs are written straight into it) and "staged" (a large
+    table: every row goes through the staging table and the diff)."""
+    import etl.load
+
+    if request.param == "staged":
+        monkeypatch.setattr(etl.load, "DIRECT_MAX_ROWS", -1)
+    return request.param
+
+
 GOOD = ("org_code,indicator_id,period,numerator,denominator\n"
         "P1,mmr1,2019/20,90,100\n"
         "P2,mmr1,2019/20,40,50\n"
@@ -209,3 +222,168 @@ def test_bulk_path_restores_foreign_keys(seeded, write, monkeypatch):
     assert {"ix_indicator_values_org_indicator", "ix_indicator_values_load_id"} <= indexes
     revert_load(seeded, result.load_id)
     assert values_rows(seeded) == []
+
+
+def test_duplicates_across_chunks_read_again_through_the_stage(seeded, write, caplog, write_mode):
+    """A direct load that meets a key repeated across chunks starts again from its savepoint
+    through the staging table (which keeps the line numbers), then loads the valid rows."""
+    import logging
+
+    path = write("v.csv", GOOD + "P2,mmr1,2019/20,1,2\nP2,mmr1,2021/22,1,2\n")
+    with caplog.at_level(logging.INFO, logger="qidash.etl"):
+        result = run_load(seeded, path, kind="values", chunk_rows=2, skip_invalid=True)
+    assert (result.rows_inserted, result.rows_rejected) == (3, 2)
+    assert sorted(e.line for e in result.errors) == [3, 5]
+    assert ("reading the file again" in caplog.text) == (write_mode == "direct")
+    assert sorted((r[0], r[2]) for r in values_rows(seeded)) == [
+        ("P1", "2019-20"), ("P1", "2020-21"), ("P2", "2021-22")]
+    again = run_load(seeded, path, kind="values", chunk_rows=2, skip_invalid=True)
+    assert (again.status, again.rows_unchanged) == ("unchanged", 3)
+
+
+def test_first_load_failing_after_its_writes_leaves_nothing(seeded, write, monkeypatch):
+    """A first load (direct, bulk path: keys and indexes dropped) that fails after writing
+    every row, just before commit, leaves the values table as it was, with its unique key,
+    indexes and foreign keys; the same file then loads, reloads unchanged and reverts."""
+    import sqlalchemy
+
+    import etl.load
+    from etl import pipeline
+
+    monkeypatch.setattr(etl.load, "BULK_FK_ROWS", 1)
+
+    finish = pipeline._finish_load
+    written = []
+
+    def fail(conn, result, load_id):  # type: ignore[no-untyped-def]
+        if result.status == "failed":  # recording the failure, after the rollback
+            return finish(conn, result, load_id)
+        written.append(conn.execute(text("SELECT COUNT(*) FROM indicator_values")).scalar_one())
+        raise RuntimeError("the disk is full")
+
+    path = write("v.csv", GOOD)
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "_finish_load", fail)
+        with pytest.raises(RuntimeError, match="disk is full"):
+            run_load(seeded, path, kind="values", chunk_rows=2)
+    assert written == [3]
+    assert values_rows(seeded) == []
+    assert list_loads(seeded)[0].status == "failed"
+    with seeded.connect() as conn:
+        inspector = sqlalchemy.inspect(conn)
+        indexes = {i["name"] for i in inspector.get_indexes("indicator_values")}
+        fks = {tuple(f["constrained_columns"]) for f in inspector.get_foreign_keys(
+            "indicator_values")}
+        uniques = [u["column_names"] for u in inspector.get_unique_constraints(
+            "indicator_values")]
+    assert {"ix_indicator_values_org_indicator", "ix_indicator_values_load_id"} <= indexes
+    assert fks == {("indicator_id",), ("period_id",), ("org_id",), ("load_id",)}
+    assert uniques == [["indicator_id", "period_id", "org_id"]]
+    first = run_load(seeded, path, kind="values", chunk_rows=2)
+    assert (first.status, first.rows_inserted) == ("loaded", 3)
+    again = run_load(seeded, path, kind="values", chunk_rows=2)
+    assert (again.status, again.rows_unchanged) == ("unchanged", 3)
+    fixed = run_load(seeded, write("v2.csv", GOOD.replace("40,50", "41,50")), kind="values")
+    assert (fixed.rows_updated, fixed.rows_unchanged) == (1, 2)
+    revert_load(seeded, fixed.load_id)
+    revert_load(seeded, first.load_id)
+    assert values_rows(seeded) == []
+
+
+def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
+    """SQLite checks a first load's foreign keys once before commit (enforcement is off while it
+    inserts): a row pointing at nothing fails the whole load, and enforcement is back on for
+    the next user of the connection."""
+    import sqlalchemy.exc
+
+    from etl import pipeline
+    from etl.load import ForeignKeyError
+
+    finish = pipeline._finish_load
+
+    def sneak(conn, result, load_id):  # type: ignore[no-untyped-def]
+        if result.status != "failed":
+            conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                              "suppressed) VALUES ('mmr1', 999, 1, false)"))
+        return finish(conn, result, load_id)
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "_finish_load", sneak)
+        with pytest.raises((ForeignKeyError, sqlalchemy.exc.IntegrityError)):
+            run_load(seeded, write("v.csv", GOOD), kind="values")
+    assert values_rows(seeded) == []
+    assert list_loads(seeded)[0].status == "failed"
+    with seeded.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
+        conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                          "suppressed) VALUES ('mmr1', 999, 1, false)"))
+
+
+def test_failures_while_a_chunk_is_written_in_the_background(seeded, write, monkeypatch):
+    """Each chunk is written by a worker thread while the next one is read: a write that fails
+    fails the load, and so does a failure of the reading side while a write is in flight; the
+    database is untouched either way and the next load runs normally."""
+    import time
+
+    import etl.load
+    from etl import pipeline
+
+    path = write("v.csv", GOOD)
+    write_chunk = etl.load.ValueStage._timed_write
+    calls = []
+
+    def broken(self, frame, table, columns):  # type: ignore[no-untyped-def]
+        calls.append(table)
+        if len(calls) == 2:
+            raise RuntimeError("the write failed")
+        return write_chunk(self, frame, table, columns)
+
+    with monkeypatch.context() as m:
+        m.setattr(etl.load.ValueStage, "_timed_write", broken)
+        with pytest.raises(RuntimeError, match="the write failed"):
+            run_load(seeded, path, kind="values", chunk_rows=1)
+    assert values_rows(seeded) == []
+    assert list_loads(seeded)[0].status == "failed"
+
+    validate = pipeline.validate_values
+    seen = []
+
+    def slow(self, frame, table, columns):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)  # the reading side fails while this write is in flight
+        return write_chunk(self, frame, table, columns)
+
+    def failing(frame, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(len(frame))
+        if len(seen) == 3:
+            raise ValueError("the reader broke")
+        return validate(frame, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(etl.load.ValueStage, "_timed_write", slow)
+        m.setattr(pipeline, "validate_values", failing)
+        with pytest.raises(ValueError, match="the reader broke"):
+            run_load(seeded, path, kind="values", chunk_rows=1)
+    assert values_rows(seeded) == []
+    result = run_load(seeded, path, kind="values", chunk_rows=1)
+    assert (result.status, result.rows_inserted) == ("loaded", 3)
+
+
+def test_in_memory_sqlite_writes_without_the_worker_thread(tmp_path):
+    """An in-memory SQLite connection refuses other threads: chunks are then written in turn."""
+    from sqlalchemy import create_engine
+
+    from core.db import ensure_schema
+    from tests.etl.conftest import INDICATORS, ORGS
+
+    engine = create_engine("sqlite://")
+    ensure_schema(engine)
+    for kind, name, content in (("organisations", "o.csv", ORGS), ("indicators", "i.csv",
+                                                                   INDICATORS),
+                                ("values", "v.csv", GOOD)):
+        (tmp_path / name).write_text(content)
+        assert run_load(engine, tmp_path / name, kind=kind, chunk_rows=1).status == "loaded"
+    again = run_load(engine, tmp_path / "v.csv", kind="values", chunk_rows=1)
+    assert (again.status, again.rows_unchanged) == ("unchanged", 3)
+    engine.dispose()

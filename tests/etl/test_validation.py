@@ -162,3 +162,28 @@ def test_line_numbers_across_chunks_with_quoted_line_breaks(write):
     extract = canonical.read(Source.of(path), "values", ReadOptions(chunk_rows=2))
     refs = [ref for frame, _ in extract.value_chunks for ref in frame["_ref"]]
     assert refs == ["2", "4", "6", "8", "10", "12"]
+
+
+def test_clean_rows_are_held_to_the_contract_beyond_the_pandera_sample(monkeypatch):
+    """pandera checks a sample of each chunk; the rest is checked with numpy, and a breach
+    anywhere is reported by pandera on the whole frame."""
+    import numpy as np
+    import pandera.errors
+
+    from etl import transform
+
+    monkeypatch.setattr(transform, "CONTRACT_SAMPLE", 2)
+    r = check("org_code,indicator_id,period,numerator,denominator\n"
+              "P1,mmr1,2019/20,90,100\nP2,mmr1,2019/20,9,10\nP1,rate,2019,3,1500\n")
+    assert len(r.clean) == 3
+    labels = np.array(["2019-20", "2019"], dtype=object)
+    types = np.array(["financial_year", "year"], dtype=object)
+    assert transform._check_contract(r.clean, labels, types) is r.clean
+    bad = r.clean.copy()
+    bad.loc[2, "denominator"] = -1.0  # beyond the sample
+    with pytest.raises(pandera.errors.SchemaError, match="denominator"):
+        transform._check_contract(bad, labels, types)
+    bad = r.clean.copy()
+    bad["period_type"] = np.array(["financial_year", "financial_year", "week"], dtype=object)
+    with pytest.raises(pandera.errors.SchemaError, match="period_type"):
+        transform._check_contract(bad, labels, np.array(["financial_year", "week"], dtype=object))

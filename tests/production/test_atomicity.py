@@ -149,3 +149,58 @@ def _kill_cli_loader(db, big, before, after, duration) -> None:  # type: ignore[
         assert comparable(state) in (comparable(before), comparable(after))
     finally:
         db.drop(url)
+
+
+def test_sigkill_during_first_load_leaves_an_empty_table(clonable, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    """The first values load writes straight into the empty table, on the bulk path (unique
+    key, indexes and foreign keys dropped and rebuilt): a kill at any moment leaves the table
+    empty with all of them in place, or the whole load committed."""
+    import etl.load
+
+    monkeypatch.setattr(etl.load, "BULK_FK_ROWS", 1_000)  # inherited by the forked children
+    orgs, inds, _first, big = _prepare_files(tmp_path)
+
+    def prepare(engine):  # type: ignore[no-untyped-def]
+        for kind, path in (("organisations", orgs), ("indicators", inds)):
+            assert run_load(engine, path, kind=kind).status == "loaded"
+
+    db = clonable(prepare)
+    before = _state(db.url)
+    ref = db.clone()
+    engine = make_engine(ref)
+    started = time.perf_counter()
+    result = run_load(engine, big, kind="values", user="killed-child", chunk_rows=5_000)
+    duration = time.perf_counter() - started
+    engine.dispose()
+    assert (result.status, result.rows_updated) == ("loaded", 0)
+    after = _state(ref)
+    db.drop(ref)
+    rng = random.Random(9)
+    ctx = multiprocessing.get_context("fork")
+    seen = []
+    for trial in range(3):
+        url = db.clone()
+        try:
+            delay = rng.uniform(0.05, duration * 1.15) if trial else duration * 0.5
+            proc = ctx.Process(target=_child_load, args=(url, str(big)))
+            proc.start()
+            time.sleep(delay)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join(10)
+            state = _state(url)
+            assert state["running_refs"] == 0, "data points at a killed (running) load"
+            got = comparable(state)
+            assert got in (comparable(before), comparable(after)), (
+                f"trial {trial}: killed after {delay:.2f}s, state is neither before nor after")
+            seen.append("after" if got == comparable(after) else "before")
+            # the unique key, indexes and foreign keys are all there: the load runs again
+            engine = make_engine(url)
+            try:
+                again = run_load(engine, big, kind="values")
+                assert again.status == ("unchanged" if seen[-1] == "after" else "loaded")
+            finally:
+                engine.dispose()
+        finally:
+            db.drop(url)
+    assert "before" in seen

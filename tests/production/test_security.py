@@ -260,12 +260,13 @@ _SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|
 #: every expression interpolated into SQL text in core/, etl/ and api/, reviewed: column lists
 #: and clauses built from module constants (STAGE_COLUMNS, VALUE_FIELDS), and in etl/load.py's
 #: bulk path the table names of a constant tuple and foreign-key names and definitions read
-#: from PostgreSQL's own catalogue (pg_constraint); ``names`` is a subset of STAGE_COLUMNS.
-#: No request or file value is interpolated.
+#: from PostgreSQL's own catalogue (pg_constraint); ValueStage's writes name ``table``
+#: (qidash_stage or indicator_values) and ``columns``/``names``, subsets of the constant
+#: STAGE_COLUMNS or DIRECT_COLUMNS. No request or file value is interpolated.
 ALLOWED_SQL_INTERPOLATIONS = {
     "on_commit", "', '.join(STAGE_COLUMNS)", "', '.join('?' * len(STAGE_COLUMNS))", "eq",
     "same", "prev", "table", "name", "definition", "', '.join(names)",
-    "', '.join('?' * len(names))",
+    "', '.join('?' * len(names))", "', '.join(columns)",
 }
 
 
