@@ -95,28 +95,7 @@ def test_sigkill_leaves_before_or_after(prepared) -> None:  # type: ignore[no-un
     values`` process): the state is before or after, never between, and nothing points at the
     'running' load a kill leaves behind."""
     db, big, before, after, duration = prepared
-    rng = random.Random(8)
-    ctx = multiprocessing.get_context("fork")
-    seen = []
-    for trial in range(3):
-        url = db.clone()
-        try:
-            # spread kills over the whole load, a little past its end as well
-            delay = rng.uniform(0.05, duration * 1.15) if trial else duration * 0.5
-            proc = ctx.Process(target=_child_load, args=(url, str(big)))
-            proc.start()
-            time.sleep(delay)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.join(10)
-            state = _state(url)
-            assert state["running_refs"] == 0, "data points at a killed (running) load"
-            got = comparable(state)
-            assert got in (comparable(before), comparable(after)), (
-                f"trial {trial}: killed after {delay:.2f}s, state is neither before nor after")
-            seen.append("after" if got == comparable(after) else "before")
-        finally:
-            db.drop(url)
-    assert "before" in seen  # the mid-load kill (trial 0) must roll back
+    _kill_trials(db, big, before, after, duration, seed=8)
     _kill_cli_loader(db, big, before, after, duration)
 
 
@@ -176,12 +155,30 @@ def test_sigkill_during_first_load_leaves_an_empty_table(clonable, tmp_path: Pat
     assert (result.status, result.rows_updated) == ("loaded", 0)
     after = _state(ref)
     db.drop(ref)
-    rng = random.Random(9)
+
+    def runs_again(url: str, outcome: str) -> None:
+        # the unique key, indexes and foreign keys are all there: the load runs again
+        engine = make_engine(url)
+        try:
+            again = run_load(engine, big, kind="values")
+            assert again.status == ("unchanged" if outcome == "after" else "loaded")
+        finally:
+            engine.dispose()
+
+    _kill_trials(db, big, before, after, duration, seed=9, then=runs_again)
+
+
+def _kill_trials(db, big, before, after, duration, *, seed: int, then=None) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+    """Three loads in forked children, killed mid-load (trial 0) and at random moments a
+    little past the end: each leaves the state before or after, nothing points at the killed
+    load, and ``then(url, outcome)`` runs on each killed database."""
+    rng = random.Random(seed)
     ctx = multiprocessing.get_context("fork")
     seen = []
     for trial in range(3):
         url = db.clone()
         try:
+            # spread kills over the whole load, a little past its end as well
             delay = rng.uniform(0.05, duration * 1.15) if trial else duration * 0.5
             proc = ctx.Process(target=_child_load, args=(url, str(big)))
             proc.start()
@@ -194,13 +191,8 @@ def test_sigkill_during_first_load_leaves_an_empty_table(clonable, tmp_path: Pat
             assert got in (comparable(before), comparable(after)), (
                 f"trial {trial}: killed after {delay:.2f}s, state is neither before nor after")
             seen.append("after" if got == comparable(after) else "before")
-            # the unique key, indexes and foreign keys are all there: the load runs again
-            engine = make_engine(url)
-            try:
-                again = run_load(engine, big, kind="values")
-                assert again.status == ("unchanged" if seen[-1] == "after" else "loaded")
-            finally:
-                engine.dispose()
+            if then is not None:
+                then(url, seen[-1])
         finally:
             db.drop(url)
-    assert "before" in seen
+    assert "before" in seen  # the mid-load kill (trial 0) must roll back
