@@ -40,12 +40,15 @@ def bad_parameter(path: str, query_string: bytes) -> str | None:
     hold, or None."""
     if _BAD.search(path):
         return "path"
-    if b"%00" not in query_string.lower() and b"%ed" not in query_string.lower():
+    lowered = query_string.lower()
+    if b"%00" not in lowered and b"%ed" not in lowered:
         return None  # the only ways to spell a NUL or a surrogate in a query string
     for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True,
                                 encoding="utf-8", errors="surrogateescape"):
-        if _BAD.search(key) or _BAD.search(value):
-            return key if not _BAD.search(key) else "query"
+        if _BAD.search(key):
+            return "query"
+        if _BAD.search(value):
+            return key
     return None
 
 

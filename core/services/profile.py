@@ -120,18 +120,17 @@ def no_jit(conn: Conn) -> None:
         c.execute(select(func.set_config("jit", "off", True)))
 
 
-#: columns of :func:`_peer_columns` (``k`` = index of the (indicator, period) pair)
-_PEER_COLUMNS = ("k", "org_id", "numerator", "denominator", "value", "lower_ci", "upper_ci",
+#: the fetched columns of one (indicator, period) pair (:func:`_peer_columns`)
+_PEER_COLUMNS = ("org_id", "numerator", "denominator", "value", "lower_ci", "upper_ci",
                  "suppressed")
 
 
 def _peer_columns(
     conn: Conn, pairs: list[tuple[str, int]], org_type: str, active_only: bool = True
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The values of every organisation of ``org_type`` for each (indicator, period) pair, as
-    numpy columns grouped by pair (each group in organisation id order); returns the columns
-    and the start offset of each group (``len(pairs) + 1`` offsets). Only the numbers are
-    read: a profile needs no peer names.
+) -> list[dict[str, np.ndarray]]:
+    """The values of every organisation of ``org_type`` for each (indicator, period) pair:
+    one dict of numpy columns (:data:`_PEER_COLUMNS`) per pair, in organisation id order.
+    Only the numbers are read: a profile needs no peer names.
 
     One index range per pair, fetched as the comparison fetches it
     (:func:`core.services.base.fetch_value_arrays`: on PostgreSQL one packed binary value
@@ -139,30 +138,22 @@ def _peer_columns(
     0.64 s when the rows came back as tuples of one UNION ALL; about a quarter of that now.
     """
     if not pairs:
-        empty = {c: np.array([], dtype=float) for c in _PEER_COLUMNS}
-        return empty, np.zeros(1, dtype=np.int64)
+        return []
     who = select(Organisation.id).where(Organisation.org_type == org_type)
     if active_only:
         who = who.where(Organisation.is_active.is_(True))
     peer_ids = np.array(sorted(r[0] for r in fetch_all(conn, who)), dtype=np.int64)
     no_jit(conn)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for pos, (indicator_id, period_id) in enumerate(pairs):
+    out = []
+    for indicator_id, period_id in pairs:
         org_ids, values, suppressed = fetch_value_arrays(conn, indicator_id, period_id, None)
         keep = np.isin(org_ids, peer_ids)
         order = np.flatnonzero(keep)[np.argsort(org_ids[keep], kind="stable")]
-        parts.append((np.full(len(order), pos, dtype=np.int64), org_ids[order],
-                      values[order], suppressed[order]))
-    out = {
-        "k": np.concatenate([p[0] for p in parts]),
-        "org_id": np.concatenate([p[1] for p in parts]),
-        "suppressed": np.concatenate([p[3] for p in parts]).astype(bool),
-    }
-    values = np.concatenate([p[2] for p in parts])  # (rows, 5), as fetched
-    for i, name in enumerate(_PEER_COLUMNS[2:7]):
-        out[name] = np.ascontiguousarray(values[:, i], dtype=float)
-    bounds = np.searchsorted(out["k"], np.arange(len(pairs) + 1), side="left")
-    return out, bounds
+        cols = {"org_id": org_ids[order], "suppressed": suppressed[order].astype(bool)}
+        for i, name in enumerate(_PEER_COLUMNS[1:6]):  # values: (rows, 5), as fetched
+            cols[name] = np.ascontiguousarray(values[order, i], dtype=float)
+        out.append(cols)
+    return out
 
 
 def _nz(x: Any) -> float | None:
@@ -209,7 +200,7 @@ class PeerStats:
     (:func:`peer_stats`). Arrays are in organisation id order; ``opportunity`` holds the
     extra patients per level, filled as levels are asked for."""
 
-    raw: dict[str, np.ndarray]  # the fetched peer columns (_PEER_COLUMNS but "k")
+    raw: dict[str, np.ndarray]  # the fetched peer columns (_PEER_COLUMNS)
     value: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
@@ -292,11 +283,8 @@ def peer_stats(
     found: list[PeerStats | None] = [cache.get(k, version) for k in keys]
     missing = [i for i, f in enumerate(found) if f is None]
     if missing:
-        peers, bounds = _peer_columns(conn, [pairs[i] for i in missing], org_type,
-                                      active_only)
-        for j, i in enumerate(missing):
-            sl = slice(int(bounds[j]), int(bounds[j + 1]))
-            pv = {c: peers[c][sl] for c in _PEER_COLUMNS[1:]}
+        fetched = _peer_columns(conn, [pairs[i] for i in missing], org_type, active_only)
+        for i, pv in zip(missing, fetched, strict=True):
             made = _make_stats(metas[pairs[i][0]], pv, conf)
             cache.put(keys[i], version, made, made.nbytes)
             found[i] = made

@@ -73,21 +73,27 @@ def prepared(clonable, tmp_path: Path):  # type: ignore[no-untyped-def]
             assert run_load(engine, path, kind=kind).status == "loaded"
 
     db = clonable(prepare)
-    before = _state(db.url)
-    # the after state: the same load run to completion on a copy
-    ref = db.clone()
-    engine = make_engine(ref)
-    started = time.perf_counter()
-    result = run_load(engine, big, kind="values", user="killed-child")
-    duration = time.perf_counter() - started
-    engine.dispose()
+    before, after, duration, result = _before_and_after(db, big)
     assert result.status == "loaded"
     assert result.rows_updated > 0
     assert result.rows_inserted > 0
-    after = _state(ref)
-    db.drop(ref)
     assert comparable(before) != comparable(after)
     return db, big, before, after, duration
+
+
+def _before_and_after(db, big: Path, **load_options):  # type: ignore[no-untyped-def]
+    """The state before the load of ``big``, and after it has run to completion on a copy
+    (with its duration and result): the two states a killed load may leave."""
+    before = _state(db.url)
+    ref = db.clone()
+    engine = make_engine(ref)
+    started = time.perf_counter()
+    result = run_load(engine, big, kind="values", user="killed-child", **load_options)
+    duration = time.perf_counter() - started
+    engine.dispose()
+    after = _state(ref)
+    db.drop(ref)
+    return before, after, duration, result
 
 
 def test_sigkill_leaves_before_or_after(prepared) -> None:  # type: ignore[no-untyped-def]
@@ -145,16 +151,8 @@ def test_sigkill_during_first_load_leaves_an_empty_table(clonable, tmp_path: Pat
             assert run_load(engine, path, kind=kind).status == "loaded"
 
     db = clonable(prepare)
-    before = _state(db.url)
-    ref = db.clone()
-    engine = make_engine(ref)
-    started = time.perf_counter()
-    result = run_load(engine, big, kind="values", user="killed-child", chunk_rows=5_000)
-    duration = time.perf_counter() - started
-    engine.dispose()
+    before, after, duration, result = _before_and_after(db, big, chunk_rows=5_000)
     assert (result.status, result.rows_updated) == ("loaded", 0)
-    after = _state(ref)
-    db.drop(ref)
 
     def runs_again(url: str, outcome: str) -> None:
         # the unique key, indexes and foreign keys are all there: the load runs again
