@@ -142,8 +142,8 @@ def relax_foreign_keys(conn: Connection) -> bool:
     if is_postgres(conn):
         return False
     raw = conn.connection.driver_connection
-    if raw is None or raw.in_transaction:
-        return False
+    if raw is None or raw.in_transaction or not raw.execute("PRAGMA foreign_keys").fetchone()[0]:
+        return False  # (enforcement already off: nothing to relax, and nothing to turn back on)
     before = raw.execute("SELECT COUNT(*) FROM (SELECT 1 FROM indicator_values LIMIT ?)",
                          (DIRECT_MAX_ROWS + 1,)).fetchone()[0]
     if before > DIRECT_MAX_ROWS:
@@ -381,8 +381,6 @@ class ValueStage:
         self.conn = conn
         self.pg = is_postgres(conn)
         self.load_id = load_id
-        #: rows added (staged and direct)
-        self.rows = 0
         #: rows in the staging table, and the chunks that staged some
         self.staged = 0
         self.chunks = 0
@@ -418,15 +416,24 @@ class ValueStage:
         ))
 
     @property
+    def rows(self) -> int:
+        """Rows added (staged and direct)."""
+        return self.staged + self.direct_rows
+
+    def _count_upto(self, n: int) -> int:
+        """How many rows indicator_values holds, counting no further than ``n``."""
+        return int(self.conn.execute(text(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM indicator_values LIMIT :n) AS t"
+        ), {"n": n}).scalar_one())
+
+    @property
     def direct(self) -> bool:
         """Are rows of new (indicator, period) pairs written straight into the values table?"""
         return self.existing is not None
 
     def _snapshot(self) -> None:
         """Direct mode when the values table is small: remember which pairs it has."""
-        before = int(self.conn.execute(text(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM indicator_values LIMIT :n) AS t"
-        ), {"n": DIRECT_MAX_ROWS + 1}).scalar_one())
+        before = self._count_upto(DIRECT_MAX_ROWS + 1)
         if before > DIRECT_MAX_ROWS:
             return
         self.before_rows = before
@@ -441,7 +448,6 @@ class ValueStage:
         if frame.empty:
             return
         self.wait()
-        self.rows += len(frame)
         codes, uniques = pd.factorize(frame["indicator_id"].to_numpy(dtype=object))
         pid = frame["period_id"].to_numpy(dtype=np.int64)
         width = int(pid.max()) + 1
@@ -589,7 +595,6 @@ class ValueStage:
             [{"o": o, "i": i, "p": p} for o, i, p in keys],
         )
         self.staged = self.conn.execute(text("SELECT COUNT(*) FROM qidash_stage")).scalar_one()
-        self.rows = self.staged + self.direct_rows
 
     def apply(self, load_id: int | None, *, write: bool = True) -> ApplyCounts:
         """Diff the staged rows against the database; record history, update and insert
@@ -767,10 +772,7 @@ class ValueStage:
         own cost): the planner's estimate (``reltuples``) is unknown until the table is first
         analysed, and a stale one would send a routine load down the bulk path.
         """
-        found = self.conn.execute(text(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM indicator_values LIMIT :n) AS t"
-        ), {"n": n + 1}).scalar_one()
-        return int(found) <= n
+        return self._count_upto(n + 1) <= n
 
     def _drop_secondary_indexes(self) -> list[str]:
         """When a load at least doubles the values table, build its secondary indexes once

@@ -499,9 +499,8 @@ def _stage_values(conn: Connection, extract: Extract, options: ReadOptions, skip
     if extract.value_chunks is not None:
         chunks = extract.value_chunks
     elif extract.values is not None:
-        file_errors = [e for e in extract.errors if e.ref is None or e.line == 1 or (
-            e.ref is not None and e.ref.endswith(":1"))]
-        chunks = iter([(extract.values, [e for e in extract.errors if e not in file_errors])])
+        # file-level errors never get here: _load_values rejected the file before staging
+        chunks = iter([(extract.values, list(extract.errors))])
     else:
         chunks = iter([])
     stage = db.ValueStage(conn, direct=direct, load_id=load_id)

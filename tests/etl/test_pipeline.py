@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from etl.pipeline import RevertError, get_load, list_loads, revert_load, run_load
-from tests.etl.conftest import count, values_rows
+from tests.etl.conftest import INDICATORS, ORGS, count, values_rows
 
 
 @pytest.fixture(autouse=True, params=["direct", "staged"])
@@ -319,6 +319,28 @@ def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
     with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
         conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
                           "suppressed) VALUES ('mmr1', 999, 1, false)"))
+
+
+def test_a_connection_without_foreign_keys_keeps_them_off(tmp_path, write):
+    """An engine whose connections do not enforce foreign keys (not made by make_engine) is
+    left as it was: the loader restores the setting it found, it does not switch it on."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import StaticPool
+
+    from core.db import ensure_schema
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}", poolclass=StaticPool)
+    try:
+        ensure_schema(engine)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 0
+        for kind, name, body in (("organisations", "o.csv", ORGS),
+                                 ("indicators", "i.csv", INDICATORS), ("values", "v.csv", GOOD)):
+            assert run_load(engine, write(name, body), kind=kind).status == "loaded"
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 0
+    finally:
+        engine.dispose()
 
 
 def test_failures_while_a_chunk_is_written_in_the_background(seeded, write, monkeypatch):
