@@ -293,10 +293,13 @@ def comparison_figure(
         name = safe_text(r.org_name, 40)
         label = f"<b>{name}</b> {format_value(r.value, d, unit)}"
         left_half = r.pos < n / 2
-        length = (36 + (len(name) + 7) * 0.62 * s["font"]) * bars_per_px
-        span = (r.pos, r.pos + length) if left_half else (r.pos - length, r.pos)
-        level = next((k for k, end in enumerate(level_ends) if end < span[0]), len(level_ends))
-        level_ends[level:level + 1] = [span[1]]
+        level = 0
+        if not horizontal:  # a horizontal chart's labels sit beside their rows: no levels
+            length = (36 + (len(name) + 7) * 0.62 * s["font"]) * bars_per_px
+            span = (r.pos, r.pos + length) if left_half else (r.pos - length, r.pos)
+            level = next((k for k, end in enumerate(level_ends) if end < span[0]),
+                         len(level_ends))
+            level_ends[level:level + 1] = [span[1]]
         if horizontal:
             fig.add_annotation(x=r.value + r.err_plus, y=r.pos, text=label, showarrow=True,
                                arrowhead=0, ax=40, ay=0, xanchor="left",
@@ -538,7 +541,8 @@ def funnel_figure(
     _reference_lines(fig, "y", centre, centre_label, target, meta, s)
     # a label points into the chart: away from the nearer side edge, and downwards from a
     # point in the top third (where the limits and the legend are), so that it is never cut
-    x_max = float(df["denominator"].max()) or 1.0
+    # (every point suppressed: no denominators, and NaN would pass ``or``)
+    x_max = (float(df["denominator"].max()) if len(df) else 0.0) or 1.0
     y_lo, y_hi = float(df["value"].min()), float(df["value"].max())
     for r in _labelled(df, for_slides).itertuples(index=False):
         left_half = r.denominator <= x_max / 2

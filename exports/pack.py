@@ -86,7 +86,9 @@ def _story(pack: PackData, ind: IndicatorData) -> nv.IndicatorStory:
         suppressed=bool(ov.get("suppressed")),
         denominator=ov.get("denominator"),
         funnel_flags=flags if ind.funnel_points is not None else [],
-        funnel_units=len(ind.funnel_points) if ind.funnel_points is not None else None,
+        # the units on the funnel: rows without a usable value carry no flag and are not drawn
+        funnel_units=(int(ind.funnel_points["flag"].notna().sum())
+                      if ind.funnel_points is not None else None),
         funnel_centre_label=ind.benchmark_label if not own else ind.benchmark_label,
         member_noun=_noun(ind),
         opportunity=ind.opportunity_extra,

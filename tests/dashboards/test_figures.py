@@ -180,3 +180,26 @@ def test_format_value():
     assert figures.format_value(float("nan"), 1, "%") == "n/a"
     # a frame column of units that are all missing holds NaN, not None: no "nan" after values
     assert figures.format_value(100.0, 1, float("nan")) == "100.0"
+
+
+def test_horizontal_labels_take_no_levels_and_leave_the_title_alone():
+    """Several highlights on a horizontal chart (labels beside their rows) do not push the
+    title up or grow the top margin: levels are for labels above vertical bars."""
+    f = _frame(40)
+    f["org_name"] = [f"A practice with a long name, number {i}" for i in range(40)]
+    fig = figures.comparison_figure(f, indicator=META,
+                                    highlight=",".join(f"P{i:03d}" for i in range(8)))
+    assert fig.layout.yaxis.tickvals is not None  # horizontal: names on the y axis
+    assert fig.layout.title.yref != "container"
+    assert fig.layout.margin.t in (None, 70, 80, 110)
+
+
+def test_funnel_with_every_point_suppressed_keeps_a_finite_axis():
+    pts = _frame(4)
+    pts["value"] = np.nan
+    pts["denominator"] = np.nan
+    lim = pd.DataFrame({"denominator": [10.0, 300], "lower_95": [70.0, 88],
+                        "upper_95": [100.0, 93], "lower_998": [60.0, 86],
+                        "upper_998": [100.0, 95]})
+    fig = figures.funnel_figure(pts, lim, indicator=META, centre=90.5, highlight="P002")
+    assert all(np.isfinite(v) for v in (fig.layout.xaxis.range or (0, 1)))
