@@ -20,4 +20,16 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
   fi
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+pip_install() {
+  # pip install into .venv; a failed install stops the script (its output is shown), a good one is quiet.
+  local out
+  if ! out=$(.venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1); then
+    printf '%s\n' "$out" | grep -v "^WARNING: Location" >&2
+    return 1
+  fi
+  printf '%s\n' "$out" | grep -v -e "^WARNING: Location" -e '^$' || true
+}
+pip_install --upgrade pip
+# requirements.lock pins every package (and the test extra) to the versions the suite passed with;
+# pyproject.toml keeps the ranges for people who install qidash as a library.
+LOCK=(-c requirements.lock)

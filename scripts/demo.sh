@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install qidash, load the bundled real demo data into the embedded SQLite database, and start it.
 source "$(dirname "$0")/_env.sh"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
+pip_install "${LOCK[@]}" -e .
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   apt_install chromium || echo "note: chromium not installed: slide exports will be unavailable" >&2
 fi

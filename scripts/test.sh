@@ -2,7 +2,7 @@
 # Install everything the tests need (Python packages; Debian's chromium, LibreOffice and poppler
 # when running as root) and run the whole suite: lint, unit, SQLite + PostgreSQL, browser.
 source "$(dirname "$0")/_env.sh"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+pip_install "${LOCK[@]}" -e '.[test]'
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v soffice >/dev/null || need+=(libreoffice-impress)
