@@ -91,7 +91,7 @@ def slot_pixels(kind: str) -> tuple[int, int]:
     return (round(w * PX_PER_INCH), round(h * PX_PER_INCH))
 
 
-def _style_run(run, *, size: float, bold: bool = False, color: RGBColor = BLACK) -> None:  # type: ignore[no-untyped-def]
+def _style_run(run, *, size: float, bold: bool = False, color: RGBColor = BLACK) -> None:
     run.font.name = FONT
     run.font.size = Pt(size)
     run.font.bold = bold
@@ -99,7 +99,7 @@ def _style_run(run, *, size: float, bold: bool = False, color: RGBColor = BLACK)
 
 
 def _set_text(
-    frame,  # type: ignore[no-untyped-def]
+    frame,
     paragraphs: Sequence[str],
     *,
     size: float,
@@ -144,7 +144,7 @@ class Deck:
         self._numbered: list = []  # slides that get "n / N"
 
     # --------------------------------------------------------------- slide scaffolding
-    def _content_slide(self, title: str):  # type: ignore[no-untyped-def]
+    def _content_slide(self, title: str):
         slide = self.prs.slides.add_slide(self.prs.slide_layouts[_LAYOUT_TITLE_ONLY])
         bar = slide.shapes.add_shape(
             MSO_SHAPE.RECTANGLE, 0, 0, self.prs.slide_width, Inches(0.12)
@@ -165,7 +165,7 @@ class Deck:
         self._numbered.append(slide)
         return slide
 
-    def _textbox(  # type: ignore[no-untyped-def]
+    def _textbox(
         self, slide, left: float, top: float, width: float, height: float,
         paragraphs: Sequence[str], *, size: float = 14, bold: bool = False,
         color: RGBColor = BLACK, align: PP_ALIGN = PP_ALIGN.LEFT, space_after: float = 0,
@@ -179,7 +179,7 @@ class Deck:
                   space_after=space_after)
         return box
 
-    def _message(self, slide, message: str) -> None:  # type: ignore[no-untyped-def]
+    def _message(self, slide, message: str) -> None:
         if not message:
             return
         box = slide.shapes.add_shape(
@@ -197,11 +197,11 @@ class Deck:
         _set_text(tf, [message], size=size, color=BLACK)
 
     @staticmethod
-    def _notes(slide, notes: str | None) -> None:  # type: ignore[no-untyped-def]
+    def _notes(slide, notes: str | None) -> None:
         if notes:
             slide.notes_slide.notes_text_frame.text = notes
 
-    def _picture(self, slide, chart: Chart, left: float, top: float, width: float,  # type: ignore[no-untyped-def]
+    def _picture(self, slide, chart: Chart, left: float, top: float, width: float,
                  height: float) -> None:
         slide.shapes.add_picture(
             io.BytesIO(chart.png), Inches(left), Inches(top), Inches(width), Inches(height)

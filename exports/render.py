@@ -82,7 +82,7 @@ def _reusing_kaleido_class() -> type:
     """kaleido's ``Kaleido`` with tabs reused between images (see the module docstring)."""
     import kaleido
 
-    class _ReusingKaleido(kaleido.Kaleido):  # type: ignore[misc]
+    class _ReusingKaleido(kaleido.Kaleido):
         _uses: dict[int, int]  # images drawn per tab since its last reload
 
         async def _return_kaleido_tab(self, tab: Any) -> None:

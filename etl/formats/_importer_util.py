@@ -178,7 +178,7 @@ def csv_refs(n: int, first_line: int = 2) -> np.ndarray:
 
 
 def parse_numbers(
-    raw: pd.Series, refs: Sequence[str], column: str, errors: list[RowError]
+    raw: pd.Series, refs: Sequence[str] | np.ndarray, column: str, errors: list[RowError]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Published cells to floats.
 
@@ -196,7 +196,7 @@ def parse_numbers(
     # "nan"/"inf" parse as floats in pandas; a published file never means them as numbers.
     bad |= lowered.isin({"nan", "inf", "-inf", "infinity"}).to_numpy()
     values[bad] = np.nan
-    for i in np.flatnonzero(bad):
+    for i in np.flatnonzero(bad).tolist():
         errors.append(RowError(
             str(refs[i]), column, str(raw.iloc[i]),
             f"{column} {raw.iloc[i]!r} is not a number; write a number, leave it blank, or use a "
@@ -278,10 +278,14 @@ def head_header(head: Any) -> list[str] | None:
         return None
 
 
+#: ``None`` as a 0-d object array, for ``np.where`` (numpy's stubs refuse a bare ``None``)
+NONE = np.array(None, dtype=object)
+
+
 def none_if_blank(series: pd.Series) -> np.ndarray:
     """Text cells as an object array, None where blank (for optional text columns)."""
     arr = series.astype(object).to_numpy(dtype=object)
-    return np.where((arr == "") | pd.isna(arr), None, arr)
+    return np.where((arr == "") | pd.isna(arr), NONE, arr)
 
 
 # --- Workbooks -------------------------------------------------------------------------------
@@ -499,5 +503,5 @@ class _Subset(Sequence):
     def __len__(self) -> int:
         return len(self._positions)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         return self._refs[self._positions[i]]

@@ -452,7 +452,7 @@ def _organisations(frame: pd.DataFrame, extract: Extract) -> pd.DataFrame:
             "types; their organisations were given the area type's name as type")
     # The export repeats England with itself as parent: an organisation is not its own parent.
     parent = areas["parent_code"].where(areas["parent_code"] != areas["org_code"], "")
-    parent_types = []
+    parent_types: list[str | None] = []
     for code in parent:
         if not code:
             parent_types.append(None)

@@ -137,8 +137,9 @@ def read(source: Any, kind: Any = None, options: Any = None) -> Extract:
             periods[label] = None
             for ref in refs[(frame[cols["extract_date"]] == label).to_numpy()]:
                 extract.errors.append(RowError(ref, cols["extract_date"], label, str(exc)))
-    period = frame[cols["extract_date"]].map(lambda v: periods[v][0] if periods[v] else None)
-    date = frame[cols["extract_date"]].map(lambda v: periods[v][1] if periods[v] else None)
+    found = {k: v for k, v in periods.items() if v is not None}
+    period = frame[cols["extract_date"]].map(lambda v: found[v][0] if v in found else None)
+    date = frame[cols["extract_date"]].map(lambda v: found[v][1] if v in found else None)
     negative = patients < 0
     for ref in refs[negative]:
         extract.errors.append(RowError(ref, cols["patients"], None,

@@ -115,7 +115,7 @@ def read(source: Source, kind: str, options: ReadOptions) -> Extract:
         return extract
     num_opts = spec.get("numbers") or {}
     markers = spec.get("suppression")
-    parse = {
+    parse: dict[str, Any] = {
         "markers": None if markers is None else [str(m) for m in markers],
         "thousands": num_opts.get("thousands"),
         "percent": bool(num_opts.get("percent", False)),

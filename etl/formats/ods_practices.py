@@ -26,6 +26,7 @@ import numpy as np
 
 from etl.extract import Extract, FileError, RowError
 from etl.formats._importer_util import (
+    NONE,
     csv_refs,
     head_text,
     opt,
@@ -144,9 +145,9 @@ def read(source: Any, kind: Any = None, options: Any = None) -> Extract:
         "org_code": c["org_code"].to_numpy(object)[k],
         "name": c["name"].to_numpy(object)[k],
         "org_type": "practice",
-        "parent_code": np.where(has_parent, commissioner, None),
-        "parent_name": np.where(has_parent, commissioner, None),
-        "parent_type": np.where(has_parent, "sub_icb", None),
+        "parent_code": np.where(has_parent, commissioner, NONE),
+        "parent_name": np.where(has_parent, commissioner, NONE),
+        "parent_type": np.where(has_parent, np.array("sub_icb", dtype=object), NONE),
         "is_active": status_k == "A",
         "attributes": attributes,
         "_ref": refs[k],

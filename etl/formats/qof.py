@@ -410,7 +410,7 @@ class _Refs(Sequence):
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         return f"{self._prefix}{self._rows[i]}"
 
 
