@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from core import auth
 from core.db import get_engine
 from core.errors import NotAuthenticated
-from core.services.base import IndicatorMeta, OrgRef, get_indicator, get_org
 from core.settings import get_settings
 
 
@@ -121,27 +120,7 @@ def require(minimum: Literal["viewer", "analyst", "admin"]):  # type: ignore[no-
 
 ReaderDep = Annotated[Caller, Depends(require("viewer"))]
 AnalystDep = Annotated[Caller, Depends(require("analyst"))]
-AdminDep = Annotated[Caller, Depends(require("admin"))]
 
-
-def valid_indicator(
-    session: SessionDep,
-    indicator_id: Annotated[str, Path(description="Indicator id (slug)", examples=["imm"])],
-) -> IndicatorMeta:
-    """The indicator in the path, or one clear 404 listing the indicators that exist."""
-    return get_indicator(session, indicator_id)
-
-
-def valid_org(
-    session: SessionDep,
-    code: Annotated[str, Path(description="Organisation (ODS) code", examples=["A81001"])],
-) -> OrgRef:
-    """The organisation in the path, or one clear 404 suggesting similar codes."""
-    return get_org(session, code)
-
-
-IndicatorDep = Annotated[IndicatorMeta, Depends(valid_indicator)]
-OrgDep = Annotated[OrgRef, Depends(valid_org)]
 
 #: ids and offsets are bounded so that a huge number is a 422, not a database overflow
 MAX_ID = 2**31 - 1

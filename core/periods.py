@@ -207,7 +207,3 @@ def _parse(text: str, period_type: str | None) -> ParsedPeriod:
             return _month(year, _MONTHS[name])
     raise PeriodError(f"{text!r} is not a period; use {ACCEPTED}")
 
-
-def period_type_of_label(label: str) -> str:
-    """The type of a canonical label (fast path for labels already in the database)."""
-    return parse_period(label).period_type

@@ -189,6 +189,3 @@ def register_global_callbacks(app: Any) -> None:
         Output({"type": "slides-wrap", "page": MATCH}, "title"),
         Input({"type": "slides-btn", "page": MATCH}, "href"),
     )
-
-
-PALETTE = theme.COMPARISON_COLOURS

@@ -164,11 +164,6 @@ def indicators_for_org(session: Session, org: OrgRef) -> list[str]:
 # ---------------------------------------------------------------------------- one indicator
 
 
-def _comparison_of_flag(flag: Any, polarity: str) -> str:
-    """A funnel flag in the pack's words; the same rule as the dashboards' funnel at 95%."""
-    return str(adapters.funnel_verdicts(pd.Series([flag], dtype=object), polarity, 95.0).iloc[0])
-
-
 def _resolve_period(
     session: Session, meta: IndicatorMeta, period: str | None, scope: list[int]
 ) -> PeriodRef:

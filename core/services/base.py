@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, bindparam, func, literal, select
+from sqlalchemy import Connection, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidParameter, NotFound
@@ -967,22 +967,6 @@ def fetch_values(
     """:func:`fetch_value_columns` as a frame of :data:`VALUE_COLUMNS`."""
     cols, peers = fetch_value_columns(conn, indicator_id, period, peers)
     return value_frame(cols), peers
-
-
-def value_exists(conn: Conn, indicator_id: str, period_id: int, org_id: int) -> bool:
-    """Whether the organisation has a value for the indicator in the period."""
-    return (
-        conn.execute(
-            select(IndicatorValue.id).where(
-                and_(
-                    IndicatorValue.indicator_id == indicator_id,
-                    IndicatorValue.period_id == period_id,
-                    IndicatorValue.org_id == org_id,
-                )
-            )
-        ).first()
-        is not None
-    )
 
 
 def check_confidence(confidence: float) -> float:

@@ -18,7 +18,6 @@ import pandas as pd
 from core import stats
 from core.errors import InvalidParameter
 from core.services.base import (
-    VALUE_COLUMNS,
     Conn,
     IndicatorMeta,
     PeerSet,
@@ -217,25 +216,6 @@ def _frame(cols: dict[str, Any], order: np.ndarray | None = None) -> pd.DataFram
         for k, v in cols.items()
     }
     return pd.DataFrame(data, copy=False)
-
-
-def compare_frame(
-    values: pd.DataFrame,
-    indicator: IndicatorMeta,
-    *,
-    confidence: float = 95.0,
-    benchmark: float | None = None,
-) -> tuple[pd.DataFrame, stats.PeerArrays]:
-    """Run the engine's peer comparison (:func:`core.stats.compare_arrays`) on a values frame
-    (from :func:`core.services.base.fetch_values`) and return rows of
-    :data:`COMPARISON_COLUMNS` (plus ``org_id``, ``org_type``, ``parent_id``) in input order.
-
-    Rows with only a published value (no counts) keep that value and its published 95%
-    interval but take no rank and are ``not_compared``: the engine works from counts.
-    """
-    cols, res = _compare_columns(
-        {k: values[k].to_numpy() for k in VALUE_COLUMNS}, indicator, confidence, benchmark)
-    return _frame(cols), res
 
 
 def comparison(

@@ -168,7 +168,7 @@ def _engine_compare(
     ind: IndicatorMeta, pv: dict[str, np.ndarray], conf: float
 ) -> tuple[pd.DataFrame, stats.PeerComparison, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`core.stats.peer_comparison` over peer columns, as
-    :func:`core.services.comparison.compare_frame` does it: suppressed rows carry no counts,
+    :func:`core.services.comparison.comparison` does it: suppressed rows carry no counts,
     rows with only a published value keep it and its published interval (95% only).
     Returns the engine's input frame, its result, and value, lower, upper per row."""
     sup = pv["suppressed"]
@@ -297,7 +297,7 @@ def _profile_row(
     """One profile row read at the organisation's position ``me`` in the peer stats of one
     indicator and period: the engine's comparison (:func:`core.stats.peer_comparison`) and
     opportunity (:func:`core.stats.opportunity`) over the peers. As
-    :func:`core.services.comparison.compare_frame`, suppressed rows carry no counts and rows
+    :func:`core.services.comparison.comparison`, suppressed rows carry no counts and rows
     with only a published value keep it and its published interval (95% only), unranked."""
     extra = ps.opportunity_extra(ind, level)
     opp_value = None if extra is None else _nz(extra[me])

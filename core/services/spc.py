@@ -13,7 +13,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import and_, or_, select
 
@@ -287,6 +286,3 @@ def latest_icons(
         index=wide.index,
     )
 
-
-def _finite(x: Any) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None

@@ -23,7 +23,8 @@ confidence=0.95, multiplier=1.0) -> DataFrame[value, lower, upper]``
 ``exact_poisson_interval(count, confidence)`` - chi-square exact Poisson limits.
 ``poisson_interval(count, confidence)`` - exact below 10 events, Byar from 10 (``phe_rate``).
 ``mean_interval(mean, sd, count, confidence)`` - Student-t (``phe_mean``).
-``mean_of_values(values, groups=None, *, confidence)`` - ``phe_mean`` from raw values.
+``mean_of_values(values, groups=None, *, confidence)`` - ``phe_mean`` from raw values (a
+    mapping's ``aggregate: mean`` loads line-level values through it).
 ``aggregate(frame, by, *, value_type, multiplier, confidence, numerator, denominator)``
     -> DataFrame[numerator, denominator, n_orgs, value, lower, upper] per parent: ratio of
     sums, never a mean of rates.
@@ -59,7 +60,7 @@ overdispersion, method)``
     Spiegelhalter (2005) - arcsine or SHMI log transform, winsorised / truncated z, phi,
     DerSimonian-Laird tau^2, adjusted limits and flags (kept unadjusted when phi <= 1).
 ``funnel_axis(denominators, points=100)``, ``sigma_adjustment(p, population, average)``,
-``poisson_ratio_limits(expected)``, ``funnelplotr_poisson_limits(expected, target=1)``.
+``poisson_ratio_limits(expected)``.
 
 SPC (``spc.py``) - Making Data Count / NHSRplotthedots, qicharts2
 ------------------------------------------------------------------
@@ -95,7 +96,6 @@ from .funnel import (
     FunnelResult,
     funnel,
     funnel_axis,
-    funnelplotr_poisson_limits,
     poisson_ratio_limits,
     sigma_adjustment,
 )
@@ -158,7 +158,6 @@ __all__ = [
     "exact_poisson_interval",
     "funnel",
     "funnel_axis",
-    "funnelplotr_poisson_limits",
     "interval_arrays",
     "mean_interval",
     "mean_of_values",

@@ -186,22 +186,6 @@ def poisson_ratio_limits(expected: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def funnelplotr_poisson_limits(expected: Any, target: float = 1.0) -> dict[str, np.ndarray]:
-    """FunnelPlotR's unadjusted exact limits for standardised ratios at expected count E.
-
-    ``lower = chi2_{a/2}(2E)/2/E``, ``upper = chi2_{1-a/2}(2(E+1))/2/E`` (x target); 95% and
-    99.8%. Differs slightly from PHE's curve (:func:`poisson_ratio_limits`); provided for
-    comparison with FunnelPlotR output.
-    """
-    e = _arr(expected)
-    out: dict[str, np.ndarray] = {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for name, tail in (("95", 0.025), ("998", 0.001)):
-            out[f"lower_{name}"] = target * stats.chi2.ppf(tail, 2 * e) / 2 / e
-            out[f"upper_{name}"] = target * stats.chi2.ppf(1 - tail, 2 * (e + 1)) / 2 / e
-    return out
-
-
 def _ratio_significance(o: np.ndarray, e: np.ndarray, centre: float) -> np.ndarray:
     """PHE ``funnel_ratio_significance``: compare ``centre`` with the ratio's CI."""
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -59,20 +59,11 @@ class PeerComparison:
 _COMPARISON_DTYPE = pd.CategoricalDtype(categories=list(COMPARISONS))
 
 
-def _min_rank(x: np.ndarray, has: np.ndarray) -> np.ndarray:
-    """SQL ``RANK`` ascending (ties share the minimum rank) of the finite values, NaN
-    elsewhere: 1 + how many values are strictly smaller. Same result as pandas
-    ``rank(method="min", na_option="keep")`` for several times less work (a sort and a binary
-    search instead of pandas' generic ranking)."""
-    ordered = np.sort(x[has])
-    return np.where(has, np.searchsorted(ordered, np.where(has, x, 0.0), side="left") + 1.0,
-                    np.nan)
-
-
 def _min_ranks(v: np.ndarray, has: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(_min_rank(v, has), _min_rank(-v, has), sorted values)`` from one sort: the
-    ascending min-rank is 1 + the position of the first of a run of ties in sorted order,
-    the descending one ``n`` - the position of the last of the run."""
+    """SQL ``RANK`` (ties share the minimum rank) of the finite values of ``v``, ascending
+    and descending (NaN elsewhere), and the sorted values, from one sort: the ascending
+    min-rank is 1 + the position of the first of a run of ties in sorted order, the
+    descending one ``n`` - the position of the last of the run."""
     idx = np.flatnonzero(has)
     x = v[idx]
     order = np.argsort(x)

@@ -21,6 +21,8 @@ A mapping file is YAML; every key is optional::
     ignore: [SHA, PCT]        # columns dropped on purpose
     ignore_other_columns: false   # true: drop every column not mentioned
     aggregate: sum            # values: add up rows with the same key (line-level extracts)
+    # aggregate: mean         # or: one raw value per row (e.g. a patient's wait) -> the
+                              #   mean per key with its Student-t 95% interval (phe_mean)
 
 Columns of the file that the mapping neither uses nor ignores are errors (named), so that a
 changed extract layout is noticed instead of silently half-loaded. For organisations, such
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.stats import mean_of_values
 from etl.extract import Extract, FileError, ReadOptions, RowError, Source
 from etl.formats import canonical
 from etl.formats._common import Table
@@ -158,11 +161,15 @@ def read(source: Source, kind: str, options: ReadOptions) -> Extract:
 
         chunks = values_chunks()
         if spec.get("aggregate"):
-            if spec["aggregate"] != "sum":
-                raise MappingError(f"{label}: aggregate can only be 'sum'")
+            how = spec["aggregate"]
+            if how not in ("sum", "mean"):
+                raise MappingError(f"{label}: aggregate can only be 'sum' or 'mean'")
+            if how == "mean" and "value" not in set(rename.values()) | set(constants):
+                raise MappingError(f"{label}: aggregate: mean needs a value column (one raw "
+                                   "value per row)")
             parts = list(chunks)
             extract.rows_read = sum(len(f) for f, _ in parts)
-            chunks = iter([_aggregate(parts)])
+            chunks = iter([_aggregate(parts, how)])
         extract.value_chunks = chunks
         return extract
     table = canon(canonical._concat(tables))
@@ -208,9 +215,12 @@ def _unpivot(t: Table, wide_cols: list[dict[str, str]], rename: dict[str, str],
     return pd.concat(frames, ignore_index=True), errors
 
 
-def _aggregate(parts: list[tuple[pd.DataFrame, list[RowError]]]) -> tuple[
+def _aggregate(parts: list[tuple[pd.DataFrame, list[RowError]]], how: str = "sum") -> tuple[
         pd.DataFrame, list[RowError]]:
-    """Sum rows with the same organisation, indicator and period (a line-level extract)."""
+    """Sum rows with the same organisation, indicator and period (a line-level extract), or
+    (``how="mean"``) take the mean of their values with its Student-t 95% interval as the
+    published interval (:func:`core.stats.mean_of_values`, PHEindicatormethods ``phe_mean``;
+    a key with one value has no interval)."""
     frame = pd.concat([p[0] for p in parts], ignore_index=True) if parts else pd.DataFrame()
     errors = [e for p in parts for e in p[1]]
     if frame.empty:
@@ -220,13 +230,22 @@ def _aggregate(parts: list[tuple[pd.DataFrame, list[RowError]]]) -> tuple[
     key = ["org_code", "indicator_id", "period"]
     g = good.fillna(dict.fromkeys(key, "")).groupby(key, sort=False, dropna=False)
     out = g[["numerator", "denominator", "value", "lower_ci", "upper_ci"]].sum(min_count=1)
+    lower = upper = np.full(len(out), np.nan)
+    if how == "mean" and len(out):
+        keys = [tuple(k) for k in good[key].fillna("").astype(str).to_numpy()]
+        m = mean_of_values(good["value"].to_numpy(dtype=float), keys, confidence=0.95)
+        stat = m.reindex([tuple(str(x) for x in k) for k in out.index])
+        out["numerator"] = np.nan
+        out["denominator"] = np.nan
+        out["value"] = stat["value"].to_numpy()
+        lower, upper = stat["lower"].to_numpy(), stat["upper"].to_numpy()
     out["suppressed"] = g["suppressed"].any()
     out["note"] = None
     out["_ref"] = g["_ref"].first()
     out = out.reset_index()
     for k in key:
         out[k] = out[k].replace("", None)
-    # CIs do not add up: drop them for aggregated rows
-    out["lower_ci"] = np.nan
-    out["upper_ci"] = np.nan
+    # CIs do not add up: drop them for summed rows; a mean's are its own
+    out["lower_ci"] = lower
+    out["upper_ci"] = upper
     return pd.concat([out, frame[bad]], ignore_index=True), errors

@@ -148,6 +148,38 @@ def test_messy_prescribing_extract_with_mapping(engine, write):
     assert {r[2] for r in values_rows(engine)} == {"2014-10"}
 
 
+def test_aggregate_mean_of_raw_values(seeded, write):
+    """``aggregate: mean``: one raw value per row -> the mean per key with its Student-t 95%
+    interval as the row's interval (hand-worked: 1, 2, 3, 6 -> mean 3, sd sqrt(14/3)); a
+    key with one value has no interval; suppressed cells are left out."""
+    src = write("raw.csv", "who,wait\nP1,1\nP1,2\nP1,3\nP1,6\nP1,*\nP2,4\n")
+    mapping = write("m.yaml", "columns: {org_code: who, value: wait}\n"
+                              "constants: {indicator_id: rate, period: 2019-20}\n"
+                              "aggregate: mean\n")
+    result = run_load(seeded, src, kind="values", mapping=mapping)
+    assert result.status == "loaded", result.as_json()
+    assert result.rows_read == 6
+    with seeded.connect() as conn:
+        got = {r[0]: tuple(r[1:]) for r in conn.execute(text(
+            "SELECT o.code, v.value, v.lower_ci, v.upper_ci, v.numerator FROM indicator_values v"
+            " JOIN organisations o ON o.id = v.org_id"))}
+    half = 3.182446305284263 * (14 / 3) ** 0.5 / 2  # t(0.975, 3) x sd / sqrt(4)
+    assert got["P1"][0] == 3.0
+    assert got["P1"][1] == pytest.approx(3 - half, rel=1e-12)
+    assert got["P1"][2] == pytest.approx(3 + half, rel=1e-12)
+    assert got["P1"][3] is None
+    assert got["P2"][:3] == (4.0, None, None)
+    counts = write("n.csv", "who,n,d\nP1,1,2\n")
+    bad = write("b.yaml", "columns: {org_code: who, numerator: n, denominator: d}\n"
+                          "constants: {indicator_id: rate, period: 2019-20}\naggregate: mean\n")
+    with pytest.raises(FileError, match="aggregate: mean needs a value column"):
+        run_load(seeded, counts, kind="values", mapping=bad)
+    odd = write("c.yaml", "columns: {org_code: who, value: wait}\n"
+                          "constants: {indicator_id: rate, period: 2019-20}\naggregate: max\n")
+    with pytest.raises(FileError, match="'sum' or 'mean'"):
+        run_load(seeded, src, kind="values", mapping=odd)
+
+
 def test_registry_and_detection(write):
     assert get_reader("canonical").NAME == "canonical"
     assert detect_format(Source.of(write("v.csv", "org_code,indicator_id\n"))) == "canonical"

@@ -11,7 +11,6 @@ from core.stats import (
     anhoej_thresholds,
     byar_interval,
     funnel,
-    funnelplotr_poisson_limits,
     mean_of_values,
     poisson_ratio_limits,
     value_intervals,
@@ -179,12 +178,7 @@ def test_funnel_ratio_curve():
         np.testing.assert_allclose(lim * 100, out[f"{side}_isr"], rtol=1e-5)
 
 
-def test_funnelplotr_published_values():
-    lim = funnelplotr_poisson_limits(np.array([15.0, 20.0, 30.0]))
-    np.testing.assert_allclose(np.round(lim["lower_95"], 7), [0.5596924, 0.6108260, 0.6746958])
-    np.testing.assert_allclose(np.round(lim["upper_95"], 6), [1.649348, 1.544419, 1.427562])
-    np.testing.assert_allclose(np.round(lim["lower_998"], 7), [0.3862650, 0.4479107, 0.5289724])
-    np.testing.assert_allclose(np.round(lim["upper_998"], 6), [2.082907, 1.902094, 1.702771])
+def test_funnelplotr_published_phi():
     f = funnel([100, 150, 180, 80, 120, 225], [108, 112, 165, 95, 100, 220],
                value_type="ratio", overdispersion=True)
     assert round(f.phi, 6) == 2.948033
