@@ -349,6 +349,19 @@ class Annotation(BaseModel):
     indicator_id: str | None = None
 
 
+class RunChart(BaseModel):
+    """Anhoej run-chart analysis of the series about its median (qicharts2 runs.analysis)."""
+
+    centre: float | None
+    n_useful: int
+    longest_run: int
+    longest_run_max: int
+    n_crossings: int
+    n_crossings_min: int
+    runs_signal: bool
+    sentence: str
+
+
 class SPC(BaseModel):
     model_config = _ex({
         "organisation": {"code": "A81001", "name": "Practice A81001", "org_type": "practice"},
@@ -356,7 +369,13 @@ class SPC(BaseModel):
         "period_types": ["month", "financial_year"], "chart": "xmr",
         "improvement_direction": "increase", "screen_outliers": True, "fix_after": None,
         "rebase": [], "target": 95.0, "variation": "common_cause", "assurance": "hit_or_miss",
-        "warnings": [], "annotations": [],
+        "warnings": [], "n_points": 24, "limits_note": None,
+        "run_chart": {"centre": 91.2, "n_useful": 24, "longest_run": 4, "longest_run_max": 8,
+                      "n_crossings": 11, "n_crossings_min": 8, "runs_signal": False,
+                      "sentence": "Run chart (median, Anhoej rules): longest run 4 (more than "
+                                  "8 would signal), 11 crossings of the median (fewer than 8 "
+                                  "would signal): no signal of change."},
+        "annotations": [],
         "points": [{"period": "2024-12", "start_date": "2024-12-01", "value": 95.2,
                     "numerator": 40, "denominator": 42, "mean": 90.3, "lower_limit": 83.1,
                     "upper_limit": 97.5, "near_lower": 85.5, "near_upper": 95.1,
@@ -375,6 +394,11 @@ class SPC(BaseModel):
                                   "neutral_high|low, common_cause")
     assurance: Literal["pass", "fail", "hit_or_miss"] | None
     warnings: list[str]
+    n_points: int = Field(description="values in the series (missing periods not counted)")
+    limits_note: str | None = Field(description="set when the series is too short for process "
+                                    "limits (fewer than 12 values): it is a run chart, with no "
+                                    "limits, classes or icons")
+    run_chart: RunChart | None
     annotations: list[Annotation]
     points: list[SPCPoint]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -124,6 +125,11 @@ def spc(
             "variation": view.variation,
             "assurance": view.assurance,
             "warnings": view.warnings,
+            "n_points": view.n_points,
+            "limits_note": view.limits_note,
+            "run_chart": None if view.run_chart is None else {
+                **dataclasses.asdict(view.run_chart),
+                "sentence": spc_service.run_chart_sentence(view.run_chart)},
             "annotations": view.annotations,
             "points": records(view.points, SPC_POINT_COLUMNS),
         })

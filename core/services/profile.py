@@ -29,13 +29,12 @@ from core.services.base import (
     fetch_value_arrays,
     frame_from_rows,
     get_org,
-    improvement_direction,
     list_indicator_meta,
     lowest_type,
     with_intervals,
 )
 from core.services.comparison import LEVELS, check_level
-from core.services.spc import latest_icons, period_sequence
+from core.services.spc import latest_icons, latest_judgement, period_sequence
 
 PROFILE_COLUMNS = (
     "indicator_id", "indicator_name", "domain", "polarity", "unit", "decimals", "period",
@@ -338,9 +337,8 @@ def _latest_icon(
     ordered = sorted(by_label, key=lambda lab: parse_period(lab, period_type).start)
     seq = period_sequence(ordered[0], ordered[-1], period_type)
     row = np.array([[by_label.get(lab, np.nan) for lab in seq]], dtype=float)
-    batch = stats.xmr_batch(row, improvement_direction=improvement_direction(ind.polarity),
-                            target=ind.target)
-    var, ass = batch.variation[0], batch.assurance[0]
+    variation, assurance, _ = latest_judgement(row, ind)
+    var, ass = variation[0], assurance[0]
     # None: too few points to judge (the engine gives no icon), not the text "None"
     return (None if var is None else str(var)), (None if ass is None else str(ass))
 

@@ -5,6 +5,16 @@ indicator (monthly before quarterly before financial-year values), or ``period_t
 Missing periods between the first and the last stay in the series as gaps (the engine skips
 them without breaking runs), so the x axis is honest about time. Limits and rules come from
 :func:`core.stats.xmr` (or :func:`core.stats.p_chart` for ``chart="p"``).
+
+How many points (Making Data Count; NHSRplotthedots warns below 12 and its guidance offers a run
+chart instead): a series with fewer than :data:`MIN_POINTS` (12) values gets **no process
+limits, no special-cause classes and no icons**: it is a run chart, its median and the Anhoej
+run-chart signals (:func:`core.stats.run_chart_signals`: an unusually long run on one side of
+the median, too few crossings of it). From 12 values the XmR chart is drawn; a rebase segment
+(or the ``fix_after`` base) of 2 to 11 values within it has **trial limits**, labelled so; a
+segment of one value has none. The words for both cases come from :func:`too_few_for_limits`
+and :func:`trial_limits_note`, shared by the page, the API and the slides. Limits of a
+proportion are clipped to 0 and its multiplier (0-100%) and a note says so.
 """
 
 from __future__ import annotations
@@ -31,6 +41,51 @@ from core.services.base import (
     improvement_direction,
     with_intervals,
 )
+from core.stats.spc import MIN_POINTS as SPC_MIN_POINTS
+
+#: Values needed for process limits; fewer and the series is shown as a run chart.
+MIN_POINTS = SPC_MIN_POINTS
+
+
+def too_few_for_limits(n_points: int) -> str | None:
+    """The one wording (page, API, slide) for a series too short for process limits, e.g.
+    "3 points: too few for limits; at least 12 needed"; None from :data:`MIN_POINTS`."""
+    if n_points >= MIN_POINTS:
+        return None
+    return (f"{n_points} point{'' if n_points == 1 else 's'}: too few for limits; "
+            f"at least {MIN_POINTS} needed")
+
+
+def trial_limits_note(n_points: int, start_label: str, *, fixed: bool = False) -> str:
+    """Words for a segment whose limits rest on fewer than :data:`MIN_POINTS` values."""
+    if n_points < 2:
+        return f"no limits from {start_label}: {n_points} point; limits need at least 2"
+    what = "fixed on" if fixed else "from"
+    return (f"trial limits from {start_label}: {what} {n_points} points "
+            f"(fewer than {MIN_POINTS}; revised as points are added)")
+
+
+def clipped_note(unit_max: float) -> str:
+    """Words for a proportion's limits clipped to its possible range."""
+    return f"process limits clipped to 0-{unit_max:g} (a proportion cannot go beyond)"
+
+
+def run_chart_sentence(signals: stats.RunChartSignals) -> str:
+    """Plain words for a run chart's Anhoej analysis (page, API, slide)."""
+    if signals.n_useful < 2:
+        return "Run chart: too few points off the median to look for runs."
+    n_c = signals.n_crossings
+    found = []
+    if signals.longest_run > signals.longest_run_max:
+        found.append("an unusually long run on one side of the median")
+    if n_c < signals.n_crossings_min:
+        found.append("too few crossings of the median")
+    verdict = ("a signal of change: " + " and ".join(found)) if found else "no signal of change"
+    return (f"Run chart (median, Anhoej rules): longest run {signals.longest_run} "
+            f"(more than {signals.longest_run_max} would signal), {n_c} "
+            f"crossing{'' if n_c == 1 else 's'} of the median (fewer than "
+            f"{signals.n_crossings_min} would signal): {verdict}.")
+
 
 SPC_POINT_COLUMNS = (
     "period", "start_date", "value", "numerator", "denominator", "mean", "lower_limit",
@@ -59,6 +114,13 @@ class SPCView:
     warnings: list[str]
     points: pd.DataFrame
     annotations: list[dict[str, Any]]
+    #: None, or :func:`too_few_for_limits`: the series is shown as a run chart
+    limits_note: str | None = None
+    #: Anhoej analysis of the whole series about its median (every series; the page and the
+    #: slide show it where there are no limits)
+    run_chart: stats.RunChartSignals | None = None
+    #: the series' values (non-missing)
+    n_points: int = 0
 
 
 def period_sequence(first: str, last: str, period_type: str) -> list[str]:
@@ -228,7 +290,27 @@ def spc(
             improvement_direction=direction, target=ind.target,
             screen_outliers=screen_outliers, fix_after=fix_after, rebase_at=positions,
         )
-    pts = res.points.reset_index(drop=True)
+    pts = res.points.reset_index(drop=True).copy()
+    n_points = int(pts["value"].notna().sum())
+    run = stats.run_chart_signals(pts["value"].to_numpy(dtype=float))
+    limits_note = too_few_for_limits(n_points)
+    variation, assurance = res.variation, res.assurance
+    if limits_note is not None:
+        # a run chart: no limits, classes or icons (Making Data Count)
+        for col in ("mean", "lower_limit", "upper_limit", "near_lower", "near_upper"):
+            pts[col] = np.nan
+        pts["special_cause"] = "none"
+        pts["rule"] = None
+        variation = assurance = None
+        warnings = [limits_note]
+    else:
+        warnings = _segment_notes(pts, labels, fix_after if chart == "xmr" else None)
+        if ind.value_type == "proportion":
+            top = float(ind.multiplier)
+            lim = pts[["lower_limit", "upper_limit", "near_lower", "near_upper"]]
+            if ((lim < 0) | (lim > top)).any().any():
+                pts[lim.columns] = lim.clip(lower=0.0, upper=top)
+                warnings.append(clipped_note(top))
     points = pd.DataFrame(
         {
             "period": series["period"].to_numpy(),
@@ -251,10 +333,23 @@ def spc(
     return SPCView(
         organisation=org, indicator=ind, period_type=ptype, period_types=types, chart=chart,
         improvement_direction=direction, screen_outliers=screen_outliers, fix_after=fix_after,
-        rebase=rebase_labels, target=ind.target, variation=res.variation,
-        assurance=res.assurance, warnings=list(res.warnings), points=points,
+        rebase=rebase_labels, target=ind.target, variation=variation,
+        assurance=assurance, warnings=warnings, points=points,
         annotations=annotations_for(conn, org.id, ind.id, first, last),
+        limits_note=limits_note, run_chart=run, n_points=n_points,
     )
+
+
+def _segment_notes(pts: pd.DataFrame, labels: list[str], fix_after: int | None) -> list[str]:
+    """Trial-limit notes for segments whose limits rest on fewer than 12 values."""
+    out = []
+    for _, part in pts.groupby("segment", sort=True):
+        n = int(part["value"].notna().sum())
+        base = min(n, fix_after) if fix_after else n
+        if base < MIN_POINTS:
+            out.append(trial_limits_note(base, labels[int(part.index[0])],
+                                         fixed=fix_after is not None and fix_after < n))
+    return out
 
 
 def latest_icons(
@@ -272,17 +367,30 @@ def latest_icons(
                               aggfunc="first", dropna=False)
     labels = sorted(wide.columns, key=lambda lab: parse_period(lab, period_type).start)
     wide = wide.reindex(columns=period_sequence(labels[0], labels[-1], period_type))
-    batch = stats.xmr_batch(
-        wide.to_numpy(dtype=float),
-        improvement_direction=improvement_direction(indicator.polarity),
-        target=indicator.target,
-    )
+    variation, assurance, special = latest_judgement(wide.to_numpy(dtype=float), indicator)
     return pd.DataFrame(
-        {
-            "variation": batch.variation,
-            "assurance": batch.assurance,
-            "special_cause": batch.special_cause[:, -1],
-        },
+        {"variation": variation, "assurance": assurance, "special_cause": special},
         index=wide.index,
     )
+
+
+def latest_judgement(
+    values: np.ndarray, indicator: IndicatorMeta
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Variation, assurance and the latest point's special cause of many series (rows of
+    ``values``, gaps NaN), with the SPC chart's rule: a series with fewer than
+    :data:`MIN_POINTS` values has no limits, so no icon (None) and no special cause."""
+    batch = stats.xmr_batch(
+        values, improvement_direction=improvement_direction(indicator.polarity),
+        target=indicator.target,
+    )
+    short = np.isfinite(values).sum(axis=1) < MIN_POINTS
+    variation = np.array(batch.variation, dtype=object)
+    assurance = np.array(batch.assurance, dtype=object)
+    special = (np.array(batch.special_cause[:, -1], dtype=object) if values.shape[1]
+               else np.full(len(values), "none", dtype=object))
+    variation[short] = None
+    assurance[short] = None
+    special[short] = "none"
+    return variation, assurance, special
 

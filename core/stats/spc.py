@@ -18,9 +18,16 @@ rule flags it):
 4. ``shift``: ``shift`` (7) consecutive points on the same side of the mean (a point on the
    mean breaks the run).
 
-A special-cause point is ``improvement`` / ``concern`` by its side of the mean against the
-improvement direction (as NHSRplotthedots; a trend point lying exactly on the mean uses the
-trend's direction), ``neutral`` when the direction is "neutral", ``none`` otherwise.
+A special-cause point is classed by the direction of the rule that labels it (NHSRplotthedots
+0.2 ``ptd_special_cause_type`` / ``ptd_point_type``): outside limits, two of three and shift by
+the point's side of the mean; a trend by the trend's direction, whichever side of the mean the
+point lies (a rising run below the mean is improvement when higher is better). A trend point's
+direction is the step to the next point when that point is in a trend too, else the step from
+the previous point; a step that is not a rise counts as falling (a flat step between two
+trends: NHSRplotthedots' quirk, kept). Same direction as the improvement direction:
+``improvement``, else ``concern``; ``neutral`` when the direction is "neutral"; ``none`` when
+no rule fires. The variation icon is the latest point's class with that direction ("high" =
+above the mean / rising).
 
 Missing values (NaN) keep their position but are skipped: moving ranges join the nearest
 non-missing neighbours and runs continue across the gap; ``fix_after`` counts non-missing
@@ -193,20 +200,32 @@ def _rules(
         rtm = np.where(vc & np.isfinite(cen), np.sign(yc - cen), 0).astype(np.int64)
         close = vc & ~outside & ((yc < nlo) | (yc > nhi))
 
-    # trend: runs of equal non-zero signs of consecutive differences in one segment
-    trend = np.zeros((s, t), dtype=bool)
-    trend_dir = np.zeros((s, t), dtype=np.int64)
-    if t >= 2 and rules.trend >= 2:
+    # steps between consecutive valid points of one segment: dd[:, i] = sign(y[i+1] - y[i])
+    same = np.zeros((s, max(t - 1, 0)), dtype=bool)
+    dd = np.zeros((s, max(t - 1, 0)), dtype=np.int64)
+    if t >= 2:
         same = (segc[:, 1:] == segc[:, :-1]) & vc[:, 1:] & vc[:, :-1]
         with np.errstate(invalid="ignore"):
             dd = np.where(same, np.sign(yc[:, 1:] - yc[:, :-1]), 0).astype(np.int64)
+
+    # trend: runs of equal non-zero signs of consecutive differences in one segment
+    trend = np.zeros((s, t), dtype=bool)
+    if t >= 2 and rules.trend >= 2:
         runs = _run_totals(dd, dd != 0)
         in_run = runs >= rules.trend - 1
         trend[:, :-1] |= in_run
         trend[:, 1:] |= in_run
-        dirs = np.where(in_run, dd, 0)
-        trend_dir[:, :-1] = dirs
-        trend_dir[:, 1:] = np.where(dirs != 0, dirs, trend_dir[:, 1:])
+    # a trend point's direction (ptd_special_cause_type): the step to the next point when the
+    # next point is in a trend too, else the step from the previous point; a step that is not
+    # a rise counts as falling ("Decreasing")
+    step_next = np.zeros((s, t), dtype=np.int64)
+    step_prev = np.zeros((s, t), dtype=np.int64)
+    next_trend = np.zeros((s, t), dtype=bool)
+    if t >= 2:
+        step_next[:, :-1] = dd
+        step_prev[:, 1:] = dd
+        next_trend[:, :-1] = trend[:, 1:] & same
+    trend_dir = np.where(np.where(trend & next_trend, step_next, step_prev) == 1, 1, -1)
 
     # k of m beyond the near limits, all m on the same side of the mean
     near = np.zeros((s, t), dtype=bool)
@@ -226,8 +245,13 @@ def _rules(
     key = segc * 4 + rtm
     shift = _run_totals(key, vc & (rtm != 0)) >= rules.shift
 
+    # first matching rule labels the point, and the label's direction classes it (as
+    # NHSRplotthedots 0.2 ptd_point_type): outside limits and the side rules by the side of
+    # the mean, a trend by its own direction, whichever side of the mean it lies
     rule = np.select([outside, trend, near, shift], [1, 2, 3, 4], 0).astype(np.int8)
-    side = np.where(rtm != 0, rtm, trend_dir)
+    above = np.where(rtm > 0, 1, -1)
+    side = np.where(rule == 2, trend_dir, above)
+    side = np.where(rule > 0, side, 0)
     if direction == 0:
         special = np.where(rule > 0, 3, 0)
     else:

@@ -274,7 +274,11 @@ def test_spc_equals_engine_and_options(rs, seeded):
     ref = stats.xmr(view.points["value"].to_numpy(), improvement_direction="increase",
                     target=95.0)
     np.testing.assert_allclose(view.points["mean"], ref.points["mean"])
-    np.testing.assert_allclose(view.points["upper_limit"], ref.points["upper_limit"])
+    # a proportion's limits are clipped to 0-100 and the chart says so
+    np.testing.assert_allclose(view.points["upper_limit"],
+                               ref.points["upper_limit"].clip(0, 100))
+    assert (ref.points["upper_limit"] > 100).any()
+    assert spcs.clipped_note(100.0) in view.warnings
     assert view.points["special_cause"].tolist() == ref.points["special_cause"].tolist()
     assert view.variation == ref.variation
     assert view.assurance == ref.assurance
@@ -283,10 +287,18 @@ def test_spc_equals_engine_and_options(rs, seeded):
     assert rebased.points["segment"].tolist() == [0] * 12 + [1] * 12
     ref2 = stats.xmr(view.points["value"].to_numpy(), rebase_at=[12], fix_after=6,
                      screen_outliers=False, target=95.0)
-    np.testing.assert_allclose(rebased.points["lower_limit"], ref2.points["lower_limit"])
+    np.testing.assert_allclose(rebased.points["lower_limit"],
+                               ref2.points["lower_limit"].clip(0, 100))
+    # segments of 12 values fixed on 6: trial limits, named by their first period
+    assert rebased.warnings[:2] == [spcs.trial_limits_note(6, net.months[0], fixed=True),
+                                    spcs.trial_limits_note(6, "2024-01", fixed=True)]
     fy = spcs.spc(rs, "A81002", "imm", period_type="financial_year")
     assert len(fy.points) == 1
-    assert fy.warnings
+    # one value: a run chart, no limits, no classes, no icons, the shared words
+    assert fy.warnings == ["1 point: too few for limits; at least 12 needed"]
+    assert fy.limits_note == fy.warnings[0]
+    assert fy.points[["mean", "lower_limit", "upper_limit"]].isna().all().all()
+    assert (fy.variation, fy.assurance) == (None, None)
     for kwargs, param in (({"rebase": ["2019-01"]}, "rebase"), ({"fix_after": 1}, "fix_after"),
                           ({"period_type": "quarter"}, "period_type"), ({"chart": "u"}, "chart")):
         with pytest.raises(InvalidParameter) as e:

@@ -47,8 +47,9 @@ def test_trend_rule_needs_seven_strictly_rising():
     got = rules(r.points)
     assert got[-7:] == ["trend"] * 7
     assert got[-8] is None
-    # classified by side of the mean (NHSRplotthedots): below the mean = concern for increase
-    assert r.points.special_cause.tolist()[-7:] == ["concern"] * 7
+    # classed by the trend's direction (NHSRplotthedots 0.2): rising = improvement for
+    # increase, even below the mean
+    assert r.points.special_cause.tolist()[-7:] == ["improvement"] * 7
     # a tie breaks the trend
     y_tie = [*BASE, 7.0, 7.5, 8, 8, 9, 9.5, 10]
     assert "trend" not in rules(xmr(y_tie, fix_after=12).points)
