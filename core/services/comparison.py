@@ -33,6 +33,7 @@ from core.services.base import (
     value_frame,
     with_intervals,
 )
+from core.services.disclosure import disclosed
 from core.stats.peers import COMPARISONS
 
 COMPARISON_COLUMNS = (
@@ -276,7 +277,7 @@ def comparison(
     order = np.argsort(np.where(res.has, res.rank, np.inf), kind="stable")
     ordered = {k: v[order] for k, v in cols.items()}
     q1, med, q3 = res.quartiles
-    return ComparisonResult(
+    return disclosed(ComparisonResult(
         indicator=ind,
         period=per,
         peers=peer_set,
@@ -287,7 +288,7 @@ def comparison(
         deciles=list(res.deciles),
         n=res.n,
         columns=ordered,
-    )
+    ))
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,7 @@ def funnel(
         }
     )
     phi = float(res.phi) if np.isfinite(res.phi) else None
-    return FunnelView(
+    return disclosed(FunnelView(
         indicator=ind,
         period=per,
         peers=peer_set,
@@ -373,7 +374,7 @@ def funnel(
         method=res.method,
         limits=res.limits.reset_index(drop=True),
         rows=rows,
-    )
+    ))
 
 
 @dataclass(frozen=True)
@@ -479,7 +480,7 @@ def opportunity(
             "orgs_for_half": bg["orgs_for_half"].astype(int).to_numpy(),
         }
     ).sort_values("extra", ascending=False, kind="stable")
-    return OpportunityView(
+    return disclosed(OpportunityView(
         indicator=ind,
         period=per,
         peers=peer_set,
@@ -490,7 +491,7 @@ def opportunity(
         n_below_level=int((res.rows["extra"] > 0).sum()),
         by_parent=by_parent.reset_index(drop=True),
         rows=rows.reset_index(drop=True),
-    )
+    ))
 
 
 def _parent_names(conn: Conn, parent_ids: pd.Series) -> dict[Any, tuple[str, str]]:

@@ -32,6 +32,7 @@ from core.services.base import (
     improvement_direction,
     with_intervals,
 )
+from core.services.disclosure import disclosed
 
 SPC_POINT_COLUMNS = (
     "period", "start_date", "value", "numerator", "denominator", "mean", "lower_limit",
@@ -249,13 +250,13 @@ def spc(
     )
     first = series["start_date"].iloc[0]
     last = parse_period(labels[-1], ptype).end
-    return SPCView(
+    return disclosed(SPCView(
         organisation=org, indicator=ind, period_type=ptype, period_types=types, chart=chart,
         improvement_direction=direction, screen_outliers=screen_outliers, fix_after=fix_after,
         rebase=rebase_labels, target=ind.target, variation=res.variation,
         assurance=res.assurance, warnings=list(res.warnings), points=points,
         annotations=annotations_for(conn, org.id, ind.id, first, last),
-    )
+    ))
 
 
 def latest_icons(
