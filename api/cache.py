@@ -24,6 +24,7 @@ from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from api.deps import release
+from core.services.disclosure import rule_key
 from core.services.version import DEFAULT_TTL, VersionedLRU, current_version
 
 DEFAULT_MB = 64
@@ -71,7 +72,9 @@ def _cached(request: Request, session: Session, build: Callable[[], Response]) -
     cache: VersionedLRU | None = getattr(request.app.state, "response_cache", None)
     if cache is None or cache.maxsize <= 0:
         return build()
-    key = cache_key(request)
+    # the disclosure rule in force is part of the key: a response built under another rule
+    # (or none) is never served
+    key = (*cache_key(request), rule_key())
     version = current_version(session)
     hit = cache.get(key, version)
     if hit is not None:

@@ -30,7 +30,16 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins")
     log_json: bool = Field(False, description="Structured JSON logs")
     disclosure_control: bool = Field(
-        False, description="Suppress small counts in exports and public views"
+        False, description="Statistical disclosure control on every output (API, dashboards, "
+        "packs): counts from disclosure_suppress_min to disclosure_suppress_max are suppressed "
+        "(their row shows no value), the rest rounded to disclosure_round_to"
+    )
+    disclosure_suppress_min: int = Field(
+        1, ge=0, description="Smallest count suppressed (0 also suppresses zeros)"
+    )
+    disclosure_suppress_max: int = Field(7, ge=0, description="Largest count suppressed")
+    disclosure_round_to: int = Field(
+        5, ge=1, description="Shown counts are rounded to a multiple of this (1 = exact)"
     )
     chromium_path: str | None = Field(None, description="Chromium for chart images")
 

@@ -142,6 +142,8 @@ def comparison_table(rows: pd.DataFrame, meta: Any) -> pd.DataFrame:
             "Not compared"),
         "Meets target": rows["meets_target"].map({True: "Yes", False: "No"}),
     })
+    if "disclosure" in rows:  # disclosure control: why a row shows no value
+        out["Note"] = rows["disclosure"].to_numpy()
     return out
 
 

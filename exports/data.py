@@ -16,7 +16,7 @@ practice, a trust) is itself highlighted among its peers.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from core.errors import InvalidParameter, NotFound
 from core.models import IndicatorValue, Load
 from core.periods import parse_period
 from core.services import comparison as cmp_service
+from core.services import disclosure
 from core.services import spc as spc_service
 from core.services.base import (
     IndicatorMeta,
@@ -46,8 +47,9 @@ from core.services.base import (
     resolve_period,
     values_statement,
 )
+from core.services.disclosure import active_rule, undisclosed
 from core.services.spc import period_sequence
-from core.stats import value_intervals
+from core.stats import DisclosureRule, value_intervals
 from dashboards import adapters
 from exports import narrative as nv
 
@@ -96,6 +98,8 @@ class IndicatorData:
     member_codes: list[str]
     confidence: float = 95.0
     loads: list[LoadRef] = field(default_factory=list)
+    #: disclosure control hid the opportunity (a small count of people, or the own row's)
+    opportunity_suppressed: bool = False
 
     @property
     def members(self) -> pd.DataFrame:
@@ -198,6 +202,65 @@ def network_value(
 
 
 def gather_indicator(
+    session: Session,
+    org: OrgRef,
+    indicator_id: str,
+    *,
+    period: str | None = None,
+    peers: str | None = None,
+    confidence: float = 95.0,
+) -> IndicatorData:
+    """The numbers behind one indicator's slides for ``org`` (:func:`_gather_indicator`),
+    disclosed under the disclosure control rule in force: the network's sums and series are
+    computed from the true counts, then everything the slides show passes the rule
+    (:mod:`core.services.disclosure`)."""
+    rule = active_rule()
+    with undisclosed():
+        data = _gather_indicator(session, org, indicator_id, period=period, peers=peers,
+                                 confidence=confidence)
+    return data if rule is None else _disclosed(data, rule)
+
+
+def _disclosed(data: IndicatorData, rule: DisclosureRule) -> IndicatorData:
+    """What the slides may show of ``data``: the same treatment as the services' results
+    (suppressed rows lose value, interval, rank and flag and are not drawn; counts rounded),
+    applied to the pack's own aggregates too (the network's value and series, its
+    opportunity)."""
+    work, hidden = disclosure.disclose_frame(
+        data.peers_frame, rule, blank=(*disclosure.COMPARISON_BLANK, "funnel_flag"),
+        not_compared=("comparison",))
+    work["suppressed"] = work["suppressed"].to_numpy(dtype=bool) | hidden
+    work["is_member"] = work["is_member"].to_numpy(dtype=bool)
+    ov = dict(data.org_value)
+    own_hidden, counts = disclosure.count_mask(
+        rule, {c: [ov.get(c, np.nan)] for c in disclosure.COUNT_COLUMNS})
+    ov.update({c: float(v[0]) for c, v in counts.items()})
+    if own_hidden[0]:
+        ov.update(value=np.nan, lower=np.nan, upper=np.nan, suppressed=True,
+                  category="not_compared")
+    points = data.funnel_points
+    if points is not None:
+        points, _ = disclosure.disclose_frame(points, rule, blank=disclosure.FUNNEL_BLANK)
+    spc = data.spc_frame
+    if "numerator" in spc:
+        spc_hidden, _ = disclosure.count_mask(rule, spc)
+        spc = spc.drop(columns=[c for c in disclosure.COUNT_COLUMNS if c in spc])
+        if spc_hidden.any():
+            spc["value"] = spc["value"].where(~spc_hidden)
+            spc["point_type"] = spc["point_type"].where(~spc_hidden, "common_cause")
+            if data.spc_points < nv.SPC_MIN_POINTS:  # a mean of two points tells the other
+                spc["mean"] = np.nan
+    opp = data.opportunity_extra
+    opp_hidden = False
+    if opp is not None:
+        shown = disclosure.disclose_count(opp, rule)
+        opp_hidden = bool(own_hidden[0] and len(data.members) == 1) or not np.isfinite(shown)
+        opp = None if opp_hidden else shown
+    return replace(data, peers_frame=work, org_value=ov, funnel_points=points,
+                   spc_frame=spc, opportunity_extra=opp, opportunity_suppressed=opp_hidden)
+
+
+def _gather_indicator(
     session: Session,
     org: OrgRef,
     indicator_id: str,
@@ -310,6 +373,9 @@ def _spc_result(
     :data:`narrative.SPC_MIN_POINTS` values are shown without limits or a judgement."""
     n = int(series["value"].notna().sum())
     frame = adapters.spc_frame(series)
+    for c in ("numerator", "denominator"):  # for disclosure control (gather_indicator)
+        if c in series:
+            frame[c] = series[c].to_numpy()
     variation = assurance = None
     if n >= nv.SPC_MIN_POINTS:
         variation, assurance = series.attrs.get("variation"), series.attrs.get("assurance")

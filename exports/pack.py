@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from core.services.disclosure import SUPPRESSED_NOTE
 from dashboards import figures
 from exports import narrative as nv
 from exports.data import IndicatorData, PackData, gather_pack
@@ -64,6 +65,11 @@ def _fmt(ind: IndicatorData, value: float | None) -> str:
     m = ind.meta
     return nv.format_value(value, value_type=m.value_type, multiplier=m.multiplier,
                            decimals=m.decimals, unit=m.unit)
+
+
+def _no_opportunity(ind: IndicatorData) -> str:
+    """The opportunity cell without a number: disclosure control's note, or n/a."""
+    return SUPPRESSED_NOTE if ind.opportunity_suppressed else "n/a"
 
 
 def _noun(ind: IndicatorData, count: int = 2) -> str:
@@ -233,7 +239,7 @@ def _summary_rows(pack: PackData, show_period: bool) -> tuple[list[list[Cell]], 
         met = nv.meets_target(ov["value"], ind.meta.target, ind.meta.polarity)
         if met is not None:
             target += " (met)" if met else " (not met)"
-        opp = ("n/a" if ind.opportunity_extra is None else
+        opp = (_no_opportunity(ind) if ind.opportunity_extra is None else
                "0" if ind.opportunity_extra < 0.5 else nv.about(ind.opportunity_extra)
                .replace("about ", "~"))
         row = [Cell(ind.meta.name, bold=True)]
@@ -432,7 +438,7 @@ def _lay_out(
             ("Target", _fmt(ind, ind.meta.target) if ind.meta.target is not None else "No target",
              "below_target" in flags or "target_fail" in flags),
             ("Peer median", _fmt(ind, ind.quartiles[1]), False),
-            ("Opportunity", "n/a" if ind.opportunity_extra is None else
+            ("Opportunity", _no_opportunity(ind) if ind.opportunity_extra is None else
              nv.count_of(ind.opportunity_extra, story.people)
              if ind.opportunity_extra >= 0.5 else "0 (at or above the peer median)",
              False),

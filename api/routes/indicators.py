@@ -22,6 +22,7 @@ from api.responses import (
 from core.services import comparison as cmp
 from core.services import indicators as ind_service
 from core.services.comparison import COMPARISON_COLUMNS, FUNNEL_COLUMNS, OPPORTUNITY_COLUMNS
+from core.services.disclosure import note_columns
 from core.services.indicators import INDICATOR_LIST_COLUMNS
 
 router = APIRouter(tags=["indicators"])
@@ -144,7 +145,7 @@ def comparison(
                              **peer_view.kwargs)
         if format == "csv":
             return csv_response(res.rows, f"{res.indicator.id}_{res.period.label}_comparison.csv",
-                                COMPARISON_COLUMNS)
+                                note_columns(COMPARISON_COLUMNS))
         return JSONBytes(comparison_json(res))
 
     return cached(request, session, build)
@@ -161,7 +162,7 @@ def comparison_json(res: cmp.ComparisonResult) -> bytes:
         "n": res.n,
         "quartiles": res.quartiles,
         "deciles": res.deciles,
-        "rows": column_records(res.columns, COMPARISON_COLUMNS),
+        "rows": column_records(res.columns, note_columns(COMPARISON_COLUMNS)),
     })
 
 
@@ -190,7 +191,7 @@ def funnel(
                           **peer_view.kwargs)
         if format == "csv":
             return csv_response(view.rows, f"{view.indicator.id}_{view.period.label}_funnel.csv",
-                                FUNNEL_COLUMNS)
+                                note_columns(FUNNEL_COLUMNS))
         return json_response({
             "indicator": view.indicator.as_dict(),
             "period": view.period.as_dict(),
@@ -202,7 +203,7 @@ def funnel(
             "tau2": view.tau2,
             "method": view.method,
             "limits": records(view.limits),
-            "rows": records(view.rows, FUNNEL_COLUMNS),
+            "rows": records(view.rows, note_columns(FUNNEL_COLUMNS)),
         })
 
     return cached(request, session, build)
@@ -231,7 +232,7 @@ def opportunity(
         if format == "csv":
             return csv_response(view.rows,
                                 f"{view.indicator.id}_{view.period.label}_opportunity.csv",
-                                OPPORTUNITY_COLUMNS)
+                                note_columns(OPPORTUNITY_COLUMNS))
         return json_response({
             "indicator": view.indicator.as_dict(),
             "period": view.period.as_dict(),
@@ -242,7 +243,7 @@ def opportunity(
             "orgs_for_half": view.orgs_for_half,
             "n_below_level": view.n_below_level,
             "by_parent": records(view.by_parent),
-            "rows": records(view.rows, OPPORTUNITY_COLUMNS),
+            "rows": records(view.rows, note_columns(OPPORTUNITY_COLUMNS)),
         })
 
     return cached(request, session, build)

@@ -12,6 +12,7 @@ from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import doc
 from api.responses import csv_response, json_response, records
 from core.services import profile as profile_service
+from core.services.disclosure import note_columns
 from core.services.profile import TRIAGE_COLUMNS
 
 router = APIRouter(tags=["networks"])
@@ -44,13 +45,14 @@ def triage(
         t = profile_service.triage(session, code, indicators=ids, period_type=period_type,
                                    confidence=confidence)
         if format == "csv":
-            return csv_response(t.rows, f"triage_{t.parent.code}.csv", TRIAGE_COLUMNS)
+            return csv_response(t.rows, f"triage_{t.parent.code}.csv",
+                                note_columns(TRIAGE_COLUMNS))
         return json_response({
             "network": t.parent.brief(),
             "member_type": t.member_type,
             "members": records(t.members),
             "summary": records(t.summary),
-            "rows": records(t.rows, TRIAGE_COLUMNS),
+            "rows": records(t.rows, note_columns(TRIAGE_COLUMNS)),
         })
 
     return cached(request, session, build)

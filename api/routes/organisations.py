@@ -15,6 +15,7 @@ from api.responses import csv_response, json_response, records
 from core.services import organisations as org_service
 from core.services import profile as profile_service
 from core.services import spc as spc_service
+from core.services.disclosure import note_columns
 from core.services.organisations import ORG_LIST_COLUMNS
 from core.services.profile import PROFILE_COLUMNS
 from core.services.spc import SPC_POINT_COLUMNS
@@ -110,7 +111,7 @@ def spc(
         )
         if format == "csv":
             return csv_response(view.points, f"spc_{view.organisation.code}_{indicator_id}.csv",
-                                SPC_POINT_COLUMNS)
+                                note_columns(SPC_POINT_COLUMNS))
         return json_response({
             "organisation": view.organisation.brief(),
             "indicator": view.indicator.as_dict(),
@@ -131,7 +132,7 @@ def spc(
                 **dataclasses.asdict(view.run_chart),
                 "sentence": spc_service.run_chart_sentence(view.run_chart)},
             "annotations": view.annotations,
-            "points": records(view.points, SPC_POINT_COLUMNS),
+            "points": records(view.points, note_columns(SPC_POINT_COLUMNS)),
         })
 
     return cached(request, session, build)
@@ -163,13 +164,14 @@ def profile(
         prof = profile_service.profile(session, code, period=period, period_type=period_type,
                                        level=level, confidence=confidence)
         if format == "csv":
-            return csv_response(prof.rows, f"profile_{prof.organisation.code}.csv", PROFILE_COLUMNS)
+            return csv_response(prof.rows, f"profile_{prof.organisation.code}.csv",
+                                note_columns(PROFILE_COLUMNS))
         return json_response({
             "organisation": prof.organisation.brief(),
             "peers": prof.peers_label,
             "confidence": prof.confidence,
             "level": prof.level,
-            "rows": records(prof.rows, PROFILE_COLUMNS),
+            "rows": records(prof.rows, note_columns(PROFILE_COLUMNS)),
         })
 
     return cached(request, session, build)

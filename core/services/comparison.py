@@ -32,6 +32,7 @@ from core.services.base import (
     value_frame,
     with_intervals,
 )
+from core.services.disclosure import disclosed
 from core.stats.peers import COMPARISONS
 
 COMPARISON_COLUMNS = (
@@ -256,7 +257,7 @@ def comparison(
     order = np.argsort(np.where(res.has, res.rank, np.inf), kind="stable")
     ordered = {k: v[order] for k, v in cols.items()}
     q1, med, q3 = res.quartiles
-    return ComparisonResult(
+    return disclosed(ComparisonResult(
         indicator=ind,
         period=per,
         peers=peer_set,
@@ -267,7 +268,7 @@ def comparison(
         deciles=list(res.deciles),
         n=res.n,
         columns=ordered,
-    )
+    ))
 
 
 @dataclass(frozen=True)
@@ -341,7 +342,7 @@ def funnel(
         }
     )
     phi = float(res.phi) if np.isfinite(res.phi) else None
-    return FunnelView(
+    return disclosed(FunnelView(
         indicator=ind,
         period=per,
         peers=peer_set,
@@ -353,7 +354,7 @@ def funnel(
         method=res.method,
         limits=res.limits.reset_index(drop=True),
         rows=rows,
-    )
+    ))
 
 
 @dataclass(frozen=True)
@@ -459,7 +460,7 @@ def opportunity(
             "orgs_for_half": bg["orgs_for_half"].astype(int).to_numpy(),
         }
     ).sort_values("extra", ascending=False, kind="stable")
-    return OpportunityView(
+    return disclosed(OpportunityView(
         indicator=ind,
         period=per,
         peers=peer_set,
@@ -470,7 +471,7 @@ def opportunity(
         n_below_level=int((res.rows["extra"] > 0).sum()),
         by_parent=by_parent.reset_index(drop=True),
         rows=rows.reset_index(drop=True),
-    )
+    ))
 
 
 def _parent_names(conn: Conn, parent_ids: pd.Series) -> dict[Any, tuple[str, str]]:

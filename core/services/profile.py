@@ -34,6 +34,14 @@ from core.services.base import (
     with_intervals,
 )
 from core.services.comparison import LEVELS, check_level
+from core.services.disclosure import (
+    NOTE_COLUMN,
+    SUPPRESSED_NOTE,
+    active_rule,
+    count_mask,
+    disclose_count,
+    note_columns,
+)
 from core.services.spc import latest_icons, latest_judgement, period_sequence
 
 PROFILE_COLUMNS = (
@@ -343,6 +351,38 @@ def _latest_icon(
     return (None if var is None else str(var)), (None if ass is None else str(ass))
 
 
+#: what a profile row suppressed by disclosure control shows no more
+_PROFILE_BLANK = ("value", "lower_ci", "upper_ci", "rank", "percentile", "meets_target",
+                  "spc_variation", "spc_assurance", "opportunity", "opportunity_level")
+
+
+def _disclose_profile_row(row: dict[str, Any], ps: PeerStats, me: int, rule: Any) -> None:
+    """Disclosure control on one profile row (:mod:`core.services.disclosure`): its counts
+    suppressed or rounded; a suppressed row keeps no value, interval, rank, percentile, flag
+    or opportunity; the opportunity is disclosed itself; the peers' lowest and highest values
+    are those of peers whose counts may be shown (a peer's extreme value is its own)."""
+    mask, counts = count_mask(rule, {c: [row[c] if row[c] is not None else np.nan]
+                                     for c in ("numerator", "denominator")})
+    row["numerator"], row["denominator"] = (_nz(counts[c][0]) for c in ("numerator",
+                                                                          "denominator"))
+    note = None
+    if mask[0]:
+        for c in _PROFILE_BLANK:
+            row[c] = None
+        row["comparison"] = "not_compared"
+        note = SUPPRESSED_NOTE
+    elif row["opportunity"] is not None:
+        row["opportunity"] = _nz(disclose_count(row["opportunity"], rule))
+        if row["opportunity"] is None:
+            row["opportunity_level"] = None
+            note = SUPPRESSED_NOTE
+    row[NOTE_COLUMN] = note
+    shown, _ = count_mask(rule, ps.raw)
+    vals = ps.value[np.isfinite(ps.value) & ~shown]
+    row["peer_min"] = _nz(vals.min()) if vals.size else None
+    row["peer_max"] = _nz(vals.max()) if vals.size else None
+
+
 @dataclass(frozen=True)
 class Profile:
     """Every indicator for one organisation: rows of :data:`PROFILE_COLUMNS`."""
@@ -403,6 +443,7 @@ def profile(
     metas = {m.id: m for m in list_indicator_meta(conn)}
     pairs = [(r.indicator_id, int(r.period_id)) for r in chosen.itertuples()]
     all_stats = peer_stats(conn, metas, pairs, org.org_type, conf, active_only)
+    rule = active_rule()
     out = []
     for ps, r in zip(all_stats, chosen.itertuples(), strict=True):
         ind = metas[r.indicator_id]
@@ -422,7 +463,9 @@ def profile(
             values["period"].tolist(), values["value"].to_numpy(dtype=float), ind,
             r.period_type,
         )
-    frame = pd.DataFrame(out, columns=list(PROFILE_COLUMNS))
+        if rule is not None:
+            _disclose_profile_row(out[-1], ps, me, rule)
+    frame = pd.DataFrame(out, columns=list(note_columns(PROFILE_COLUMNS)))
     frame = frame.sort_values(["domain", "indicator_id"], na_position="last", kind="stable")
     return Profile(org, f"all {org.org_type} organisations", conf, level,
                    frame.reset_index(drop=True))
@@ -497,12 +540,16 @@ def triage(
     pairs = [(r.indicator_id, int(r.period_id)) for r in chosen.itertuples()]
     all_stats = peer_stats(conn, metas, pairs, mtype or "", conf)
     names = {int(r[0]): (r[1], r[2]) for r in members}
+    rule = active_rule()
     out, summary = [], []
     for ps, r in zip(all_stats, chosen.itertuples(), strict=True):
         ind = metas[r.indicator_id]
         pv = ps.raw
         if not len(pv["org_id"]):
             continue
+        # disclosure control: members whose counts are suppressed show no value or flag
+        hidden = count_mask(rule, pv)[0] if rule is not None else np.zeros(len(pv["org_id"]),
+                                                                             dtype=bool)
         value, lower, upper = ps.value, ps.lower, ps.upper
         comparison = ps.comparison
         meets_all = ps.meets_target
@@ -524,6 +571,9 @@ def triage(
             special = icon.get("special_cause")
             concern = bool(var and var.startswith("concern"))
             worse = comparison[i] == "worse"
+            if hidden[i]:
+                var = special = meets = None
+                concern = worse = False
             failing = meets is False
             n_worse += worse
             n_concern += concern
@@ -533,18 +583,27 @@ def triage(
                                            ("failing_target", failing)) if on]
             out.append({
                 "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
-                "org_code": names[oid][0], "org_name": names[oid][1], "value": _nz(value[i]),
-                "lower_ci": _nz(lower[i]), "upper_ci": _nz(upper[i]),
-                "benchmark": _nz(ps.pooled), "comparison": str(comparison[i]),
+                "org_code": names[oid][0], "org_name": names[oid][1],
+                "value": None if hidden[i] else _nz(value[i]),
+                "lower_ci": None if hidden[i] else _nz(lower[i]),
+                "upper_ci": None if hidden[i] else _nz(upper[i]),
+                "benchmark": _nz(ps.pooled),
+                "comparison": "not_compared" if hidden[i] else str(comparison[i]),
                 "spc_variation": var,
                 "spc_special_cause": special if isinstance(special, str) else None,
                 "meets_target": meets, "significantly_worse": bool(worse),
                 "special_cause_concern": concern, "failing_target": failing, "flags": flags,
             })
+            if rule is not None:
+                out[-1][NOTE_COLUMN] = SUPPRESSED_NOTE if hidden[i] else None
         keep = np.isin(pv["org_id"], mids) & ~pv["suppressed"]
         net_value = stats.pooled_value(
             pv["numerator"][keep], pv["denominator"][keep], multiplier=ind.multiplier,
         ) if ind.value_type != "mean" else float("nan")
+        if rule is not None and count_mask(rule, {
+                "numerator": [pv["numerator"][keep].sum()],
+                "denominator": [pv["denominator"][keep].sum()]})[0][0]:
+            net_value = float("nan")  # the network's own counts are small
         summary.append({
             "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
             "network_value": _nz(net_value), "benchmark": _nz(ps.pooled),
@@ -553,7 +612,7 @@ def triage(
             "special_cause_concern": int(n_concern),
             "failing_target": int(n_failing),
         })
-    rows_frame = pd.DataFrame(out, columns=list(TRIAGE_COLUMNS))
+    rows_frame = pd.DataFrame(out, columns=list(note_columns(TRIAGE_COLUMNS)))
     sm = pd.DataFrame(summary)
     if not sm.empty:
         sm["flagged"] = sm[["significantly_worse", "special_cause_concern",

@@ -41,6 +41,7 @@ from core.services.base import (
     improvement_direction,
     with_intervals,
 )
+from core.services.disclosure import disclosed
 from core.stats.spc import MIN_POINTS as SPC_MIN_POINTS
 
 #: Values needed for process limits; fewer and the series is shown as a run chart.
@@ -330,14 +331,14 @@ def spc(
     )
     first = series["start_date"].iloc[0]
     last = parse_period(labels[-1], ptype).end
-    return SPCView(
+    return disclosed(SPCView(
         organisation=org, indicator=ind, period_type=ptype, period_types=types, chart=chart,
         improvement_direction=direction, screen_outliers=screen_outliers, fix_after=fix_after,
         rebase=rebase_labels, target=ind.target, variation=variation,
         assurance=assurance, warnings=warnings, points=points,
         annotations=annotations_for(conn, org.id, ind.id, first, last),
         limits_note=limits_note, run_chart=run, n_points=n_points,
-    )
+    ))
 
 
 def _segment_notes(pts: pd.DataFrame, labels: list[str], fix_after: int | None) -> list[str]:

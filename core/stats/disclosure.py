@@ -43,7 +43,12 @@ def disclose(counts: Any, rule: DisclosureRule = DisclosureRule()) -> DisclosedC
     if rule.suppress_zero:
         sup |= finite & (x == 0)
     step = float(rule.round_to)
-    rounded = np.floor(x / step + 0.5) * step if step > 0 else x
+    with np.errstate(invalid="ignore"):
+        rounded = np.floor(x / step + 0.5) * step if step > 0 else x
+        # a non-integer count just outside the range (7.2 -> 5, 0.6 -> 1 with round_to=1)
+        # must not be shown as a count inside it
+        sup |= finite & (rounded != 0) & (rounded >= rule.suppress_min) \
+            & (rounded <= rule.suppress_max)
     return DisclosedCounts(values=np.where(sup | ~finite, np.nan, rounded), suppressed=sup)
 
 

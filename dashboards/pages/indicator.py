@@ -17,6 +17,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from core.services import base
 from core.services import comparison as comparison_service
+from core.services.disclosure import active_rule
 from core.services.organisations import list_organisations
 from dashboards import adapters, components, figures
 from dashboards.adapters import ViewError
@@ -156,6 +157,8 @@ def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
          "minWidth": 170, "filter": True, "headerTooltip": "Compared with the benchmark"},
         {"field": "Meets target", "width": 105},
     ]
+    if active_rule() is not None:  # disclosure control: says why a row has no value
+        cols.append({"field": "Note", "width": 190})
     return dag.AgGrid(id=f"{P}-grid", rowData=rows, columnDefs=cols,
                       defaultColDef={"sortable": True, "resizable": True,
                                      "wrapHeaderText": True, "autoHeaderHeight": True},

@@ -69,7 +69,8 @@ def triage_grid(tri: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                                "indicator_id": ind_id}
         for r in part.itertuples():
             words = [FLAG_WORDS[f] for f in (r.flags or [])]
-            row[r.org_code] = "; ".join(words) if words else "-"
+            row[r.org_code] = "; ".join(words) if words else (
+                str(getattr(r, "disclosure", None) or "-"))  # disclosure control's note
             row["Flags"] += len(words)
         rows.append(row)
     rows.sort(key=lambda r: -r["Flags"])

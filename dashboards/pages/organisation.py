@@ -44,10 +44,14 @@ def table_rows(rows: Any, code: str) -> list[dict[str, Any]]:
         var, _ = adapters.variation_words(r.spc_variation)
         ass, _ = adapters.assurance_words(r.spc_assurance)
         d = int(r.decimals or 1)
+        # disclosure control: a suppressed row (or opportunity) says so instead of a number
+        note = getattr(r, "disclosure", None)
+        note = note if isinstance(note, str) else None
+        hidden = note is not None and (r.value is None or r.value != r.value)
         out.append({
             "Indicator": r.indicator_name,
             "Period": r.period,
-            "Value": figures.format_value(r.value, d, r.unit),
+            "Value": note if hidden else figures.format_value(r.value, d, r.unit),
             "Peer median": figures.format_value(r.peer_median, d, r.unit),
             "Compared with peers": adapters.COMPARISON_WORDS.get(r.comparison, "Not compared"),
             "Trend (SPC)": var or "Too few points",
@@ -56,7 +60,7 @@ def table_rows(rows: Any, code: str) -> list[dict[str, Any]]:
             "Opportunity": (f"{r.opportunity:,.0f} more patient"
                             + ("" if round(r.opportunity) == 1 else "s")
                             if isinstance(r.opportunity, float) and r.opportunity >= 0.5
-                            else ""),
+                            else note or ""),
             "Trend link": f"[Trend](/organisations/{code}/indicators/{r.indicator_id})",
             "indicator_id": r.indicator_id,
         })

@@ -195,3 +195,13 @@ def test_disclosure():
     assert out.denominator.tolist() == [100, 205]
     assert out.numerator.iloc[1] == 40
     assert frame.numerator.iloc[0] == 3  # pure: input untouched
+
+
+def test_disclosure_never_shows_a_count_in_the_suppressed_range():
+    # non-integer counts (expected deaths, rates' populations) just outside 1-7 round into it
+    d = disclose([7.2, 7.5, 0.4, 0.6, 2.4])
+    assert d.suppressed.tolist() == [True, False, False, False, True]
+    assert d.values[[1, 2, 3]].tolist() == [10, 0, 0]
+    exact = disclose([0.6, 0.4, 8.2], DisclosureRule(round_to=1))
+    assert exact.suppressed.tolist() == [True, False, False]
+    assert exact.values[[1, 2]].tolist() == [0, 8]
