@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from core import audit
 from qidash.commands import db, serve
 
 app = typer.Typer(
@@ -16,10 +17,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    # every write a command makes is recorded in the audit log as this host's user, via cli
+    audit.actor_var.set(audit.cli_actor())
+
+
 app.add_typer(db.app, name="db")
 app.command("serve")(serve.serve)
 
-for _module in ("load", "tokens", "export"):  # groups owned by the ETL, API and export work
+# groups owned by the ETL, API, export and security work
+for _module in ("load", "tokens", "export", "audit"):
     try:
         _mod = __import__(f"qidash.commands.{_module}", fromlist=["register"])
     except ModuleNotFoundError:
