@@ -17,6 +17,7 @@ from api.errors import error_response, install_error_handlers
 from api.guard import TextGuardMiddleware
 from api.responses import JSONBytes
 from api.routes import (
+    admin,
     annotations,
     exports,
     groups,
@@ -37,9 +38,12 @@ units (the indicator's multiplier applied). `period` defaults to the latest peri
 **Formats**: JSON by default; `?format=csv` on every table-shaped endpoint downloads the table
 (cells that a spreadsheet would read as a formula get a leading apostrophe).
 
-**Auth**: reads are open unless the server sets `QIDASH_REQUIRE_AUTH=true`; every write needs
-a bearer token with the `analyst` role or above (`Authorization: Bearer TOKEN`; create one with
-`qidash tokens create --role analyst --name NAME`). No token: 401; a role too low: 403.
+**Auth**: reads are open unless the server sets `QIDASH_REQUIRE_AUTH=true` (then they need the
+`viewer` role); every write needs a bearer token with the `analyst` role or above, whatever the
+setting (`Authorization: Bearer TOKEN`; create one with
+`qidash tokens create --role analyst --name NAME`); tokens and the audit log need `admin`.
+A browser signed in to the dashboards (`/sign-in`) is authenticated by its session cookie.
+No token: 401; a role too low: 403; too many failed token checks from one address: 429.
 
 **Errors** always have one shape: `{"error": {"status", "code", "message", "details"}}`;
 unknown indicators, organisations or periods give 404 with a message that lists valid values,
@@ -54,6 +58,7 @@ TAGS = [
     {"name": "annotations", "description": "Notes on SPC charts"},
     {"name": "loads", "description": "Uploads through the loading pipeline, history, revert"},
     {"name": "health", "description": "Health and data freshness"},
+    {"name": "admin", "description": "Tokens and the audit log (admin role)"},
 ]
 
 
@@ -97,7 +102,8 @@ def create_api() -> FastAPI:
     app.add_middleware(TextGuardMiddleware)  # NUL / lone surrogates: 422, never a 500
     # heavy reads are cached per worker by data version (api/cache.py)
     app.state.response_cache = make_cache()
-    for module in (health, indicators, organisations, networks, groups, annotations, loads):
+    for module in (health, indicators, organisations, networks, groups, annotations, loads,
+                   admin):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)
 

@@ -10,9 +10,8 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from core import auth
+from core import audit, auth
 from core.db import get_engine
-from core.errors import NotAuthenticated
 from core.settings import get_settings
 
 
@@ -65,54 +64,52 @@ class Caller:
 
 ANONYMOUS = Caller(None, None)
 
+#: what each route's minimum role means in the one rule (core.auth.required_role)
+_ACTION: dict[str, auth.Action] = {"viewer": "read", "analyst": "write", "admin": "admin"}
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated(
-            "the Authorization header must be 'Bearer TOKEN' (create a token with "
-            "qidash tokens create)"
-        )
-    return token.strip()
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _caller(request: Request, session: Session) -> Caller:
-    token = _bearer(request)
-    if token is None:
+    """Authenticate the request's bearer token or dashboard session (the cookie the export
+    buttons carry); record the token's use."""
+    principal = auth.authenticate_request(
+        session, authorization=request.headers.get("authorization"),
+        session_id=request.cookies.get(auth.SESSION_COOKIE),
+        csrf=request.headers.get(auth.CSRF_HEADER), method=request.method,
+        client=_client(request))
+    if principal is None:
         return ANONYMOUS
-    info = auth.verify_token(session, token)
-    if info is None:
-        raise NotAuthenticated("the bearer token is unknown or revoked")
-    if auth.touch_token(session, info):
+    if auth.touch(session, principal):
         session.commit()
-    return Caller(info.name, info.role)
+    return Caller(principal.name, principal.role)
 
 
 def require(minimum: Literal["viewer", "analyst", "admin"]):  # type: ignore[no-untyped-def]
-    """A dependency that returns the :class:`Caller` if its role is ``minimum`` or above.
-
-    Reads (``viewer``) are open unless ``QIDASH_REQUIRE_AUTH`` is true; a token that is sent
-    is always checked. No token where one is needed: 401; a role too low: 403.
+    """A dependency that returns the :class:`Caller` if the one rule
+    (:func:`core.auth.authorize`) lets it do what needs ``minimum``: reads are open unless
+    ``QIDASH_REQUIRE_AUTH`` is true, writes need analyst, tokens and the audit log admin.
+    Credentials that are sent are always checked. None where needed: 401; a role too low: 403.
+    The caller is recorded as the actor of the request's writes (the audit log).
     """
+    action = _ACTION[minimum]
 
     async def dependency(request: Request, session: SessionDep) -> Caller:
-        # async so that an anonymous read costs no thread switch; a presented token is
+        # async so that an anonymous read costs no thread switch; presented credentials are
         # verified against the database in the threadpool (never on the event loop)
-        if _bearer(request) is None:
+        if ("authorization" not in request.headers
+                and auth.SESSION_COOKIE not in request.cookies):
             caller = ANONYMOUS
         else:
             caller = await run_in_threadpool(_caller, request, session)
-        if minimum == "viewer" and not get_settings().require_auth:
-            return caller
-        if not caller.authenticated:
-            raise NotAuthenticated(
-                f"this needs a bearer token with the {minimum} role or above "
-                "(Authorization: Bearer TOKEN)"
-            )
-        auth.require_role(caller.role or "", minimum, "this request")
+        principal = (auth.Principal(caller.name or "", caller.role, 0, "")
+                     if caller.role is not None else None)
+        auth.authorize(principal, action, require_auth=get_settings().require_auth,
+                       what="this request")
+        if caller.authenticated:
+            audit.actor_var.set(audit.Actor(caller.name, caller.role, "api", _client(request)))
         return caller
 
     return dependency
@@ -120,6 +117,7 @@ def require(minimum: Literal["viewer", "analyst", "admin"]):  # type: ignore[no-
 
 ReaderDep = Annotated[Caller, Depends(require("viewer"))]
 AnalystDep = Annotated[Caller, Depends(require("analyst"))]
+AdminDep = Annotated[Caller, Depends(require("admin"))]
 
 
 #: ids and offsets are bounded so that a huge number is a 422, not a database overflow

@@ -24,6 +24,7 @@ from core.errors import (
     NotFound,
     PermissionDenied,
     QidashError,
+    TooManyAttempts,
 )
 
 log = logging.getLogger("qidash.api")
@@ -34,6 +35,7 @@ STATUS = {
     Conflict: 409,
     NotAuthenticated: 401,
     PermissionDenied: 403,
+    TooManyAttempts: 429,
 }
 _HTTP_CODES = {
     400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found",
@@ -112,6 +114,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _core(_request: Request, exc: QidashError):  # type: ignore[no-untyped-def]
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
         return error_response(status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(APIError)

@@ -1,7 +1,8 @@
 """Exceptions the core raises for expected conditions; every edge maps them to its own words.
 
 The API maps :class:`NotFound` to 404, :class:`InvalidParameter` to 422, :class:`Conflict` to
-409, :class:`NotAuthenticated` to 401 and :class:`PermissionDenied` to 403; the CLI prints the
+409, :class:`NotAuthenticated` to 401, :class:`PermissionDenied` to 403 and
+:class:`TooManyAttempts` to 429; the CLI prints the
 message and exits 2; the dashboards show the message. Messages are written for the person who
 sent the request: they say what was wrong and how to find valid values.
 """
@@ -77,6 +78,16 @@ class PermissionDenied(QidashError):
     code = "permission_denied"
 
 
+class TooManyAttempts(QidashError):
+    """Too many failed sign-ins or token checks from one address; ``retry_after`` seconds."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 __all__ = [
     "Conflict",
     "InvalidParameter",
@@ -84,4 +95,5 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "QidashError",
+    "TooManyAttempts",
 ]

@@ -79,6 +79,7 @@ class Load(Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     message: Mapped[str | None] = mapped_column(Text)
     reverted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reverted_by: Mapped[str | None] = mapped_column(String(200))
 
     errors: Mapped[list[LoadError]] = relationship(
         back_populates="load", cascade="all, delete-orphan", lazy="raise"
@@ -278,11 +279,48 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuthSession(Base):
+    """A dashboard sign-in: the browser holds a random session id in an HttpOnly cookie; only
+    its SHA-256 is stored, with the SHA-256 of the session's CSRF token. A session lives no
+    longer than its token: revoking or expiring the token ends it."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"),
+                                          index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str | None] = mapped_column(String(200))
+
+
+class AuditEntry(Base):
+    """One write: who (token name and role), what (action, target, details), when, from where
+    (client address, or the CLI's user@host) and through which entry point."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(500))
+    via: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 __all__ = [
     "Annotation",
     "ApiToken",
+    "AuditEntry",
+    "AuthSession",
     "Base",
     "Indicator",
     "IndicatorValue",

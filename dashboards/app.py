@@ -139,8 +139,6 @@ def _shell(page: Any = None) -> html.Div:
             html.Main(page if page is not None else dash.page_container, id="main",
                       className="container-fluid qd-main", tabIndex="-1"),
             components.footer(),
-            # the analyst token lives in the tab's session storage only (see pages/trend.py)
-            dcc.Store(id="auth-token", storage_type="session"),
             dcc.Store(id="exports-available", storage_type="session"),
         ]
     )

@@ -49,6 +49,7 @@ def header() -> html.Header:
                             dbc.NavItem(dcc.Link("Upload data", href="/upload",
                                                  className="nav-link")),
                             dbc.NavItem(html.A("API", href="/api/docs", className="nav-link")),
+                            *_account_items(),
                         ],
                         navbar=True, className="ms-auto",
                     ),
@@ -58,6 +59,20 @@ def header() -> html.Header:
             className="qd-header", dark=True, color=theme.NHS_BLUE,
         )
     )
+
+
+def _account_items() -> list[Any]:
+    """Who is signed in, with sign-out; or a sign-in link (plain links: these are the
+    server's own pages, outside the dashboards)."""
+    from dashboards.pages_auth import current_principal
+
+    who = current_principal()
+    if who is None:
+        return [dbc.NavItem(html.A("Sign in", href="/sign-in", className="nav-link",
+                                   id="qd-sign-in"))]
+    return [dbc.NavItem(html.Span(f"{who.name} ({who.role})", className="navbar-text px-2",
+                                  id="qd-signed-in")),
+            dbc.NavItem(html.A("Sign out", href="/sign-out", className="nav-link"))]
 
 
 def footer() -> html.Footer:

@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 from sqlalchemy import Connection, Engine, func, select, text, update
 
+from core import audit
 from core.db import ensure_schema
 from core.models import LOAD_KINDS, Load, LoadError
 from core.periods import PERIOD_TYPES
@@ -195,6 +196,7 @@ def _read(source: Source, kind: str, fmt: str, options: ReadOptions) -> tuple[Ex
 
 
 # the pipeline --------------------------------------------------------------------------------
+@audit.writes("load")
 def run_load(
     engine: Engine,
     source: bytes | str | Path,
@@ -260,6 +262,12 @@ def run_load(
         if load_id is not None:
             db.release_load(conn, load_id)
         conn.close()
+    if load_id is not None:
+        with engine.begin() as c:
+            audit.record(c, "load", str(load_id), {
+                "file": src.name, "kind": kind, "format": fmt, "status": result.status,
+                "rows_read": result.rows_read, "rows_rejected": result.rows_rejected,
+                "skip_invalid": skip_invalid})
     return result
 
 
@@ -811,6 +819,7 @@ def get_load(engine: Engine, load_id: int) -> LoadSummary | None:
     return _interrupted(_summary(row, errors), dead)
 
 
+@audit.writes("load.revert")
 def revert_load(engine: Engine, load_id: int, *, user: str | None = None) -> LoadSummary:
     """Put the values a load wrote back as they were before it, in one transaction.
 
@@ -834,9 +843,11 @@ def revert_load(engine: Engine, load_id: int, *, user: str | None = None) -> Loa
             raise RevertError(f"load {load_id} is {row.status}: it wrote nothing to revert")
         touched = db.revert_values(conn, load_id)
         conn.execute(update(t).where(t.c.id == load_id).values(
-            status="reverted", reverted_at=dt.datetime.now(dt.UTC),
+            status="reverted", reverted_at=dt.datetime.now(dt.UTC), reverted_by=user,
             message=f"reverted ({touched} values put back)"
             + (f" by {user}" if user else "")))
+        audit.record(conn, "load.revert", str(load_id),
+                     {"file": row.file_name, "values_put_back": touched})
     summary = get_load(engine, load_id)
     assert summary is not None
     return summary

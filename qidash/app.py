@@ -2,7 +2,8 @@
 
 API routes are registered first (Starlette matches in order), then Dash's Flask server is
 mounted at ``/`` through ``a2wsgi.WSGIMiddleware``. Process-wide middleware (request ids,
-structured access logs, security headers, CORS when configured) wraps both.
+structured access logs, security headers, CORS when configured, and the dashboards' sign-in
+gate, :mod:`qidash.security`) wraps both.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from api.app import create_api
 from core.settings import get_settings
 from dashboards.app import create_dash
 from qidash.middleware import RequestContextMiddleware
+from qidash.security import DashboardGate, install_sign_in
 
 
 def create_app() -> FastAPI:
@@ -23,6 +25,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     app = create_api()
     dash_app = create_dash(requests_pathname_prefix="/")
+    install_sign_in(app)  # /sign-in and /sign-out, before the dashboards take "/"
     # gzip the dashboards' scripts, layouts and figures (~3x smaller). Level 1: a 6,500-bar
     # figure compresses in 3 ms (level 6: 10 ms) to within 12% of level 6's size.
     app.mount("/", GZipMiddleware(WSGIMiddleware(dash_app.server),  # type: ignore[arg-type]
@@ -34,5 +37,7 @@ def create_app() -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         )
+    # who is asking, for every dashboard request; nothing without a viewer when reads need one
+    app.add_middleware(DashboardGate)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -44,6 +44,9 @@ LAZY_COMMANDS: dict[str, tuple[str, Callable[[Any, typer.Typer], None], str]] = 
                "token's SHA-256 is stored: the token is printed once, when created."),
     "export": ("qidash.commands.export", _register,
                "Export slide packs for improvement meetings."),
+    "audit": ("qidash.commands.audit", _register,
+              "The latest writes, newest first: when, who (token and role, or the CLI's "
+              "user@host), through what (api, dashboard, cli), the action and what it touched."),
 }
 
 
@@ -97,6 +100,11 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """qidash: quality-improvement dashboards for NHS clinical networks."""
+    # every write a command makes is recorded in the audit log as this host's user, via cli
+    # (imported here: --help must not import SQLAlchemy)
+    from core import audit
+
+    audit.actor_var.set(audit.cli_actor())
 
 
 def main() -> None:

@@ -202,3 +202,12 @@ def module_database(
         return database_factory.create(backend)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_limiter() -> None:
+    """Each test starts with no failed token checks counted against its address (the limiter
+    is per process; tests that send bad tokens on purpose would otherwise add up)."""
+    from core.auth import limiter
+
+    limiter.reset()

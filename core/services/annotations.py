@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from core import audit
 from core.errors import InvalidParameter, NotFound
 from core.models import Annotation, Indicator, Organisation, utcnow
 from core.services.base import Conn, get_indicator, get_org
@@ -53,6 +54,7 @@ def get_annotation(conn: Conn, annotation_id: int) -> dict[str, Any]:
     return _row(r)
 
 
+@audit.writes("annotation.create")
 def create_annotation(
     session: Conn,
     *,
@@ -74,10 +76,16 @@ def create_annotation(
         insert(Annotation).values(org_id=org_id, indicator_id=ind_id, date=date, text=body,
                                   author=author, created_at=utcnow()).returning(Annotation.id)
     ).scalar_one()
+    audit.record(session, "annotation.create", str(new_id),
+                 {"date": date.isoformat(), "org": org, "indicator": indicator, "text": body})
     return get_annotation(session, new_id)
 
 
+@audit.writes("annotation.delete")
 def delete_annotation(session: Conn, annotation_id: int) -> None:
     """Delete one annotation (:class:`NotFound` if there is none). Flushes only."""
-    get_annotation(session, annotation_id)
+    note = get_annotation(session, annotation_id)
     session.execute(delete(Annotation).where(Annotation.id == annotation_id))
+    audit.record(session, "annotation.delete", str(annotation_id),
+                 {k: None if note.get(k) is None else str(note[k])
+                  for k in ("date", "text", "author", "org_code", "indicator_id")})

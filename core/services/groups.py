@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from core import audit
 from core.errors import Conflict, InvalidParameter, NotFound
 from core.models import Organisation, PeerGroup, PeerGroupMember, utcnow
 from core.services.base import Conn
@@ -70,6 +71,7 @@ def get_group(conn: Conn, name: str) -> Group:
     return Group(*row, members=_members(conn, [row[0]])[row[0]])
 
 
+@audit.writes("group.create")
 def create_group(
     session: Conn,
     name: str,
@@ -107,11 +109,14 @@ def create_group(
     ).scalar_one()
     session.execute(insert(PeerGroupMember), [{"group_id": gid, "org_id": found[c]}
                                               for c in codes])
+    audit.record(session, "group.create", name, {"members": codes})
     return get_group(session, name)
 
 
+@audit.writes("group.delete")
 def delete_group(session: Conn, name: str) -> None:
     """Delete the group ``name`` (:class:`NotFound` if there is none). Flushes only."""
     group = get_group(session, name)
     session.execute(delete(PeerGroupMember).where(PeerGroupMember.group_id == group.id))
     session.execute(delete(PeerGroup).where(PeerGroup.id == group.id))
+    audit.record(session, "group.delete", name, {"members": [m["code"] for m in group.members]})

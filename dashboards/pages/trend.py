@@ -3,10 +3,9 @@
 URL: ``/organisations/<code>/indicators/<id>?rebase=2017-04,2018-01&fix=12&chart=xmr|p``.
 Annotations (notes on a date) are shown on the chart and can be added or removed by analysts.
 
-Writes and tokens: when ``QIDASH_REQUIRE_AUTH`` is on, adding or removing a note needs an analyst
-token. The analyst pastes it once; it is kept in the browser tab's session storage (gone when the
-tab closes), sent with each write and checked by :func:`core.auth.verify_token` on the server.
-Without ``QIDASH_REQUIRE_AUTH`` (a single-user or demo install) notes can be written freely.
+Writes: adding or removing a note needs an analyst sign-in (``/sign-in``), whatever
+``QIDASH_REQUIRE_AUTH`` says (:func:`dashboards.pages_auth.guarded_write`); the note records
+who wrote it, and a removal asks for confirmation first.
 """
 
 import datetime as dt
@@ -23,7 +22,7 @@ from core.services import spc as spc_service
 from core.services.organisations import organisation_detail
 from dashboards import adapters, components, figures
 from dashboards.adapters import ViewError
-from dashboards.pages_auth import check_writer
+from dashboards.pages_auth import guarded_write, writer_name
 
 dash.register_page(__name__, path_template="/organisations/<code>/indicators/<indicator_id>",
                    title="Trend - qidash")
@@ -147,11 +146,10 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
                 dbc.Col(dbc.Input(id=f"{P}-note-date", type="date", placeholder="Date"), md=2),
                 dbc.Col(dbc.Input(id=f"{P}-note-text", placeholder="What happened, e.g. new "
                                   "recall system", maxLength=500), md=5),
-                dbc.Col(dbc.Input(id=f"{P}-token", type="password",
-                                  placeholder="Analyst token (kept in this tab only)",
-                                  autoComplete="off"), md=3),
                 dbc.Col(dbc.Button("Add note", id=f"{P}-note-add", color="primary"), md=2),
             ], className="g-2 mt-1"),
+            dcc.ConfirmDialog(id=f"{P}-del-confirm"),
+            dcc.Store(id=f"{P}-del-pending"),
             html.Div(id=f"{P}-note-msg", className="mt-2", **{"aria-live": "polite"}),
         ], className="qd-card"),
         components.how_to_read(HOW_TO_READ),
@@ -187,53 +185,69 @@ def update(rebase, fix, chart, key):
 
 
 @callback(
+    Output(f"{P}-del-confirm", "displayed"),
+    Output(f"{P}-del-confirm", "message"),
+    Output(f"{P}-del-pending", "data"),
+    Input({"type": "trend-del", "id": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def ask_remove(clicks):
+    """Ask before removing a note."""
+    trig = ctx.triggered_id
+    # the list appearing (page render, redraw) fires this with no click: ignore that
+    if not isinstance(trig, dict) or not any(clicks or []):
+        return no_update, no_update, no_update
+    return True, "Remove this note? It disappears from the chart for everyone.", \
+        {"id": int(trig["id"])}
+
+
+def _refused_note(message: str) -> tuple[Any, Any, Any]:
+    return no_update, dbc.Alert(message, color="warning"), no_update
+
+
+@callback(
     Output(f"{P}-notes", "children"),
     Output(f"{P}-note-msg", "children"),
     Output(f"{P}-graph", "figure", allow_duplicate=True),
-    Output("auth-token", "data"),
     Input(f"{P}-note-add", "n_clicks"),
-    Input({"type": "trend-del", "id": ALL}, "n_clicks"),
+    Input(f"{P}-del-confirm", "submit_n_clicks"),
     State(f"{P}-note-date", "value"),
     State(f"{P}-note-text", "value"),
-    State(f"{P}-token", "value"),
-    State("auth-token", "data"),
+    State(f"{P}-del-pending", "data"),
     State(f"{P}-key", "data"),
     State(f"{P}-rebase", "value"),
     State(f"{P}-fix", "value"),
     State(f"{P}-chart", "value"),
     prevent_initial_call=True,
 )
-def edit_notes(_add, _dels, date, text, token, saved, key, rebase, fix, chart):
-    """Add or remove a note (through the annotations service), then redraw."""
+@guarded_write("Adding or removing notes", refused=_refused_note)
+def edit_notes(_add, _confirmed, date, text, pending, key, rebase, fix, chart):
+    """Add a note, or remove the one confirmed in the dialog (through the annotations
+    service, as the signed-in analyst), then redraw."""
     trig = ctx.triggered_id
-    # components appearing (page render, list redraw) fire this with no click: ignore those
-    if trig is None or (trig == f"{P}-note-add" and not _add) or (
-            isinstance(trig, dict) and not any(_dels or [])):
-        return no_update, no_update, no_update, no_update
-    token = token or saved
+    if (trig == f"{P}-note-add" and not _add) or (trig != f"{P}-note-add" and not pending):
+        return no_update, no_update, no_update
     try:
         with session_scope() as s:
-            author = check_writer(s, token)
             if trig == f"{P}-note-add":
                 if not date:
                     raise ViewError("Choose the date the note belongs to.")
                 annotation_service.create_annotation(
                     s, date=dt.date.fromisoformat(date), text=text or "", org=key["code"],
-                    indicator=key["indicator"], author=author)
+                    indicator=key["indicator"], author=writer_name())
                 msg = "Note added."
             else:
-                annotation_service.delete_annotation(s, int(trig["id"]))
+                annotation_service.delete_annotation(s, int(pending["id"]))
                 msg = "Note removed."
     except ViewError as exc:
-        return no_update, dbc.Alert(str(exc), color="warning"), no_update, no_update
+        return no_update, dbc.Alert(str(exc), color="warning"), no_update
     except QidashError as exc:
-        return no_update, dbc.Alert(exc.message, color="warning"), no_update, no_update
+        return no_update, dbc.Alert(exc.message, color="warning"), no_update
     except ValueError:
-        return no_update, dbc.Alert("The date is not valid.", color="warning"), no_update, \
-            no_update
+        return no_update, dbc.Alert("The date is not valid.", color="warning"), no_update
     opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
     view = adapters.read(compute, key["code"], key["indicator"], opts)
-    return _notes(view), dbc.Alert(msg, color="success"), figure_for(view), token or no_update
+    return _notes(view), dbc.Alert(msg, color="success"), figure_for(view)
 
 
 components.sync_url(P, KEYS)

@@ -33,6 +33,20 @@ def log_config(json_logs: bool) -> dict[str, Any]:
     }
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def exposure_warning(host: str, require_auth: bool) -> str | None:
+    """The warning for listening beyond this machine while reads are open, or None."""
+    if require_auth or host in LOOPBACK or host.startswith("127."):
+        return None
+    return (f"WARNING: listening on {host}, beyond this machine, with QIDASH_REQUIRE_AUTH off: "
+            "anyone who can reach this address can read every indicator value, download the "
+            "data and export slides without signing in (writes still need an analyst token). "
+            "Set QIDASH_REQUIRE_AUTH=true, or listen on 127.0.0.1 behind a proxy that "
+            "authenticates.")
+
+
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default QIDASH_HOST, 127.0.0.1)"),
     port: int = typer.Option(None, help="Port (default QIDASH_PORT, 8000)"),
@@ -48,6 +62,9 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     ensure_schema(get_engine())
+    warning = exposure_warning(host, settings.require_auth)
+    if warning:
+        typer.echo(warning, err=True)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(
         f"qidash is running at http://{shown}:{port}/  (API docs: http://{shown}:{port}/api/docs)"

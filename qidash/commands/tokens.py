@@ -26,23 +26,32 @@ def _fail(exc: QidashError) -> None:
 def create(
     name: str = typer.Option(..., "--name", help="A unique name, e.g. the person or script"),
     role: str = typer.Option("viewer", "--role", help="viewer, analyst or admin"),
-    as_json: bool = typer.Option(False, "--json", help='Print {"name", "role", "token"}'),
+    expires_in: str = typer.Option(None, "--expires-in",
+                                   help="Valid for this long: 90m, 12h, 30d or 8w "
+                                   "(default: until revoked)"),
+    as_json: bool = typer.Option(False, "--json",
+                                 help='Print {"name", "role", "expires_at", "token"}'),
 ) -> None:
     """Create a token and print it once (store it now: it cannot be shown again)."""
     engine = get_engine()
     ensure_schema(engine)
     try:
+        span = auth.parse_duration(expires_in) if expires_in is not None else None
         with session_scope(engine) as session:
-            info, token = auth.create_token(session, name, role)
+            info, token = auth.create_token(session, name, role, expires_in=span)
     except QidashError as exc:
         _fail(exc)
         return
+    expires = info.as_dict()["expires_at"]
     if as_json:
-        typer.echo(json.dumps({"name": info.name, "role": info.role, "token": token}))
+        typer.echo(json.dumps({"name": info.name, "role": info.role, "expires_at": expires,
+                               "token": token}))
     else:
-        typer.echo(f"token for {info.name} ({info.role}); shown once, store it now:")
+        typer.echo(f"token for {info.name} ({info.role}"
+                   f"{f', expires {expires}' if expires else ''}); shown once, store it now:")
         typer.echo(token)
-        typer.echo("use it as: Authorization: Bearer <token>")
+        typer.echo("use it as: Authorization: Bearer <token>, or sign in to the dashboards "
+                   "with it at /sign-in")
 
 
 @app.command("list")
@@ -55,29 +64,25 @@ def list_(
     with session_scope(engine) as session:
         tokens = auth.list_tokens(session)
     if as_json:
-        typer.echo(json.dumps([
-            {"name": t.name, "role": t.role, "created_at": t.created_at.isoformat(),
-             "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
-             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
-            for t in tokens
-        ]))
+        typer.echo(json.dumps([t.as_dict() for t in tokens]))
         return
     if not tokens:
         typer.echo("no tokens; create one with qidash tokens create --role analyst --name NAME")
         return
-    typer.echo(f"{'name':<30} {'role':<8} {'created':<20} {'last used':<20} status")
+    typer.echo(f"{'name':<30} {'role':<8} {'created':<17} {'last used':<17} "
+               f"{'expires':<17} status")
     for t in tokens:
         def fmt(d):  # type: ignore[no-untyped-def]
             return d.strftime("%Y-%m-%d %H:%M") if d else "-"
 
-        status = f"revoked {fmt(t.revoked_at)}" if t.revoked_at else "active"
-        typer.echo(f"{t.name:<30} {t.role:<8} {fmt(t.created_at):<20} "
-                   f"{fmt(t.last_used_at):<20} {status}")
+        status = f"revoked {fmt(t.revoked_at)}" if t.revoked_at else t.status
+        typer.echo(f"{t.name:<30} {t.role:<8} {fmt(t.created_at):<17} "
+                   f"{fmt(t.last_used_at):<17} {fmt(t.expires_at):<17} {status}")
 
 
 @app.command("revoke")
 def revoke(name: str = typer.Argument(..., help="The token's name")) -> None:
-    """Revoke a token: requests with it get 401 from now on."""
+    """Revoke a token: requests with it get 401 from now on, and its dashboard sessions end."""
     engine = get_engine()
     ensure_schema(engine)
     try:

@@ -146,43 +146,60 @@ def test_profile_trend_and_drill(sample, pages):
     assert list(mean.y).count(None) == 2  # two segments: rebased in April 2017
 
 
-def test_trend_annotation_round_trip(sample, pages):
-    trend = pages["trend"]
-    key = {"code": "RF4", "indicator": "ae_4hr"}
-    notes, msg, fig, _tok = triggered("trend-note-add.n_clicks", trend.edit_notes, 1, [],
-                                       "2017-06-01", "New triage <b>model</b>", None, None,
-                                       key, [], None, "xmr")
-    assert "Note added" in json.dumps(msg.to_plotly_json(), default=str)
-    assert any("New triage &lt;b&gt;model&lt;/b&gt;" == a.text for a in fig.layout.annotations)
-    # a bad date is a message, not an error
-    _n, msg, _f, _t = triggered("trend-note-add.n_clicks", trend.edit_notes, 1, [], None,
-                                 "x", None, None, key, [], None, "xmr")
-    assert "Choose the date" in json.dumps(msg.to_plotly_json(), default=str)
+def as_user(dash_app, token: str | None):
+    """A dashboard request as Dash's server would get it, with ``token`` as its bearer (the
+    write guard reads the signed-in user from the request)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return dash_app.server.test_request_context("/_dash-update-component", method="POST",
+                                                headers=headers)
 
 
-def test_writes_need_an_analyst_token_when_auth_is_required(sample, pages, database_url):
+def _token(name: str, role: str) -> str:
     from core.auth import create_token
     from core.db import session_scope
-    from core.settings import Settings, override_settings
 
     with session_scope() as s:
-        _info, viewer = create_token(s, "viewer1", "viewer")
-        _info, analyst = create_token(s, "analyst1", "analyst")
-    override_settings(Settings(database_url=database_url, require_auth=True))
+        return create_token(s, name, role)[1]
+
+
+def test_trend_annotation_round_trip(sample, pages, dash_app):
     trend = pages["trend"]
     key = {"code": "RF4", "indicator": "ae_4hr"}
-    args = (1, [], "2017-06-01", "Note", None, None, key, [], None, "xmr")
-    for token, words in ((None, "needs an analyst token"), ("qd_bogus", "not valid"),
-                         (viewer, "viewer token")):
-        a = list(args)
-        a[4] = token
-        _n, msg, _f, _t = triggered("trend-note-add.n_clicks", trend.edit_notes, *a)
+    analyst = _token("analyst1", "analyst")
+    with as_user(dash_app, analyst):
+        notes, msg, fig = triggered("trend-note-add.n_clicks", trend.edit_notes, 1, None,
+                                    "2017-06-01", "New triage <b>model</b>", None, key, [],
+                                    None, "xmr")
+        assert "Note added" in json.dumps(msg.to_plotly_json(), default=str)
+        assert any("New triage &lt;b&gt;model&lt;/b&gt;" == a.text
+                   for a in fig.layout.annotations)
+        assert "(analyst1)" in json.dumps(notes.to_plotly_json(), default=str)
+        # a bad date is a message, not an error
+        _n, msg, _f = triggered("trend-note-add.n_clicks", trend.edit_notes, 1, None, None,
+                                "x", None, key, [], None, "xmr")
+        assert "Choose the date" in json.dumps(msg.to_plotly_json(), default=str)
+
+
+@pytest.mark.parametrize("require_auth", [False, True])
+def test_writes_need_an_analyst_sign_in_whatever_the_setting(sample, pages, dash_app,
+                                                             database_url, require_auth):
+    """Adding a note needs an analyst with QIDASH_REQUIRE_AUTH on or off: no sign-in, an
+    unknown token and a viewer are refused; an analyst's note records its author."""
+    from core.settings import Settings, override_settings
+
+    viewer, analyst = _token("viewer1", "viewer"), _token("analyst1", "analyst")
+    override_settings(Settings(database_url=database_url, require_auth=require_auth))
+    trend = pages["trend"]
+    key = {"code": "RF4", "indicator": "ae_4hr"}
+    args = (1, None, "2017-06-01", "Note", None, key, [], None, "xmr")
+    for token, words in ((None, "needs an analyst sign-in"), ("qd_bogus", "needs an analyst"),
+                         (viewer, "signed in with a viewer token")):
+        with as_user(dash_app, token):
+            _n, msg, _f = triggered("trend-note-add.n_clicks", trend.edit_notes, *args)
         assert words in json.dumps(msg.to_plotly_json(), default=str)
-    a = list(args)
-    a[4] = analyst
-    _n, msg, fig, tok = triggered("trend-note-add.n_clicks", trend.edit_notes, *a)
+    with as_user(dash_app, analyst):
+        notes, msg, _f = triggered("trend-note-add.n_clicks", trend.edit_notes, *args)
     assert "Note added" in json.dumps(msg.to_plotly_json(), default=str)
-    assert tok == analyst  # kept for the tab's session
 
 
 def test_network_and_home(sample, pages):
