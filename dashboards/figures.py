@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboards import theme
+from dashboards import textfit, theme
 
 COMPARISON_ORDER = ("worse", "lower", "similar", "higher", "better", "not_compared")
 
@@ -72,6 +72,7 @@ class IndicatorMeta:
     value_type: str = "proportion"
     denominator_label: str | None = None
     numerator_label: str | None = None
+    multiplier: float | None = None
 
     @classmethod
     def of(cls, obj: Any) -> IndicatorMeta:
@@ -96,7 +97,20 @@ class IndicatorMeta:
             value_type=get("value_type") or "proportion",
             denominator_label=get("denominator_label"),
             numerator_label=get("numerator_label"),
+            multiplier=_float_or_none(get("multiplier")),
         )
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The values this indicator can take: a proportion 0 to 100% (0 to its multiplier),
+        a rate or ratio from 0; ``None`` where there is no bound."""
+        if self.value_type == "proportion":
+            if self.multiplier:
+                return 0.0, float(self.multiplier)
+            return 0.0, 100.0 if self.unit in ("%", "percent") else 1.0
+        if self.value_type in ("rate", "ratio"):
+            return 0.0, None
+        return None, None
 
     @property
     def axis_title(self) -> str:
@@ -110,6 +124,14 @@ class IndicatorMeta:
         # a long numerator description makes an unreadable axis title: say "Value" instead
         base = label[:1].upper() + label[1:] if label and len(label) <= 30 else "Value"
         return f"{base} ({self.unit})" if self.unit else base
+
+
+def _float_or_none(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _isnan(x: Any) -> bool:
@@ -280,83 +302,138 @@ def comparison_figure(
                                            whisker_style=(whisker_colour, whisker_w),
                                            outline=(3.0, theme.HIGHLIGHT_COLOUR)))
 
-    line_axis = "x" if horizontal else "y"
-    _reference_lines(fig, line_axis, benchmark, benchmark_label, target, meta, s)
-
-    # labels of neighbouring bars go on separate levels instead of on top of each other. A
-    # label runs rightwards from a bar in the left half, leftwards from one in the right half;
-    # its length in bars is estimated from its characters (0.62 em each) and the plot's width
-    # (about 1,100 px on a laptop's page, where the width is not known here)
-    bars_per_px = n / (0.94 * width if width else 1100)
-    level_ends: list[float] = []
-    for r in _labelled(shown, for_slides).sort_values("pos").itertuples(index=False):
-        name = safe_text(r.org_name, 40)
-        label = f"<b>{name}</b> {format_value(r.value, d, unit)}"
-        left_half = r.pos < n / 2
-        level = 0
-        if not horizontal:  # a horizontal chart's labels sit beside their rows: no levels
-            length = (36 + (len(name) + 7) * 0.62 * s["font"]) * bars_per_px
-            span = (r.pos, r.pos + length) if left_half else (r.pos - length, r.pos)
-            level = next((k for k, end in enumerate(level_ends) if end < span[0]),
-                         len(level_ends))
-            level_ends[level:level + 1] = [span[1]]
-        if horizontal:
-            fig.add_annotation(x=r.value + r.err_plus, y=r.pos, text=label, showarrow=True,
-                               arrowhead=0, ax=40, ay=0, xanchor="left",
-                               font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
-                               bgcolor="rgba(255,255,255,0.85)")
-        else:
-            fig.add_annotation(x=r.pos, y=r.value + r.err_plus, text=label, showarrow=True,
-                               arrowhead=2, arrowwidth=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
-                               ax=30 if left_half else -30, ay=-45 - 26 * level,
-                               xanchor="left" if left_half else "right",
-                               font={"color": theme.HIGHLIGHT_COLOUR,
-                                                   "size": s["font"]},
-                               bgcolor="rgba(255,255,255,0.9)",
-                               bordercolor=theme.HIGHLIGHT_COLOUR)
-
     names = [safe_text(x, 38) for x in shown["org_name"]]
     note = f"{n:,} organisations, lowest to highest"
     if hidden:
         note += f"; {hidden:,} without a value"
     note += (f". Shading: {confidence:g}% confidence intervals." if banded else
              f". Whiskers: {confidence:g}% confidence intervals.")
+    lines = _line_specs(benchmark, benchmark_label, target, meta)
+    top_margin = 110 if subtitle else 80
+    labelled = _labelled(shown, for_slides).sort_values("pos")
+    label_texts = [f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}"
+                   for r in labelled.itertuples(index=False)]
+    value_top = _axis_top(shown, benchmark, target) / 1.04
     if horizontal:
         row_h = 30 if for_slides else 22
         auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
-        fig.update_yaxes(tickmode="array", tickvals=shown["pos"].to_numpy(), ticktext=names,
-                         range=[-0.7, n - 0.3], showgrid=False, title=None)
-        fig.update_xaxes(title=f"{safe_text(meta.value_title)}<br><sup>{safe_text(note)}</sup>",
-                         showgrid=True, gridcolor=theme.NHS_PALE_GREY,
-                         range=[0, _axis_top(shown, benchmark, target)])
         height = height or (None if for_slides else auto_h)
+        # the highlighted organisations are named in the right margin, level with their rows;
+        # the lines' labels sit in a band above the bars, where no bar or name is
+        right = int(max([textfit.text_size(t, s["font"])[0] for t in label_texts] + [0]) + 24)
+        x_range = [0.0, value_top * 1.04]
+        geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
+                          top=top_margin, bottom=90, right=max(right, 30), left=260,
+                          x_range=x_range, y_range=[-0.7, n - 0.3])
+        band = _vline_band(fig, lines, geo, s, bars_top=n - 0.3)
+        geo = _PlotBox(geo.width, geo.height, geo.left, geo.right, geo.top, geo.bottom,
+                       geo.x_range, (-0.7, n - 0.3 + band))
+        ys = [geo.px(0, p)[1] for p in labelled["pos"]]
+        hs = [textfit.text_size(t, s["font"])[1] for t in label_texts]
+        pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
+        for r, text, y0, y in zip(labelled.itertuples(index=False), label_texts, ys, pos,
+                                  strict=True):
+            fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=10, y=r.pos, yref="y",
+                               yanchor="middle", yshift=-(y - y0), text=text, showarrow=False,
+                               font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]})
+        fig.update_yaxes(tickmode="array", tickvals=shown["pos"].to_numpy(), ticktext=names,
+                         range=[-0.7, n - 0.3 + band], showgrid=False, title=None)
+        fig.update_xaxes(title=f"{safe_text(meta.value_title)}<br><sup>{safe_text(note)}</sup>",
+                         showgrid=True, gridcolor=theme.NHS_PALE_GREY, range=x_range)
+        fig.update_layout(margin={"r": max(right, 30)})
     else:
         if for_slides:
             # a slide is narrower than a screen: the whisker note goes in the slide's caption
             note = f"{n:,} organisations ranked from lowest to highest value"
         fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n], title=safe_text(note))
-        fig.update_yaxes(title=safe_text(meta.value_title),
-                         range=[0, _axis_top(shown, benchmark, target)])
+        right = _line_label_room(lines, s)
+        geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
+                          top=top_margin, bottom=120, right=right,
+                          x_range=[-1, n], y_range=[0, value_top * 1.04])
+        # the highlighted organisations' labels: one row in a band at the top of the plot,
+        # above every bar and line, spread apart in bar order so that their leaders never
+        # cross; when they cannot all fit in one row the bars stay outlined, unlabelled
+        texts = label_texts
+        widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
+        xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
+        spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6) if texts else []
+        if spots is None:
+            texts = [f"<b>{safe_text(r.org_name, 18)}</b> {format_value(r.value, d, unit)}"
+                     for r in labelled.itertuples(index=False)]
+            widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
+            spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6)
+        y_top = value_top * 1.04
+        if spots:
+            # the label row sits just above the plot (the top margin grows to hold it): the
+            # value axis keeps its own range and ticks
+            label_h = textfit.text_size(texts[0], s["font"])[1] + 6
+            top_margin += int(label_h + 24)
+            label_y = -(label_h / 2 + 10)
+            for r, text, cx in zip(labelled.itertuples(index=False), texts, spots, strict=True):
+                bx, by = geo.px(r.pos, r.value + r.err_plus)
+                fig.add_annotation(x=r.pos, y=r.value + r.err_plus, text=text, showarrow=True,
+                                   arrowhead=2, arrowwidth=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
+                                   ax=cx - bx, ay=label_y - by, xanchor="center",
+                                   yanchor="middle", font={"color": theme.HIGHLIGHT_COLOUR,
+                                                           "size": s["font"]},
+                                   bgcolor="rgba(255,255,255,0.9)",
+                                   bordercolor=theme.HIGHLIGHT_COLOUR)
+        elif len(labelled):
+            fig.update_xaxes(title=safe_text(
+                f"{note}; {len(labelled)} highlighted, outlined (too many to name here)"))
+        fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
+        _draw_hlines(fig, lines, geo, s)
+        fig.update_layout(margin={"b": 120, "r": right})
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
         title=_title(title, subtitle),
         # on a slide the benchmark line carries its own label and the caption says the rest
         legend_title_text="" if for_slides else f"Compared with {safe_text(benchmark_label)}:",
         legend_traceorder="normal",
-        # legend under the chart: the space above the bars is for the highlighted label
+        # legend under the chart (vertical bars): the top of the plot holds the labels
         legend={"orientation": "h", "y": -0.2 if not horizontal else 1.0,
                 "yanchor": "top" if not horizontal else "bottom", "x": 0},
-        margin={"b": 120} if not horizontal else {},
     )
-    if subtitle or len(level_ends) > 1:
-        fig.update_layout(margin={"t": (110 if subtitle else 80)
-                                  + 30 * max(len(level_ends) - 1, 0)})
-    if len(level_ends) > 1:  # the title stays at the top, the labels get the room under it
-        fig.update_layout(title_y=1, title_yref="container", title_yanchor="top",
-                          title_pad_t=12)
-    if horizontal and shown["is_hl"].any():
-        fig.update_layout(margin={"r": 230})  # room for the highlighted organisation's label
+    if subtitle or top_margin != 80:
+        fig.update_layout(margin={"t": top_margin})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+def _vline_band(fig: go.Figure, lines: Sequence[_LineSpec], geo: _PlotBox, s: dict,
+                bars_top: float) -> float:
+    """Vertical reference lines over the bars of a horizontal chart, each labelled in a band
+    above the bars (lines stop at the bars' top, so no line runs through a label); labels
+    that would meet go on separate levels. Returns the band's height in rows."""
+    if not lines:
+        return 0.0
+    x1 = geo.area.x1
+    levels: list[list[tuple[float, float]]] = []
+    placed = []
+    for spec in sorted(lines, key=lambda x: x.value):
+        text = spec.text.replace("<br>", " ")
+        w, h = textfit.text_size(text, s["tick"])
+        px = geo.px(spec.value, 0)[0]
+        right = px + 4 + w <= x1  # else the label ends at its line
+        span = (px + 4, px + 4 + w) if right else (px - 4 - w, px - 4)
+        k = next((i for i, lv in enumerate(levels)
+                  if all(span[1] + 6 <= a or b + 6 <= span[0] for a, b in lv)), len(levels))
+        if k == len(levels):
+            levels.append([])
+        levels[k].append(span)
+        placed.append((spec, text, right, k, h))
+    h_px = max(p[4] for p in placed) + 4
+    # the rows' height once the band is added: the plot holds the bars' rows and the band
+    rows = geo.y_range[1] - geo.y_range[0] + 0.2
+    row_px = max((geo.area.y1 - len(levels) * h_px) / rows, 1.0)
+    rows_per_level = h_px / row_px
+    for spec, text, right, k, _ in placed:
+        fig.add_shape(type="line", x0=spec.value, x1=spec.value, xref="x", y0=-0.7, y1=bars_top,
+                      yref="y", line={"color": spec.colour, "width": 2, "dash": spec.dash})
+        fig.add_annotation(x=spec.value, xref="x", xanchor="left" if right else "right",
+                           xshift=4 if right else -4, y=bars_top + rows_per_level * (k + 0.5),
+                           yref="y", yanchor="middle", text=text, showarrow=False,
+                           font={"size": s["tick"], "color": spec.colour})
+    return rows_per_level * len(levels) + 0.2
 
 
 def _comparison_bars(part: pd.DataFrame, cat: str, *, horizontal: bool, n: int, d: int,
@@ -502,20 +579,21 @@ def funnel_figure(
     df["is_hl"] = df["org_code"].astype(str).str.upper().isin(hl)
     d, unit = meta.decimals, meta.unit
     fig = go.Figure()
-    if limits is not None and not limits.empty:
-        lim = limits.sort_values("denominator")
-        x = lim["denominator"].to_numpy()
-        for col, name, colour, dash in (
-            ("upper_998", "99.8% limits (3 SD)", theme.LIMIT_998_COLOUR, "solid"),
-            ("lower_998", None, theme.LIMIT_998_COLOUR, "solid"),
-            ("upper_95", "95% limits (2 SD)", theme.LIMIT_95_COLOUR, "dash"),
-            ("lower_95", None, theme.LIMIT_95_COLOUR, "dash"),
-        ):
-            if col not in lim:
-                continue
+    # The limits are drawn over the denominators the data hold (PHE's axis runs them down to a
+    # denominator of 1, which squeezed a network's points into a few pixels), and the value
+    # axis holds those limits and every point: a limit the legend lists is on the chart.
+    x_lo, x_hi = _denominator_span(df, limits)
+    drawn = _limits_over(limits, x_lo, x_hi)
+    for col, name, colour, dash in (
+        ("upper_998", "99.8% limits (3 SD)", theme.LIMIT_998_COLOUR, "solid"),
+        ("lower_998", None, theme.LIMIT_998_COLOUR, "solid"),
+        ("upper_95", "95% limits (2 SD)", theme.LIMIT_95_COLOUR, "dash"),
+        ("lower_95", None, theme.LIMIT_95_COLOUR, "dash"),
+    ):
+        if col in drawn and not drawn.empty:
             fig.add_trace(go.Scatter(
-                x=x, y=lim[col].to_numpy(), mode="lines", name=name or col,
-                showlegend=name is not None, legendgroup=col[-3:],
+                x=drawn["denominator"].to_numpy(), y=drawn[col].to_numpy(), mode="lines",
+                name=name or col, showlegend=name is not None, legendgroup=col[-3:],
                 line={"color": colour, "width": 1.5, "dash": dash}, hoverinfo="skip"))
     for cat in COMPARISON_ORDER:
         part = df[df["comparison"] == cat]
@@ -538,43 +616,263 @@ def funnel_figure(
                              "color": np.where(part["is_hl"], theme.HIGHLIGHT_COLOUR,
                                                theme.NHS_DARK_GREY)}},
             hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
-    _reference_lines(fig, "y", centre, centre_label, target, meta, s)
-    # a label points into the chart: away from the nearer side edge, and downwards from a
-    # point in the top third (where the limits and the legend are), so that it is never cut
-    # (every point suppressed: no denominators, and NaN would pass ``or``)
-    x_max = (float(df["denominator"].max()) if len(df) else 0.0) or 1.0
-    y_lo, y_hi = float(df["value"].min()), float(df["value"].max())
-    for r in _labelled(df, for_slides).itertuples(index=False):
-        left_half = r.denominator <= x_max / 2
-        high = y_hi > y_lo and (r.value - y_lo) / (y_hi - y_lo) > 2 / 3
-        fig.add_annotation(x=r.denominator, y=r.value, showarrow=True, arrowhead=2,
-                           ax=25 if left_half else -25, ay=35 if high else -35,
-                           xanchor="left" if left_half else "right",
-                           text=f"<b>{safe_text(r.org_name, 26 if for_slides else 40)}</b> "
-                                f"{format_value(r.value, d, unit)}",
-                           font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
-                           bgcolor="rgba(255,255,255,0.9)", bordercolor=theme.HIGHLIGHT_COLOUR)
-    # the axis ends at the data (plotly's autorange would stretch it to fit the label boxes)
-    x_end = max(x_max, float(limits["denominator"].max()) if limits is not None
-                and not limits.empty else 0.0)
+    lim_cols = [c for c in LIMIT_COLUMNS if c in drawn]
+    y_range = _value_range(
+        [df["value"], *(drawn[c] for c in lim_cols)], [centre, target], meta.bounds)
+    fig.update_yaxes(title=safe_text(meta.value_title), range=y_range, autorange=False)
+    notes = [overdispersion_note] if overdispersion_note else []
+    clipped = _clipped_at(drawn, lim_cols, meta.bounds)
+    if clipped:
+        notes.append(f"limits stop at {clipped}: a proportion cannot go beyond it")
+    x_pad = (x_hi - x_lo) * 0.03 or max(x_hi * 0.03, 1.0)
+    x_start = 0.0 if x_lo < 0.25 * x_hi else x_lo - x_pad
     fig.update_xaxes(title=meta.denominator_label or "Denominator (people counted)",
-                     range=[0, x_end * 1.03], showgrid=True, gridcolor=theme.NHS_PALE_GREY)
-    fig.update_yaxes(title=safe_text(meta.value_title))
+                     range=[x_start, x_hi + x_pad], showgrid=True, gridcolor=theme.NHS_PALE_GREY)
+    lines = _line_specs(centre, centre_label, target, meta)
+    geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
+                      top=110 if subtitle else 80, bottom=95 if notes and not for_slides else 80,
+                      right=_line_label_room(lines, s), x_range=[x_start, x_hi + x_pad],
+                      y_range=y_range)
+    _draw_hlines(fig, lines, geo, s)
+    taken: list[textfit.Box] = []
+    marks = np.array([geo.px(x, y) for x, y in zip(df["denominator"], df["value"],
+                                                    strict=True)]).reshape(-1, 2)
+    for r in _labelled(df, for_slides).sort_values("denominator").itertuples(index=False):
+        text = (f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}")
+        _place_point_label(fig, geo, r.denominator, r.value, text, s, taken, marks=marks,
+                           lines=[geo.px(x_lo, x.value)[1] for x in lines])
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
-                      margin={"t": 110} if subtitle else {})
-    if for_slides:
-        _zoom_on_points(fig, df["value"], centre, target)
-    if overdispersion_note and for_slides:
-        # a free note under a slide-sized chart collides with the axis title, and above it
-        # with the legend: it becomes the axis title's second line
+                      margin={"t": geo.top, "r": geo.right, "b": geo.bottom})
+    if notes:
+        # a free note under the chart collides with the axis title (and above it with the
+        # legend): it becomes the axis title's second line, on the screen as on a slide
         fig.update_xaxes(title=f"{safe_text(fig.layout.xaxis.title.text)}<br>"
-                               f"<sup>{safe_text(overdispersion_note)}</sup>")
-    elif overdispersion_note:
-        fig.add_annotation(text=safe_text(overdispersion_note), xref="paper", yref="paper", x=0,
-                           y=-0.16, yanchor="top", showarrow=False,
-                           font={"size": s["tick"], "color": theme.NHS_DARK_GREY})
-        fig.update_layout(margin={"b": 95})
+                               f"<sup>{safe_text(_sentence('; '.join(notes)))}</sup>")
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
+#: the width a dashboard chart is laid out for when the page does not say: the plot of a
+#: 1280 px page. Labels kept apart at this width stay apart on wider screens.
+SCREEN_WIDTH = 1100
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _denominator_span(df: pd.DataFrame, limits: pd.DataFrame | None) -> tuple[float, float]:
+    """The smallest and largest denominator drawn: the points', else the limits'."""
+    den = pd.to_numeric(df["denominator"], errors="coerce")
+    den = den[np.isfinite(den) & (den > 0)]
+    if den.empty and limits is not None and not limits.empty:
+        den = pd.to_numeric(limits["denominator"], errors="coerce").dropna()
+    if den.empty:
+        return 0.0, 1.0
+    return float(den.min()), float(den.max())
+
+
+def _limits_over(limits: pd.DataFrame | None, lo: float, hi: float,
+                 points: int = 160) -> pd.DataFrame:
+    """The limits between denominators ``lo`` and ``hi``, on a fine grid.
+
+    The service gives the limits on PHE's 100-point axis; between its points they are
+    interpolated linearly in 1/sqrt(denominator), in which they are close to straight (the
+    normal approximation's half-width is z*sqrt(p(1-p)/n)). Nothing is drawn beyond the
+    limits the service gave.
+    """
+    if limits is None or limits.empty:
+        return pd.DataFrame(columns=["denominator", *LIMIT_COLUMNS])
+    lim = limits.copy()
+    lim["denominator"] = pd.to_numeric(lim["denominator"], errors="coerce")
+    lim = lim[lim["denominator"] > 0].sort_values("denominator")
+    if lim.empty:
+        return pd.DataFrame(columns=["denominator", *LIMIT_COLUMNS])
+    a, b = max(lo, float(lim["denominator"].min())), min(hi, float(lim["denominator"].max()))
+    if b <= a:
+        a, b = float(lim["denominator"].min()), float(lim["denominator"].max())
+    grid = np.unique(np.concatenate([np.geomspace(a, b, points) if a > 0 else
+                                     np.linspace(a, b, points), [a, b]]))
+    u_src = 1.0 / np.sqrt(lim["denominator"].to_numpy(dtype=float))[::-1]
+    u = 1.0 / np.sqrt(grid)
+    out = {"denominator": grid}
+    for col in LIMIT_COLUMNS:
+        if col in lim:
+            vals = pd.to_numeric(lim[col], errors="coerce").to_numpy(dtype=float)[::-1]
+            ok = np.isfinite(vals)
+            out[col] = (np.interp(u, u_src[ok], vals[ok]) if ok.sum() > 1 else
+                        np.full(grid.shape, vals[ok][0] if ok.any() else np.nan))
+    return pd.DataFrame(out)
+
+
+def _value_range(series: Sequence[pd.Series], refs: Sequence[float | None],
+                 bounds: tuple[float | None, float | None]) -> list[float]:
+    """A value axis holding every value in ``series`` and every reference line, padded, and
+    kept within the value type's bounds (a proportion's axis never passes 0 or 100%)."""
+    vals = [pd.to_numeric(v, errors="coerce") for v in series]
+    finite = [v[np.isfinite(v)] for v in vals if len(v)]
+    nums = [float(x) for v in finite for x in (v.min(), v.max()) if len(v)]
+    nums += [float(r) for r in refs if r is not None and not _isnan(r)]
+    if not nums:
+        return [0.0, 1.0]
+    lo, hi = min(nums), max(nums)
+    span = hi - lo
+    pad = span * 0.06 if span > 0 else max(abs(hi) * 0.05, 0.5)
+    lo, hi = lo - pad, hi + pad
+    b_lo, b_hi = bounds
+    # a line at the bound stays visible: the axis may pass it by a sliver of the span
+    if b_lo is not None:
+        lo = max(lo, b_lo - pad * 0.25)
+    if b_hi is not None:
+        hi = min(hi, b_hi + pad * 0.25)
+    return [lo, hi]
+
+
+def _clipped_at(drawn: pd.DataFrame, cols: Sequence[str],
+                bounds: tuple[float | None, float | None]) -> str | None:
+    """'0%' or '100%' (or both) when a drawn limit sits at the value type's bound."""
+    hits = []
+    for b in bounds:
+        if b is not None and cols and any(np.isclose(drawn[c], b).any() for c in cols):
+            hits.append(b)
+    if not hits:
+        return None
+    return " and ".join(f"{h:g}%" if bounds[1] == 100.0 else f"{h:g}" for h in hits)
+
+
+@dataclass(frozen=True)
+class _LineSpec:
+    value: float
+    text: str
+    colour: str
+    dash: str
+
+
+def _line_specs(benchmark: float | None, benchmark_label: str, target: float | None,
+                meta: IndicatorMeta) -> list[_LineSpec]:
+    """The benchmark (or centre) and target lines, with their labels."""
+    out = []
+    if benchmark is not None and not _isnan(benchmark):
+        out.append(_LineSpec(float(benchmark), _wrap(benchmark_label, format_value(
+            benchmark, meta.decimals, meta.unit)), theme.BENCHMARK_COLOUR, "solid"))
+    if target is not None and not _isnan(target):
+        out.append(_LineSpec(float(target), _wrap(meta.target_label or "Target", format_value(
+            target, meta.decimals, meta.unit)), theme.TARGET_COLOUR, "dash"))
+    return out
+
+
+def _wrap(name: str, value: str, width: int = 22) -> str:
+    """A line's label: its name over at most two lines, then the value in bold."""
+    import textwrap
+
+    lines = textwrap.wrap(str(name), width) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), width, placeholder="…")]
+    return "<br>".join(safe_text(x) for x in lines) + f"<br><b>{safe_text(value)}</b>"
+
+
+def _line_label_room(lines: Sequence[_LineSpec], s: dict) -> int:
+    """The right margin that holds the lines' labels (at least the theme's 30 px)."""
+    if not lines:
+        return 30
+    return int(max(textfit.text_size(x.text, s["tick"])[0] for x in lines) + 22)
+
+
+@dataclass(frozen=True)
+class _PlotBox:
+    """Where the plot area will be, in pixels, and how data maps onto it."""
+
+    width: float
+    height: float
+    left: int
+    right: int
+    top: int
+    bottom: int
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+
+    @classmethod
+    def of(cls, fig: go.Figure, *, for_slides: bool, width: int | None, height: int | None,
+           top: int, bottom: int, right: int, x_range: Sequence[float],
+           y_range: Sequence[float], left: int = 80) -> _PlotBox:
+        s = theme.sizes(for_slides)
+        w = width or s["width"] or SCREEN_WIDTH + left + right
+        h = height or s["height"]
+        return cls(float(w), float(h), left, right, top, bottom,
+                   (float(x_range[0]), float(x_range[1])), (float(y_range[0]), float(y_range[1])))
+
+    @property
+    def area(self) -> textfit.Box:
+        return textfit.Box(0.0, 0.0, self.width - self.left - self.right,
+                           self.height - self.top - self.bottom)
+
+    def px(self, x: float, y: float) -> tuple[float, float]:
+        a = self.area
+        (x0, x1), (y0, y1) = self.x_range, self.y_range
+        return ((x - x0) / (x1 - x0) * a.x1 if x1 > x0 else 0.0,
+                (y1 - y) / (y1 - y0) * a.y1 if y1 > y0 else 0.0)
+
+
+def _draw_hlines(fig: go.Figure, lines: Sequence[_LineSpec], geo: _PlotBox, s: dict) -> None:
+    """Horizontal reference lines across the plot, each labelled in the right margin at its
+    height; labels closer than their own height are pushed apart (in order), so that two
+    lines near one value never print over each other and no label covers a line or a point."""
+    if not lines:
+        return
+    order = sorted(lines, key=lambda x: -x.value)
+    ys = [geo.px(geo.x_range[0], x.value)[1] for x in order]
+    hs = [textfit.text_size(x.text, s["tick"])[1] for x in order]
+    area = geo.area
+    pos = textfit.spread(ys, hs, -geo.top + 4, area.y1 + geo.bottom - 4, gap=3) or ys
+    for spec, y0, y in zip(order, ys, pos, strict=True):
+        fig.add_shape(type="line", x0=0, x1=1, xref="x domain", y0=spec.value, y1=spec.value,
+                      yref="y", line={"color": spec.colour, "width": 2, "dash": spec.dash})
+        fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=8, y=spec.value, yref="y",
+                           yanchor="middle", yshift=-(y - y0), text=spec.text, align="left",
+                           showarrow=False, font={"size": s["tick"], "color": spec.colour})
+
+
+#: where a point's label may go, in order of preference: (dx, dy) of the label's nearer
+#: corner from the point, in px (dy < 0 is up)
+_LABEL_OFFSETS = ((28, -30), (-28, -30), (28, 30), (-28, 30), (40, -60), (-40, -60),
+                  (40, 60), (-40, 60), (0, -45), (0, 45), (60, 0), (-60, 0))
+
+
+def _place_point_label(fig: go.Figure, geo: _PlotBox, x: float, y: float, text: str, s: dict,
+                       taken: list[textfit.Box], *, marks: np.ndarray | None = None,
+                       lines: Sequence[float] = ()) -> textfit.Box:
+    """Label a point where the label lies wholly inside the plot and meets no label placed
+    before it (``taken``), covering as few other points (``marks``, px) and reference lines
+    (``lines``, px heights) as it can: the first of :data:`_LABEL_OFFSETS` that is clear,
+    else the one that costs least. The label is drawn with a leader arrow to the point."""
+    w, h = textfit.text_size(text, s["font"])
+    w, h = w + 8, h + 6  # border and padding
+    px, py = geo.px(x, y)
+    area = geo.area
+    best: tuple[float, textfit.Box] | None = None
+    for dx, dy in _LABEL_OFFSETS:
+        x0 = px + dx if dx > 0 else px + dx - w if dx < 0 else px - w / 2
+        y0 = py + dy - h if dy < 0 else py + dy if dy > 0 else py - h / 2
+        box = textfit.Box(x0, y0, x0 + w, y0 + h)
+        cost = (100.0 * (not box.inside(area)) + 20.0 * sum(box.overlaps(t, 2) for t in taken)
+                + 3.0 * sum(box.y0 < ly < box.y1 for ly in lines))
+        if marks is not None and len(marks):
+            inside = ((marks[:, 0] > box.x0 - 5) & (marks[:, 0] < box.x1 + 5)
+                      & (marks[:, 1] > box.y0 - 5) & (marks[:, 1] < box.y1 + 5))
+            cost += float(inside.sum())
+        if best is None or cost < best[0]:
+            best = (cost, box)
+        if cost == 0:
+            break
+    assert best is not None
+    box = best[1]
+    taken.append(box)
+    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    fig.add_annotation(x=x, y=y, showarrow=True, arrowhead=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
+                       ax=cx - px, ay=cy - py, xanchor="center", yanchor="middle", text=text,
+                       font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
+                       bgcolor="rgba(255,255,255,0.6)", bordercolor=theme.HIGHLIGHT_COLOUR)
+    return box
 
 
 #: On a slide, more highlighted organisations than this are shown by their outlines only
@@ -586,19 +884,6 @@ def _labelled(df: pd.DataFrame, for_slides: bool) -> pd.DataFrame:
     """The highlighted rows that get a name label."""
     hl = df[df["is_hl"]]
     return hl.iloc[0:0] if for_slides and len(hl) > SLIDE_LABELS_MAX else hl
-
-
-def _zoom_on_points(fig: go.Figure, values: pd.Series, *refs: float | None) -> None:
-    """Zoom the value axis on the points (and the centre and target lines): the limits run to
-    0 and 100% at tiny denominators and would squash every point into a thin band on a slide,
-    where no one can zoom. Limits leaving the area still show where the points are judged."""
-    vals = pd.to_numeric(values, errors="coerce").dropna()
-    if vals.empty:
-        return
-    extra = [float(r) for r in refs if r is not None and not _isnan(r)]
-    lo, hi = min([float(vals.min()), *extra]), max([float(vals.max()), *extra])
-    pad = max((hi - lo) * 0.08, 0.5)
-    fig.update_yaxes(range=[lo - pad, hi + pad], autorange=False)
 
 
 # ---------------------------------------------------------------------------------------------
