@@ -21,6 +21,12 @@ from core.db import make_engine
 from tests.dashboards.sample_data import load_sample
 
 REPO = Path(__file__).resolve().parents[2]
+#: axe-core's browser bundle; scripts/test.sh installs it from npm into .cache/axe
+AXE_JS = Path(os.environ.get("QIDASH_AXE_JS")
+              or REPO / ".cache/axe/node_modules/axe-core/axe.min.js")
+#: The WCAG 2.2 AA rule sets the NHS must meet (as FingertipsNext runs them).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = os.environ.get("QIDASH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
@@ -120,3 +126,27 @@ def page(browser):
     p = Page(browser)
     yield p
     p.page.close()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script; skipped without it, except under CI=true where that is a failure."""
+    if not AXE_JS.is_file():
+        message = (f"no axe-core at {AXE_JS}: scripts/test.sh installs it "
+                   "(npm install --prefix .cache/axe axe-core@4)")
+        if IN_CI:
+            pytest.fail(message + " (CI=true: the accessibility checks must run)")
+        pytest.skip(message)
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def axe_violations(page, source: str) -> list[str]:
+    """axe-core's WCAG 2.2 AA violations on the page as it is now, one line per element."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(content=source)
+    found = page.evaluate(
+        "async tags => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => "
+        "({target: n.target.join(' '), summary: n.failureSummary}))}))", AXE_TAGS)
+    return [f"{v['id']} ({v['impact']}) {n['target']}: {' '.join((n['summary'] or '').split())}"
+            for v in found for n in v["nodes"]]
