@@ -21,13 +21,12 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 pip_install() {
-  # pip install into .venv; a failed install stops the script (its output is shown), a good one is quiet.
+  # pip install into .venv; a failed install stops the script and shows pip's output; a good one prints nothing.
   local out
   if ! out=$(.venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1); then
     printf '%s\n' "$out" | grep -v "^WARNING: Location" >&2
     return 1
   fi
-  printf '%s\n' "$out" | grep -v -e "^WARNING: Location" -e '^$' || true
 }
 pip_install --upgrade pip
 # requirements.lock pins every package (and the test extra) to the versions the suite passed with;
