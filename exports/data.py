@@ -222,7 +222,7 @@ def gather_indicator(
     rule = active_rule()
     with undisclosed():
         data = _gather_indicator(session, org, indicator_id, period=period, peers=peers,
-                                 confidence=confidence)
+                                 confidence=confidence, rule=rule)
     return data if rule is None else _disclosed(data, rule)
 
 
@@ -273,8 +273,10 @@ def _gather_indicator(
     period: str | None = None,
     peers: str | None = None,
     confidence: float = 95.0,
+    rule: DisclosureRule | None = None,
 ) -> IndicatorData:
     """The numbers behind one indicator's slides for ``org`` (see the module docstring).
+    ``rule``: the disclosure rule, for the SPC series (their suppressed points are gaps).
 
     Every statistic comes from the read services the API and the dashboards call
     (:func:`core.services.comparison.comparison`, ``funnel`` with overdispersion,
@@ -353,10 +355,11 @@ def _gather_indicator(
         opp_extra, opp_level = float(extra.fillna(0).sum()), float(ov.level)
 
     if member_ids == {org.id}:
-        spc_frame, variation, assurance, n_points = _spc_one(session, meta, pref, org)
+        with undisclosed(rule is None):  # the SPC service's own disclosure, if any
+            spc_frame, variation, assurance, n_points = _spc_one(session, meta, pref, org)
     else:
         spc_frame, variation, assurance, n_points = _spc_network(
-            session, meta, pref, sorted(member_ids))
+            session, meta, pref, sorted(member_ids), rule)
     loads = _loads(session, meta.id, [pref.id, *spc_frame.attrs.get("period_ids", [])],
                    [int(i) for i in work["org_id"]] + [org.id])
     return IndicatorData(
@@ -441,7 +444,8 @@ def _period_ids(session: Session, period_type: str, labels: pd.Series) -> list[i
 
 
 def _spc_network(
-    session: Session, meta: IndicatorMeta, pref: PeriodRef, ids: list[int]
+    session: Session, meta: IndicatorMeta, pref: PeriodRef, ids: list[int],
+    rule: DisclosureRule | None = None,
 ) -> tuple[pd.DataFrame, str | None, str | None, int]:
     """A network: its series is the ratio of sums of its members per period (pack-specific:
     the SPC service charts one organisation's own values), gaps kept as in the service, then
@@ -475,6 +479,8 @@ def _spc_network(
     vi = value_intervals(meta.value_type, series["numerator"].to_numpy(dtype=float),
                          series["denominator"].to_numpy(dtype=float), multiplier=meta.multiplier)
     series["value"] = vi["value"].to_numpy()
+    if rule is not None:  # disclosure control: a period of small sums is a gap, as in spc()
+        series["value"] = series["value"].where(~disclosure.count_mask(rule, series)[0])
     icons: dict[str, Any] = {}
     if series["value"].notna().sum() >= nv.SPC_MIN_POINTS:
         series = _xmr_points(series, meta)

@@ -64,9 +64,10 @@ def rule_key() -> tuple[Any, ...] | None:
 
 
 @contextmanager
-def undisclosed() -> Iterator[None]:
-    """Read the true counts inside this block (for aggregates that are disclosed after)."""
-    token = _off.set(True)
+def undisclosed(off: bool = True) -> Iterator[None]:
+    """Read the true counts inside this block (for aggregates that are disclosed after);
+    ``off=False`` turns the rule in force back on inside such a block."""
+    token = _off.set(off)
     try:
         yield
     finally:

@@ -218,6 +218,12 @@ def test_funnel_opportunity_spc_profile_triage(api: Client) -> None:
     assert last["disclosure"] == NOTE
     assert last["special_cause"] is None
     assert all(p["value"] is not None for p in s["points"][:-1])
+    # the mean leaves the suppressed point out (with it, the mean gives it away)
+    shown = [p["value"] for p in s["points"] if p["value"] is not None]
+    assert s["points"][0]["mean"] == pytest.approx(sum(shown) / len(shown))
+    raw = api.raw("/api/v1/organisations/H82010/indicators/imm_6in1_12m/spc").json()
+    assert raw["points"][-1]["value"] == pytest.approx(100.0)
+    assert raw["points"][0]["mean"] != pytest.approx(s["points"][0]["mean"])
 
     prof = api.get("/api/v1/organisations/H82029/profile").json()
     mmr2 = next(x for x in prof["rows"] if x["indicator_id"] == "imm_mmr2_5y")
