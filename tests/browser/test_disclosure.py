@@ -17,7 +17,7 @@ from tests.disclosure_data import PERIOD, load_disclosure_sample
 
 pytestmark = pytest.mark.browser
 
-COUNTS = re.compile(r"(\d[\d,]*) / (\d[\d,]*)")
+COUNTS = re.compile(r"^(\d[\d,]*) / (\d[\d,]*)$", re.M)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,9 @@ def test_hovering_every_bar_shows_no_small_count(served_disclosed, page) -> None
             continue
         page.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.page.wait_for_selector(".hoverlayer .hovertext", timeout=5000)
-        hovers.append(page.page.inner_text(".hoverlayer"))
+        # SVG text: one tspan per line of the hover
+        hovers.append("\n".join(page.page.locator(".hoverlayer .hovertext tspan")
+                                 .all_text_contents()))
         page.page.mouse.move(0, 0)
         page.page.wait_for_timeout(50)
     assert len(hovers) >= 3
