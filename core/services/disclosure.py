@@ -183,6 +183,27 @@ def disclose_frame(frame: pd.DataFrame, rule: DisclosureRule, **kwargs: Any
     return out, mask
 
 
+def rerank(rank: Any, percentile: Any, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks and percentiles among the rows that are shown.
+
+    The engine ranks on the true counts, suppressed rows included; shown as they are, the
+    ranks of the others would skip the suppressed row's (rank 4 missing between 3 and 5 says
+    where its value lies). Order is kept (ties too): a shown row's rank becomes 1 + the
+    shown rows ranked before it, its percentile the percent rank among the shown values
+    (``(ascending min-rank - 1) / (n - 1) x 100``, as the engine's). Hidden rows get NaN."""
+    r = np.asarray(rank, dtype=float)
+    p = np.asarray(percentile, dtype=float)
+    keep_r = np.isfinite(r) & ~hidden
+    keep_p = np.isfinite(p) & ~hidden
+    sr, sp = np.sort(r[keep_r]), np.sort(p[keep_p])
+    new_r = np.where(keep_r, np.searchsorted(sr, np.where(keep_r, r, 0), side="left") + 1,
+                     np.nan)
+    n = max(len(sp) - 1, 1)
+    new_p = np.where(keep_p, np.searchsorted(sp, np.where(keep_p, p, 0), side="left") / n
+                     * 100.0, np.nan)
+    return new_r, new_p
+
+
 # ----------------------------------------------------------------------- service results
 
 COMPARISON_BLANK = ("value", "lower_ci", "upper_ci", "rank", "percentile", "quartile",
@@ -198,6 +219,8 @@ def _comparison(res: Any, rule: DisclosureRule) -> Any:
     cols, mask = disclose_columns(res.columns, rule, blank=COMPARISON_BLANK,
                                   not_compared=("comparison",))
     if mask.any():
+        cols["rank"], cols["percentile"] = rerank(res.columns["rank"],
+                                                  res.columns["percentile"], mask)
         # a suppressed row must not sit at its rank: ranked rows first (in rank order), then
         # the rest by code
         ranked = np.isfinite(np.asarray(cols["rank"], dtype=float))

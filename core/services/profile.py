@@ -42,6 +42,7 @@ from core.services.disclosure import (
     count_mask,
     disclose_count,
     note_columns,
+    rerank,
 )
 from core.services.spc import latest_icons, period_sequence
 
@@ -379,8 +380,12 @@ def _disclose_profile_row(row: dict[str, Any], ps: PeerStats, me: int, rule: Any
             row["opportunity_level"] = None
             note = SUPPRESSED_NOTE
     row[NOTE_COLUMN] = note
-    shown, _ = count_mask(rule, ps.raw)
-    vals = ps.value[np.isfinite(ps.value) & ~shown]
+    hidden, _ = count_mask(rule, ps.raw)
+    if not mask[0] and hidden.any():  # ranked among the peers that are shown (no gaps)
+        rank, pct = rerank(ps.rank, ps.percentile, hidden)
+        row["rank"] = None if not np.isfinite(rank[me]) else int(rank[me])
+        row["percentile"] = _nz(pct[me])
+    vals = ps.value[np.isfinite(ps.value) & ~hidden]
     row["peer_min"] = _nz(vals.min()) if vals.size else None
     row["peer_max"] = _nz(vals.max()) if vals.size else None
 

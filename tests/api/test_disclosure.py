@@ -15,6 +15,7 @@ import io
 import itertools
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -176,8 +177,20 @@ def test_comparison_row_suppressed_and_out_of_rank(api: Client) -> None:
     # statistics on the true counts: the pooled benchmark and the ranks are the same
     assert body["benchmark"] == raw["benchmark"]
     assert body["quartiles"] == raw["quartiles"]
-    assert [r["rank"] for r in shown] == [_row(raw["rows"], r["org_code"])["rank"]
-                                          for r in shown]
+    # ranks and percentiles among the rows shown: the raw order, without the gaps that
+    # would say where a suppressed row ranked
+    ranks = [r["rank"] for r in shown if r["rank"] is not None]
+    assert ranks == sorted(ranks)
+    assert all(k == 1 + sum(x < k for x in ranks) for k in ranks)
+    raw_ranks = [_row(raw["rows"], r["org_code"])["rank"] for r in shown
+                 if r["rank"] is not None]
+    assert raw_ranks == sorted(raw_ranks)
+    assert max(raw_ranks) > max(ranks)  # the raw ranks had gaps
+    # percentiles: the percent rank among the values shown (ties share the lowest)
+    ranked_rows = [r for r in shown if r["percentile"] is not None]
+    vals = pd.Series([r["value"] for r in ranked_rows])
+    expected = ((vals.rank(method="min") - 1) / (len(vals) - 1) * 100).tolist()
+    assert [r["percentile"] for r in ranked_rows] == pytest.approx(expected)
     # the CSV says it too
     text = api.get("/api/v1/indicators/imm_6in1_12m/comparison",
                   params={**q, "format": "csv"}).text
