@@ -261,8 +261,22 @@ def _disclosed(data: IndicatorData, rule: DisclosureRule) -> IndicatorData:
         shown = disclosure.disclose_count(opp, rule)
         opp_hidden = bool(own_hidden[0] and len(data.members) == 1) or not np.isfinite(shown)
         opp = None if opp_hidden else shown
+    # the peers' aggregates: the pooled benchmark (and the funnel's centre and limits) when
+    # its sums are small, the quartiles over the values shown
+    pf = data.peers_frame
+    small_pool = disclosure.pooled_hidden(pf["numerator"], pf["denominator"], rule)
+    benchmark = float("nan") if small_pool else data.benchmark
+    quartiles = data.quartiles
+    if hidden.any():
+        q1, med, q3 = disclosure.shown_quantiles(pf["value"], hidden, (25, 50, 75))
+        quartiles = (q1, med, q3)
+    limits, centre = data.funnel_limits, data.funnel_centre
+    if small_pool and limits is not None:
+        limits, centre = limits.iloc[0:0], float("nan")
     return replace(data, peers_frame=work, org_value=ov, funnel_points=points,
-                   spc_frame=spc, opportunity_extra=opp, opportunity_suppressed=opp_hidden)
+                   spc_frame=spc, opportunity_extra=opp, opportunity_suppressed=opp_hidden,
+                   benchmark=benchmark, quartiles=quartiles, funnel_limits=limits,
+                   funnel_centre=centre)
 
 
 def _gather_indicator(

@@ -109,6 +109,14 @@ def test_comparison_page_every_view(small, pages) -> None:  # type: ignore[no-un
     sent = page.download_csv(1, PERIOD, "", 95.0, "imm_6in1_12m")
     assert not _csv_leaks(sent["content"])
     assert NOTE in sent["content"]
+    # a peer set of two small practices: nothing drawn, and their pooled value (5 of 7,
+    # 71.4%) shown nowhere, not as a benchmark line nor as the funnel's centre
+    for view in ("chart", "funnel", "table"):
+        out = page.update(PERIOD, f"parent:{TINY_PCN}", None, 95.0, view, False,
+                          "imm_6in1_12m")
+        text = json.dumps(_plain([o for o in out if o is not page.no_update]))
+        assert "71.4" not in text, view
+        assert not leaks(json.loads(text)), view
 
 
 def test_profile_trend_network_pages(small, pages) -> None:  # type: ignore[no-untyped-def]
