@@ -547,7 +547,7 @@ def triage(
     )
     if own.empty:
         return Triage(parent, mtype or "", member_frame,
-                      pd.DataFrame(columns=list(TRIAGE_COLUMNS)), pd.DataFrame())
+                      pd.DataFrame(columns=list(note_columns(TRIAGE_COLUMNS))), pd.DataFrame())
     chosen = _chosen_periods(own, None, period_type)
     where = _series_index(own)
     metas = {m.id: m for m in list_indicator_meta(conn)}
