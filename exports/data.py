@@ -217,7 +217,7 @@ def gather_indicator(
     rule = active_rule()
     with undisclosed():
         data = _gather_indicator(session, org, indicator_id, period=period, peers=peers,
-                                 confidence=confidence)
+                                 confidence=confidence, rule=rule)
     return data if rule is None else _disclosed(data, rule)
 
 
@@ -256,8 +256,22 @@ def _disclosed(data: IndicatorData, rule: DisclosureRule) -> IndicatorData:
         shown = disclosure.disclose_count(opp, rule)
         opp_hidden = bool(own_hidden[0] and len(data.members) == 1) or not np.isfinite(shown)
         opp = None if opp_hidden else shown
+    # the peers' aggregates: the pooled benchmark (and the funnel's centre and limits) when
+    # its sums are small, the quartiles over the values shown
+    pf = data.peers_frame
+    small_pool = disclosure.pooled_hidden(pf["numerator"], pf["denominator"], rule)
+    benchmark = float("nan") if small_pool else data.benchmark
+    quartiles = data.quartiles
+    if hidden.any():
+        q1, med, q3 = disclosure.shown_quantiles(pf["value"], hidden, (25, 50, 75))
+        quartiles = (q1, med, q3)
+    limits, centre = data.funnel_limits, data.funnel_centre
+    if small_pool and limits is not None:
+        limits, centre = limits.iloc[0:0], float("nan")
     return replace(data, peers_frame=work, org_value=ov, funnel_points=points,
-                   spc_frame=spc, opportunity_extra=opp, opportunity_suppressed=opp_hidden)
+                   spc_frame=spc, opportunity_extra=opp, opportunity_suppressed=opp_hidden,
+                   benchmark=benchmark, quartiles=quartiles, funnel_limits=limits,
+                   funnel_centre=centre)
 
 
 def _gather_indicator(
@@ -268,8 +282,10 @@ def _gather_indicator(
     period: str | None = None,
     peers: str | None = None,
     confidence: float = 95.0,
+    rule: DisclosureRule | None = None,
 ) -> IndicatorData:
     """The numbers behind one indicator's slides for ``org`` (see the module docstring).
+    ``rule``: the disclosure rule, for the SPC series (their suppressed points are gaps).
 
     Every statistic comes from the read services the API and the dashboards call
     (:func:`core.services.comparison.comparison`, ``funnel`` with overdispersion,
@@ -348,10 +364,11 @@ def _gather_indicator(
         opp_extra, opp_level = float(extra.fillna(0).sum()), float(ov.level)
 
     if member_ids == {org.id}:
-        spc_frame, variation, assurance, n_points = _spc_one(session, meta, pref, org)
+        with undisclosed(rule is None):  # the SPC service's own disclosure, if any
+            spc_frame, variation, assurance, n_points = _spc_one(session, meta, pref, org)
     else:
         spc_frame, variation, assurance, n_points = _spc_network(
-            session, meta, pref, sorted(member_ids))
+            session, meta, pref, sorted(member_ids), rule)
     loads = _loads(session, meta.id, [pref.id, *spc_frame.attrs.get("period_ids", [])],
                    [int(i) for i in work["org_id"]] + [org.id])
     return IndicatorData(
@@ -436,7 +453,8 @@ def _period_ids(session: Session, period_type: str, labels: pd.Series) -> list[i
 
 
 def _spc_network(
-    session: Session, meta: IndicatorMeta, pref: PeriodRef, ids: list[int]
+    session: Session, meta: IndicatorMeta, pref: PeriodRef, ids: list[int],
+    rule: DisclosureRule | None = None,
 ) -> tuple[pd.DataFrame, str | None, str | None, int]:
     """A network: its series is the ratio of sums of its members per period (pack-specific:
     the SPC service charts one organisation's own values), gaps kept as in the service, then
@@ -470,6 +488,8 @@ def _spc_network(
     vi = value_intervals(meta.value_type, series["numerator"].to_numpy(dtype=float),
                          series["denominator"].to_numpy(dtype=float), multiplier=meta.multiplier)
     series["value"] = vi["value"].to_numpy()
+    if rule is not None:  # disclosure control: a period of small sums is a gap, as in spc()
+        series["value"] = series["value"].where(~disclosure.count_mask(rule, series)[0])
     icons: dict[str, Any] = {}
     if series["value"].notna().sum() >= nv.SPC_MIN_POINTS:
         series = _xmr_points(series, meta)

@@ -64,9 +64,10 @@ def rule_key() -> tuple[Any, ...] | None:
 
 
 @contextmanager
-def undisclosed() -> Iterator[None]:
-    """Read the true counts inside this block (for aggregates that are disclosed after)."""
-    token = _off.set(True)
+def undisclosed(off: bool = True) -> Iterator[None]:
+    """Read the true counts inside this block (for aggregates that are disclosed after);
+    ``off=False`` turns the rule in force back on inside such a block."""
+    token = _off.set(off)
     try:
         yield
     finally:
@@ -182,6 +183,50 @@ def disclose_frame(frame: pd.DataFrame, rule: DisclosureRule, **kwargs: Any
     return out, mask
 
 
+def rerank(rank: Any, percentile: Any, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks and percentiles among the rows that are shown.
+
+    The engine ranks on the true counts, suppressed rows included; shown as they are, the
+    ranks of the others would skip the suppressed row's (rank 4 missing between 3 and 5 says
+    where its value lies). Order is kept (ties too): a shown row's rank becomes 1 + the
+    shown rows ranked before it, its percentile the percent rank among the shown values
+    (``(ascending min-rank - 1) / (n - 1) x 100``, as the engine's). Hidden rows get NaN."""
+    r = np.asarray(rank, dtype=float)
+    p = np.asarray(percentile, dtype=float)
+    keep_r = np.isfinite(r) & ~hidden
+    keep_p = np.isfinite(p) & ~hidden
+    sr, sp = np.sort(r[keep_r]), np.sort(p[keep_p])
+    new_r = np.where(keep_r, np.searchsorted(sr, np.where(keep_r, r, 0), side="left") + 1,
+                     np.nan)
+    n = max(len(sp) - 1, 1)
+    new_p = np.where(keep_p, np.searchsorted(sp, np.where(keep_p, p, 0), side="left") / n
+                     * 100.0, np.nan)
+    return new_r, new_p
+
+
+def pooled_hidden(numerator: Any, denominator: Any, rule: DisclosureRule) -> bool:
+    """Whether a pooled value (a ratio of sums over the rows with both counts, as the engine
+    pools) rests on sums that the rule suppresses: the peer benchmark of two small practices
+    is their own value."""
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    ok = np.isfinite(num) & np.isfinite(den)
+    if not ok.any():
+        return False
+    m, _ = count_mask(rule, {"numerator": [num[ok].sum()], "denominator": [den[ok].sum()]})
+    return bool(m[0])
+
+
+def shown_quantiles(values: Any, hidden: np.ndarray, q: Sequence[float]) -> list[float]:
+    """Quantiles (linear interpolation, as the engine's) of the values that are shown: the
+    median of three peers is one of them, so quartiles over hidden values would show them."""
+    v = np.asarray(values, dtype=float)
+    keep = np.isfinite(v) & ~hidden
+    if not keep.any():
+        return [float("nan")] * len(q)
+    return [float(x) for x in np.percentile(v[keep], list(q))]
+
+
 # ----------------------------------------------------------------------- service results
 
 COMPARISON_BLANK = ("value", "lower_ci", "upper_ci", "rank", "percentile", "quartile",
@@ -196,7 +241,18 @@ SPC_P_BLANK = ("lower_limit", "upper_limit", "near_lower", "near_upper")
 def _comparison(res: Any, rule: DisclosureRule) -> Any:
     cols, mask = disclose_columns(res.columns, rule, blank=COMPARISON_BLANK,
                                   not_compared=("comparison",))
+    changes: dict[str, Any] = {}
+    if res.benchmark.kind == "peers" and pooled_hidden(
+            res.columns["numerator"], res.columns["denominator"], rule):
+        changes.update(benchmark=replace(res.benchmark, value=float("nan")),
+                       pooled=float("nan"))
     if mask.any():
+        q1, med, q3 = shown_quantiles(res.columns["value"], mask, (25, 50, 75))
+        changes.update(quartiles={"q1": q1, "median": med, "q3": q3},
+                       deciles=shown_quantiles(res.columns["value"], mask,
+                                               [10 * k for k in range(1, 10)]))
+        cols["rank"], cols["percentile"] = rerank(res.columns["rank"],
+                                                  res.columns["percentile"], mask)
         # a suppressed row must not sit at its rank: ranked rows first (in rank order), then
         # the rest by code
         ranked = np.isfinite(np.asarray(cols["rank"], dtype=float))
@@ -206,11 +262,14 @@ def _comparison(res: Any, rule: DisclosureRule) -> Any:
             "code": pd.Series(cols["org_code"], dtype=object).astype(str),
         }).sort_values(["tail", "pos", "code"], kind="stable").index.to_numpy()
         cols = {k: np.asarray(v)[order] for k, v in cols.items()}
-    return replace(res, columns=cols)
+    return replace(res, columns=cols, **changes)
 
 
 def _funnel(view: Any, rule: DisclosureRule) -> Any:
     rows, _ = disclose_frame(view.rows, rule, blank=FUNNEL_BLANK)
+    if pooled_hidden(view.rows["numerator"], view.rows["denominator"], rule):
+        # the centre is the peers' pooled value, and the limits are drawn around it
+        return replace(view, rows=rows, target=float("nan"), limits=view.limits.iloc[0:0])
     return replace(view, rows=rows)
 
 

@@ -41,6 +41,9 @@ from core.services.disclosure import (
     count_mask,
     disclose_count,
     note_columns,
+    pooled_hidden,
+    rerank,
+    shown_quantiles,
 )
 from core.services.spc import latest_icons, latest_judgement, period_sequence
 
@@ -377,8 +380,17 @@ def _disclose_profile_row(row: dict[str, Any], ps: PeerStats, me: int, rule: Any
             row["opportunity_level"] = None
             note = SUPPRESSED_NOTE
     row[NOTE_COLUMN] = note
-    shown, _ = count_mask(rule, ps.raw)
-    vals = ps.value[np.isfinite(ps.value) & ~shown]
+    hidden, _ = count_mask(rule, ps.raw)
+    if not mask[0] and hidden.any():  # ranked among the peers that are shown (no gaps)
+        rank, pct = rerank(ps.rank, ps.percentile, hidden)
+        row["rank"] = None if not np.isfinite(rank[me]) else int(rank[me])
+        row["percentile"] = _nz(pct[me])
+    if hidden.any():  # the peers' quartiles over the values shown (see shown_quantiles)
+        row["peer_q1"], row["peer_median"], row["peer_q3"] = (
+            _nz(q) for q in shown_quantiles(ps.value, hidden, (25, 50, 75)))
+    if pooled_hidden(ps.engine["numerator"], ps.engine["denominator"], rule):
+        row["benchmark"] = None
+    vals = ps.value[np.isfinite(ps.value) & ~hidden]
     row["peer_min"] = _nz(vals.min()) if vals.size else None
     row["peer_max"] = _nz(vals.max()) if vals.size else None
 
@@ -533,7 +545,7 @@ def triage(
     )
     if own.empty:
         return Triage(parent, mtype or "", member_frame,
-                      pd.DataFrame(columns=list(TRIAGE_COLUMNS)), pd.DataFrame())
+                      pd.DataFrame(columns=list(note_columns(TRIAGE_COLUMNS))), pd.DataFrame())
     chosen = _chosen_periods(own, None, period_type)
     where = _series_index(own)
     metas = {m.id: m for m in list_indicator_meta(conn)}
@@ -550,6 +562,8 @@ def triage(
         # disclosure control: members whose counts are suppressed show no value or flag
         hidden = count_mask(rule, pv)[0] if rule is not None else np.zeros(len(pv["org_id"]),
                                                                              dtype=bool)
+        bench = None if rule is not None and pooled_hidden(
+            ps.engine["numerator"], ps.engine["denominator"], rule) else _nz(ps.pooled)
         value, lower, upper = ps.value, ps.lower, ps.upper
         comparison = ps.comparison
         meets_all = ps.meets_target
@@ -587,7 +601,7 @@ def triage(
                 "value": None if hidden[i] else _nz(value[i]),
                 "lower_ci": None if hidden[i] else _nz(lower[i]),
                 "upper_ci": None if hidden[i] else _nz(upper[i]),
-                "benchmark": _nz(ps.pooled),
+                "benchmark": bench,
                 "comparison": "not_compared" if hidden[i] else str(comparison[i]),
                 "spc_variation": var,
                 "spc_special_cause": special if isinstance(special, str) else None,
@@ -606,7 +620,7 @@ def triage(
             net_value = float("nan")  # the network's own counts are small
         summary.append({
             "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
-            "network_value": _nz(net_value), "benchmark": _nz(ps.pooled),
+            "network_value": _nz(net_value), "benchmark": bench,
             "target": ind.target, "members": len(pos),
             "significantly_worse": int(n_worse),
             "special_cause_concern": int(n_concern),

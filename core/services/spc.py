@@ -42,7 +42,7 @@ from core.services.base import (
     improvement_direction,
     with_intervals,
 )
-from core.services.disclosure import disclosed
+from core.services.disclosure import active_rule, count_mask, disclosed
 from core.stats.spc import MIN_POINTS as SPC_MIN_POINTS
 
 #: Values needed for process limits; fewer and the series is shown as a run chart.
@@ -279,16 +279,26 @@ def spc(
             rebase_labels.append(lab)
     positions.sort()
     direction = improvement_direction(ind.polarity)
+    engine_series = series
+    rule = active_rule()
+    if rule is not None:
+        # disclosure control: a suppressed point is charted as a point suppressed at source
+        # (a gap); limits and a mean that included it would give its value away by difference
+        hidden = count_mask(rule, series)[0]
+        if hidden.any():
+            engine_series = series.copy()
+            for c in ("value", "numerator", "denominator"):
+                engine_series[c] = engine_series[c].where(~hidden)
     if chart == "p":
         res = stats.p_chart(
-            series["numerator"].to_numpy(dtype=float),
-            series["denominator"].to_numpy(dtype=float),
+            engine_series["numerator"].to_numpy(dtype=float),
+            engine_series["denominator"].to_numpy(dtype=float),
             improvement_direction=direction, target=ind.target, multiplier=ind.multiplier,
             rebase_at=positions,
         )
     else:
         res = stats.xmr(
-            series["value"].to_numpy(dtype=float),
+            engine_series["value"].to_numpy(dtype=float),
             improvement_direction=direction, target=ind.target,
             screen_outliers=screen_outliers, fix_after=fix_after, rebase_at=positions,
         )

@@ -15,6 +15,8 @@ import io
 import itertools
 from collections.abc import Iterator
 
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -175,9 +177,25 @@ def test_comparison_row_suppressed_and_out_of_rank(api: Client) -> None:
     assert all(r["disclosure"] is None for r in shown)
     # statistics on the true counts: the pooled benchmark and the ranks are the same
     assert body["benchmark"] == raw["benchmark"]
-    assert body["quartiles"] == raw["quartiles"]
-    assert [r["rank"] for r in shown] == [_row(raw["rows"], r["org_code"])["rank"]
-                                          for r in shown]
+    # the quartiles are over the values shown (a quartile of hidden values can be one)
+    vals = [r["value"] for r in rows if r["value"] is not None]
+    assert [body["quartiles"][k] for k in ("q1", "median", "q3")] == pytest.approx(
+        np.percentile(vals, [25, 50, 75]).tolist())
+    assert body["quartiles"] != raw["quartiles"]
+    # ranks and percentiles among the rows shown: the raw order, without the gaps that
+    # would say where a suppressed row ranked
+    ranks = [r["rank"] for r in shown if r["rank"] is not None]
+    assert ranks == sorted(ranks)
+    assert all(k == 1 + sum(x < k for x in ranks) for k in ranks)
+    raw_ranks = [_row(raw["rows"], r["org_code"])["rank"] for r in shown
+                 if r["rank"] is not None]
+    assert raw_ranks == sorted(raw_ranks)
+    assert max(raw_ranks) > max(ranks)  # the raw ranks had gaps
+    # percentiles: the percent rank among the values shown (ties share the lowest)
+    ranked_rows = [r for r in shown if r["percentile"] is not None]
+    vals = pd.Series([r["value"] for r in ranked_rows])
+    expected = ((vals.rank(method="min") - 1) / (len(vals) - 1) * 100).tolist()
+    assert [r["percentile"] for r in ranked_rows] == pytest.approx(expected)
     # the CSV says it too
     text = api.get("/api/v1/indicators/imm_6in1_12m/comparison",
                   params={**q, "format": "csv"}).text
@@ -218,6 +236,12 @@ def test_funnel_opportunity_spc_profile_triage(api: Client) -> None:
     assert last["disclosure"] == NOTE
     assert last["special_cause"] is None
     assert all(p["value"] is not None for p in s["points"][:-1])
+    # the mean leaves the suppressed point out (with it, the mean gives it away)
+    shown = [p["value"] for p in s["points"] if p["value"] is not None]
+    assert s["points"][0]["mean"] == pytest.approx(sum(shown) / len(shown))
+    raw = api.raw("/api/v1/organisations/H82010/indicators/imm_6in1_12m/spc").json()
+    assert raw["points"][-1]["value"] == pytest.approx(100.0)
+    assert raw["points"][0]["mean"] != pytest.approx(s["points"][0]["mean"])
 
     prof = api.get("/api/v1/organisations/H82029/profile").json()
     mmr2 = next(x for x in prof["rows"] if x["indicator_id"] == "imm_mmr2_5y")
@@ -274,3 +298,25 @@ def test_control_off_changes_nothing(api: Client) -> None:
     assert "disclosure" not in body["rows"][0]
     assert _row(body["rows"], "H82010")["numerator"] == 5
     assert SMALL[("imm_6in1_12m", "H82010")] == (5, 5)
+
+
+def test_aggregates_of_small_peer_sets(api: Client) -> None:
+    # the tiny PCN's two practices (3 of 4, 2 of 3): their pooled benchmark is 5 of 7 and
+    # their quartiles are their own values, so neither is shown; the funnel has no centre
+    q = {"period": PERIOD, "peers": f"parent:{TINY_PCN}"}
+    body = api.get("/api/v1/indicators/imm_6in1_12m/comparison", params=q).json()
+    assert body["benchmark"]["value"] is None
+    assert set(body["quartiles"].values()) == {None}
+    assert all(v is None for v in body["deciles"])
+    raw = api.raw("/api/v1/indicators/imm_6in1_12m/comparison", params=q).json()
+    assert raw["benchmark"]["value"] == pytest.approx(5 / 7 * 100)
+    f = api.get("/api/v1/indicators/imm_6in1_12m/funnel", params=q).json()
+    assert f["target"] is None
+    assert f["limits"] == []
+    assert api.raw("/api/v1/indicators/imm_6in1_12m/funnel", params=q).json()["limits"]
+    # a large peer set keeps its benchmark; quartiles are over the values shown
+    q = {"period": PERIOD, "peers": "parent:U80779"}
+    body = api.get("/api/v1/indicators/imm_6in1_12m/comparison", params=q).json()
+    shown = sorted(r["value"] for r in body["rows"] if r["value"] is not None)
+    assert body["benchmark"]["value"] is not None
+    assert body["quartiles"]["median"] == pytest.approx(float(pd.Series(shown).median()))
