@@ -136,7 +136,10 @@ def spc(url: str, body: dict[str, Any], org: str, ind: str, q: dict[str, str]) -
     pts = pd.DataFrame(body["points"])
     assert pts.period.tolist() == series.period.tolist()
     close(pts.value, series.numerator.to_numpy() / series.denominator.to_numpy() * 100)
-    if q.get("chart") == "p":  # qicharts2 p chart: pooled centre, 3 sigma at each n
+    if pts["mean"].isna().all():  # a run chart: no limits from fewer than 12 values
+        assert len(pts) < 12
+        assert body["variation"] is None
+    elif q.get("chart") == "p":  # qicharts2 p chart: pooled centre, 3 sigma at each n
         cl = series.numerator.sum() / series.denominator.sum()
         half = 3 * np.sqrt(cl * (1 - cl) / series.denominator.to_numpy())
         close(pts["mean"], np.full(len(pts), cl * 100))
