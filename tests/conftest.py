@@ -6,7 +6,8 @@ a copy of one migrated file. The schema is always built by the Alembic migration
 
 PostgreSQL is found at ``QIDASH_TEST_PG_URL`` (default the local server, user postgres). Each
 run creates its own databases and drops them. Without a server the PostgreSQL cases are
-skipped, except under ``CI=true``, where a skipped PostgreSQL suite is a failure.
+skipped, except under ``CI=true``, where a skipped PostgreSQL suite is a failure; the same
+holds for the tests that need Chromium (:func:`skip_unless_ci`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -35,6 +37,14 @@ PG_ADMIN_URL = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
+
+
+def skip_unless_ci(message: str, what: str = "browser") -> NoReturn:
+    """Skip a test that needs a missing tool (Chromium) - or, under ``CI=true``, fail it:
+    in CI a skipped browser or chart suite is a failure, as a skipped PostgreSQL suite is."""
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: a skipped {what} suite is a failure)")
+    pytest.skip(message)
 
 
 def _run_tag() -> str:

@@ -6,14 +6,17 @@ Sources: data/README.md (NHS England / NHS Digital publications, OGL v3.0).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_api
 from core.db import make_engine
 from core.settings import Settings, override_settings
+from tests.api import demo_checks
 from tests.conftest import BACKENDS
 
 V = "/api/v1"
@@ -74,15 +77,21 @@ DEMO_READS = [
 ]
 
 
-def test_demo_answers_every_endpoint(demo):
+def test_demo_answers_every_endpoint(demo, demo_url):
+    """Every read answers, and its figures are the bundled files' (read here with pandas,
+    not through the loader) under the reference formulas (:mod:`tests.api.demo_checks`)."""
     for url in DEMO_READS:
         r = demo.get(V + url)
         assert r.status_code == 200, (url, r.text[:500])
+        demo_checks.check(url, r.json(), demo_url)
         if "?" in url and url.split("?")[0].rsplit("/", 1)[-1] in (
                 "comparison", "funnel", "opportunity", "triage"):
             c = demo.get(V + url + "&format=csv")
             assert c.status_code == 200, url
             assert c.headers["content-type"].startswith("text/csv")
+            table = pd.read_csv(io.StringIO(c.text))
+            assert len(table) == len(r.json()["rows"]), url
+            assert table["org_code"].tolist() == [row["org_code"] for row in r.json()["rows"]]
 
 
 def test_demo_figures(demo):

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from core import stats
+from tests.api.hand_checks import CHECKS
 from tests.core.services.factories import PRACTICES
 
 V = "/api/v1"
@@ -51,15 +52,30 @@ def _strict(text: str) -> object:
 
 
 @pytest.mark.parametrize("url", READS)
-def test_read_endpoints_answer_json(client, url):
+def test_read_endpoints_answer_json(client, seeded, url):
+    """Each read answers strict JSON whose figures equal the hand-worked ones
+    (:mod:`tests.api.hand_checks`: plain SQL and the reference formulas written out)."""
     r = client.get(V + url)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
-    _strict(r.text)
+    body = _strict(r.text)
+    db_url, net = seeded
+    CHECKS[url](body, db_url, net)
+
+
+def _table(body: dict, header: list[str]) -> list[dict]:
+    """The list of records in a JSON body whose keys hold every CSV column."""
+    for key in ("rows", "items", "points"):
+        recs = body.get(key)
+        if isinstance(recs, list) and recs and set(header) <= set(recs[0]):
+            return recs
+    raise AssertionError(f"no table with columns {header} in {list(body)}")
 
 
 @pytest.mark.parametrize("url", TABLES)
 def test_table_endpoints_answer_csv(client, url):
+    """The CSV download holds the JSON table's cells: same rows, same order, same numbers
+    (the JSON's figures are checked by :func:`test_read_endpoints_answer_json`)."""
     sep = "&" if "?" in url else "?"
     r = client.get(V + url + sep + "format=csv")
     assert r.status_code == 200, r.text
@@ -68,6 +84,25 @@ def test_table_endpoints_answer_csv(client, url):
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[0]  # a header row
     assert "nan" not in r.text.lower().split(",")
+    body = client.get(V + url).json()
+    if len(rows) == 1:  # an empty table: the JSON has none either
+        assert not any(isinstance(v, list) and v for v in body.values())
+        return
+    recs = _table(body, rows[0])
+    assert len(rows) - 1 == len(recs)
+    for line, rec in zip(rows[1:], recs, strict=True):
+        for col, cell in zip(rows[0], line, strict=True):
+            want = rec[col]
+            if want is None:
+                assert cell == "", (col, cell)
+            elif isinstance(want, bool):
+                assert cell.lower() == str(want).lower(), (col, cell)
+            elif isinstance(want, int | float):
+                assert float(cell) == pytest.approx(want, rel=1e-12), (col, cell)
+            elif isinstance(want, list | dict):
+                continue  # nested cells are flattened in the CSV
+            else:
+                assert cell == str(want), (col, cell)
 
 
 def test_comparison_json_equals_engine(client, seeded):

@@ -84,6 +84,9 @@ def test_revoked_token_is_refused(wclient, tokens, engine):
     r = wclient.post(V + "/groups", json={"name": "x", "members": ["A81001"]},
                      headers=bearer(tokens["analyst"]))
     assert r.status_code == 401
+    assert r.json()["error"]["code"] == "not_authenticated"
+    assert "revoked" in r.json()["error"]["message"]
+    assert wclient.get(V + "/groups").json()["items"] == []  # nothing was written
 
 
 def test_token_use_is_recorded(wclient, tokens, engine):

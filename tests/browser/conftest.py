@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from core.db import make_engine
+from tests.conftest import skip_unless_ci
 from tests.dashboards.sample_data import load_sample
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,7 +97,7 @@ def served_pg(module_database, database_factory) -> Iterator[str]:
 def browser():
     """One headless Chromium (Debian's) for the module."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (scripts/test.sh installs it as root)")
+        skip_unless_ci(f"no chromium at {CHROMIUM} (scripts/test.sh installs it as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -203,4 +203,8 @@ def test_funnel_with_every_point_suppressed_keeps_a_finite_axis():
                         "upper_95": [100.0, 93], "lower_998": [60.0, 86],
                         "upper_998": [100.0, 95]})
     fig = figures.funnel_figure(pts, lim, indicator=META, centre=90.5, highlight="P002")
-    assert all(np.isfinite(v) for v in (fig.layout.xaxis.range or (0, 1)))
+    rng = fig.layout.xaxis.range
+    assert rng is not None
+    assert len(rng) == 2
+    assert all(np.isfinite(v) for v in rng)
+    assert rng[0] < rng[1]

@@ -220,14 +220,34 @@ def test_network_and_home(sample, pages):
                      None) == "/indicators/imm_mmr1_24m"
 
 
-@pytest.mark.parametrize("page", ["indicator", "organisation", "network"])
-def test_figures_serialise(sample, pages, page):
+@pytest.mark.parametrize(("page", "title"), [
+    ("indicator", "A&amp;E patients seen within 4 hours (type 1)<br><sup>2019-03; all trust "
+                  "organisations; 95% confidence</sup>"),
+    ("organisation", "Pulborough Medical Group against all practice organisations"),
+    ("network", "MMR second dose by 5 years<br><sup>2021-22; Rural North Chichester PCN's "
+                "members among all practice organisations</sup>"),
+])
+def test_figures_serialise(sample, pages, page, title):
+    """What Dash sends the browser parses back to the same figure, titled for the view;
+    the indicator page draws one bar per trust with a value."""
+    from sqlalchemy.orm import Session
+
+    from core.services.comparison import comparison
+
     lay = {"indicator": lambda m: m.layout(indicator_id="ae_4hr"),
            "organisation": lambda m: m.layout(code="H82030"),
            "network": lambda m: m.layout(code="U33593")}[page](pages[page])
     found = [_find(lay, f"{p}-graph") for p in ("ind", "org", "net")]
     graph = next(c for c in found if c is not None)
-    pio.from_json(graph.figure.to_json())  # what Dash sends the browser
+    sent = graph.figure.to_json()
+    back = pio.from_json(sent)
+    assert json.loads(back.to_json())["data"] == json.loads(sent)["data"]
+    assert back.layout.title.text.startswith(title)
+    if page == "indicator":
+        with Session(sample) as s:
+            n = comparison(s, "ae_4hr").n
+        assert n > 1
+        assert sum(len(t.y) for t in graph.figure.data if t.type == "bar") == n
 
 
 def test_summary_sentence_reads_as_english():

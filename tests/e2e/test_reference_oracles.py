@@ -279,9 +279,10 @@ def test_byar_and_wilson_test_data(api, confidence):
     ("prop1", "testdata_Proportion__testdata_Prop_g.csv"),
     ("rate100k", "testdata_Rate__testdata_Rate_g.csv"),
 ])
-def test_pooled_benchmark_is_a_ratio_of_sums(api, indicator, path):
-    """A PCN of two practices with an area's counts each: the peers' pooled benchmark is the
-    grouped test data's value (sum of numerators / sum of denominators)."""
+def test_network_values_are_ratios_of_sums(api, indicator, path):
+    """A PCN of two practices with an area's counts each: the peers' pooled benchmark and
+    the network's own value (its triage) are the grouped test data's value (sum of
+    numerators / sum of denominators)."""
     ref = read(PHE / path).dropna(subset=["value"])
     for r in ref.itertuples():
         res = get(api, f"/indicators/{indicator}/comparison", period=PERIOD,
@@ -289,6 +290,9 @@ def test_pooled_benchmark_is_a_ratio_of_sums(api, indicator, path):
         assert res["benchmark"]["kind"] == "peers"
         assert res["benchmark"]["value"] == pytest.approx(r.value, rel=1e-12), r.Area
         assert res["n"] == 2
+        tri = get(api, f"/networks/G_{r.Area}/triage", indicator=indicator)
+        assert [s["network_value"] for s in tri["summary"]] == [
+            pytest.approx(r.value, rel=1e-12)], r.Area
 
 
 def test_means_of_raw_values(api):

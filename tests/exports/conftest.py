@@ -13,6 +13,7 @@ from core.db import make_engine
 from core.settings import Settings, override_settings
 from etl.demo import run_demo
 from exports.render import find_browser
+from tests.conftest import skip_unless_ci
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -49,8 +50,8 @@ def chromium() -> str:
     """The browser charts are drawn with; the tests that draw charts need it."""
     path = find_browser()
     if path is None:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium): charts cannot "
-                    "be drawn")
+        skip_unless_ci("Chromium is not installed (apt-get install -y chromium): charts "
+                       "cannot be drawn", "chart")
     return path
 
 

@@ -100,13 +100,24 @@ def test_pack_structure(pack_session, chromium, tmp_path: Path):
     assert pics[2:6] == [1, 2, 1, 2]
     assert pics[6:9] == [1, 1, 1]
     assert pics[0] == pics[1] == pics[-1] == 0
-    for s in slides[2:6]:
+    data = gather_pack(pack_session, org_code=SMALL_PCN, period="2021-22", indicators=TWO)
+    for k, s in enumerate(slides[2:6]):
         notes = s.notes_slide.notes_text_frame.text
         assert "Method." in notes
         assert "Funnel plot." in notes
         assert "Source:" in notes
         texts = " ".join(sh.text_frame.text for sh in s.shapes if sh.has_text_frame)
-        assert "Lancing and Sompting PCN" in texts or "practices" in texts
+        assert f"All {members} of its practices are within the limits" in texts
+        ind = data.indicators[k // 2]
+        if k % 2 == 0:  # the comparison slide states the network's value: a ratio of sums
+            m = re.search(r"Lancing and Sompting PCN \((\d+\.\d)%\) is (similar to|"
+                          r"significantly (better|worse) than) the average of all (\d+) "
+                          r"practices", texts)
+            assert m, texts
+            own = ind.members.dropna(subset=["numerator", "denominator"])
+            assert m.group(1) == f"{own.numerator.sum() / own.denominator.sum() * 100:.1f}"
+        else:  # the trend slide: as many points as the series has
+            assert f"Only {ind.spc_points} time points so far" in texts
     for s in slides[6:9]:  # member profiles say how many indicators, in words that parse
         texts = " ".join(sh.text_frame.text for sh in s.shapes if sh.has_text_frame)
         assert re.search(r"against the peer average: \d+ indicators? significantly better, "

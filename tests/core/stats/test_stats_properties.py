@@ -69,4 +69,8 @@ def test_funnel_never_fails(pairs):
     assert f.rows.flag[ok].notna().all()
     assert f.rows.flag[~ok].isna().all()
     lim = f.limits[["lower_95", "upper_95", "lower_998", "upper_998"]].to_numpy()
-    assert np.isfinite(lim).all() if ok.any() else True
+    if ok.any():
+        assert np.isfinite(lim).all()
+    else:  # nothing to pool: no centre and no limits, never a made-up funnel
+        assert np.isnan(f.target)
+        assert np.isnan(lim).all()
