@@ -17,6 +17,7 @@ from api.errors import error_response, install_error_handlers
 from api.guard import TextGuardMiddleware
 from api.responses import JSONBytes
 from api.routes import (
+    alerts,
     annotations,
     exports,
     groups,
@@ -25,6 +26,7 @@ from api.routes import (
     loads,
     networks,
     organisations,
+    subscriptions,
 )
 
 API_PREFIX = "/api/v1"
@@ -54,6 +56,8 @@ TAGS = [
     {"name": "annotations", "description": "Notes on SPC charts"},
     {"name": "loads", "description": "Uploads through the loading pipeline, history, revert"},
     {"name": "health", "description": "Health and data freshness"},
+    {"name": "alerts", "description": "Alerts raised by values loads"},
+    {"name": "subscriptions", "description": "Email digests of alerts"},
 ]
 
 
@@ -97,7 +101,8 @@ def create_api() -> FastAPI:
     app.add_middleware(TextGuardMiddleware)  # NUL / lone surrogates: 422, never a 500
     # heavy reads are cached per worker by data version (api/cache.py)
     app.state.response_cache = make_cache()
-    for module in (health, indicators, organisations, networks, groups, annotations, loads):
+    for module in (health, indicators, organisations, networks, groups, annotations, loads,
+                   alerts, subscriptions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)
 

@@ -19,7 +19,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.command("serve")(serve.serve)
 
-for _module in ("load", "tokens", "export"):  # groups owned by the ETL, API and export work
+for _module in ("load", "tokens", "export", "alerts"):  # groups owned by each piece of work
     try:
         _mod = __import__(f"qidash.commands.{_module}", fromlist=["register"])
     except ModuleNotFoundError:
