@@ -17,6 +17,7 @@ from api.errors import error_response, install_error_handlers
 from api.guard import TextGuardMiddleware
 from api.responses import JSONBytes
 from api.routes import (
+    actions,
     alerts,
     annotations,
     exports,
@@ -58,6 +59,7 @@ TAGS = [
     {"name": "health", "description": "Health and data freshness"},
     {"name": "alerts", "description": "Alerts raised by values loads"},
     {"name": "subscriptions", "description": "Email digests of alerts"},
+    {"name": "actions", "description": "Improvement actions and their effect"},
 ]
 
 
@@ -102,7 +104,7 @@ def create_api() -> FastAPI:
     # heavy reads are cached per worker by data version (api/cache.py)
     app.state.response_cache = make_cache()
     for module in (health, indicators, organisations, networks, groups, annotations, loads,
-                   alerts, subscriptions):
+                   alerts, subscriptions, actions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)
 

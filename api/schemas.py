@@ -376,6 +376,8 @@ class SPC(BaseModel):
     assurance: Literal["pass", "fail", "hit_or_miss"] | None
     warnings: list[str]
     annotations: list[Annotation]
+    actions: list[dict[str, Any]] = Field(
+        [], description="improvement actions with their effect (see /actions)")
     points: list[SPCPoint]
 
 
@@ -683,3 +685,54 @@ class SubscriptionRow(BaseModel):
 
 class SubscriptionList(BaseModel):
     items: list[SubscriptionRow]
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "org": "RXX", "indicator": "ae", "date": "2018-06-01", "title": "Triage nurse",
+            "owner": "ED lead", "review_date": "2018-12-01", "status": "in_progress"}]},
+    )
+    org: CleanStr = Field(min_length=1, max_length=32)
+    indicator: CleanStr = Field(min_length=1, max_length=100)
+    date: dt.date
+    title: CleanStr = Field(min_length=1, max_length=300)
+    owner: CleanStr | None = Field(None, max_length=200)
+    review_date: dt.date | None = None
+    status: Literal["planned", "in_progress", "done", "abandoned"] = "planned"
+
+
+class ActionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"status": "done"}]})
+    org: CleanStr | None = Field(None, min_length=1, max_length=32)
+    indicator: CleanStr | None = Field(None, min_length=1, max_length=100)
+    date: dt.date | None = None
+    title: CleanStr | None = Field(None, min_length=1, max_length=300)
+    owner: CleanStr | None = Field(None, max_length=200)
+    review_date: dt.date | None = None
+    status: Literal["planned", "in_progress", "done", "abandoned"] | None = None
+
+
+class ActionRow(BaseModel):
+    model_config = _ex({"id": 1, "org": "RXX", "indicator": "ae", "date": "2018-06-01",
+                        "title": "Triage nurse", "owner": "ED lead",
+                        "review_date": "2018-12-01", "status": "in_progress",
+                        "created_by": "analyst-1", "created_at": "2018-06-02T10:00:00Z",
+                        "updated_at": "2018-06-02T10:00:00Z"})
+    id: int
+    org: str
+    indicator: str
+    date: dt.date
+    title: str
+    owner: str | None
+    review_date: dt.date | None
+    status: str
+    created_by: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ActionList(BaseModel):
+    items: list[ActionRow]

@@ -11,6 +11,7 @@ from api.cache import cached
 from api.deps import FormatQuery, Offset, ReaderDep, SessionDep
 from api.docs import doc
 from api.responses import csv_response, json_response, records
+from core.services import actions as action_service
 from core.services import organisations as org_service
 from core.services import profile as profile_service
 from core.services import spc as spc_service
@@ -125,6 +126,8 @@ def spc(
             "assurance": view.assurance,
             "warnings": view.warnings,
             "annotations": view.annotations,
+            "actions": action_service.actions_for_chart(
+                session, view.organisation.id, view.indicator.id, view.points),
             "points": records(view.points, SPC_POINT_COLUMNS),
         })
 
