@@ -277,25 +277,29 @@ def compute_load_alerts(conn: Conn, load_id: int) -> pd.DataFrame:
     """The alerts a load raises (see the module docstring), computed from the database as it
     stands after the load: ``org_id``, ``indicator_id``, ``period_id``, ``kind``, ``rule``,
     ``value``, ``numerator``, ``denominator``, ``message``."""
-    changed = frame_from_rows(conn.execute(
-        select(IndicatorValue.org_id, IndicatorValue.indicator_id, Period.id, Period.label,
-               Period.period_type)
+    # one (indicator, period type) at a time: memory follows the largest indicator, not the load
+    pairs = conn.execute(
+        select(IndicatorValue.indicator_id, Period.period_type)
         .join(Period, Period.id == IndicatorValue.period_id)
-        .where(IndicatorValue.load_id == load_id)
-    ).all(), ["org_id", "indicator_id", "period_id", "period", "period_type"])
+        .where(IndicatorValue.load_id == load_id).distinct()
+    ).all()
     out: list[pd.DataFrame] = []
-    if changed.empty:
-        return pd.DataFrame(columns=_COMPUTED)
-    org_rows = {}
-    ids = sorted(set(changed["org_id"].astype(int)))
-    for i in range(0, len(ids), _CHUNK):
-        for r in conn.execute(select(Organisation.id, Organisation.code, Organisation.org_type)
-                              .where(Organisation.id.in_(ids[i:i + _CHUNK]))):
-            org_rows[int(r[0])] = (r[1], r[2])
-    for (indicator_id, ptype), group in changed.groupby(["indicator_id", "period_type"]):
+    for indicator_id, ptype in sorted(pairs):
+        group = frame_from_rows(conn.execute(
+            select(IndicatorValue.org_id, Period.id, Period.label)
+            .join(Period, Period.id == IndicatorValue.period_id)
+            .where(IndicatorValue.load_id == load_id,
+                   IndicatorValue.indicator_id == indicator_id, Period.period_type == ptype)
+        ).all(), ["org_id", "period_id", "period"])
+        org_ids = sorted(set(group["org_id"].astype(int)))
+        org_rows: dict[int, tuple[str, str]] = {}
+        for i in range(0, len(org_ids), _CHUNK):
+            for r in conn.execute(select(Organisation.id, Organisation.code,
+                                         Organisation.org_type)
+                                  .where(Organisation.id.in_(org_ids[i:i + _CHUNK]))):
+                org_rows[int(r[0])] = (r[1], r[2])
         ind = get_indicator(conn, str(indicator_id))
         rules = noise_rules(conn, ind.id)
-        org_ids = sorted(set(group["org_id"].astype(int)))
         series = _series(conn, ind, str(ptype), org_ids)
         labels = sorted(set(series["period"]), key=lambda lab: parse_period(lab, ptype).start)
         from core.services.spc import period_sequence
@@ -323,12 +327,12 @@ def compute_load_alerts(conn: Conn, load_id: int) -> pd.DataFrame:
         if ind.value_type in ("proportion", "ratio", "rate") and (
                 ind.polarity != "no_judgement"):
             cache: dict[tuple[str, str], dict[str, Any]] = {}
+            prev_of = {lab: _previous_label(lab, str(ptype)) for lab in set(pts["period"])}
             for k, (o, lab) in enumerate(zip(pts["org_id"], pts["period"], strict=True)):
                 code, otype = org_rows[int(o)]
                 flags[k] = _funnel_flags(conn, ind, lab, str(ptype), otype, cache).get(code)
-                prev = _previous_label(lab, str(ptype))
-                prev_flags[k] = _funnel_flags(conn, ind, prev, str(ptype), otype, cache).get(
-                    code)
+                prev_flags[k] = _funnel_flags(conn, ind, prev_of[lab], str(ptype), otype,
+                                              cache).get(code)
         pts["flag"] = flags
         pts["prev_flag"] = prev_flags
         found = alerts_from_points(pts, polarity=ind.polarity, target=ind.target, rules=rules)
