@@ -98,7 +98,7 @@ def add_change_slides(deck: Deck, changes: Changes) -> None:
                   "charts, moves across the 99.8% funnel limits, targets newly missed or met. "
                   "Concerns first.")
     header = ["Action", "Organisation", "Indicator", "Date", "Status", "Effect"]
-    widths = [2.6, 1.5, 1.5, 1.0, 1.0, 4.7]
+    widths = [2.6, 1.4, 1.5, 1.25, 1.05, 4.5]
     rows = []
     for a in changes.actions:
         eff = a["effect"]

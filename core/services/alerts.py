@@ -524,3 +524,24 @@ def alert_records(frame: pd.DataFrame, columns: tuple[str, ...] = ALERT_COLUMNS
 
 def load_exists(conn: Conn, load_id: int) -> bool:
     return conn.execute(select(Load.id).where(Load.id == load_id)).first() is not None
+
+
+def latest_network_alerts(conn: Conn, network: str, *, limit: int = 10
+                          ) -> tuple[dict[str, Any] | None, pd.DataFrame, int]:
+    """'Since the last load' for a network: the newest load with standing alerts below
+    ``network`` (id, file, when), up to ``limit`` of its alerts there (concerns first) and
+    how many it raised there in all. ``(None, empty, 0)`` when no load raised any."""
+    net = get_org(conn, network, parameter="network")
+    below = descendant_ids(conn, net.id)
+    load_id = None
+    for i in range(0, len(below), _CHUNK):
+        found = conn.execute(select(func.max(Alert.load_id)).where(
+            Alert.withdrawn_at.is_(None), Alert.org_id.in_(below[i:i + _CHUNK]))).scalar()
+        if found is not None and (load_id is None or found > load_id):
+            load_id = int(found)
+    if load_id is None:
+        return None, pd.DataFrame(columns=[*ALERT_COLUMNS, "period_type"]), 0
+    row = conn.execute(select(Load.id, Load.file_name, Load.finished_at).where(
+        Load.id == load_id)).one()
+    frame, total = list_alerts(conn, load=load_id, network=net.code, limit=limit)
+    return {"id": row[0], "file_name": row[1], "finished_at": row[2]}, frame, total
