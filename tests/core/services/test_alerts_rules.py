@@ -75,3 +75,22 @@ def test_target_changes_against_the_previous_period():
     assert set(ALERT_KINDS) == {
         "special_cause_concern", "special_cause_improvement", "crossed_limit_worse",
         "crossed_limit_better", "target_missed", "target_met"}
+
+
+def test_alerts_leave_core_through_disclosure_control():
+    from core import settings as settings_module
+    from core.services.alerts import published
+    from core.settings import Settings, override_settings
+
+    frame = pd.DataFrame({"id": [1, 2], "value": [50.0, 10.0], "numerator": [3.0, 40.0],
+                          "denominator": [6.0, 400.0]})
+    before = settings_module._override
+    try:
+        override_settings(Settings(database_url="sqlite://", disclosure_control=False))
+        assert published(frame)["value"].tolist() == [50.0, 10.0]
+        override_settings(Settings(database_url="sqlite://", disclosure_control=True))
+        out = published(frame)
+        assert np.isnan(out["value"].iloc[0])  # 3 of 6: a small count, withheld
+        assert out["value"].iloc[1] == 10.0
+    finally:
+        override_settings(before)
