@@ -238,3 +238,32 @@ def test_cli_lists_the_same_alerts_as_the_api(ae, api):
     out = runner.invoke(app, ["alerts", "settings", "ae_breach", "--min-denominator", "100"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["min_denominator"] == 100
+
+
+def test_funnel_crossings_match_the_funnel_api(ae, api):
+    second = _load_late(ae)
+    prev = {"2019-01": "2018-12", "2019-02": "2019-01", "2019-03": "2019-02"}
+    sums = _sums()
+
+    def flags(period: str) -> dict[str, str]:
+        r = api.get("/api/v1/indicators/ae_breach/funnel",
+                    params={"period": period, "org_type": "trust"})
+        assert r.status_code == 200, r.text
+        return {row["org_code"]: row["flag"] for row in r.json()["rows"] if row["flag"]}
+
+    expected = set()
+    for period in LAST:
+        now, before = flags(period), flags(prev[period])
+        for code, f in now.items():
+            g = before.get(code)
+            if g is None or sums[(code, period)][1] < MIN_DEN:
+                continue
+            outside = ("above_998", "below_998")
+            if (f == "above_998" != g) or (g == "below_998" and f not in outside):
+                expected.add((code, period, "crossed_limit_worse"))
+            if (f == "below_998" != g) or (g == "above_998" and f not in outside):
+                expected.add((code, period, "crossed_limit_better"))
+    got = {(a["org_code"], a["period"], a["kind"]) for a in _alerts(
+        api, load=second.load_id)["alerts"] if a["kind"].startswith("crossed_limit")}
+    assert expected
+    assert got == expected
