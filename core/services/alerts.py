@@ -322,19 +322,23 @@ def compute_load_alerts(conn: Conn, load_id: int) -> pd.DataFrame:
         pts["rule"] = batch.rule[r_idx, c_idx]
         pts["trial"] = batch.trial_limits[r_idx]
         pts["prev_value"] = np.where(c_idx > 0, values[r_idx, np.maximum(c_idx - 1, 0)], np.nan)
-        flags: list[Any] = [None] * len(pts)
-        prev_flags: list[Any] = [None] * len(pts)
+        flags = pd.Series([None] * len(pts), index=pts.index, dtype=object)
+        prev_flags = flags.copy()
         if ind.value_type in ("proportion", "ratio", "rate") and (
                 ind.polarity != "no_judgement"):
             cache: dict[tuple[str, str], dict[str, Any]] = {}
-            prev_of = {lab: _previous_label(lab, str(ptype)) for lab in set(pts["period"])}
-            for k, (o, lab) in enumerate(zip(pts["org_id"], pts["period"], strict=True)):
-                code, otype = org_rows[int(o)]
-                flags[k] = _funnel_flags(conn, ind, lab, str(ptype), otype, cache).get(code)
-                prev_flags[k] = _funnel_flags(conn, ind, prev_of[lab], str(ptype), otype,
-                                              cache).get(code)
-        pts["flag"] = flags
-        pts["prev_flag"] = prev_flags
+            ids = pts["org_id"].astype(int)
+            codes = ids.map({o: r[0] for o, r in org_rows.items()})
+            otypes = ids.map({o: r[1] for o, r in org_rows.items()})
+            # one funnel per period and organisation type (and its previous period)
+            for (lab, otype), idx in pts.groupby([pts["period"], otypes]).groups.items():
+                now = _funnel_flags(conn, ind, lab, str(ptype), otype, cache)
+                before = _funnel_flags(conn, ind, _previous_label(lab, str(ptype)),
+                                       str(ptype), otype, cache)
+                flags[idx] = codes[idx].map(now).astype(object)
+                prev_flags[idx] = codes[idx].map(before).astype(object)
+        pts["flag"] = flags.where(flags.notna(), None)
+        pts["prev_flag"] = prev_flags.where(prev_flags.notna(), None)
         found = alerts_from_points(pts, polarity=ind.polarity, target=ind.target, rules=rules)
         if found.empty:
             continue
