@@ -17,7 +17,9 @@ from api.errors import error_response, install_error_handlers
 from api.guard import TextGuardMiddleware
 from api.responses import JSONBytes
 from api.routes import (
+    actions,
     admin,
+    alerts,
     annotations,
     exports,
     groups,
@@ -26,6 +28,7 @@ from api.routes import (
     loads,
     networks,
     organisations,
+    subscriptions,
 )
 
 API_PREFIX = "/api/v1"
@@ -59,6 +62,9 @@ TAGS = [
     {"name": "loads", "description": "Uploads through the loading pipeline, history, revert"},
     {"name": "health", "description": "Health and data freshness"},
     {"name": "admin", "description": "Tokens and the audit log (admin role)"},
+    {"name": "alerts", "description": "Alerts raised by values loads"},
+    {"name": "subscriptions", "description": "Email digests of alerts"},
+    {"name": "actions", "description": "Improvement actions and their effect"},
 ]
 
 
@@ -103,7 +109,7 @@ def create_api() -> FastAPI:
     # heavy reads are cached per worker by data version (api/cache.py)
     app.state.response_cache = make_cache()
     for module in (health, indicators, organisations, networks, groups, annotations, loads,
-                   admin):
+                   admin, alerts, subscriptions, actions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)
 

@@ -400,6 +400,8 @@ class SPC(BaseModel):
                                     "limits, classes or icons")
     run_chart: RunChart | None
     annotations: list[Annotation]
+    actions: list[dict[str, Any]] = Field(
+        [], description="improvement actions with their effect (see /actions)")
     points: list[SPCPoint]
 
 
@@ -649,3 +651,112 @@ class Freshness(BaseModel):
     periods: list[dict[str, Any]]
     last_values_load: LoadRow | None
     changes: list[dict[str, Any]]
+
+
+# alerts, subscriptions, actions (the improvement loop) -----------------------------------------
+class AlertRow(BaseModel):
+    model_config = _ex({
+        "id": 1, "load_id": 7, "org_code": "RXX", "org_name": "Trust X", "indicator_id": "ae",
+        "period": "2019-03", "kind": "special_cause_concern", "rule": "outside_limits",
+        "value": 18.2, "message": "4-hour breaches, 2019-03: special cause of concern on the "
+        "SPC chart (a point outside the process limits)",
+        "url": "http://127.0.0.1:8000/organisations/RXX/indicators/ae?period_type=month"})
+    id: int
+    load_id: int
+    org_code: str
+    org_name: str
+    indicator_id: str
+    period: str
+    kind: str
+    rule: str | None
+    value: float | None
+    message: str
+    url: str
+
+
+class AlertList(BaseModel):
+    model_config = _ex({"alerts": [AlertRow.model_config["json_schema_extra"]["examples"][0]],
+                        "total": 1})
+    alerts: list[AlertRow]
+    total: int
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "lead@nhs.net", "network": "QRL",
+                                         "kinds": ["special_cause_concern"]}]},
+    )
+    email: CleanStr = Field(min_length=3, max_length=320)
+    network: CleanStr = Field(min_length=1, max_length=32,
+                              description="organisation code: alerts of those below it")
+    kinds: list[CleanStr] | None = Field(None, description="alert kinds (omit for all)")
+
+
+class SubscriptionRow(BaseModel):
+    model_config = _ex({"id": 1, "email": "lead@nhs.net", "network": "QRL",
+                        "network_name": "Hampshire and Isle of Wight ICB",
+                        "kinds": None, "created_by": "analyst-1",
+                        "created_at": "2024-05-02T10:00:00Z"})
+    id: int
+    email: str
+    network: str
+    network_name: str
+    kinds: list[str] | None
+    created_by: str | None
+    created_at: dt.datetime
+
+
+class SubscriptionList(BaseModel):
+    items: list[SubscriptionRow]
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "org": "RXX", "indicator": "ae", "date": "2018-06-01", "title": "Triage nurse",
+            "owner": "ED lead", "review_date": "2018-12-01", "status": "in_progress"}]},
+    )
+    org: CleanStr = Field(min_length=1, max_length=32)
+    indicator: CleanStr = Field(min_length=1, max_length=100)
+    date: dt.date
+    title: CleanStr = Field(min_length=1, max_length=300)
+    owner: CleanStr | None = Field(None, max_length=200)
+    review_date: dt.date | None = None
+    status: Literal["planned", "in_progress", "done", "abandoned"] = "planned"
+
+
+class ActionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"status": "done"}]})
+    org: CleanStr | None = Field(None, min_length=1, max_length=32)
+    indicator: CleanStr | None = Field(None, min_length=1, max_length=100)
+    date: dt.date | None = None
+    title: CleanStr | None = Field(None, min_length=1, max_length=300)
+    owner: CleanStr | None = Field(None, max_length=200)
+    review_date: dt.date | None = None
+    status: Literal["planned", "in_progress", "done", "abandoned"] | None = None
+
+
+class ActionRow(BaseModel):
+    model_config = _ex({"id": 1, "org": "RXX", "indicator": "ae", "date": "2018-06-01",
+                        "title": "Triage nurse", "owner": "ED lead",
+                        "review_date": "2018-12-01", "status": "in_progress",
+                        "created_by": "analyst-1", "created_at": "2018-06-02T10:00:00Z",
+                        "updated_at": "2018-06-02T10:00:00Z"})
+    id: int
+    org: str
+    indicator: str
+    date: dt.date
+    title: str
+    owner: str | None
+    review_date: dt.date | None
+    status: str
+    created_by: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ActionList(BaseModel):
+    items: list[ActionRow]

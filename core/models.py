@@ -316,12 +316,119 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+ALERT_KINDS = (
+    "special_cause_concern", "special_cause_improvement", "crossed_limit_worse",
+    "crossed_limit_better", "target_missed", "target_met",
+)
+ACTION_STATUSES = ("planned", "in_progress", "done", "abandoned")
+
+
+class Alert(Base):
+    """A change a values load raised (special cause, funnel limit crossed, target); withdrawn
+    (``withdrawn_at``) when the load is reverted."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    load_id: Mapped[int] = mapped_column(ForeignKey("loads.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    indicator_id: Mapped[str] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"))
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    rule: Mapped[str | None] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Double)
+    numerator: Mapped[float | None] = mapped_column(Double)
+    denominator: Mapped[float | None] = mapped_column(Double)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("load_id", "org_id", "indicator_id", "period_id", "kind"),
+        Index("ix_alerts_org_indicator", "org_id", "indicator_id"),
+    )
+
+
+class AlertSetting(Base):
+    """An indicator's noise rules for alerts (absent: the defaults in the README)."""
+
+    __tablename__ = "alert_settings"
+
+    indicator_id: Mapped[str] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE"), primary_key=True
+    )
+    min_denominator: Mapped[float | None] = mapped_column(Double)
+    kinds: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class Subscription(Base):
+    """An email address that receives a digest of the alerts in a network after each load."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    network_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    kinds: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Digest(Base):
+    """One subscription's digest of one load's alerts: pending until sent."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    load_id: Mapped[int] = mapped_column(ForeignKey("loads.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("subscription_id", "load_id"),)
+
+
+class Action(Base):
+    """An improvement action on a date for an organisation and indicator, marked on its chart."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    indicator_id: Mapped[str] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE"), index=True
+    )
+    date: Mapped[dt.date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(String(300))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    review_date: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
 __all__ = [
+    "Action",
+    "Alert",
+    "AlertSetting",
     "Annotation",
     "ApiToken",
     "AuditEntry",
     "AuthSession",
     "Base",
+    "Digest",
     "Indicator",
     "IndicatorValue",
     "Load",
@@ -330,6 +437,7 @@ __all__ = [
     "PeerGroup",
     "PeerGroupMember",
     "Period",
+    "Subscription",
     "ValueHistory",
     "func",
 ]

@@ -42,6 +42,17 @@ class Settings(BaseSettings):
         5, ge=1, description="Shown counts are rounded to a multiple of this (1 = exact)"
     )
     chromium_path: str | None = Field(None, description="Chromium for chart images")
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Where people reach qidash (links in digests)"
+    )
+    smtp_url: str | None = Field(
+        None, description="Digest mail server: smtp://host:port or smtps://user:password@host:port"
+    )
+    mail_from: str = Field("qidash@localhost", description="Sender of digest emails")
+    alert_min_denominator: float = Field(
+        30.0, description="Default minimum denominator for an alert (per indicator: "
+        "qidash alerts settings)"
+    )
 
 
 _override: Settings | None = None

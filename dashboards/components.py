@@ -46,6 +46,8 @@ def header() -> html.Header:
                     dbc.Nav(
                         [
                             dbc.NavItem(dcc.Link("Start", href="/", className="nav-link")),
+                            dbc.NavItem(dcc.Link("Alerts", href="/alerts",
+                                                 className="nav-link")),
                             dbc.NavItem(dcc.Link("Upload data", href="/upload",
                                                  className="nav-link")),
                             dbc.NavItem(html.A("API", href="/api/docs", className="nav-link")),

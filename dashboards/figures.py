@@ -908,6 +908,10 @@ def _segment_lines(df: pd.DataFrame, col: str) -> tuple[list[Any], list[Any]]:
     return xs, ys
 
 
+#: improvement actions on SPC charts (a dark orange: over 4.5:1 on white for its label)
+ACTION_COLOUR = "#A35200"
+
+
 def spc_figure(
     frame: pd.DataFrame,
     *,
@@ -921,11 +925,14 @@ def spc_figure(
     for_slides: bool = False,
     width: int | None = None,
     height: int | None = None,
+    actions: Sequence[Mapping[str, Any]] | None = None,
 ) -> go.Figure:
     """XmR chart: the values, mean and process limits per rebase segment, coloured points.
 
     ``annotations`` are ``{"date" (or "x"), "text"}`` mappings drawn as dotted vertical lines with
-    their note. ``variation`` and ``assurance`` (plain-English labels such as "Special cause
+    their note; ``actions`` (``{"date", "title"}``, improvement actions) as solid orange lines
+    labelled "Action: ..." at the foot, distinct from notes. ``variation`` and ``assurance``
+    (plain-English labels such as "Special cause
     improvement" / "Inconsistent: target within limits") are printed in a box at the top right,
     as the Making Data Count icons would be.
     """
@@ -999,6 +1006,14 @@ def spc_figure(
         fig.add_annotation(x=xval, y=1, yref="paper", text=safe_text(note.get("text"), 40),
                            showarrow=False, textangle=-90, xanchor="right", yanchor="top",
                            font={"size": s["tick"] - 1, "color": theme.NHS_DARK_BLUE})
+    for act in actions or ():
+        xval = pd.Timestamp(act["date"])
+        fig.add_shape(type="line", x0=xval, x1=xval, y0=0, y1=1, yref="paper",
+                      line={"color": ACTION_COLOUR, "width": 2})
+        fig.add_annotation(x=xval, y=0, yref="paper",
+                           text="▲ Action: " + safe_text(act.get("title"), 40),
+                           showarrow=False, textangle=-90, xanchor="left", yanchor="bottom",
+                           font={"size": s["tick"] - 1, "color": ACTION_COLOUR})
     badges = []
     if variation:
         badges.append(f"Variation: <b>{safe_text(variation)}</b>")

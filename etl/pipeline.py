@@ -35,6 +35,8 @@ from core import audit
 from core.db import ensure_schema
 from core.models import LOAD_KINDS, Load, LoadError
 from core.periods import PERIOD_TYPES
+from core.services import alerts as alert_service
+from core.services import digests as digest_service
 from etl import load as db
 from etl import safety
 from etl.extract import Extract, FileError, ReadOptions, RowError, Source
@@ -87,6 +89,8 @@ class LoadResult:
     message: str | None = None
     #: organisations / indicators / periods seen among the valid rows, and row counts
     preview: dict[str, Any] = field(default_factory=dict)
+    #: alerts the load raised (core.services.alerts)
+    alerts: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's ``--json`` object (and the API's answer)."""
@@ -268,7 +272,23 @@ def run_load(
                 "file": src.name, "kind": kind, "format": fmt, "status": result.status,
                 "rows_read": result.rows_read, "rows_rejected": result.rows_rejected,
                 "skip_invalid": skip_invalid})
+    if result.alerts and load_id is not None:
+        _send_digests(engine, load_id)
     return result
+
+
+def _send_digests(engine: Engine, load_id: int) -> None:
+    """Email the digests the load queued. Never fails the load (it has committed): a failed
+    send is logged and the digest stays pending for ``qidash alerts send --pending``."""
+    try:
+        report = digest_service.send_pending(engine, load_id=load_id)
+    except Exception:
+        log.exception("load %s: digests not sent (kept for qidash alerts send --pending)",
+                      load_id)
+        return
+    if report.sent or report.failed:
+        log.info("load %s: %s digests sent, %s kept pending", load_id, report.sent,
+                 report.failed)
 
 
 def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, result: LoadResult,
@@ -297,6 +317,11 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
                 _finish_load(conn, result, load_id)
                 if keys_relaxed:
                     db.check_foreign_keys(conn)
+                if kind == "values" and result.status == "loaded" and load_id is not None:
+                    # stored with the load, in its transaction (a revert withdraws them)
+                    result.alerts = alert_service.raise_load_alerts(conn, load_id)
+                    if result.alerts:
+                        digest_service.queue_digests(conn, load_id)
             if rejected or dry_run:
                 trans.rollback()
             else:
@@ -842,6 +867,7 @@ def revert_load(engine: Engine, load_id: int, *, user: str | None = None) -> Loa
         if row.status != "loaded":
             raise RevertError(f"load {load_id} is {row.status}: it wrote nothing to revert")
         touched = db.revert_values(conn, load_id)
+        alert_service.withdraw_load_alerts(conn, load_id)
         conn.execute(update(t).where(t.c.id == load_id).values(
             status="reverted", reverted_at=dt.datetime.now(dt.UTC), reverted_by=user,
             message=f"reverted ({touched} values put back)"

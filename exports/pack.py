@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from core.services.disclosure import SUPPRESSED_NOTE
 from dashboards import figures
 from exports import narrative as nv
+from exports.changes import Changes, add_change_slides, gather_changes
 from exports.data import IndicatorData, PackData, gather_pack
 from exports.pptx_builder import Cell, Chart, Deck, slot_pixels, write_atomic
 from exports.render import render_png
@@ -307,6 +308,7 @@ def assemble(
     *,
     per_member: bool = False,
     render: Callable[..., bytes] = render_png,
+    changes: Changes | None = None,
 ) -> tuple[Deck, int]:
     """Lay the pack out as a deck (rendering every chart first); returns the deck and the
     number of charts drawn. ``render`` is the PNG renderer (swappable for tests)."""
@@ -330,7 +332,7 @@ def assemble(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     member_codes = _member_codes(pack) if per_member else []
-    _lay_out(deck, pack, charts, member_codes)
+    _lay_out(deck, pack, charts, member_codes, changes)
     return deck, len(charts)
 
 
@@ -381,7 +383,8 @@ def _build_charts(
 
 
 def _lay_out(
-    deck: Deck, pack: PackData, charts: dict[str, Chart], member_codes: list[tuple[str, str]]
+    deck: Deck, pack: PackData, charts: dict[str, Chart], member_codes: list[tuple[str, str]],
+    changes: Changes | None = None,
 ) -> None:
     org = pack.org
     made = pack.made_at.strftime("%d %B %Y")
@@ -420,6 +423,8 @@ def _lay_out(
                   "to or better than peers, show no SPC concern and meet their target.",
             font_size=11,
         )
+    if changes is not None:  # pack made with ``since``: alerts and actions
+        add_change_slides(deck, changes)
 
     for ind in pack.indicators:
         story = _story(pack, ind)
@@ -496,6 +501,7 @@ def build_pack(
     peers: str | None = None,
     confidence: float = 95.0,
     output: str | Path | None = None,
+    since: str | None = None,
 ) -> PackResult:
     """Make the slide pack for ``org_code``; write it to ``output`` (atomically) or return bytes.
 
@@ -503,14 +509,17 @@ def build_pack(
     organisation or its members). ``period``: a period label (default each indicator's latest
     period with data here). ``peers``: a peer spec (``parent:CODE``, ``similar:CODE``,
     ``group:NAME``; default every organisation of the members' type). ``confidence``: 95
-    or 99.8, for the intervals and the comparison with peers (as on the comparison page). Raises
+    or 99.8, for the intervals and the comparison with peers (as on the comparison page).
+    ``since`` (YYYY-MM-DD) adds 'What changed' (the alerts raised since then) and 'Actions
+    and their effect' after the summary (:mod:`exports.changes`). Raises
     :class:`core.errors.QidashError` subclasses for bad input and
     :class:`exports.render.RenderError` when a chart cannot be drawn; nothing is written then.
     """
     t0 = time.perf_counter()
     pack = gather_pack(session, org_code=org_code, period=period, indicators=indicators,
                        peers=peers, confidence=confidence)
-    deck, n_charts = assemble(pack, per_member=per_member)
+    changes = gather_changes(session, org_code, since) if since else None
+    deck, n_charts = assemble(pack, per_member=per_member, changes=changes)
     data = deck.to_bytes()
     path = write_atomic(output, data) if output is not None else None
     return PackResult(

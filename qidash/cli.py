@@ -44,6 +44,10 @@ LAZY_COMMANDS: dict[str, tuple[str, Callable[[Any, typer.Typer], None], str]] = 
                "token's SHA-256 is stored: the token is printed once, when created."),
     "export": ("qidash.commands.export", _register,
                "Export slide packs for improvement meetings."),
+    "alerts": ("qidash.commands.alerts", _register,
+               "Alerts raised by values loads (special cause, funnel limits, targets)."),
+    "subscriptions": ("qidash.commands.alerts", _register,
+                      "Email digests of the alerts below a network, after each load."),
     "audit": ("qidash.commands.audit", _register,
               "The latest writes, newest first: when, who (token and role, or the CLI's "
               "user@host), through what (api, dashboard, cli), the action and what it touched."),

@@ -12,6 +12,7 @@ from api.cache import cached
 from api.deps import FormatQuery, Offset, ReaderDep, SessionDep
 from api.docs import doc
 from api.responses import csv_response, json_response, records
+from core.services import actions as action_service
 from core.services import organisations as org_service
 from core.services import profile as profile_service
 from core.services import spc as spc_service
@@ -132,6 +133,8 @@ def spc(
                 **dataclasses.asdict(view.run_chart),
                 "sentence": spc_service.run_chart_sentence(view.run_chart)},
             "annotations": view.annotations,
+            "actions": action_service.actions_for_chart(
+                session, view.organisation.id, view.indicator.id, view.points),
             "points": records(view.points, note_columns(SPC_POINT_COLUMNS)),
         })
 

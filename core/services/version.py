@@ -3,11 +3,12 @@ keyed by it.
 
 Every write that changes what a read returns goes through a load (values, organisations,
 indicators: :mod:`etl.pipeline` records a ``loads`` row, finishes it in the same transaction
-as the data, and marks reverts), a saved peer group or an annotation. :func:`data_version`
-reads counters of those tables in one query of scalar sub-selects on small tables (about
-0.5 ms): a finished load, a revert, a new or deleted group, member or annotation each change
-it. Each worker process reads it per request, so a load or a revert made through any worker
-(or the CLI) invalidates every worker's caches on its next request.
+as the data, and marks reverts), a saved peer group, an annotation or an improvement action.
+:func:`data_version` reads counters of those tables in one query of scalar sub-selects on small
+tables (about 0.5 ms): a finished load, a revert, a new or deleted group, member, annotation or
+action, or a changed action each change it. Each worker process reads it per request, so a load
+or a revert made through any worker (or the CLI) invalidates every worker's caches on its next
+request.
 
 Writes that bypass these paths (hand-written SQL against the database) are not seen; the caches
 also expire entries after a time-to-live (:data:`DEFAULT_TTL`) to bound that case.
@@ -27,7 +28,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from core.models import Annotation, Load, PeerGroup, PeerGroupMember
+from core.models import Action, Annotation, Load, PeerGroup, PeerGroupMember
 
 Conn = Session | Connection
 
@@ -49,12 +50,15 @@ def _version_select() -> Any:
         select(func.count()).select_from(Annotation).scalar_subquery(),
         select(func.max(Annotation.id)).scalar_subquery(),
         select(func.max(Annotation.created_at)).scalar_subquery(),
+        # improvement actions are drawn on SPC charts (core.services.actions)
+        select(func.count()).select_from(Action).scalar_subquery(),
+        select(func.max(Action.updated_at)).scalar_subquery(),
     )
 
 
 @lru_cache(maxsize=32)
 def _version_sql(dialect: Any) -> str:
-    # built and compiled once per dialect: building the eleven sub-selects and executing them
+    # built and compiled once per dialect: building the sub-selects and executing them
     # through SQLAlchemy cost about 1 ms a request, the query itself about 0.2 ms
     return str(_version_select().compile(dialect=dialect))
 

@@ -12,6 +12,7 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from core.services import alerts as alert_service
 from core.services import comparison as comparison_service
 from core.services import profile as profile_service
 from core.services.organisations import organisation_detail
@@ -37,8 +38,30 @@ HOW_TO_READ = (
 
 
 def compute_triage(s: Any, code: str) -> dict[str, Any]:
-    """The triage and the network's place in the hierarchy."""
-    return {"triage": profile_service.triage(s, code), "detail": organisation_detail(s, code)}
+    """The triage, the network's place in the hierarchy and what its last load changed."""
+    return {"triage": profile_service.triage(s, code), "detail": organisation_detail(s, code),
+            "latest": alert_service.latest_network_alerts(s, code)}
+
+
+def since_last_load(code: str, latest: Any) -> Any:
+    """The alerts of the newest load that raised any below the network, each a link to its
+    chart, and a link to all of them on /alerts."""
+    load, frame, total = latest
+    if load is None:
+        return html.P("No load has raised alerts for this network's members yet.",
+                      className="text-muted")
+    when = load["finished_at"].strftime("%d %B %Y") if load["finished_at"] else ""
+    items = [html.Li([html.Strong(f"{a['org_name']}: "), a["message"], " ",
+                      dcc.Link("chart", href=f"/organisations/{a['org_code']}/indicators/"
+                               f"{a['indicator_id']}")])
+             for a in alert_service.alert_records(frame)]
+    return html.Div([
+        html.P(f"Load {load['id']} ({load['file_name']}, {when}) raised {total} alert"
+               f"{'' if total == 1 else 's'} here; concerns first."),
+        html.Ul(items, className="qd-since-load"),
+        dcc.Link(f"All {total} on the alerts page",
+                 href=f"/alerts?network={code}&load={load['id']}&since="),
+    ])
 
 
 def compute_chart(s: Any, indicator_id: str, members: list[str], network: str) -> Any:
@@ -117,6 +140,10 @@ def layout(code: str | None = None, **query: Any) -> Any:
             dcc.Loading(dcc.Graph(id=f"{P}-graph", figure=fig or {},
                                   config=components.GRAPH_CONFIG), delay_show=300, type="dot"),
             components.export_bar(P, {"network": net.code, "indicator": chosen}),
+        ], className="qd-card"),
+        html.Div([
+            html.H2("Since the last load", className="h5"),
+            since_last_load(net.code, data["latest"]),
         ], className="qd-card"),
         html.Div([
             html.H2("Where to look first", className="h5"),

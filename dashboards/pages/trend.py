@@ -17,6 +17,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from core.db import session_scope
 from core.errors import QidashError
+from core.services import actions as action_service
 from core.services import annotations as annotation_service
 from core.services import spc as spc_service
 from core.services.organisations import organisation_detail
@@ -63,7 +64,14 @@ def compute(s: Any, code: str, indicator_id: str, opts: dict[str, Any]) -> Any:
                            fix_after=opts["fix"], chart=opts["chart"])
 
 
-def figure_for(view: Any, *, for_slides: bool = False) -> Any:
+def chart_actions(s: Any, view: Any) -> list[dict[str, Any]]:
+    """The improvement actions on this chart, each with its effect (core.services.actions)."""
+    return action_service.actions_for_chart(s, view.organisation.id, view.indicator.id,
+                                            view.points)
+
+
+def figure_for(view: Any, *, for_slides: bool = False,
+               actions: list[dict[str, Any]] | None = None) -> Any:
     """The SPC chart of a service view."""
     var, _ = adapters.variation_words(view.variation)
     ass, _ = adapters.assurance_words(view.assurance)
@@ -72,7 +80,8 @@ def figure_for(view: Any, *, for_slides: bool = False) -> Any:
         annotations=view.annotations, variation=var or None, assurance=ass or None,
         title=f"{view.organisation.name}: {view.indicator.name}",
         subtitle=f"{'XmR' if view.chart == 'xmr' else 'p'} chart, {len(view.points)} "
-                 f"{view.period_type.replace('_', ' ')} periods", for_slides=for_slides)
+                 f"{view.period_type.replace('_', ' ')} periods", for_slides=for_slides,
+        actions=actions)
 
 
 def _badges(view: Any) -> list[Any]:
@@ -99,11 +108,38 @@ def _notes(view: Any) -> Any:
         for a in view.annotations])
 
 
+def _actions(view: Any, actions: list[dict[str, Any]]) -> Any:
+    """Each action with its effect; a sustained shift after it suggests a rebase, which only
+    a person applies (Making Data Count: understand the change first)."""
+    if not actions:
+        return html.P("No improvement actions recorded for this chart (record them with "
+                      "POST /api/v1/actions).", className="text-muted")
+    items = []
+    for a in actions:
+        eff = a["effect"]
+        text = (f"special cause of improvement from {eff['since']}" if eff["improved"]
+                else "no special cause of improvement since")
+        parts: list[Any] = [html.Strong(f"{a['date']}: {a['title']}"),
+                            f" ({a['status'].replace('_', ' ')}"
+                            + (f", {a['owner']}" if a.get("owner") else "") + f"). Effect: {text}."]
+        if eff["suggest_rebase"] and eff["suggest_rebase"] not in view.rebase:
+            href = (f"/organisations/{view.organisation.code}/indicators/{view.indicator.id}"
+                    f"?rebase={','.join([*view.rebase, eff['suggest_rebase']])}")
+            parts += [" A sustained shift began at ", html.Strong(eff["suggest_rebase"]),
+                      ": once you understand the change, you may ",
+                      dcc.Link("start new limits there", href=href,
+                               className="qd-suggest-rebase"),
+                      " (suggested only: nothing is rebased unless you choose it)."]
+        items.append(html.Li(parts))
+    return html.Ul(items, className="qd-actions")
+
+
 def layout(code: str | None = None, indicator_id: str | None = None, **query: Any) -> Any:
     """The trend page for one organisation and indicator."""
     opts = parse(query)
     try:
         view = adapters.read(compute, code or "", indicator_id or "", opts)
+        actions = adapters.read(chart_actions, view)
         detail = adapters.read(organisation_detail, code or "")
     except ViewError as exc:
         return components.error_panel(exc)
@@ -134,10 +170,14 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
         ], className="qd-controls g-3"), className="qd-card"),
         html.Div([
             html.Div(_badges(view), id=f"{P}-badges"),
-            dcc.Loading(dcc.Graph(id=f"{P}-graph", figure=figure_for(view),
+            dcc.Loading(dcc.Graph(id=f"{P}-graph", figure=figure_for(view, actions=actions),
                                   config=components.GRAPH_CONFIG), delay_show=300, type="dot"),
             components.export_bar(P, {"org": org.code, "indicator": ind.id,
                                       "rebase": ",".join(view.rebase)}),
+        ], className="qd-card"),
+        html.Div([
+            html.H2("Actions and their effect", className="h5"),
+            html.Div(_actions(view, actions), id=f"{P}-actions"),
         ], className="qd-card"),
         html.Div([
             html.H2("Notes on this chart", className="h5"),
@@ -181,7 +221,7 @@ def update(rebase, fix, chart, key):
     except ViewError as exc:
         return figures._empty(str(exc), for_slides=False, width=None, height=None), \
             [html.Div(str(exc), className="text-danger")]
-    return figure_for(view), _badges(view)
+    return figure_for(view, actions=adapters.read(chart_actions, view)), _badges(view)
 
 
 @callback(
@@ -247,7 +287,8 @@ def edit_notes(_add, _confirmed, date, text, pending, key, rebase, fix, chart):
         return no_update, dbc.Alert("The date is not valid.", color="warning"), no_update
     opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
     view = adapters.read(compute, key["code"], key["indicator"], opts)
-    return _notes(view), dbc.Alert(msg, color="success"), figure_for(view)
+    return (_notes(view), dbc.Alert(msg, color="success"),
+            figure_for(view, actions=adapters.read(chart_actions, view)))
 
 
 components.sync_url(P, KEYS)

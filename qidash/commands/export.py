@@ -38,6 +38,8 @@ def pack(
     peers: str = typer.Option(None, "--peers", help="Peers: parent:CODE, similar:CODE or "
                               "group:NAME (default: every organisation of the members' type)"),
     fmt: str = typer.Option("pptx", "--format", help="pptx or pdf (pdf needs LibreOffice)"),
+    since: str = typer.Option(None, "--since", help="Add 'What changed' (alerts raised since "
+                              "this date, YYYY-MM-DD) and 'Actions and their effect'"),
     output: Path = typer.Option(None, "-o", "--output", help="File to write (default "
                                 "qidash-pack-<ORG>-<PERIOD>.<format> in the current folder)"),
 ) -> None:
@@ -62,13 +64,13 @@ def pack(
             if fmt == "pptx":
                 result = build_pack(session, org_code=org, period=period,
                                     indicators=indicators, per_member=per_member, peers=peers,
-                                    output=target)
+                                    output=target, since=since)
             else:
                 with tempfile.TemporaryDirectory(prefix="qidash-pack-") as tmp:
                     deck_path = Path(tmp) / target.with_suffix(".pptx").name
                     result = build_pack(session, org_code=org, period=period,
                                         indicators=indicators, per_member=per_member,
-                                        peers=peers, output=deck_path)
+                                        peers=peers, output=deck_path, since=since)
                     convert_to_pdf(deck_path, target)
     except QidashError as exc:
         _err(exc.message, 2)

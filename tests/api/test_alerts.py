@@ -1,0 +1,269 @@
+"""Alerts raised by values loads, on the real A&E file (SQLite and PostgreSQL).
+
+The file is loaded in two parts: every month before 2019-01, then 2019-01 to 2019-03. The
+second load's special-cause alerts must be exactly the points that the SPC API shows as special
+cause in those months (above the minimum denominator, charts without trial limits); the target
+alerts are checked against sums of the source file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_api
+from core.services import alerts as alert_service
+from etl.pipeline import revert_load, run_load
+from tests.conftest import DATA
+
+SRC = DATA / "ae_attendances" / "ae_attendances.csv"
+SPLIT = "2019-01-01"
+LAST = ("2019-01", "2019-02", "2019-03")
+TARGET = 5.0  # breaches per 100 attendances (the 95% four-hour standard)
+MIN_DEN = 30.0
+MAPPING = ("columns: {org_code: org_code, period: period, numerator: breaches, "
+           "denominator: attendances}\nconstants: {indicator_id: ae_breach}\n"
+           "ignore: [type, admissions]\naggregate: sum\n")
+
+
+def _sums() -> dict[tuple[str, str], list[float]]:
+    sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    with open(SRC, newline="") as fh:
+        for r in csv.DictReader(fh):
+            s = sums[(r["org_code"], r["period"][:7])]
+            s[0] += float(r["breaches"])
+            s[1] += float(r["attendances"])
+    return sums
+
+
+def _split(tmp: Path) -> tuple[Path, Path]:
+    with open(SRC, newline="") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    header, rows = lines[0], lines[1:]
+    early = tmp / "ae_early.csv"
+    late = tmp / "ae_late.csv"
+    early.write_text(header + "".join(r for r in rows if r[:10] < SPLIT))
+    late.write_text(header + "".join(r for r in rows if r[:10] >= SPLIT))
+    return early, late
+
+
+@pytest.fixture
+def ae(engine, tmp_path: Path) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The A&E organisations (two networks) and indicator, and the first part loaded."""
+    codes = sorted({k[0] for k in _sums()})
+    half = len(codes) // 2
+    net = {c: ("NETA" if i < half else "NETB") for i, c in enumerate(codes)}
+    orgs = tmp_path / "o.csv"
+    orgs.write_text("org_code,name,org_type,parent_code\nNETA,Network A,network,\n"
+                    "NETB,Network B,network,\n"
+                    + "".join(f"{c},Trust {c},trust,{net[c]}\n" for c in codes))
+    run_load(engine, orgs, kind="organisations")
+    inds = tmp_path / "i.csv"
+    inds.write_text("indicator_id,name,value_type,multiplier,polarity,target,frequency\n"
+                    f"ae_breach,A&E 4-hour breaches,proportion,100,lower_is_better,{TARGET},"
+                    "month\n")
+    run_load(engine, inds, kind="indicators")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(MAPPING)
+    early, late = _split(tmp_path)
+    first = run_load(engine, early, kind="values", mapping=mapping, skip_invalid=True)
+    assert first.status == "loaded"
+    return {"engine": engine, "late": late, "mapping": mapping, "first": first, "net": net}
+
+
+@pytest.fixture
+def api(ae) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(create_api(), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _load_late(ae: dict):  # type: ignore[no-untyped-def,type-arg]
+    result = run_load(ae["engine"], ae["late"], kind="values", mapping=ae["mapping"],
+                      skip_invalid=True)
+    assert result.status == "loaded", result.as_json()
+    return result
+
+
+def _alerts(api: TestClient, **params: object) -> dict:  # type: ignore[type-arg]
+    r = api.get("/api/v1/alerts", params={"limit": 10000, **params})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_latest_months_raise_exactly_the_special_causes_the_spc_charts_show(ae, api):
+    second = _load_late(ae)
+    got = _alerts(api, load=second.load_id)
+    assert got["total"] == len(got["alerts"]) == second.alerts
+    special = {(a["org_code"], a["period"], a["kind"], a["rule"]) for a in got["alerts"]
+               if a["kind"].startswith("special_cause")}
+    expected = set()
+    for code in sorted(ae["net"]):
+        r = api.get(f"/api/v1/organisations/{code}/indicators/ae_breach/spc")
+        if r.status_code == 404:  # no values at all (every month 0 attendances)
+            continue
+        assert r.status_code == 200, r.text
+        chart = r.json()
+        if any("trial limits" in w for w in chart["warnings"]):
+            continue
+        for p in chart["points"]:
+            if (p["period"] in LAST and p["special_cause"] in ("improvement", "concern")
+                    and (p["denominator"] is None or p["denominator"] >= MIN_DEN)):
+                expected.add((code, p["period"], f"special_cause_{p['special_cause']}",
+                              p["rule"]))
+    assert expected, "the real data has special causes in its last months"
+    assert special == expected
+    # every alert links to its chart, and the periods are the load's
+    for a in got["alerts"]:
+        assert a["period"] in LAST
+        assert a["url"].endswith(
+            f"/organisations/{a['org_code']}/indicators/ae_breach?period_type=month")
+        assert a["message"].startswith("A&E 4-hour breaches, " + a["period"])
+
+
+def test_target_alerts_match_the_source_file(ae, api):
+    second = _load_late(ae)
+    sums = _sums()
+    prev = {"2019-01": "2018-12", "2019-02": "2019-01", "2019-03": "2019-02"}
+    expected = set()
+    for (code, period), (num, den) in sums.items():
+        if period not in LAST or den <= 0 or den < MIN_DEN:
+            continue
+        pn, pd_ = sums.get((code, prev[period]), (0.0, 0.0))
+        if pd_ <= 0:
+            continue
+        now, before = 100 * num / den, 100 * pn / pd_
+        if now > TARGET >= before:
+            expected.add((code, period, "target_missed"))
+        elif now <= TARGET < before:
+            expected.add((code, period, "target_met"))
+    got = {(a["org_code"], a["period"], a["kind"]) for a in _alerts(
+        api, load=second.load_id)["alerts"] if a["kind"].startswith("target")}
+    assert expected
+    assert got == expected
+
+
+def test_revert_withdraws_and_standing_alerts_are_not_raised_twice(ae, api):
+    engine = ae["engine"]
+    second = _load_late(ae)
+    n = _alerts(api, load=second.load_id)["total"]
+    assert n > 0
+    revert_load(engine, second.load_id)
+    assert _alerts(api, load=second.load_id)["total"] == 0
+    with engine.connect() as conn:
+        withdrawn = conn.execute(text(
+            "SELECT COUNT(*) FROM alerts WHERE load_id = :l AND withdrawn_at IS NOT NULL"),
+            {"l": second.load_id}).scalar_one()
+    assert withdrawn == n
+    third = _load_late(ae)
+    assert _alerts(api, load=third.load_id)["total"] == n
+    # the same months again with one value changed: only that organisation's points are
+    # written, and their alerts already stand, so none is raised twice
+    text_ = ae["late"].read_text().splitlines(keepends=True)
+    row = next(i for i, r in enumerate(text_) if r.startswith("2019-03-01,") and ",1," in r)
+    cells = text_[row].split(",")
+    cells[4] = str(float(cells[4]) + 1)
+    text_[row] = ",".join(cells)
+    changed = ae["late"].with_name("ae_late2.csv")
+    changed.write_text("".join(text_))
+    fourth = run_load(engine, changed, kind="values", mapping=ae["mapping"], skip_invalid=True)
+    assert fourth.status == "loaded"
+    assert fourth.rows_updated == 1
+    keys = [(a["org_code"], a["period"], a["kind"]) for a in _alerts(api)["alerts"]]
+    assert len(keys) == len(set(keys))
+
+
+def test_filters_network_kind_csv_and_bad_input(ae, api):
+    second = _load_late(ae)
+    every = _alerts(api, load=second.load_id)["alerts"]
+    in_a = _alerts(api, load=second.load_id, network="NETA")
+    assert in_a["total"] == sum(1 for a in every if ae["net"][a["org_code"]] == "NETA")
+    assert {ae["net"][a["org_code"]] for a in in_a["alerts"]} == {"NETA"}
+    concern = _alerts(api, kind="special_cause_concern")
+    assert concern["total"] > 0
+    assert {a["kind"] for a in concern["alerts"]} == {"special_cause_concern"}
+    page = _alerts(api, load=second.load_id, limit=2, offset=1)
+    assert [a["id"] for a in page["alerts"]] == [a["id"] for a in every[1:3]]
+    r = api.get("/api/v1/alerts", params={"load": second.load_id, "format": "csv",
+                                           "limit": 10000})
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [int(x["id"]) for x in rows] == [a["id"] for a in every]
+    assert list(rows[0]) == list(alert_service.ALERT_COLUMNS)
+    for params, status in (({"kind": "nope"}, 422), ({"network": "NOPE"}, 404),
+                           ({"since": "yesterday"}, 422), ({"limit": 0}, 422),
+                           ({"indicator": "nope"}, 404)):
+        r = api.get("/api/v1/alerts", params=params)
+        assert r.status_code == status, (params, r.text)
+        assert "error" in r.json()
+
+
+def test_noise_rules_per_indicator(ae, api):
+    engine = ae["engine"]
+    with engine.begin() as conn:
+        alert_service.set_noise_rules(conn, "ae_breach", min_denominator=10_000,
+                                      kinds=["special_cause_concern"])
+    second = _load_late(ae)
+    got = _alerts(api, load=second.load_id)["alerts"]
+    assert got
+    assert {a["kind"] for a in got} == {"special_cause_concern"}
+    with engine.connect() as conn:
+        dens = conn.execute(text("SELECT MIN(denominator) FROM alerts WHERE load_id = :l"),
+                            {"l": second.load_id}).scalar_one()
+    assert dens >= 10_000
+
+
+def test_cli_lists_the_same_alerts_as_the_api(ae, api):
+    import json
+
+    from typer.testing import CliRunner
+
+    from qidash.cli import app
+
+    runner = CliRunner()
+    second = _load_late(ae)
+    out = runner.invoke(app, ["alerts", "list", "--load", str(second.load_id), "--network",
+                              "NETB", "--limit", "10000", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == _alerts(api, load=second.load_id, network="NETB")
+    bad = runner.invoke(app, ["alerts", "list", "--kind", "nope"])
+    assert bad.exit_code == 2
+    assert "unknown alert kind" in bad.output
+    out = runner.invoke(app, ["alerts", "settings", "ae_breach", "--min-denominator", "100"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["min_denominator"] == 100
+
+
+def test_funnel_crossings_match_the_funnel_api(ae, api):
+    second = _load_late(ae)
+    prev = {"2019-01": "2018-12", "2019-02": "2019-01", "2019-03": "2019-02"}
+    sums = _sums()
+
+    def flags(period: str) -> dict[str, str]:
+        r = api.get("/api/v1/indicators/ae_breach/funnel",
+                    params={"period": period, "org_type": "trust"})
+        assert r.status_code == 200, r.text
+        return {row["org_code"]: row["flag"] for row in r.json()["rows"] if row["flag"]}
+
+    expected = set()
+    for period in LAST:
+        now, before = flags(period), flags(prev[period])
+        for code, f in now.items():
+            g = before.get(code)
+            if g is None or sums[(code, period)][1] < MIN_DEN:
+                continue
+            outside = ("above_998", "below_998")
+            if (f == "above_998" != g) or (g == "below_998" and f not in outside):
+                expected.add((code, period, "crossed_limit_worse"))
+            if (f == "below_998" != g) or (g == "above_998" and f not in outside):
+                expected.add((code, period, "crossed_limit_better"))
+    got = {(a["org_code"], a["period"], a["kind"]) for a in _alerts(
+        api, load=second.load_id)["alerts"] if a["kind"].startswith("crossed_limit")}
+    assert expected
+    assert got == expected
