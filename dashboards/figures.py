@@ -636,13 +636,24 @@ def spc_figure(
     for_slides: bool = False,
     width: int | None = None,
     height: int | None = None,
+    median: float | None = None,
+    note: str | None = None,
+    trial: bool = False,
+    clip: tuple[float, float] | None = None,
 ) -> go.Figure:
     """XmR chart: the values, mean and process limits per rebase segment, coloured points.
 
     ``annotations`` are ``{"date" (or "x"), "text"}`` mappings drawn as dotted vertical lines with
     their note. ``variation`` and ``assurance`` (plain-English labels such as "Special cause
     improvement" / "Inconsistent: target within limits") are printed in a box at the top right,
-    as the Making Data Count icons would be.
+    as the Making Data Count icons would be, with ``note`` (e.g. "3 points: too few for limits;
+    at least 12 needed") under them.
+
+    A series too short for limits comes with no ``mean``/``lpl``/``upl`` and is drawn as a run
+    chart: ``median`` is its centre line. ``trial``: the limits are trial limits (a segment
+    under 12 points) and the legend says so. ``clip``: the possible range of the value (0 and
+    100 for a percentage): limits beyond it are drawn at it. With a ``period`` column the x
+    ticks are the series' own period labels (a financial year reads "2019-20", not "Apr 2019").
     """
     meta = IndicatorMeta.of(indicator)
     target = meta.target if target is None else target
@@ -656,9 +667,17 @@ def spc_figure(
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
     d, unit = meta.decimals, meta.unit
     c = theme.SPC_COLOURS
+    if clip is not None:
+        for col in ("lpl", "upl"):
+            if col in df:
+                df[col] = pd.to_numeric(df[col], errors="coerce").clip(*clip)
     fig = go.Figure()
+    if median is not None and not _isnan(median) and ("mean" not in df or df["mean"].isna().all()):
+        fig.add_trace(go.Scatter(x=df["x"], y=[median] * len(df), mode="lines", name="Median",
+                                 line={"color": c["mean_line"], "width": 1.5},
+                                 hoverinfo="skip"))
     for col, name, colour, dash in (
-        ("upl", "Process limits", c["limits"], "dash"),
+        ("upl", "Trial limits" if trial else "Process limits", c["limits"], "dash"),
         ("lpl", None, c["limits"], "dash"),
         ("mean", "Mean", c["mean_line"], "solid"),
     ):
@@ -719,6 +738,8 @@ def spc_figure(
         badges.append(f"Variation: <b>{safe_text(variation)}</b>")
     if assurance:
         badges.append(f"Target: <b>{safe_text(assurance)}</b>")
+    if note:
+        badges.append(safe_text(note))
     if badges:
         fig.add_annotation(text="<br>".join(badges), xref="paper", yref="paper", x=1, y=1.0,
                            xanchor="right", yanchor="bottom", align="right", showarrow=False,
@@ -727,9 +748,17 @@ def spc_figure(
     is_dates = "x" in df and pd.api.types.is_datetime64_any_dtype(df["x"])
     xs_all = df["x"].dropna() if is_dates else pd.Series([], dtype="datetime64[ns]")
     if len(xs_all) > 1:
-        # the axis ends at the data: label annotations must not stretch it into empty months
-        pad = (xs_all.max() - xs_all.min()) * 0.02
+        # the axis ends at the data: label annotations must not stretch it into empty months;
+        # half a period of room either side keeps the end points whole
+        step = pd.Series(xs_all.sort_values().to_numpy()).diff().median()
+        pad = max((xs_all.max() - xs_all.min()) * 0.02, step / 2)
         fig.update_xaxes(range=[xs_all.min() - pad, xs_all.max() + pad])
+    if is_dates and "period" in df and len(df):
+        # ticks in the series' own periods, about a dozen at most
+        every = max(1, -(-len(df) // (8 if for_slides else 12)))
+        ticks = df.iloc[::every]
+        fig.update_xaxes(tickmode="array", tickvals=ticks["x"].tolist(),
+                         ticktext=[safe_text(p) for p in ticks["period"]])
     fig.update_yaxes(title=safe_text(meta.value_title))
     # room on the right for those labels, in a wide font too (DejaVu Sans where Arial is
     # missing: about 0.62 em per character)
