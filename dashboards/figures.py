@@ -638,7 +638,7 @@ def spc_figure(
     height: int | None = None,
     median: float | None = None,
     note: str | None = None,
-    trial: bool = False,
+    trial_segments: Iterable[int] = (),
     clip: tuple[float, float] | None = None,
 ) -> go.Figure:
     """XmR chart: the values, mean and process limits per rebase segment, coloured points.
@@ -650,10 +650,11 @@ def spc_figure(
     at least 12 needed") under them.
 
     A series too short for limits comes with no ``mean``/``lpl``/``upl`` and is drawn as a run
-    chart: ``median`` is its centre line. ``trial``: the limits are trial limits (a segment
-    under 12 points) and the legend says so. ``clip``: the possible range of the value (0 and
-    100 for a percentage): limits beyond it are drawn at it. With a ``period`` column the x
-    ticks are the series' own period labels (a financial year reads "2019-20", not "Apr 2019").
+    chart: ``median`` is its centre line. ``trial_segments``: rebase segments whose limits are
+    trial limits (under 12 points): drawn dotted as "Trial limits". ``clip``: the possible
+    range of the value (0 and 100 for a percentage): limits beyond it are drawn at it. With a
+    ``period`` column the x ticks are the series' own period labels (a financial year reads
+    "2019-20", not "Apr 2019").
     """
     meta = IndicatorMeta.of(indicator)
     target = meta.target if target is None else target
@@ -672,22 +673,29 @@ def spc_figure(
             if col in df:
                 df[col] = pd.to_numeric(df[col], errors="coerce").clip(*clip)
     fig = go.Figure()
-    if median is not None and not _isnan(median) and ("mean" not in df or df["mean"].isna().all()):
+    run_chart = median is not None and not _isnan(median) and (
+        "mean" not in df or df["mean"].isna().all())
+    if run_chart:
         fig.add_trace(go.Scatter(x=df["x"], y=[median] * len(df), mode="lines", name="Median",
                                  line={"color": c["mean_line"], "width": 1.5},
                                  hoverinfo="skip"))
-    for col, name, colour, dash in (
-        ("upl", "Trial limits" if trial else "Process limits", c["limits"], "dash"),
-        ("lpl", None, c["limits"], "dash"),
-        ("mean", "Mean", c["mean_line"], "solid"),
+    trial_seg = {int(k) for k in trial_segments}
+    is_trial = df["segment"].isin(trial_seg)
+    for col, name, colour, dash, rows in (
+        ("upl", "Process limits", c["limits"], "dash", ~is_trial),
+        ("lpl", None, c["limits"], "dash", ~is_trial),
+        ("upl", "Trial limits (under 12 points)", c["limits"], "dot", is_trial),
+        ("lpl", None, c["limits"], "dot", is_trial),
+        ("mean", "Mean", c["mean_line"], "solid", pd.Series(True, index=df.index)),
     ):
-        if col not in df or df[col].isna().all():
+        part = df[rows]
+        if col not in df or part.empty or part[col].isna().all():
             continue
-        xs, ys = _segment_lines(df, col)
+        xs, ys = _segment_lines(part, col)
+        group = "mean" if col == "mean" else ("trial" if dash == "dot" else "limits")
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name or col,
-                                 showlegend=name is not None, legendgroup=col if col == "mean"
-                                 else "limits", line={"color": colour, "width": 1.5,
-                                                      "dash": dash},
+                                 showlegend=name is not None, legendgroup=group,
+                                 line={"color": colour, "width": 1.5, "dash": dash},
                                  hoverinfo="skip", connectgaps=False))
     fig.add_trace(go.Scatter(x=df["x"], y=df["value"], mode="lines", showlegend=False,
                              line={"color": c["value_line"], "width": 2}, hoverinfo="skip"))
@@ -703,7 +711,8 @@ def spc_figure(
         if part.empty:
             continue
         fig.add_trace(go.Scatter(
-            x=part["x"], y=part["value"], mode="markers", name=label,
+            x=part["x"], y=part["value"], mode="markers",
+            name="Values (no limits: run chart)" if run_chart else label,
             marker={"color": c[key], "size": 11 if for_slides else 9,
                     "line": {"width": 1, "color": "#FFFFFF"}},
             hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
@@ -723,6 +732,12 @@ def spc_figure(
                 fig.add_annotation(x=lr["x"], y=lr[col], text=label,
                                    showarrow=False, xanchor="left", xshift=8,
                                    font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
+    if run_chart and not last.empty:
+        label = f"Median {format_value(median, d)}"
+        limit_label = len(label)
+        fig.add_annotation(x=last.iloc[0]["x"], y=median, text=label, showarrow=False,
+                           xanchor="left", xshift=8,
+                           font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
     for note in annotations or ():
         when = note.get("date", note.get("x"))
         if when is None:

@@ -82,7 +82,7 @@ def figure_for(view: Any, *, for_slides: bool = False) -> Any:
         annotations=view.annotations, variation=None if short else var or None,
         assurance=ass or None, note=view.limits_note,
         median=view.run_chart.centre if short and view.run_chart else None,
-        trial=any(w.startswith("trial limits") for w in view.warnings),
+        trial_segments=view.trial_segments,
         clip=(0.0, float(ind.multiplier)) if ind.value_type == "proportion" else None,
         title=f"{view.organisation.name}: {ind.name}",
         subtitle=f"{kind} chart, {len(view.points)} "

@@ -124,3 +124,22 @@ def test_spc_at_3_12_and_60_periods(engine, pages, period_type):
             # the page draws the same figure
             assert list(page_fig.layout.xaxis.ticktext) == ticks
             assert {t.name for t in page_fig.data} == names
+
+
+def test_short_rebase_segment_has_labelled_trial_limits(engine, pages):
+    labels = _build(engine, "month")[60]
+    with Session(engine) as s:
+        view = spcs.spc(s, "P00060", "pct", rebase=[labels[54]])
+    assert view.trial_segments == [1]
+    assert spcs.trial_limits_note(6, labels[54]) in view.warnings
+    assert view.warnings[0] == "trial limits from 2023-10: 6 points (fewer than 12; revised as " \
+                               "points are added)"
+    fig = pages["trend"].figure_for(view)
+    firm = [t for t in fig.data if t.legendgroup == "limits"]
+    trial = [t for t in fig.data if t.legendgroup == "trial"]
+    assert {t.name for t in trial} == {"Trial limits (under 12 points)", "lpl"}
+    trial_x = {pd.Timestamp(x) for t in trial for x in t.x if x is not None}
+    firm_x = {pd.Timestamp(x) for t in firm for x in t.x if x is not None}
+    assert min(trial_x) == pd.Timestamp(parse_period(labels[54]).start)
+    assert max(firm_x) < min(trial_x)
+    assert all(t.line.dash == "dot" for t in trial)

@@ -147,7 +147,7 @@ def test_spc_sentence_too_few_and_signal():
     run = stats.run_chart_signals([80.0, 85.0, 90.0])
     s = nv.spc_sentence(None, None, 3, run_chart=run)
     assert s.startswith("3 points: too few for limits; at least 12 needed. Run chart (median")
-    assert s.endswith("no signal of change.")
+    assert s.endswith("too few for the Anhoej run-chart tests: no signal can show yet.")
     s = nv.spc_sentence("concern_low", "fail", 24, latest_label="2019-03", target_text="95.0%")
     assert "(2019-03) shows special-cause concern" in s
     assert "will not be met unless the process changes" in s

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from core import stats
 from core.services import profile as prof
 from core.services import spc as spcs
 from exports import narrative as nv
@@ -81,3 +82,17 @@ def test_icons_and_flags_follow_the_trend_direction(engine):
                                                       falling.n_points)
     assert nv.spc_sentence(short.variation, None, short.n_points, run_chart=short.run_chart) \
         .startswith("5 points: too few for limits; at least 12 needed. Run chart")
+
+
+def test_run_chart_sentence_says_what_the_anhoej_tests_found():
+    steady = spcs.run_chart_sentence(stats.run_chart_signals([1.0, 3.0] * 10))
+    assert steady == ("Run chart (median, Anhoej rules): longest run 1 (more than 7 would "
+                      "signal), 19 crossings of the median (fewer than 6 would signal): no "
+                      "signal of change.")
+    step = spcs.run_chart_sentence(stats.run_chart_signals([1.0] * 10 + [3.0] * 10))
+    assert step.endswith("a signal of change: an unusually long run on one side of the median "
+                         "and too few crossings of the median.")
+    # 3 points: neither test can fire, so neither is quoted
+    assert spcs.run_chart_sentence(stats.run_chart_signals([1.0, 2.0, 3.0])) == (
+        "Run chart (median): 2 points off the median, too few for the Anhoej run-chart tests: "
+        "no signal can show yet.")
