@@ -38,7 +38,8 @@ HOW_TO_READ = (
     ("Colours (Making Data Count)", "Grey points: common cause variation, the usual ups and "
                                     "downs. Blue: special cause improvement. Orange: special "
                                     "cause concern. Purple: a change where neither direction "
-                                    "is better."),
+                                    "is better. Seven points rising or falling take the colour "
+                                    "of their direction, wherever they lie against the mean."),
     ("Rules", "A point outside the limits, 7 points in a row on one side of the mean, 7 points "
               "rising or falling, or 2 of 3 points near a limit are signals that something "
               "changed."),
