@@ -768,16 +768,20 @@ def spc_figure(
         step = pd.Series(xs_all.sort_values().to_numpy()).diff().median()
         pad = max((xs_all.max() - xs_all.min()) * 0.02, step / 2)
         fig.update_xaxes(range=[xs_all.min() - pad, xs_all.max() + pad])
-    if is_dates and "period" in df and len(df):
-        # ticks in the series' own periods, about a dozen at most
-        every = max(1, -(-len(df) // (8 if for_slides else 12)))
-        ticks = df.iloc[::every]
-        fig.update_xaxes(tickmode="array", tickvals=ticks["x"].tolist(),
-                         ticktext=[safe_text(p) for p in ticks["period"]])
     fig.update_yaxes(title=safe_text(meta.value_title))
     # room on the right for those labels, in a wide font too (DejaVu Sans where Arial is
     # missing: about 0.62 em per character)
     right = max(110, int(limit_label * (s["tick"] - 1) * 0.62) + 24)
+    if is_dates and "period" in df and len(df):
+        # ticks in the series' own periods: a dozen at most, and no more than fit level across
+        # the plot at this font (a slide's half-width chart has room for about four)
+        labels = [safe_text(p) for p in df["period"]]
+        label_px = max(len(x) for x in labels) * s["tick"] * 0.62 + 24
+        plot_px = (width or 1100) - max(130 if for_slides else 110, right) - 90
+        most = int(max(2, min(12, plot_px // label_px)))
+        every = max(1, -(-len(df) // most))
+        fig.update_xaxes(tickmode="array", tickvals=df["x"].iloc[::every].tolist(),
+                         ticktext=labels[::every], tickangle=0)
     # the legend on top would run under the variation box: it goes below the dates, which
     # need no "Period" title
     fig.update_xaxes(title=None)

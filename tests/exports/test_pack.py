@@ -183,3 +183,6 @@ def test_spc_slide_agrees_with_the_page_at_3_and_36_points(pack_session, chromiu
     ticks = list(fig.layout.xaxis.ticktext)
     assert set(ticks) <= set(trust.spc_frame["period"])
     assert ticks[0] == "2016-04"
+    # level labels, only as many as fit across a half-width slide chart
+    assert fig.layout.xaxis.tickangle == 0
+    assert 3 <= len(ticks) <= 6
