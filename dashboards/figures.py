@@ -926,6 +926,10 @@ def spc_figure(
     width: int | None = None,
     height: int | None = None,
     actions: Sequence[Mapping[str, Any]] | None = None,
+    median: float | None = None,
+    note: str | None = None,
+    trial_segments: Iterable[int] = (),
+    clip: tuple[float, float] | None = None,
 ) -> go.Figure:
     """XmR chart: the values, mean and process limits per rebase segment, coloured points.
 
@@ -934,7 +938,15 @@ def spc_figure(
     labelled "Action: ..." at the foot, distinct from notes. ``variation`` and ``assurance``
     (plain-English labels such as "Special cause
     improvement" / "Inconsistent: target within limits") are printed in a box at the top right,
-    as the Making Data Count icons would be.
+    as the Making Data Count icons would be, with ``note`` (e.g. "3 points: too few for limits;
+    at least 12 needed") under them.
+
+    A series too short for limits comes with no ``mean``/``lpl``/``upl`` and is drawn as a run
+    chart: ``median`` is its centre line. ``trial_segments``: rebase segments whose limits are
+    trial limits (under 12 points): drawn dotted as "Trial limits". ``clip``: the possible
+    range of the value (0 and 100 for a percentage): limits beyond it are drawn at it. With a
+    ``period`` column the x ticks are the series' own period labels (a financial year reads
+    "2019-20", not "Apr 2019").
     """
     meta = IndicatorMeta.of(indicator)
     target = meta.target if target is None else target
@@ -948,19 +960,34 @@ def spc_figure(
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
     d, unit = meta.decimals, meta.unit
     c = theme.SPC_COLOURS
+    if clip is not None:
+        for col in ("lpl", "upl"):
+            if col in df:
+                df[col] = pd.to_numeric(df[col], errors="coerce").clip(*clip)
     fig = go.Figure()
-    for col, name, colour, dash in (
-        ("upl", "Process limits", c["limits"], "dash"),
-        ("lpl", None, c["limits"], "dash"),
-        ("mean", "Mean", c["mean_line"], "solid"),
+    run_chart = median is not None and not _isnan(median) and (
+        "mean" not in df or df["mean"].isna().all())
+    if run_chart:
+        fig.add_trace(go.Scatter(x=df["x"], y=[median] * len(df), mode="lines", name="Median",
+                                 line={"color": c["mean_line"], "width": 1.5},
+                                 hoverinfo="skip"))
+    trial_seg = {int(k) for k in trial_segments}
+    is_trial = df["segment"].isin(trial_seg)
+    for col, name, colour, dash, rows in (
+        ("upl", "Process limits", c["limits"], "dash", ~is_trial),
+        ("lpl", None, c["limits"], "dash", ~is_trial),
+        ("upl", "Trial limits (under 12 points)", c["limits"], "dot", is_trial),
+        ("lpl", None, c["limits"], "dot", is_trial),
+        ("mean", "Mean", c["mean_line"], "solid", pd.Series(True, index=df.index)),
     ):
-        if col not in df or df[col].isna().all():
+        part = df[rows]
+        if col not in df or part.empty or part[col].isna().all():
             continue
-        xs, ys = _segment_lines(df, col)
+        xs, ys = _segment_lines(part, col)
+        group = "mean" if col == "mean" else ("trial" if dash == "dot" else "limits")
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name or col,
-                                 showlegend=name is not None, legendgroup=col if col == "mean"
-                                 else "limits", line={"color": colour, "width": 1.5,
-                                                      "dash": dash},
+                                 showlegend=name is not None, legendgroup=group,
+                                 line={"color": colour, "width": 1.5, "dash": dash},
                                  hoverinfo="skip", connectgaps=False))
     fig.add_trace(go.Scatter(x=df["x"], y=df["value"], mode="lines", showlegend=False,
                              line={"color": c["value_line"], "width": 2}, hoverinfo="skip"))
@@ -976,7 +1003,8 @@ def spc_figure(
         if part.empty:
             continue
         fig.add_trace(go.Scatter(
-            x=part["x"], y=part["value"], mode="markers", name=label,
+            x=part["x"], y=part["value"], mode="markers",
+            name="Values (no limits: run chart)" if run_chart else label,
             marker={"color": c[key], "size": 11 if for_slides else 9,
                     "line": {"width": 1, "color": "#FFFFFF"}},
             hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
@@ -996,6 +1024,12 @@ def spc_figure(
                 fig.add_annotation(x=lr["x"], y=lr[col], text=label,
                                    showarrow=False, xanchor="left", xshift=8,
                                    font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
+    if run_chart and not last.empty:
+        label = f"Median {format_value(median, d)}"
+        limit_label = len(label)
+        fig.add_annotation(x=last.iloc[0]["x"], y=median, text=label, showarrow=False,
+                           xanchor="left", xshift=8,
+                           font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
     for note in annotations or ():
         when = note.get("date", note.get("x"))
         if when is None:
@@ -1019,6 +1053,8 @@ def spc_figure(
         badges.append(f"Variation: <b>{safe_text(variation)}</b>")
     if assurance:
         badges.append(f"Target: <b>{safe_text(assurance)}</b>")
+    if note:
+        badges.append(safe_text(note))
     if badges:
         fig.add_annotation(text="<br>".join(badges), xref="paper", yref="paper", x=1, y=1.0,
                            xanchor="right", yanchor="bottom", align="right", showarrow=False,
@@ -1027,13 +1063,25 @@ def spc_figure(
     is_dates = "x" in df and pd.api.types.is_datetime64_any_dtype(df["x"])
     xs_all = df["x"].dropna() if is_dates else pd.Series([], dtype="datetime64[ns]")
     if len(xs_all) > 1:
-        # the axis ends at the data: label annotations must not stretch it into empty months
-        pad = (xs_all.max() - xs_all.min()) * 0.02
+        # the axis ends at the data: label annotations must not stretch it into empty months;
+        # half a period of room either side keeps the end points whole
+        step = pd.Series(xs_all.sort_values().to_numpy()).diff().median()
+        pad = max((xs_all.max() - xs_all.min()) * 0.02, step / 2)
         fig.update_xaxes(range=[xs_all.min() - pad, xs_all.max() + pad])
     fig.update_yaxes(title=safe_text(meta.value_title))
     # room on the right for those labels, in a wide font too (DejaVu Sans where Arial is
     # missing: about 0.62 em per character)
     right = max(110, int(limit_label * (s["tick"] - 1) * 0.62) + 24)
+    if is_dates and "period" in df and len(df):
+        # ticks in the series' own periods: a dozen at most, and no more than fit level across
+        # the plot at this font (a slide's half-width chart has room for about four)
+        labels = [safe_text(p) for p in df["period"]]
+        label_px = max(len(x) for x in labels) * s["tick"] * 0.62 + 24
+        plot_px = (width or 1100) - max(130 if for_slides else 110, right) - 90
+        most = int(max(2, min(12, plot_px // label_px)))
+        every = max(1, -(-len(df) // most))
+        fig.update_xaxes(tickmode="array", tickvals=df["x"].iloc[::every].tolist(),
+                         ticktext=labels[::every], tickangle=0)
     # the legend on top would run under the variation box: it goes below the dates, which
     # need no "Period" title
     fig.update_xaxes(title=None)

@@ -397,7 +397,8 @@ def _spc_result(
     if n >= nv.SPC_MIN_POINTS:
         variation, assurance = series.attrs.get("variation"), series.attrs.get("assurance")
     else:
-        frame["mean"] = float(series["value"].mean()) if n else np.nan
+        # a run chart (core.services.spc rule): no mean or limits, the slide draws the median
+        frame["mean"] = np.nan
         frame["lpl"] = np.nan
         frame["upl"] = np.nan
         frame["point_type"] = "common_cause"

@@ -23,14 +23,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from core.services.spc import MIN_POINTS, run_chart_sentence, too_few_for_limits
 
 HIGHER = "higher_is_better"
 LOWER = "lower_is_better"
 NEUTRAL = "no_judgement"
 
-#: SPC: fewer points than this and no special-cause judgement is offered (NHSRplotthedots warns
+#: SPC: fewer points than this and no limits or special-cause judgement are offered, only a run
+#: chart (the SPC service's rule, :data:`core.services.spc.MIN_POINTS`: NHSRplotthedots warns
 #: below 12 points that limits are "trial limits"; Making Data Count asks for 15-20).
-SPC_MIN_POINTS = 12
+SPC_MIN_POINTS = MIN_POINTS
 SPC_GOOD_POINTS = 20
 #: Funnel/peer statements need at least this many units with a value.
 MIN_UNITS = 3
@@ -422,12 +426,15 @@ def spc_sentence(
     *,
     latest_label: str | None = None,
     target_text: str | None = None,
+    run_chart: Any = None,
 ) -> str:
-    """The SPC message: too few points, or the latest point's variation and the assurance."""
+    """The SPC message: too few points for limits (the same words as the trend page, with the
+    run chart's signals when given: a :class:`core.stats.RunChartSignals`), or the latest
+    point's variation and the assurance."""
     variation, assurance = normalise_variation(variation), normalise_assurance(assurance)
     if n_points < SPC_MIN_POINTS:
-        return (f"Only {plural(n_points, 'time point')} so far: too few to judge a trend with an "
-                f"SPC chart (at least {SPC_MIN_POINTS} are needed, ideally {SPC_GOOD_POINTS}).")
+        text = f"{too_few_for_limits(n_points)}."
+        return text if run_chart is None else f"{text} {run_chart_sentence(run_chart)}"
     when = f" ({latest_label})" if latest_label else ""
     text = f"The latest point{when} shows {_VARIATION_TEXT.get(variation or '', 'no signal')}"
     if assurance in _ASSURANCE_TEXT and target_text:
@@ -587,10 +594,12 @@ def method_notes(
                  "rank.")
     spc = ("SPC chart (Making Data Count XmR): mean and process limits at mean +/- 2.66 x the "
            "average moving range; special cause = a point outside the limits, 7 points in a row "
-           "on one side of the mean or rising/falling, or 2 of 3 points near a limit.")
+           "on one side of the mean or rising/falling, or 2 of 3 points near a limit; a run "
+           "rising or falling is read by its direction, wherever it lies against the mean.")
     if n_points < SPC_MIN_POINTS:
-        spc += (f" With {plural(n_points, 'point')} the chart shows the series but no judgement"
-                " is made.")
+        spc += (f" {too_few_for_limits(n_points)}: the chart is a run chart around the median, "
+                "read with the Anhoej rules (an unusually long run on one side of the median, "
+                "or too few crossings of it).")
     lines.append(spc)
     if polarity != NEUTRAL:
         lines.append(f"Opportunity: the extra people if every unit below {opportunity_goal} "

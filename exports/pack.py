@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from core import stats
+from core.services import spc as spc_service
 from core.services.disclosure import SUPPRESSED_NOTE
 from dashboards import figures
 from exports import narrative as nv
@@ -137,7 +139,8 @@ def _notes(pack: PackData, ind: IndicatorData, story: nv.IndicatorStory) -> str:
         suppressed_count=int(pf["suppressed"].sum()), small_count=small, noun=_noun(ind),
     )
     spc = nv.spc_sentence(story.variation, story.assurance, story.n_points,
-                          latest_label=story.latest_label, target_text=story.target_text)
+                          latest_label=story.latest_label, target_text=story.target_text,
+                          run_chart=_run_chart(ind))
     ov = ind.org_value
     numbers = (
         f"Numbers. {pack.org.name}: {_fmt(ind, ov['value'])} ({ind.confidence:g}% CI "
@@ -185,18 +188,25 @@ def _funnel_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
     )
 
 
+def _run_chart(ind: IndicatorData) -> Any:
+    """Anhoej run-chart analysis of the slide's series (shown when it is too short for
+    limits), as the SPC service computes it."""
+    return stats.run_chart_signals(ind.spc_frame["value"].to_numpy(dtype=float))
+
+
 def _spc_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
+    """The SPC chart as the trend page draws it: the x axis keeps dates with the series' own
+    period labels as ticks; too short for limits = a run chart with the page's words."""
     enough = ind.spc_points >= nv.SPC_MIN_POINTS
     frame = ind.spc_frame
-    if ind.period.period_type != "month":
-        # Financial years and quarters read better as their labels than as start dates.
-        frame = frame.assign(x=frame["period"])
     return figures.spc_figure(
         frame, indicator=ind.meta, target=ind.meta.target,
-        variation=nv.variation_label(ind.spc_variation) if enough else
-        f"Too few points ({ind.spc_points})",
+        variation=nv.variation_label(ind.spc_variation) if enough else None,
         assurance=nv.assurance_label(ind.spc_assurance) if enough and ind.meta.target
         is not None else None,
+        note=spc_service.too_few_for_limits(ind.spc_points),
+        median=None if enough else _run_chart(ind).centre,
+        clip=(0.0, float(ind.meta.multiplier)) if ind.meta.value_type == "proportion" else None,
         for_slides=True, width=size[0], height=size[1],
     )
 
@@ -368,9 +378,9 @@ def _build_charts(
         )
         charts[f"spc:{iid}"] = (
             png(_spc_fig(ind, half), half, f"the SPC chart for {iid}"),
-            f"SPC (XmR) chart of {org.name}, {len(ind.spc_frame)} periods"
-            + ("" if ind.spc_points >= nv.SPC_MIN_POINTS else ": too few points for limits")
-            + ".",
+            (f"SPC (XmR) chart of {org.name}, {len(ind.spc_frame)} periods."
+             if ind.spc_points >= nv.SPC_MIN_POINTS else
+             f"Run chart of {org.name}: {spc_service.too_few_for_limits(ind.spc_points)}."),
         )
     if per_member:
         for code, name in _member_codes(pack):
@@ -458,7 +468,7 @@ def _lay_out(
             polarity=ind.meta.polarity, units=story.funnel_units) if story.funnel_flags else ""
         spc_text = nv.spc_sentence(story.variation, story.assurance, story.n_points,
                                    latest_label=story.latest_label,
-                                   target_text=story.target_text)
+                                   target_text=story.target_text, run_chart=_run_chart(ind))
         deck.two_chart_slide(
             f"{ind.meta.name}: variation and trend", charts[f"fun:{ind.meta.id}"],
             charts[f"spc:{ind.meta.id}"], message=" ".join(x for x in (funnel_text, spc_text)

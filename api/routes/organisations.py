@@ -103,7 +103,10 @@ def spc(
     """An XmR chart (Making Data Count): each point's value, mean, process limits and
     special-cause class (improvement / concern / neutral / none) with the rule that fired,
     the latest point's variation icon, the assurance icon against the target, warnings
-    (e.g. trial limits under 12 points) and the annotations for the chart."""
+    (e.g. trial limits for a rebase segment under 12 points) and the annotations for the chart.
+    A series of fewer than 12 values has no limits, classes or icons: ``limits_note`` says so
+    ("3 points: too few for limits; at least 12 needed") and ``run_chart`` carries the Anhoej
+    run-chart analysis about the median, as the trend page and the slide show it."""
     def build() -> Response:
         labels = [p.strip() for r in (rebase or []) for p in r.split(",") if p.strip()]
         view = spc_service.spc(

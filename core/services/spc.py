@@ -20,7 +20,7 @@ proportion are clipped to 0 and its multiplier (0-100%) and a note says so.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,8 +62,10 @@ def trial_limits_note(n_points: int, start_label: str, *, fixed: bool = False) -
     """Words for a segment whose limits rest on fewer than :data:`MIN_POINTS` values."""
     if n_points < 2:
         return f"no limits from {start_label}: {n_points} point; limits need at least 2"
-    what = "fixed on" if fixed else "from"
-    return (f"trial limits from {start_label}: {what} {n_points} points "
+    if fixed:
+        return (f"trial limits from {start_label}: fixed on {n_points} points "
+                f"(fewer than {MIN_POINTS})")
+    return (f"trial limits from {start_label}: {n_points} points "
             f"(fewer than {MIN_POINTS}; revised as points are added)")
 
 
@@ -73,20 +75,29 @@ def clipped_note(unit_max: float) -> str:
 
 
 def run_chart_sentence(signals: stats.RunChartSignals) -> str:
-    """Plain words for a run chart's Anhoej analysis (page, API, slide)."""
-    if signals.n_useful < 2:
-        return "Run chart: too few points off the median to look for runs."
-    n_c = signals.n_crossings
-    found = []
-    if signals.longest_run > signals.longest_run_max:
-        found.append("an unusually long run on one side of the median")
-    if n_c < signals.n_crossings_min:
-        found.append("too few crossings of the median")
+    """Plain words for a run chart's Anhoej analysis (page, API, slide). A test that cannot
+    fire at this number of points (a run longer than the series, fewer than 0 crossings) is
+    left out rather than quoted."""
+    n = signals.n_useful
+    can_run = signals.longest_run_max < n
+    can_cross = signals.n_crossings_min > 0
+    if n < 2 or not (can_run or can_cross):
+        return (f"Run chart (median): {n} point{'' if n == 1 else 's'} off the median, too "
+                "few for the Anhoej run-chart tests: no signal can show yet.")
+    parts, found = [], []
+    if can_run:
+        parts.append(f"longest run {signals.longest_run} (more than "
+                     f"{signals.longest_run_max} would signal)")
+        if signals.longest_run > signals.longest_run_max:
+            found.append("an unusually long run on one side of the median")
+    if can_cross:
+        n_c = signals.n_crossings
+        parts.append(f"{n_c} crossing{'' if n_c == 1 else 's'} of the median (fewer than "
+                     f"{signals.n_crossings_min} would signal)")
+        if n_c < signals.n_crossings_min:
+            found.append("too few crossings of the median")
     verdict = ("a signal of change: " + " and ".join(found)) if found else "no signal of change"
-    return (f"Run chart (median, Anhoej rules): longest run {signals.longest_run} "
-            f"(more than {signals.longest_run_max} would signal), {n_c} "
-            f"crossing{'' if n_c == 1 else 's'} of the median (fewer than "
-            f"{signals.n_crossings_min} would signal): {verdict}.")
+    return f"Run chart (median, Anhoej rules): {', '.join(parts)}: {verdict}."
 
 
 SPC_POINT_COLUMNS = (
@@ -123,6 +134,8 @@ class SPCView:
     run_chart: stats.RunChartSignals | None = None
     #: the series' values (non-missing)
     n_points: int = 0
+    #: rebase segments whose limits are trial limits (fewer than 12 values, or fixed on fewer)
+    trial_segments: list[int] = field(default_factory=list)
 
 
 def period_sequence(first: str, last: str, period_type: str) -> list[str]:
@@ -314,9 +327,10 @@ def spc(
         pts["special_cause"] = "none"
         pts["rule"] = None
         variation = assurance = None
-        warnings = [limits_note]
+        warnings, trial_segments = [limits_note], list[int]()
     else:
-        warnings = _segment_notes(pts, labels, fix_after if chart == "xmr" else None)
+        warnings, trial_segments = _segment_notes(pts, labels,
+                                                  fix_after if chart == "xmr" else None)
         if ind.value_type == "proportion":
             top = float(ind.multiplier)
             lim = pts[["lower_limit", "upper_limit", "near_lower", "near_upper"]]
@@ -349,19 +363,24 @@ def spc(
         assurance=assurance, warnings=warnings, points=points,
         annotations=annotations_for(conn, org.id, ind.id, first, last),
         limits_note=limits_note, run_chart=run, n_points=n_points,
+        trial_segments=trial_segments,
     ))
 
 
-def _segment_notes(pts: pd.DataFrame, labels: list[str], fix_after: int | None) -> list[str]:
-    """Trial-limit notes for segments whose limits rest on fewer than 12 values."""
-    out = []
-    for _, part in pts.groupby("segment", sort=True):
+def _segment_notes(
+    pts: pd.DataFrame, labels: list[str], fix_after: int | None
+) -> tuple[list[str], list[int]]:
+    """Trial-limit notes for segments whose limits rest on fewer than 12 values, and those
+    segments."""
+    out, segs = [], []
+    for seg, part in pts.groupby("segment", sort=True):
         n = int(part["value"].notna().sum())
         base = min(n, fix_after) if fix_after else n
         if base < MIN_POINTS:
             out.append(trial_limits_note(base, labels[int(part.index[0])],
                                          fixed=fix_after is not None and fix_after < n))
-    return out
+            segs.append(int(seg))
+    return out, segs
 
 
 def latest_icons(

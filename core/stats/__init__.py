@@ -72,6 +72,8 @@ assurance, warnings)``
     "two_of_three"/"shift"/None), segment. variation: "improvement_high", "improvement_low",
     "concern_high", "concern_low", "neutral_high", "neutral_low", "common_cause".
     assurance: "pass"/"fail"/"hit_or_miss"/None. warnings: trial limits (< 12 points).
+    Classes as NHSRplotthedots 0.2: by the firing rule's direction (a trend by its own
+    direction, the other rules by the point's side of the mean).
 ``xmr_batch(values_2d, ...same keywords...) -> SPCBatch`` - many series at once (rows =
     series); (S, T) arrays plus per-series variation, assurance, trial_limits; ``to_long()``.
 ``p_chart(numerator, denominator, *, improvement_direction, target=None, multiplier=1.0,

@@ -38,10 +38,16 @@ HOW_TO_READ = (
     ("Colours (Making Data Count)", "Grey points: common cause variation, the usual ups and "
                                     "downs. Blue: special cause improvement. Orange: special "
                                     "cause concern. Purple: a change where neither direction "
-                                    "is better."),
+                                    "is better. Seven points rising or falling take the colour "
+                                    "of their direction, wherever they lie against the mean."),
     ("Rules", "A point outside the limits, 7 points in a row on one side of the mean, 7 points "
               "rising or falling, or 2 of 3 points near a limit are signals that something "
               "changed."),
+    ("Few points", "With fewer than 12 values there are no process limits (Making Data "
+                   "Count): the chart is a run chart around the median, read with the Anhoej "
+                   "rules (an unusually long run on one side of the median, or too few "
+                   "crossings of it, is a signal). Limits on fewer than 12 points after a "
+                   "rebase are trial limits."),
     ("Rebase", "When a change is known to have happened (a new recall system), start new "
                "limits from that period so the chart judges the new process on its own."),
 )
@@ -72,20 +78,35 @@ def chart_actions(s: Any, view: Any) -> list[dict[str, Any]]:
 
 def figure_for(view: Any, *, for_slides: bool = False,
                actions: list[dict[str, Any]] | None = None) -> Any:
-    """The SPC chart of a service view."""
+    """The SPC chart of a service view (a run chart with its median when the series is too
+    short for limits: :func:`core.services.spc.too_few_for_limits`)."""
+    short = view.limits_note is not None
     var, _ = adapters.variation_words(view.variation)
     ass, _ = adapters.assurance_words(view.assurance)
+    kind = "run" if short else ("XmR" if view.chart == "xmr" else "p")
+    ind = view.indicator
     return figures.spc_figure(
-        adapters.spc_frame(view.points), indicator=view.indicator, target=view.target,
-        annotations=view.annotations, variation=var or None, assurance=ass or None,
-        title=f"{view.organisation.name}: {view.indicator.name}",
-        subtitle=f"{'XmR' if view.chart == 'xmr' else 'p'} chart, {len(view.points)} "
+        adapters.spc_frame(view.points), indicator=ind, target=view.target,
+        annotations=view.annotations, variation=None if short else var or None,
+        assurance=ass or None, note=view.limits_note,
+        median=view.run_chart.centre if short and view.run_chart else None,
+        trial_segments=view.trial_segments,
+        clip=(0.0, float(ind.multiplier)) if ind.value_type == "proportion" else None,
+        title=f"{view.organisation.name}: {ind.name}",
+        subtitle=f"{kind} chart, {len(view.points)} "
                  f"{view.period_type.replace('_', ' ')} periods", for_slides=for_slides,
         actions=actions)
 
 
 def _badges(view: Any) -> list[Any]:
     out = []
+    if view.limits_note is not None:
+        # too short for limits: the same words as the chart and the slide, and the run chart
+        out.append(components.badge(view.limits_note, "common"))
+        if view.run_chart is not None:
+            out.append(html.Div(spc_service.run_chart_sentence(view.run_chart),
+                                className="small mt-1 qd-run-chart"))
+        return out
     var, kind = adapters.variation_words(view.variation)
     if var:
         out.append(components.badge(f"Variation: {var}", kind))

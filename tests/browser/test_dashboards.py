@@ -155,6 +155,24 @@ def test_add_and_remove_a_note_on_the_trend_page(served, page):
     assert page.errors == []
 
 
+def test_three_financial_years_are_a_run_chart_on_the_trend_page(served, page):
+    """Issue 15: H82006's MMR1 (3 annual points) draws no limits, says why in the page's and
+    the chart's words, and its ticks are financial years."""
+    p = page.page
+    page.open(served + "/organisations/H82006/indicators/imm_mmr1_24m",
+              ".js-plotly-plot .main-svg")
+    note = "3 points: too few for limits; at least 12 needed"
+    assert note in p.inner_text("#trend-badges")
+    assert "Run chart (median" in p.inner_text("#trend-badges")
+    ticks = p.locator(".js-plotly-plot .xtick text").all_text_contents()
+    assert ticks == ["2019-20", "2020-21", "2021-22"]
+    chart = " ".join(p.locator(".js-plotly-plot text").all_text_contents())
+    assert note in chart
+    assert "Process limits" not in chart
+    assert "Median" in chart
+    assert page.errors == []
+
+
 GOOD_CSV = (b"org_code,indicator_id,period,numerator,denominator\n"
             b"H82006,imm_6in1_12m,2021-22,12,40\n")
 BAD_CSV = GOOD_CSV + b"H82006,no_such_indicator,2021-22,1,2\n"

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from core import stats
 from exports import narrative as nv
 
 
@@ -142,7 +143,11 @@ def test_people_words():
 
 def test_spc_sentence_too_few_and_signal():
     s = nv.spc_sentence(None, None, 3)
-    assert s.startswith("Only 3 time points so far: too few to judge")
+    assert s == "3 points: too few for limits; at least 12 needed."
+    run = stats.run_chart_signals([80.0, 85.0, 90.0])
+    s = nv.spc_sentence(None, None, 3, run_chart=run)
+    assert s.startswith("3 points: too few for limits; at least 12 needed. Run chart (median")
+    assert s.endswith("too few for the Anhoej run-chart tests: no signal can show yet.")
     s = nv.spc_sentence("concern_low", "fail", 24, latest_label="2019-03", target_text="95.0%")
     assert "(2019-03) shows special-cause concern" in s
     assert "will not be met unless the process changes" in s
@@ -212,7 +217,7 @@ def test_method_notes_mention_methods_and_caveats():
     assert "Wilson" in notes
     assert "phi = 2.50" in notes
     assert "ratio of sums" in notes
-    assert "no judgement is made" in notes
+    assert "3 points: too few for limits; at least 12 needed: the chart is a run chart" in notes
     assert "2 values suppressed" in notes
     assert "1 unit with small denominators" in notes
 

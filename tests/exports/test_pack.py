@@ -153,3 +153,47 @@ def test_failed_chart_writes_nothing(pack_session, tmp_path: Path, monkeypatch):
         build_pack(pack_session, org_code=SMALL_PCN, indicators="imm_menb_12m", output=out)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_spc_slide_agrees_with_the_page_at_3_and_36_points(pack_session, chromium,
+                                                           tmp_path: Path):
+    """Issue 15: H82006's MMR1 has 3 financial years. The page (the SPC service) and the slide
+    draw no limits and say the same words; ticks are financial years, not months."""
+    from core.services import spc as spcs
+
+    view = spcs.spc(pack_session, "H82006", "imm_mmr1_24m")
+    note = "3 points: too few for limits; at least 12 needed"
+    assert view.limits_note == note
+    ind = gather_pack(pack_session, org_code="H82006", indicators="imm_mmr1_24m").indicators[0]
+    assert ind.spc_points == 3
+    fig = pack_mod._spc_fig(ind, (800, 450))
+    names = {t.name for t in fig.data}
+    assert "Process limits" not in names
+    assert "Median" in names
+    assert any(note in (a.text or "") for a in fig.layout.annotations)
+    assert list(fig.layout.xaxis.ticktext) == view.points["period"].tolist() == [
+        "2019-20", "2020-21", "2021-22"]
+    out = tmp_path / "p.pptx"
+    build_pack(pack_session, org_code="H82006", indicators="imm_mmr1_24m", output=out)
+    slides = list(Presentation(str(out)).slides)
+    trend = next(s for s in slides if s.shapes.title is not None
+                 and s.shapes.title.text.endswith("variation and trend"))
+    texts = " ".join(sh.text_frame.text for sh in trend.shapes if sh.has_text_frame)
+    assert note in texts
+    assert "off the median, too few for the Anhoej run-chart tests" in texts
+    assert note in trend.notes_slide.notes_text_frame.text
+
+    # a trust's 36 months: limits within 0-100, monthly labels as ticks
+    trust = gather_pack(pack_session, org_code="RYR").indicators[0]
+    fig = pack_mod._spc_fig(trust, (800, 450))
+    ys = [y for t in fig.data if t.name in ("Process limits", "lpl") for y in t.y
+          if y is not None]
+    assert ys
+    assert 0 <= min(ys)
+    assert max(ys) <= 100
+    ticks = list(fig.layout.xaxis.ticktext)
+    assert set(ticks) <= set(trust.spc_frame["period"])
+    assert ticks[0] == "2016-04"
+    # level labels, only as many as fit across a half-width slide chart
+    assert fig.layout.xaxis.tickangle == 0
+    assert 3 <= len(ticks) <= 6
