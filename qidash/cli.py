@@ -20,9 +20,10 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(ctx: typer.Context) -> None:
     # every write a command makes is recorded in the audit log as this host's user, via cli
-    audit.actor_var.set(audit.cli_actor())
+    token = audit.actor_var.set(audit.cli_actor())
+    ctx.call_on_close(lambda: audit.actor_var.reset(token))
 
 
 app.add_typer(db.app, name="db")

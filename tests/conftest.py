@@ -205,10 +205,9 @@ def module_database(
 
 
 @pytest.fixture(autouse=True)
-def _fresh_token_limiter() -> Iterator[None]:
+def _fresh_token_limiter() -> None:
     """Each test starts with no failed token checks counted against its address (the limiter
     is per process; tests that send bad tokens on purpose would otherwise add up)."""
     from core.auth import limiter
 
     limiter.reset()
-    yield
