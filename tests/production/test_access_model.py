@@ -420,6 +420,14 @@ def test_audit_log_api_and_cli(app_client: TestClient) -> None:
     assert items[0]["source"] == "testclient"
     assert items[0]["target"] == "Coastal"
     assert {e["action"] for e in items} >= {"token.create"}
+    # an upload through the API (its pipeline runs in a worker thread): recorded as the caller
+    r = app_client.post("/api/v1/loads", headers=_bearer(analyst), data={"kind": "values"},
+                        files={"file": ("fix.csv", GOOD_CSV)})
+    assert r.status_code == 200, r.text
+    r = app_client.get("/api/v1/audit?action=load", headers=_bearer(admin))
+    (entry,) = r.json()["items"]
+    assert (entry["actor"], entry["via"], entry["details"]["file"]) == ("analyst1", "api",
+                                                                        "fix.csv")
     r = app_client.get("/api/v1/audit?action=token.", headers=_bearer(admin))
     assert {e["action"] for e in r.json()["items"]} == {"token.create"}
     out = CliRunner().invoke(cli, ["audit", "--json", "--action", "group.delete"])
