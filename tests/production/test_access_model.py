@@ -531,6 +531,26 @@ def test_serve_warns_when_exposed_without_auth() -> None:
     assert exposure_warning("::1", require_auth=False) is None
 
 
+def test_serve_prints_the_warning(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``qidash serve --host 0.0.0.0`` without QIDASH_REQUIRE_AUTH warns before it starts (the
+    server itself is not started here: uvicorn.run is replaced)."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from qidash.cli import app as cli
+
+    started: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(k["host"]))
+    # (and the process's logging is left as the test runner set it)
+    monkeypatch.setattr("qidash.middleware.configure_logging", lambda *a, **k: None)
+    out = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8999"])
+    assert out.exit_code == 0, out.output
+    assert started == ["0.0.0.0"]
+    assert "WARNING: listening on 0.0.0.0" in out.output
+    out = CliRunner().invoke(cli, ["serve", "--host", "127.0.0.1", "--port", "8999"])
+    assert "WARNING" not in out.output
+
+
 def test_env_example_binds_to_loopback() -> None:
     from tests.conftest import REPO
 
