@@ -30,6 +30,8 @@ thing Dash's bundles still need from it, the global ``regeneratorRuntime``, come
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import os
 import re
@@ -83,6 +85,9 @@ def _asset_src(app: Dash, pattern: str) -> str | None:
     return None
 
 
+#: an inline script (one without ``src``): its content
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
+
 #: Dash's @babel/polyfill script tag (its URL carries Dash's fingerprint).
 _POLYFILL_TAG = re.compile(r'<script src="[^"]*/deps/polyfill@[^"]*"></script>\s*')
 
@@ -95,6 +100,9 @@ class QidashDash(Dash):
 
     #: URL of the plotly.js bundle, preloaded by the page and run by ``assets/qidash.js``.
     plotly_src: str | None = None
+    #: CSP hashes of the inline scripts of the pages served so far (Dash's renderer start-up,
+    #: the pages' title callback): the Content-Security-Policy allows these and no others
+    csp_script_hashes: frozenset[str] = frozenset()
 
     def interpolate_index(self, **kwargs: Any) -> str:
         """The page, its scripts without the polyfill, plotly.js preloaded."""
@@ -102,7 +110,13 @@ class QidashDash(Dash):
         if self.plotly_src:
             kwargs["css"] = (f'<link rel="preload" as="script" id="qidash-plotly" '
                              f'href="{self.plotly_src}">\n' + kwargs.get("css", ""))
-        return str(super().interpolate_index(**kwargs))
+        page = str(super().interpolate_index(**kwargs))
+        found = self.csp_script_hashes | {
+            "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+            for body in _INLINE_SCRIPT.findall(page)}
+        if found != self.csp_script_hashes:
+            self.csp_script_hashes = frozenset(found)
+        return page
 
 
 def create_dash(requests_pathname_prefix: str = "/") -> Dash:

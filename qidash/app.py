@@ -8,6 +8,10 @@ gate, :mod:`qidash.security`) wraps both.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,8 +20,20 @@ from starlette.middleware.gzip import GZipMiddleware
 from api.app import create_api
 from core.settings import get_settings
 from dashboards.app import create_dash
-from qidash.middleware import RequestContextMiddleware
+from qidash.middleware import RequestContextMiddleware, content_security_policy
 from qidash.security import DashboardGate, install_sign_in
+
+
+def inline_script_hashes(app: FastAPI, path: str) -> list[str]:
+    """The CSP hashes of the inline scripts of the fixed page ``path`` (the API docs page,
+    whose Swagger UI set-up is an inline script)."""
+    for route in app.router.routes:
+        if getattr(route, "path", None) == path:
+            body = route.endpoint().body  # type: ignore[attr-defined]
+            scripts = re.findall(rb"<script>(.*?)</script>", body, flags=re.S)
+            return ["'sha256-" + base64.b64encode(hashlib.sha256(s).digest()).decode() + "'"
+                    for s in scripts]
+    return []
 
 
 def create_app() -> FastAPI:
@@ -39,5 +55,7 @@ def create_app() -> FastAPI:
         )
     # who is asking, for every dashboard request; nothing without a viewer when reads need one
     app.add_middleware(DashboardGate)
-    app.add_middleware(RequestContextMiddleware)
+    docs_hashes = inline_script_hashes(app, "/api/docs")
+    app.add_middleware(RequestContextMiddleware, csp=lambda: content_security_policy(
+        sorted({*docs_hashes, *getattr(dash_app, "csp_script_hashes", ())})))
     return app

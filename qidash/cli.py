@@ -102,13 +102,14 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(ctx: typer.Context) -> None:
     """qidash: quality-improvement dashboards for NHS clinical networks."""
     # every write a command makes is recorded in the audit log as this host's user, via cli
     # (imported here: --help must not import SQLAlchemy)
     from core import audit
 
-    audit.actor_var.set(audit.cli_actor())
+    token = audit.actor_var.set(audit.cli_actor())
+    ctx.call_on_close(lambda: audit.actor_var.reset(token))
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -27,28 +27,55 @@ access_log = logging.getLogger("qidash.access")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._\-]{1,100}$")
 
-#: Dash renders with inline scripts and plotly.js compiles some code at run time, hence
-#: 'unsafe-inline'/'unsafe-eval' for scripts; everything is served from this origin.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-]
+def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
+    """The Content-Security-Policy of every response: everything from this origin; scripts
+    only from files of this origin and the inline scripts whose hashes are given (Dash's
+    renderer start-up, Swagger UI's set-up: see :func:`qidash.app.create_app`): no
+    ``'unsafe-inline'`` and no ``'unsafe-eval'`` for scripts (the dashboards need neither:
+    plotly.js's basic bundle compiles nothing at run time and the clientside callbacks are
+    functions in ``assets/qidash.js``). Styles keep ``'unsafe-inline'``: Dash and plotly set
+    element styles, which a style hash cannot cover."""
+    scripts = " ".join(["'self'", *script_hashes])
+    return (f"default-src 'self'; script-src {scripts}; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+            "font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+            "frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def security_headers(csp: str = CONTENT_SECURITY_POLICY) -> list[tuple[bytes, bytes]]:
+    """The headers added to every response that does not set them itself."""
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        (b"content-security-policy", csp.encode()),
+    ]
+
+
+SECURITY_HEADERS = security_headers()
 
 
 class RequestContextMiddleware:
     """Give every request an id (``X-Request-ID``, kept if the client sent a sane one), add
     security headers to every response, and log one structured line per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp,
+                 csp: str | Callable[[], str] = CONTENT_SECURITY_POLICY) -> None:
         self.app = app
+        self._csp = csp
+        self._headers: tuple[str, list[tuple[bytes, bytes]]] = ("", [])
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The security headers, with the policy in force (a callable policy is asked each
+        time: the dashboards learn their inline scripts when they first build a page)."""
+        csp = self._csp() if callable(self._csp) else self._csp
+        if csp != self._headers[0]:
+            self._headers = (csp, security_headers(csp))
+        return self._headers[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +93,7 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers") or [])
                 present = {k.lower() for k, _ in headers}
                 headers.append((b"x-request-id", rid.encode()))
-                for key, value in SECURITY_HEADERS:
+                for key, value in self.headers():
                     if key not in present:
                         headers.append((key, value))
                 message["headers"] = headers

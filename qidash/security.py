@@ -243,7 +243,7 @@ def install_sign_in(app: FastAPI) -> None:
             return auth.authenticate(s, bearer=None, session_id=sid, csrf=None, unsafe=False)
 
     @app.get("/sign-in", include_in_schema=False)
-    def sign_in_page(request: Request, next: str = "/", signed_out: int = 0) -> Response:
+    def sign_in_page(request: Request, next: str = "/", signed_out: str = "") -> Response:
         target = safe_next(next)
         who = principal_of(request)
         note = "You are signed out." if signed_out else None

@@ -40,12 +40,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(database_url: str) -> tuple[subprocess.Popen, str]:
-    """Start ``qidash.app:create_app`` under uvicorn; returns the process and its base URL."""
+def start_server(database_url: str, require_auth: bool = False
+                 ) -> tuple[subprocess.Popen, str]:
+    """Start ``qidash.app:create_app`` under uvicorn; returns the process and its base URL.
+    Reads are open unless ``require_auth``; writes from the pages always need an analyst
+    sign-in (:func:`sign_in`)."""
     port = _free_port()
-    # writes from the pages (notes, uploads) open, as on a single-user install; the token
-    # path is covered by the unit tests
-    env = {**os.environ, "QIDASH_DATABASE_URL": database_url, "QIDASH_REQUIRE_AUTH": "false"}
+    env = {**os.environ, "QIDASH_DATABASE_URL": database_url,
+           "QIDASH_REQUIRE_AUTH": "true" if require_auth else "false"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "qidash.app:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -64,12 +66,40 @@ def start_server(database_url: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not start within 30 s")
 
 
-def _serve(module_database, database_factory, backend: str) -> Iterator[str]:
+#: tokens of each served test server, by base URL and role (see :func:`sign_in`)
+TOKENS: dict[str, dict[str, str]] = {}
+
+
+def _make_tokens(engine) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from sqlalchemy.orm import Session
+
+    from core import auth
+
+    out = {}
+    with Session(engine) as s:
+        for role in ("viewer", "analyst", "admin"):
+            out[role] = auth.create_token(s, f"browser-{role}", role)[1]
+        s.commit()
+    return out
+
+
+def sign_in(page, base: str, role: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the sign-in page with the server's ``role`` token."""
+    page.goto(base + "/sign-in")
+    page.get_by_label("Access token").fill(TOKENS[base][role])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base + "/")
+
+
+def _serve(module_database, database_factory, backend: str,
+           require_auth: bool = False) -> Iterator[str]:
     url = module_database(backend)
     engine = make_engine(url)
     load_sample(engine)
+    tokens = _make_tokens(engine)
     engine.dispose()
-    proc, base = start_server(url)
+    proc, base = start_server(url, require_auth)
+    TOKENS[base] = tokens
     try:
         yield base
     finally:
@@ -91,6 +121,12 @@ def served(module_database, database_factory) -> Iterator[str]:
 def served_pg(module_database, database_factory) -> Iterator[str]:
     """Base URL of a server on PostgreSQL with the sample loaded."""
     yield from _serve(module_database, database_factory, "postgresql")
+
+
+@pytest.fixture(scope="module")
+def served_auth(module_database, database_factory, request) -> Iterator[str]:
+    """Base URL of a server with QIDASH_REQUIRE_AUTH=true (``request.param``: backend)."""
+    yield from _serve(module_database, database_factory, request.param, require_auth=True)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import sign_in
+
 pytestmark = pytest.mark.browser
 
 PAGES = [
@@ -139,6 +141,13 @@ def test_back_and_forward_step_through_control_settings(served, page):
 def test_add_and_remove_a_note_on_the_trend_page(served, page):
     p = page.page
     page.open(served + "/organisations/RF4/indicators/ae_4hr")
+    # not signed in: the note is refused, with what to do
+    p.fill("#trend-note-date", "2018-06-01")
+    p.fill("#trend-note-text", "Refused note")
+    p.get_by_role("button", name="Add note").click()
+    p.wait_for_selector("text=needs an analyst sign-in")
+    sign_in(p, served, "analyst")
+    page.open(served + "/organisations/RF4/indicators/ae_4hr")
     p.fill("#trend-note-date", "2018-06-01")
     p.fill("#trend-note-text", "New streaming at the front door")
     p.get_by_role("button", name="Add note").click()
@@ -149,8 +158,17 @@ def test_add_and_remove_a_note_on_the_trend_page(served, page):
     # it is kept in the database: a reload shows it
     p.reload()
     p.wait_for_selector("#trend-notes >> text=New streaming at the front door")
+    assert "(browser-analyst)" in p.inner_text("#trend-notes")  # who wrote it
+    # removing asks first: dismissed, the note stays; accepted, it goes
+    p.once("dialog", lambda d: d.dismiss())
+    p.get_by_role("button", name="Remove").first.click()
+    p.wait_for_timeout(500)
+    assert "New streaming at the front door" in p.inner_text("#trend-notes")
+    messages: list[str] = []
+    p.once("dialog", lambda d: (messages.append(d.message), d.accept()))
     p.get_by_role("button", name="Remove").first.click()
     p.wait_for_selector("text=Note removed.")
+    assert "Remove this note?" in messages[0]
     assert "New streaming" not in p.inner_text("#trend-notes")
     assert page.errors == []
 
@@ -185,6 +203,14 @@ def _rows(p) -> Any:
 def test_upload_dry_run_then_load_then_revert(served, page):
     p = page.page
     page.open(served + "/upload", ".ag-root")
+    # with default settings, a browser that is not signed in cannot even check a file
+    p.set_input_files("#up-file input[type=file]", files=[
+        {"name": "practice_fix.csv", "mimeType": "text/csv", "buffer": GOOD_CSV}])
+    p.wait_for_selector("#up-report >> text=needs an analyst sign-in")
+    assert "practice_fix.csv" in p.inner_text("#up-file")  # the chosen file's name shows
+    sign_in(p, served, "analyst")
+    page.open(served + "/upload", ".ag-root")
+    assert "Signed in as browser-analyst" in p.inner_text("#up-who")
     loads_before = _rows(p).count()
     upload = "#up-file input[type=file]"
     load = p.get_by_role("button", name="Load this file")
@@ -195,12 +221,15 @@ def test_upload_dry_run_then_load_then_revert(served, page):
     report = p.inner_text("#up-report")
     assert "practice_fix.csv: 2 rows read, 1 rejected" in report
     assert "no_such_indicator" in report
+    assert "--" not in report  # the page's words, not the command line's
+    assert "Load the valid rows, skip the rest" in report
     assert load.is_disabled()
     # the corrected file: a clean dry run, then Load writes it and the history shows it
     p.set_input_files(upload, files=[{"name": "practice_fix.csv", "mimeType": "text/csv",
                                       "buffer": GOOD_CSV}])
     p.wait_for_selector("text=1 rows read, 0 rejected")
     assert "dry run" in p.inner_text("#up-report")
+    assert "would add 0 values, change 1 and leave 0 as they are" in p.inner_text("#up-report")
     assert _rows(p).count() == loads_before
     load.click()
     p.wait_for_function("() => !document.querySelector('#up-report').innerText"
@@ -212,9 +241,14 @@ def test_upload_dry_run_then_load_then_revert(served, page):
     assert "practice_fix.csv" in first.inner_text()
     assert "loaded" in first.inner_text()
     # revert: select the new load, revert it; its status says so
+    assert "browser-analyst" in first.inner_text()  # who loaded it
     first.click()
+    asked: list[str] = []
+    p.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     p.get_by_role("button", name="Revert the selected load").click()
     p.wait_for_function("() => document.querySelector('#up-revert-msg').innerText")
+    assert asked
+    assert asked[0].startswith("Revert load ")
     assert "reverted" in p.inner_text("#up-revert-msg"), p.inner_text("#up-revert-msg")
     p.wait_for_function(
         "() => document.querySelector(\"#up-history .ag-row[row-index='0']\")"

@@ -240,10 +240,10 @@ def test_hostile_names_render_as_text_in_the_browser(hostile: Engine, database_u
             page = browser.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(f"{base}/organisations/XSS01")
-            page.wait_for_function("document.body.innerText.includes('<script>alert(1)')",
+            page.wait_for_function("() => document.body.innerText.includes('<script>alert(1)')",
                                    timeout=20_000)
             page.goto(f"{base}/organisations/XSS02")
-            page.wait_for_function("document.body.innerText.includes('onerror')",
+            page.wait_for_function("() => document.body.innerText.includes('onerror')",
                                    timeout=20_000)
             page.goto(f"{base}/indicators/imm_mmr1_24m")
             page.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
