@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.cache import make_cache
@@ -91,6 +92,25 @@ SWAGGER_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 SWAGGER_PATH = "/api/static/swagger-ui"
 
 
+def _methods_of(app: FastAPI, request: Request) -> list[str]:
+    """The methods the OpenAPI description documents for the request's path (none: no such
+    path). The path templates are compiled once per app."""
+    table = getattr(app.state, "documented_methods", None)
+    if table is None:
+        table = []
+        for template, ops in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            methods = [m.upper() for m in ("get", "post", "put", "patch", "delete") if m in ops]
+            table.append((re.compile(f"^{pattern}$"), methods))
+        app.state.documented_methods = table
+    path = request.url.path
+    found: list[str] = []
+    for regex, methods in table:
+        if regex.match(path):
+            found += [m for m in methods if m not in found]
+    return found
+
+
 def create_api() -> FastAPI:
     """Build the FastAPI app with every API route registered under ``/api/v1``."""
     app = FastAPI(
@@ -128,9 +148,22 @@ def create_api() -> FastAPI:
 
     # Under /api nothing falls through to the dashboards mounted at "/": an unknown API path
     # is a JSON 404 in the one error shape.
-    @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    # A path that exists under another method answers 405 with the methods it has (``Allow``),
+    # and OPTIONS lists them: this catch-all would otherwise take them as unknown paths, and
+    # OPTIONS fell through to the dashboards (which answered for GET only).
+    @app.api_route("/api/{path:path}",
+                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                    include_in_schema=False)
     def unknown_api_route(request: Request, path: str):  # type: ignore[no-untyped-def]
+        allowed = _methods_of(app, request)
+        if allowed:
+            allow = ", ".join([*allowed, "OPTIONS"])
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers={"Allow": allow})
+            return error_response(
+                405, "method_not_allowed",
+                f"{request.method} is not allowed on /api/{path}; use {' or '.join(allowed)}",
+                {"allowed": allowed}, headers={"Allow": allow})
         return error_response(
             404, "not_found",
             f"no such endpoint {request.method} /api/{path}; see /api/docs for the endpoints",

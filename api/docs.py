@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from api.schemas import ErrorBody
+from core.periods import PERIOD_TYPES
+
+#: ``json_schema_extra`` of query parameters whose values are a fixed set: documented as an
+#: enum, so that a client (or schemathesis) knows that anything else is answered 422
+PERIOD_TYPE_ENUM: dict[str, Any] = {"enum": list(PERIOD_TYPES)}
+CONFIDENCE_ENUM: dict[str, Any] = {"enum": [95, 99.8]}
 
 _ERROR_TEXT = {
+    400: "A body that cannot be parsed (malformed JSON or multipart form, too many fields)",
     401: "No bearer token where one is needed, or an unknown/revoked token",
     403: "The token's role is too low",
     404: "Unknown indicator, organisation, period, group, annotation or load; the message "

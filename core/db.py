@@ -8,12 +8,14 @@ never ``commit()``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import get_settings
@@ -37,10 +39,62 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cur.close()
 
         return engine
+    settings = get_settings()
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    kwargs.setdefault("pool_timeout", settings.db_pool_timeout)
+    query = make_url(url).query
+    connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", None) or {})  # type: ignore[call-overload]
+    for key, value in _pg_connect_args(settings).items():
+        if key not in query:  # the URL's own parameters win
+            connect_args.setdefault(key, value)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    _fail_fast(engine)
+    return engine
+
+
+def _pg_connect_args(settings: Any) -> dict[str, Any]:
+    """libpq parameters that keep an unreachable or silent server from holding a request:
+    a connect timeout, a server-side statement timeout, and TCP keepalives / a user timeout
+    that notice a server gone quiet in the middle of a session."""
+    args: dict[str, Any] = {
+        "connect_timeout": settings.db_connect_timeout,
+        "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+        "keepalives_count": 3, "tcp_user_timeout": 30_000,
+    }
+    if settings.db_statement_timeout:
+        args["options"] = f"-c statement_timeout={int(settings.db_statement_timeout * 1000)}"
+    return args
+
+
+def _fail_fast(engine: Engine) -> None:
+    """While the database is down (the last connection attempt failed), one attempt at a time
+    goes to the server; requests that need a connection meanwhile fail at once with the last
+    error (the API answers 503 at once) instead of each waiting for the connect timeout
+    against a silent server. The first attempt that succeeds ends the outage: recovery needs no
+    waiting period.
+    """
+    state: dict[str, Any] = {"error": None}
+    probing = threading.Lock()
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect, _conn_rec, cargs, cparams):
+        error = state["error"]
+        probe = error is not None
+        if probe and not probing.acquire(blocking=False):
+            raise type(error)(f"the database is unreachable ({error}); another connection "
+                              "attempt is under way")
+        try:
+            conn = dialect.loaded_dbapi.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as exc:
+            state["error"] = exc
+            raise
+        finally:
+            if probe:
+                probing.release()
+        state["error"] = None
+        return conn
 
 
 @lru_cache(maxsize=8)
@@ -87,6 +141,8 @@ def migrate(engine: Engine | None = None, revision: str = "head") -> None:
     engine = engine or get_engine()
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # a migration is not a request: no time limit
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

@@ -23,6 +23,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Default: an SQLite file qidash.db in the working directory. "
         "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
     )
+    db_connect_timeout: int = Field(
+        5, ge=2, description="PostgreSQL: seconds to wait for a connection to be established")
+    db_statement_timeout: float = Field(
+        60, ge=0, description="PostgreSQL: seconds a statement of a request may run (0: no "
+        "limit); loads lift it for their own transaction")
+    db_pool_timeout: float = Field(
+        10, gt=0, description="Seconds a request waits for a free pooled connection")
     host: str = "127.0.0.1"
     port: int = 8000
     require_auth: bool = Field(False, description="Require a bearer token for reads too")

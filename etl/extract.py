@@ -54,8 +54,13 @@ class RowError:
         # a hostile or broken file can put megabytes into one cell or header: an error quotes
         # at most a bounded piece of it (load_errors.column is 200 characters), and a message
         # keeps its start and its advice at the end
+        # A NUL character cannot be stored in PostgreSQL's text columns (load_errors): it is
+        # shown as the four characters \x00 instead
         for name, limit in (("ref", 200), ("column", 200), ("value", 2000), ("message", 4000)):
             text = getattr(self, name)
+            if isinstance(text, str) and "\x00" in text:
+                text = text.replace("\x00", "\\x00")
+                object.__setattr__(self, name, text)
             if isinstance(text, str) and len(text) > limit:
                 object.__setattr__(self, name, _elide(text, limit))
 

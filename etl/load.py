@@ -49,7 +49,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from core.models import Indicator, Load, Organisation, Period
+from core.models import Indicator, IndicatorValue, Load, Organisation, Period
 from etl.transform import IndicatorInfo
 
 log = logging.getLogger("qidash.etl")
@@ -89,10 +89,14 @@ def lock_for_load(conn: Connection) -> None:
     IMMEDIATE`` takes the write lock first, so a second load waits (up to the 30 s busy
     timeout) and then sees the first one's data.
 
-    On SQLite, also give the load a larger page cache and in-memory temporary tables: index
+    On PostgreSQL the transaction has no statement timeout. On SQLite, also give the load a
+    larger page cache and in-memory temporary tables: index
     maintenance of a million-row insert is several times faster than with the 2 MB default.
     """
     if is_postgres(conn):
+        # the requests' statement timeout (QIDASH_DB_STATEMENT_TIMEOUT) is not a load's: a
+        # load waits for the one before it here, and its set-based statements may take minutes
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
     else:
         conn.execute(text("PRAGMA cache_size = -262144"))
@@ -305,11 +309,28 @@ def organisation_parents(conn: Connection) -> dict[str, str | None]:
 
 
 def indicator_info(conn: Connection) -> IndicatorInfo:
-    """Value type, multiplier and frequency of every indicator."""
-    rows = conn.execute(
+    """Value type, multiplier and frequency of every indicator.
+
+    An indicator that declares no frequency but whose values in the database are all of one
+    period type takes that type (``IndicatorInfo.inferred``): a file cannot add quarters or
+    years to a monthly series by leaving the frequency out.
+    """
+    rows = [tuple(r) for r in conn.execute(
         select(Indicator.id, Indicator.value_type, Indicator.multiplier, Indicator.frequency)
-    ).all()
-    return IndicatorInfo.from_rows([tuple(r) for r in rows])  # type: ignore[misc]
+    ).all()]
+    undeclared = [r[0] for r in rows if r[3] is None]
+    types: dict[str, set[str]] = {}
+    for i in range(0, len(undeclared), 500):
+        for ind, ptype in conn.execute(
+                select(IndicatorValue.indicator_id, Period.period_type)
+                .join(Period, Period.id == IndicatorValue.period_id)
+                .where(IndicatorValue.indicator_id.in_(undeclared[i:i + 500]))
+                .group_by(IndicatorValue.indicator_id, Period.period_type)):
+            types.setdefault(ind, set()).add(ptype)
+    inferred = {ind: t.pop() for ind, t in types.items() if len(t) == 1}
+    return IndicatorInfo.from_rows(
+        [(r[0], r[1], r[2], r[3] if r[3] is not None else inferred.get(r[0]))  # type: ignore[misc]
+         for r in rows], inferred=set(inferred))
 
 
 def period_ids(conn: Connection, periods: pd.DataFrame) -> dict[tuple[str, str], int]:

@@ -376,15 +376,17 @@ def _error_rows(load_id: int, errors: list[RowError]) -> list[dict[str, Any]]:
     return out
 
 
-def _finish_load(conn: Connection, result: LoadResult, load_id: int | None) -> None:
+def _finish_load(conn: Connection, result: LoadResult, load_id: int | None, *,
+                 with_errors: bool = True) -> None:
     if load_id is None:
         return
     conn.execute(update(Load.__table__).where(Load.__table__.c.id == load_id).values(
         status=result.status, finished_at=dt.datetime.now(dt.UTC),
         rows_read=result.rows_read, rows_inserted=result.rows_inserted,
         rows_updated=result.rows_updated, rows_unchanged=result.rows_unchanged,
-        rows_rejected=result.rows_rejected, message=result.message))
-    if result.errors:
+        rows_rejected=result.rows_rejected,
+        message=None if result.message is None else result.message.replace("\x00", "\\x00")))
+    if result.errors and with_errors:
         conn.execute(LoadError.__table__.insert(), _error_rows(load_id, result.errors))
 
 
@@ -395,8 +397,16 @@ def _record_failure(engine: Engine, load_id: int, status: str, message: str | No
     result.message = message
     if status == "failed":
         result.rows_inserted = result.rows_updated = result.rows_unchanged = 0
-    with engine.begin() as conn:
-        _finish_load(conn, result, load_id)
+    try:
+        with engine.begin() as conn:
+            _finish_load(conn, result, load_id)
+    except Exception as exc:
+        # the errors could not be written (whatever the reason): the load must still not stay
+        # 'running', so its status and message are recorded without them
+        log.warning("load %s: could not record its %d errors (%s); recording the status only",
+                    load_id, len(result.errors), type(exc).__name__)
+        with engine.begin() as conn:
+            _finish_load(conn, result, load_id, with_errors=False)
 
 
 def _cap(result: LoadResult, errors: list[RowError]) -> None:
@@ -428,6 +438,11 @@ def _reject_whole(result: LoadResult, errors: list[RowError], message: str) -> N
     result.rows_rejected = result.rows_read
     result.rows_inserted = result.rows_updated = result.rows_unchanged = 0
     _cap(result, errors)
+
+
+def _reject_no_rows(result: LoadResult) -> None:
+    _reject_whole(result, [RowError(None, None, None, "the file has a header but no data rows")],
+                  "the file has no data rows")
 
 
 def _load_values(conn: Connection, extract: Extract, result: LoadResult, options: ReadOptions,
@@ -492,9 +507,7 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
     _cap(result, errors)
     result.status = "loaded" if counts.inserted or counts.updated else "unchanged"
     if result.rows_read == 0:
-        _reject_whole(result, [RowError(None, None, None,
-                                        "the file has a header but no data rows")],
-                      "the file has no data rows")
+        _reject_no_rows(result)
         return
     result.preview = _values_preview(conn, orgs, inds, periods, stage.rows)
     result.preview.update(created)
@@ -662,6 +675,9 @@ def _load_organisations(conn: Connection, extract: Extract, result: LoadResult,
         return
     frame = extract.organisations
     result.rows_read = len(frame)
+    if not len(frame) and not extract.errors:
+        _reject_no_rows(result)
+        return
     bad_refs = {e.ref for e in extract.errors}
     checked = validate_organisations(frame, db.organisation_parents(conn))
     errors = _with_cells(sorted([*extract.errors, *checked.errors],
@@ -760,6 +776,9 @@ def _load_indicators(conn: Connection, extract: Extract, result: LoadResult,
         return
     frame = extract.indicators
     result.rows_read = len(frame)
+    if not len(frame) and not extract.errors:
+        _reject_no_rows(result)
+        return
     checked = validate_indicators(frame)
     errors = [*extract.errors, *checked.errors]
     bad_refs = {e.ref for e in errors}

@@ -7,8 +7,15 @@ frame, and only the rows it flags become :class:`RowError` objects. Rules for va
   database (load organisations and indicators first);
 - a period that does not parse, or parses as two periods (``2011-12``): the indicator's declared
   ``frequency`` decides, else the load's ``--period-type``, else the ambiguity is an error;
+  a period of another type than the indicator's ``frequency`` (a quarter for a monthly
+  indicator); an indicator that declares no frequency takes the one type of its values already
+  in the database, if they have one (see :func:`etl.load.indicator_info`);
 - a negative numerator or denominator, a numerator above the denominator for a proportion,
   a ``lower_ci`` above the ``upper_ci``;
+- a count above :data:`MAX_COUNT`; a count with a fraction for a ``proportion`` or ``count``
+  indicator (rates, ratios and means may have fractional counts: person-years, standardised
+  populations); a value or interval bound beyond :data:`MAX_VALUE`, given or derived (a tiny
+  denominator);
 - no value: a row needs ``numerator`` and ``denominator``, or ``value``, or a suppression marker;
 - the same organisation, indicator and period twice in one file (every copy is reported, with
   the line of the first).
@@ -57,6 +64,15 @@ class CleanValues(pa.DataFrameModel):
         coerce = False
 
 
+#: the largest count accepted (a million times England's population: anything above is a unit
+#: or export mistake, and doubles stop holding whole numbers exactly not far beyond it)
+MAX_COUNT = 1e12
+#: the largest magnitude of a value or interval bound
+MAX_VALUE = 1e15
+#: value types whose numerator and denominator must be whole numbers
+WHOLE_COUNT_TYPES = ("proportion", "count")
+
+
 @dataclass
 class ValidatedValues:
     """Clean rows to load, every error found, and which input rows were rejected."""
@@ -73,11 +89,14 @@ class IndicatorInfo:
     """What validation needs to know about the indicators in the database."""
 
     frame: pd.DataFrame  # index: indicator id; columns value_type, multiplier, frequency
+    #: indicators whose frequency is not declared but taken from their values in the database
+    inferred: set[str] = field(default_factory=set)
 
     @classmethod
-    def from_rows(cls, rows: list[tuple[str, str, float, str | None]]) -> IndicatorInfo:
+    def from_rows(cls, rows: list[tuple[str, str, float, str | None]],
+                  inferred: set[str] | None = None) -> IndicatorInfo:
         frame = pd.DataFrame(rows, columns=["id", "value_type", "multiplier", "frequency"])
-        return cls(frame.set_index("id"))
+        return cls(frame.set_index("id"), set(inferred or ()))
 
 
 def _str_series(a: Any, n: int) -> pd.Series:
@@ -97,6 +116,13 @@ def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _err(mask: np.ndarray, refs: np.ndarray, column: str, values: np.ndarray,
          message: str | np.ndarray) -> list[RowError]:
+    """RowErrors for the rows where ``mask`` is true.
+
+    A ``str`` message is this module's own template: ``{value}`` / ``{value!r}`` in it become
+    the cell. An array holds each row's finished message, which may quote the file's text
+    (a period such as ``2018{05`` or ``{value.__class__}``): it is used as it is, never
+    formatted, so user text is never read as a template.
+    """
     idx = np.flatnonzero(mask)
     if not len(idx):
         return []
@@ -104,13 +130,13 @@ def _err(mask: np.ndarray, refs: np.ndarray, column: str, values: np.ndarray,
     for i in idx:
         v = values[i]
         v = None if v is None or (isinstance(v, float) and np.isnan(v)) else _fmt(v)
-        msg = message[i] if isinstance(message, np.ndarray) else message
-        out.append(RowError(str(refs[i]), column, v, str(msg).format(value=v)))
+        msg = str(message[i]) if isinstance(message, np.ndarray) else message.format(value=v)
+        out.append(RowError(str(refs[i]), column, v, msg))
     return out
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, float | np.floating) and float(v).is_integer():
+    if isinstance(v, float | np.floating) and float(v).is_integer() and abs(v) < 1e15:
         return str(int(v))
     return str(v)
 
@@ -210,6 +236,13 @@ def validate_values(
     # period
     periods, period_pos, period_msgs = parse_periods(period, freq)
     period_bad = pd.notna(period_msgs) if n else np.zeros(0, bool)
+    if period_bad.any() and indicators.inferred:
+        period_msgs = period_msgs.copy()
+        for i in np.flatnonzero(period_bad & ind_id.isin(indicators.inferred).to_numpy()):
+            period_msgs[i] = str(period_msgs[i]).replace(
+                "but this indicator is declared",
+                "but this indicator declares no frequency and its values in the database are "
+                "all") + "; keep one period type per indicator, or declare its frequency"
     if period_bad.any():
         errors += _err(period_bad, refs, "period", period.to_numpy(dtype=object), period_msgs)
     bad |= period_bad
@@ -241,6 +274,29 @@ def validate_values(
         ci_order = lci > uci
         errors += _err(ci_order, refs, "lower_ci", lci,
                        "lower_ci {value} is above upper_ci; swap or correct the interval")
+        # counts: bounded, and whole numbers where they count people or events
+        whole = np.isin(value_type, WHOLE_COUNT_TYPES)
+        count_bad = np.zeros(n, bool)
+        for col, x in (("numerator", num), ("denominator", den)):
+            huge = x > MAX_COUNT
+            errors += _err(huge, refs, col, x,
+                           f"{col} {{value}} is above {MAX_COUNT:,.0f}: not a count (check "
+                           "the units or the export)")
+            part = whole & ~huge & (x >= 0) & (np.floor(x) != x)
+            errors += _err(part, refs, col, x,
+                           f"{col} {{value}} is not a whole number; a proportion's or a count "
+                           "indicator's counts are people or events (rates, ratios and means "
+                           "may have fractional counts)")
+            count_bad |= huge | part
+        big = np.abs(val) > MAX_VALUE
+        for col, x in (("lower_ci", lci), ("upper_ci", uci)):
+            big_ci = np.abs(x) > MAX_VALUE
+            errors += _err(big_ci, refs, col, x, f"{col} {{value}} is beyond +/-{MAX_VALUE:,.0f}; "
+                           "check the units or the export")
+            big |= big_ci
+        errors += _err(np.abs(val) > MAX_VALUE, refs, "value", val,
+                       f"value {{value}} is beyond +/-{MAX_VALUE:,.0f}; check the units or the "
+                       "export")
     has_num = ~np.isnan(num)
     has_den = ~np.isnan(den)
     has_val = ~np.isnan(val)
@@ -254,11 +310,17 @@ def validate_values(
     errors += _err(none, refs, "value", val,
                    "no value: give numerator and denominator, or value, or mark the row "
                    "suppressed (*)")
-    bad |= neg_num | neg_den | over | zero_den | ci_order | no_value
+    bad |= neg_num | neg_den | over | zero_den | ci_order | no_value | count_bad | big
 
     # derive
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         derived = np.where(has_num & has_den & (den > 0), num / den * multiplier, np.nan)
+        # a tiny denominator of a rate (4.9e-324) makes an infinite or absurd value
+        wild = ~has_val & ~bad & (np.abs(derived) > MAX_VALUE)
+    errors += _err(wild, refs, "denominator", den,
+                   f"denominator {{value}} makes the value numerator / denominator x multiplier "
+                   f"beyond +/-{MAX_VALUE:,.0f}; check the counts")
+    bad |= wild
     value = np.where(has_val, val, derived)
 
     # duplicates among rows whose key is valid: one integer per (org, indicator, period)

@@ -37,7 +37,7 @@ def list_annotations(
 
 
 @router.post("/annotations", status_code=201, summary="Add an annotation (analyst)",
-             responses=doc(schemas.Annotation, errors=(401, 403, 404, 422), status=201,
+             responses=doc(schemas.Annotation, errors=(400, 401, 403, 404, 422), status=201,
                            description="Created"))
 def create_annotation(session: SessionDep, caller: AnalystDep, body: schemas.AnnotationIn):
     """A note on a date ("new recall system") for an organisation and/or indicator, shown on

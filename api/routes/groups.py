@@ -35,7 +35,7 @@ def get_group(session: SessionDep, _caller: ReaderDep, name: str):
 
 
 @router.post("/groups", status_code=201, summary="Save a peer group (analyst)",
-             responses=doc(schemas.Group, errors=(401, 403, 409, 422), status=201,
+             responses=doc(schemas.Group, errors=(400, 401, 403, 409, 422), status=201,
                            description="Created"))
 def create_group(session: SessionDep, caller: AnalystDep, body: schemas.GroupIn):
     """Save a named group of organisation codes (e.g. a locality) to use as

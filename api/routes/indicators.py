@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api import schemas
 from api.cache import cached
 from api.deps import FormatQuery, ReaderDep, SessionDep
-from api.docs import doc
+from api.docs import CONFIDENCE_ENUM, PERIOD_TYPE_ENUM, doc
 from api.responses import (
     JSONBytes,
     column_records,
@@ -19,9 +20,15 @@ from api.responses import (
     json_response,
     records,
 )
+from core.errors import InvalidParameter
 from core.services import comparison as cmp
 from core.services import indicators as ind_service
-from core.services.comparison import COMPARISON_COLUMNS, FUNNEL_COLUMNS, OPPORTUNITY_COLUMNS
+from core.services.comparison import (
+    COMPARISON_COLUMNS,
+    FUNNEL_COLUMNS,
+    LEVELS,
+    OPPORTUNITY_COLUMNS,
+)
 from core.services.disclosure import note_columns
 from core.services.indicators import INDICATOR_LIST_COLUMNS
 
@@ -35,24 +42,31 @@ PeriodQuery = Annotated[
 PeriodTypeQuery = Annotated[
     str | None,
     Query(description="month, quarter, financial_year or year: which kind of period when a "
-          "label is ambiguous or for the default latest period"),
+          "label is ambiguous or for the default latest period",
+          json_schema_extra=PERIOD_TYPE_ENUM),
 ]
 OrgTypeQuery = Annotated[
     str | None,
     Query(description="org_type to compare (default: the lowest level with data)",
           examples=["practice"]),
 ]
+#: what ``peers`` may be (blank: not given)
+PEERS_PATTERN = r"^((parent|similar|group):\S[\s\S]*)?$"
 PeersQuery = Annotated[
     str | None,
     Query(description="parent:CODE (e.g. the practices of one PCN), similar:CODE (the "
           "organisation and its most similar peers by list size and deprivation), "
           "group:NAME (a saved group); default every organisation of org_type",
-          examples=["parent:PCN1"]),
+          examples=["parent:PCN1"], json_schema_extra={"pattern": PEERS_PATTERN}),
 ]
+#: attribute names (list_size, imd_score), comma-separated
+ATTRIBUTE_LIST = r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*(,\s*[A-Za-z_][A-Za-z0-9_]*\s*)*$"
 SimilarAttrsQuery = Annotated[
     list[str] | None,
     Query(description="attributes for similar:CODE (default list_size and imd_score); "
-          "repeat or comma-separate"),
+          "repeat or comma-separate", json_schema_extra={"anyOf": [
+              {"type": "array", "items": {"type": "string", "pattern": ATTRIBUTE_LIST}},
+              {"type": "null"}]}),
 ]
 SimilarKQuery = Annotated[
     int | None, Query(ge=1, le=500, description="how many similar peers (default 10)")
@@ -62,6 +76,10 @@ SimilarKQuery = Annotated[
 def _attrs(values: list[str] | None) -> tuple[str, ...] | None:
     if not values:
         return None
+    for v in values:
+        if not re.match(ATTRIBUTE_LIST, v):
+            raise InvalidParameter("similar_attributes", f"similar_attributes {v[:100]!r} is not "
+                                   "a list of attribute names (e.g. list_size,imd_score)")
     return tuple(a.strip() for v in values for a in v.split(",") if a.strip())
 
 
@@ -133,7 +151,8 @@ def comparison(
     benchmark: Annotated[str | None, Query(
         description="peers (pooled value of the peers, default), an organisation code "
         "(its value, e.g. England's) or target", examples=["peers"])] = None,
-    confidence: Annotated[float, Query(description="95 (default) or 99.8")] = 95.0,
+    confidence: Annotated[float, Query(description="95 (default) or 99.8",
+                                       json_schema_extra=CONFIDENCE_ENUM)] = 95.0,
     format: FormatQuery = "json",
 ):
     """Each peer's value with its confidence interval, rank (1 = best by polarity),
@@ -221,7 +240,8 @@ def opportunity(
     indicator_id: str,
     peer_view: PeerViewDep,
     level: Annotated[str, Query(description="median (default), upper_quartile, best_decile "
-                                "or target")] = "median",
+                                "or target", json_schema_extra={"enum": list(LEVELS)})
+                     ] = "median",
     format: FormatQuery = "json",
 ):
     """GIRFT-style opportunity: for each organisation worse than ``level`` the extra

@@ -19,7 +19,7 @@ from api.errors import APIError, error_response
 from api.responses import csv_response, json_response, records
 from core.db import get_engine
 from core.errors import InvalidParameter
-from core.models import LOAD_KINDS
+from core.models import LOAD_KINDS, LOAD_STATUSES
 from core.periods import PERIOD_TYPES
 from core.services import loads as load_service
 from core.services.loads import ERROR_COLUMNS, LOAD_COLUMNS
@@ -100,7 +100,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     "/loads",
     summary="Upload a file through the loading pipeline (analyst)",
     openapi_extra=_UPLOAD_BODY,
-    responses=doc(schemas.LoadResult, errors=(401, 403, 413, 422)),
+    responses=doc(schemas.LoadResult, errors=(400, 401, 403, 413, 422)),
 )
 async def upload(request: Request, caller: AnalystDep):
     """Validate and load one file of organisations, indicators or values, with the same
@@ -169,10 +169,11 @@ async def upload(request: Request, caller: AnalystDep):
 def list_loads(
     session: SessionDep,
     _caller: ReaderDep,
-    kind: Annotated[str | None, Query(description="organisations, indicators or values")
-                    ] = None,
+    kind: Annotated[str | None, Query(description="organisations, indicators or values",
+                                      json_schema_extra={"enum": list(LOAD_KINDS)})] = None,
     status: Annotated[str | None, Query(description="loaded, unchanged, rejected, failed, "
-                                        "reverted")] = None,
+                                        "reverted", json_schema_extra={"enum": list(
+                                            LOAD_STATUSES)})] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Offset = 0,
     format: FormatQuery = "json",

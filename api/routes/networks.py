@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from api import schemas
 from api.cache import cached
 from api.deps import FormatQuery, ReaderDep, SessionDep
-from api.docs import doc
+from api.docs import CONFIDENCE_ENUM, PERIOD_TYPE_ENUM, doc
 from api.responses import csv_response, json_response, records
 from core.services import profile as profile_service
 from core.services.disclosure import note_columns
@@ -31,8 +31,9 @@ def triage(
     indicator: Annotated[list[str] | None, Query(description="only these indicator ids; "
                                                  "repeat or comma-separate")] = None,
     period_type: Annotated[str | None, Query(description="month, quarter, financial_year or "
-                                             "year")] = None,
-    confidence: Annotated[float, Query(description="95 or 99.8")] = 95.0,
+                                             "year", json_schema_extra=PERIOD_TYPE_ENUM)] = None,
+    confidence: Annotated[float, Query(description="95 or 99.8",
+                                       json_schema_extra=CONFIDENCE_ENUM)] = 95.0,
     format: FormatQuery = "json",
 ):
     """For a network (PCN, sub-ICB, ICB...): every indicator at its latest period for each

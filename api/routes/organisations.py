@@ -10,23 +10,24 @@ from fastapi import APIRouter, Query, Request, Response
 from api import schemas
 from api.cache import cached
 from api.deps import FormatQuery, Offset, ReaderDep, SessionDep
-from api.docs import doc
+from api.docs import CONFIDENCE_ENUM, PERIOD_TYPE_ENUM, doc
 from api.responses import csv_response, json_response, records
 from core.services import actions as action_service
 from core.services import organisations as org_service
 from core.services import profile as profile_service
 from core.services import spc as spc_service
+from core.services.comparison import LEVELS
 from core.services.disclosure import note_columns
 from core.services.organisations import ORG_LIST_COLUMNS
 from core.services.profile import PROFILE_COLUMNS
-from core.services.spc import SPC_POINT_COLUMNS
+from core.services.spc import CHARTS, SPC_POINT_COLUMNS
 
 router = APIRouter(tags=["organisations"])
 
 PeriodTypeQuery = Annotated[
     str | None,
     Query(description="month, quarter, financial_year or year (default: the finest the "
-          "organisation has)", examples=["month"]),
+          "organisation has)", examples=["month"], json_schema_extra=PERIOD_TYPE_ENUM),
 ]
 
 
@@ -96,8 +97,8 @@ def spc(
     rebase: Annotated[list[str] | None, Query(description="period(s) where new limits start; "
                                               "repeat or comma-separate",
                                               examples=["2024-01"])] = None,
-    chart: Annotated[str, Query(description="xmr (default) or p (p-chart, proportions)")
-                     ] = "xmr",
+    chart: Annotated[str, Query(description="xmr (default) or p (p-chart, proportions)",
+                                json_schema_extra={"enum": list(CHARTS)})] = "xmr",
     format: FormatQuery = "json",
 ):
     """An XmR chart (Making Data Count): each point's value, mean, process limits and
@@ -158,8 +159,10 @@ def profile(
                                         "indicator's latest)", examples=["2024-12"])] = None,
     period_type: PeriodTypeQuery = None,
     level: Annotated[str, Query(description="opportunity level: median, upper_quartile, "
-                                "best_decile or target")] = "median",
-    confidence: Annotated[float, Query(description="95 or 99.8")] = 95.0,
+                                "best_decile or target", json_schema_extra={"enum": list(LEVELS)})
+                     ] = "median",
+    confidence: Annotated[float, Query(description="95 or 99.8",
+                                       json_schema_extra=CONFIDENCE_ENUM)] = 95.0,
     format: FormatQuery = "json",
 ):
     """For each indicator: the organisation's value and interval, the pooled benchmark of

@@ -354,6 +354,7 @@ def parse_numbers(
         # every non-blank cell is a plain number: no markers, separators or signs to remove
         vals = fast
         bad = ~blank & ~np.isfinite(vals)  # "nan"/"inf" parse as numbers; they are not counts
+        bad |= _underflow(s, vals)
         vals = np.where(bad, np.nan, vals)
         return Numbers(vals, suppressed, bad)
     if thousands:
@@ -364,10 +365,24 @@ def parse_numbers(
     bad = ~blank & ~suppressed & np.isnan(vals)
     # "nan"/"inf" parse as numbers in pandas; they are not counts
     special = ~blank & ~np.isfinite(vals) & ~np.isnan(vals)
-    vals = np.where(special, np.nan, vals)
-    bad |= special
-    vals = np.where(suppressed, np.nan, vals)
+    bad |= special | _underflow(cleaned, vals)
+    vals = np.where(bad | suppressed, np.nan, vals)
     return Numbers(vals, suppressed, bad)
+
+
+_NONZERO_MANTISSA = re.compile(r"^[^eE]*[1-9]")
+
+
+def _underflow(text: pd.Series, vals: np.ndarray) -> np.ndarray:
+    """Cells whose text is a non-zero number that parsed as 0 (``1e-400``: below the smallest
+    float): never silently a zero."""
+    out = np.zeros(len(vals), bool)
+    with np.errstate(invalid="ignore"):
+        zero = np.flatnonzero(vals == 0)
+    if len(zero):
+        cells = text.iloc[zero].astype(object).to_numpy()
+        out[zero] = [isinstance(c, str) and bool(_NONZERO_MANTISSA.match(c)) for c in cells]
+    return out
 
 
 def _cast_numbers(s: pd.Series) -> np.ndarray | None:

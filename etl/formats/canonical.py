@@ -74,7 +74,7 @@ def read(source: Source, kind: str, options: ReadOptions) -> Extract:
             return extract
         extract.value_chunks = (values_from_text(t) for t in tables)
         return extract
-    table = _concat(tables)
+    table = _concat(tables, header)
     extract.rows_read = len(table.frame)
     if kind == "organisations":
         frame, errors = organisations_from_text(table, header, header_ref(source, options))
@@ -110,10 +110,11 @@ def open_tables(
     return header, chunks, None
 
 
-def _concat(tables: Iterator[Table]) -> Table:
+def _concat(tables: Iterator[Table], header: list[str]) -> Table:
     parts = list(tables)
-    if not parts:
-        return Table(pd.DataFrame(), pd.Series([], dtype=object))
+    if not parts:  # a header and no rows: the header's columns, empty
+        return Table(pd.DataFrame({h: pd.Series([], dtype=object) for h in header}),
+                     pd.Series([], dtype=object))
     if len(parts) == 1:
         return parts[0]
     return Table(
@@ -172,8 +173,9 @@ def values_from_text(
             out[col] = nums.values
             suppressed |= nums.suppressed
             errors += errors_for(nums.bad, refs, col, f[col],
-                                 "{value!r} is not a number; write a number, leave the cell "
-                                 "blank, or use a suppression marker such as *")
+                                 "{value!r} is not a number (or too large or too small to "
+                                 "hold); write a number, leave the cell blank, or use a "
+                                 "suppression marker such as *")
         else:
             out[col] = np.full(n, np.nan)
     if "suppressed" in f.columns:

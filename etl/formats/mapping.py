@@ -172,7 +172,7 @@ def read(source: Source, kind: str, options: ReadOptions) -> Extract:
             chunks = iter([_aggregate(parts, how)])
         extract.value_chunks = chunks
         return extract
-    table = canon(canonical._concat(tables))
+    table = canon(canonical._concat(tables, header))
     extract.rows_read = len(table.frame)
     new_header = list(table.frame.columns)
     if kind == "organisations":

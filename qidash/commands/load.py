@@ -1,7 +1,8 @@
 """``qidash load``, ``qidash loads`` and ``qidash demo``: parse options, call etl, format.
 
 Exit codes: 0 loaded or unchanged, 1 rejected (or a revert refused), 2 usage errors and files
-that cannot be read.
+that cannot be read, 3 the database unreachable or failing (the connection refused or cut): a
+load then wrote nothing, and ``--json`` still prints one object (``status: "error"``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import exc as sa_exc
 
 from core.db import ensure_schema, get_engine
 from etl.extract import FileError
@@ -56,6 +58,22 @@ def _fail(message: str, code: int = 2, as_json: bool = False) -> None:
     raise typer.Exit(code)
 
 
+#: exit code when the database is unreachable or fails mid-way
+DATABASE_EXIT = 3
+
+
+def _database_failed(exc: sa_exc.DBAPIError, as_json: bool) -> None:
+    """A refused, cut or failing database connection: one line that says so (no traceback),
+    exit 3."""
+    reason = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    url = get_engine().url.render_as_string(hide_password=True)
+    _fail(f"the database at {url} failed ({type(exc.orig or exc).__name__}: "
+          f"{reason[0] if reason else 'no detail'}); the load did not finish (it is one "
+          "transaction: nothing of it is kept unless the database committed it just before the "
+          "cut; qidash loads list shows which) - load the file again when the database "
+          "answers", code=DATABASE_EXIT, as_json=as_json)
+
+
 def _run(kind: str, file: Path, fmt: str, mapping: Path | None, sheet: str | None,
          period_type: str | None, skip_invalid: bool, dry_run: bool, as_json: bool,
          user: str | None, option: list[str] | None = None) -> None:
@@ -89,6 +107,9 @@ def _run(kind: str, file: Path, fmt: str, mapping: Path | None, sheet: str | Non
                 format_options=format_options)
     except (FileError, FormatError, UsageError) as exc:
         _fail(str(exc), as_json=as_json)
+        return
+    except sa_exc.DBAPIError as exc:
+        _database_failed(exc, as_json)
         return
     elapsed = time.perf_counter() - started
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from sqlalchemy import exc as sa_exc
 
 from core.db import ensure_schema, get_engine
 from core.settings import get_settings
@@ -61,7 +62,17 @@ def serve(
     configure_logging(settings.log_json)
     host = host or settings.host
     port = port or settings.port
-    ensure_schema(get_engine())
+    try:
+        ensure_schema(get_engine())
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        # an outage at start-up is not a reason to stay down: the service starts, /health and
+        # /ready answer 503 and reads 503 until the database answers (the pool reconnects by
+        # itself); the schema is checked by /ready then ('run qidash db upgrade' if behind)
+        url = get_engine().url.render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        typer.echo(f"warning: the database at {url} is unreachable ({reason}); starting "
+                   "anyway: /api/v1/health answers 503 until it is back, then run "
+                   "'qidash db upgrade' if /api/v1/ready says the schema is behind", err=True)
     warning = exposure_warning(host, settings.require_auth)
     if warning:
         typer.echo(warning, err=True)

@@ -84,11 +84,18 @@ def test_invalid_parameters_are_422_naming_the_parameter(client, url, param):
 
 def test_unserved_method_has_the_shape(client):
     # the /api catch-all answers any method the API does not serve, so nothing under /api
-    # falls through to the dashboards mounted at "/"
-    e = _err(client.put(V + "/indicators"), 404)
-    assert e["code"] == "not_found"
-    e = _err(client.delete(V + "/indicators/imm"), 404)
-    assert "DELETE /api/v1/indicators/imm" in e["message"]
+    # falls through to the dashboards mounted at "/": a path the API has under other methods
+    # is 405 with the methods in Allow (OPTIONS lists them), an unknown path 404
+    r = client.put(V + "/indicators")
+    e = _err(r, 405)
+    assert e["code"] == "method_not_allowed"
+    assert r.headers["allow"] == "GET, OPTIONS"
+    e = _err(client.delete(V + "/indicators/imm"), 405)
+    assert "DELETE is not allowed on /api/v1/indicators/imm" in e["message"]
+    r = client.options(V + "/annotations/1")
+    assert (r.status_code, r.headers["allow"]) == (204, "DELETE, OPTIONS")
+    e = _err(client.put(V + "/no-such-thing"), 404)
+    assert "PUT /api/v1/no-such-thing" in e["message"]
 
 
 def test_unexpected_error_is_a_clean_500(client, monkeypatch, caplog):

@@ -306,3 +306,29 @@ class CuttableProxy:
         self._stop = True
         self.cut()
         self.listener.close()
+
+
+class SilentServer:
+    """A TCP listener on 127.0.0.1 that accepts connections and never answers: a database host
+    that is up but hung (or a firewall that swallows the handshake)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.port = self.listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self._held.append(conn)  # kept open, never read from or written to
+
+    def close(self) -> None:
+        self.listener.close()
+        for c in self._held:
+            c.close()

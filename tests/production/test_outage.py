@@ -8,8 +8,13 @@ against an empty (unmigrated) database and an unreachable one.
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +24,13 @@ from sqlalchemy.engine import make_url
 from api.app import create_api
 from core.db import _engine_for
 from core.settings import Settings, override_settings
-from tests.production.conftest import CuttableProxy, load_demo_base
+from tests.production.conftest import (
+    PY,
+    CuttableProxy,
+    SilentServer,
+    child_env,
+    load_demo_base,
+)
 
 READ = "/api/v1/indicators"
 
@@ -140,3 +151,144 @@ def test_backends_terminated_mid_request(pg_base: str) -> None:
     assert sum(killed) > 0
     assert client.get(READ).status_code == 200
     assert client.get("/api/v1/ready").status_code == 200
+
+
+# a silent database, start-up without a database, a loader cut off (issue 14) -----------------
+def test_silent_database_503_within_seconds() -> None:
+    """A server that accepts connections and never answers: each request gets a 503 within
+    the connect timeout (5 s by default; was 130 s), and requests arriving while one attempt
+    is already waiting get theirs at once."""
+    silent = SilentServer()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.port}/qidash"
+    override_settings(Settings(database_url=url))
+    try:
+        client = TestClient(create_api(), raise_server_exceptions=False)
+        started = time.monotonic()
+        _assert_unavailable(client.get(READ))
+        first = time.monotonic() - started
+        assert first < 8, first
+        # eight clients at once: one connection attempt waits, the others fail fast
+        answers: list[tuple[int, float]] = []
+
+        def one() -> None:
+            t = time.monotonic()
+            r = client.get(READ)
+            answers.append((r.status_code, time.monotonic() - t))
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert [s for s, _ in answers] == [503] * 8, answers
+        assert max(d for _, d in answers) < 8, answers
+        assert sorted(d for _, d in answers)[-2] < 2, answers  # all but the probe: at once
+        health = client.get("/api/v1/health")
+        assert health.status_code == 503
+    finally:
+        override_settings(None)
+        _engine_for(url).dispose()
+        _engine_for.cache_clear()
+        silent.close()
+    print(f"first 503 after {first:.1f} s; concurrent: {sorted(round(d, 2) for _, d in answers)}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=15) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def test_serve_starts_without_database_and_recovers(pg_base: str) -> None:
+    """``qidash serve`` against an unreachable database starts (a warning, no traceback), its
+    /health answers 503 while the database is away and 200 once it is back, without a restart.
+    """
+    url = make_url(pg_base)
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.cut()  # refused: the database is down as the service starts
+    proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+    port = _free_port()
+    proc = subprocess.Popen([PY, "-m", "qidash.cli", "serve", "--port", str(port)],
+                            env=child_env(proxied), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    health = f"http://127.0.0.1:{port}/api/v1/health"
+    try:
+        statuses = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            statuses.append(_get(health))
+            if statuses[-1] == 503:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.5)
+        assert statuses[-1] == 503, statuses
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _get(health) != 200:
+            time.sleep(0.5)
+        assert _get(health) == 200
+        assert _get(f"http://127.0.0.1:{port}{READ}") == 200
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+        proxy.close()
+    assert "unreachable" in err, err[-2000:]
+    assert "Traceback" not in out + err, err[-3000:]
+
+
+def test_loader_connection_cut_gives_json_summary(pg_base: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A loader whose connection is cut mid-load: exit 3, one JSON object saying so, no
+    traceback; nothing of the load is kept."""
+    from tests.production.conftest import data_state
+
+    lines = ["org_code,indicator_id,period,numerator,denominator"]
+    for code in ("R0A", "R1F", "RA2", "RA4", "RA7", "RA9"):
+        lines += [f"{code},ae_4hr_all,{y}-{m:02d},{m},{m + 20}" for y in range(1950, 2200)
+                  for m in range(1, 13)]
+    values = tmp_path / "values.csv"
+    values.write_text("\n".join(lines) + "\n")
+    url = make_url(pg_base)
+    admin = create_engine(url)
+    before = data_state(admin)
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+    proc = subprocess.Popen([PY, "-m", "qidash.cli", "load", "values", str(values), "--json"],
+                            env=child_env(proxied), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        running = 0
+        while time.monotonic() < deadline and not running and proc.poll() is None:
+            with admin.connect() as c:
+                running = c.execute(text(
+                    "SELECT COUNT(*) FROM loads WHERE status = 'running'")).scalar_one()
+            time.sleep(0.05)
+        assert running, "the load never started"
+        proxy.cut()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proxy.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, (proc.returncode, out, err[-3000:])
+    assert "Traceback" not in out + err, err[-3000:]
+    lines_out = out.strip().splitlines()
+    assert len(lines_out) == 1, out
+    summary = json.loads(lines_out[0])
+    assert summary["status"] == "error"
+    assert "database" in summary["message"]
+    assert "did not finish" in summary["message"]
+    after = data_state(admin)
+    for key in ("values", "value_count", "history", "periods"):
+        assert after[key] == before[key], key
+    admin.dispose()

@@ -70,3 +70,80 @@ def test_api_conforms_to_its_schema(api_schema) -> None:  # type: ignore[no-unty
     assert operations > 20
     assert calls["n"] > operations
     assert not failures, "\n\n".join(failures)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_checks_all_against_running_server(module_database, database_factory,  # type: ignore[no-untyped-def]
+                                           tmp_path) -> None:
+    """``schemathesis run --checks all`` (every check: undocumented statuses and methods,
+    OPTIONS and ``Allow``, schema-valid requests rejected, schema-violating ones accepted,
+    auth ignored...) against ``qidash serve`` on the demo data, as an operator would run it.
+    Bounded: 3 examples per operation and phase (the coverage phase adds about 1,000 of its
+    own), deterministic, one worker. The few routes that check what no schema can express
+    (upload content, codes that must exist) are listed, with the reason, in
+    ``tests/production/schemathesis.toml``."""
+    import re
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from core import auth
+    from core.db import session_scope
+    from etl.demo import run_demo
+    from tests.production.conftest import PY, child_env
+
+    url = module_database("sqlite")
+    engine = make_engine(url)
+    try:
+        run_demo(engine)
+        with session_scope(engine) as s:
+            _info, token = auth.create_token(s, "schemathesis", "analyst")
+    finally:
+        engine.dispose()
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")  # a pipe nobody reads would fill and stall it
+    server = subprocess.Popen([PY, "-m", "qidash.cli", "serve", "--port", str(port)],
+                              env=child_env(url), stdout=log, stderr=log, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "qidash serve did not answer in 120 s"
+            time.sleep(0.5)
+        st = Path(sys.executable).parent / "schemathesis"
+        config = Path(__file__).parent / "schemathesis.toml"
+        started = time.monotonic()
+        run = subprocess.run(
+            [str(st), "--config-file", str(config), "run", f"{base}/api/openapi.json",
+             "--checks", "all", "--max-examples", "3", "--generation-deterministic",
+             "--workers", "1", "--exclude-path-regex", "/exports/", "--no-color",
+             "--request-timeout", "30", "-H", f"Authorization: Bearer {token}"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        took = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+        database_factory.drop(url)
+    out = run.stdout + run.stderr
+    counts = re.search(r"(\d+) generated, (\d+) passed", out)
+    print(f"schemathesis: {counts.group(0) if counts else '?'} in {took:.0f} s")
+    assert run.returncode == 0, out[-6000:]
+    assert counts is not None, out[-3000:]
+    assert int(counts.group(1)) == int(counts.group(2)) >= 200, counts.group(0)
