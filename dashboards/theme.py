@@ -54,7 +54,7 @@ SPC_SYMBOLS = {
 }
 
 #: Outline of points and bars: 3:1 or more against white (WCAG 1.4.11), whatever their fill
-#: (the pale grey and orange fills are about 2:1 on their own).
+#: (the pale grey and orange fills are 1.9:1 and 2.3:1 on their own).
 MARK_OUTLINE = NHS_DARK_GREY
 
 #: Peer comparison categories: colour-blind safe (Okabe-Ito) and always labelled in words.

@@ -225,3 +225,21 @@ def test_pages_reflow_at_400_percent_zoom(served, browser):
         assert narrow.errors == []
     finally:
         narrow.page.close()
+
+
+def test_reduced_motion_turns_transitions_off(served, browser):
+    """With prefers-reduced-motion, the chart toolbar appears without plotly's fade (Bootstrap
+    handles its own components); without it, the fade is kept."""
+    durations = {}
+    for motion in ("reduce", "no-preference"):
+        page = Page(browser)
+        try:
+            page.page.emulate_media(reduced_motion=motion)
+            page.open(served + "/organisations/RF4/indicators/ae_4hr")
+            durations[motion] = page.page.evaluate(
+                "() => parseFloat(getComputedStyle(document.querySelector('.modebar'))"
+                ".transitionDuration)")
+        finally:
+            page.page.close()
+    assert durations["reduce"] < 0.001
+    assert durations["no-preference"] > 0.1
