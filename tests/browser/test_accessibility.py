@@ -243,3 +243,33 @@ def test_reduced_motion_turns_transitions_off(served, browser):
             page.page.close()
     assert durations["reduce"] < 0.001
     assert durations["no-preference"] > 0.1
+
+
+def test_keyboard_only_upload_load_and_revert(served, page):
+    """Choose a file, load it, select it in the history and revert it: keyboard only."""
+    p = page.page
+    page.open(served + "/upload", ".ag-row")
+    p.locator("body").focus()
+    _tab_to(p, "#up-file input[type=file]")
+    expect(p.locator("#up-file input[type=file]")).to_have_accessible_name("File")
+    with p.expect_file_chooser() as chooser:
+        p.keyboard.press("Space")
+    chooser.value.set_files(files=[{"name": "kb.csv", "mimeType": "text/csv", "buffer": (
+        b"org_code,indicator_id,period,numerator,denominator\n"
+        b"H82006,imm_6in1_12m,2021-22,13,40\n")}])
+    p.wait_for_selector("text=1 rows read, 0 rejected")
+    _tab_to(p, "#up-commit")
+    p.keyboard.press("Enter")
+    p.wait_for_function("() => document.querySelector(\"#up-history .ag-row[row-index='0']\")"
+                        "?.innerText.includes('kb.csv')")
+    # into the history grid (one Tab stop), select the newest load with Space, then revert
+    _tab_to(p, "#up-history .ag-cell, #up-history .ag-header-cell")
+    if p.evaluate("document.activeElement.classList.contains('ag-header-cell')"):
+        p.keyboard.press("ArrowDown")
+    p.keyboard.press("Space")
+    p.wait_for_selector("#up-history .ag-row[row-index='0'].ag-row-selected")
+    _tab_to(p, "#up-revert")
+    p.keyboard.press("Enter")
+    p.wait_for_function("() => document.querySelector('#up-revert-msg').innerText")
+    assert "reverted" in p.inner_text("#up-revert-msg")
+    assert page.errors == []
