@@ -138,6 +138,9 @@ def create_dash(requests_pathname_prefix: str = "/") -> Dash:
     )
     # the page's language, for screen readers' voices and hyphenation (WCAG 3.1.1)
     app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
+    # Dash's page wraps its scripts in a <footer>: a second, empty contentinfo landmark
+    app.index_string = (app.index_string.replace("<footer>", "<div>", 1)
+                        .replace("</footer>", "</div>", 1))
     # asset URLs change with the file (``?m=<mtime>``), so a long cache is safe
     app.server.config["SEND_FILE_MAX_AGE_DEFAULT"] = ASSET_MAX_AGE
     app.plotly_src = _asset_src(app, PLOTLY_ASSET)

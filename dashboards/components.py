@@ -105,7 +105,8 @@ def error_panel(message: str | Exception, *, title: str = "This view cannot be s
     """A clear message in place of a page (never a traceback); a
     :class:`dashboards.adapters.ViewError`'s links (e.g. the codes meant) follow it."""
     links = getattr(message, "links", None) or []
-    body: list[Any] = [html.H2(title, className="h5"), html.P(str(message), className="mb-2")]
+    # the page's one h1 (the panel stands in place of the whole page)
+    body: list[Any] = [html.H1(title, className="h5"), html.P(str(message), className="mb-2")]
     if links:
         body.append(html.Ul([html.Li(dcc.Link(label, href=href)) for label, href in links],
                             className="mb-2"))

@@ -45,6 +45,9 @@ SPC_LABELS = {
     "special_cause_neutral": "Special cause: neither better nor worse",
 }
 
+#: Bars at or under this count get a dark outline (their fills alone are not 3:1 on white).
+BAR_OUTLINE_MAX = 300
+
 #: Rows at or under this count are drawn as horizontal bars with every name on the axis.
 NAMED_BARS_MAX = 60
 #: Above this many bars (each under ~1 px wide) the intervals are drawn as one shaded band.
@@ -444,7 +447,9 @@ def _comparison_bars(part: pd.DataFrame, cat: str, *, horizontal: bool, n: int, 
     colour = theme.COMPARISON_COLOURS.get(cat, theme.COMPARISON_COLOURS["similar"])
     label = theme.COMPARISON_LABELS.get(cat, cat)
     if outline is None:
-        outline = (1.0, theme.NHS_MID_GREY) if cat == "not_compared" else (0.0, theme.NHS_MID_GREY)
+        # outlined where bars are wide enough to show a fill inside (contrast 3:1)
+        outline = (1.0, theme.NHS_MID_GREY) if cat == "not_compared" else (
+            (0.75, theme.MARK_OUTLINE) if n <= BAR_OUTLINE_MAX else (0.0, theme.NHS_MID_GREY))
     common: dict[str, Any] = {
         "name": label,
         "legendgroup": cat,
@@ -1006,7 +1011,8 @@ def spc_figure(
             x=part["x"], y=part["value"], mode="markers",
             name="Values (no limits: run chart)" if run_chart else label,
             marker={"color": c[key], "size": 11 if for_slides else 9,
-                    "line": {"width": 1, "color": "#FFFFFF"}},
+                    "symbol": theme.SPC_SYMBOLS.get(key, "circle"),
+                    "line": {"width": 1, "color": theme.MARK_OUTLINE}},
             hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
     if target is not None and not _isnan(target):
         _reference_line(fig, "y", target, line={"color": c["target"], "width": 2, "dash": "dot"},

@@ -45,6 +45,18 @@ SPC_COLOURS = {
     "trajectory": "#361475",
 }
 
+#: SPC point classes also differ in shape, so colour is never the only cue (WCAG 1.4.1).
+SPC_SYMBOLS = {
+    "common_cause": "circle",
+    "special_cause_improvement": "diamond",
+    "special_cause_concern": "square",
+    "special_cause_neutral": "triangle-up",
+}
+
+#: Outline of points and bars: 3:1 or more against white (WCAG 1.4.11), whatever their fill
+#: (the pale grey and orange fills are 1.9:1 and 2.3:1 on their own).
+MARK_OUTLINE = NHS_DARK_GREY
+
 #: Peer comparison categories: colour-blind safe (Okabe-Ito) and always labelled in words.
 COMPARISON_COLOURS = {
     "better": "#0072B2",
@@ -94,6 +106,9 @@ def _template(sizes: dict) -> go.layout.Template:
             "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left",
                        "x": 0.0, "font": {"size": sizes["tick"]}},
             "hoverlabel": {"font": {"family": FONT_FAMILY}},
+            # toolbar icons at 3:1 or more against white (plotly's default grey is 1.7:1)
+            "modebar": {"color": NHS_DARK_GREY, "activecolor": NHS_BLUE,
+                        "bgcolor": "rgba(255,255,255,0.9)"},
             "margin": {"l": 60, "r": 30, "t": 70, "b": 50},
         }
     )

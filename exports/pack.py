@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -469,10 +469,12 @@ def _lay_out(
         spc_text = nv.spc_sentence(story.variation, story.assurance, story.n_points,
                                    latest_label=story.latest_label,
                                    target_text=story.target_text, run_chart=_run_chart(ind))
-        deck.two_chart_slide(
-            f"{ind.meta.name}: variation and trend", charts[f"fun:{ind.meta.id}"],
-            charts[f"spc:{ind.meta.id}"], message=" ".join(x for x in (funnel_text, spc_text)
-                                                           if x),
+        fun, spc = charts[f"fun:{ind.meta.id}"], charts[f"spc:{ind.meta.id}"]
+        deck.two_chart_slide(  # each picture's alt text: its caption and its own sentence
+            f"{ind.meta.name}: variation and trend",
+            replace(fun, alt=" ".join(x for x in (fun.caption, funnel_text) if x)),
+            replace(spc, alt=f"{spc.caption} {spc_text}".strip()),
+            message=" ".join(x for x in (funnel_text, spc_text) if x),
             notes=notes,
         )
 

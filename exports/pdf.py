@@ -22,6 +22,11 @@ class PdfError(RuntimeError):
     """The PDF could not be made; the message says why and what to do."""
 
 
+#: LibreOffice's PDF filter with tagging on (structure tree, alt text, reading order: PDF/UA's
+#: basis); its JSON filter options need LibreOffice 7.4 or later.
+TAGGED_PDF = 'pdf:impress_pdf_Export:{"UseTaggedPDF":{"type":"boolean","value":"true"}}'
+
+
 def find_soffice() -> str | None:
     """The LibreOffice executable (``soffice`` or ``libreoffice`` on PATH), or None."""
     return shutil.which("soffice") or shutil.which("libreoffice")
@@ -41,7 +46,7 @@ def convert_to_pdf(pptx: str | Path, output: str | Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="qidash-pdf-") as tmp:
         profile = Path(tmp) / "profile"
         cmd = [exe, f"-env:UserInstallation={profile.as_uri()}", "--headless",
-               "--convert-to", "pdf", "--outdir", tmp, str(src)]
+               "--convert-to", TAGGED_PDF, "--outdir", tmp, str(src)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
                                   check=False)

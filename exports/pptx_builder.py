@@ -56,10 +56,28 @@ BODY_BOTTOM = 6.95
 
 @dataclass(frozen=True)
 class Chart:
-    """A rendered chart for a slide: PNG bytes and a one-line caption under it."""
+    """A rendered chart for a slide: PNG bytes and a one-line caption under it; ``alt`` is its
+    text alternative (its summary sentence; the slide's message and the caption if empty)."""
 
     png: bytes
     caption: str = ""
+    alt: str = ""
+
+
+#: PowerPoint's "Mark as decorative" (Office 2019+): screen readers skip the shape.
+_DECORATIVE_EXT = (
+    '<a:extLst xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main">'
+    '<a:ext uri="{C183D7F6-B498-43B3-948B-1728B52AA6E4}"><adec:decorative '
+    'xmlns:adec="http://schemas.microsoft.com/office/drawing/2017/decorative" val="1"/>'
+    "</a:ext></a:extLst>")
+
+
+def _decorative(shape) -> None:  # type: ignore[no-untyped-def]
+    """Mark a shape (a colour band) as decorative, so it is not read out."""
+    from pptx.oxml import parse_xml
+
+    c_nv_pr = shape._element.xpath("./*[1]/p:cNvPr")[0]
+    c_nv_pr.append(parse_xml(_DECORATIVE_EXT))
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,7 @@ class Deck:
         bar.fill.solid()
         bar.fill.fore_color.rgb = BLUE
         bar.line.fill.background()
+        _decorative(bar)
         t = slide.shapes.title
         t.left, t.top = Inches(MARGIN_IN), Inches(TITLE_TOP)
         t.width, t.height = Inches(SLIDE_W_IN - 2 * MARGIN_IN), Inches(TITLE_H)
@@ -159,9 +178,8 @@ class Deck:
         tf.vertical_anchor = MSO_ANCHOR.MIDDLE
         tf.margin_left = tf.margin_right = 0
         _set_text(tf, [title], size=_title_size(title), bold=True, color=DARK_BLUE)
-        if self.footer:
-            self._textbox(slide, MARGIN_IN, FOOTER_TOP, 10.5, 0.35, [self.footer], size=10,
-                          color=MID_GREY)
+        # the footer is added with the slide number (:meth:`_number`), after the content, so
+        # a screen reader reads the slide top to bottom (reading order is shape order)
         self._numbered.append(slide)
         return slide
 
@@ -202,10 +220,13 @@ class Deck:
             slide.notes_slide.notes_text_frame.text = notes
 
     def _picture(self, slide, chart: Chart, left: float, top: float, width: float,
-                 height: float) -> None:
-        slide.shapes.add_picture(
+                 height: float, message: str = "") -> None:
+        pic = slide.shapes.add_picture(
             io.BytesIO(chart.png), Inches(left), Inches(top), Inches(width), Inches(height)
         )
+        # alt text (WCAG 1.1.1; PowerPoint's accessibility checker): the chart's summary
+        alt = chart.alt or " ".join(x for x in (message, chart.caption) if x)
+        pic._element.nvPicPr.cNvPr.set("descr", alt)
 
     # --------------------------------------------------------------- slide kinds
     def title_slide(self, title: str, subtitle: str, details: Sequence[str]) -> None:
@@ -217,6 +238,7 @@ class Deck:
         band.fill.solid()
         band.fill.fore_color.rgb = BLUE
         band.line.fill.background()
+        _decorative(band)
         # The band was added last, so it sits above the placeholders: move it to the back.
         sp_tree = slide.shapes._spTree
         sp_tree.remove(band._element)
@@ -303,7 +325,8 @@ class Deck:
         slide = self._content_slide(title)
         self._message(slide, message)
         w, h = slot_inches("wide")
-        self._picture(slide, chart, MARGIN_IN, BODY_TOP, w, h - (0.3 if chart.caption else 0))
+        self._picture(slide, chart, MARGIN_IN, BODY_TOP, w, h - (0.3 if chart.caption else 0),
+                      message)
         if chart.caption:
             self._textbox(slide, MARGIN_IN, BODY_TOP + h - 0.3, w, 0.3, [chart.caption],
                           size=10, color=MID_GREY)
@@ -315,6 +338,7 @@ class Deck:
         )
         table = shape.table
         table.first_row = False
+        table.first_col = True  # the labels are the row headers
         table.columns[0].width = Emu(int(Inches(pw * 0.45)))
         table.columns[1].width = Emu(int(Inches(pw * 0.55)))
         for r, (label, value, flag) in enumerate(panel):
@@ -341,7 +365,7 @@ class Deck:
         w, h = slot_inches("half")
         for i, chart in enumerate((left, right)):
             x = MARGIN_IN + i * (w + 0.3)
-            self._picture(slide, chart, x, BODY_TOP, w, h)
+            self._picture(slide, chart, x, BODY_TOP, w, h, message)
             if chart.caption:
                 self._textbox(slide, x, BODY_TOP + h + 0.02, w, 0.38, [chart.caption],
                               size=11, color=DARK_GREY)
@@ -384,6 +408,9 @@ class Deck:
         total = len(self.prs.slides)
         index = {s.slide_id: i for i, s in enumerate(self.prs.slides, start=1)}
         for slide in self._numbered:
+            if self.footer:
+                self._textbox(slide, MARGIN_IN, FOOTER_TOP, 10.5, 0.35, [self.footer],
+                              size=10, color=MID_GREY)
             self._textbox(slide, SLIDE_W_IN - MARGIN_IN - 1.5, FOOTER_TOP, 1.5, 0.35,
                           [f"{index[slide.slide_id]} / {total}"], size=10, color=MID_GREY,
                           align=PP_ALIGN.RIGHT)

@@ -12,6 +12,9 @@
 // * A radio or checkbox group (dbc.RadioItems, dbc.Checklist) after a <label> with no "for"
 //   becomes a radiogroup/group named by that label ("Confidence: 95%, 99.8%").
 // * dcc.Upload's file input is named by the label of its field.
+// * A chart (dcc.Graph) is a figure named by its title and described by the page's summary
+//   sentence for it ("<prefix>-summary", or the SPC badges "<prefix>-badges"); its data table
+//   is the page's table view or the grid beside it.
 (function () {
   "use strict";
 
@@ -96,7 +99,24 @@
     else { setAttr(input, "aria-label", "Choose a file"); }
   }
 
+  function fixGraph(graph) {
+    const title = graph.querySelector(".gtitle");
+    if (title) {
+      const holder = document.createElement("div");
+      holder.innerHTML = (title.getAttribute("data-unformatted") || title.textContent)
+        .replace(/<br\s*\/?>/gi, ". ");
+      setAttr(graph, "aria-label", holder.textContent.replace(/\s+/g, " ").trim());
+    }
+    setAttr(graph, "role", "figure");
+    const prefix = graph.id ? graph.id.replace(/-graph$/, "") : null;
+    if (!prefix) { return; }
+    const describedBy = ["summary", "badges"].map(function (k) { return prefix + "-" + k; })
+      .filter(function (id) { return document.getElementById(id); });
+    if (describedBy.length) { setAttr(graph, "aria-describedby", describedBy.join(" ")); }
+  }
+
   function fixAll(root) {
+    root.querySelectorAll(".dash-graph").forEach(fixGraph);
     root.querySelectorAll(".dash-dropdown-wrapper").forEach(fixDropdown);
     root.querySelectorAll(".dash-dropdown-content").forEach(fixDropdownContent);
     root.querySelectorAll("input[type=file]").forEach(fixFileInput);

@@ -139,6 +139,11 @@ def bench_label(res: Any) -> str:
     return res.benchmark.label
 
 
+def _unit_words(unit: str | None) -> str:
+    """A unit as a screen reader should say it ("per cent", not "%")."""
+    return {"%": "per cent", None: "value", "": "value"}.get(unit, unit) or "value"
+
+
 def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
     # numbers take what they need; the names and the verdict share the rest and never shrink
     # below readable (ag-grid gives unsized columns 200 px each, which squeezed the flex ones
@@ -148,9 +153,12 @@ def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
         {"field": "Rank", **num, "width": 75},
         {"field": "Organisation", "flex": 2, "minWidth": 180, "filter": True},
         {"field": "Code", "width": 85},
-        {"field": "Value", **num, "headerName": f"Value ({meta.unit or ''})", "width": 120,
+        {"field": "Value", **num, "headerName": f"Value ({_unit_words(meta.unit)})",
+         "width": 120,
          "filter": "agNumberColumnFilter"},
-        {"field": "Lower CI", **num}, {"field": "Upper CI", **num},
+        # intervals and units in words (read out by screen readers as the column's name)
+        {"field": "Lower CI", **num, "headerName": "Lower confidence limit", "width": 120},
+        {"field": "Upper CI", **num, "headerName": "Upper confidence limit", "width": 120},
         {"field": "Numerator", **num, "width": 110}, {"field": "Denominator", **num,
                                                         "width": 130},
         {"field": "Compared with benchmark", "headerName": "Comparison", "flex": 1,
@@ -163,7 +171,11 @@ def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
                       defaultColDef={"sortable": True, "resizable": True,
                                      "wrapHeaderText": True, "autoHeaderHeight": True},
                       dashGridOptions={"animateRows": False, "pagination": len(rows) > 200,
-                                       "paginationPageSize": 100},
+                                       "paginationPageSize": 100,
+                                       # the grid is one Tab stop (arrows move inside it, Enter
+                                       # on a header sorts): Tab leaves it, as in WAI-ARIA's
+                                       # grid pattern, not after every one of 800 cells
+                                       "tabToNextCell": {"function": "false"}},
                       style={"height": "560px"}, className="ag-theme-alpine")
 
 
@@ -253,6 +265,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
                 [
                     html.P(summary, id=f"{P}-summary", className="qd-summary",
                            **{"aria-live": "polite"}),
+                    _chart_links(st, meta, hl_options),
                     dcc.Loading(
                         [
                             html.Div(dcc.Graph(id=f"{P}-graph", figure=fig or {},
@@ -278,6 +291,29 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
             components.url_sync_store(P, url_defaults(opts["periods"])),
         ]
     )
+
+
+def _trend_link(indicator_id: str, code: str | None, label: str | None) -> dict[str, Any]:
+    """Where the highlighted organisation's trend is (hidden with no highlight)."""
+    if not code:
+        return {"href": "/", "children": "", "style": {"display": "none"}}
+    return {"href": f"/organisations/{code}/indicators/{indicator_id}",
+            "children": f"Trend over time: {label or code}", "style": {}}
+
+
+def _chart_links(st: State_, meta: Any, hl_options: list[dict[str, Any]]) -> html.Div:
+    """The chart's data table one button away (its text alternative, with units and
+    intervals in words), and the highlighted organisation's trend (issue 17: every view
+    reachable by keyboard, not only by clicking a bar)."""
+    label = hl_options[0]["label"] if hl_options else None
+    trend = _trend_link(meta.id, st.highlight and (hl_options[0]["value"] if hl_options
+                                                   else st.highlight), label)
+    return html.Div([
+        dbc.Button("Show the chart's data as a table", id=f"{P}-table-link", color="link",
+                   size="sm", className="p-0 me-3"),
+        dcc.Link(trend["children"], id=f"{P}-trend-link", href=trend["href"],
+                 style=trend["style"]),
+    ], className="qd-chart-links mb-2")
 
 
 def url_defaults(periods: list[str]) -> dict[str, Any]:
@@ -325,6 +361,31 @@ def update(period, peers, highlight, confidence, view, od, indicator_id):  # noq
     if st.view == "table":
         return no_update, hide, _grid(grid_rows, data["result"].indicator), show, summary, href
     return fig, show, None, hide, summary, href
+
+
+@callback(
+    Output(f"{P}-trend-link", "href"),
+    Output(f"{P}-trend-link", "children"),
+    Output(f"{P}-trend-link", "style"),
+    Input(f"{P}-highlight", "value"),
+    State(f"{P}-highlight", "options"),
+    State(f"{P}-indicator", "data"),
+    prevent_initial_call=True,
+)
+def trend_link(code, options, indicator_id):
+    """The link to the highlighted organisation's trend follows the highlight."""
+    label = next((o["label"] for o in options or [] if o.get("value") == code), None)
+    link = _trend_link(indicator_id, code, label)
+    return link["href"], link["children"], link["style"]
+
+
+# the table button shows the table view (the view switch's callbacks do the rest)
+dash.clientside_callback(
+    "function (n) { return n ? 'table' : window.dash_clientside.no_update; }",
+    Output(f"{P}-view", "value", allow_duplicate=True),
+    Input(f"{P}-table-link", "n_clicks"),
+    prevent_initial_call=True,
+)
 
 
 @callback(

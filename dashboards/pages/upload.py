@@ -143,7 +143,9 @@ def layout(**_query: str) -> Any:
                        # on the row selects it too (found by the browser test)
                        dashGridOptions={"rowSelection": {"mode": "singleRow",
                                                          "enableClickSelection": True},
-                                        "domLayout": "autoHeight"},
+                                        "domLayout": "autoHeight",
+                                        # one Tab stop: arrows move, Space selects, Tab leaves
+                                        "tabToNextCell": {"function": "false"}},
                        className="ag-theme-alpine"),
             dbc.Button("Revert the selected load", id=f"{P}-revert", color="danger",
                        outline=True, className="mt-2"),
