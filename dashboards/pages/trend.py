@@ -20,7 +20,9 @@ from core.errors import QidashError
 from core.services import actions as action_service
 from core.services import annotations as annotation_service
 from core.services import spc as spc_service
+from core.services.disclosure import note_columns
 from core.services.organisations import organisation_detail
+from core.services.spc import SPC_POINT_COLUMNS
 from dashboards import adapters, components, figures
 from dashboards.adapters import ViewError
 from dashboards.pages_auth import guarded_write, writer_name
@@ -243,6 +245,28 @@ def update(rebase, fix, chart, key):
         return figures._empty(str(exc), for_slides=False, width=None, height=None), \
             [html.Div(str(exc), className="text-danger")]
     return figure_for(view, actions=adapters.read(chart_actions, view)), _badges(view)
+
+
+@callback(
+    Output(f"{P}-csv", "data"),
+    Input(f"{P}-csv-btn", "n_clicks"),
+    State(f"{P}-key", "data"),
+    State(f"{P}-rebase", "value"),
+    State(f"{P}-fix", "value"),
+    State(f"{P}-chart", "value"),
+    prevent_initial_call=True,
+)
+def download_csv(_n, key, rebase, fix, chart):
+    """The chart's points as CSV, with the limits and classes of the options shown (and the
+    disclosure note column while disclosure control is on), as the API's SPC CSV."""
+    opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
+    try:
+        view = adapters.read(compute, key["code"], key["indicator"], opts)
+    except ViewError:
+        return no_update
+    columns = [c for c in note_columns(SPC_POINT_COLUMNS) if c in view.points.columns]
+    return dcc.send_data_frame(view.points[columns].to_csv,
+                               f"spc_{key['code']}_{key['indicator']}.csv", index=False)
 
 
 @callback(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
@@ -126,6 +127,20 @@ def test_indicator_csv(sample, pages):
     assert sent["filename"] == "imm_6in1_12m_2021-22.csv"
     assert sent["content"].count("\n") == 5
     assert "The Petworth Surgery" in sent["content"]
+
+
+def test_trend_csv(sample, pages):
+    """The trend page's "Download data (CSV)" sends the chart's points (it had no callback)."""
+    key = {"code": "H82006", "indicator": "imm_mmr1_24m"}
+    sent = pages["trend"].download_csv(1, key, [], None, "xmr")
+    assert sent["filename"] == "spc_H82006_imm_mmr1_24m.csv"
+    frame = pd.read_csv(io.StringIO(sent["content"]))
+    assert list(frame["period"]) == ["2019-20", "2020-21", "2021-22"]
+    assert {"numerator", "denominator", "value", "special_cause"} <= set(frame.columns)
+    assert (frame["numerator"] <= frame["denominator"]).all()
+    assert frame["value"].to_numpy() == pytest.approx(
+        100 * frame["numerator"].to_numpy() / frame["denominator"].to_numpy())
+    assert frame["mean"].isna().all()  # 3 points: a run chart, no limits
 
 
 def test_profile_trend_and_drill(sample, pages):
