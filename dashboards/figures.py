@@ -198,6 +198,14 @@ def _empty(message: str, *, for_slides: bool, width: int | None, height: int | N
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
+def _pinned_title(title: str | None, subtitle: str | None, s: dict) -> dict[str, Any]:
+    """The title at the top of the image (plotly centres it in the top margin by default, so
+    a margin grown for the legend would bring it down onto the legend). plotly anchors a
+    two-line title by its first line, so the pad is a title's height more than the gap."""
+    return {"text": _title(title, subtitle), "y": 1, "yref": "container", "yanchor": "top",
+            "pad": {"t": 8 + (s["title"] if subtitle else 0)}}
+
+
 def _title(title: str | None, subtitle: str | None) -> str | None:
     if not title:
         return None
@@ -315,6 +323,10 @@ def comparison_figure(
                    for r in labelled.itertuples(index=False)]
     value_top = _axis_top(shown, benchmark, target) / 1.04
     if horizontal:
+        legend_title = 0 if for_slides else textfit.text_size(
+            f"Compared with {safe_text(benchmark_label)}:", s["tick"])[0]
+        top_margin = _top_room(fig, s, title, subtitle,
+                               (width or s["width"] or 1000) - 300 - legend_title)
         row_h = 30 if for_slides else 22
         auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
         height = height or (None if for_slides else auto_h)
@@ -329,7 +341,7 @@ def comparison_figure(
         geo = _PlotBox(geo.width, geo.height, geo.left, geo.right, geo.top, geo.bottom,
                        geo.x_range, (-0.7, n - 0.3 + band))
         ys = [geo.px(0, p)[1] for p in labelled["pos"]]
-        hs = [textfit.text_size(t, s["font"])[1] for t in label_texts]
+        hs = [textfit.text_size(t, s["font"])[1] + 4 for t in label_texts]
         pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
         for r, text, y0, y in zip(labelled.itertuples(index=False), label_texts, ys, pos,
                                   strict=True):
@@ -379,14 +391,14 @@ def comparison_figure(
                                    bgcolor="rgba(255,255,255,0.9)",
                                    bordercolor=theme.HIGHLIGHT_COLOUR)
         elif len(labelled):
-            fig.update_xaxes(title=safe_text(
-                f"{note}; {len(labelled)} highlighted, outlined (too many to name here)"))
+            fig.update_xaxes(title=f"{safe_text(note)}<br><sup>{len(labelled)} highlighted: "
+                                   "outlined, too many to name here</sup>")
         fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
         _draw_hlines(fig, lines, geo, s)
         fig.update_layout(margin={"b": 120, "r": right})
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
-        title=_title(title, subtitle),
+        title=_pinned_title(title, subtitle, s),
         # on a slide the benchmark line carries its own label and the caption says the rest
         legend_title_text="" if for_slides else f"Compared with {safe_text(benchmark_label)}:",
         legend_traceorder="normal",
@@ -629,19 +641,22 @@ def funnel_figure(
     fig.update_xaxes(title=meta.denominator_label or "Denominator (people counted)",
                      range=[x_start, x_hi + x_pad], showgrid=True, gridcolor=theme.NHS_PALE_GREY)
     lines = _line_specs(centre, centre_label, target, meta)
+    right = _line_label_room(lines, s)
+    # the legend's rows at the narrowest page a chart is laid out for (1,000 px)
+    top = _top_room(fig, s, title, subtitle, (width or s["width"] or 1000) - 80 - right)
     geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                      top=110 if subtitle else 80, bottom=95 if notes and not for_slides else 80,
-                      right=_line_label_room(lines, s), x_range=[x_start, x_hi + x_pad],
+                      top=top, bottom=95 if notes and not for_slides else 80,
+                      right=right, x_range=[x_start, x_hi + x_pad],
                       y_range=y_range)
     _draw_hlines(fig, lines, geo, s)
-    taken: list[textfit.Box] = []
+    taken: list[tuple[textfit.Box, tuple[float, float, float, float]]] = []
     marks = np.array([geo.px(x, y) for x, y in zip(df["denominator"], df["value"],
                                                     strict=True)]).reshape(-1, 2)
     for r in _labelled(df, for_slides).sort_values("denominator").itertuples(index=False):
         text = (f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}")
         _place_point_label(fig, geo, r.denominator, r.value, text, s, taken, marks=marks,
                            lines=[geo.px(x_lo, x.value)[1] for x in lines])
-    fig.update_layout(title=_title(title, subtitle), hovermode="closest",
+    fig.update_layout(title=_pinned_title(title, subtitle, s), hovermode="closest",
                       margin={"t": geo.top, "r": geo.right, "b": geo.bottom})
     if notes:
         # a free note under the chart collides with the axis title (and above it with the
@@ -655,6 +670,27 @@ LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
 #: the width a dashboard chart is laid out for when the page does not say: the plot of a
 #: 1280 px page. Labels kept apart at this width stay apart on wider screens.
 SCREEN_WIDTH = 1100
+
+
+def _top_room(fig: go.Figure, s: dict, title: str | None, subtitle: str | None,
+              plot_width: float, legend_on_top: bool = True) -> int:
+    """The top margin that holds the title, the subtitle and a legend above the plot, the
+    legend's rows counted from its entries' measured widths (plotly wraps a long legend)."""
+    room = 12.0
+    if title:
+        room += s["title"] * 1.4
+    if subtitle:
+        room += s["title"] * 0.8 * 1.3
+    if legend_on_top:
+        names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+        widths = [textfit.text_size(safe_text(n), s["tick"])[0] + 46 for n in names]
+        rows, used = 1, 0.0
+        for w in widths:
+            if used and used + w > plot_width:
+                rows, used = rows + 1, 0.0
+            used += w
+        room += rows * s["tick"] * 1.9 if names else 0
+    return int(room + 8)
 
 
 def _sentence(text: str) -> str:
@@ -688,6 +724,8 @@ def _limits_over(limits: pd.DataFrame | None, lo: float, hi: float,
     lim = lim[lim["denominator"] > 0].sort_values("denominator")
     if lim.empty:
         return pd.DataFrame(columns=["denominator", *LIMIT_COLUMNS])
+    if hi < lo * 1.3:  # one organisation, or a few of one size: a short stretch about them
+        lo, hi = lo / 1.15, hi * 1.15
     a, b = max(lo, float(lim["denominator"].min())), min(hi, float(lim["denominator"].max()))
     if b <= a:
         a, b = float(lim["denominator"].min()), float(lim["denominator"].max())
@@ -821,7 +859,7 @@ def _draw_hlines(fig: go.Figure, lines: Sequence[_LineSpec], geo: _PlotBox, s: d
         return
     order = sorted(lines, key=lambda x: -x.value)
     ys = [geo.px(geo.x_range[0], x.value)[1] for x in order]
-    hs = [textfit.text_size(x.text, s["tick"])[1] for x in order]
+    hs = [textfit.text_size(x.text, s["tick"])[1] + 4 for x in order]
     area = geo.area
     pos = textfit.spread(ys, hs, -geo.top + 4, area.y1 + geo.bottom - 4, gap=3) or ys
     for spec, y0, y in zip(order, ys, pos, strict=True):
@@ -839,40 +877,52 @@ _LABEL_OFFSETS = ((28, -30), (-28, -30), (28, 30), (-28, 30), (40, -60), (-40, -
 
 
 def _place_point_label(fig: go.Figure, geo: _PlotBox, x: float, y: float, text: str, s: dict,
-                       taken: list[textfit.Box], *, marks: np.ndarray | None = None,
-                       lines: Sequence[float] = ()) -> textfit.Box:
-    """Label a point where the label lies wholly inside the plot and meets no label placed
-    before it (``taken``), covering as few other points (``marks``, px) and reference lines
-    (``lines``, px heights) as it can: the first of :data:`_LABEL_OFFSETS` that is clear,
-    else the one that costs least. The label is drawn with a leader arrow to the point."""
+                       taken: list[tuple[textfit.Box, tuple[float, float, float, float]]], *,
+                       marks: np.ndarray | None = None, lines: Sequence[float] = ()) -> None:
+    """Label a point where the label lies wholly inside the plot, meets no label placed before
+    it and its leader crosses no earlier leader (``taken``: boxes and leaders), covering as
+    few other points (``marks``, px) and reference lines (``lines``, px heights) as it can:
+    the first of :data:`_LABEL_OFFSETS` that is clear, else the one that costs least."""
     w, h = textfit.text_size(text, s["font"])
     w, h = w + 8, h + 6  # border and padding
     px, py = geo.px(x, y)
     area = geo.area
-    best: tuple[float, textfit.Box] | None = None
+    best: tuple[float, textfit.Box, tuple[float, float, float, float]] | None = None
     for dx, dy in _LABEL_OFFSETS:
         x0 = px + dx if dx > 0 else px + dx - w if dx < 0 else px - w / 2
         y0 = py + dy - h if dy < 0 else py + dy if dy > 0 else py - h / 2
         box = textfit.Box(x0, y0, x0 + w, y0 + h)
-        cost = (100.0 * (not box.inside(area)) + 20.0 * sum(box.overlaps(t, 2) for t in taken)
+        leader = (px, py, (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
+        # never outside the plot nor over another label; then as few crossings, lines and
+        # points as can be
+        cost = (1e9 * (not box.inside(area))
+                + 1e6 * sum(box.overlaps(t, 2) for t, _ in taken)
+                + 1e4 * sum(_crosses(leader, other) for _, other in taken)
                 + 3.0 * sum(box.y0 < ly < box.y1 for ly in lines))
         if marks is not None and len(marks):
             inside = ((marks[:, 0] > box.x0 - 5) & (marks[:, 0] < box.x1 + 5)
                       & (marks[:, 1] > box.y0 - 5) & (marks[:, 1] < box.y1 + 5))
             cost += float(inside.sum())
         if best is None or cost < best[0]:
-            best = (cost, box)
+            best = (cost, box, leader)
         if cost == 0:
             break
     assert best is not None
-    box = best[1]
-    taken.append(box)
-    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    _, box, leader = best
+    taken.append((box, leader))
     fig.add_annotation(x=x, y=y, showarrow=True, arrowhead=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
-                       ax=cx - px, ay=cy - py, xanchor="center", yanchor="middle", text=text,
-                       font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
+                       ax=leader[2] - px, ay=leader[3] - py, xanchor="center", yanchor="middle",
+                       text=text, font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
                        bgcolor="rgba(255,255,255,0.6)", bordercolor=theme.HIGHLIGHT_COLOUR)
-    return box
+
+
+def _crosses(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """True when segments ``a`` and ``b`` (x0, y0, x1, y1) cross."""
+    def side(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    p1, p2, p3, p4 = (a[0], a[1]), (a[2], a[3]), (b[0], b[1]), (b[2], b[3])
+    return (side(p3, p4, p1) * side(p3, p4, p2) < 0) and (side(p1, p2, p3) * side(p1, p2, p4) < 0)
 
 
 #: On a slide, more highlighted organisations than this are shown by their outlines only
