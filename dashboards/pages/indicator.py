@@ -187,7 +187,7 @@ def _slides_params(st: State_, res: Any) -> dict[str, Any]:
     """The slide pack of this view: its indicator, period, peers, highlight, confidence."""
     return {"indicator": st.indicator_id, "period": res.period.label, "peers": st.peers,
             "highlight": hit_code(res, st.highlight), "confidence": st.confidence,
-            "view": st.view}
+            "view": st.view, "od": "true" if st.od else None}
 
 
 def layout(indicator_id: str | None = None, **query: Any) -> Any:

@@ -37,6 +37,9 @@ def pack(
                                     "member practice"),
     peers: str = typer.Option(None, "--peers", help="Peers: parent:CODE, similar:CODE or "
                               "group:NAME (default: every organisation of the members' type)"),
+    overdispersion: bool = typer.Option(False, "--overdispersion", help="Widen the funnel "
+                                        "limits for overdispersion (default off, as on the "
+                                        "dashboard)"),
     fmt: str = typer.Option("pptx", "--format", help="pptx or pdf (pdf needs LibreOffice)"),
     output: Path = typer.Option(None, "-o", "--output", help="File to write (default "
                                 "qidash-pack-<ORG>-<PERIOD>.<format> in the current folder)"),
@@ -62,13 +65,14 @@ def pack(
             if fmt == "pptx":
                 result = build_pack(session, org_code=org, period=period,
                                     indicators=indicators, per_member=per_member, peers=peers,
-                                    output=target)
+                                    output=target, overdispersion=overdispersion)
             else:
                 with tempfile.TemporaryDirectory(prefix="qidash-pack-") as tmp:
                     deck_path = Path(tmp) / target.with_suffix(".pptx").name
                     result = build_pack(session, org_code=org, period=period,
                                         indicators=indicators, per_member=per_member,
-                                        peers=peers, output=deck_path)
+                                        peers=peers, output=deck_path,
+                                        overdispersion=overdispersion)
                     convert_to_pdf(deck_path, target)
     except QidashError as exc:
         _err(exc.message, 2)
