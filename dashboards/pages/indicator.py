@@ -160,8 +160,12 @@ def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
                       defaultColDef={"sortable": True, "resizable": True,
                                      "wrapHeaderText": True, "autoHeaderHeight": True},
                       dashGridOptions={"animateRows": False, "pagination": len(rows) > 200,
-                                       "paginationPageSize": 100},
-                      style={"height": "560px"}, className="ag-theme-alpine")
+                                       "paginationPageSize": 100,
+                                       # a short table is as tall as its rows, no empty grid
+                                       **({"domLayout": "autoHeight"} if len(rows) <= 20
+                                          else {})},
+                      style={} if len(rows) <= 20 else {"height": "560px"},
+                      className="ag-theme-alpine")
 
 
 def _content(st: State_, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
@@ -252,8 +256,11 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
                            **{"aria-live": "polite"}),
                     dcc.Loading(
                         [
-                            html.Div(dcc.Graph(id=f"{P}-graph", figure=fig or {},
-                                               config=components.GRAPH_CONFIG),
+                            html.Div([dcc.Graph(id=f"{P}-graph", figure=fig or {},
+                                                config=components.GRAPH_CONFIG),
+                                      # with the chart, so that the table view has none
+                                      html.P(components.CAMERA_HINT,
+                                             className="text-muted small mb-0")],
                                      id=f"{P}-graph-wrap",
                                      style={"display": "none" if st.view == "table" else
                                             "block"}),
@@ -266,7 +273,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
                         ],
                         delay_show=300, type="dot",
                     ),
-                    components.export_bar(P, _slides_params(st, res)),
+                    components.export_bar(P, _slides_params(st, res), camera_hint=False),
                 ],
                 className="qd-card",
             ),
