@@ -330,13 +330,23 @@ def comparison_figure(
         row_h = 30 if for_slides else 22
         auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
         height = height or (None if for_slides else auto_h)
-        # the highlighted organisations are named in the right margin, level with their rows;
-        # the lines' labels sit in a band above the bars, where no bar or name is
+        # the highlighted organisations are named in the right margin, level with their rows
+        # (a name wider than a quarter of the chart wraps); the lines' labels sit in a band
+        # above the bars, where no bar or name is
+        room = 0.25 * (width or s["width"] or 1000)
+        label_texts = [
+            t if textfit.text_size(t, s["font"])[0] <= room else
+            "<b>" + _fit(str(r.org_name), s["font"] * 1.08, room).replace("<br>", "</b><br><b>")
+            + f"</b><br>{format_value(r.value, d, unit)}"
+            for t, r in zip(label_texts, labelled.itertuples(index=False), strict=True)]
         right = int(max([textfit.text_size(t, s["font"])[0] for t in label_texts] + [0]) + 24)
         x_range = [0.0, value_top * 1.04]
+        plot_w = (width or s["width"] or 1000) - 260 - max(right, 30)
+        x_title = _fit(meta.value_title, s["font"], plot_w) + "".join(
+            f"<br><sup>{ln}</sup>" for ln in _fit(note, s["font"] * 0.7, plot_w).split("<br>"))
         geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                          top=top_margin, bottom=90, right=max(right, 30), left=260,
-                          x_range=x_range, y_range=[-0.7, n - 0.3])
+                          top=top_margin, bottom=_bottom_room(x_title, s), right=max(right, 30),
+                          left=260, x_range=x_range, y_range=[-0.7, n - 0.3])
         band = _vline_band(fig, lines, geo, s, bars_top=n - 0.3)
         geo = _PlotBox(geo.width, geo.height, geo.left, geo.right, geo.top, geo.bottom,
                        geo.x_range, (-0.7, n - 0.3 + band))
@@ -350,15 +360,16 @@ def comparison_figure(
                                font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]})
         fig.update_yaxes(tickmode="array", tickvals=shown["pos"].to_numpy(), ticktext=names,
                          range=[-0.7, n - 0.3 + band], showgrid=False, title=None)
-        fig.update_xaxes(title=f"{safe_text(meta.value_title)}<br><sup>{safe_text(note)}</sup>",
-                         showgrid=True, gridcolor=theme.NHS_PALE_GREY, range=x_range)
-        fig.update_layout(margin={"r": max(right, 30)})
+        fig.update_xaxes(title=x_title, showgrid=True, gridcolor=theme.NHS_PALE_GREY,
+                         range=x_range)
+        fig.update_layout(margin={"r": max(right, 30), "b": geo.bottom})
     else:
         if for_slides:
             # a slide is narrower than a screen: the whisker note goes in the slide's caption
             note = f"{n:,} organisations ranked from lowest to highest value"
-        fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n], title=safe_text(note))
         right = _line_label_room(lines, s)
+        fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n],
+                         title=_fit(note, s["font"], (width or s["width"] or 1000) - 80 - right))
         geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
                           top=top_margin, bottom=120, right=right,
                           x_range=[-1, n], y_range=[0, value_top * 1.04])
@@ -424,28 +435,35 @@ def _vline_band(fig: go.Figure, lines: Sequence[_LineSpec], geo: _PlotBox, s: di
     for spec in sorted(lines, key=lambda x: x.value):
         text = spec.text.replace("<br>", " ")
         w, h = textfit.text_size(text, s["tick"])
+        if w > x1 * 0.6:  # a long name: the label's own lines (name over value)
+            text = spec.text
+            w, h = textfit.text_size(text, s["tick"])
         px = geo.px(spec.value, 0)[0]
         right = px + 4 + w <= x1  # else the label ends at its line
         span = (px + 4, px + 4 + w) if right else (px - 4 - w, px - 4)
+        if span[0] < 0:  # fits on neither side of its line: against the plot's left edge
+            span = (0.0, w)
         k = next((i for i, lv in enumerate(levels)
                   if all(span[1] + 6 <= a or b + 6 <= span[0] for a, b in lv)), len(levels))
         if k == len(levels):
             levels.append([])
         levels[k].append(span)
-        placed.append((spec, text, right, k, h))
-    h_px = max(p[4] for p in placed) + 4
+        placed.append((spec, text, span[0] - px, k, h))
+    h_px = max(p[4] for p in placed) + 10
     # the rows' height once the band is added: the plot holds the bars' rows and the band
     rows = geo.y_range[1] - geo.y_range[0] + 0.2
     row_px = max((geo.area.y1 - len(levels) * h_px) / rows, 1.0)
     rows_per_level = h_px / row_px
-    for spec, text, right, k, _ in placed:
+    for spec, text, shift, k, _ in placed:
         fig.add_shape(type="line", x0=spec.value, x1=spec.value, xref="x", y0=-0.7, y1=bars_top,
                       yref="y", line={"color": spec.colour, "width": 2, "dash": spec.dash})
-        fig.add_annotation(x=spec.value, xref="x", xanchor="left" if right else "right",
-                           xshift=4 if right else -4, y=bars_top + rows_per_level * (k + 0.5),
-                           yref="y", yanchor="middle", text=text, showarrow=False,
+        # placed in pixels from the plot's top (exact whatever the plot's final height)
+        fig.add_annotation(x=spec.value, xref="x", xanchor="left", xshift=shift,
+                           y=1, yref="y domain", yshift=-(4 + k * h_px),
+                           yanchor="top", text=text, showarrow=False,
                            font={"size": s["tick"], "color": spec.colour})
-    return rows_per_level * len(levels) + 0.2
+    # half a level spare: the plot's height is an estimate (plotly sizes the tick labels)
+    return rows_per_level * (len(levels) + 0.5) + 0.2
 
 
 def _comparison_bars(part: pd.DataFrame, cat: str, *, horizontal: bool, n: int, d: int,
@@ -643,9 +661,18 @@ def funnel_figure(
     lines = _line_specs(centre, centre_label, target, meta)
     right = _line_label_room(lines, s)
     # the legend's rows at the narrowest page a chart is laid out for (1,000 px)
-    top = _top_room(fig, s, title, subtitle, (width or s["width"] or 1000) - 80 - right)
+    plot_w = (width or s["width"] or 1000) - 80 - right
+    top = _top_room(fig, s, title, subtitle, plot_w)
+    # the axis title and the note under it (a free note collides with the axis title, and
+    # above it with the legend), each broken into lines that fit the plot's width; the
+    # bottom margin is set to hold them, so the plot's height is known for the labels
+    x_title = _fit(meta.denominator_label or "Denominator (people counted)", s["font"], plot_w)
+    if notes:
+        note_lines = _fit(_sentence("; ".join(notes)), s["font"] * 0.7, plot_w)
+        x_title += "<br>" + "<br>".join(f"<sup>{ln}</sup>" for ln in note_lines.split("<br>"))
+    fig.update_xaxes(title=x_title)
     geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                      top=top, bottom=95 if notes and not for_slides else 80,
+                      top=top, bottom=_bottom_room(x_title, s),
                       right=right, x_range=[x_start, x_hi + x_pad],
                       y_range=y_range)
     _draw_hlines(fig, lines, geo, s)
@@ -658,11 +685,6 @@ def funnel_figure(
                            lines=[geo.px(x_lo, x.value)[1] for x in lines])
     fig.update_layout(title=_pinned_title(title, subtitle, s), hovermode="closest",
                       margin={"t": geo.top, "r": geo.right, "b": geo.bottom})
-    if notes:
-        # a free note under the chart collides with the axis title (and above it with the
-        # legend): it becomes the axis title's second line, on the screen as on a slide
-        fig.update_xaxes(title=f"{safe_text(fig.layout.xaxis.title.text)}<br>"
-                               f"<sup>{safe_text(_sentence('; '.join(notes)))}</sup>")
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
@@ -683,14 +705,32 @@ def _top_room(fig: go.Figure, s: dict, title: str | None, subtitle: str | None,
         room += s["title"] * 0.8 * 1.3
     if legend_on_top:
         names = [t.name for t in fig.data if t.showlegend is not False and t.name]
-        widths = [textfit.text_size(safe_text(n), s["tick"])[0] + 46 for n in names]
+        widths = [textfit.text_size(safe_text(n), s["tick"])[0] + 80 for n in names]
         rows, used = 1, 0.0
         for w in widths:
-            if used and used + w > plot_width:
+            if used and used + w > plot_width * 0.85:
                 rows, used = rows + 1, 0.0
             used += w
         room += rows * s["tick"] * 1.9 if names else 0
     return int(room + 8)
+
+
+def _fit(text: str, size: float, width: float) -> str:
+    """Plain ``text`` (escaped here) broken into lines no wider than ``width`` px at ``size``
+    (measured, see :mod:`dashboards.textfit`): a title wider than its chart would be cut."""
+    lines: list[str] = []
+    for word in str(text).split():
+        trial = f"{lines[-1]} {word}" if lines else word
+        if lines and textfit.text_size(safe_text(trial), size)[0] <= width:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    return "<br>".join(safe_text(x) for x in lines)
+
+
+def _bottom_room(x_title: str, s: dict) -> int:
+    """The bottom margin that holds the tick labels and the (multi-line) axis title."""
+    return int(textfit.text_size(x_title, s["font"])[1] + s["tick"] * 1.6 + 22)
 
 
 def _sentence(text: str) -> str:
@@ -909,6 +949,11 @@ def _place_point_label(fig: go.Figure, geo: _PlotBox, x: float, y: float, text: 
             break
     assert best is not None
     _, box, leader = best
+    if not box.inside(area):  # a short plot: no offset fits, so the label is moved inside
+        x0 = min(max(box.x0, 0.0), max(area.x1 - w, 0.0))
+        y0 = min(max(box.y0, 0.0), max(area.y1 - h, 0.0))
+        box = textfit.Box(x0, y0, x0 + w, y0 + h)
+        leader = (px, py, x0 + w / 2, y0 + h / 2)
     taken.append((box, leader))
     fig.add_annotation(x=x, y=y, showarrow=True, arrowhead=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
                        ax=leader[2] - px, ay=leader[3] - py, xanchor="center", yanchor="middle",

@@ -112,7 +112,9 @@ def layout(code: str | None = None, **query: Any) -> Any:
                              dcc.Dropdown(id=f"{P}-indicator", clearable=False, value=chosen,
                                           options=[] if indicators is None else [
                                               {"label": n, "value": i} for i, n in
-                                              indicators.itertuples(index=False)])], md=6)),
+                                              indicators.itertuples(index=False)])], md=6),
+                    # room between the picker and the chart's title, which sits at the top
+                    className="mb-3"),
             dcc.Loading(dcc.Graph(id=f"{P}-graph", figure=fig or {},
                                   config=components.GRAPH_CONFIG), delay_show=300, type="dot"),
             components.export_bar(P, {"network": net.code, "indicator": chosen}),

@@ -42,7 +42,9 @@ META = {"name": "MMR1 by 24 months", "unit": "%", "decimals": 1, "target": 95.0,
         "denominator_label": "children reaching 24 months registered at the practice"}
 #: (label, for_slides, width): the dashboard at a laptop's and a wide screen's width, a slide
 TARGETS = (("screen1000", False, 1000), ("screen1180", False, 1180),
-           ("screen1850", False, 1850), ("slide", True, None))
+           ("screen1850", False, 1850), ("slide", True, None), ("slide_half", True, 781))
+#: heights of the slide targets that are not the whole slide (the pack's half slot)
+HEIGHTS = {781: 577}
 
 
 @lru_cache(maxsize=1)
@@ -95,12 +97,13 @@ def _highlight(rows: pd.DataFrame, k: int = 4) -> list[str]:
 
 
 def _figures(n: int, for_slides: bool, width: int | None) -> dict[str, object]:
+    height = HEIGHTS.get(width) if for_slides and width else None
     rows, limits = _data(n)
     hl = _highlight(rows)
     # a slide labels one highlighted organisation; the dashboard all of a network's members
     hl_one = hl[len(hl) // 2:len(hl) // 2 + 1]
     centre = float(rows["numerator"].sum() / rows["denominator"].sum() * 100)
-    kw = {"for_slides": for_slides, "width": width, "title": META["name"],
+    kw = {"for_slides": for_slides, "width": width, "height": height, "title": META["name"],
           "subtitle": f"2021-22; {n:,} practices; 95% confidence"}
     return {
         "comparison": figures.comparison_figure(
