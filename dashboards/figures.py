@@ -689,9 +689,10 @@ def funnel_figure(
 
 
 LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
-#: the width a dashboard chart is laid out for when the page does not say: the plot of a
-#: 1280 px page. Labels kept apart at this width stay apart on wider screens.
-SCREEN_WIDTH = 1100
+#: the width a dashboard chart is laid out for when the page does not say (it fills its card):
+#: the narrowest a laptop's page gives it. Labels placed at this width stay apart, and
+#: inside, on wider screens (a label keeps its offset in pixels from its point).
+SCREEN_WIDTH = 1000
 
 
 def _top_room(fig: go.Figure, s: dict, title: str | None, subtitle: str | None,
@@ -874,7 +875,7 @@ class _PlotBox:
            top: int, bottom: int, right: int, x_range: Sequence[float],
            y_range: Sequence[float], left: int = 80) -> _PlotBox:
         s = theme.sizes(for_slides)
-        w = width or s["width"] or SCREEN_WIDTH + left + right
+        w = width or s["width"] or SCREEN_WIDTH
         h = height or s["height"]
         return cls(float(w), float(h), left, right, top, bottom,
                    (float(x_range[0]), float(x_range[1])), (float(y_range[0]), float(y_range[1])))

@@ -263,7 +263,9 @@ def test_labels_fit_and_never_overlap(page, out_dir: Path, n: int, target: tuple
     the title or a bar (the slide's 'The Petworth Surgery 9'; the network page's crossing
     leaders and labels on bars; the funnel's highlighted label over the standard's label)."""
     name, for_slides, width = target
-    for kind, fig in _figures(n, for_slides, width).items():
+    # a dashboard's chart is built without a width (it fills its card) and drawn at the
+    # page's; a slide's at its slot's size
+    for kind, fig in _figures(n, for_slides, width if for_slides else None).items():
         w = int(fig.layout.width or width or 1600)
         h = int(fig.layout.height or 480)
         got = _draw(page, fig, w, h)
