@@ -322,6 +322,7 @@ def comparison_figure(
     label_texts = [f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}"
                    for r in labelled.itertuples(index=False)]
     value_top = _axis_top(shown, benchmark, target) / 1.04
+    legend_y = -0.2
     if horizontal:
         legend_title = 0 if for_slides else textfit.text_size(
             f"Compared with {safe_text(benchmark_label)}:", s["tick"])[0]
@@ -380,8 +381,10 @@ def comparison_figure(
         widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
         xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
         spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6) if texts else []
-        if spots is None:
-            texts = [f"<b>{safe_text(r.org_name, 18)}</b> {format_value(r.value, d, unit)}"
+        for limit in (18, 12):  # shorter names until the row fits
+            if spots is not None:
+                break
+            texts = [f"<b>{safe_text(r.org_name, limit)}</b> {format_value(r.value, d, unit)}"
                      for r in labelled.itertuples(index=False)]
             widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
             spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6)
@@ -404,6 +407,7 @@ def comparison_figure(
         elif len(labelled):
             fig.update_xaxes(title=f"{safe_text(note)}<br><sup>{len(labelled)} highlighted: "
                                    "outlined, too many to name here</sup>")
+            legend_y = -0.3  # under the axis title's second line
         fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
         _draw_hlines(fig, lines, geo, s)
         fig.update_layout(margin={"b": 120, "r": right})
@@ -414,7 +418,7 @@ def comparison_figure(
         legend_title_text="" if for_slides else f"Compared with {safe_text(benchmark_label)}:",
         legend_traceorder="normal",
         # legend under the chart (vertical bars): the top of the plot holds the labels
-        legend={"orientation": "h", "y": -0.2 if not horizontal else 1.0,
+        legend={"orientation": "h", "y": legend_y if not horizontal else 1.0,
                 "yanchor": "top" if not horizontal else "bottom", "x": 0},
     )
     if subtitle or top_margin != 80:
