@@ -125,8 +125,14 @@ def slides_href(params: dict[str, Any]) -> str:
     return f"{SLIDES_PATH}?{urlencode(clean)}"
 
 
-def export_bar(prefix: str, slides_params: dict[str, Any]) -> html.Div:
-    """CSV download of the data behind the chart, and "Export slides" (when available)."""
+CAMERA_HINT = "PNG or SVG: use the camera icon above the chart."
+
+
+def export_bar(prefix: str, slides_params: dict[str, Any], *,
+               camera_hint: bool = True) -> html.Div:
+    """CSV download of the data behind the chart, and "Export slides" (when available).
+    ``camera_hint=False`` where the page shows the hint with the chart itself (a view
+    without a chart must not point at a camera icon that is not there)."""
     return html.Div(
         [
             dbc.Button("Download data (CSV)", id=f"{prefix}-csv-btn", color="primary",
@@ -140,8 +146,8 @@ def export_bar(prefix: str, slides_params: dict[str, Any]) -> html.Div:
                 title="Slide export is not available on this server yet",
                 tabIndex="0",
             ),
-            html.Span("PNG or SVG: use the camera icon above the chart.",
-                      className="text-muted small ms-3"),
+            html.Span(CAMERA_HINT, className="text-muted small ms-3") if camera_hint
+            else None,
         ],
         className="d-flex align-items-center flex-wrap mt-2",
     )

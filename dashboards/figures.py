@@ -201,6 +201,14 @@ def _empty(message: str, *, for_slides: bool, width: int | None, height: int | N
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
+def _pinned_title(title: str | None, subtitle: str | None, s: dict) -> dict[str, Any]:
+    """The title at the top of the image (plotly centres it in the top margin by default, so
+    a margin grown for the legend would bring it down onto the legend). plotly anchors a
+    two-line title by its first line, so the pad is a title's height more than the gap."""
+    return {"text": _title(title, subtitle), "y": 1, "yref": "container", "yanchor": "top",
+            "pad": {"t": 8 + (s["title"] if subtitle else 0)}}
+
+
 def _title(title: str | None, subtitle: str | None) -> str | None:
     if not title:
         return None
@@ -317,22 +325,37 @@ def comparison_figure(
     label_texts = [f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}"
                    for r in labelled.itertuples(index=False)]
     value_top = _axis_top(shown, benchmark, target) / 1.04
+    legend_y = -0.2
     if horizontal:
+        legend_title = 0 if for_slides else textfit.text_size(
+            f"Compared with {safe_text(benchmark_label)}:", s["tick"])[0]
+        top_margin = _top_room(fig, s, title, subtitle,
+                               (width or s["width"] or 1000) - 300 - legend_title)
         row_h = 30 if for_slides else 22
         auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
         height = height or (None if for_slides else auto_h)
-        # the highlighted organisations are named in the right margin, level with their rows;
-        # the lines' labels sit in a band above the bars, where no bar or name is
+        # the highlighted organisations are named in the right margin, level with their rows
+        # (a name wider than a quarter of the chart wraps); the lines' labels sit in a band
+        # above the bars, where no bar or name is
+        room = 0.25 * (width or s["width"] or 1000)
+        label_texts = [
+            t if textfit.text_size(t, s["font"])[0] <= room else
+            "<b>" + _fit(str(r.org_name), s["font"] * 1.08, room).replace("<br>", "</b><br><b>")
+            + f"</b><br>{format_value(r.value, d, unit)}"
+            for t, r in zip(label_texts, labelled.itertuples(index=False), strict=True)]
         right = int(max([textfit.text_size(t, s["font"])[0] for t in label_texts] + [0]) + 24)
         x_range = [0.0, value_top * 1.04]
+        plot_w = (width or s["width"] or 1000) - 260 - max(right, 30)
+        x_title = _fit(meta.value_title, s["font"], plot_w) + "".join(
+            f"<br><sup>{ln}</sup>" for ln in _fit(note, s["font"] * 0.7, plot_w).split("<br>"))
         geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                          top=top_margin, bottom=90, right=max(right, 30), left=260,
-                          x_range=x_range, y_range=[-0.7, n - 0.3])
+                          top=top_margin, bottom=_bottom_room(x_title, s), right=max(right, 30),
+                          left=260, x_range=x_range, y_range=[-0.7, n - 0.3])
         band = _vline_band(fig, lines, geo, s, bars_top=n - 0.3)
         geo = _PlotBox(geo.width, geo.height, geo.left, geo.right, geo.top, geo.bottom,
                        geo.x_range, (-0.7, n - 0.3 + band))
         ys = [geo.px(0, p)[1] for p in labelled["pos"]]
-        hs = [textfit.text_size(t, s["font"])[1] for t in label_texts]
+        hs = [textfit.text_size(t, s["font"])[1] + 4 for t in label_texts]
         pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
         for r, text, y0, y in zip(labelled.itertuples(index=False), label_texts, ys, pos,
                                   strict=True):
@@ -341,15 +364,16 @@ def comparison_figure(
                                font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]})
         fig.update_yaxes(tickmode="array", tickvals=shown["pos"].to_numpy(), ticktext=names,
                          range=[-0.7, n - 0.3 + band], showgrid=False, title=None)
-        fig.update_xaxes(title=f"{safe_text(meta.value_title)}<br><sup>{safe_text(note)}</sup>",
-                         showgrid=True, gridcolor=theme.NHS_PALE_GREY, range=x_range)
-        fig.update_layout(margin={"r": max(right, 30)})
+        fig.update_xaxes(title=x_title, showgrid=True, gridcolor=theme.NHS_PALE_GREY,
+                         range=x_range)
+        fig.update_layout(margin={"r": max(right, 30), "b": geo.bottom})
     else:
         if for_slides:
             # a slide is narrower than a screen: the whisker note goes in the slide's caption
             note = f"{n:,} organisations ranked from lowest to highest value"
-        fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n], title=safe_text(note))
         right = _line_label_room(lines, s)
+        fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n],
+                         title=_fit(note, s["font"], (width or s["width"] or 1000) - 80 - right))
         geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
                           top=top_margin, bottom=120, right=right,
                           x_range=[-1, n], y_range=[0, value_top * 1.04])
@@ -360,8 +384,10 @@ def comparison_figure(
         widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
         xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
         spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6) if texts else []
-        if spots is None:
-            texts = [f"<b>{safe_text(r.org_name, 18)}</b> {format_value(r.value, d, unit)}"
+        for limit in (18, 12):  # shorter names until the row fits
+            if spots is not None:
+                break
+            texts = [f"<b>{safe_text(r.org_name, limit)}</b> {format_value(r.value, d, unit)}"
                      for r in labelled.itertuples(index=False)]
             widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
             spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6)
@@ -382,19 +408,20 @@ def comparison_figure(
                                    bgcolor="rgba(255,255,255,0.9)",
                                    bordercolor=theme.HIGHLIGHT_COLOUR)
         elif len(labelled):
-            fig.update_xaxes(title=safe_text(
-                f"{note}; {len(labelled)} highlighted, outlined (too many to name here)"))
+            fig.update_xaxes(title=f"{safe_text(note)}<br><sup>{len(labelled)} highlighted: "
+                                   "outlined, too many to name here</sup>")
+            legend_y = -0.3  # under the axis title's second line
         fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
         _draw_hlines(fig, lines, geo, s)
         fig.update_layout(margin={"b": 120, "r": right})
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
-        title=_title(title, subtitle),
+        title=_pinned_title(title, subtitle, s),
         # on a slide the benchmark line carries its own label and the caption says the rest
         legend_title_text="" if for_slides else f"Compared with {safe_text(benchmark_label)}:",
         legend_traceorder="normal",
         # legend under the chart (vertical bars): the top of the plot holds the labels
-        legend={"orientation": "h", "y": -0.2 if not horizontal else 1.0,
+        legend={"orientation": "h", "y": legend_y if not horizontal else 1.0,
                 "yanchor": "top" if not horizontal else "bottom", "x": 0},
     )
     if subtitle or top_margin != 80:
@@ -415,28 +442,35 @@ def _vline_band(fig: go.Figure, lines: Sequence[_LineSpec], geo: _PlotBox, s: di
     for spec in sorted(lines, key=lambda x: x.value):
         text = spec.text.replace("<br>", " ")
         w, h = textfit.text_size(text, s["tick"])
+        if w > x1 * 0.6:  # a long name: the label's own lines (name over value)
+            text = spec.text
+            w, h = textfit.text_size(text, s["tick"])
         px = geo.px(spec.value, 0)[0]
         right = px + 4 + w <= x1  # else the label ends at its line
         span = (px + 4, px + 4 + w) if right else (px - 4 - w, px - 4)
+        if span[0] < 0:  # fits on neither side of its line: against the plot's left edge
+            span = (0.0, w)
         k = next((i for i, lv in enumerate(levels)
                   if all(span[1] + 6 <= a or b + 6 <= span[0] for a, b in lv)), len(levels))
         if k == len(levels):
             levels.append([])
         levels[k].append(span)
-        placed.append((spec, text, right, k, h))
-    h_px = max(p[4] for p in placed) + 4
+        placed.append((spec, text, span[0] - px, k, h))
+    h_px = max(p[4] for p in placed) + 10
     # the rows' height once the band is added: the plot holds the bars' rows and the band
     rows = geo.y_range[1] - geo.y_range[0] + 0.2
     row_px = max((geo.area.y1 - len(levels) * h_px) / rows, 1.0)
     rows_per_level = h_px / row_px
-    for spec, text, right, k, _ in placed:
+    for spec, text, shift, k, _ in placed:
         fig.add_shape(type="line", x0=spec.value, x1=spec.value, xref="x", y0=-0.7, y1=bars_top,
                       yref="y", line={"color": spec.colour, "width": 2, "dash": spec.dash})
-        fig.add_annotation(x=spec.value, xref="x", xanchor="left" if right else "right",
-                           xshift=4 if right else -4, y=bars_top + rows_per_level * (k + 0.5),
-                           yref="y", yanchor="middle", text=text, showarrow=False,
+        # placed in pixels from the plot's top (exact whatever the plot's final height)
+        fig.add_annotation(x=spec.value, xref="x", xanchor="left", xshift=shift,
+                           y=1, yref="y domain", yshift=-(4 + k * h_px),
+                           yanchor="top", text=text, showarrow=False,
                            font={"size": s["tick"], "color": spec.colour})
-    return rows_per_level * len(levels) + 0.2
+    # half a level spare: the plot's height is an estimate (plotly sizes the tick labels)
+    return rows_per_level * (len(levels) + 0.5) + 0.2
 
 
 def _comparison_bars(part: pd.DataFrame, cat: str, *, horizontal: bool, n: int, d: int,
@@ -634,32 +668,79 @@ def funnel_figure(
     fig.update_xaxes(title=meta.denominator_label or "Denominator (people counted)",
                      range=[x_start, x_hi + x_pad], showgrid=True, gridcolor=theme.NHS_PALE_GREY)
     lines = _line_specs(centre, centre_label, target, meta)
+    right = _line_label_room(lines, s)
+    # the legend's rows at the narrowest page a chart is laid out for (1,000 px)
+    plot_w = (width or s["width"] or 1000) - 80 - right
+    top = _top_room(fig, s, title, subtitle, plot_w)
+    # the axis title and the note under it (a free note collides with the axis title, and
+    # above it with the legend), each broken into lines that fit the plot's width; the
+    # bottom margin is set to hold them, so the plot's height is known for the labels
+    x_title = _fit(meta.denominator_label or "Denominator (people counted)", s["font"], plot_w)
+    if notes:
+        note_lines = _fit(_sentence("; ".join(notes)), s["font"] * 0.7, plot_w)
+        x_title += "<br>" + "<br>".join(f"<sup>{ln}</sup>" for ln in note_lines.split("<br>"))
+    fig.update_xaxes(title=x_title)
     geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                      top=110 if subtitle else 80, bottom=95 if notes and not for_slides else 80,
-                      right=_line_label_room(lines, s), x_range=[x_start, x_hi + x_pad],
+                      top=top, bottom=_bottom_room(x_title, s),
+                      right=right, x_range=[x_start, x_hi + x_pad],
                       y_range=y_range)
     _draw_hlines(fig, lines, geo, s)
-    taken: list[textfit.Box] = []
+    taken: list[tuple[textfit.Box, tuple[float, float, float, float]]] = []
     marks = np.array([geo.px(x, y) for x, y in zip(df["denominator"], df["value"],
                                                     strict=True)]).reshape(-1, 2)
     for r in _labelled(df, for_slides).sort_values("denominator").itertuples(index=False):
         text = (f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}")
         _place_point_label(fig, geo, r.denominator, r.value, text, s, taken, marks=marks,
                            lines=[geo.px(x_lo, x.value)[1] for x in lines])
-    fig.update_layout(title=_title(title, subtitle), hovermode="closest",
+    fig.update_layout(title=_pinned_title(title, subtitle, s), hovermode="closest",
                       margin={"t": geo.top, "r": geo.right, "b": geo.bottom})
-    if notes:
-        # a free note under the chart collides with the axis title (and above it with the
-        # legend): it becomes the axis title's second line, on the screen as on a slide
-        fig.update_xaxes(title=f"{safe_text(fig.layout.xaxis.title.text)}<br>"
-                               f"<sup>{safe_text(_sentence('; '.join(notes)))}</sup>")
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
 LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
-#: the width a dashboard chart is laid out for when the page does not say: the plot of a
-#: 1280 px page. Labels kept apart at this width stay apart on wider screens.
-SCREEN_WIDTH = 1100
+#: the width a dashboard chart is laid out for when the page does not say (it fills its card):
+#: the narrowest a laptop's page gives it. Labels placed at this width stay apart, and
+#: inside, on wider screens (a label keeps its offset in pixels from its point).
+SCREEN_WIDTH = 1000
+
+
+def _top_room(fig: go.Figure, s: dict, title: str | None, subtitle: str | None,
+              plot_width: float, legend_on_top: bool = True) -> int:
+    """The top margin that holds the title, the subtitle and a legend above the plot, the
+    legend's rows counted from its entries' measured widths (plotly wraps a long legend)."""
+    room = 12.0
+    if title:
+        room += s["title"] * 1.4
+    if subtitle:
+        room += s["title"] * 0.8 * 1.3
+    if legend_on_top:
+        names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+        widths = [textfit.text_size(safe_text(n), s["tick"])[0] + 80 for n in names]
+        rows, used = 1, 0.0
+        for w in widths:
+            if used and used + w > plot_width * 0.85:
+                rows, used = rows + 1, 0.0
+            used += w
+        room += rows * s["tick"] * 1.9 if names else 0
+    return int(room + 8)
+
+
+def _fit(text: str, size: float, width: float) -> str:
+    """Plain ``text`` (escaped here) broken into lines no wider than ``width`` px at ``size``
+    (measured, see :mod:`dashboards.textfit`): a title wider than its chart would be cut."""
+    lines: list[str] = []
+    for word in str(text).split():
+        trial = f"{lines[-1]} {word}" if lines else word
+        if lines and textfit.text_size(safe_text(trial), size)[0] <= width:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    return "<br>".join(safe_text(x) for x in lines)
+
+
+def _bottom_room(x_title: str, s: dict) -> int:
+    """The bottom margin that holds the tick labels and the (multi-line) axis title."""
+    return int(textfit.text_size(x_title, s["font"])[1] + s["tick"] * 1.6 + 22)
 
 
 def _sentence(text: str) -> str:
@@ -693,6 +774,8 @@ def _limits_over(limits: pd.DataFrame | None, lo: float, hi: float,
     lim = lim[lim["denominator"] > 0].sort_values("denominator")
     if lim.empty:
         return pd.DataFrame(columns=["denominator", *LIMIT_COLUMNS])
+    if hi < lo * 1.3:  # one organisation, or a few of one size: a short stretch about them
+        lo, hi = lo / 1.15, hi * 1.15
     a, b = max(lo, float(lim["denominator"].min())), min(hi, float(lim["denominator"].max()))
     if b <= a:
         a, b = float(lim["denominator"].min()), float(lim["denominator"].max())
@@ -801,7 +884,7 @@ class _PlotBox:
            top: int, bottom: int, right: int, x_range: Sequence[float],
            y_range: Sequence[float], left: int = 80) -> _PlotBox:
         s = theme.sizes(for_slides)
-        w = width or s["width"] or SCREEN_WIDTH + left + right
+        w = width or s["width"] or SCREEN_WIDTH
         h = height or s["height"]
         return cls(float(w), float(h), left, right, top, bottom,
                    (float(x_range[0]), float(x_range[1])), (float(y_range[0]), float(y_range[1])))
@@ -826,7 +909,7 @@ def _draw_hlines(fig: go.Figure, lines: Sequence[_LineSpec], geo: _PlotBox, s: d
         return
     order = sorted(lines, key=lambda x: -x.value)
     ys = [geo.px(geo.x_range[0], x.value)[1] for x in order]
-    hs = [textfit.text_size(x.text, s["tick"])[1] for x in order]
+    hs = [textfit.text_size(x.text, s["tick"])[1] + 4 for x in order]
     area = geo.area
     pos = textfit.spread(ys, hs, -geo.top + 4, area.y1 + geo.bottom - 4, gap=3) or ys
     for spec, y0, y in zip(order, ys, pos, strict=True):
@@ -844,40 +927,57 @@ _LABEL_OFFSETS = ((28, -30), (-28, -30), (28, 30), (-28, 30), (40, -60), (-40, -
 
 
 def _place_point_label(fig: go.Figure, geo: _PlotBox, x: float, y: float, text: str, s: dict,
-                       taken: list[textfit.Box], *, marks: np.ndarray | None = None,
-                       lines: Sequence[float] = ()) -> textfit.Box:
-    """Label a point where the label lies wholly inside the plot and meets no label placed
-    before it (``taken``), covering as few other points (``marks``, px) and reference lines
-    (``lines``, px heights) as it can: the first of :data:`_LABEL_OFFSETS` that is clear,
-    else the one that costs least. The label is drawn with a leader arrow to the point."""
+                       taken: list[tuple[textfit.Box, tuple[float, float, float, float]]], *,
+                       marks: np.ndarray | None = None, lines: Sequence[float] = ()) -> None:
+    """Label a point where the label lies wholly inside the plot, meets no label placed before
+    it and its leader crosses no earlier leader (``taken``: boxes and leaders), covering as
+    few other points (``marks``, px) and reference lines (``lines``, px heights) as it can:
+    the first of :data:`_LABEL_OFFSETS` that is clear, else the one that costs least."""
     w, h = textfit.text_size(text, s["font"])
     w, h = w + 8, h + 6  # border and padding
     px, py = geo.px(x, y)
     area = geo.area
-    best: tuple[float, textfit.Box] | None = None
+    best: tuple[float, textfit.Box, tuple[float, float, float, float]] | None = None
     for dx, dy in _LABEL_OFFSETS:
         x0 = px + dx if dx > 0 else px + dx - w if dx < 0 else px - w / 2
         y0 = py + dy - h if dy < 0 else py + dy if dy > 0 else py - h / 2
         box = textfit.Box(x0, y0, x0 + w, y0 + h)
-        cost = (100.0 * (not box.inside(area)) + 20.0 * sum(box.overlaps(t, 2) for t in taken)
+        leader = (px, py, (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
+        # never outside the plot nor over another label; then as few crossings, lines and
+        # points as can be
+        cost = (1e9 * (not box.inside(area))
+                + 1e6 * sum(box.overlaps(t, 2) for t, _ in taken)
+                + 1e4 * sum(_crosses(leader, other) for _, other in taken)
                 + 3.0 * sum(box.y0 < ly < box.y1 for ly in lines))
         if marks is not None and len(marks):
             inside = ((marks[:, 0] > box.x0 - 5) & (marks[:, 0] < box.x1 + 5)
                       & (marks[:, 1] > box.y0 - 5) & (marks[:, 1] < box.y1 + 5))
             cost += float(inside.sum())
         if best is None or cost < best[0]:
-            best = (cost, box)
+            best = (cost, box, leader)
         if cost == 0:
             break
     assert best is not None
-    box = best[1]
-    taken.append(box)
-    cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+    _, box, leader = best
+    if not box.inside(area):  # a short plot: no offset fits, so the label is moved inside
+        x0 = min(max(box.x0, 0.0), max(area.x1 - w, 0.0))
+        y0 = min(max(box.y0, 0.0), max(area.y1 - h, 0.0))
+        box = textfit.Box(x0, y0, x0 + w, y0 + h)
+        leader = (px, py, x0 + w / 2, y0 + h / 2)
+    taken.append((box, leader))
     fig.add_annotation(x=x, y=y, showarrow=True, arrowhead=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
-                       ax=cx - px, ay=cy - py, xanchor="center", yanchor="middle", text=text,
-                       font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
+                       ax=leader[2] - px, ay=leader[3] - py, xanchor="center", yanchor="middle",
+                       text=text, font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
                        bgcolor="rgba(255,255,255,0.6)", bordercolor=theme.HIGHLIGHT_COLOUR)
-    return box
+
+
+def _crosses(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """True when segments ``a`` and ``b`` (x0, y0, x1, y1) cross."""
+    def side(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    p1, p2, p3, p4 = (a[0], a[1]), (a[2], a[3]), (b[0], b[1]), (b[2], b[3])
+    return (side(p3, p4, p1) * side(p3, p4, p2) < 0) and (side(p1, p2, p3) * side(p1, p2, p4) < 0)
 
 
 #: On a slide, more highlighted organisations than this are shown by their outlines only

@@ -88,6 +88,7 @@ class IndicatorData:
     funnel_centre: float | None
     funnel_overdispersion: bool
     funnel_phi: float | None
+    funnel_od_requested: bool
     funnel_method: str | None
     spc_frame: pd.DataFrame  # x, period, value, mean, lpl, upl, point_type, segment
     spc_variation: str | None
@@ -115,6 +116,8 @@ class PackData:
     period_label: str
     indicators: list[IndicatorData]
     made_at: dt.datetime
+    #: indicators chosen automatically but left out, each (name, why), said on the slides
+    omitted: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def loads(self) -> list[LoadRef]:
@@ -209,6 +212,7 @@ def gather_indicator(
     period: str | None = None,
     peers: str | None = None,
     confidence: float = 95.0,
+    overdispersion: bool = False,
 ) -> IndicatorData:
     """The numbers behind one indicator's slides for ``org`` (:func:`_gather_indicator`),
     disclosed under the disclosure control rule in force: the network's sums and series are
@@ -217,7 +221,8 @@ def gather_indicator(
     rule = active_rule()
     with undisclosed():
         data = _gather_indicator(session, org, indicator_id, period=period, peers=peers,
-                                 confidence=confidence, rule=rule)
+                                 confidence=confidence, overdispersion=overdispersion,
+                                 rule=rule)
     return data if rule is None else _disclosed(data, rule)
 
 
@@ -282,13 +287,15 @@ def _gather_indicator(
     period: str | None = None,
     peers: str | None = None,
     confidence: float = 95.0,
+    overdispersion: bool = False,
     rule: DisclosureRule | None = None,
 ) -> IndicatorData:
     """The numbers behind one indicator's slides for ``org`` (see the module docstring).
     ``rule``: the disclosure rule, for the SPC series (their suppressed points are gaps).
 
     Every statistic comes from the read services the API and the dashboards call
-    (:func:`core.services.comparison.comparison`, ``funnel`` with overdispersion,
+    (:func:`core.services.comparison.comparison`, ``funnel`` (overdispersion as asked; off
+    by default, as on the dashboard),
     ``opportunity`` at the median, :func:`core.services.spc.spc`), with the same parameters,
     so a pack's figures equal the API's. Pack-specific glue only: which organisations are
     "ours", the network's pooled value and its series over time."""
@@ -341,13 +348,14 @@ def _gather_indicator(
             org_value["value"], org_value["lower"], org_value["upper"], benchmark,
             meta.polarity)
 
-    # Funnel over every peer (the service, overdispersion on); its flags counted over members.
+    # Funnel over every peer (the service; overdispersion only when asked, the dashboard's
+    # default too); its flags counted over members.
     f_points = f_limits = None
     f_centre = f_phi = None
     f_over, f_method = False, None
     work["funnel_flag"] = None
     if meta.value_type in ("proportion", "ratio", "rate") and work["denominator"].notna().any():
-        fv = cmp_service.funnel(session, meta.id, overdispersion=True, **where)
+        fv = cmp_service.funnel(session, meta.id, overdispersion=overdispersion, **where)
         flags = dict(zip(fv.rows["org_code"], fv.rows["flag"], strict=True))
         work["funnel_flag"] = work["org_code"].map(flags)
         f_points = fv.rows.assign(comparison=adapters.funnel_verdicts(
@@ -376,6 +384,7 @@ def _gather_indicator(
         benchmark=benchmark, benchmark_label=benchmark_label, quartiles=quartiles,
         org_value=org_value, funnel_points=f_points, funnel_limits=f_limits,
         funnel_centre=f_centre, funnel_overdispersion=f_over, funnel_phi=f_phi,
+        funnel_od_requested=overdispersion,
         funnel_method=f_method, spc_frame=spc_frame, spc_variation=variation,
         spc_assurance=assurance, spc_points=n_points, opportunity_extra=opp_extra,
         opportunity_level=opp_level, confidence=conf,
@@ -532,6 +541,7 @@ def gather_pack(
     indicators: str | list[str] | None = None,
     peers: str | None = None,
     confidence: float = 95.0,
+    overdispersion: bool = False,
 ) -> PackData:
     """The numbers for a whole pack. Raises :class:`core.errors.NotFound` /
     :class:`core.errors.InvalidParameter` with a message that says what to change."""
@@ -556,16 +566,19 @@ def gather_pack(
         )
     out: list[IndicatorData] = []
     skipped: NotFound | None = None
+    omitted: list[tuple[str, str]] = []
     for ind in chosen:
         try:
             out.append(gather_indicator(session, org, ind, period=period, peers=peers,
-                                        confidence=confidence))
+                                        confidence=confidence, overdispersion=overdispersion))
         except NotFound as exc:
             # Automatic choice: an indicator without data in this period is left out; one the
             # user named must be there, so say which and why.
             if explicit or exc.entity not in ("period", "value"):
                 raise
             skipped = skipped or exc
+            name = get_indicator(session, ind).name
+            omitted.append((name, f"no values for {period}" if period else "no values"))
     if not out:
         hint = f" (for example, {skipped.message})" if skipped is not None else ""
         raise NotFound(
@@ -577,7 +590,7 @@ def gather_pack(
     labels = sorted({i.period.label for i in out})
     period_label = labels[0] if len(labels) == 1 else ", ".join(labels)
     return PackData(org=org, period_label=period_label, indicators=out,
-                    made_at=dt.datetime.now(dt.UTC))
+                    made_at=dt.datetime.now(dt.UTC), omitted=omitted)
 
 
 __all__ = [

@@ -40,11 +40,20 @@ from dashboards import figures
 from exports import narrative as nv
 from exports.changes import Changes, add_change_slides, gather_changes
 from exports.data import IndicatorData, PackData, gather_pack
-from exports.pptx_builder import Cell, Chart, Deck, slot_pixels, write_atomic
+from exports.pptx_builder import (
+    BODY_BOTTOM,
+    BODY_TOP,
+    FOOTNOTE_H,
+    MESSAGE_TOP,
+    Cell,
+    Chart,
+    Deck,
+    slot_pixels,
+    table_pages,
+    write_atomic,
+)
 from exports.render import render_png
 
-#: Summary table rows per slide (more spill onto a continuation slide).
-SUMMARY_ROWS = 11
 #: Loads listed on the closing slide (the notes list them all).
 CLOSING_LOADS = 8
 
@@ -178,8 +187,14 @@ def _funnel_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
     points = ind.funnel_points
     if points is None:
         points = ind.peers_frame.iloc[0:0]
-    note = (f"Limits widened for overdispersion (phi = {ind.funnel_phi:.1f})"
-            if ind.funnel_overdispersion and ind.funnel_phi is not None else None)
+    # the same words as the dashboard's funnel, whichever setting the pack was made with
+    if not ind.funnel_od_requested:
+        note = "Limits not adjusted for overdispersion"
+    elif ind.funnel_overdispersion and ind.funnel_phi is not None:
+        note = f"Limits widened for overdispersion (phi = {ind.funnel_phi:.2f})"
+    else:
+        note = ("Overdispersion requested, but the organisations vary no more than chance "
+                "predicts: limits not widened")
     return figures.funnel_figure(
         points, ind.funnel_limits, indicator=ind.meta, centre=ind.funnel_centre,
         centre_label="Peer average", target=ind.meta.target,
@@ -289,8 +304,9 @@ def _closing(deck: Deck, pack: PackData) -> None:
             "Poisson for rates and ratios (OHID Fingertips methods).",
             "Benchmark: the pooled value (total numerator / total denominator) of all peers; "
             "'similar' when the benchmark lies inside the interval (Fingertips rule).",
-            "Funnel plots: 95% and 99.8% limits around the pooled value, widened for "
-            "overdispersion where needed (Spiegelhalter 2005; FunnelPlotR).",
+            "Funnel plots: 95% and 99.8% limits around the pooled value; widened for "
+            "overdispersion only when asked (Spiegelhalter 2005; FunnelPlotR), as on the "
+            "dashboard, and each funnel says which.",
             "SPC: XmR charts and icons as NHS England's Making Data Count; no judgement with "
             f"fewer than {nv.SPC_MIN_POINTS} points.",
             "Opportunity: extra people if each member below the peer median reached it "
@@ -405,7 +421,9 @@ def _lay_out(
         f"Quality improvement pack | {pack.period_label}",
         [
             f"{_cap(nv.org_noun(org.org_type, 1))} {org.code}: "
-            f"{nv.plural(len(pack.indicators), 'indicator')} compared with peers",
+            f"{nv.plural(len(pack.indicators), 'indicator')} compared with peers"
+            + (f"; {len(pack.omitted)} left out (no data for the period: see the summary)"
+               if pack.omitted else ""),
             f"Made {made} by qidash",
             "Data: " + ("; ".join(sources) if sources else "see the closing slide"),
         ],
@@ -419,18 +437,29 @@ def _lay_out(
     # The verdict is the title, so the table has the whole slide (one slide for 10 rows).
     verdict = (f"{flagged} of {len(pack.indicators)} indicators need discussion" if flagged
                else f"none of the {len(pack.indicators)} indicators is flagged")
-    for start in range(0, len(rows), SUMMARY_ROWS):
-        part = rows[start:start + SUMMARY_ROWS]
-        title = f"Summary: {verdict}" if start == 0 else "Summary (continued)"
+    footnote = ("Tinted = discuss (last column says why). Vs peers: 95% CI vs pooled peer value. "
+                "Opportunity: extra people if members below the peer median reached it; "
+                "~ means about (rounded).")
+    message = ""
+    if pack.omitted:
+        message = "Not in this pack: " + "; ".join(
+            f"{name} ({reason})" for name, reason in pack.omitted) + "."
+    room = BODY_BOTTOM - FOOTNOTE_H - 0.05 - (BODY_TOP if message else MESSAGE_TOP + 0.1)
+    cont_room = BODY_BOTTOM - FOOTNOTE_H - 0.05 - (MESSAGE_TOP + 0.1)
+    pages = table_pages(header, rows, widths, 11, room)
+    if len(pages) > 1:  # the first page may hold the message; the rest have the whole body
+        first = pages[0]
+        pages = [first] + table_pages(header, rows[len(first):], widths, 11, cont_room)
+    for i, part in enumerate(pages):
+        title = f"Summary: {verdict}" if i == 0 else "Summary (continued)"
         deck.table_slide(
-            title, header, part, col_widths=widths,
-            footnote="Tinted = discuss (last column says why). Vs peers: 95% CI vs pooled peer "
-                     "value. Opportunity: extra people if members below the peer median reached "
-                     "it.",
+            title, header, part, col_widths=widths, message=message if i == 0 else "",
+            footnote=footnote,
             notes="How to read this table: 'Vs peers' uses the 95% interval; 'Trend' and "
                   "'Assurance' are Making Data Count's SPC icons in words; tinted cells need "
                   "discussion and the last column says why. Unflagged indicators are similar "
-                  "to or better than peers, show no SPC concern and meet their target.",
+                  "to or better than peers, show no SPC concern and meet their target. "
+                  "Opportunity figures marked ~ are rounded estimates.",
             font_size=11,
         )
     if changes is not None:  # pack made with ``since``: alerts and actions
@@ -514,6 +543,7 @@ def build_pack(
     confidence: float = 95.0,
     output: str | Path | None = None,
     since: str | None = None,
+    overdispersion: bool = False,
 ) -> PackResult:
     """Make the slide pack for ``org_code``; write it to ``output`` (atomically) or return bytes.
 
@@ -523,13 +553,14 @@ def build_pack(
     ``group:NAME``; default every organisation of the members' type). ``confidence``: 95
     or 99.8, for the intervals and the comparison with peers (as on the comparison page).
     ``since`` (YYYY-MM-DD) adds 'What changed' (the alerts raised since then) and 'Actions
-    and their effect' after the summary (:mod:`exports.changes`). Raises
+    and their effect' after the summary (:mod:`exports.changes`).
+    ``overdispersion``: widen the funnel limits (off by default, as on the dashboard). Raises
     :class:`core.errors.QidashError` subclasses for bad input and
     :class:`exports.render.RenderError` when a chart cannot be drawn; nothing is written then.
     """
     t0 = time.perf_counter()
     pack = gather_pack(session, org_code=org_code, period=period, indicators=indicators,
-                       peers=peers, confidence=confidence)
+                       peers=peers, confidence=confidence, overdispersion=overdispersion)
     changes = gather_changes(session, org_code, since) if since else None
     deck, n_charts = assemble(pack, per_member=per_member, changes=changes)
     data = deck.to_bytes()

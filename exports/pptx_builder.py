@@ -52,6 +52,8 @@ MESSAGE_TOP, MESSAGE_H = 1.08, 0.95
 BODY_TOP = 2.1
 FOOTER_TOP = 7.05
 BODY_BOTTOM = 6.95
+#: a table slide's footnote, above the footer (two lines of 10 pt)
+FOOTNOTE_H = 0.42
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,77 @@ def _set_text(
         run = p.add_run()
         run.text = text
         _style_run(run, size=size, bold=bold, color=color)
+
+
+#: a table cell's inner margins (python-pptx/PowerPoint default 0.1 in left and right; top
+#: and bottom as table_slide sets them), and the line height of wrapped text, in em
+CELL_MARGIN_X_IN, CELL_MARGIN_Y_IN, LINE_EM = 0.1, 0.03, 1.2
+
+
+def wrapped_lines(text: str, width_in: float, size_pt: float, bold: bool = False) -> int:
+    """How many lines ``text`` takes in a box ``width_in`` wide at ``size_pt``, word-wrapped.
+
+    Widths are measured with DejaVu Sans (what LibreOffice draws for Arial on a machine without
+    Arial, and wider than Arial, so PowerPoint needs no more room); see dashboards.textfit."""
+    import html as _html
+
+    from dashboards import textfit
+
+    room = max(width_in * 72.0, 1.0)  # points
+
+    def w(words: str) -> float:
+        esc = _html.escape(words, quote=False)
+        return textfit.text_size(f"<b>{esc}</b>" if bold else esc, size_pt)[0]
+
+    lines = 0
+    for para in str(text).split("\n"):
+        lines += 1
+        current = ""
+        for word in para.split():
+            trial = f"{current} {word}".strip()
+            if current and w(trial) > room:
+                lines += 1
+                current = word
+            else:
+                current = trial
+            while w(current) > room and len(current) > 1:  # a word longer than the cell
+                lines += 1
+                cut = max(int(len(current) * room / w(current)), 1)
+                current = current[cut:]
+    return lines
+
+
+def table_row_heights(header: Sequence[str], rows: Sequence[Sequence[Cell]],
+                      col_widths_in: Sequence[float], font_size: float) -> list[float]:
+    """Each row's height in inches (the header first) once its cells' text has wrapped."""
+    def height(texts: Sequence[tuple[str, bool]]) -> float:
+        n = max(wrapped_lines(t, cw - 2 * CELL_MARGIN_X_IN, font_size, b)
+                for (t, b), cw in zip(texts, col_widths_in, strict=False))
+        return n * font_size * LINE_EM / 72.0 + 2 * CELL_MARGIN_Y_IN + 0.04
+
+    out = [height([(h, True) for h in header])]
+    out += [height([(c.text, c.flag or c.bold) for c in row]) for row in rows]
+    return out
+
+
+def table_pages(header: Sequence[str], rows: Sequence[Sequence[Cell]],
+                col_widths: Sequence[float], font_size: float,
+                room_in: float) -> list[list[Sequence[Cell]]]:
+    """Split ``rows`` into slides' worth: each page's header and rows, measured, fit
+    ``room_in`` inches (a long table continues on the next slide rather than overflowing)."""
+    width = SLIDE_W_IN - 2 * MARGIN_IN
+    scale = width / sum(col_widths)
+    cols = [c * scale for c in col_widths]
+    heights = table_row_heights(header, rows, cols, font_size)
+    pages: list[list[Sequence[Cell]]] = [[]]
+    used = heights[0]
+    for row, h in zip(rows, heights[1:], strict=True):
+        if pages[-1] and used + h > room_in:
+            pages.append([])
+            used = heights[0]
+        pages[-1].append(row)
+        used += h
+    return pages
 
 
 def _title_size(text: str) -> float:
@@ -274,19 +347,20 @@ class Deck:
         self._message(slide, message)
         top = BODY_TOP if message else MESSAGE_TOP + 0.1
         width = SLIDE_W_IN - 2 * MARGIN_IN
-        bottom = BODY_BOTTOM - (0.35 if footnote else 0)
-        row_h = min(0.5, (bottom - top) / (len(rows) + 1))
-        shape = slide.shapes.add_table(
-            len(rows) + 1, len(header), Inches(MARGIN_IN), Inches(top), Inches(width),
-            Inches(row_h * (len(rows) + 1)),
-        )
-        table = shape.table
         widths = list(col_widths) if col_widths else [1.0] * len(header)
         scale = width / sum(widths)
+        # each row as tall as its wrapped text (measured), so the table's height is known:
+        # callers split long tables with table_pages() to keep it above the footnote
+        heights = table_row_heights(header, rows, [w * scale for w in widths], font_size)
+        shape = slide.shapes.add_table(
+            len(rows) + 1, len(header), Inches(MARGIN_IN), Inches(top), Inches(width),
+            Inches(sum(heights)),
+        )
+        table = shape.table
         for i, w in enumerate(widths):
             table.columns[i].width = Emu(int(Inches(w * scale)))
         for r in range(len(rows) + 1):
-            table.rows[r].height = Inches(row_h)
+            table.rows[r].height = Inches(heights[r])
         for c, text in enumerate(header):
             cell = table.cell(0, c)
             cell.fill.solid()
@@ -307,8 +381,8 @@ class Deck:
                 cell.vertical_anchor = MSO_ANCHOR.MIDDLE
                 cell.margin_top = cell.margin_bottom = Inches(0.03)
         if footnote:
-            self._textbox(slide, MARGIN_IN, BODY_BOTTOM - 0.32, width, 0.32, [footnote],
-                          size=10, color=MID_GREY)
+            self._textbox(slide, MARGIN_IN, BODY_BOTTOM - FOOTNOTE_H, width, FOOTNOTE_H,
+                          [footnote], size=10, color=MID_GREY)
         self._notes(slide, notes)
 
     def chart_panel_slide(

@@ -61,6 +61,8 @@ IndicatorQuery = Annotated[str | None, Query(description="One indicator id (what
                                              "indicator page passes); joins `indicators`",
                                              max_length=100)]
 PerMemberQuery = Annotated[bool, Query(description="Add one profile slide per member")]
+OdQuery = Annotated[bool, Query(description="Widen the funnel limits for overdispersion "
+                                            "(default off, as on the dashboard)")]
 PeersQuery = Annotated[str | None, Query(description="parent:CODE, similar:CODE or group:NAME "
                                          "(default: every organisation of the members' type)",
                                          max_length=300)]
@@ -106,6 +108,7 @@ class PackParams:
         peers: PeersQuery = None,
         confidence: ConfidenceQuery = 95.0,
         view: ViewQuery = None,
+        od: OdQuery = False,
     ) -> None:
         self.org = pack_org(org, network, highlight)
         self.period = period
@@ -113,6 +116,7 @@ class PackParams:
         self.per_member = per_member
         self.peers = peers
         self.confidence = confidence
+        self.overdispersion = od
 
 
 PackDep = Annotated[PackParams, Depends()]
@@ -125,7 +129,8 @@ def _make(session: Session, pack: PackParams) -> PackResult:
     try:
         return build_pack(session, org_code=pack.org, period=pack.period,
                           indicators=pack.indicators, per_member=pack.per_member,
-                          peers=pack.peers, confidence=pack.confidence)
+                          peers=pack.peers, confidence=pack.confidence,
+                          overdispersion=pack.overdispersion)
     except RenderError as exc:
         raise APIError(503, str(exc), code="render_unavailable") from exc
 

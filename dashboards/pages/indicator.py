@@ -172,11 +172,11 @@ def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
                                      "wrapHeaderText": True, "autoHeaderHeight": True},
                       dashGridOptions={"animateRows": False, "pagination": len(rows) > 200,
                                        "paginationPageSize": 100,
-                                       # the grid is one Tab stop (arrows move inside it, Enter
-                                       # on a header sorts): Tab leaves it, as in WAI-ARIA's
-                                       # grid pattern, not after every one of 800 cells
-                                       "tabToNextCell": {"function": "false"}},
-                      style={"height": "560px"}, className="ag-theme-alpine")
+                                       # a short table is as tall as its rows, no empty grid
+                                       **({"domLayout": "autoHeight"} if len(rows) <= 20
+                                          else {})},
+                      style={} if len(rows) <= 20 else {"height": "560px"},
+                      className="ag-theme-alpine")
 
 
 def _content(st: State_, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
@@ -202,7 +202,7 @@ def _slides_params(st: State_, res: Any) -> dict[str, Any]:
     """The slide pack of this view: its indicator, period, peers, highlight, confidence."""
     return {"indicator": st.indicator_id, "period": res.period.label, "peers": st.peers,
             "highlight": hit_code(res, st.highlight), "confidence": st.confidence,
-            "view": st.view}
+            "view": st.view, "od": "true" if st.od else None}
 
 
 def layout(indicator_id: str | None = None, **query: Any) -> Any:
@@ -268,8 +268,11 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
                     _chart_links(st, meta, hl_options),
                     dcc.Loading(
                         [
-                            html.Div(dcc.Graph(id=f"{P}-graph", figure=fig or {},
-                                               config=components.GRAPH_CONFIG),
+                            html.Div([dcc.Graph(id=f"{P}-graph", figure=fig or {},
+                                                config=components.GRAPH_CONFIG),
+                                      # with the chart, so that the table view has none
+                                      html.P(components.CAMERA_HINT,
+                                             className="text-muted small mb-0")],
                                      id=f"{P}-graph-wrap",
                                      style={"display": "none" if st.view == "table" else
                                             "block"}),
@@ -282,7 +285,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
                         ],
                         delay_show=300, type="dot",
                     ),
-                    components.export_bar(P, _slides_params(st, res)),
+                    components.export_bar(P, _slides_params(st, res), camera_hint=False),
                 ],
                 className="qd-card",
             ),

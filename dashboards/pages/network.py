@@ -27,10 +27,10 @@ FLAG_WORDS = {"significantly_worse": "Worse than peers", "special_cause_concern"
               "failing_target": "Below target"}
 
 HOW_TO_READ = (
-    ("The chart", "Every organisation of the same kind in England, ranked; this network's "
+    ("The chart", "Every organisation of the same kind in the data, ranked; this network's "
                   "members are outlined and labelled."),
     ("Where to look first", "For each indicator and member: 'Worse than peers' means "
-                            "significantly worse than the national peer average; 'SPC "
+                            "significantly worse than the average of those peers; 'SPC "
                             "concern' means the latest point is special cause concern (Making "
                             "Data Count); 'Below target' means the target is not met. The "
                             "indicators with the most flags come first."),
@@ -65,11 +65,11 @@ def since_last_load(code: str, latest: Any) -> Any:
 
 
 def compute_chart(s: Any, indicator_id: str, members: list[str], network: str) -> Any:
-    """The comparison of every peer nationally with the members highlighted."""
+    """The comparison of every peer of the members' kind, with the members highlighted."""
     res = comparison_service.comparison(s, indicator_id)
     return figures.comparison_figure(
         adapters.comparison_rows(res.rows), indicator=res.indicator,
-        benchmark=res.benchmark.value, benchmark_label="the national peer average",
+        benchmark=res.benchmark.value, benchmark_label=f"the average of {res.peers.label}",
         highlight=members, confidence=res.confidence, title=res.indicator.name,
         subtitle=f"{res.period.label}; {network}'s members among {res.peers.label}")
 
@@ -136,7 +136,9 @@ def layout(code: str | None = None, **query: Any) -> Any:
                              dcc.Dropdown(id=f"{P}-indicator", clearable=False, value=chosen,
                                           options=[] if indicators is None else [
                                               {"label": n, "value": i} for i, n in
-                                              indicators.itertuples(index=False)])], md=6)),
+                                              indicators.itertuples(index=False)])], md=6),
+                    # room between the picker and the chart's title, which sits at the top
+                    className="mb-3"),
             dcc.Loading(dcc.Graph(id=f"{P}-graph", figure=fig or {},
                                   config=components.GRAPH_CONFIG), delay_show=300, type="dot"),
             components.export_bar(P, {"network": net.code, "indicator": chosen}),
@@ -170,7 +172,7 @@ def layout(code: str | None = None, **query: Any) -> Any:
     prevent_initial_call=True,
 )
 def update(indicator_id, key):
-    """Redraw the national comparison for another indicator."""
+    """Redraw the comparison for another indicator."""
     if not indicator_id:
         return no_update
     try:

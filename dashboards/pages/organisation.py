@@ -92,19 +92,22 @@ def layout(code: str | None = None, **query: Any) -> Any:
                                subtitle="Latest period of each indicator")
     # the grid fills the card: the wordy columns take the spare width; headers as written
     # (ag-grid would title-case a field name) and wrapped rather than cut
-    cols = [{"field": "Indicator", "flex": 2, "minWidth": 240, "wrapText": True,
-             "autoHeight": True,
-             "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}},
-            {"field": "Period", "width": 100},
-            {"field": "Value", "width": 100},
-            {"field": "Peer median", "headerName": "Peer median", "width": 115},
+    # the columns' least widths add up to less than the card at 1280 px (about 1,180 px
+    # inside), so nothing is cut; wordy cells wrap; the link to the trend stays pinned right
+    wrap = {"wrapText": True, "autoHeight": True,
+            "cellStyle": {"lineHeight": "1.4", "paddingTop": "6px", "paddingBottom": "6px"}}
+    cols = [{"field": "Indicator", "flex": 2, "minWidth": 200, **wrap},
+            {"field": "Period", "width": 90},
+            {"field": "Value", "width": 90},
+            {"field": "Peer median", "headerName": "Peer median", "width": 105},
             {"field": "Compared with peers", "headerName": "Compared with peers", "flex": 1,
-             "minWidth": 150},
-            {"field": "Trend (SPC)", "headerName": "Trend (SPC)", "flex": 1, "minWidth": 190},
-            {"field": "Target", "flex": 1, "minWidth": 120},
-            {"field": "Opportunity", "flex": 1, "minWidth": 140},
+             "minWidth": 120, **wrap},
+            {"field": "Trend (SPC)", "headerName": "Trend (SPC)", "flex": 1, "minWidth": 150,
+             **wrap},
+            {"field": "Target", "flex": 1, "minWidth": 90},
+            {"field": "Opportunity", "flex": 1, "minWidth": 120, **wrap},
             {"field": "Trend link", "headerName": "", "cellRenderer": "markdown",
-             "width": 90}]
+             "width": 80, "pinned": "right"}]
     children = detail.children
     return html.Div([
         components.breadcrumbs(crumbs),

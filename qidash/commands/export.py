@@ -37,6 +37,9 @@ def pack(
                                     "member practice"),
     peers: str = typer.Option(None, "--peers", help="Peers: parent:CODE, similar:CODE or "
                               "group:NAME (default: every organisation of the members' type)"),
+    overdispersion: bool = typer.Option(False, "--overdispersion", help="Widen the funnel "
+                                        "limits for overdispersion (default off, as on the "
+                                        "dashboard)"),
     fmt: str = typer.Option("pptx", "--format", help="pptx or pdf (pdf needs LibreOffice)"),
     since: str = typer.Option(None, "--since", help="Add 'What changed' (alerts raised since "
                               "this date, YYYY-MM-DD) and 'Actions and their effect'"),
@@ -64,13 +67,14 @@ def pack(
             if fmt == "pptx":
                 result = build_pack(session, org_code=org, period=period,
                                     indicators=indicators, per_member=per_member, peers=peers,
-                                    output=target, since=since)
+                                    output=target, overdispersion=overdispersion, since=since)
             else:
                 with tempfile.TemporaryDirectory(prefix="qidash-pack-") as tmp:
                     deck_path = Path(tmp) / target.with_suffix(".pptx").name
                     result = build_pack(session, org_code=org, period=period,
                                         indicators=indicators, per_member=per_member,
-                                        peers=peers, output=deck_path, since=since)
+                                        peers=peers, output=deck_path,
+                                        overdispersion=overdispersion, since=since)
                     convert_to_pdf(deck_path, target)
     except QidashError as exc:
         _err(exc.message, 2)

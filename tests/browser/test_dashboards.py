@@ -254,3 +254,34 @@ def test_upload_dry_run_then_load_then_revert(served, page):
         "() => document.querySelector(\"#up-history .ag-row[row-index='0']\")"
         ".innerText.includes('reverted')")
     assert page.errors == []
+
+
+def test_profile_table_shows_every_column_at_1280(served, page):
+    """At 1280 px the profile's last column read 'Tre' (the columns' least widths passed the
+    card's): every header and the Trend link now lie wholly inside the grid."""
+    page.open(served + "/organisations/H82006", ".ag-row")
+    grid = page.page.locator("#org-grid .ag-root-wrapper").bounding_box()
+    link = page.page.locator(".ag-row a", has_text="Trend").first
+    box = link.bounding_box()
+    assert box is not None
+    assert box["x"] + box["width"] <= grid["x"] + grid["width"]
+    # the link's words are all visible, not clipped by its cell
+    cell = link.locator("xpath=ancestor::div[contains(@class, 'ag-cell')][1]").bounding_box()
+    assert box["x"] + box["width"] <= cell["x"] + cell["width"]
+    assert page.errors == []
+
+
+def test_table_view_has_no_camera_hint_and_no_empty_grid(served, page):
+    """The table view pointed at the chart's camera icon and left a tall empty grid under
+    four rows."""
+    page.open(served + "/indicators/imm_mmr1_24m?peers=parent:U33593&view=table", ".ag-row")
+    assert not page.page.get_by_text("camera icon").is_visible()
+    rows = page.page.locator(".ag-center-cols-container .ag-row")
+    assert rows.count() == 4
+    last = rows.nth(3).bounding_box()
+    grid = page.page.locator(".ag-root-wrapper").first.bounding_box()
+    # the grid ends just under its last row (a header-row's height at most, not 560 px)
+    assert grid["y"] + grid["height"] - (last["y"] + last["height"]) < 60
+    page.open(served + "/indicators/imm_mmr1_24m?peers=parent:U33593",
+              ".js-plotly-plot .main-svg")
+    assert page.page.get_by_text("camera icon").is_visible()  # the chart view keeps it

@@ -224,7 +224,12 @@ def test_network_and_home(sample, pages):
     assert [r["Flags"] for r in grid.rowData] == sorted(
         [r["Flags"] for r in grid.rowData], reverse=True)
     fig = _find(lay, "net-graph").figure
-    assert sum("<b>" in a.text for a in fig.layout.annotations) == 4  # the 4 members labelled
+    assert sum(bool(a.showarrow) for a in fig.layout.annotations) == 4  # the 4 members labelled
+    # the line is the average of the peers compared (the sample holds one CCG's practices),
+    # named for them: never 'national'
+    words = json.dumps(fig.to_plotly_json(), default=str)
+    assert "national peer" not in words
+    assert "the average of all practice organisations" in words.replace("<br>", " ")
     home = pages["home"].layout()
     text = json.dumps(home.to_plotly_json(), default=str)
     assert "ae_attendances.csv" in text

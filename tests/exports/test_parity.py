@@ -36,7 +36,7 @@ def _close(a, b) -> bool:
 @pytest.mark.parametrize("confidence", [95.0, 99.8])
 def test_network_pack_equals_the_api(pack_session, api, confidence):
     ind = gather_pack(pack_session, org_code=PCN, indicators=IND, period="2021-22",
-                      confidence=confidence).indicators[0]
+                      confidence=confidence, overdispersion=True).indicators[0]
     q = {"period": "2021-22", "org_type": "practice"}
     cmp = _get(api, f"/indicators/{IND}/comparison", confidence=confidence, **q)
     assert ind.benchmark == pytest.approx(cmp["benchmark"]["value"])

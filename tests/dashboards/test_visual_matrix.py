@@ -1,0 +1,292 @@
+"""The visual test matrix: every figure builder of ours at 1, 4, 80, 130 and 6,800 organisations,
+on the dashboard (1,000 and 1,180 px wide; 1,850 for a 1,920 px screen) and on a slide
+(1,600 x 900).
+
+Two kinds of check:
+
+* **on the figure** (fast, no browser): the value axis holds every point, whisker and drawn
+  limit; limits are drawn over the data's denominators only; a proportion's limits and axis
+  stay within 0 to 100%.
+* **on the drawn chart** (headless Chromium draws each figure with plotly.js; the boxes are the
+  browser's own, ``getBoundingClientRect``): no label runs outside the image (cut), none
+  overlaps another label, the legend or the title, and no label sits on a bar. Each image is
+  saved (``QIDASH_VISUAL_DIR``, default a temporary folder) to be looked at.
+
+Organisations are real GP practices (the national ODS file and January 2021 list sizes in
+/work/shared/data when present: names and sizes as published); the values are generated from
+the list sizes (about 1.2% of a list is a birth cohort, uptake ~90% with between-practice
+spread), because no national practice-level immunisation file exists (see the data README).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.stats.funnel import funnel as stats_funnel
+from core.stats.intervals import wilson_interval
+from dashboards import figures
+
+DATA = Path("/work/shared/data/gp_practice_national")
+SCALES = (1, 4, 80, 130, 6800)
+META = {"name": "MMR1 by 24 months", "unit": "%", "decimals": 1, "target": 95.0,
+        "target_label": "95% national standard", "polarity": "higher_is_better",
+        "value_type": "proportion", "multiplier": 100.0,
+        "numerator_label": "Children vaccinated",
+        "denominator_label": "children reaching 24 months registered at the practice"}
+#: (label, for_slides, width): the dashboard at a laptop's and a wide screen's width, a slide
+TARGETS = (("screen1000", False, 1000), ("screen1180", False, 1180),
+           ("screen1850", False, 1850), ("slide", True, None), ("slide_half", True, 781))
+#: heights of the slide targets that are not the whole slide (the pack's half slot)
+HEIGHTS = {781: 577}
+
+
+@lru_cache(maxsize=1)
+def _practices() -> pd.DataFrame:
+    """Real practices (code, name, list size): the national files, else a stand-in list."""
+    try:
+        ods = pd.read_csv(DATA / "epraccur.csv", header=None, usecols=[0, 1, 12, 25],
+                          names=["code", "name", "status", "setting"], dtype=str)
+        sizes = pd.read_csv(DATA / "gp-reg-pat-prac-all_jan2021.csv",
+                            usecols=["CODE", "NUMBER_OF_PATIENTS"])
+        ods = ods[(ods["status"] == "A") & (ods["setting"] == "4")]
+        df = ods.merge(sizes, left_on="code", right_on="CODE")
+        df = df.rename(columns={"NUMBER_OF_PATIENTS": "list_size"})
+        df["name"] = df["name"].str.title()
+        return df[["code", "name", "list_size"]].reset_index(drop=True)
+    except OSError:
+        rng = np.random.default_rng(1)
+        n = 6800
+        return pd.DataFrame({"code": [f"Z{i:05d}" for i in range(n)],
+                             "name": [f"The Long Named Medical Practice {i}" for i in range(n)],
+                             "list_size": rng.integers(1500, 40000, n)})
+
+
+def _data(n: int, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows, limits) of ``n`` practices: values, Wilson intervals, funnel verdicts, limits."""
+    prac = _practices()
+    rng = np.random.default_rng(seed + n)
+    pick = prac.iloc[np.sort(rng.choice(len(prac), size=min(n, len(prac)), replace=False))]
+    den = np.maximum(np.round(pick["list_size"].to_numpy() * 0.012), 3)
+    p = np.clip(rng.normal(0.9, 0.04, len(pick)), 0.5, 0.995)
+    num = rng.binomial(den.astype(int), p).astype(float)
+    res = stats_funnel(num, den, value_type="proportion", multiplier=100.0)
+    lo, hi = wilson_interval(num, den)
+    flags = res.rows["flag"].astype(object)
+    comparison = np.where(flags.isin(["above_95", "above_998"]), "better",
+                          np.where(flags.isin(["below_95", "below_998"]), "worse", "similar"))
+    rows = pd.DataFrame({
+        "org_code": pick["code"].to_numpy(), "org_name": pick["name"].to_numpy(),
+        "numerator": num, "denominator": den, "value": num / den * 100,
+        "lower": lo * 100, "upper": hi * 100, "comparison": comparison,
+    })
+    return rows, res.limits
+
+
+def _highlight(rows: pd.DataFrame, k: int = 4) -> list[str]:
+    """Up to ``k`` organisations spread over the range (a network's members)."""
+    order = rows.sort_values("value")["org_code"].tolist()
+    idx = np.unique(np.linspace(0, len(order) - 1, min(k, len(order))).round().astype(int))
+    return [order[i] for i in idx]
+
+
+def _figures(n: int, for_slides: bool, width: int | None) -> dict[str, object]:
+    height = HEIGHTS.get(width) if for_slides and width else None
+    rows, limits = _data(n)
+    hl = _highlight(rows)
+    # a slide labels one highlighted organisation; the dashboard all of a network's members
+    hl_one = hl[len(hl) // 2:len(hl) // 2 + 1]
+    centre = float(rows["numerator"].sum() / rows["denominator"].sum() * 100)
+    kw = {"for_slides": for_slides, "width": width, "height": height, "title": META["name"],
+          "subtitle": f"2021-22; {n:,} practices; 95% confidence"}
+    return {
+        "comparison": figures.comparison_figure(
+            rows, indicator=META, benchmark=centre,
+            benchmark_label=f"the average of these {n:,} practices",
+            highlight=hl_one if for_slides else hl, **kw),
+        "funnel": figures.funnel_figure(
+            rows, limits, indicator=META, centre=centre, centre_label="Peers pooled",
+            highlight=hl_one if for_slides else hl,
+            overdispersion_note="Limits not adjusted for overdispersion", **kw),
+    }
+
+
+def _traces(fig, mode: str) -> list:
+    return [t for t in fig.data if getattr(t, "mode", None) == mode]
+
+
+# ---------------------------------------------------------------------------------------------
+# on the figure
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("for_slides", [False, True], ids=["screen", "slide"])
+@pytest.mark.parametrize("n", SCALES)
+def test_funnel_axis_holds_limits_and_points(n: int, for_slides: bool) -> None:
+    """The funnel's limits are drawn over the data's denominators, within 0-100%, and the
+    axes hold them and every point (the 4-practice slide drew 92-98.5 with both limit curves
+    off the chart; the dashboard ran them down to a denominator of 1, axis 20-100)."""
+    rows, _ = _data(n)
+    fig = _figures(n, for_slides, None)["funnel"]
+    y0, y1 = fig.layout.yaxis.range
+    x0, x1 = fig.layout.xaxis.range
+    lines = _traces(fig, "lines")
+    assert len(lines) == 4, "all four limit curves drawn"
+    den = rows["denominator"]
+    for t in lines:
+        ys = np.asarray(t.y, dtype=float)
+        xs = np.asarray(t.x, dtype=float)
+        assert np.all((ys >= 0) & (ys <= 100)), "a proportion's limits lie within 0-100%"
+        assert y0 <= ys.min() <= ys.max() <= y1, f"{t.name}: limits leave the value axis"
+        # (a stretch of +-15% about one organisation, or several of one size)
+        assert den.min() / 1.16 <= xs.min() <= xs.max() <= den.max() * 1.16, \
+            "limits drawn over the data's denominators only"
+    vals = rows["value"]
+    assert y0 <= vals.min() <= vals.max() <= y1
+    assert x0 <= den.min() <= den.max() <= x1
+    assert -1 <= y0 < y1 <= 101, "a percentage axis stays near 0-100"
+    # the centre and the target are on the chart
+    assert y0 <= 95.0 <= y1
+
+
+@pytest.mark.parametrize("for_slides", [False, True], ids=["screen", "slide"])
+@pytest.mark.parametrize("n", SCALES)
+def test_comparison_axis_holds_whiskers_and_lines(n: int, for_slides: bool) -> None:
+    rows, _ = _data(n)
+    fig = _figures(n, for_slides, None)["comparison"]
+    horizontal = n <= figures.NAMED_BARS_MAX
+    lo, hi = (fig.layout.xaxis.range if horizontal else fig.layout.yaxis.range)
+    assert lo <= 0 <= rows["upper"].max() <= hi
+    assert 95.0 <= hi
+
+
+def test_funnel_names_the_clipping() -> None:
+    """Limits that reach 100% say that they stop there."""
+    rows, _ = _data(4)
+    fig = _figures(4, True, None)["funnel"]
+    ys = np.concatenate([np.asarray(t.y, float) for t in _traces(fig, "lines")])
+    if np.isclose(ys, 100).any():
+        assert "stop at 100%" in fig.layout.xaxis.title.text
+
+
+def test_benchmark_label_names_the_peers() -> None:
+    """The line is labelled with the benchmark the caller names (never a hard-coded word)."""
+    fig = _figures(80, False, None)["comparison"]
+    texts = " ".join(a.text for a in fig.layout.annotations)
+    assert "the average of these 80 practices" in texts.replace("<br>", " ")
+
+
+# ---------------------------------------------------------------------------------------------
+# on the drawn chart (headless Chromium)
+# ---------------------------------------------------------------------------------------------
+CHROMIUM = os.environ.get("QIDASH_CHROMIUM", "/usr/bin/chromium")
+
+_BOXES_JS = """
+() => {
+  const svg = document.querySelector('#g .main-svg').getBoundingClientRect();
+  const box = el => { const r = el.getBoundingClientRect();
+    return {x0: r.left - svg.left, y0: r.top - svg.top, x1: r.right - svg.left,
+            y1: r.bottom - svg.top}; };
+  const ann = [...document.querySelectorAll('#g g.annotation')].map(g => {
+    const t = g.querySelector('.annotation-text-g') || g;
+    const bg = t.querySelector('rect.bg');
+    const txt = t.querySelector('text');
+    const b = box(txt || t);
+    return {text: g.textContent, box: b, bg: bg ? box(bg) : b};
+  }).filter(a => a.text.trim());
+  const legend = document.querySelector('#g g.legend');
+  const title = document.querySelector('#g .gtitle');
+  const bars = [...document.querySelectorAll('#g g.trace.bars path')].map(box)
+    .filter(b => b.x1 > b.x0 || b.y1 > b.y0);
+  const texts = [...document.querySelectorAll('#g text')]
+    .filter(t => t.textContent.trim()).map(t => ({text: t.textContent, box: box(t)}))
+    .filter(t => t.box.x1 > t.box.x0);
+  return {w: svg.width, h: svg.height, ann, legend: legend ? box(legend) : null,
+          title: title ? box(title) : null, bars, texts};
+}
+"""
+
+
+def _inside(b: dict, got: dict, tol: float = 1.0) -> bool:
+    return -tol <= b["x0"] <= b["x1"] <= got["w"] + tol and -tol <= b["y0"] <= b["y1"] <= \
+        got["h"] + tol
+
+
+def _overlap(a: dict, b: dict, tol: float = 1.0) -> bool:
+    return not (a["x1"] - tol <= b["x0"] or b["x1"] - tol <= a["x0"]
+                or a["y1"] - tol <= b["y0"] or b["y1"] - tol <= a["y0"])
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("headless Chromium not installed")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import plotly
+
+    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu",
+                                          "--disable-dev-shm-usage"])
+        pg = browser.new_page(viewport={"width": 1900, "height": 1000})
+        pg.set_content("<html><body style='margin:0'><div id='g'></div></body></html>")
+        pg.add_script_tag(path=str(js))
+        yield pg
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory) -> Path:
+    where = os.environ.get("QIDASH_VISUAL_DIR")
+    path = Path(where) if where else tmp_path_factory.mktemp("visual")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _draw(page, fig, width: int, height: int) -> dict:
+    fig.update_layout(width=width, height=height)
+    page.set_viewport_size({"width": width, "height": height})
+    page.evaluate("f => Plotly.newPlot('g', f.data, f.layout, {staticPlot: true})",
+                  json.loads(fig.to_json()))
+    return page.evaluate(_BOXES_JS)
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t[0] for t in TARGETS])
+@pytest.mark.parametrize("n", SCALES)
+def test_labels_fit_and_never_overlap(page, out_dir: Path, n: int, target: tuple) -> None:
+    """In the drawn chart: every label inside the image, none over another label, the legend,
+    the title or a bar (the slide's 'The Petworth Surgery 9'; the network page's crossing
+    leaders and labels on bars; the funnel's highlighted label over the standard's label)."""
+    name, for_slides, width = target
+    # a dashboard's chart is built without a width (it fills its card) and drawn at the
+    # page's; a slide's at its slot's size
+    for kind, fig in _figures(n, for_slides, width if for_slides else None).items():
+        w = int(fig.layout.width or width or 1600)
+        h = int(fig.layout.height or 480)
+        got = _draw(page, fig, w, h)
+        page.screenshot(path=str(out_dir / f"{kind}-{n}-{name}.png"), full_page=True)
+        where = f"{kind}, {n} organisations, {name}"
+        for t in got["texts"]:  # every word drawn lies within the image: nothing cut
+            b = t["box"]
+            assert _inside(b, got), f"{where}: text cut: {t['text']!r} {b}"
+        if got["legend"] and got["title"]:
+            assert not _overlap(got["legend"], got["title"]), f"{where}: legend over title"
+        for a in got["ann"]:
+            b = a["bg"]
+            assert _inside(b, got), f"{where}: label cut: {a['text']!r} {b}"
+            for other in (got["legend"], got["title"]):
+                if other:
+                    assert not _overlap(b, other), f"{where}: {a['text']!r} meets legend/title"
+        for i, a in enumerate(got["ann"]):
+            for b in got["ann"][i + 1:]:
+                assert not _overlap(a["bg"], b["bg"]), \
+                    f"{where}: {a['text']!r} overlaps {b['text']!r}"
+        if kind == "comparison":
+            for a in got["ann"]:
+                hits = [b for b in got["bars"] if _overlap(a["bg"], b)]
+                assert not hits, f"{where}: label {a['text']!r} sits on a bar"
