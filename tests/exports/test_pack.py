@@ -117,7 +117,8 @@ def test_pack_structure(pack_session, chromium, tmp_path: Path):
             own = ind.members.dropna(subset=["numerator", "denominator"])
             assert m.group(1) == f"{own.numerator.sum() / own.denominator.sum() * 100:.1f}"
         else:  # the trend slide: as many points as the series has
-            assert f"Only {ind.spc_points} time points so far" in texts
+            assert (f"{ind.spc_points} points: too few for limits; at least 12 needed"
+                    in texts)
     for s in slides[6:9]:  # member profiles say how many indicators, in words that parse
         texts = " ".join(sh.text_frame.text for sh in s.shapes if sh.has_text_frame)
         assert re.search(r"against the peer average: \d+ indicators? significantly better, "
