@@ -51,6 +51,7 @@ from core.services.base import (
     Conn,
     IndicatorMeta,
     descendant_ids,
+    fetch_all,
     frame_from_rows,
     get_indicator,
     get_org,
@@ -234,20 +235,24 @@ def _previous_label(label: str, period_type: str) -> str:
 def _series(conn: Conn, ind: IndicatorMeta, period_type: str, org_ids: list[int]
             ) -> pd.DataFrame:
     """Every value of the organisations' series of one indicator and period type, with the
-    display value that the SPC chart plots (:func:`core.services.spc.series_frame`)."""
+    display value that the SPC chart plots (:func:`core.services.spc.series_frame`) and the
+    load that last wrote each (``load_id``). Rows are fetched as plain tuples by the driver
+    (:func:`core.services.base.fetch_all`): SQLAlchemy's row objects cost more than the query
+    on a large first load."""
     parts = []
     for i in range(0, len(org_ids), _CHUNK):
-        rows = conn.execute(
+        rows = fetch_all(
+            conn,
             select(IndicatorValue.org_id, Period.id, Period.label, Period.start_date,
                    IndicatorValue.numerator, IndicatorValue.denominator, IndicatorValue.value,
-                   IndicatorValue.lower_ci, IndicatorValue.upper_ci, IndicatorValue.suppressed)
+                   IndicatorValue.lower_ci, IndicatorValue.upper_ci, IndicatorValue.suppressed,
+                   IndicatorValue.load_id)
             .join(Period, Period.id == IndicatorValue.period_id)
             .where(IndicatorValue.indicator_id == ind.id, Period.period_type == period_type,
-                   IndicatorValue.org_id.in_(org_ids[i:i + _CHUNK]))
-        ).all()
+                   IndicatorValue.org_id.in_(org_ids[i:i + _CHUNK])))
         parts.append(frame_from_rows(rows, [
             "org_id", "period_id", "period", "start_date", "numerator", "denominator", "value",
-            "lower_ci", "upper_ci", "suppressed"]))
+            "lower_ci", "upper_ci", "suppressed", "load_id"]))
     frame = pd.concat(parts, ignore_index=True)
     for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci"):
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
@@ -285,13 +290,14 @@ def compute_load_alerts(conn: Conn, load_id: int) -> pd.DataFrame:
     ).all()
     out: list[pd.DataFrame] = []
     for indicator_id, ptype in sorted(pairs):
-        group = frame_from_rows(conn.execute(
-            select(IndicatorValue.org_id, Period.id, Period.label)
+        # the organisations this load wrote to; their whole series are read once, and the
+        # load's own points are the rows of those series it last wrote
+        org_ids = sorted({int(r[0]) for r in fetch_all(
+            conn,
+            select(IndicatorValue.org_id).distinct()
             .join(Period, Period.id == IndicatorValue.period_id)
             .where(IndicatorValue.load_id == load_id,
-                   IndicatorValue.indicator_id == indicator_id, Period.period_type == ptype)
-        ).all(), ["org_id", "period_id", "period"])
-        org_ids = sorted(set(group["org_id"].astype(int)))
+                   IndicatorValue.indicator_id == indicator_id, Period.period_type == ptype))})
         org_rows: dict[int, tuple[str, str]] = {}
         for i in range(0, len(org_ids), _CHUNK):
             for r in conn.execute(select(Organisation.id, Organisation.code,
@@ -301,6 +307,8 @@ def compute_load_alerts(conn: Conn, load_id: int) -> pd.DataFrame:
         ind = get_indicator(conn, str(indicator_id))
         rules = noise_rules(conn, ind.id)
         series = _series(conn, ind, str(ptype), org_ids)
+        mine = (pd.to_numeric(series["load_id"], errors="coerce") == load_id).to_numpy()
+        group = series.loc[mine, ["org_id", "period_id", "period"]].reset_index(drop=True)
         labels = sorted(set(series["period"]), key=lambda lab: parse_period(lab, ptype).start)
         from core.services.spc import period_sequence
 
