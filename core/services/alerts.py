@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 
-from core import stats
+from core import audit, stats
 from core.errors import InvalidParameter, QidashError
 from core.models import (
     ALERT_KINDS,
@@ -209,6 +209,7 @@ def noise_rules(conn: Conn, indicator_id: str) -> NoiseRules:
     )
 
 
+@audit.writes("alert_settings.set")
 def set_noise_rules(conn: Conn, indicator_id: str, *, min_denominator: float | None,
                     kinds: list[str] | None) -> dict[str, Any]:
     """Store an indicator's noise rules (None: back to the default)."""
@@ -221,6 +222,8 @@ def set_noise_rules(conn: Conn, indicator_id: str, *, min_denominator: float | N
     conn.execute(insert(AlertSetting).values(indicator_id=ind.id, min_denominator=min_denominator,
                                              kinds=kinds))
     rules = noise_rules(conn, ind.id)
+    audit.record(conn, "alert_settings.set", ind.id,
+                 {"min_denominator": min_denominator, "kinds": kinds})
     return {"indicator_id": ind.id, "min_denominator": rules.min_denominator,
             "kinds": sorted(rules.kinds, key=ALERT_KINDS.index)}
 
