@@ -47,6 +47,7 @@ from core.models import (
     utcnow,
 )
 from core.periods import parse_period
+from core.services import disclosure
 from core.services.base import (
     Conn,
     IndicatorMeta,
@@ -416,11 +417,16 @@ def chart_url(org_code: str, indicator_id: str, period_type: str | None = None) 
 
 
 def published(frame: pd.DataFrame) -> pd.DataFrame:
-    """Alerts as they may leave core: the one place disclosure control applies to them
-    (a value whose count would be suppressed is withheld)."""
-    if not get_settings().disclosure_control or frame.empty:
+    """Alerts as they may leave core: the one place disclosure control applies to them, with
+    the rule of :mod:`core.services.disclosure` (the settings' ``QIDASH_DISCLOSURE_*``): an
+    alert whose numerator or denominator is in the suppressed range shows no value and no
+    counts (its ``disclosure`` column says so); the other counts are rounded. The message
+    carries no figures, so it stays."""
+    rule = disclosure.active_rule()
+    if rule is None or frame.empty:
         return frame
-    return stats.disclose_frame(frame, value_columns=("value",))
+    out, _ = disclosure.disclose_frame(frame, rule, blank=("value",))
+    return out
 
 
 def _parse_since(since: str | dt.date | dt.datetime | None) -> dt.datetime | None:
