@@ -296,7 +296,7 @@ def test_nothing_without_a_viewer_when_auth_is_required(app_client: TestClient) 
     _require_auth(True)
     viewer = _token("viewer1", "viewer")
     for path in ("/", "/indicators/imm_mmr1_24m", "/organisations/H82006", "/upload",
-                 "/networks/U33593"):
+                 "/networks/U33593", "/alerts", "/alerts?network=U33593"):
         r = app_client.get(path, follow_redirects=False)
         assert r.status_code == 303, path
         assert r.headers["location"].startswith("/sign-in?next=")
