@@ -202,6 +202,11 @@ def test_disclosure_control_withholds_small_counts_from_alerts_and_digests(
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(r.text))}
     assert all(rows[str(a["id"])]["value"] == "" for a in hidden)
     assert all(rows[str(a["id"])]["value"] != "" for a in shown)
+    # the CLI lists them as the API does
+    out = CliRunner().invoke(app, ["alerts", "list", "--load", str(second.load_id),
+                                   "--limit", "10000", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["alerts"] == alerts
     # the digests: a withheld alert's line carries no value
     texts = "\n".join(_parts(m)["text/plain"] for _, m in inbox.messages)
     assert len(inbox.messages) == 2
