@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import delete, insert, select, update
 
+from core import audit
 from core.errors import InvalidParameter, NotFound
 from core.models import ACTION_STATUSES, Action, Organisation, utcnow
 from core.services.base import Conn, get_indicator, get_org
@@ -62,6 +63,7 @@ def _check(title: str | None, status: str | None, date: dt.date | None,
         raise InvalidParameter("review_date", "the review date is before the action's date")
 
 
+@audit.writes("action.create")
 def create_action(conn: Conn, *, org: str, indicator: str, date: dt.date, title: str,
                   owner: str | None = None, review_date: dt.date | None = None,
                   status: str = "planned", created_by: str | None = None) -> dict[str, Any]:
@@ -75,9 +77,13 @@ def create_action(conn: Conn, *, org: str, indicator: str, date: dt.date, title:
         owner=(owner or "").strip() or None, review_date=review_date, status=status,
         created_by=created_by, created_at=now, updated_at=now).returning(Action.id)
     ).scalar_one()
+    audit.record(conn, "action.create", str(new_id),
+                 {"org": o.code, "indicator": i.id, "date": date.isoformat(),
+                  "title": title.strip(), "status": status})
     return get_action(conn, new_id)
 
 
+@audit.writes("action.update")
 def update_action(conn: Conn, action_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     """Change some fields of an action (``org`` and ``indicator`` by code / id)."""
     current = get_action(conn, action_id)
@@ -102,12 +108,18 @@ def update_action(conn: Conn, action_id: int, changes: dict[str, Any]) -> dict[s
         values["owner"] = (changes["owner"] or "").strip() or None
     values["updated_at"] = utcnow()
     conn.execute(update(Action).where(Action.id == action_id).values(**values))
+    audit.record(conn, "action.update", str(action_id),
+                 {k: None if changes[k] is None else str(changes[k]) for k in sorted(changes)})
     return get_action(conn, action_id)
 
 
+@audit.writes("action.delete")
 def delete_action(conn: Conn, action_id: int) -> None:
-    get_action(conn, action_id)
+    old = get_action(conn, action_id)
     conn.execute(delete(Action).where(Action.id == action_id))
+    audit.record(conn, "action.delete", str(action_id),
+                 {k: None if old.get(k) is None else str(old[k])
+                  for k in ("org_code", "indicator_id", "date", "title", "status")})
 
 
 def list_actions(conn: Conn, *, org: str | None = None, indicator: str | None = None,

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 
-from core import stats
+from core import audit, stats
 from core.errors import InvalidParameter, QidashError
 from core.models import (
     ALERT_KINDS,
@@ -47,6 +47,7 @@ from core.models import (
     utcnow,
 )
 from core.periods import parse_period
+from core.services import disclosure
 from core.services.base import (
     Conn,
     IndicatorMeta,
@@ -210,6 +211,7 @@ def noise_rules(conn: Conn, indicator_id: str) -> NoiseRules:
     )
 
 
+@audit.writes("alert_settings.set")
 def set_noise_rules(conn: Conn, indicator_id: str, *, min_denominator: float | None,
                     kinds: list[str] | None) -> dict[str, Any]:
     """Store an indicator's noise rules (None: back to the default)."""
@@ -222,6 +224,8 @@ def set_noise_rules(conn: Conn, indicator_id: str, *, min_denominator: float | N
     conn.execute(insert(AlertSetting).values(indicator_id=ind.id, min_denominator=min_denominator,
                                              kinds=kinds))
     rules = noise_rules(conn, ind.id)
+    audit.record(conn, "alert_settings.set", ind.id,
+                 {"min_denominator": min_denominator, "kinds": kinds})
     return {"indicator_id": ind.id, "min_denominator": rules.min_denominator,
             "kinds": sorted(rules.kinds, key=ALERT_KINDS.index)}
 
@@ -421,11 +425,16 @@ def chart_url(org_code: str, indicator_id: str, period_type: str | None = None) 
 
 
 def published(frame: pd.DataFrame) -> pd.DataFrame:
-    """Alerts as they may leave core: the one place disclosure control applies to them
-    (a value whose count would be suppressed is withheld)."""
-    if not get_settings().disclosure_control or frame.empty:
+    """Alerts as they may leave core: the one place disclosure control applies to them, with
+    the rule of :mod:`core.services.disclosure` (the settings' ``QIDASH_DISCLOSURE_*``): an
+    alert whose numerator or denominator is in the suppressed range shows no value and no
+    counts (its ``disclosure`` column says so); the other counts are rounded. The message
+    carries no figures, so it stays."""
+    rule = disclosure.active_rule()
+    if rule is None or frame.empty:
         return frame
-    return stats.disclose_frame(frame, value_columns=("value",))
+    out, _ = disclosure.disclose_frame(frame, rule, blank=("value",))
+    return out
 
 
 def _parse_since(since: str | dt.date | dt.datetime | None) -> dt.datetime | None:

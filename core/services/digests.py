@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 from sqlalchemy import Engine, delete, insert, select, update
 
+from core import audit
 from core.errors import InvalidParameter, NotFound
 from core.models import Digest, Load, Organisation, Subscription, utcnow
 from core.services.alerts import KIND_ORDER, check_kinds, list_alerts
@@ -62,6 +63,7 @@ def _subscription(conn: Conn, sub_id: int) -> dict[str, Any]:
             "kinds": r[4], "created_by": r[5], "created_at": r[6]}
 
 
+@audit.writes("subscription.create")
 def create_subscription(conn: Conn, *, email: str, network: str,
                         kinds: list[str] | None = None, created_by: str | None = None
                         ) -> dict[str, Any]:
@@ -73,6 +75,8 @@ def create_subscription(conn: Conn, *, email: str, network: str,
     new_id = conn.execute(insert(Subscription).values(
         email=address, network_id=net.id, kinds=check_kinds(kinds), created_by=created_by,
         created_at=utcnow()).returning(Subscription.id)).scalar_one()
+    audit.record(conn, "subscription.create", str(new_id),
+                 {"email": address, "network": net.code, "kinds": check_kinds(kinds)})
     return _subscription(conn, new_id)
 
 
@@ -81,9 +85,12 @@ def list_subscriptions(conn: Conn) -> list[dict[str, Any]]:
     return [_subscription(conn, i) for i in ids]
 
 
+@audit.writes("subscription.delete")
 def delete_subscription(conn: Conn, sub_id: int) -> None:
-    _subscription(conn, sub_id)  # NotFound
+    old = _subscription(conn, sub_id)  # NotFound
     conn.execute(delete(Subscription).where(Subscription.id == sub_id))
+    audit.record(conn, "subscription.delete", str(sub_id),
+                 {"email": old["email"], "network": old["network"], "kinds": old["kinds"]})
 
 
 # ----------------------------------------------------------------------------- digests
@@ -231,6 +238,7 @@ class SendReport:
                 "errors": list(self.errors or [])}
 
 
+@audit.writes("digest.send")
 def send_pending(engine: Engine, *, load_id: int | None = None) -> SendReport:
     """Send the pending digests (of one load, or all); each one's outcome is committed on its
     own. A failure is logged and leaves the digest pending with its error."""
@@ -268,6 +276,7 @@ def send_pending(engine: Engine, *, load_id: int | None = None) -> SendReport:
             conn.execute(update(Digest).where(Digest.id == digest_id).values(
                 status="sent", sent_at=utcnow(), attempts=Digest.attempts + 1,
                 last_error=None))
+            audit.record(conn, "digest.send", str(digest_id), {"to": str(msg["To"])})
             report.sent += 1
     return report
 

@@ -166,3 +166,51 @@ def test_a_failed_send_keeps_the_digest_pending_and_never_fails_the_load(ae, smt
     sid = json.loads(listed.output)[0]["id"]
     assert runner.invoke(app, ["subscriptions", "remove", str(sid)]).exit_code == 0
     assert runner.invoke(app, ["subscriptions", "remove", str(sid)]).exit_code == 2
+
+
+def test_disclosure_control_withholds_small_counts_from_alerts_and_digests(
+        ae, api, analyst, smtp):  # noqa: F811
+    """QIDASH_DISCLOSURE_CONTROL on: an alert whose breaches or attendances are 1..7 shows no
+    value in the API (JSON and CSV) nor in the digest; the others keep theirs."""
+    from tests.api.test_alerts import _sums
+
+    inbox, port = smtp
+    _use(smtp_url=f"smtp://127.0.0.1:{port}", disclosure_control=True)
+    h = bearer(analyst)
+    for net in ("NETA", "NETB"):
+        r = api.post("/api/v1/subscriptions", json={"email": f"{net}@example.nhs.uk",
+                                                    "network": net}, headers=h)
+        assert r.status_code == 201, r.text
+    second = _load_late(ae)
+    sums = _sums()
+
+    def small(a: dict) -> bool:  # type: ignore[type-arg]
+        return any(1 <= c <= 7 for c in sums[(a["org_code"], a["period"])])
+
+    alerts = _alerts(api, load=second.load_id)["alerts"]
+    hidden = [a for a in alerts if small(a)]
+    shown = [a for a in alerts if not small(a)]
+    assert hidden, "the real data has alerts on small counts"
+    assert shown
+    assert all(a["value"] is None for a in hidden)
+    assert all(a["value"] is not None for a in shown)
+    r = api.get("/api/v1/alerts", params={"load": second.load_id, "limit": 10000,
+                                          "format": "csv"})
+    assert r.status_code == 200
+    import csv
+    import io
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(r.text))}
+    assert all(rows[str(a["id"])]["value"] == "" for a in hidden)
+    assert all(rows[str(a["id"])]["value"] != "" for a in shown)
+    # the CLI lists them as the API does
+    out = CliRunner().invoke(app, ["alerts", "list", "--load", str(second.load_id),
+                                   "--limit", "10000", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["alerts"] == alerts
+    # the digests: a withheld alert's line carries no value
+    texts = "\n".join(_parts(m)["text/plain"] for _, m in inbox.messages)
+    assert len(inbox.messages) == 2
+    for a in alerts:
+        section = texts.split(f"({a['org_code']})\n", 1)[1].split("\n\n", 1)[0]
+        line = next(x for x in section.splitlines() if a["message"] in x)
+        assert ("(value " in line) is (a["value"] is not None), line

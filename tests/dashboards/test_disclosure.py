@@ -136,20 +136,28 @@ def test_profile_trend_network_pages(small, pages) -> None:  # type: ignore[no-u
     lay = trend.layout(code="H82010", indicator_id="imm_6in1_12m")
     plain = _plain(lay)
     assert not leaks(plain)
-    # the suppressed 2021-22 point is not drawn, and the mean (hence the limits) leaves it
-    # out: a mean of three with two shown would give the third away
+    # the suppressed 2021-22 point is not drawn, and the centre line leaves it out: a centre
+    # of three with two shown would give the third away (three points are too few for
+    # limits, so the chart is a run chart and its centre the median)
     fig = next(v for v in _walk_figures(plain))
     hover = json.dumps([t.get("hovertext") for t in fig["data"]])
     assert "<b>2021-22</b><br>n/a" in hover
     assert "<b>2020-21</b><br>97.3%" in hover
-    mean = next(t for t in fig["data"] if t.get("name") == "Mean")["y"][0]
+    assert not any(t.get("name") == "Mean" for t in fig["data"])
+    centre = next(t for t in fig["data"] if t.get("name") == "Median")["y"][0]
     from core.db import session_scope
     from core.services.spc import spc
 
     with session_scope() as s:
         shown = spc(s, "H82010", "imm_6in1_12m").points["value"]
     assert shown.isna().tolist() == [False, False, True]
-    assert mean == pytest.approx(shown.mean())
+    assert centre == pytest.approx(shown.median())
+    from core.services.disclosure import undisclosed
+
+    with session_scope() as s, undisclosed():
+        true = spc(s, "H82010", "imm_6in1_12m").points["value"]
+    assert true.notna().all()
+    assert centre != pytest.approx(true.median())  # the hidden point would move it
 
     net = pages["network"]
     for code in (TINY_PCN, "U80779"):

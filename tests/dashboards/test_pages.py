@@ -224,7 +224,14 @@ def test_network_and_home(sample, pages):
     assert [r["Flags"] for r in grid.rowData] == sorted(
         [r["Flags"] for r in grid.rowData], reverse=True)
     fig = _find(lay, "net-graph").figure
-    assert sum(bool(a.showarrow) for a in fig.layout.annotations) == 4  # the 4 members labelled
+    # the 4 members labelled, each once, by name (shortened with an ellipsis when the names
+    # do not fit beside the bars); the benchmark lines' labels carry bold values too
+    members = [c["headerName"] for c in grid.columnDefs[2:]]
+    assert len(members) == 4
+    assert sum(bool(a.showarrow) for a in fig.layout.annotations) == 4
+    names = [a.text.split("</b>")[0].removeprefix("<b>").removesuffix("\u2026")
+             for a in fig.layout.annotations if a.showarrow]
+    assert sorted(next(m for m in members if m.startswith(n)) for n in names) == sorted(members)
     # the line is the average of the peers compared (the sample holds one CCG's practices),
     # named for them: never 'national'
     words = json.dumps(fig.to_plotly_json(), default=str)

@@ -32,7 +32,7 @@ from sqlalchemy import Engine, func, select, text
 
 from core import audit, auth
 from core.db import session_scope
-from core.models import Annotation, AuditEntry, Load
+from core.models import Action, AlertSetting, Annotation, AuditEntry, Load, Subscription
 from core.settings import Settings, override_settings
 from dashboards.app import create_dash
 from tests.dashboards.sample_data import load_sample
@@ -74,7 +74,7 @@ def _bearer(token: str | None) -> dict[str, str]:
 def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as c:
         return {t.__tablename__: c.execute(select(func.count()).select_from(t)).scalar_one()
-                for t in (Load, Annotation, AuditEntry)}
+                for t in (Load, Annotation, AuditEntry, Action, Subscription, AlertSetting)}
 
 
 def _require_auth(on: bool) -> None:
@@ -100,7 +100,11 @@ def test_every_api_write_refuses_without_the_role(app_client: TestClient,
     assert {("POST", "/api/v1/loads"), ("POST", "/api/v1/loads/1/revert"),
             ("POST", "/api/v1/annotations"), ("DELETE", "/api/v1/annotations/1"),
             ("POST", "/api/v1/groups"), ("DELETE", "/api/v1/groups/1"),
-            ("POST", "/api/v1/tokens"), ("DELETE", "/api/v1/tokens/1")} <= set(writes)
+            ("POST", "/api/v1/tokens"), ("DELETE", "/api/v1/tokens/1"),
+            # the loop's: improvement actions and digest subscriptions
+            ("POST", "/api/v1/actions"), ("PATCH", "/api/v1/actions/1"),
+            ("DELETE", "/api/v1/actions/1"), ("POST", "/api/v1/subscriptions"),
+            ("DELETE", "/api/v1/subscriptions/1")} <= set(writes)
     viewer = _token("viewer1", "viewer")
     analyst = _token("analyst1", "analyst")
     before = _counts(engine)
@@ -120,9 +124,13 @@ def test_every_api_write_refuses_without_the_role(app_client: TestClient,
         assert app_client.get(path, headers=_bearer(analyst)).status_code == 403
 
 
+#: reads for analysts only: the subscription list holds email addresses
+ANALYST_READS = ("/api/v1/subscriptions",)
+
+
 def test_every_api_read_needs_a_viewer_when_auth_is_required(app_client: TestClient) -> None:
     _require_auth(True)
-    viewer = _token("viewer1", "viewer")
+    viewer, analyst = _token("viewer1", "viewer"), _token("analyst1", "analyst")
     reads = [p for m, p in _api_operations(app_client) if m == "GET"]
     assert len(reads) > 15
     for path in reads:
@@ -134,6 +142,9 @@ def test_every_api_read_needs_a_viewer_when_auth_is_required(app_client: TestCli
         if path in ("/api/v1/tokens", "/api/v1/audit"):
             continue
         r = app_client.get(path, headers=_bearer(viewer))
+        if path in ANALYST_READS:
+            assert r.status_code == 403, (path, r.status_code)
+            r = app_client.get(path, headers=_bearer(analyst))
         assert r.status_code not in (401, 403), (path, r.status_code, r.text)
 
 
@@ -285,7 +296,7 @@ def test_nothing_without_a_viewer_when_auth_is_required(app_client: TestClient) 
     _require_auth(True)
     viewer = _token("viewer1", "viewer")
     for path in ("/", "/indicators/imm_mmr1_24m", "/organisations/H82006", "/upload",
-                 "/networks/U33593"):
+                 "/networks/U33593", "/alerts", "/alerts?network=U33593"):
         r = app_client.get(path, follow_redirects=False)
         assert r.status_code == 303, path
         assert r.headers["location"].startswith("/sign-in?next=")
@@ -453,6 +464,57 @@ def test_audit_log_api_and_cli(app_client: TestClient) -> None:
     bad = app_client.post("/api/v1/tokens", json={"name": "x", "expires_in": "soon"},
                           headers=_bearer(admin))
     assert bad.status_code == 422
+
+
+def test_the_loops_writes_are_audited(app_client: TestClient, engine: Engine) -> None:
+    """Actions, subscriptions and alert settings (the loop, written before the audit log) are
+    marked writes and each API or CLI write leaves one entry: who, what, when, from where."""
+    from typer.testing import CliRunner
+
+    from qidash.cli import app as cli
+
+    assert {"action.create", "action.update", "action.delete", "subscription.create",
+            "subscription.delete", "alert_settings.set", "digest.send"
+            } <= set(audit.WRITE_FUNCTIONS)
+    h = _bearer(_token("analyst1", "analyst"))
+    r = app_client.post("/api/v1/actions", json={
+        "org": "H82006", "indicator": "imm_mmr1_24m", "date": "2020-01-01",
+        "title": "Recall clinic"}, headers=h)
+    assert r.status_code == 201, r.text
+    action_id = r.json()["id"]
+    r = app_client.patch(f"/api/v1/actions/{action_id}", json={"status": "done"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert app_client.delete(f"/api/v1/actions/{action_id}", headers=h).status_code == 204
+    r = app_client.post("/api/v1/subscriptions", json={"email": "lead@example.nhs.uk",
+                                                       "network": "U33593"}, headers=h)
+    assert r.status_code == 201, r.text
+    sub_id = r.json()["id"]
+    assert app_client.delete(f"/api/v1/subscriptions/{sub_id}", headers=h).status_code == 204
+    # a refused write leaves no entry
+    assert app_client.delete(f"/api/v1/actions/{action_id}", headers=h).status_code == 404
+    out = CliRunner().invoke(cli, ["alerts", "settings", "imm_mmr1_24m",
+                                   "--min-denominator", "20"])
+    assert out.exit_code == 0, out.output
+    with session_scope() as s:
+        entries = audit.list_entries(s)
+    got = [(e["action"], e["target"]) for e in reversed(entries)
+           if e["action"].split(".")[0] in ("action", "subscription", "alert_settings")]
+    assert got == [("action.create", str(action_id)), ("action.update", str(action_id)),
+                   ("action.delete", str(action_id)), ("subscription.create", str(sub_id)),
+                   ("subscription.delete", str(sub_id)),
+                   ("alert_settings.set", "imm_mmr1_24m")]
+    api_entries = [e for e in entries if e["actor"] == "analyst1"]
+    assert len(api_entries) == 5
+    assert all(e["via"] == "api" and e["source"] == "testclient" and e["role"] == "analyst"
+               and e["at"] for e in api_entries)
+    by_action = {e["action"]: e for e in entries}
+    assert by_action["action.update"]["details"] == {"status": "done"}
+    assert by_action["action.delete"]["details"]["title"] == "Recall clinic"
+    assert by_action["subscription.create"]["details"]["network"] == "U33593"
+    cli_entry = by_action["alert_settings.set"]
+    assert cli_entry["via"] == "cli"
+    assert "@" in cli_entry["source"]
+    assert cli_entry["details"]["min_denominator"] == 20
 
 
 def test_cli_writes_are_audited_as_the_host_user(engine: Engine) -> None:

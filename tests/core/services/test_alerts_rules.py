@@ -92,5 +92,21 @@ def test_alerts_leave_core_through_disclosure_control():
         out = published(frame)
         assert np.isnan(out["value"].iloc[0])  # 3 of 6: a small count, withheld
         assert out["value"].iloc[1] == 10.0
+        # the rule of core.services.disclosure: a small denominator alone withholds the
+        # value (0 of 6), counts are rounded, the row says why; the settings' range applies
+        frame2 = pd.DataFrame({"id": [1, 2, 3], "value": [0.0, 25.0, 50.0],
+                               "numerator": [0.0, 9.0, 23.0], "denominator": [6.0, 36.0, 46.0]})
+        out = published(frame2)
+        assert np.isnan(out["value"].iloc[0])
+        assert np.isnan(out["denominator"].iloc[0])
+        assert out["disclosure"].tolist() == ["suppressed: small numbers", None, None]
+        assert out["value"].iloc[1:].tolist() == [25.0, 50.0]
+        assert out["numerator"].iloc[1:].tolist() == [10.0, 25.0]  # rounded to 5
+        assert out["denominator"].iloc[1:].tolist() == [35.0, 45.0]
+        override_settings(Settings(database_url="sqlite://", disclosure_control=True,
+                                   disclosure_suppress_max=10))
+        out = published(frame2)
+        assert np.isnan(out["value"].iloc[1])  # 9 is in 1..10
+        assert out["value"].iloc[2] == 50.0
     finally:
         override_settings(before)
