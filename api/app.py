@@ -154,7 +154,7 @@ def create_api() -> FastAPI:
     @app.api_route("/api/{path:path}",
                    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                    include_in_schema=False)
-    def unknown_api_route(request: Request, path: str):  # type: ignore[no-untyped-def]
+    def unknown_api_route(request: Request, path: str):
         allowed = _methods_of(app, request)
         if allowed:
             allow = ", ".join([*allowed, "OPTIONS"])
