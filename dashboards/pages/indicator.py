@@ -264,7 +264,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
             html.Div(
                 [
                     html.P(summary, id=f"{P}-summary", className="qd-summary",
-                           **{"aria-live": "polite"}),
+                           **components.ARIA_LIVE_POLITE),
                     _chart_links(st, meta, hl_options),
                     dcc.Loading(
                         [

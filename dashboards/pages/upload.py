@@ -131,7 +131,7 @@ def layout(**_query: str) -> Any:
                          html.Div("Rows with problems are listed and left out; the rest "
                                   "are loaded.", className="form-text")], md=3),
             ], className="g-3 qd-controls"),
-            html.Div(id=f"{P}-report", className="mt-3", **{"aria-live": "polite"}),
+            html.Div(id=f"{P}-report", className="mt-3", **components.ARIA_LIVE_POLITE),
             dbc.Button("Load this file", id=f"{P}-commit", color="primary", disabled=True,
                        className="mt-2"),
         ], className="qd-card"),
@@ -151,7 +151,7 @@ def layout(**_query: str) -> Any:
                        outline=True, className="mt-2"),
             dcc.ConfirmDialog(id=f"{P}-revert-confirm"),
             dcc.Store(id=f"{P}-revert-pending"),
-            html.Div(id=f"{P}-revert-msg", className="mt-2", **{"aria-live": "polite"}),
+            html.Div(id=f"{P}-revert-msg", className="mt-2", **components.ARIA_LIVE_POLITE),
         ], className="qd-card"),
     ])
 
