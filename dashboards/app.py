@@ -210,7 +210,7 @@ def _first_page(app: Dash) -> Any:
             dcc.Store(id=store.id, data={"title": title}),
             html.Div(id=dummy.id, disable_n_clicks=True),
         ])
-    except Exception:  # noqa: BLE001 - the routing callback builds the page instead
+    except Exception:  # the routing callback builds the page instead
         log.warning("first page not built into the layout", exc_info=True)
         return None
 

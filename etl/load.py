@@ -174,7 +174,7 @@ def restore_foreign_keys(conn: Connection) -> None:
     try:
         raw.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
         on = raw.execute("PRAGMA foreign_keys").fetchone()[0]  # type: ignore[union-attr]
-    except Exception:  # noqa: BLE001 - whatever went wrong, the connection must not be reused
+    except Exception:  # whatever went wrong, the connection must not be reused
         on = 0
     if not on:
         conn.invalidate()
@@ -211,7 +211,7 @@ def release_load(conn: Connection, load_id: int) -> None:
         conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
                      {"ns": _LOADER_LOCK, "id": load_id})
         conn.rollback()
-    except Exception:  # noqa: BLE001 - whatever went wrong, the session must not be reused
+    except Exception:  # whatever went wrong, the session must not be reused
         conn.invalidate()
 
 

@@ -63,7 +63,7 @@ def _cookies(headers: dict[bytes, bytes]) -> dict[str, str]:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(headers.get(b"cookie", b"").decode("latin-1"))
-    except Exception:  # noqa: BLE001 - a malformed cookie header is no cookie
+    except Exception:  # a malformed cookie header is no cookie
         return {}
     return {k: m.value for k, m in jar.items()}
 
