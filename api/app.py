@@ -21,7 +21,6 @@ from api.routes import (
     actions,
     admin,
     alerts,
-    annotations,
     exports,
     groups,
     health,
@@ -30,6 +29,9 @@ from api.routes import (
     networks,
     organisations,
     subscriptions,
+)
+from api.routes import (
+    annotations as annotation_routes,
 )
 
 API_PREFIX = "/api/v1"
@@ -128,7 +130,7 @@ def create_api() -> FastAPI:
     app.add_middleware(TextGuardMiddleware)  # NUL / lone surrogates: 422, never a 500
     # heavy reads are cached per worker by data version (api/cache.py)
     app.state.response_cache = make_cache()
-    for module in (health, indicators, organisations, networks, groups, annotations, loads,
+    for module in (health, indicators, organisations, networks, groups, annotation_routes, loads,
                    admin, alerts, subscriptions, actions):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)
@@ -154,7 +156,7 @@ def create_api() -> FastAPI:
     @app.api_route("/api/{path:path}",
                    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                    include_in_schema=False)
-    def unknown_api_route(request: Request, path: str):  # type: ignore[no-untyped-def]
+    def unknown_api_route(request: Request, path: str):
         allowed = _methods_of(app, request)
         if allowed:
             allow = ", ".join([*allowed, "OPTIONS"])

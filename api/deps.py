@@ -87,7 +87,7 @@ def _caller(request: Request, session: Session) -> Caller:
     return Caller(principal.name, principal.role)
 
 
-def require(minimum: Literal["viewer", "analyst", "admin"]):  # type: ignore[no-untyped-def]
+def require(minimum: Literal["viewer", "analyst", "admin"]):
     """A dependency that returns the :class:`Caller` if the one rule
     (:func:`core.auth.authorize`) lets it do what needs ``minimum``: reads are open unless
     ``QIDASH_REQUIRE_AUTH`` is true, writes need analyst, tokens and the audit log admin.

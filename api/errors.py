@@ -64,7 +64,7 @@ def error_body(status: int, code: str, message: str, details: Any = None) -> dic
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+                   headers: dict[str, str] | None = None):
     """A JSON error response in the one shape."""
     resp = json_response(error_body(status, code, message, details), status_code=status)
     if headers:
@@ -98,7 +98,7 @@ def _echo(value: Any) -> Any:
     return None
 
 
-def _unavailable():  # type: ignore[no-untyped-def]
+def _unavailable():
     return error_response(
         503, "unavailable",
         "the database is unavailable at the moment; try again shortly (the service reconnects "
@@ -111,7 +111,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error the one shape."""
 
     @app.exception_handler(QidashError)
-    async def _core(_request: Request, exc: QidashError):  # type: ignore[no-untyped-def]
+    async def _core(_request: Request, exc: QidashError):
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, TooManyAttempts):
@@ -119,11 +119,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(APIError)
-    async def _api(_request: Request, exc: APIError):  # type: ignore[no-untyped-def]
+    async def _api(_request: Request, exc: APIError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+    async def _validation(_request: Request, exc: RequestValidationError):
         problems = []
         for err in exc.errors():
             loc = err.get("loc", ())
@@ -141,7 +141,7 @@ def install_error_handlers(app: FastAPI) -> None:
                               {"parameter": first["parameter"], "problems": problems})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+    async def _http(_request: Request, exc: StarletteHTTPException):
         status = exc.status_code
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if status == 404 and message == "Not Found":
@@ -150,7 +150,7 @@ def install_error_handlers(app: FastAPI) -> None:
                               getattr(exc, "headers", None))
 
     @app.exception_handler(sa_exc.DBAPIError)
-    async def _database(request: Request, exc: sa_exc.DBAPIError):  # type: ignore[no-untyped-def]
+    async def _database(request: Request, exc: sa_exc.DBAPIError):
         # A dropped or refused database connection is an outage, not a bug: 503 with a
         # message, and the pool (pool_pre_ping) reconnects by itself when the database returns.
         if exc.connection_invalidated or isinstance(
@@ -161,12 +161,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return await _unexpected(request, exc)
 
     @app.exception_handler(sa_exc.TimeoutError)
-    async def _pool_timeout(request: Request, exc: sa_exc.TimeoutError):  # type: ignore[no-untyped-def]
+    async def _pool_timeout(request: Request, exc: sa_exc.TimeoutError):
         log.warning("database pool exhausted on %s %s", request.method, request.url.path)
         return _unavailable()
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
+    async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(
             500, "internal_error",

@@ -90,7 +90,7 @@ def _row_builder(cols: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
         return lambda *vals: dict(zip(cols, vals, strict=True))
     args = ", ".join(f"v{i}" for i in range(len(cols)))
     body = ", ".join(f"{c!r}: v{i}" for i, c in enumerate(cols))
-    return eval(f"lambda {args}: {{{body}}}", {"__builtins__": {}})  # noqa: S307
+    return eval(f"lambda {args}: {{{body}}}", {"__builtins__": {}})
 
 
 def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None

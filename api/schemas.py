@@ -9,7 +9,7 @@ annotations) are validated by them.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,12 @@ from api.guard import CleanStr
 
 def _ex(example: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [example]})
+
+
+def _example_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The example a model's :func:`_ex` config holds (to nest it in another model's example)."""
+    extra = cast(dict[str, Any], model.model_config["json_schema_extra"])
+    return cast(dict[str, Any], extra["examples"][0])
 
 
 class ErrorDetail(BaseModel):
@@ -546,7 +552,7 @@ class Group(BaseModel):
 
 
 class GroupList(BaseModel):
-    model_config = _ex({"items": [Group.model_config["json_schema_extra"]["examples"][0]]})
+    model_config = _ex({"items": [_example_of(Group)]})
     items: list[Group]
 
 
@@ -565,7 +571,7 @@ class AnnotationIn(BaseModel):
 
 
 class AnnotationList(BaseModel):
-    model_config = _ex({"items": [Annotation.model_config["json_schema_extra"]["examples"][0]]})
+    model_config = _ex({"items": [_example_of(Annotation)]})
     items: list[Annotation]
 
 
@@ -596,7 +602,7 @@ class LoadRow(BaseModel):
 
 
 class LoadList(BaseModel):
-    model_config = _ex({"items": [LoadRow.model_config["json_schema_extra"]["examples"][0]]})
+    model_config = _ex({"items": [_example_of(LoadRow)]})
     items: list[LoadRow]
 
 
@@ -609,7 +615,7 @@ class RejectedRow(BaseModel):
 
 
 class LoadDetail(LoadRow):
-    model_config = _ex({**LoadRow.model_config["json_schema_extra"]["examples"][0],
+    model_config = _ex({**_example_of(LoadRow),
                         "status": "loaded", "rows_rejected": 1, "errors_total": 1,
                         "errors": [{"line": 3, "sheet": None, "column": "org_code",
                                     "value": "ZZZ99", "message": "unknown organisation "
@@ -675,7 +681,7 @@ class AlertRow(BaseModel):
 
 
 class AlertList(BaseModel):
-    model_config = _ex({"alerts": [AlertRow.model_config["json_schema_extra"]["examples"][0]],
+    model_config = _ex({"alerts": [_example_of(AlertRow)],
                         "total": 1})
     alerts: list[AlertRow]
     total: int

@@ -142,7 +142,7 @@ def main() -> int:
     port = _free_port()
     env = dict(os.environ, QIDASH_DATABASE_URL=url, QIDASH_LOG_JSON="true",
                PYTHONPATH=str(REPO))
-    log = open(os.devnull, "w")  # noqa: SIM115 - the server's access log, one line per request
+    log = open(os.devnull, "w")  # the server's access log, one line per request
     proc = subprocess.Popen([QIDASH, "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", str(args.workers)], cwd=REPO, env=env,
                             stdout=log, stderr=log, start_new_session=True)

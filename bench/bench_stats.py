@@ -15,7 +15,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.stats import (  # noqa: E402
+from core.stats import (
     aggregate,
     funnel,
     opportunity,

@@ -76,7 +76,7 @@ def cli_actor() -> Actor:
     with the database's own credentials, so it has no token)."""
     try:
         user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment
+    except Exception:  # no user name in this environment
         user = "unknown"
     return Actor(None, None, "cli", f"{user}@{socket.gethostname()}"[:200])
 

@@ -324,7 +324,7 @@ def end_session(session: Conn, session_id: str) -> bool:
     return bool(n)
 
 
-def _session_row(conn: Conn, session_id: str):  # noqa: ANN202 - a Row
+def _session_row(conn: Conn, session_id: str):  # returns a Row
     if not session_id or len(session_id) > 200:
         return None
     return conn.execute(

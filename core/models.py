@@ -7,7 +7,7 @@ wrote it, and ``value_history`` keeps what each load replaced so that a load can
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -55,6 +56,8 @@ def utcnow() -> dt.datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    # every model is mapped to a real Table (none to a join or select), so type it as one
+    __table__: ClassVar[Table]
 
 
 class Load(Base):

@@ -53,7 +53,7 @@ def _names(entity: str, keys: list[str]) -> dict[str, str]:
         with session_scope() as s:
             return {str(k): str(n) for k, n in s.execute(
                 select(key, table.name).where(key.in_(keys))).all()}
-    except Exception:  # noqa: BLE001 - the message still stands without names
+    except Exception:  # the message still stands without names
         log.exception("names for an error message")
         return {}
 

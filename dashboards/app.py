@@ -104,7 +104,8 @@ class QidashDash(Dash):
     #: the pages' title callback): the Content-Security-Policy allows these and no others
     csp_script_hashes: frozenset[str] = frozenset()
 
-    def interpolate_index(self, **kwargs: Any) -> str:
+    # Dash calls this with keywords only; passing them on whole keeps up with Dash's list
+    def interpolate_index(self, **kwargs: Any) -> str:  # type: ignore[override]
         """The page, its scripts without the polyfill, plotly.js preloaded."""
         kwargs["scripts"] = _POLYFILL_TAG.sub("", kwargs.get("scripts", ""))
         if self.plotly_src:
@@ -130,7 +131,9 @@ def create_dash(requests_pathname_prefix: str = "/") -> Dash:
         suppress_callback_exceptions=True,
         title="qidash",
         serve_locally=True,
-        update_title=None,  # no "Updating..." flicker in the tab title on every callback
+        # no "Updating..." flicker in the tab title on every callback: Dash documents None for
+        # this, but its signature types update_title as str
+        update_title=None,  # type: ignore[arg-type]
         assets_ignore=PLOTLY_ASSET,  # not a script of the page: see QidashDash.plotly_src
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"},
                    # where assets/qidash-grid.js loads ag-grid from
@@ -207,7 +210,7 @@ def _first_page(app: Dash) -> Any:
             dcc.Store(id=store.id, data={"title": title}),
             html.Div(id=dummy.id, disable_n_clicks=True),
         ])
-    except Exception:  # noqa: BLE001 - the routing callback builds the page instead
+    except Exception:  # the routing callback builds the page instead
         log.warning("first page not built into the layout", exc_info=True)
         return None
 

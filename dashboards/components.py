@@ -23,7 +23,10 @@ from dashboards import theme
 #: Where the slide-pack engineer serves the PowerPoint pack (enabled only when the API lists it).
 SLIDES_PATH = "/api/v1/exports/pack.pptx"
 
-GRAPH_CONFIG = {
+#: ``**ARIA_LIVE_POLITE`` on a component whose updates a screen reader should announce
+ARIA_LIVE_POLITE: dict[str, Any] = {"aria-live": "polite"}
+
+GRAPH_CONFIG: dcc.Graph.Config = {
     "displaylogo": False,
     "responsive": True,
     # the toolbar gives PNG; SVG is one click away for print-quality figures

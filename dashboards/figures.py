@@ -298,12 +298,12 @@ def comparison_figure(
         # Measured in headless Chromium, 6,500 bars: drawn in ~270 ms, against 280-450 ms.
         lo = (shown["value"] - shown["err_minus"]).to_numpy(dtype=np.float32)
         hi = (shown["value"] + shown["err_plus"]).to_numpy(dtype=np.float32)
-        band = {"mode": "lines", "hoverinfo": "skip", "showlegend": False,
+        band_kw: dict[str, Any] = {"mode": "lines", "hoverinfo": "skip", "showlegend": False,
                 "line": {"width": 0, "shape": "hvh"}}
-        fig.add_trace(go.Scatter(x=shown["pos"].to_numpy(), y=hi, **band))
+        fig.add_trace(go.Scatter(x=shown["pos"].to_numpy(), y=hi, **band_kw))
         fig.add_trace(go.Scatter(x=shown["pos"].to_numpy(), y=lo, fill="tonexty",
                                  fillcolor=whisker_colour,
-                                 name=f"{confidence:g}% confidence intervals", **band))
+                                 name=f"{confidence:g}% confidence intervals", **band_kw))
     hl_rows = shown[shown["is_hl"]]
     for cat in COMPARISON_ORDER:
         part = hl_rows[hl_rows["comparison"] == cat]
@@ -1136,14 +1136,14 @@ def spc_figure(
         fig.add_annotation(x=last.iloc[0]["x"], y=median, text=label, showarrow=False,
                            xanchor="left", xshift=8,
                            font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
-    for note in annotations or ():
-        when = note.get("date", note.get("x"))
+    for ann in annotations or ():
+        when = ann.get("date", ann.get("x"))
         if when is None:
             continue
         xval = pd.Timestamp(when) if not isinstance(when, str) or when[:4].isdigit() else when
         fig.add_shape(type="line", x0=xval, x1=xval, y0=0, y1=1, yref="paper",
                       line={"color": theme.NHS_DARK_BLUE, "width": 1, "dash": "dot"})
-        fig.add_annotation(x=xval, y=1, yref="paper", text=safe_text(note.get("text"), 40),
+        fig.add_annotation(x=xval, y=1, yref="paper", text=safe_text(ann.get("text"), 40),
                            showarrow=False, textangle=-90, xanchor="right", yanchor="top",
                            font={"size": s["tick"] - 1, "color": theme.NHS_DARK_BLUE})
     for act in actions or ():

@@ -46,10 +46,10 @@ def current_principal() -> auth.Principal | None:
         return None
     scope = flask.request.environ.get("asgi.scope")
     if scope is not None and PRINCIPAL_KEY in scope:
-        return scope[PRINCIPAL_KEY]  # type: ignore[no-any-return]
+        return scope[PRINCIPAL_KEY]
     cached = flask.g.get("qidash_principal", False)
     if cached is not False:
-        return cached  # type: ignore[no-any-return]
+        return cached
     try:
         with session_scope() as s:
             principal = auth.authenticate_request(

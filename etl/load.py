@@ -174,7 +174,7 @@ def restore_foreign_keys(conn: Connection) -> None:
     try:
         raw.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
         on = raw.execute("PRAGMA foreign_keys").fetchone()[0]  # type: ignore[union-attr]
-    except Exception:  # noqa: BLE001 - whatever went wrong, the connection must not be reused
+    except Exception:  # whatever went wrong, the connection must not be reused
         on = 0
     if not on:
         conn.invalidate()
@@ -211,7 +211,7 @@ def release_load(conn: Connection, load_id: int) -> None:
         conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
                      {"ns": _LOADER_LOCK, "id": load_id})
         conn.rollback()
-    except Exception:  # noqa: BLE001 - whatever went wrong, the session must not be reused
+    except Exception:  # whatever went wrong, the session must not be reused
         conn.invalidate()
 
 
@@ -315,7 +315,7 @@ def indicator_info(conn: Connection) -> IndicatorInfo:
     period type takes that type (``IndicatorInfo.inferred``): a file cannot add quarters or
     years to a monthly series by leaving the frequency out.
     """
-    rows = [tuple(r) for r in conn.execute(
+    rows = [r.tuple() for r in conn.execute(
         select(Indicator.id, Indicator.value_type, Indicator.multiplier, Indicator.frequency)
     ).all()]
     undeclared = [r[0] for r in rows if r[3] is None]
@@ -329,7 +329,7 @@ def indicator_info(conn: Connection) -> IndicatorInfo:
             types.setdefault(ind, set()).add(ptype)
     inferred = {ind: t.pop() for ind, t in types.items() if len(t) == 1}
     return IndicatorInfo.from_rows(
-        [(r[0], r[1], r[2], r[3] if r[3] is not None else inferred.get(r[0]))  # type: ignore[misc]
+        [(r[0], r[1], r[2], r[3] if r[3] is not None else inferred.get(r[0]))
          for r in rows], inferred=set(inferred))
 
 
@@ -587,7 +587,7 @@ class ValueStage:
         finally:
             cur.close()
 
-    def duplicates(self) -> list[tuple[str, str, int, str, str]]:
+    def duplicates(self) -> list[tuple[str, str, int, str, int]]:
         """Keys staged more than once (only possible across chunks): (ref, first ref, ...).
 
         Only called when :class:`ChunkKeys` saw a key in two chunks (rare), because a GROUP BY
@@ -603,7 +603,7 @@ class ValueStage:
             "HAVING COUNT(*) > 1) d ON d.org_id = s.org_id AND d.indicator_id = s.indicator_id "
             "AND d.period_id = s.period_id"
         )).all()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
     def delete_keys(self, keys: set[tuple[int, str, int]]) -> None:
         """Remove every staged row of these keys (used by --skip-invalid for duplicates)."""
@@ -931,8 +931,8 @@ def upsert_organisations(
             table.c.is_active, table.c.attributes))
     }
     now = dt.datetime.now(dt.UTC)
-    rows = [{k: (None if _isna(v) else v) for k, v in r.items()}
-            for r in clean.to_dict("records")]
+    rows: list[dict[str, Any]] = [{k: (None if _isna(v) else v) for k, v in r.items()}
+                                  for r in clean.to_dict("records")]
     # parents named but absent everywhere are created from parent_name/parent_type
     codes_in_file = {r["org_code"] for r in rows}
     extra = {}

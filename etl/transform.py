@@ -40,6 +40,9 @@ from core.models import POLARITIES, VALUE_TYPES
 from core.periods import PERIOD_TYPES, PeriodError, parse_period
 from etl.extract import RowError
 
+# a 0-d object array holding None: np.where/np.append fill values typed for numpy's stubs
+_NONE = np.array(None, dtype=object)
+
 
 class CleanValues(pa.DataFrameModel):
     """The boundary between validation and loading: one row per value to write."""
@@ -136,7 +139,7 @@ def _err(mask: np.ndarray, refs: np.ndarray, column: str, values: np.ndarray,
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, float | np.floating) and float(v).is_integer() and abs(v) < 1e15:
+    if isinstance(v, float | np.floating) and float(v).is_integer() and abs(float(v)) < 1e15:
         return str(int(v))
     return str(v)
 
@@ -159,7 +162,7 @@ def parse_periods(
     width = len(type_names) + 1
     combined = (lab_codes.astype(np.int64) + 1) * width + type_codes
     uniq, inverse = np.unique(combined, return_inverse=True)
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for c in uniq:
         lab_code, type_code = divmod(int(c), width)
         label = None if lab_code == 0 else lab_uniques[lab_code - 1]
@@ -227,9 +230,9 @@ def validate_values(
                        "indicators) or correct the id")
     bad |= ind_blank | ind_unknown
     # a sentinel last row answers for unknown indicators (position -1)
-    value_type = np.append(info["value_type"].to_numpy(dtype=object), None)[ind_pos]
+    value_type = np.append(info["value_type"].to_numpy(dtype=object), _NONE)[ind_pos]
     multiplier = np.append(info["multiplier"].to_numpy(dtype="float64"), np.nan)[ind_pos]
-    freq = np.append(info["frequency"].to_numpy(dtype=object), None)[ind_pos]
+    freq = np.append(info["frequency"].to_numpy(dtype=object), _NONE)[ind_pos]
     if period_type is not None:
         freq = np.where(pd.isna(freq), period_type, freq)
 
@@ -478,7 +481,7 @@ def validate_organisations(
     if dup.any():
         first = pd.Series(refs).groupby(code.to_numpy()).transform("first").to_numpy()
         msgs = np.empty(n, dtype=object)
-        for i in np.flatnonzero(dup):
+        for i in np.flatnonzero(dup).tolist():
             msgs[i] = (f"organisation {code.iloc[i]} appears more than once in the file (first "
                        f"at {first[i]}); keep one row per organisation")
         errors += _err(dup, refs, "org_code", code.to_numpy(), msgs)

@@ -311,8 +311,8 @@ def _gather_indicator(
         member_ids = set(below)
     else:
         unit_type, member_ids = org.org_type, {org.id}
-    where = {"period": pref.label, "period_type": pref.period_type, "org_type": unit_type,
-             "peers": peers}
+    where: dict[str, Any] = {"period": pref.label, "period_type": pref.period_type,
+                             "org_type": unit_type, "peers": peers}
     cmp = cmp_service.comparison(session, meta.id, confidence=conf, **where)
     work = adapters.comparison_rows(cmp.rows).copy()
     work["is_member"] = work["org_id"].isin(member_ids)
@@ -336,6 +336,7 @@ def _gather_indicator(
         if cmp.peers.kind == "all" else f"the average of {cmp.peers.label}"
 
     members = work[work["is_member"]]
+    org_value: dict[str, Any]
     if member_ids == {org.id}:
         r = members.iloc[0]
         org_value = {k: float(r[k]) for k in ("value", "lower", "upper", "numerator",

@@ -74,7 +74,7 @@ _DECORATIVE_EXT = (
     "</a:ext></a:extLst>")
 
 
-def _decorative(shape) -> None:  # type: ignore[no-untyped-def]
+def _decorative(shape) -> None:
     """Mark a shape (a colour band) as decorative, so it is not read out."""
     from pptx.oxml import parse_xml
 

@@ -140,7 +140,7 @@ class _Renderer:
                 self._stop = asyncio.Event()
                 self._ready.set()
                 await self._stop.wait()
-        except BaseException as exc:  # noqa: BLE001 - reported to the thread that started us
+        except BaseException as exc:  # reported to the thread that started us
             self._error = exc
             self._ready.set()
 

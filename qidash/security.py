@@ -63,7 +63,7 @@ def _cookies(headers: dict[bytes, bytes]) -> dict[str, str]:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(headers.get(b"cookie", b"").decode("latin-1"))
-    except Exception:  # noqa: BLE001 - a malformed cookie header is no cookie
+    except Exception:  # a malformed cookie header is no cookie
         return {}
     return {k: m.value for k, m in jar.items()}
 
@@ -280,7 +280,7 @@ def install_sign_in(app: FastAPI) -> None:
         try:
             _info, sid, csrf, expires = await run_in_threadpool(start)
         except TooManyAttempts as exc:
-            response = _page("Sign in", _sign_in_form(target, exc.message), 429)
+            response: Response = _page("Sign in", _sign_in_form(target, exc.message), 429)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
         except QidashError as exc:

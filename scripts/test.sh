@@ -21,7 +21,7 @@ fi
 export QIDASH_AXE_JS="$AXE_DIR/node_modules/axe-core/axe.min.js"
 echo "== ruff"
 .venv/bin/ruff check core etl api dashboards exports qidash tests bench
-echo "== mypy (core)"
+echo "== mypy (every package)"
 .venv/bin/mypy
 echo "== pytest"
 set +e

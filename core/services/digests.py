@@ -263,7 +263,7 @@ def send_pending(engine: Engine, *, load_id: int | None = None) -> SendReport:
                 if not url:
                     raise RuntimeError("QIDASH_SMTP_URL is not set")
                 _send(msg, parse_smtp_url(url))
-            except Exception as exc:  # noqa: BLE001 - any send failure keeps it pending
+            except Exception as exc:  # any send failure keeps it pending
                 message = f"{type(exc).__name__}: {exc}"
                 log.warning("digest %s not sent (kept for qidash alerts send --pending): %s",
                             digest_id, message)

@@ -49,7 +49,7 @@ def _chart_href(code: str, indicator_id: str) -> str:
 def compute(s: Any, query: dict[str, Any]) -> tuple[Any, int]:
     load = query.get("load")
     return alert_service.list_alerts(
-        s, load=int(load) if str(load or "").isdigit() else None,
+        s, load=int(str(load)) if str(load or "").isdigit() else None,
         since=query.get("since") or None, network=query.get("network") or None,
         org=query.get("org") or None, indicator=query.get("indicator") or None,
         kind=query.get("kind") or None, limit=LIMIT)
@@ -115,7 +115,7 @@ def layout(**query: Any) -> Any:
                    + (f" raised since {query['since']}" if query.get("since") else "")
                    + (f" below {query['network']}" if query.get("network") else "") + ".")
         body = html.Div([
-            html.P(summary, id=f"{P}-summary", **{"aria-live": "polite"}),
+            html.P(summary, id=f"{P}-summary", **components.ARIA_LIVE_POLITE),
             _table(frame) if shown else html.P("No alerts match.", className="text-muted"),
         ])
     return html.Div([

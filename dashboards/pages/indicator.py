@@ -97,7 +97,7 @@ def compute(s: Any, st: State_) -> dict[str, Any]:
             out["funnel"] = comparison_service.funnel(
                 s, st.indicator_id, period=res.period.label, period_type=res.period.period_type,
                 peers=st.peers, overdispersion=st.od)
-        except Exception as exc:  # noqa: BLE001 - shown as a message in place of the funnel
+        except Exception as exc:  # shown as a message in place of the funnel
             out["funnel_error"] = getattr(exc, "message", str(exc))
     return out
 
@@ -264,7 +264,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
             html.Div(
                 [
                     html.P(summary, id=f"{P}-summary", className="qd-summary",
-                           **{"aria-live": "polite"}),
+                           **components.ARIA_LIVE_POLITE),
                     _chart_links(st, meta, hl_options),
                     dcc.Loading(
                         [
@@ -349,7 +349,7 @@ def hit_code(res: Any, code: str | None) -> str | None:
     State(f"{P}-indicator", "data"),
     prevent_initial_call=True,
 )
-def update(period, peers, highlight, confidence, view, od, indicator_id):  # noqa: PLR0913
+def update(period, peers, highlight, confidence, view, od, indicator_id):
     """Redraw the chart/table for the controls' state."""
     st = State_.parse(indicator_id, {"period": period, "peers": peers, "highlight": highlight,
                                      "confidence": confidence, "view": view,

@@ -121,7 +121,7 @@ def layout(code: str | None = None, **query: Any) -> Any:
         except ViewError as exc:
             fig = figures._empty(str(exc), for_slides=False, width=None, height=None)
     rows, cols = triage_grid(tri)
-    crumbs = [("England", "/")]
+    crumbs: list[tuple[str, str | None]] = [("England", "/")]
     crumbs += [(a.name, f"/networks/{a.code}") for a in reversed(detail.ancestors)
                if a.org_type != "nation"]
     crumbs.append((net.name, None))

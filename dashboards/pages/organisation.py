@@ -82,7 +82,7 @@ def layout(code: str | None = None, **query: Any) -> Any:
     prof, detail = data["profile"], data["detail"]
     org = prof.organisation
     rows = prof.rows
-    crumbs = [("England", "/")]
+    crumbs: list[tuple[str, str | None]] = [("England", "/")]
     crumbs += [(a.name, f"/networks/{a.code}") for a in reversed(detail.ancestors)
                if a.org_type != "nation"]
     crumbs.append((org.name, None))

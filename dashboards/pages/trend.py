@@ -59,7 +59,7 @@ def parse(query: dict[str, Any]) -> dict[str, Any]:
     """The chart options from the query string (bad values fall back to defaults)."""
     rebase = [r for r in str(query.get("rebase") or "").split(",") if r.strip()]
     try:
-        fix = int(query.get("fix")) if query.get("fix") else None
+        fix = int(query["fix"]) if query.get("fix") else None
     except ValueError:
         fix = None
     chart = query.get("chart") if query.get("chart") in ("xmr", "p") else "xmr"
@@ -101,7 +101,7 @@ def figure_for(view: Any, *, for_slides: bool = False,
 
 
 def _badges(view: Any) -> list[Any]:
-    out = []
+    out: list[Any] = []
     if view.limits_note is not None:
         # too short for limits: the same words as the chart and the slide, and the run chart
         out.append(components.badge(view.limits_note, "common"))
@@ -167,7 +167,7 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
     except ViewError as exc:
         return components.error_panel(exc)
     org, ind = view.organisation, view.indicator
-    crumbs = [("England", "/")]
+    crumbs: list[tuple[str, str | None]] = [("England", "/")]
     crumbs += [(a.name, _org_href(a)) for a in reversed(detail.ancestors)
                if a.org_type != "nation"]
     crumbs += [(org.name, f"/organisations/{org.code}"), (ind.name, None)]
@@ -213,7 +213,7 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
             ], className="g-2 mt-1"),
             dcc.ConfirmDialog(id=f"{P}-del-confirm"),
             dcc.Store(id=f"{P}-del-pending"),
-            html.Div(id=f"{P}-note-msg", className="mt-2", **{"aria-live": "polite"}),
+            html.Div(id=f"{P}-note-msg", className="mt-2", **components.ARIA_LIVE_POLITE),
         ], className="qd-card"),
         components.how_to_read(HOW_TO_READ),
         dcc.Store(id=f"{P}-key", data={"code": org.code, "indicator": ind.id}),

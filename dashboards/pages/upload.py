@@ -96,7 +96,7 @@ def layout(**_query: str) -> Any:
     """The upload form and the load history."""
     try:
         rows = history_rows()
-    except Exception:  # noqa: BLE001 - an empty history is better than no page
+    except Exception:  # an empty history is better than no page
         log.warning("load history unavailable", exc_info=True)
         rows = []
     # the file name and the time get the room; counts are short
@@ -131,7 +131,7 @@ def layout(**_query: str) -> Any:
                          html.Div("Rows with problems are listed and left out; the rest "
                                   "are loaded.", className="form-text")], md=3),
             ], className="g-3 qd-controls"),
-            html.Div(id=f"{P}-report", className="mt-3", **{"aria-live": "polite"}),
+            html.Div(id=f"{P}-report", className="mt-3", **components.ARIA_LIVE_POLITE),
             dbc.Button("Load this file", id=f"{P}-commit", color="primary", disabled=True,
                        className="mt-2"),
         ], className="qd-card"),
@@ -151,7 +151,7 @@ def layout(**_query: str) -> Any:
                        outline=True, className="mt-2"),
             dcc.ConfirmDialog(id=f"{P}-revert-confirm"),
             dcc.Store(id=f"{P}-revert-pending"),
-            html.Div(id=f"{P}-revert-msg", className="mt-2", **{"aria-live": "polite"}),
+            html.Div(id=f"{P}-revert-msg", className="mt-2", **components.ARIA_LIVE_POLITE),
         ], className="qd-card"),
     ])
 
@@ -254,7 +254,7 @@ def check_or_load(contents, commit, skip, filename, kind):
         raw = base64.b64decode(contents.split(",", 1)[1], validate=False)
         res = _pipeline().run_load(get_engine(), raw, kind=kind, file_name=filename,
                                    dry_run=dry, user=writer_name(), skip_invalid=bool(skip))
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the user
+    except Exception as exc:  # every failure becomes a message for the user
         return dbc.Alert(_problem(filename, exc), color="danger"), True, no_update
     can_commit = dry and res.status not in ("rejected", "failed")
     return _report(res), not can_commit, history_rows() if not dry else no_update
@@ -303,7 +303,7 @@ def revert(_confirmed, pending):
     except pl.RevertError as exc:
         return dbc.Alert(f"Load {load_id} was not reverted: {page_words(str(exc))}",
                          color="warning"), no_update
-    except Exception:  # noqa: BLE001 - logged; the user gets words, not a traceback
+    except Exception:  # logged; the user gets words, not a traceback
         log.exception("revert of load %s failed", load_id)
         return dbc.Alert(f"Load {load_id} was not reverted because of a problem on the "
                          "server (it is logged for the administrator).",

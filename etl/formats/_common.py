@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,7 @@ def detect_encoding(source: Source) -> str:
     The whole file is checked incrementally (bounded memory), because a single Windows-1252
     character (``£``, ``é``) can sit anywhere in an extract.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8")()
     try:
         with source.open() as fh:
             while chunk := fh.read(1 << 22):
@@ -54,7 +54,7 @@ def detect_encoding(source: Source) -> str:
     return "cp1252"
 
 
-def clean_header(names: list[object]) -> list[str]:
+def clean_header(names: Sequence[object]) -> list[str]:
     """Strip padding from header names (``' ITEMS  '`` -> ``'ITEMS'``)."""
     return ["" if n is None or (isinstance(n, float) and np.isnan(n)) else str(n).strip()
             for n in names]
@@ -307,7 +307,7 @@ def _cell_text(v: object) -> object:
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
     if hasattr(v, "isoformat"):
-        return v.isoformat()  # type: ignore[union-attr]
+        return v.isoformat()
     return str(v)
 
 

@@ -215,7 +215,7 @@ def organisations_from_text(
     if "is_active" in f.columns:
         flag, bad = parse_bools(f["is_active"])
         blank = f["is_active"].isna().to_numpy()
-        out["is_active"] = np.where(blank, None, flag).astype(object)
+        out["is_active"] = np.where(blank, np.array(None, dtype=object), flag).astype(object)
         errors += errors_for(bad, refs, "is_active", f["is_active"],
                              "{value!r} is not yes/no; write true or false")
     else:

@@ -169,7 +169,7 @@ _OPTION = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
                             "ods-practices, --option period=2019-20 for qof)")
 
 
-def _make(kind: str):  # noqa: ANN202 - typer reads the signature
+def _make(kind: str):  # typer reads the signature
     def command(
         file: Path = typer.Argument(..., help="the file (a folder of YAML files for indicators)"),
         fmt: str = _FORMAT, mapping: Path | None = _MAPPING, sheet: str | None = _SHEET,

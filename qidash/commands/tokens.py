@@ -72,7 +72,7 @@ def list_(
     typer.echo(f"{'name':<30} {'role':<8} {'created':<17} {'last used':<17} "
                f"{'expires':<17} status")
     for t in tokens:
-        def fmt(d):  # type: ignore[no-untyped-def]
+        def fmt(d):
             return d.strftime("%Y-%m-%d %H:%M") if d else "-"
 
         status = f"revoked {fmt(t.revoked_at)}" if t.revoked_at else t.status

@@ -25,7 +25,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], Message]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         self.messages.append((list(envelope.rcpt_tos),
                               email.message_from_bytes(envelope.original_content)))
         return "250 OK"

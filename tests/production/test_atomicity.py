@@ -166,7 +166,7 @@ def test_sigkill_during_first_load_leaves_an_empty_table(clonable, tmp_path: Pat
     _kill_trials(db, big, before, after, duration, seed=9, then=runs_again)
 
 
-def _kill_trials(db, big, before, after, duration, *, seed: int, then=None) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+def _kill_trials(db, big, before, after, duration, *, seed: int, then=None) -> None:  # type: ignore[no-untyped-def]
     """Three loads in forked children, killed mid-load (trial 0) and at random moments a
     little past the end: each leaves the state before or after, nothing points at the killed
     load, and ``then(url, outcome)`` runs on each killed database."""
