@@ -72,8 +72,11 @@ class CleanValues(pa.DataFrameModel):
 MAX_COUNT = 1e12
 #: the largest magnitude of a value or interval bound
 MAX_VALUE = 1e15
-#: value types whose numerator and denominator must be whole numbers
-WHOLE_COUNT_TYPES = ("proportion", "count")
+#: the smallest positive count accepted: a count above 0 but below this is an export or unit
+#: mistake (``4.9e-324``), never people or events. Fractional counts above it are accepted for
+#: every value type: published estimates and weighted counts have them (PHEindicatormethods'
+#: own proportion test data, some Fingertips exports), and refusing them would refuse the data.
+MIN_POSITIVE_COUNT = 1e-6
 
 
 @dataclass
@@ -277,19 +280,17 @@ def validate_values(
         ci_order = lci > uci
         errors += _err(ci_order, refs, "lower_ci", lci,
                        "lower_ci {value} is above upper_ci; swap or correct the interval")
-        # counts: bounded, and whole numbers where they count people or events
-        whole = np.isin(value_type, WHOLE_COUNT_TYPES)
+        # counts: bounded above, and no vanishing positive counts
         count_bad = np.zeros(n, bool)
         for col, x in (("numerator", num), ("denominator", den)):
             huge = x > MAX_COUNT
             errors += _err(huge, refs, col, x,
                            f"{col} {{value}} is above {MAX_COUNT:,.0f}: not a count (check "
                            "the units or the export)")
-            part = whole & ~huge & (x >= 0) & (np.floor(x) != x)
+            part = (x > 0) & (x < MIN_POSITIVE_COUNT)
             errors += _err(part, refs, col, x,
-                           f"{col} {{value}} is not a whole number; a proportion's or a count "
-                           "indicator's counts are people or events (rates, ratios and means "
-                           "may have fractional counts)")
+                           f"{col} {{value}} is above 0 but below {MIN_POSITIVE_COUNT:g}: not a "
+                           "count of people or events (check the units or the export)")
             count_bad |= huge | part
         big = np.abs(val) > MAX_VALUE
         for col, x in (("lower_ci", lci), ("upper_ci", uci)):
