@@ -174,7 +174,11 @@ def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
                                        "paginationPageSize": 100,
                                        # a short table is as tall as its rows, no empty grid
                                        **({"domLayout": "autoHeight"} if len(rows) <= 20
-                                          else {})},
+                                          else {}),
+                                       # the grid is one Tab stop (arrows move inside it, Enter
+                                       # on a header sorts): Tab leaves it, as in WAI-ARIA's
+                                       # grid pattern, not after every one of 800 cells
+                                       "tabToNextCell": {"function": "false"}},
                       style={} if len(rows) <= 20 else {"height": "560px"},
                       className="ag-theme-alpine")
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Page, axe_violations
+from tests.browser.conftest import Page, axe_violations, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -87,6 +87,8 @@ def _axe_walk(base: str, browser, axe_source: str, width: int) -> dict[str, list
     for name, path, selector, action in VIEWS:
         page = Page(browser, width=width)
         try:
+            if action is _show_upload_report:  # checking a file is for analysts (one access rule)
+                sign_in(page.page, base, "analyst")
             page.open(base + path, selector)
             page.page.wait_for_timeout(300)  # follow-up callbacks settle
             if action is not None:
@@ -256,6 +258,7 @@ def test_reduced_motion_turns_transitions_off(served, browser):
 def test_keyboard_only_upload_load_and_revert(served, page):
     """Choose a file, load it, select it in the history and revert it: keyboard only."""
     p = page.page
+    sign_in(p, served, "analyst")  # every write needs an analyst (the one access rule)
     page.open(served + "/upload", ".ag-row")
     p.locator("body").focus()
     _tab_to(p, "#up-file input[type=file]")
@@ -277,7 +280,11 @@ def test_keyboard_only_upload_load_and_revert(served, page):
     p.keyboard.press("Space")
     p.wait_for_selector("#up-history .ag-row[row-index='0'].ag-row-selected")
     _tab_to(p, "#up-revert")
+    # a revert asks for confirmation (the browser's own dialog, which Enter confirms)
+    confirmations: list[str] = []
+    p.once("dialog", lambda d: (confirmations.append(d.message), d.accept()))
     p.keyboard.press("Enter")
     p.wait_for_function("() => document.querySelector('#up-revert-msg').innerText")
+    assert confirmations
     assert "reverted" in p.inner_text("#up-revert-msg")
     assert page.errors == []
