@@ -6,6 +6,7 @@ This is the one place the API imports :mod:`etl`: an upload runs the same pipeli
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -17,11 +18,13 @@ from api.deps import AnalystDep, FormatQuery, LoadId, Offset, ReaderDep, Session
 from api.docs import doc
 from api.errors import APIError, error_response
 from api.responses import csv_response, json_response, records
+from core import auth
 from core.db import get_engine
 from core.errors import InvalidParameter
 from core.models import LOAD_KINDS, LOAD_STATUSES
 from core.periods import PERIOD_TYPES
 from core.services import loads as load_service
+from core.services.disclosure import active_rule
 from core.services.loads import ERROR_COLUMNS, LOAD_COLUMNS
 from core.settings import get_settings
 from etl.load import INTERRUPTED_MESSAGE, mark_interrupted_loads
@@ -189,14 +192,23 @@ def list_loads(
     return json_response({"items": records(frame, LOAD_COLUMNS)})
 
 
+#: what a non-analyst sees of a rejected cell under disclosure control
+WITHHELD = "withheld under disclosure control: an analyst's token shows the rejected text"
+
+
 @router.get("/loads/{load_id}", summary="One load with its rejected rows",
             responses=doc(schemas.LoadDetail, csv=",".join(ERROR_COLUMNS) + "\r\n"))
-def get_load(session: SessionDep, _caller: ReaderDep, load_id: LoadId,
+def get_load(session: SessionDep, caller: ReaderDep, load_id: LoadId,
              format: FormatQuery = "json"):
     """The load and every row it rejected (line as an editor shows it, column, value and
-    what to fix); ``format=csv`` downloads the rejected rows."""
+    what to fix); ``format=csv`` downloads the rejected rows. Under disclosure control the
+    rejected cells' text (a value, and the message that quotes it, can be a small count) is
+    shown to analysts only: others see the line and column with the text withheld."""
     interrupted = mark_interrupted_loads(get_engine())
     detail = load_service.load_detail(session, load_id)
+    if active_rule() is not None and not (
+            caller.role is not None and auth.role_at_least(caller.role, "analyst")):
+        detail = replace(detail, errors=detail.errors.assign(value=None, message=WITHHELD))
     if load_id in interrupted and detail.load.get("status") == "running":
         detail.load.update(status="failed", message=INTERRUPTED_MESSAGE)
     if format == "csv":

@@ -324,3 +324,38 @@ def test_aggregates_of_small_peer_sets(api: Client) -> None:
     shown = sorted(r["value"] for r in body["rows"] if r["value"] is not None)
     assert body["benchmark"]["value"] is not None
     assert body["quartiles"]["median"] == pytest.approx(float(pd.Series(shown).median()))
+
+
+def test_load_error_reports_withhold_rejected_text_from_non_analysts(api: Client) -> None:
+    """A rejected cell (and the message quoting it) can be a small count: under the control
+    only an analyst sees it; the line and column stay, so the report still says where."""
+    from sqlalchemy.orm import Session
+
+    from api.routes.loads import WITHHELD
+    from core import auth
+    from etl.pipeline import run_load
+
+    engine = make_engine(api.url)
+    try:
+        res = run_load(engine, b"org_code,indicator_id,period,numerator,denominator\n"
+                               b"H82006,imm_6in1_12m,2021-22,3,-5\n",
+                       kind="values", file_name="small.csv")
+        with Session(engine) as s:
+            analyst = auth.create_token(s, "disclosure-analyst", "analyst")[1]
+            viewer = auth.create_token(s, "disclosure-viewer", "viewer")[1]
+            s.commit()
+    finally:
+        engine.dispose()
+    assert res.status == "rejected"
+    path = f"/api/v1/loads/{res.load_id}"
+    raw = api.raw(path).json()["errors"]
+    assert any(e["value"] == "-5" for e in raw)
+    for headers in ({}, {"Authorization": f"Bearer {viewer}"}):
+        shown = api.get(path, headers=headers).json()["errors"]
+        assert [(e["line"], e["column"]) for e in shown] == [(e["line"], e["column"])
+                                                            for e in raw]
+        assert all(e["value"] is None and e["message"] == WITHHELD for e in shown)
+        csv_text = api.get(path, params={"format": "csv"}, headers=headers).text
+        assert "-5" not in csv_text
+    as_analyst = api.get(path, headers={"Authorization": f"Bearer {analyst}"}).json()["errors"]
+    assert as_analyst == raw
