@@ -279,12 +279,14 @@ def test_keyboard_only_upload_load_and_revert(served, page):
         p.keyboard.press("ArrowDown")
     p.keyboard.press("Space")
     p.wait_for_selector("#up-history .ag-row[row-index='0'].ag-row-selected")
+    # the grid tells Dash of the selection after it draws it: give the callback time to land
+    # (otherwise the revert can still see no selected load under load)
+    p.wait_for_timeout(1000)
     _tab_to(p, "#up-revert")
     # a revert asks for confirmation (the browser's own dialog, which Enter confirms)
-    confirmations: list[str] = []
-    p.once("dialog", lambda d: (confirmations.append(d.message), d.accept()))
-    p.keyboard.press("Enter")
+    with p.expect_event("dialog", timeout=30000) as dialog:
+        p.keyboard.press("Enter")
+    dialog.value.accept()
     p.wait_for_function("() => document.querySelector('#up-revert-msg').innerText")
-    assert confirmations
     assert "reverted" in p.inner_text("#up-revert-msg")
     assert page.errors == []
