@@ -91,6 +91,16 @@ def sign_in(page, base: str, role: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_url(base + "/")
 
 
+def stop_server(proc, database_factory, url: str) -> None:  # type: ignore[no-untyped-def]
+    """Stop a server from :func:`start_server` and drop its database."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    database_factory.drop(url)
+
+
 def _serve(module_database, database_factory, backend: str,
            require_auth: bool = False) -> Iterator[str]:
     url = module_database(backend)
@@ -103,12 +113,7 @@ def _serve(module_database, database_factory, backend: str,
     try:
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        database_factory.drop(url)
+        stop_server(proc, database_factory, url)
 
 
 @pytest.fixture(scope="module")

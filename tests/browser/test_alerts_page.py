@@ -3,7 +3,6 @@ service from the sample's loads, filtered through the form, each row a link to i
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import text
 
 from core.db import make_engine
 from core.services import alerts as alert_service
-from tests.browser.conftest import start_server
+from tests.browser.conftest import start_server, stop_server
 from tests.dashboards.sample_data import load_sample
 
 pytestmark = pytest.mark.browser
@@ -32,12 +31,7 @@ def served_alerts(request, module_database, database_factory) -> Iterator[tuple[
     try:
         yield base, total
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        database_factory.drop(url)
+        stop_server(proc, database_factory, url)
 
 
 def test_alerts_page_filters_and_links_to_charts(served_alerts, page):

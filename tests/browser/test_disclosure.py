@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from core.db import make_engine
-from tests.browser.conftest import start_server
+from tests.browser.conftest import start_server, stop_server
 from tests.disclosure_data import PERIOD, load_disclosure_sample
 
 pytestmark = pytest.mark.browser
@@ -38,12 +37,7 @@ def served_disclosed(module_database, database_factory) -> Iterator[str]:  # typ
     try:
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        database_factory.drop(url)
+        stop_server(proc, database_factory, url)
 
 
 def test_hovering_every_bar_shows_no_small_count(served_disclosed, page) -> None:  # type: ignore[no-untyped-def]
