@@ -225,6 +225,46 @@ def _truncate_mask(z: np.ndarray, trim: float) -> np.ndarray:
     return (sp > 0) & (sp < k - 1)
 
 
+def _phi_tau2(value_type: str, centre: float, o: np.ndarray, x: np.ndarray, raw: np.ndarray,
+              ok: np.ndarray, trim: float) -> tuple[float, float]:
+    """phi and tau^2 of the rows with data (``ok``): for proportions the arcsine-sqrt z-scores
+    (``x`` the denominators) winsorised at ``trim``; for ratios and rates the SHMI log
+    z-scores (``x`` the expected counts) truncated at ``trim`` (FunnelPlotR)."""
+    if value_type == "proportion":
+        theta = np.arcsin(np.sqrt(centre))
+        s = 1.0 / (2.0 * np.sqrt(x[ok]))
+        z = (np.arcsin(np.sqrt(np.clip(raw[ok], 0, 1))) - theta) / s
+        zw = _winsorise(z, trim) if z.size else z
+        return _dl_tau2(zw, s)
+    e = x[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.sqrt(e) * np.log(o[ok] / e)
+    fin = np.isfinite(z)
+    z, s = z[fin], 1.0 / np.sqrt(e[fin])
+    keep = _truncate_mask(z, trim) if z.size else np.zeros(0, bool)
+    return _dl_tau2(z[keep], s[keep])
+
+
+def _overdispersed_limits(x: np.ndarray, value_type: str, centre: float,
+                          tau2: float) -> dict[str, np.ndarray]:
+    """95% and 99.8% limits about ``centre`` widened by the between-organisation variance
+    ``tau2`` (additive random effects), at denominators (proportions, arcsine-sqrt scale) or
+    expected counts (ratios and rates, log scale) ``x``."""
+    out = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, zz in (("95", Z95), ("998", Z998)):
+            if value_type == "proportion":
+                th = np.arcsin(np.sqrt(centre))
+                w = zz * np.sqrt(1.0 / (4.0 * x) + tau2)
+                lo = np.sin(np.clip(th - w, 0.0, np.pi / 2)) ** 2
+                hi = np.sin(np.clip(th + w, 0.0, np.pi / 2)) ** 2
+            else:
+                w = zz * np.sqrt(1.0 / x + tau2)
+                lo, hi = centre * np.exp(-w), centre * np.exp(w)
+            out[f"lower_{name}"], out[f"upper_{name}"] = lo, hi
+    return out
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -279,6 +319,7 @@ def funnel(
         sig = _proportion_significance(o, n, centre, unclamped)
         scale = mult
         method = "PHE inverse-Wilson (proportion)"
+        x_rows, x_axis = n, axis  # the limits' x: denominators
     else:
         if value_type == "ratio":
             t = 1.0 if target is None else float(target) / mult  # centre on ratio scale
@@ -299,47 +340,17 @@ def funnel(
         centre = t
         scale = mult * base
         method = "PHE exact Poisson (ratio)"
+        x_rows, x_axis = e_rows, e_axis  # the limits' x: expected counts
     sig_code = np.where(ok, sig, -1)
     flag_code = sig_code
 
     phi, tau2, adjusted = float("nan"), 0.0, False
     if overdispersion and ok.sum() >= 1:
-        if value_type == "proportion":
-            theta = np.arcsin(np.sqrt(centre))
-            s = 1.0 / (2.0 * np.sqrt(n[ok]))
-            z = (np.arcsin(np.sqrt(np.clip(raw[ok], 0, 1))) - theta) / s
-            zw = _winsorise(z, trim) if z.size else z
-            phi, tau2 = _dl_tau2(zw, s)
-        else:
-            e = e_rows[ok]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = np.sqrt(e) * np.log(o[ok] / e)
-            fin = np.isfinite(z)
-            z, s = z[fin], 1.0 / np.sqrt(e[fin])
-            keep = _truncate_mask(z, trim) if z.size else np.zeros(0, bool)
-            phi, tau2 = _dl_tau2(z[keep], s[keep])
+        phi, tau2 = _phi_tau2(value_type, centre, o, x_rows, raw, ok, trim)
         if phi > 1.0:
             adjusted = True
-
-            def od(x: np.ndarray) -> dict[str, np.ndarray]:
-                out = {}
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    for name, zz in (("95", Z95), ("998", Z998)):
-                        if value_type == "proportion":
-                            th = np.arcsin(np.sqrt(centre))
-                            w = zz * np.sqrt(1.0 / (4.0 * x) + tau2)
-                            lo = np.sin(np.clip(th - w, 0.0, np.pi / 2)) ** 2
-                            hi = np.sin(np.clip(th + w, 0.0, np.pi / 2)) ** 2
-                        else:
-                            w = zz * np.sqrt(1.0 / x + tau2)
-                            lo, hi = t * np.exp(-w), t * np.exp(w)
-                        out[f"lower_{name}"], out[f"upper_{name}"] = lo, hi
-                return out
-
-            if value_type == "proportion":
-                lim_rows, lim_axis = od(n), od(axis)
-            else:
-                lim_rows, lim_axis = od(e_rows), od(e_axis)
+            lim_rows = _overdispersed_limits(x_rows, value_type, centre, tau2)
+            lim_axis = _overdispersed_limits(x_axis, value_type, centre, tau2)
             flag_code = np.where(ok, _flags_from_limits(raw, lim_rows), -1)
             method = (
                 "FunnelPlotR arcsine-sqrt, additive random effects"
