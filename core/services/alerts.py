@@ -56,20 +56,15 @@ from core.models import (
 )
 from core.periods import parse_period
 from core.services import disclosure
-from core.services.base import (
-    Conn,
-    IndicatorMeta,
+from core.services.indicators import IndicatorMeta, get_indicator
+from core.services.organisations import (
     OrgDirectory,
-    core_conn,
     descendant_ids,
-    fetch_all,
-    frame_from_rows,
-    get_indicator,
     get_org,
-    improvement_direction,
     org_directory,
-    with_intervals,
 )
+from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
+from core.services.values import improvement_direction, with_intervals
 from core.services.version import driver_rows
 from core.settings import get_settings
 
@@ -459,7 +454,7 @@ def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.nd
     from core.services.spc import period_sequence
 
     # the SPC charts of the organisations with points, as the chart shows them: display
-    # values (core.services.base.with_intervals), every period from their first to last
+    # values (core.services.values.with_intervals), every period from their first to last
     orgs = np.unique(s["org_id"][points])
     rows = np.flatnonzero(in_type & np.isin(s["org_id"], orgs))
     frame = pd.DataFrame({

@@ -20,7 +20,8 @@ from sqlalchemy import text
 
 from api.app import create_api
 from core.services import alerts as alert_service
-from etl.pipeline import revert_load, run_load
+from etl.load_runs import revert_load
+from etl.pipeline import run_load
 from tests.conftest import DATA
 
 SRC = DATA / "ae_attendances" / "ae_attendances.csv"
@@ -345,8 +346,8 @@ def test_vectorised_funnel_flags_equal_one_funnel_per_period(ae):
     the funnel service, one call per period, on the real file: every period, every trust."""
     import numpy as np
 
-    from core.services.base import org_directory
     from core.services.comparison import funnel
+    from core.services.organisations import org_directory
     from core.stats.funnel import FLAG_NAMES
 
     engine = ae["engine"]
