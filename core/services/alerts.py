@@ -33,6 +33,7 @@ database and stores the rows with the load. Every alert leaving core goes throug
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -397,16 +398,24 @@ def funnel_flag_codes(
     return np.where(peer, pos, -1), codes
 
 
-def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None) -> pd.DataFrame:
+#: the columns of a written indicator (see :func:`compute_load_alerts`)
+WRITTEN_COLUMNS = ("org_id", "period_id", "numerator", "denominator", "value", "suppressed")
+
+
+def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
+                        written: Mapping[str, Mapping[str, np.ndarray]] | None = None
+                        ) -> pd.DataFrame:
     """The alerts a load raises (see the module docstring), computed from the database as it
     stands after the load: ``org_id``, ``indicator_id``, ``period_id``, ``kind``, ``rule``,
     ``value``, ``numerator``, ``denominator``, ``message``.
 
     ``indicators``: the indicators the load's file held, when the loader knows them (saves
-    finding them among the load's rows). Each indicator's values are read once, as numpy
-    columns; the SPC charts are computed only for the organisations with points that may
-    raise alerts, and the funnel flags of all their periods and organisation types in one
-    vectorised pass.
+    finding them among the load's rows). ``written``: for indicators that had no values
+    before this load, every row the load wrote (:data:`WRITTEN_COLUMNS` as arrays): then
+    they are the indicator's whole series and are not read back (the first national load).
+    Every other indicator's values are read once, as numpy columns. The SPC charts are
+    computed only for the organisations with points that may raise alerts, and the funnel
+    flags of all their periods and organisation types in one vectorised pass.
     """
     if indicators is None:
         indicators = [r[0] for r in fetch_all(
@@ -417,7 +426,12 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None) -> pd.
     directory: OrgDirectory | None = None
     out: list[pd.DataFrame] = []
     for indicator_id in sorted({str(i) for i in indicators}):
-        s = _indicator_series(conn, indicator_id)
+        if written is not None and indicator_id in written:
+            w = written[indicator_id]
+            s = {c: np.asarray(w[c]) for c in WRITTEN_COLUMNS}
+            s["load_id"] = np.full(len(s["org_id"]), load_id, dtype=np.int64)
+        else:
+            s = _indicator_series(conn, indicator_id)
         mine = s["load_id"] == load_id
         if not mine.any():
             continue
@@ -426,11 +440,11 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None) -> pd.
         ptype_of = periods.type_of[s["period_id"]]
         for ptype in sorted({str(t) for t in pd.unique(ptype_of[mine])}):
             in_type = ptype_of == ptype
-            written = {int(p) for p in np.unique(s["period_id"][mine & in_type])}
+            wrote = {int(p) for p in np.unique(s["period_id"][mine & in_type])}
             existing = {int(p) for p in np.unique(s["period_id"][~mine & in_type])}
             changed = updated.get(ind.id, set())
-            existing |= changed & written  # they had values before the load changed them
-            news = news_periods(written, existing, changed, periods.start_of)
+            existing |= changed & wrote  # they had values before the load changed them
+            news = news_periods(wrote, existing, changed, periods.start_of)
             points = mine & in_type & np.isin(s["period_id"], sorted(news))
             if not points.any():
                 continue
@@ -543,11 +557,12 @@ def _num(x: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def raise_load_alerts(conn: Conn, load_id: int, indicators: Any = None) -> int:
+def raise_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
+                      written: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> int:
     """Compute the load's alerts and store them with it (in the caller's transaction), leaving
     out any already standing from an earlier load. Returns how many were stored.
-    ``indicators``: see :func:`compute_load_alerts`."""
-    found = compute_load_alerts(conn, load_id, indicators)
+    ``indicators``, ``written``: see :func:`compute_load_alerts`."""
+    found = compute_load_alerts(conn, load_id, indicators, written)
     if found.empty:
         return 0
     standing: set[tuple[int, str, int, str]] = set()

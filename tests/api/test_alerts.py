@@ -313,9 +313,20 @@ def test_history_is_not_news_backfill_raises_nothing(ae, api):
     assert _spc_special(api, sorted(ae["net"]), early_months[-6:])
 
 
-def test_first_load_raises_only_its_latest_month_as_the_spc_charts_show(engine, tmp_path):
+def test_first_load_raises_only_its_latest_month_as_the_spc_charts_show(engine, tmp_path,
+                                                                         monkeypatch):
     """A first load of the whole real file (2016-2019) raises alerts for 2019-03 only, and
-    its special-cause alerts are exactly the chart's special causes in that month."""
+    its special-cause alerts are exactly the chart's special causes in that month. The load
+    computes them from the rows it wrote (the indicator was new: nothing is read back), and
+    they equal the alerts computed afterwards from the database."""
+    reads: list[str] = []
+    read_back = alert_service._indicator_series
+
+    def counted(conn, indicator_id):  # type: ignore[no-untyped-def]
+        reads.append(indicator_id)
+        return read_back(conn, indicator_id)
+
+    monkeypatch.setattr(alert_service, "_indicator_series", counted)
     codes = sorted({k[0] for k in _sums()})
     orgs = tmp_path / "o.csv"
     orgs.write_text("org_code,name,org_type,parent_code\n"
@@ -330,6 +341,10 @@ def test_first_load_raises_only_its_latest_month_as_the_spc_charts_show(engine, 
     mapping.write_text(MAPPING)
     first = run_load(engine, SRC, kind="values", mapping=mapping, skip_invalid=True)
     assert first.status == "loaded"
+    assert reads == []  # computed from the rows the load kept
+    with engine.connect() as conn:
+        again = alert_service.compute_load_alerts(conn, first.load_id)
+    assert reads == ["ae_breach"]
     with TestClient(create_api(), raise_server_exceptions=False) as api:
         got = _alerts(api, load=first.load_id)
         assert got["total"] == first.alerts > 0
@@ -337,8 +352,18 @@ def test_first_load_raises_only_its_latest_month_as_the_spc_charts_show(engine, 
         special = {(a["org_code"], a["period"], a["kind"], a["rule"]) for a in got["alerts"]
                    if a["kind"].startswith("special_cause")}
         expected = _spc_special(api, codes, ("2019-03",))
+        stored = {(a["org_code"], a["period"], a["kind"], a["rule"], a["value"])
+                  for a in got["alerts"]}
     assert expected
     assert special == expected
+    from core.services.organisations import org_directory
+
+    with engine.connect() as conn:
+        directory = org_directory(conn)
+    code_of = dict(zip(directory.ids.tolist(), directory.code.tolist(), strict=True))
+    assert stored == {(code_of[int(r.org_id)], "2019-03", r.kind,
+                       r.rule if isinstance(r.rule, str) else None, r.value)
+                      for r in again.itertuples()}
 
 
 def test_vectorised_funnel_flags_equal_one_funnel_per_period(ae):
