@@ -64,9 +64,8 @@ from core.services.organisations import (
     get_org,
     org_directory,
 )
-from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
-from core.services.values import improvement_direction, with_intervals
-from core.services.version import driver_rows
+from core.services.query import Conn, fetch_all, frame_from_rows
+from core.services.values import fetch_indicator_series, improvement_direction, with_intervals
 from core.settings import get_settings
 
 ALERT_COLUMNS = (
@@ -244,65 +243,6 @@ def _previous_label(label: str, period_type: str) -> str:
     return parse_period((start - dt.timedelta(days=1)).isoformat(), period_type).label
 
 
-#: PostgreSQL: one indicator's values as one binary array per column (``array_send`` of
-#: ``array_agg``, no NULLs: NaN / false / 0 instead), which numpy reads in place (no Python
-#: object per value); cheaper for the server than packing rows into one bytea
-_ARRAYS_SQL = (
-    "SELECT array_send(array_agg(org_id::int4)), array_send(array_agg(period_id::int4)), "
-    "array_send(array_agg(coalesce(numerator, 'NaN')::float8)), "
-    "array_send(array_agg(coalesce(denominator, 'NaN')::float8)), "
-    "array_send(array_agg(coalesce(value, 'NaN')::float8)), "
-    "array_send(array_agg(coalesce(suppressed, false))), "
-    "array_send(array_agg(coalesce(load_id, 0)::int4)) "
-    "FROM indicator_values WHERE indicator_id = %s"
-)
-
-
-def _pg_array(data: bytes | None, kind: str) -> np.ndarray:
-    """A one-dimensional binary array (``array_send``) without NULLs: a 20-byte header (ndim,
-    flags, element type, length, lower bound), then each element as an int32 length and its
-    big-endian bytes."""
-    width = {"i4": 4, "i8": 8, "f8": 8, "u1": 1}[kind]
-    if not data:
-        return np.empty(0, dtype=">" + kind if kind != "u1" else "u1")
-    rec = np.frombuffer(data, dtype=np.dtype([("n", ">i4"), ("v", ">" + kind)]), offset=20)
-    assert len(data) == 20 + rec.size * (4 + width)
-    return rec["v"]
-
-
-_SERIES_SQL = ("SELECT org_id, period_id, numerator, denominator, value, suppressed, "
-               "coalesce(load_id, 0) FROM indicator_values WHERE indicator_id = ?")
-
-
-def _indicator_series(conn: Conn, indicator_id: str) -> dict[str, np.ndarray]:
-    """Every stored value of one indicator as numpy columns, read once: ``org_id``,
-    ``period_id``, ``load_id`` (0 when none) int64, ``numerator``, ``denominator``, ``value``
-    float (NaN for NULL), ``suppressed`` bool.
-
-    PostgreSQL: binary arrays that numpy reads in place (see :data:`_ARRAYS_SQL`). SQLite:
-    the rows as the driver's tuples, converted in one ``np.array``.
-    """
-    c = core_conn(conn)
-    if c.dialect.name == "postgresql" and c.dialect.driver == "psycopg":
-        cols = driver_rows(c, _ARRAYS_SQL, [indicator_id])[0]
-        kinds = ("i4", "i4", "f8", "f8", "f8", "u1", "i4")
-        org, per, num, den, val, sup, load = (_pg_array(v, k) for v, k in zip(
-            cols, kinds, strict=True))
-        out: dict[str, np.ndarray] = {
-            "org_id": org.astype(np.int64), "period_id": per.astype(np.int64),
-            "numerator": num.astype(float), "denominator": den.astype(float),
-            "value": val.astype(float), "suppressed": sup > 0, "load_id": load.astype(np.int64),
-        }
-        return out
-    rows = driver_rows(c, _SERIES_SQL, (indicator_id,))
-    m = np.array(rows, dtype=float).reshape(len(rows), 7)
-    return {
-        "org_id": m[:, 0].astype(np.int64), "period_id": m[:, 1].astype(np.int64),
-        "numerator": m[:, 2], "denominator": m[:, 3], "value": m[:, 4],
-        "suppressed": m[:, 5] > 0, "load_id": m[:, 6].astype(np.int64),
-    }
-
-
 @dataclass(frozen=True)
 class _Periods:
     """Every period: by id, its type, label and start (as a day number for ordering)."""
@@ -431,7 +371,7 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
             s = {c: np.asarray(w[c]) for c in WRITTEN_COLUMNS}
             s["load_id"] = np.full(len(s["org_id"]), load_id, dtype=np.int64)
         else:
-            s = _indicator_series(conn, indicator_id)
+            s = fetch_indicator_series(conn, indicator_id)
         mine = s["load_id"] == load_id
         if not mine.any():
             continue

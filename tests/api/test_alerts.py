@@ -320,13 +320,13 @@ def test_first_load_raises_only_its_latest_month_as_the_spc_charts_show(engine, 
     computes them from the rows it wrote (the indicator was new: nothing is read back), and
     they equal the alerts computed afterwards from the database."""
     reads: list[str] = []
-    read_back = alert_service._indicator_series
+    read_back = alert_service.fetch_indicator_series
 
     def counted(conn, indicator_id):  # type: ignore[no-untyped-def]
         reads.append(indicator_id)
         return read_back(conn, indicator_id)
 
-    monkeypatch.setattr(alert_service, "_indicator_series", counted)
+    monkeypatch.setattr(alert_service, "fetch_indicator_series", counted)
     codes = sorted({k[0] for k in _sums()})
     orgs = tmp_path / "o.csv"
     orgs.write_text("org_code,name,org_type,parent_code\n"
@@ -378,7 +378,7 @@ def test_vectorised_funnel_flags_equal_one_funnel_per_period(ae):
     engine = ae["engine"]
     _load_late(ae)
     with engine.connect() as conn:
-        s = alert_service._indicator_series(conn, "ae_breach")
+        s = alert_service.fetch_indicator_series(conn, "ae_breach")
         directory = org_directory(conn)
         pos, codes = alert_service.funnel_flag_codes(
             directory, s["org_id"], s["period_id"], s["numerator"], s["denominator"],
