@@ -1,7 +1,9 @@
 """Scale benchmark on PostgreSQL: 10M and 100M values. One command, prints figures.
 
     python bench/bench_scale.py [--sizes 10000000,100000000] [--keep-files] [--dir DIR]
-                                [--calls 7]
+                                [--calls 7] [--quick]
+
+``--quick``: 1M values only (a check that the bench runs; ``run_all.py --quick scale``).
 
 For each size: a values file is GENERATED on the real national practice list (every open GP
 practice in England with its January 2021 list size, see bench/generate_national.py), shaped
@@ -238,8 +240,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/qidash_scale"))
     parser.add_argument("--calls", type=int, default=7,
                         help="timed calls per read service (median reported)")
+    parser.add_argument("--quick", action="store_true", help="1M values only")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = [1_000_000] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
     print("GENERATED values on the real national practice list (speed only, never data); "
           "PostgreSQL; 2 shared cores", flush=True)
     for rows in sizes:
