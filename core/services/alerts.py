@@ -119,7 +119,8 @@ def _meets(value: np.ndarray, target: float, polarity: str) -> np.ndarray:
 def alerts_from_points(
     points: pd.DataFrame, *, polarity: str, target: float | None, rules: NoiseRules,
 ) -> pd.DataFrame:
-    """Alerts raised by the points a load added or changed (one indicator, one period type).
+    """Alerts raised by the points a load wrote in its news periods (one indicator, one period
+    type; see :func:`news_periods`).
 
     ``points``: one row per changed point, with ``org_id``, ``period_id``, ``value``,
     ``denominator``, ``prev_value`` (the previous period's value, NaN when missing),
