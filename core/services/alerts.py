@@ -282,9 +282,10 @@ def _updated_periods(conn: Conn, load_id: int) -> dict[str, set[int]]:
 
 def news_periods(written: set[int], existing: set[int], updated: set[int],
                  start_of: Any) -> set[int]:
-    """"History is not news": the periods of one indicator and period type whose points a
-    load may raise alerts for, given the periods it ``written`` to, the periods that had values
-    before it (``existing``) and those in which it changed values (``updated``).
+    """History is not news: the periods of one indicator and period type whose points a load
+    may raise alerts for, given the periods it wrote to (``written``), the periods that had
+    values before it (``existing``) and those in which it changed values (``updated``);
+    ``start_of[period id]`` orders them.
 
     * the periods newer than the newest the indicator already had, and the periods in which
       the load changed values;
