@@ -385,3 +385,48 @@ def funnel(
         overdispersion=adjusted,
         method=method,
     )
+
+
+def grouped_flags(
+    numerator: Any,
+    denominator: Any,
+    starts: Any,
+    *,
+    value_type: str = "proportion",
+) -> np.ndarray:
+    """The 99.8%/95% flag codes of :func:`funnel` (default centre, no overdispersion) for many
+    funnels at once: rows ``starts[g]:starts[g + 1]`` are one funnel each (one period and peer
+    set), in the order :func:`funnel` would be given them.
+
+    The same formulas, evaluated row-wise with each row's own centre: each group's pooled value
+    is summed exactly as :func:`funnel` sums it (``np.sum`` of the group's rows in order), so the
+    flags are identical to one :func:`funnel` call per group. Returns int codes: -1 no value,
+    0 within, 1 above_998, 2 above_95, 3 below_95, 4 below_998 (``FLAG_NAMES[code]``).
+    """
+    if value_type not in ("proportion", "ratio", "rate"):
+        raise ValueError(f"no funnel for value_type {value_type!r}")
+    o = np.asarray(numerator, dtype=float)
+    n = np.asarray(denominator, dtype=float)
+    bounds = np.asarray(starts, dtype=np.int64)
+    ok = np.isfinite(o) & np.isfinite(n) & (n > 0) & (o >= 0)
+    sizes = np.diff(bounds)
+    pooled = np.full(sizes.size, np.nan)
+    for g in range(sizes.size):
+        s, e = int(bounds[g]), int(bounds[g + 1])
+        k = ok[s:e]
+        if k.any():
+            pooled[g] = float(o[s:e][k].sum() / n[s:e][k].sum())
+    centre = np.repeat(pooled, sizes)
+    if value_type == "proportion":
+        sig = _proportion_significance(o, n, centre)  # type: ignore[arg-type]
+    else:
+        # ratios: centre 1 (expected = denominator); crude rates: expected = population x
+        # the pooled rate; both judged against a ratio of 1 (see funnel)
+        e_rows = n * 1.0 if value_type == "ratio" else n * centre
+        sig = _ratio_significance(o, e_rows, 1.0)
+    return np.where(ok, sig, -1).astype(np.int8)
+
+
+#: flag name of each code of :func:`grouped_flags` (the last entry is code -1: no value)
+FLAG_NAMES = np.array(["within", "above_998", "above_95", "below_95", "below_998", None],
+                      dtype=object)
