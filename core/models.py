@@ -2,6 +2,11 @@
 
 Provenance is part of the model: every organisation, indicator and value records the load that
 wrote it, and ``value_history`` keeps what each load replaced so that a load can be reverted.
+
+The value store is lean (see docs): ``indicator_values`` is keyed by integers only, (indicator
+``ikey``, period, organisation), with no surrogate id and one secondary index. An indicator's
+slug (``indicators.id``) stays its public id everywhere (API, URLs, files, alerts); ``ikey`` is
+an internal integer surrogate that only the values and their history use.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -135,6 +141,9 @@ class Indicator(Base):
     __tablename__ = "indicators"
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: the integer surrogate the values are keyed by (internal: the slug is the public id).
+    #: PostgreSQL: an identity column; SQLite: numbered by a trigger after the insert.
+    ikey: Mapped[int] = mapped_column(Integer, Identity(), unique=True)
     name: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
     why_it_matters: Mapped[str | None] = mapped_column(Text)
@@ -181,16 +190,28 @@ class Period(Base):
 
 
 class IndicatorValue(Base):
-    """One organisation's value of one indicator in one period, and the load that wrote it."""
+    """One organisation's value of one indicator in one period, and the load that wrote it.
+
+    Keyed by integers only: the primary key (ikey, period_id, org_id) serves the comparison
+    read (one indicator and period across organisations) and idempotent loads; the one
+    secondary index (org_id, ikey) serves the organisation read (one organisation across
+    indicators: SPC charts, profiles). No index on ``load_id``: a revert deletes by a scan.
+    Integers first, so rows carry no alignment padding. On SQLite a ``WITHOUT ROWID`` table
+    (clustered by the key).
+    """
 
     __tablename__ = "indicator_values"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    indicator_id: Mapped[str] = mapped_column(
-        ForeignKey("indicators.id", ondelete="CASCADE")
+    ikey: Mapped[int] = mapped_column(
+        ForeignKey("indicators.ikey", ondelete="CASCADE"), primary_key=True
     )
-    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id", ondelete="CASCADE"))
-    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    period_id: Mapped[int] = mapped_column(
+        ForeignKey("periods.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    load_id: Mapped[int | None] = mapped_column(ForeignKey("loads.id", ondelete="SET NULL"))
     numerator: Mapped[float | None] = mapped_column(Double)
     denominator: Mapped[float | None] = mapped_column(Double)
     value: Mapped[float | None] = mapped_column(Double)
@@ -198,27 +219,30 @@ class IndicatorValue(Base):
     upper_ci: Mapped[float | None] = mapped_column(Double)
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
-    load_id: Mapped[int | None] = mapped_column(
-        ForeignKey("loads.id", ondelete="SET NULL"), index=True
-    )
 
     __table_args__ = (
-        UniqueConstraint("indicator_id", "period_id", "org_id"),
-        Index("ix_indicator_values_org_indicator", "org_id", "indicator_id"),
+        Index("ix_indicator_values_org_ikey", "org_id", "ikey"),
+        {"sqlite_with_rowid": False},
     )
 
 
 class ValueHistory(Base):
-    """What a load replaced: enough to put every value it wrote back as it was."""
+    """What a load replaced: enough to put every value it wrote back as it was.
+
+    Only values a load changed have a row (an inserted value is reverted by deleting what
+    still carries the load's id). Keyed by (load, value key): the key serves a revert.
+    """
 
     __tablename__ = "value_history"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    load_id: Mapped[int] = mapped_column(ForeignKey("loads.id", ondelete="CASCADE"), index=True)
-    indicator_id: Mapped[str] = mapped_column(String(100))
-    period_id: Mapped[int] = mapped_column(Integer)
-    org_id: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(8))  # insert | update
+    load_id: Mapped[int] = mapped_column(
+        ForeignKey("loads.id", ondelete="CASCADE"), primary_key=True
+    )
+    ikey: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(8))  # update (older databases: insert too)
+    prev_load_id: Mapped[int | None] = mapped_column(Integer)
     prev_numerator: Mapped[float | None] = mapped_column(Double)
     prev_denominator: Mapped[float | None] = mapped_column(Double)
     prev_value: Mapped[float | None] = mapped_column(Double)
@@ -226,7 +250,8 @@ class ValueHistory(Base):
     prev_upper_ci: Mapped[float | None] = mapped_column(Double)
     prev_suppressed: Mapped[bool | None] = mapped_column(Boolean)
     prev_note: Mapped[str | None] = mapped_column(Text)
-    prev_load_id: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class PeerGroup(Base):
