@@ -55,14 +55,16 @@ def _child(url: str, path: str, queue: Any) -> None:
 def _db_values(engine) -> tuple[dict[Key, tuple[float, float, int | None]], set[Any]]:  # type: ignore[no-untyped-def]
     with engine.connect() as c:
         values = {(o, i, p): (n, d, lid) for o, i, p, n, d, lid in c.execute(text(
-            "SELECT o.code, v.indicator_id, p.label, v.numerator, v.denominator, v.load_id "
-            "FROM indicator_values v JOIN organisations o ON o.id = v.org_id "
+            "SELECT o.code, i.id, p.label, v.numerator, v.denominator, v.load_id "
+            "FROM indicator_values v JOIN indicators i ON i.ikey = v.ikey "
+            "JOIN organisations o ON o.id = v.org_id "
             "JOIN periods p ON p.id = v.period_id"))}
         history = {(lid, (o, i, p), a, pn, pd, plid) for lid, o, i, p, a, pn, pd, plid in
                    c.execute(text(
-                       "SELECT h.load_id, o.code, h.indicator_id, p.label, h.action, "
+                       "SELECT h.load_id, o.code, i.id, p.label, h.action, "
                        "h.prev_numerator, h.prev_denominator, h.prev_load_id "
-                       "FROM value_history h JOIN organisations o ON o.id = h.org_id "
+                       "FROM value_history h JOIN indicators i ON i.ikey = h.ikey "
+                       "JOIN organisations o ON o.id = h.org_id "
                        "JOIN periods p ON p.id = h.period_id"))}
     return values, history
 
@@ -120,8 +122,8 @@ def test_overlapping_loads_equal_a_serial_order(clonable, tmp_path: Path) -> Non
     try:
         with engine.connect() as c:
             dup = c.execute(text(
-                "SELECT COUNT(*) FROM (SELECT indicator_id, period_id, org_id FROM "
-                "indicator_values GROUP BY indicator_id, period_id, org_id HAVING COUNT(*) > 1) d"
+                "SELECT COUNT(*) FROM (SELECT ikey, period_id, org_id FROM "
+                "indicator_values GROUP BY ikey, period_id, org_id HAVING COUNT(*) > 1) d"
             )).scalar_one()
             dup_periods = c.execute(text(
                 "SELECT COUNT(*) FROM (SELECT period_type, label FROM periods "
