@@ -44,6 +44,8 @@ from core.models import (
     Load,
     Organisation,
     Period,
+    ikey_of,
+    indicator_slugs,
     utcnow,
 )
 from core.periods import parse_period
@@ -245,7 +247,7 @@ def _series(conn: Conn, ind: IndicatorMeta, period_type: str, org_ids: list[int]
                    IndicatorValue.lower_ci, IndicatorValue.upper_ci, IndicatorValue.suppressed,
                    IndicatorValue.load_id)
             .join(Period, Period.id == IndicatorValue.period_id)
-            .where(IndicatorValue.indicator_id == ind.id, Period.period_type == period_type,
+            .where(IndicatorValue.ikey == ikey_of(ind.id), Period.period_type == period_type,
                    IndicatorValue.org_id.in_(org_ids[i:i + _CHUNK])))
         parts.append(frame_from_rows(rows, [
             "org_id", "period_id", "period", "start_date", "numerator", "denominator", "value",
@@ -280,11 +282,12 @@ def compute_load_alerts(conn: Conn, load_id: int) -> pd.DataFrame:
     stands after the load: ``org_id``, ``indicator_id``, ``period_id``, ``kind``, ``rule``,
     ``value``, ``numerator``, ``denominator``, ``message``."""
     # one (indicator, period type) at a time: memory follows the largest indicator, not the load
-    pairs = conn.execute(
-        select(IndicatorValue.indicator_id, Period.period_type)
+    slugs = indicator_slugs(conn)
+    pairs = [(slugs[k], t) for k, t in conn.execute(
+        select(IndicatorValue.ikey, Period.period_type)
         .join(Period, Period.id == IndicatorValue.period_id)
         .where(IndicatorValue.load_id == load_id).distinct()
-    ).all()
+    ).all()]
     out: list[pd.DataFrame] = []
     for indicator_id, ptype in sorted(pairs):
         # the organisations this load wrote to; their whole series are read once, and the
@@ -294,7 +297,7 @@ def compute_load_alerts(conn: Conn, load_id: int) -> pd.DataFrame:
             select(IndicatorValue.org_id).distinct()
             .join(Period, Period.id == IndicatorValue.period_id)
             .where(IndicatorValue.load_id == load_id,
-                   IndicatorValue.indicator_id == indicator_id, Period.period_type == ptype))})
+                   IndicatorValue.ikey == ikey_of(indicator_id), Period.period_type == ptype))})
         org_rows: dict[int, tuple[str, str]] = {}
         for i in range(0, len(org_ids), _CHUNK):
             for r in conn.execute(select(Organisation.id, Organisation.code,

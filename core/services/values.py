@@ -17,6 +17,7 @@ from core.errors import InvalidParameter
 from core.models import (
     IndicatorValue,
     Organisation,
+    ikey_of,
 )
 from core.services.data_periods import PeriodRef
 from core.services.indicators import IndicatorMeta
@@ -42,7 +43,7 @@ def values_statement(indicator_id: str, period_ids: list[int], peers: PeerSet | 
         )
         .select_from(IndicatorValue)
         .join(Organisation, Organisation.id == IndicatorValue.org_id)
-        .where(IndicatorValue.indicator_id == indicator_id)
+        .where(IndicatorValue.ikey == ikey_of(indicator_id))
     )
     if len(period_ids) == 1:
         stmt = stmt.where(IndicatorValue.period_id == period_ids[0])
@@ -69,7 +70,7 @@ _VALUE_FIELDS = (
 
 def _values_select() -> Any:
     return select(*_VALUE_FIELDS).where(
-        IndicatorValue.indicator_id == bindparam("indicator_id", None),
+        IndicatorValue.ikey == ikey_of(bindparam("indicator_id", None)),
         IndicatorValue.period_id == bindparam("period_id", None),
     )
 
@@ -89,7 +90,7 @@ _PACKED_SQL = (
     "float8send(coalesce(denominator, 'NaN')) || float8send(coalesce(value, 'NaN')) || "
     "float8send(coalesce(lower_ci, 'NaN')) || float8send(coalesce(upper_ci, 'NaN')) || "
     "boolsend(coalesce(suppressed, false)), '') FROM indicator_values "
-    "WHERE indicator_id = %s AND period_id = %s"
+    "WHERE ikey = (SELECT ikey FROM indicators WHERE id = %s) AND period_id = %s"
 )
 _PACKED_ROW = np.dtype([("org_id", ">i4"), ("values", ">f8", 5), ("suppressed", "u1")])
 
