@@ -228,10 +228,10 @@ class ValueStage:
             "SELECT DISTINCT ikey, period_id FROM indicator_values")).all()} \
             if before else set()
 
-    def _ikeys(self, slugs: np.ndarray) -> np.ndarray:
+    def _ikeys(self, slugs: pd.Series) -> np.ndarray:
         """The integer keys of a chunk's indicator slugs (every slug is a known indicator:
         validation checked it)."""
-        codes, uniques = pd.factorize(pd.Series(slugs, dtype=object))
+        codes, uniques = pd.factorize(slugs)
         if any(u not in self.ikeys for u in uniques):
             self.ikeys = {str(i): int(k) for i, k in self.conn.execute(
                 select(Indicator.id, Indicator.ikey)).all()}
@@ -245,17 +245,22 @@ class ValueStage:
         if frame.empty:
             return
         self.wait()
-        ikey = self._ikeys(frame["indicator_id"].to_numpy(dtype=object))
+        ikey = self._ikeys(frame["indicator_id"])
         pid = frame["period_id"].to_numpy(dtype=np.int64)
         org = frame["org_id"].to_numpy(dtype=np.int64)
         # in key order: the table's key (and SQLite's clustered table) fills left to right,
-        # a rebuilt key sorts presorted input, and a comparison reads contiguous pages
+        # a rebuilt key sorts presorted input, and a comparison reads contiguous pages. Only
+        # the columns written are reordered (plain numpy columns: the file's text columns
+        # are not carried along)
         order = np.lexsort((org, pid, ikey))
-        frame = frame.iloc[order].assign(ikey=ikey[order])
+        source = frame
+        frame = pd.DataFrame({"org_id": org[order], "ikey": ikey[order], "period_id": pid[order],
+                              **{c: source[c].to_numpy()[order] for c in VALUE_FIELDS}})
         ikey, pid = ikey[order], pid[order]
         width = int(pid.max()) + 1
         keys, inverse = np.unique(ikey * width + pid, return_inverse=True)
         pairs = [(int(k), int(p)) for k, p in (divmod(k, width) for k in keys.tolist())]
+        staged = None
         if self.existing is not None:
             old = np.array([p in self.existing for p in pairs], dtype=bool)
             staged = old[inverse]
@@ -269,8 +274,9 @@ class ValueStage:
         self.chunks += 1
         self.staged += len(frame)
         # the line number is all the staging table needs to report a cross-chunk duplicate
-        frame = frame[list(STAGE_COLUMNS)].assign(ref=_line_numbers(frame["ref"]))
-        self._submit(frame, "qidash_stage", STAGE_COLUMNS)
+        lines = _line_numbers(source["ref"])[order]
+        frame = frame.assign(ref=lines if staged is None else lines[staged])
+        self._submit(frame[list(STAGE_COLUMNS)], "qidash_stage", STAGE_COLUMNS)
 
     def _insert_direct(self, frame: pd.DataFrame) -> None:
         n = len(frame)
