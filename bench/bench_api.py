@@ -133,6 +133,17 @@ def _generate(url: str) -> int:
                         "VALUES (%s, %s, 'month', %s, %s)", (pid, lab, p.start, p.end))
         sizes = prac["list_size"].to_numpy(dtype=float)
         total = 0
+        # as the loader's bulk path: keys, index and foreign keys built once after the copy
+        cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                    "conrelid = 'indicator_values'::regclass ORDER BY contype = 'f'")
+        constraints = cur.fetchall()
+        cur.execute("SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM "
+                    "pg_index WHERE indrelid = 'indicator_values'::regclass AND NOT indisprimary")
+        indexes = cur.fetchall()
+        for name, _ in reversed(constraints):
+            cur.execute(f'ALTER TABLE indicator_values DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            cur.execute(f'DROP INDEX "{name}"')
         for i in range(N_INDICATORS):
             share = 0.01 + 0.02 * (i % 10)
             rate = np.clip(rng.normal(0.55 + 0.02 * i, 0.08, len(prac)), 0.05, 0.98)
@@ -150,6 +161,11 @@ def _generate(url: str) -> int:
                 while chunk := buf.read(1 << 20):
                     cp.write(chunk)
             print(f"  indicator {i + 1}/{N_INDICATORS} copied", flush=True)
+        cur.execute("SET maintenance_work_mem = '256MB'")
+        for name, definition in constraints:
+            cur.execute(f'ALTER TABLE indicator_values ADD CONSTRAINT "{name}" {definition}')
+        for _, definition in indexes:
+            cur.execute(definition)
         cur.execute("SELECT setval(pg_get_serial_sequence('organisations', 'id'), "
                     "(SELECT max(id) FROM organisations))")
         cur.execute("SELECT setval(pg_get_serial_sequence('periods', 'id'), "
