@@ -165,7 +165,9 @@ def upsert_indicators(
 ) -> tuple[int, int, int]:
     """Insert or update indicator definitions by id. Returns (inserted, updated, unchanged)."""
     table = Indicator.__table__
-    fields = [c.name for c in table.columns if c.name not in ("id", "load_id", "updated_at")]
+    # ikey: numbered by the database (an identity column; SQLite: a trigger)
+    fields = [c.name for c in table.columns
+              if c.name not in ("id", "ikey", "load_id", "updated_at")]
     existing = {r.id: r for r in conn.execute(select(table))}
     now = dt.datetime.now(dt.UTC)
     new_rows, changed = [], []

@@ -39,22 +39,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, bindparam, select, text
+
+from core.models import Indicator
 
 log = logging.getLogger("qidash.etl")
 
 
 VALUE_FIELDS = ("numerator", "denominator", "value", "lower_ci", "upper_ci", "suppressed", "note")
-STAGE_COLUMNS = ("org_id", "indicator_id", "period_id", *VALUE_FIELDS, "ref")
+#: the staged columns: a chunk's indicator slugs become their integer keys (``ikey``)
+STAGE_COLUMNS = ("org_id", "ikey", "period_id", *VALUE_FIELDS, "ref")
 #: the columns a direct write puts into indicator_values (see :class:`ValueStage`)
-DIRECT_COLUMNS = ("indicator_id", "period_id", "org_id", *VALUE_FIELDS, "load_id")
+DIRECT_COLUMNS = ("ikey", "period_id", "org_id", *VALUE_FIELDS, "load_id")
 #: direct mode keeps the rows it writes (the columns the alerts read) up to this many, so that
 #: the alerts of indicators new to the database are computed without reading their values
 #: back (core.services.alerts; about 50 bytes a row)
 WRITTEN_KEEP_MAX = 2_000_000
-_KEPT_COLUMNS = ("indicator_id", "org_id", "period_id", "numerator", "denominator", "value",
+_KEPT_COLUMNS = ("ikey", "org_id", "period_id", "numerator", "denominator", "value",
                  "suppressed")
-_NOT_NULL = ("org_id", "indicator_id", "period_id", "suppressed", "load_id")
+_NOT_NULL = ("org_id", "ikey", "period_id", "suppressed", "load_id")
 
 
 #: a load inserting this many rows or more, into a values table holding no more rows than it
@@ -174,16 +177,18 @@ class ValueStage:
         self.chunks = 0
         #: rows written straight into indicator_values
         self.direct_rows = 0
-        #: the (indicator, period) pairs staged: a pair with no value in the database yet needs
-        #: no diff (its rows can only be inserts)
-        self.pairs: set[tuple[str, int]] = set()
+        #: the (indicator key, period) pairs staged: a pair with no value in the database yet
+        #: needs no diff (its rows can only be inserts)
+        self.pairs: set[tuple[int, int]] = set()
+        #: indicator slug -> integer key (read when the stage starts; again for a new slug)
+        self.ikeys: dict[str, int] = {}
         #: the bulk path: dropped foreign keys (table, name, definition) and the statements
         #: that rebuild the dropped indexes, put back by :meth:`finish`
         self.bulk = False
         self.held: list[tuple[str, str, str]] = []
         self.rebuilt: list[str] = []
         #: direct mode: the pairs that had values when the load started, and how many rows
-        self.existing: set[tuple[str, int]] | None = None
+        self.existing: set[tuple[int, int]] | None = None
         self.before_rows = 0
         #: the background writer (see :meth:`_submit`)
         self._pool: ThreadPoolExecutor | None = None
@@ -200,7 +205,7 @@ class ValueStage:
         on_commit = " ON COMMIT DROP" if self.pg else ""
         conn.execute(text(
             "CREATE TEMPORARY TABLE qidash_stage (org_id INTEGER NOT NULL, "
-            "indicator_id VARCHAR(100) NOT NULL, period_id INTEGER NOT NULL, "
+            "ikey INTEGER NOT NULL, period_id INTEGER NOT NULL, "
             "numerator DOUBLE PRECISION, denominator DOUBLE PRECISION, value DOUBLE PRECISION, "
             "lower_ci DOUBLE PRECISION, upper_ci DOUBLE PRECISION, suppressed BOOLEAN NOT NULL, "
             f"note TEXT, ref BIGINT){on_commit}"
@@ -228,9 +233,19 @@ class ValueStage:
         if before > DIRECT_MAX_ROWS:
             return
         self.before_rows = before
-        self.existing = {(str(i), int(p)) for i, p in self.conn.execute(text(
-            "SELECT DISTINCT indicator_id, period_id FROM indicator_values")).all()} \
+        self.existing = {(int(i), int(p)) for i, p in self.conn.execute(text(
+            "SELECT DISTINCT ikey, period_id FROM indicator_values")).all()} \
             if before else set()
+
+    def _ikeys(self, slugs: pd.Series) -> np.ndarray:
+        """The integer keys of a chunk's indicator slugs (every slug is a known indicator:
+        validation checked it)."""
+        codes, uniques = pd.factorize(slugs)
+        if any(u not in self.ikeys for u in uniques):
+            self.ikeys = {str(i): int(k) for i, k in self.conn.execute(
+                select(Indicator.id, Indicator.ikey)).all()}
+        remap = np.array([self.ikeys[u] for u in uniques], dtype=np.int64)
+        return remap[codes] if len(codes) else np.zeros(0, np.int64)
 
     def add(self, frame: pd.DataFrame) -> None:
         """Add clean rows (columns :data:`STAGE_COLUMNS`): staged, or in direct mode written
@@ -239,12 +254,22 @@ class ValueStage:
         if frame.empty:
             return
         self.wait()
-        codes, uniques = pd.factorize(frame["indicator_id"].to_numpy(dtype=object))
+        ikey = self._ikeys(frame["indicator_id"])
         pid = frame["period_id"].to_numpy(dtype=np.int64)
+        org = frame["org_id"].to_numpy(dtype=np.int64)
+        # in key order: the table's key (and SQLite's clustered table) fills left to right,
+        # a rebuilt key sorts presorted input, and a comparison reads contiguous pages. Only
+        # the columns written are reordered (plain numpy columns: the file's text columns
+        # are not carried along)
+        order = np.lexsort((org, pid, ikey))
+        source = frame
+        frame = pd.DataFrame({"org_id": org[order], "ikey": ikey[order], "period_id": pid[order],
+                              **{c: source[c].to_numpy()[order] for c in VALUE_FIELDS}})
+        ikey, pid = ikey[order], pid[order]
         width = int(pid.max()) + 1
-        keys, inverse = np.unique(codes.astype(np.int64) * width + pid, return_inverse=True)
-        pairs = [(str(uniques[code]), period)
-                 for code, period in (divmod(k, width) for k in keys.tolist())]
+        keys, inverse = np.unique(ikey * width + pid, return_inverse=True)
+        pairs = [(int(k), int(p)) for k, p in (divmod(k, width) for k in keys.tolist())]
+        staged = None
         if self.existing is not None:
             old = np.array([p in self.existing for p in pairs], dtype=bool)
             staged = old[inverse]
@@ -258,8 +283,9 @@ class ValueStage:
         self.chunks += 1
         self.staged += len(frame)
         # the line number is all the staging table needs to report a cross-chunk duplicate
-        frame = frame[list(STAGE_COLUMNS)].assign(ref=_line_numbers(frame["ref"]))
-        self._submit(frame, "qidash_stage", STAGE_COLUMNS)
+        lines = _line_numbers(source["ref"])[order]
+        frame = frame.assign(ref=lines if staged is None else lines[staged])
+        self._submit(frame[list(STAGE_COLUMNS)], "qidash_stage", STAGE_COLUMNS)
 
     def _insert_direct(self, frame: pd.DataFrame) -> None:
         n = len(frame)
@@ -294,12 +320,12 @@ class ValueStage:
             "value": frame["value"].to_numpy(dtype=float, na_value=np.nan),
             "suppressed": frame["suppressed"].to_numpy(dtype=bool, na_value=False),
         }
+        slug_of = {k: i for i, k in self.ikeys.items()}
         out: dict[str, dict[str, np.ndarray]] = {}
-        groups = pd.Series(frame["indicator_id"].to_numpy(dtype=object)).groupby(
-            frame["indicator_id"].to_numpy(dtype=object), sort=False).indices
-        for ind, idx in groups.items():
-            if str(ind) not in had:
-                out[str(ind)] = {k: v[idx] for k, v in cols.items()}
+        keys = frame["ikey"].to_numpy(dtype=np.int64)
+        for key, idx in pd.Series(keys).groupby(keys, sort=False).indices.items():
+            if int(key) not in had:
+                out[slug_of[int(key)]] = {k: v[idx] for k, v in cols.items()}
         return out
 
     def _submit(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
@@ -357,7 +383,16 @@ class ValueStage:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        types = {"org_id": pa.int64(), "indicator_id": pa.string(), "period_id": pa.int64(),
+        binary = _binary_copy(frame, columns)
+        raw = self.conn.connection.driver_connection
+        if binary is not None:
+            names, data = binary
+            with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+                f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT binary)"
+            ) as cp:
+                cp.write(data)
+            return
+        types = {"org_id": pa.int64(), "ikey": pa.int64(), "period_id": pa.int64(),
                  "suppressed": pa.bool_(), "note": pa.string(), "ref": pa.int64(),
                  "load_id": pa.int64()}
         # columns empty in the whole chunk (often the intervals and notes) default to NULL:
@@ -367,7 +402,6 @@ class ValueStage:
             [(c, types.get(c, pa.float64())) for c in columns]))
         buf = io.BytesIO()
         pacsv.write_csv(arrow, buf, pacsv.WriteOptions(include_header=False))
-        raw = self.conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
             f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
         ) as cp:
@@ -389,7 +423,7 @@ class ValueStage:
         finally:
             cur.close()
 
-    def duplicates(self) -> list[tuple[str, str, int, str, int]]:
+    def duplicates(self) -> list[tuple[str, str, int, int, int]]:
         """Keys staged more than once (only possible across chunks): (ref, first ref, ...).
 
         Only called when :class:`ChunkKeys` saw a key in two chunks (rare), because a GROUP BY
@@ -399,21 +433,22 @@ class ValueStage:
         if self.chunks < 2:
             return []
         rows = self.conn.execute(text(
-            "SELECT s.ref, d.first_ref, s.org_id, s.indicator_id, s.period_id FROM qidash_stage s "
-            "JOIN (SELECT org_id, indicator_id, period_id, MIN(ref) AS first_ref, "
-            "COUNT(*) AS n FROM qidash_stage GROUP BY org_id, indicator_id, period_id "
-            "HAVING COUNT(*) > 1) d ON d.org_id = s.org_id AND d.indicator_id = s.indicator_id "
+            "SELECT s.ref, d.first_ref, s.org_id, s.ikey, s.period_id FROM qidash_stage s "
+            "JOIN (SELECT org_id, ikey, period_id, MIN(ref) AS first_ref, "
+            "COUNT(*) AS n FROM qidash_stage GROUP BY org_id, ikey, period_id "
+            "HAVING COUNT(*) > 1) d ON d.org_id = s.org_id AND d.ikey = s.ikey "
             "AND d.period_id = s.period_id"
         )).all()
         return [tuple(r) for r in rows]
 
-    def delete_keys(self, keys: set[tuple[int, str, int]]) -> None:
-        """Remove every staged row of these keys (used by --skip-invalid for duplicates)."""
+    def delete_keys(self, keys: set[tuple[int, int, int]]) -> None:
+        """Remove every staged row of these keys, (org id, indicator key, period id) as
+        :meth:`duplicates` gives them (used by --skip-invalid for duplicates)."""
         self.wait()
         if not keys:
             return
         self.conn.execute(
-            text("DELETE FROM qidash_stage WHERE org_id = :o AND indicator_id = :i "
+            text("DELETE FROM qidash_stage WHERE org_id = :o AND ikey = :i "
                  "AND period_id = :p"),
             [{"o": o, "i": i, "p": p} for o, i, p in keys],
         )
@@ -462,12 +497,12 @@ class ValueStage:
             conn.execute(text("ANALYZE qidash_stage"))  # temp tables have no statistics
         conn.execute(text(
             f"CREATE TEMPORARY TABLE qidash_diff{on_commit} AS "
-            "SELECT s.org_id, s.indicator_id, s.period_id, "
+            "SELECT s.org_id, s.ikey, s.period_id, "
             + ", ".join(f"s.{c}" for c in VALUE_FIELDS)
-            + f", v.id AS vid, {prev}, v.load_id AS p_load_id "
-            "FROM qidash_stage s LEFT JOIN indicator_values v ON v.indicator_id = s.indicator_id "
+            + f", v.ikey AS vid, {prev}, v.load_id AS p_load_id "
+            "FROM qidash_stage s LEFT JOIN indicator_values v ON v.ikey = s.ikey "
             "AND v.period_id = s.period_id AND v.org_id = s.org_id "
-            f"WHERE v.id IS NULL OR NOT ({same})"
+            f"WHERE v.ikey IS NULL OR NOT ({same})"
         ))
         total, updated = conn.execute(
             text("SELECT COUNT(*), COUNT(vid) FROM qidash_diff")).one()
@@ -480,13 +515,13 @@ class ValueStage:
     def _existing_pairs(self) -> bool:
         """Does any staged (indicator, period) pair already have a value in the database?
 
-        One probe per indicator through the unique key's (indicator_id, period_id) prefix.
+        One probe per indicator through the primary key's (ikey, period_id) prefix.
         """
-        by_indicator: dict[str, list[int]] = {}
+        by_indicator: dict[int, list[int]] = {}
         for ind, period in self.pairs:
             by_indicator.setdefault(ind, []).append(period)
         probe = text(
-            "SELECT 1 FROM indicator_values WHERE indicator_id = :i AND period_id IN :p LIMIT 1"
+            "SELECT 1 FROM indicator_values WHERE ikey = :i AND period_id IN :p LIMIT 1"
         ).bindparams(bindparam("p", expanding=True))
         for ind, periods in by_indicator.items():
             periods.sort()
@@ -516,9 +551,9 @@ class ValueStage:
                   inserted, updated)
         if updated:
             conn.execute(text(
-                "INSERT INTO value_history (load_id, indicator_id, period_id, org_id, action, "
+                "INSERT INTO value_history (load_id, ikey, period_id, org_id, action, "
                 + ", ".join(f"prev_{c}" for c in VALUE_FIELDS) + ", prev_load_id) "
-                "SELECT :load_id, indicator_id, period_id, org_id, 'update', "
+                "SELECT :load_id, ikey, period_id, org_id, 'update', "
                 + ", ".join(f"p_{c}" for c in VALUE_FIELDS) + ", p_load_id FROM qidash_diff "
                 "WHERE vid IS NOT NULL"
             ), params)
@@ -527,16 +562,18 @@ class ValueStage:
                 "UPDATE indicator_values SET "
                 + ", ".join(f"{c} = d.{c}" for c in VALUE_FIELDS)
                 + ", load_id = :load_id FROM qidash_diff d "
-                "WHERE indicator_values.id = d.vid"
+                "WHERE d.vid IS NOT NULL AND indicator_values.ikey = d.ikey "
+                "AND indicator_values.period_id = d.period_id "
+                "AND indicator_values.org_id = d.org_id"
             ), params)
         if inserted:
             new_rows = " WHERE vid IS NULL" if source == "qidash_diff" else ""
-            # in the unique key's order, so that the indexes kept are filled left to right
-            order = "" if self.rebuilt else " ORDER BY indicator_id, period_id, org_id"
+            # in the key's order: the key (SQLite: the clustered table) fills left to right
+            order = " ORDER BY ikey, period_id, org_id"
             conn.execute(text(
-                "INSERT INTO indicator_values (indicator_id, period_id, org_id, "
+                "INSERT INTO indicator_values (ikey, period_id, org_id, "
                 + ", ".join(VALUE_FIELDS) + ", load_id) "
-                "SELECT indicator_id, period_id, org_id, " + ", ".join(VALUE_FIELDS)
+                "SELECT ikey, period_id, org_id, " + ", ".join(VALUE_FIELDS)
                 + ", :load_id FROM " + source + new_rows + order
             ), params)
         log.debug("update and insert: %.2f s", time.perf_counter() - t0)
@@ -598,13 +635,14 @@ class ValueStage:
         return self._count_upto(n + 1) <= n
 
     def _drop_secondary_indexes(self) -> list[str]:
-        """When a load at least doubles the values table, build its secondary indexes once
-        after the insert (a sort) instead of maintaining them row by row; the unique key is
-        rebuilt too, which re-checks it. Returns the statements that put them back."""
+        """When a load at least doubles the values table, build its secondary index once
+        after the insert (a sort) instead of maintaining it row by row; on PostgreSQL the
+        primary key is rebuilt too, which re-checks it (SQLite's is the table itself: a
+        ``WITHOUT ROWID`` table). Returns the statements that put them back."""
         conn = self.conn
         statements = []
         if not self.pg:
-            # SQLite: the unique key is an automatic index and stays; the others are rebuilt
+            # SQLite: the primary key is the (clustered) table and stays; the index is rebuilt
             for name, sql in conn.execute(text(
                     "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
                     "AND tbl_name = 'indicator_values' AND sql IS NOT NULL")).all():
@@ -613,7 +651,8 @@ class ValueStage:
             return statements
         for name, definition in conn.execute(text(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = CAST('indicator_values' AS regclass) AND contype = 'u'")):
+                "WHERE conrelid = CAST('indicator_values' AS regclass) "
+                "AND contype IN ('p', 'u')")):
             conn.execute(text(f'ALTER TABLE indicator_values DROP CONSTRAINT "{name}"'))
             statements.append(f'ALTER TABLE indicator_values ADD CONSTRAINT "{name}" {definition}')
         for name, definition in conn.execute(text(
@@ -680,6 +719,57 @@ class ChunkKeys:
             self.levels[-1] = np.sort(np.concatenate([self.levels[-1], last]), kind="mergesort")
 
 
+#: binary COPY layouts: (column, PostgreSQL binary type) of the fixed-width columns
+_BINARY_TYPES = {"ikey": ">i4", "period_id": ">i4", "org_id": ">i4", "load_id": ">i4",
+                 "ref": ">i8", "numerator": ">f8", "denominator": ">f8", "value": ">f8",
+                 "lower_ci": ">f8", "upper_ci": ">f8", "suppressed": "u1"}
+
+
+def _binary_copy(frame: pd.DataFrame, columns: tuple[str, ...]
+                 ) -> tuple[list[str], bytes] | None:
+    """The rows as PostgreSQL's binary ``COPY`` format, built by numpy (no text to format
+    here or to parse on the server: about 0.6 s less per million rows than CSV), or None when
+    a column is not fixed-width (a chunk with notes goes as CSV).
+
+    Each tuple is a field count and, per field, a length and the big-endian value, or length
+    -1 for NULL. Columns NULL in the whole chunk are left out (they default to NULL); the
+    others are NULL-free in most chunks (one record layout). Otherwise the rows are grouped
+    by which of their columns are NULL, one layout per group (the order of rows in a COPY does
+    not matter: the key is built or checked after it).
+    """
+    names = [c for c in columns if c in _NOT_NULL or frame[c].notna().any()]
+    if any(c not in _BINARY_TYPES for c in names):
+        return None
+    n = len(frame)
+    data = {c: frame[c].to_numpy() for c in names}
+    nulls = np.zeros(n, dtype=np.int64)
+    for bit, c in enumerate(names):
+        if c not in _NOT_NULL:
+            nulls |= pd.isna(data[c]).astype(np.int64) << bit
+    parts = [b"PGCOPY\n\xff\r\n\x00" + bytes(8)]
+    for mask in np.unique(nulls).tolist():
+        rows = np.flatnonzero(nulls == mask) if mask else (
+            slice(None) if not nulls.any() else np.flatnonzero(nulls == 0))
+        present = [c for bit, c in enumerate(names) if not (mask >> bit) & 1]
+        layout: list[tuple[str, str]] = [("n", ">i2")]
+        for c in names:
+            layout.append((f"l_{c}", ">i4"))
+            if c in present:
+                layout.append((c, _BINARY_TYPES[c]))
+        sub = data if isinstance(rows, slice) else {c: data[c][rows] for c in present}
+        rec = np.empty(n if isinstance(rows, slice) else len(rows), dtype=layout)
+        rec["n"] = len(names)
+        for c in names:
+            if c in present:
+                rec[f"l_{c}"] = np.dtype(_BINARY_TYPES[c]).itemsize
+                rec[c] = sub[c]
+            else:
+                rec[f"l_{c}"] = -1
+        parts.append(rec.tobytes())
+    parts.append(b"\xff\xff")
+    return names, b"".join(parts)
+
+
 # revert --------------------------------------------------------------------------------------
 class RevertError(ValueError):
     """A load that cannot be reverted (yet); the message says why and what to do."""
@@ -695,7 +785,7 @@ def revert_values(conn: Connection, load_id: int) -> int:
     """
     later = conn.execute(text(
         "SELECT DISTINCT v.load_id FROM value_history h JOIN indicator_values v "
-        "ON v.indicator_id = h.indicator_id AND v.period_id = h.period_id AND v.org_id = h.org_id "
+        "ON v.ikey = h.ikey AND v.period_id = h.period_id AND v.org_id = h.org_id "
         "WHERE h.load_id = :id AND (v.load_id IS NULL OR v.load_id <> :id) "
         "UNION SELECT DISTINCT h.load_id FROM value_history h JOIN loads l ON l.id = h.load_id "
         "WHERE h.prev_load_id = :id AND l.status <> 'reverted'"
@@ -712,7 +802,7 @@ def revert_values(conn: Connection, load_id: int) -> int:
         + ", ".join(f"{c} = h.prev_{c}" for c in VALUE_FIELDS)
         + ", load_id = h.prev_load_id FROM value_history h "
         "WHERE h.load_id = :id AND h.action = 'update' "
-        "AND indicator_values.indicator_id = h.indicator_id "
+        "AND indicator_values.ikey = h.ikey "
         "AND indicator_values.period_id = h.period_id AND indicator_values.org_id = h.org_id"
     ), {"id": load_id}).rowcount
     deleted = conn.execute(

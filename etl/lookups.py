@@ -43,10 +43,11 @@ def indicator_info(conn: Connection) -> IndicatorInfo:
     types: dict[str, set[str]] = {}
     for i in range(0, len(undeclared), 500):
         for ind, ptype in conn.execute(
-                select(IndicatorValue.indicator_id, Period.period_type)
+                select(Indicator.id, Period.period_type)
+                .join(IndicatorValue, IndicatorValue.ikey == Indicator.ikey)
                 .join(Period, Period.id == IndicatorValue.period_id)
-                .where(IndicatorValue.indicator_id.in_(undeclared[i:i + 500]))
-                .group_by(IndicatorValue.indicator_id, Period.period_type)):
+                .where(Indicator.id.in_(undeclared[i:i + 500]))
+                .group_by(Indicator.id, Period.period_type)):
             types.setdefault(ind, set()).add(ptype)
     inferred = {ind: t.pop() for ind, t in types.items() if len(t) == 1}
     return IndicatorInfo.from_rows(

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from core import stats
 from core.errors import InvalidParameter, NotFound
-from core.models import IndicatorValue, Load
+from core.models import IndicatorValue, Load, ikey_of
 from core.periods import parse_period
 from core.services import comparison as cmp_service
 from core.services import disclosure
@@ -147,8 +147,8 @@ def indicators_for_org(session: Session, org: OrgRef) -> list[str]:
     from core.models import Indicator
 
     scope = _scope_ids(session, org)
-    probe = select(IndicatorValue.id).where(
-        IndicatorValue.indicator_id == Indicator.id, IndicatorValue.org_id.in_(scope)
+    probe = select(IndicatorValue.org_id).where(
+        IndicatorValue.ikey == Indicator.ikey, IndicatorValue.org_id.in_(scope)
     )
     return list(
         session.execute(
@@ -508,9 +508,9 @@ def _loads(
     """The loads that wrote the values shown (one grouped query)."""
     ids = sorted(set(org_ids))
     stmt = (
-        select(Load.id, Load.file_name, Load.finished_at, func.count(IndicatorValue.id))
+        select(Load.id, Load.file_name, Load.finished_at, func.count())
         .join(IndicatorValue, IndicatorValue.load_id == Load.id)
-        .where(IndicatorValue.indicator_id == indicator_id,
+        .where(IndicatorValue.ikey == ikey_of(indicator_id),
                IndicatorValue.period_id.in_(sorted(set(period_ids))))
         .group_by(Load.id, Load.file_name, Load.finished_at)
         .order_by(Load.id)

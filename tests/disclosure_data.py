@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from core.models import IndicatorValue, Organisation, Period
+from core.models import Indicator, IndicatorValue, Organisation, Period
 from core.settings import Settings, get_settings, override_settings
 from tests.dashboards.sample_data import load_sample
 
@@ -51,8 +51,10 @@ def load_disclosure_sample(engine: Engine) -> None:
         pid = conn.execute(select(Period.id).where(Period.label == PERIOD,
                                                    Period.period_type == "financial_year")
                            ).scalar_one()
+        ikey = conn.execute(select(Indicator.ikey).where(Indicator.id == "imm_6in1_12m")
+                            ).scalar_one()
         conn.execute(insert(IndicatorValue), [
-            {"indicator_id": "imm_6in1_12m", "period_id": pid, "org_id": ids[c],
+            {"ikey": ikey, "period_id": pid, "org_id": ids[c],
              "numerator": float(n), "denominator": float(d), "value": n / d * 100,
              "suppressed": False}
             for (i, c), (n, d) in SMALL.items() if c.startswith("TINY")])

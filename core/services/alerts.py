@@ -53,6 +53,7 @@ from core.models import (
     Organisation,
     Period,
     ValueHistory,
+    indicator_slugs,
     utcnow,
 )
 from core.periods import parse_period
@@ -273,10 +274,13 @@ def _updated_periods(conn: Conn, load_id: int) -> dict[str, set[int]]:
     """The periods (by indicator) in which the load changed values that existed before it
     (its ``value_history`` rows: a load records only what it replaced)."""
     out: dict[str, set[int]] = {}
-    for ind, pid in fetch_all(conn, select(ValueHistory.indicator_id, ValueHistory.period_id)
+    slugs: dict[int, str] | None = None
+    for key, pid in fetch_all(conn, select(ValueHistory.ikey, ValueHistory.period_id)
                               .where(ValueHistory.load_id == load_id,
                                      ValueHistory.action == "update").distinct()):
-        out.setdefault(str(ind), set()).add(int(pid))
+        if slugs is None:
+            slugs = indicator_slugs(conn)
+        out.setdefault(slugs[int(key)], set()).add(int(pid))
     return out
 
 
@@ -360,8 +364,9 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
     flags of all their periods and organisation types in one vectorised pass.
     """
     if indicators is None:
-        indicators = [r[0] for r in fetch_all(
-            conn, select(IndicatorValue.indicator_id).where(
+        slugs = indicator_slugs(conn)
+        indicators = [slugs[int(r[0])] for r in fetch_all(
+            conn, select(IndicatorValue.ikey).where(
                 IndicatorValue.load_id == load_id).distinct())]
     periods = _periods(conn)
     updated = _updated_periods(conn, load_id)

@@ -16,6 +16,7 @@ from core.errors import InvalidParameter, NotFound
 from core.models import (
     IndicatorValue,
     Period,
+    ikey_of,
 )
 from core.periods import FINENESS, PERIOD_TYPES, PeriodError, parse_period
 from core.services.query import _LIST_MAX, Conn, _listing, core_conn
@@ -84,8 +85,8 @@ def periods_with_data(
 def _periods_with_data(
     conn: Conn, indicator_id: str, org_ids: list[int] | None, period_type: str | None
 ) -> list[PeriodRef]:
-    probe = select(IndicatorValue.id).where(
-        IndicatorValue.indicator_id == indicator_id, IndicatorValue.period_id == Period.id
+    probe = select(IndicatorValue.org_id).where(
+        IndicatorValue.ikey == ikey_of(indicator_id), IndicatorValue.period_id == Period.id
     )
     if org_ids is not None:
         probe = probe.where(IndicatorValue.org_id.in_(org_ids))

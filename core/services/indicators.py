@@ -16,6 +16,8 @@ from core.models import (
     IndicatorValue,
     Organisation,
     Period,
+    ikey_of,
+    indicator_slugs,
 )
 from core.services.data_periods import PeriodRef, periods_with_data
 from core.services.query import _LIST_MAX, Conn, _listing, core_conn
@@ -161,7 +163,7 @@ def indicator_detail(conn: Conn, indicator_id: str) -> IndicatorDetail:
     types = conn.execute(
         select(Organisation.org_type, func.count(func.distinct(IndicatorValue.org_id)))
         .join(Organisation, Organisation.id == IndicatorValue.org_id)
-        .where(IndicatorValue.indicator_id == indicator_id)
+        .where(IndicatorValue.ikey == ikey_of(indicator_id))
         .group_by(Organisation.org_type)
     ).all()
     return IndicatorDetail(meta, periods, {t: int(n) for t, n in types})
@@ -182,24 +184,26 @@ def _value_summary(
         return hit
     stats = conn.execute(
         select(
-            IndicatorValue.indicator_id,
+            IndicatorValue.ikey,
             func.count(func.distinct(IndicatorValue.period_id)),
             func.count(func.distinct(IndicatorValue.org_id)),
             func.max(Period.end_date),
         )
         .join(Period, Period.id == IndicatorValue.period_id)
-        .group_by(IndicatorValue.indicator_id)
+        .group_by(IndicatorValue.ikey)
     ).all()
-    by_id = {r[0]: r[1:] for r in stats}
+    slugs = indicator_slugs(conn)
+    by_id = {slugs[r[0]]: r[1:] for r in stats}
     # the label of each indicator's latest period (one query for all indicators)
     latest = conn.execute(
-        select(IndicatorValue.indicator_id, Period.label, Period.period_type, Period.end_date)
+        select(IndicatorValue.ikey, Period.label, Period.period_type, Period.end_date)
         .join(Period, Period.id == IndicatorValue.period_id)
         .distinct()
     ).all()
     latest_label: dict[str, tuple[Any, int, str]] = {}
     fine = {"month": 0, "quarter": 1, "financial_year": 2, "year": 3}
-    for ind, label, ptype, end in latest:
+    for ikey, label, ptype, end in latest:
+        ind = slugs[ikey]
         key = (end, -fine.get(ptype, 9), label)
         if ind not in latest_label or key > latest_label[ind]:
             latest_label[ind] = key

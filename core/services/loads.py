@@ -14,7 +14,15 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from core.errors import InvalidParameter, NotFound
-from core.models import LOAD_KINDS, LOAD_STATUSES, IndicatorValue, Load, LoadError, Period
+from core.models import (
+    LOAD_KINDS,
+    LOAD_STATUSES,
+    IndicatorValue,
+    Load,
+    LoadError,
+    Period,
+    indicator_slugs,
+)
 from core.models import ValueHistory as VH
 from core.services.query import Conn
 
@@ -112,7 +120,8 @@ def freshness(conn: Conn) -> Freshness:
     covered = conn.execute(
         select(Period.period_type, func.min(Period.start_date), func.max(Period.end_date),
                func.count())
-        .where(select(IndicatorValue.id).where(IndicatorValue.period_id == Period.id).exists())
+        .where(select(IndicatorValue.org_id).where(IndicatorValue.period_id == Period.id)
+               .exists())
         .group_by(Period.period_type)
     ).all()
     labels = {
@@ -132,22 +141,23 @@ def freshness(conn: Conn) -> Freshness:
     ]
     n_values = conn.execute(select(func.count()).select_from(IndicatorValue)).scalar_one()
     n_ind = conn.execute(
-        select(func.count(func.distinct(IndicatorValue.indicator_id)))
+        select(func.count(func.distinct(IndicatorValue.ikey)))
     ).scalar_one()
     changes: list[dict[str, Any]] = []
     if last_values is not None:
         # the ETL records history for updated values only; the last values load's values all
         # still carry its id (no later load has written since), so inserted = written - updated
-        written = conn.execute(
-            select(IndicatorValue.indicator_id, func.count())
+        slugs = indicator_slugs(conn)
+        written = [(slugs[k], n) for k, n in conn.execute(
+            select(IndicatorValue.ikey, func.count())
             .where(IndicatorValue.load_id == last_values[0])
-            .group_by(IndicatorValue.indicator_id)
-        ).all()
-        updated = dict(conn.execute(
-            select(VH.indicator_id, func.count())
+            .group_by(IndicatorValue.ikey)
+        ).all()]
+        updated = {slugs[k]: n for k, n in conn.execute(
+            select(VH.ikey, func.count())
             .where(VH.load_id == last_values[0], VH.action == "update")
-            .group_by(VH.indicator_id)
-        ).all())
+            .group_by(VH.ikey)
+        ).all()}
         changes = sorted(
             ({"indicator_id": ind, "inserted": int(n) - int(updated.get(ind, 0)),
               "updated": int(updated.get(ind, 0))} for ind, n in written),

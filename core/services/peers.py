@@ -18,6 +18,7 @@ from core.models import (
     Organisation,
     PeerGroup,
     PeerGroupMember,
+    ikey_of,
 )
 from core.services.data_periods import PeriodRef
 from core.services.indicators import IndicatorMeta
@@ -74,7 +75,8 @@ def org_types_with_data(
         select(Organisation.org_type, func.count())
         .select_from(IndicatorValue)
         .join(Organisation, Organisation.id == IndicatorValue.org_id)
-        .where(IndicatorValue.indicator_id == indicator_id, IndicatorValue.period_id == period_id)
+        .where(IndicatorValue.ikey == ikey_of(indicator_id),
+               IndicatorValue.period_id == period_id)
         .group_by(Organisation.org_type)
     )
     if active_only:
@@ -270,7 +272,7 @@ def _ids_with_data(conn: Conn, indicator_id: str, period_id: int, *, org_type: s
         select(IndicatorValue.org_id)
         .join(Organisation, Organisation.id == IndicatorValue.org_id)
         .where(
-            IndicatorValue.indicator_id == indicator_id,
+            IndicatorValue.ikey == ikey_of(indicator_id),
             IndicatorValue.period_id == period_id,
             Organisation.org_type == org_type,
         )

@@ -29,7 +29,7 @@ from sqlalchemy import and_, or_, select
 
 from core import stats
 from core.errors import InvalidParameter, NotFound
-from core.models import Annotation, IndicatorValue, Period
+from core.models import Annotation, IndicatorValue, Period, ikey_of
 from core.periods import FINENESS, parse_period
 from core.services.data_periods import check_period_type
 from core.services.disclosure import active_rule, count_mask, disclosed
@@ -160,7 +160,7 @@ def series_frame(
         .join(Period, Period.id == IndicatorValue.period_id)
         .where(
             IndicatorValue.org_id == org.id,
-            IndicatorValue.indicator_id == indicator.id,
+            IndicatorValue.ikey == ikey_of(indicator.id),
             Period.period_type == period_type,
         )
         .order_by(Period.start_date)
@@ -189,7 +189,8 @@ def org_period_types(conn: Conn, org_id: int, indicator_id: str) -> list[str]:
     types = conn.execute(
         select(Period.period_type)
         .join(IndicatorValue, IndicatorValue.period_id == Period.id)
-        .where(IndicatorValue.org_id == org_id, IndicatorValue.indicator_id == indicator_id)
+        .where(IndicatorValue.org_id == org_id,
+               IndicatorValue.ikey == ikey_of(indicator_id))
         .distinct()
     ).scalars()
     return sorted(types, key=lambda t: FINENESS.get(t, 9))

@@ -18,6 +18,7 @@ from core.errors import InvalidParameter
 from core.models import (
     IndicatorValue,
     Organisation,
+    ikey_of,
 )
 from core.services.data_periods import PeriodRef
 from core.services.indicators import IndicatorMeta
@@ -43,7 +44,7 @@ def values_statement(indicator_id: str, period_ids: list[int], peers: PeerSet | 
         )
         .select_from(IndicatorValue)
         .join(Organisation, Organisation.id == IndicatorValue.org_id)
-        .where(IndicatorValue.indicator_id == indicator_id)
+        .where(IndicatorValue.ikey == ikey_of(indicator_id))
     )
     if len(period_ids) == 1:
         stmt = stmt.where(IndicatorValue.period_id == period_ids[0])
@@ -70,7 +71,7 @@ _VALUE_FIELDS = (
 
 def _values_select() -> Any:
     return select(*_VALUE_FIELDS).where(
-        IndicatorValue.indicator_id == bindparam("indicator_id", None),
+        IndicatorValue.ikey == ikey_of(bindparam("indicator_id", None)),
         IndicatorValue.period_id == bindparam("period_id", None),
     )
 
@@ -90,7 +91,7 @@ _PACKED_SQL = (
     "float8send(coalesce(denominator, 'NaN')) || float8send(coalesce(value, 'NaN')) || "
     "float8send(coalesce(lower_ci, 'NaN')) || float8send(coalesce(upper_ci, 'NaN')) || "
     "boolsend(coalesce(suppressed, false)), '') FROM indicator_values "
-    "WHERE indicator_id = %s AND period_id = %s"
+    "WHERE ikey = (SELECT ikey FROM indicators WHERE id = %s) AND period_id = %s"
 )
 _PACKED_ROW = np.dtype([("org_id", ">i4"), ("values", ">f8", 5), ("suppressed", "u1")])
 
@@ -272,7 +273,7 @@ _ARRAYS_SQL = (
     "array_send(array_agg(coalesce(value, 'NaN')::float8)), "
     "array_send(array_agg(coalesce(suppressed, false))), "
     "array_send(array_agg(coalesce(load_id, 0)::int4)) "
-    "FROM indicator_values WHERE indicator_id = %s"
+    "FROM indicator_values WHERE ikey = (SELECT ikey FROM indicators WHERE id = %s)"
 )
 
 
@@ -289,7 +290,8 @@ def _pg_array(data: bytes | None, kind: str) -> np.ndarray:
 
 
 _SERIES_SQL = ("SELECT org_id, period_id, numerator, denominator, value, suppressed, "
-               "coalesce(load_id, 0) FROM indicator_values WHERE indicator_id = ?")
+               "coalesce(load_id, 0) FROM indicator_values "
+               "WHERE ikey = (SELECT ikey FROM indicators WHERE id = ?)")
 
 
 def fetch_indicator_series(conn: Conn, indicator_id: str) -> dict[str, np.ndarray]:

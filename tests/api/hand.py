@@ -30,7 +30,8 @@ def raw_values(url: str, indicator: str, period: str) -> pd.DataFrame:
                 "JOIN organisations o ON o.id = v.org_id "
                 "LEFT JOIN organisations par ON par.id = o.parent_id "
                 "JOIN periods p ON p.id = v.period_id "
-                "WHERE v.indicator_id = :i AND p.label = :p ORDER BY o.code"),
+                "WHERE v.ikey = (SELECT ikey FROM indicators WHERE id = :i) AND p.label = :p "
+                "ORDER BY o.code"),
                 {"i": indicator, "p": period}).mappings().all()
     finally:
         engine.dispose()
@@ -118,7 +119,8 @@ def raw_series(url: str, org: str, indicator: str) -> pd.DataFrame:
             rows = conn.execute(text(
                 "SELECT p.label, v.numerator, v.denominator FROM indicator_values v "
                 "JOIN organisations o ON o.id = v.org_id JOIN periods p ON p.id = v.period_id "
-                "WHERE o.code = :o AND v.indicator_id = :i AND p.period_type = 'month' "
+                "WHERE o.code = :o AND v.ikey = (SELECT ikey FROM indicators WHERE id = :i) "
+                "AND p.period_type = 'month' "
                 "ORDER BY p.start_date"), {"o": org, "i": indicator}).all()
     finally:
         engine.dispose()

@@ -29,10 +29,10 @@ def test_value_unique_per_org_indicator_period(session):
                  end_date=dt.date(2024, 3, 31))
     session.add_all([org, ind, per])
     session.flush()
-    session.add(IndicatorValue(org_id=org.id, indicator_id="flu", period_id=per.id,
+    session.add(IndicatorValue(org_id=org.id, ikey=ind.ikey, period_id=per.id,
                                numerator=5, denominator=10, value=50))
     session.flush()
-    session.add(IndicatorValue(org_id=org.id, indicator_id="flu", period_id=per.id,
+    session.add(IndicatorValue(org_id=org.id, ikey=ind.ikey, period_id=per.id,
                                numerator=6, denominator=10, value=60))
     with pytest.raises(IntegrityError):
         session.flush()

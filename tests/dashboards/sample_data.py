@@ -134,5 +134,7 @@ def load_sample(engine: Engine) -> dict[str, int]:
                 "denominator": float(r.attendances),
                 "value": seen / float(r.attendances) * 100, "suppressed": False,
                 "load_id": ae_load})
-        conn.execute(insert(IndicatorValue), values)
+        from tests.core.services.factories import with_ikeys
+
+        conn.execute(insert(IndicatorValue), with_ikeys(conn, values))
     return {"organisations": len(ids), "values": len(values)}

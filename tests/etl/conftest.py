@@ -55,10 +55,10 @@ def values_rows(engine: Engine) -> list[tuple]:
     """(org code, indicator, period label, numerator, denominator, value, suppressed, load)."""
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(
-            "SELECT o.code, v.indicator_id, p.label, v.numerator, v.denominator, v.value, "
-            "v.suppressed, v.load_id FROM indicator_values v "
+            "SELECT o.code, i.id, p.label, v.numerator, v.denominator, v.value, "
+            "v.suppressed, v.load_id FROM indicator_values v JOIN indicators i ON i.ikey = v.ikey "
             "JOIN organisations o ON o.id = v.org_id JOIN periods p ON p.id = v.period_id "
-            "ORDER BY o.code, v.indicator_id, p.label"))]
+            "ORDER BY o.code, i.id, p.label"))]
 
 
 def count(engine: Engine, table: str) -> int:

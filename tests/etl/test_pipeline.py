@@ -213,15 +213,16 @@ def test_bulk_path_restores_foreign_keys(seeded, write, monkeypatch):
     result = run_load(seeded, write("v.csv", GOOD), kind="values")
     assert result.rows_inserted == 3
     with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
-        conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
-                          "suppressed) VALUES ('mmr1', 999, 1, false)"))
+        conn.execute(text("INSERT INTO indicator_values (ikey, period_id, org_id, "
+                          "suppressed) VALUES ((SELECT ikey FROM indicators "
+                          "WHERE id = 'mmr1'), 999, 1, false)"))
     with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
-        conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
-                          "suppressed) SELECT indicator_id, period_id, org_id, suppressed "
-                          "FROM indicator_values"))  # the unique key is back
+        conn.execute(text("INSERT INTO indicator_values (ikey, period_id, org_id, "
+                          "suppressed) SELECT ikey, period_id, org_id, suppressed "
+                          "FROM indicator_values"))  # the primary key is back
     with seeded.connect() as conn:
         indexes = {i["name"] for i in sqlalchemy.inspect(conn).get_indexes("indicator_values")}
-    assert {"ix_indicator_values_org_indicator", "ix_indicator_values_load_id"} <= indexes
+    assert {"ix_indicator_values_org_ikey"} <= indexes
     revert_load(seeded, result.load_id)
     assert values_rows(seeded) == []
 
@@ -276,11 +277,10 @@ def test_first_load_failing_after_its_writes_leaves_nothing(seeded, write, monke
         indexes = {i["name"] for i in inspector.get_indexes("indicator_values")}
         fks = {tuple(f["constrained_columns"]) for f in inspector.get_foreign_keys(
             "indicator_values")}
-        uniques = [u["column_names"] for u in inspector.get_unique_constraints(
-            "indicator_values")]
-    assert {"ix_indicator_values_org_indicator", "ix_indicator_values_load_id"} <= indexes
-    assert fks == {("indicator_id",), ("period_id",), ("org_id",), ("load_id",)}
-    assert uniques == [["indicator_id", "period_id", "org_id"]]
+        key = inspector.get_pk_constraint("indicator_values")["constrained_columns"]
+    assert {"ix_indicator_values_org_ikey"} <= indexes
+    assert fks == {("ikey",), ("period_id",), ("org_id",), ("load_id",)}
+    assert key == ["ikey", "period_id", "org_id"]
     first = run_load(seeded, path, kind="values", chunk_rows=2)
     assert (first.status, first.rows_inserted) == ("loaded", 3)
     again = run_load(seeded, path, kind="values", chunk_rows=2)
@@ -305,8 +305,9 @@ def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
 
     def sneak(conn, result, load_id):  # type: ignore[no-untyped-def]
         if result.status != "failed":
-            conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
-                              "suppressed) VALUES ('mmr1', 999, 1, false)"))
+            conn.execute(text("INSERT INTO indicator_values (ikey, period_id, org_id, "
+                              "suppressed) VALUES ((SELECT ikey FROM indicators "
+                              "WHERE id = 'mmr1'), 999, 1, false)"))
         return finish(conn, result, load_id)
 
     with monkeypatch.context() as m:
@@ -319,8 +320,9 @@ def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
         if conn.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
     with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
-        conn.execute(text("INSERT INTO indicator_values (indicator_id, period_id, org_id, "
-                          "suppressed) VALUES ('mmr1', 999, 1, false)"))
+        conn.execute(text("INSERT INTO indicator_values (ikey, period_id, org_id, "
+                          "suppressed) VALUES ((SELECT ikey FROM indicators "
+                          "WHERE id = 'mmr1'), 999, 1, false)"))
 
 
 def test_a_connection_without_foreign_keys_keeps_them_off(tmp_path, write):

@@ -73,6 +73,6 @@ def test_routine_large_load_does_not_block_readers(engine, tmp_path: Path, monke
     with engine.connect() as c:  # constraints and indexes are all in place afterwards
         assert c.execute(text(
             "SELECT COUNT(*) FROM pg_constraint WHERE conrelid = "
-            "CAST('indicator_values' AS regclass) AND contype IN ('f', 'u')")).scalar_one() >= 4
+            "CAST('indicator_values' AS regclass) AND contype IN ('f', 'p')")).scalar_one() == 5
         assert c.execute(text("SELECT COUNT(*) FROM indicator_values")).scalar_one() == (
             n_first + n_routine)

@@ -30,7 +30,8 @@ def test_demo_loads_real_data_and_is_idempotent(engine):
             "SELECT v.numerator, v.denominator, v.value, p.code FROM indicator_values v "
             "JOIN organisations o ON o.id = v.org_id JOIN organisations p ON p.id = o.parent_id "
             "JOIN periods pe ON pe.id = v.period_id WHERE o.code = 'H82014' "
-            "AND v.indicator_id = 'imm_mmr1_24m' AND pe.label = '2019-20'")).one()
+            "AND v.ikey = (SELECT ikey FROM indicators WHERE id = 'imm_mmr1_24m') "
+            "AND pe.label = '2019-20'")).one()
         chain = conn.execute(text(
             "SELECT g.code FROM organisations p JOIN organisations g ON g.id = p.parent_id "
             "WHERE p.code = :c"), {"c": parent}).scalar_one()

@@ -128,14 +128,16 @@ def data_state(engine: Engine) -> dict[str, Any]:
             return None if i is None else loads.get(i, ("missing", i))[:2]
 
         values = c.execute(text(
-            "SELECT o.code, v.indicator_id, p.period_type, p.label, v.numerator, v.denominator, "
+            "SELECT o.code, i.id, p.period_type, p.label, v.numerator, v.denominator, "
             "v.value, v.lower_ci, v.upper_ci, v.suppressed, v.note, v.load_id "
-            "FROM indicator_values v JOIN organisations o ON o.id = v.org_id "
+            "FROM indicator_values v JOIN indicators i ON i.ikey = v.ikey "
+            "JOIN organisations o ON o.id = v.org_id "
             "JOIN periods p ON p.id = v.period_id")).all()
         history = c.execute(text(
-            "SELECT h.load_id, h.indicator_id, h.period_id, o.code, h.action, h.prev_numerator, "
+            "SELECT h.load_id, i.id, h.period_id, o.code, h.action, h.prev_numerator, "
             "h.prev_denominator, h.prev_value, h.prev_suppressed, h.prev_load_id "
-            "FROM value_history h JOIN organisations o ON o.id = h.org_id")).all()
+            "FROM value_history h JOIN organisations o ON o.id = h.org_id "
+            "JOIN indicators i ON i.ikey = h.ikey")).all()
         periods = {pid: (t, lab) for pid, t, lab in c.execute(text(
             "SELECT id, period_type, label FROM periods"))}
         orgs = c.execute(text(
@@ -208,14 +210,16 @@ def db_values(engine) -> tuple[dict[Key, tuple[float, float, int | None]], set[A
     """The values (with their load id) and the history rows, keyed by natural keys."""
     with engine.connect() as c:
         values = {(o, i, p): (n, d, lid) for o, i, p, n, d, lid in c.execute(text(
-            "SELECT o.code, v.indicator_id, p.label, v.numerator, v.denominator, v.load_id "
-            "FROM indicator_values v JOIN organisations o ON o.id = v.org_id "
+            "SELECT o.code, i.id, p.label, v.numerator, v.denominator, v.load_id "
+            "FROM indicator_values v JOIN indicators i ON i.ikey = v.ikey "
+            "JOIN organisations o ON o.id = v.org_id "
             "JOIN periods p ON p.id = v.period_id"))}
         history = {(lid, (o, i, p), a, pn, pd, plid) for lid, o, i, p, a, pn, pd, plid in
                    c.execute(text(
-                       "SELECT h.load_id, o.code, h.indicator_id, p.label, h.action, "
+                       "SELECT h.load_id, o.code, i.id, p.label, h.action, "
                        "h.prev_numerator, h.prev_denominator, h.prev_load_id "
-                       "FROM value_history h JOIN organisations o ON o.id = h.org_id "
+                       "FROM value_history h JOIN indicators i ON i.ikey = h.ikey "
+                       "JOIN organisations o ON o.id = h.org_id "
                        "JOIN periods p ON p.id = h.period_id"))}
     return values, history
 

@@ -166,6 +166,25 @@ def test_sigkill_during_first_load_leaves_an_empty_table(clonable, tmp_path: Pat
     _kill_trials(db, big, before, after, duration, seed=9, then=runs_again)
 
 
+def _until_running(url: str, proc) -> float:  # type: ignore[no-untyped-def]
+    """Wait until the child's load has its 'running' row (its data transaction starts right
+    after); returns the seconds waited."""
+    from sqlalchemy import text
+
+    started = time.monotonic()
+    engine = make_engine(url)
+    try:
+        while time.monotonic() - started < 60 and proc.is_alive():
+            with engine.connect() as c:
+                if c.execute(text("SELECT COUNT(*) FROM loads WHERE status = 'running'")
+                             ).scalar_one():
+                    break
+            time.sleep(0.01)
+    finally:
+        engine.dispose()
+    return time.monotonic() - started
+
+
 def _kill_trials(db, big, before, after, duration, *, seed: int, then=None) -> None:  # type: ignore[no-untyped-def]
     """Three loads in forked children, killed mid-load (trial 0) and at random moments a
     little past the end: each leaves the state before or after, nothing points at the killed
@@ -176,11 +195,17 @@ def _kill_trials(db, big, before, after, duration, *, seed: int, then=None) -> N
     for trial in range(3):
         url = db.clone()
         try:
-            # spread kills over the whole load, a little past its end as well
-            delay = rng.uniform(0.05, duration * 1.15) if trial else duration * 0.5
+            # spread kills over the whole load, a little past its end as well; trial 0 is
+            # killed once its load is under way (its 'running' row committed): a fixed share of
+            # the reference load's time can fall after a fast child's commit
+            delay = rng.uniform(0.05, duration * 1.15) if trial else 0.0
             proc = ctx.Process(target=_child_load, args=(url, str(big)))
             proc.start()
-            time.sleep(delay)
+            if trial:
+                time.sleep(delay)
+            else:
+                delay = _until_running(url, proc) + min(0.05, duration * 0.1)
+                time.sleep(min(0.05, duration * 0.1))
             os.kill(proc.pid, signal.SIGKILL)
             proc.join(10)
             state = _state(url)

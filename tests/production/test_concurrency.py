@@ -68,8 +68,8 @@ def test_overlapping_loads_equal_a_serial_order(clonable, tmp_path: Path) -> Non
     try:
         with engine.connect() as c:
             dup = c.execute(text(
-                "SELECT COUNT(*) FROM (SELECT indicator_id, period_id, org_id FROM "
-                "indicator_values GROUP BY indicator_id, period_id, org_id HAVING COUNT(*) > 1) d"
+                "SELECT COUNT(*) FROM (SELECT ikey, period_id, org_id FROM "
+                "indicator_values GROUP BY ikey, period_id, org_id HAVING COUNT(*) > 1) d"
             )).scalar_one()
             dup_periods = c.execute(text(
                 "SELECT COUNT(*) FROM (SELECT period_type, label FROM periods "

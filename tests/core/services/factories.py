@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from core.models import Indicator, IndicatorValue, Organisation, Period
+from core.models import Indicator, IndicatorValue, Organisation, Period, indicator_slugs
 from core.periods import parse_period
 
 
@@ -70,9 +71,17 @@ def period_id(session: Session, label: str, period_type: str | None = None) -> i
 
 
 def add_values(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert value rows (org_id, indicator_id, period_id, numerator, denominator, value...)."""
+    """Insert value rows (org_id, indicator_id, period_id, numerator, denominator, value...);
+    the indicator's slug is stored as its integer key."""
     if rows:
-        session.execute(insert(IndicatorValue), rows)
+        session.execute(insert(IndicatorValue), with_ikeys(session, rows))
+
+
+def with_ikeys(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Value rows naming their indicator by slug (``indicator_id``) -> by key (``ikey``)."""
+    keys = {i: k for k, i in indicator_slugs(conn).items()}
+    return [{**{c: v for c, v in r.items() if c != "indicator_id"},
+             "ikey": keys[str(r["indicator_id"])]} for r in rows]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core import stats
 from core.errors import InvalidParameter, NotFound
-from core.models import IndicatorValue, Organisation, Period
+from core.models import IndicatorValue, Organisation, Period, ikey_of
 from core.services import comparison as cmp
 from core.services import indicators as ind
 from core.services import organisations as orgs
@@ -26,7 +26,7 @@ def _raw(rs, indicator_id: str, label: str, codes: list[str]) -> pd.DataFrame:
         select(Organisation.code, IndicatorValue.numerator, IndicatorValue.denominator)
         .join(IndicatorValue, IndicatorValue.org_id == Organisation.id)
         .join(Period, Period.id == IndicatorValue.period_id)
-        .where(IndicatorValue.indicator_id == indicator_id, Period.label == label,
+        .where(IndicatorValue.ikey == ikey_of(indicator_id), Period.label == label,
                Period.period_type == "month", Organisation.code.in_(codes))
         .order_by(Organisation.code)
     ).all()
@@ -145,7 +145,7 @@ def _raw_eng(rs, label):
         .join(Period, Period.id == IndicatorValue.period_id)
         .join(Organisation, Organisation.id == IndicatorValue.org_id)
         .where(Organisation.code == "ENG", Period.label == label,
-               IndicatorValue.indicator_id == "imm")
+               IndicatorValue.ikey == ikey_of("imm"))
     ).one()
     return r[0] / r[1] * 100
 

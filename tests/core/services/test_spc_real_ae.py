@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import IndicatorValue, Organisation
+from core.models import IndicatorValue, Organisation, ikey_of
 from core.services import spc as spcs
 from etl.pipeline import run_load
 from tests.conftest import DATA
@@ -41,7 +41,7 @@ def test_service_classes_equal_nhsrplotthedots_on_every_trust(engine, indicator)
         codes = sorted(s.scalars(
             select(Organisation.code).join(IndicatorValue, IndicatorValue.org_id
                                            == Organisation.id)
-            .where(IndicatorValue.indicator_id == indicator).distinct()))
+            .where(IndicatorValue.ikey == ikey_of(indicator)).distinct()))
         assert set(codes) == set(raw)
         for code in codes:
             for screen in (True, False):

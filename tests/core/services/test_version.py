@@ -11,7 +11,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from core.db import make_engine
-from core.models import Annotation, Indicator, Load, PeerGroup, PeerGroupMember
+from core.models import Annotation, Indicator, Load, PeerGroup, PeerGroupMember, ikey_of
 from core.services.data_periods import periods_with_data
 from core.services.indicators import get_indicator
 from core.services.version import VersionedLRU, current_version, data_version, engine_cache
@@ -178,10 +178,10 @@ def test_profile_peer_stats_shared_across_profiles_until_a_load(engine):
         # another practice's latest imm value changes, through a finished load
         s.execute(update(IndicatorValue)
                   .where(IndicatorValue.org_id == net.org_ids["A81010"],
-                         IndicatorValue.indicator_id == "imm",
+                         IndicatorValue.ikey == ikey_of("imm"),
                          IndicatorValue.period_id.in_(
                              s.query(IndicatorValue.period_id)
-                             .filter(IndicatorValue.indicator_id == "imm")
+                             .filter(IndicatorValue.ikey == ikey_of("imm"))
                              .order_by(IndicatorValue.period_id.desc()).limit(1)))
                   .values(numerator=0))
         load_id = _load(s)
