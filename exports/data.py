@@ -417,11 +417,16 @@ def _spc_result(
     return frame, variation, assurance, n
 
 
-def _xmr_points(series: pd.DataFrame, meta: IndicatorMeta) -> pd.DataFrame:
-    """XmR on a series with the SPC service's default settings, in its points' columns."""
+def _xmr_points(series: pd.DataFrame, meta: IndicatorMeta,
+                rebase: list[str] | None = None) -> pd.DataFrame:
+    """XmR on a series with the SPC service's default settings, in its points' columns
+    (new limits from each period of ``rebase`` in the series: the accepted rebases)."""
+    labels = series["period"].tolist()
     res = stats.xmr(series["value"].to_numpy(dtype=float),
                     improvement_direction=improvement_direction(meta.polarity),
-                    target=meta.target, screen_outliers=True)
+                    target=meta.target, screen_outliers=True,
+                    rebase_at=sorted({labels.index(p) for p in rebase or ()
+                                      if p in labels[1:]}))
     pts = res.points.reset_index(drop=True)
     out = series.reset_index(drop=True).copy()
     for col in ("mean", "lower_limit", "upper_limit", "special_cause", "segment"):
@@ -434,8 +439,8 @@ def _spc_one(
     session: Session, meta: IndicatorMeta, pref: PeriodRef, org: OrgRef
 ) -> tuple[pd.DataFrame, str | None, str | None, int]:
     """One organisation: :func:`core.services.spc.spc` of its series of the period's type,
-    exactly as the API's SPC endpoint. A pack of an earlier period stops the series there
-    (the same XmR, on the points up to that period)."""
+    exactly as the API's SPC endpoint, with the accepted rebases. A pack of an earlier period
+    stops the series there (the same XmR and rebases, on the points up to that period)."""
     view = spc_service.spc(session, org.code, meta.id, period_type=pref.period_type)
     pts = view.points
     upto = pd.to_datetime(pts["start_date"]) <= pd.Timestamp(pref.start_date)
@@ -443,7 +448,7 @@ def _spc_one(
         series = pts.copy()
         icons = {"variation": view.variation, "assurance": view.assurance}
     else:
-        series = _xmr_points(pts[upto.to_numpy()], meta)
+        series = _xmr_points(pts[upto.to_numpy()], meta, view.rebase)
         icons = {k: series.attrs.get(k) for k in ("variation", "assurance")}
     if series["value"].notna().sum() < nv.SPC_MIN_POINTS:
         series = series[series["value"].notna()].reset_index(drop=True)
