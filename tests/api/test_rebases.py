@@ -163,3 +163,39 @@ def test_batch_icons_match_the_chart_with_a_rebase(shifted):  # noqa: F811
         s.rollback()
     assert (icons.loc[view.organisation.id, "variation"], view.rebase) == (
         view.variation, ["2020-07"])
+
+
+def test_the_trend_page_offers_and_marks_an_accepted_rebase(shifted, wclient, tokens):  # noqa: F811
+    """Signed out (no request: no principal), the suggestion's button is disabled and says
+    why, and there is no action form; once accepted, the page and the chart say who and when."""
+    import sys
+
+    import dash
+
+    from dashboards.app import create_dash
+
+    create_dash()
+    trend = next(sys.modules[p["module"]] for p in dash.page_registry.values()
+                 if p["module"].endswith("trend"))
+    action = wclient.post("/api/v1/actions", headers=bearer(tokens["analyst"]), json={
+        "org": "A81001", "indicator": "shift", "date": "2020-11-15", "title": "Recall"}).json()
+    text = str(trend.layout(code="A81001", indicator_id="shift").to_plotly_json())
+    assert "Accept rebase at 2021-01" in text
+    assert "disabled=True" in text
+    assert "Accepting a rebase needs an analyst sign-in" in text
+    assert "Recording an action needs an analyst sign-in" in text
+    assert "trend-act-title" not in text  # no form for a reader
+    assert _accept(wclient, tokens, action_id=action["id"]).status_code == 201
+    page = trend.layout(code="A81001", indicator_id="shift")
+    text = str(page.to_plotly_json())
+    assert "Accept rebase at" not in text
+    assert "rebase accepted by test-analyst on" in text
+    assert "New limits from 2021-01, accepted by test-analyst on" in text
+    view = trend.adapters.read(trend.compute, "A81001", "shift", trend.parse({}))
+    fig = trend.figure_for(view)
+    assert any(a.text.startswith("Rebase accepted by test-analyst")
+               for a in fig.layout.annotations)
+    # the URL's own rebase (even none) is the caller's choice: no accepted mark
+    none = trend.adapters.read(trend.compute, "A81001", "shift", trend.parse({"rebase": ""}))
+    assert none.rebase == []
+    assert none.accepted_rebases == []
