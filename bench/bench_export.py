@@ -42,7 +42,7 @@ def main() -> int:
         t = time.perf_counter()
         run_demo(engine)
         with Session(engine) as s:
-            from core.services.base import get_org
+            from core.services.organisations import get_org
 
             available = indicators_for_org(s, get_org(s, PCN_CODE))
         print(f"data: the demo loaded in {time.perf_counter() - t:.2f} s; {len(available)} "

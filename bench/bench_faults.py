@@ -8,7 +8,7 @@
    each on a fresh copy. After every kill the database must equal exactly the state before the
    load or after it (tests/production/conftest.py ``data_state``), and nothing may point at the
    ``running`` load the kill leaves behind. BIG.csv has ~120,000 rows by default, above the
-   pipeline's PostgreSQL bulk threshold (etl/load.py BULK_FK_ROWS), so the foreign-key
+   pipeline's PostgreSQL bulk threshold (etl/load_values.py BULK_FK_ROWS), so the foreign-key
    drop/re-add path is killed too.
 2. **Races.** ``--rounds`` times, ``--loaders`` processes load overlapping files at once; the
    final values and history must equal some serial order of the loads.

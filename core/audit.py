@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 
 from core.errors import InvalidParameter
 from core.models import AuditEntry, utcnow
-from core.services.base import Conn
+from core.services.query import Conn
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -40,7 +40,7 @@ from core.errors import (
     TooManyAttempts,
 )
 from core.models import ROLES, ApiToken, AuthSession, utcnow
-from core.services.base import Conn
+from core.services.query import Conn
 
 ROLE_RANK = {role: i for i, role in enumerate(ROLES)}
 TOKEN_PREFIX = "qd_"

@@ -353,7 +353,7 @@ class Alert(Base):
 
 
 class AlertSetting(Base):
-    """An indicator's noise rules for alerts (absent: the defaults in the README)."""
+    """An indicator's noise rules for alerts (absent: the defaults in docs/alerts.md)."""
 
     __tablename__ = "alert_settings"
 

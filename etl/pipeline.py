@@ -7,9 +7,13 @@
    database, chunk by chunk for large files, and clean rows go to a staging table (written by
    a worker thread while the next chunk is read); in a first load, rows of indicator/period
    pairs with no value yet go straight into ``indicator_values`` instead (see
-   ``etl.load.ValueStage``; a key repeated across chunks then makes the file be read again
-   through the staging table, and ``progress`` counts from 0 again);
-3. in the same transaction the staged rows are diffed and written set-based (``etl.load``).
+   ``etl.load_values.ValueStage``; a key repeated across chunks then makes the file be read
+   again through the staging table, and ``progress`` counts from 0 again);
+3. in the same transaction the staged rows are diffed and written set-based
+   (``etl.load_values``; organisations and indicators by ``etl.load_reference``).
+
+The ids it validates against are looked up by ``etl.lookups``; the load's own record in
+``loads`` (one loader at a time, interrupted loads, listing and revert) is ``etl.load_runs``.
 
 By default any invalid row rejects the whole file: the data transaction is rolled back and the
 load is recorded as ``rejected`` with its errors in a separate short transaction.
@@ -37,8 +41,7 @@ from core.models import LOAD_KINDS, Load, LoadError
 from core.periods import PERIOD_TYPES
 from core.services import alerts as alert_service
 from core.services import digests as digest_service
-from etl import load as db
-from etl import safety
+from etl import load_reference, load_runs, load_values, lookups, safety
 from etl.extract import Extract, FileError, ReadOptions, RowError, Source
 from etl.formats import FormatError, detect_format, get_reader
 from etl.transform import validate_indicators, validate_organisations, validate_values
@@ -50,17 +53,10 @@ __all__ = [
     "FileError",
     "FormatError",
     "LoadResult",
-    "LoadSummary",
-    "RevertError",
     "UsageError",
-    "get_load",
-    "list_loads",
     "parse_format_options",
-    "revert_load",
     "run_load",
 ]
-
-RevertError = db.RevertError
 
 log = logging.getLogger("qidash.etl")
 
@@ -106,41 +102,6 @@ class LoadResult:
         }
 
 
-@dataclass
-class LoadSummary:
-    """A recorded load, as ``qidash loads list/show`` and the API show it."""
-
-    id: int
-    file_name: str
-    sha256: str
-    kind: str
-    format: str
-    user: str | None
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    status: str
-    rows_read: int
-    rows_inserted: int
-    rows_updated: int
-    rows_unchanged: int
-    rows_rejected: int
-    message: str | None
-    reverted_at: dt.datetime | None
-    errors: list[RowError] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in (
-            "id", "file_name", "sha256", "kind", "format", "user", "status", "rows_read",
-            "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected", "message")}
-        for k in ("started_at", "finished_at", "reverted_at"):
-            v = getattr(self, k)
-            out[k] = v.isoformat() if v is not None else None
-        if self.errors is not None:
-            out["errors"] = [e.as_dict() for e in self.errors]
-        return out
-
-
-# options -------------------------------------------------------------------------------------
 def load_mapping(mapping: str | Path | dict[str, Any] | bytes | None) -> tuple[
         dict[str, Any] | None, str | None]:
     """Parse a ``--mapping`` file (path, bytes or an already parsed dict)."""
@@ -248,23 +209,23 @@ def run_load(
                         format=fmt, dry_run=dry_run)
     load_id = None
     # one connection for the load row and the data: on PostgreSQL it holds the load's advisory
-    # lock (db.claim_load) for as long as the load can still commit, so that a loader killed
+    # lock (load_runs.claim_load) for as long as the load can still commit, so that a loader killed
     # mid-way (its lock freed by the server) is told apart from one still running
     conn = engine.connect()
     try:
         if not dry_run:
-            db.mark_interrupted_loads(engine)  # loads whose loader died show as failed
+            load_runs.mark_interrupted_loads(engine)  # loads whose loader died show as failed
             load_id = _start_load(conn, src, kind, fmt, user, {
                 "sheet": sheet, "period_type": period_type, "skip_invalid": skip_invalid,
                 "mapping": mapping_name, "format_options": dict(format_options or {}),
-                "loader": db.loader_identity()})
+                "loader": load_runs.loader_identity()})
             result.load_id = load_id
         _run_in_transaction(conn, engine, extract, result, options, kind, skip_invalid,
                             dry_run, load_id, progress,
                             reread=lambda: _read(src, kind, fmt, options)[0])
     finally:
         if load_id is not None:
-            db.release_load(conn, load_id)
+            load_runs.release_load(conn, load_id)
         conn.close()
     if load_id is not None:
         with engine.begin() as c:
@@ -302,10 +263,11 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
         trans = conn.begin()
         try:
             if kind == "values" and not dry_run:
-                keys_relaxed = db.relax_foreign_keys(conn)  # SQLite, before the transaction
-            db.lock_for_load(conn)
+                # SQLite, before the transaction
+                keys_relaxed = load_values.relax_foreign_keys(conn)
+            load_runs.lock_for_load(conn)
             if kind == "values":
-                db.relax_commit_durability(conn)
+                load_runs.relax_commit_durability(conn)
                 _load_values(conn, extract, result, options, skip_invalid, dry_run, load_id,
                              progress, reread)
             elif kind == "organisations":
@@ -316,7 +278,7 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
             if not rejected and not dry_run:
                 _finish_load(conn, result, load_id)
                 if keys_relaxed:
-                    db.check_foreign_keys(conn)
+                    load_values.check_foreign_keys(conn)
                 if kind == "values" and result.status == "loaded" and load_id is not None:
                     # stored with the load, in its transaction (a revert withdraws them)
                     result.alerts = alert_service.raise_load_alerts(conn, load_id)
@@ -331,7 +293,7 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
             raise
         finally:
             if keys_relaxed:
-                db.restore_foreign_keys(conn)
+                load_values.restore_foreign_keys(conn)
     except (FileError, FormatError, UsageError) as exc:
         if load_id is not None:
             _record_failure(engine, load_id, "failed", str(exc), result)
@@ -347,7 +309,8 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
 def _start_load(conn: Connection, src: Source, kind: str, fmt: str, user: str | None,
                 options: dict[str, Any]) -> int:
     """Commit the load's ``running`` row (with the loader's identity in its options) and, on
-    PostgreSQL, take its advisory lock in the same transaction (see :func:`db.claim_load`)."""
+    PostgreSQL, take its advisory lock in the same transaction (see
+    :func:`etl.load_runs.claim_load`)."""
     with conn.begin():
         load_id = int(conn.execute(
             Load.__table__.insert().values(
@@ -357,7 +320,7 @@ def _start_load(conn: Connection, src: Source, kind: str, fmt: str, user: str | 
                 rows_rejected=0, options={k: v for k, v in options.items() if v},
             ).returning(Load.__table__.c.id)
         ).scalar_one())
-        db.claim_load(conn, load_id)
+        load_runs.claim_load(conn, load_id)
     return load_id
 
 
@@ -459,11 +422,11 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
         return
     errors: list[RowError] = []
     created = _create_missing(conn, extract, load_id, errors)
-    org_ids = db.organisation_ids(conn)
-    info = db.indicator_info(conn)
+    org_ids = lookups.organisation_ids(conn)
+    info = lookups.indicator_info(conn)
     direct = not dry_run and load_id is not None
     if direct:
-        # a first load writes its rows straight into indicator_values (db.ValueStage); if a
+        # a first load writes its rows straight into indicator_values (load_values.ValueStage); if a
         # key turns out to repeat across chunks, the file is read again through the staging
         # table (which has the line numbers the errors need) from this savepoint
         conn.execute(text("SAVEPOINT qidash_values"))
@@ -519,8 +482,8 @@ class _Restart(Exception):
 
 @dataclass
 class _Staged:
-    stage: db.ValueStage
-    seen: db.ChunkKeys
+    stage: load_values.ValueStage
+    seen: load_values.ChunkKeys
     errors: list[RowError]
     collecting: bool
     rejected: int = 0
@@ -534,11 +497,11 @@ def _stage_values(conn: Connection, extract: Extract, options: ReadOptions, skip
                   load_id: int | None, progress: Callable[[int], None] | None,
                   org_ids: dict[str, int], info: Any, errors: list[RowError], *,
                   direct: bool) -> _Staged:
-    """Validate every chunk and hand its clean rows to a :class:`db.ValueStage`.
+    """Validate every chunk and hand its clean rows to a :class:`load_values.ValueStage`.
 
     With ``direct``, rows of (indicator, period) pairs new to the database may be written
     straight into ``indicator_values``; those rows keep no line number, so a key repeated
-    across chunks (:class:`db.ChunkKeys`, checked before a chunk is written) raises
+    across chunks (:class:`load_values.ChunkKeys`, checked before a chunk is written) raises
     :class:`_Restart` and the caller reads the file again without ``direct``.
     """
     chunks: Any
@@ -549,8 +512,8 @@ def _stage_values(conn: Connection, extract: Extract, options: ReadOptions, skip
         chunks = iter([(extract.values, list(extract.errors))])
     else:
         chunks = iter([])
-    stage = db.ValueStage(conn, direct=direct, load_id=load_id)
-    st = _Staged(stage=stage, seen=db.ChunkKeys(), errors=list(errors),
+    stage = load_values.ValueStage(conn, direct=direct, load_id=load_id)
+    st = _Staged(stage=stage, seen=load_values.ChunkKeys(), errors=list(errors),
                  # once rejected: keep validating, stop staging
                  collecting=skip_invalid or not errors)
     period_cache: dict[tuple[str, str], int] = {}
@@ -587,7 +550,7 @@ def _stage_chunk(conn: Connection, st: _Staged, frame: Any, reader_errors: list[
     new = [k not in period_cache for k in keys]
     if any(new):
         stage.wait()
-        period_cache.update(db.period_ids(conn, used[new]))
+        period_cache.update(lookups.period_ids(conn, used[new]))
     id_by_pos = np.zeros(int(used["period_pos"].max()) + 1, dtype=np.int64)
     id_by_pos[used["period_pos"].to_numpy()] = [period_cache[k] for k in keys]
     clean = checked.clean
@@ -609,16 +572,16 @@ def _create_missing(conn: Connection, extract: Extract, load_id: int | None,
     created: dict[str, Any] = {"created_indicators": [], "created_organisations": 0,
                                "renamed_organisations": 0}
     if extract.create_missing_indicators and extract.indicators is not None:
-        known = set(db.indicator_info(conn).frame.index)
+        known = set(lookups.indicator_info(conn).frame.index)
         frame = extract.indicators
         frame = frame[~frame["indicator_id"].astype(str).isin(known)]
         if len(frame):
             checked = validate_indicators(frame.reset_index(drop=True))
             errors += checked.errors
-            db.upsert_indicators(conn, checked.clean, load_id)
+            load_reference.upsert_indicators(conn, checked.clean, load_id)
             created["created_indicators"] = sorted(c["id"] for c in checked.clean)
     if extract.create_missing_organisations and extract.organisations is not None:
-        parents = db.organisation_parents(conn)
+        parents = lookups.organisation_parents(conn)
         frame = extract.organisations
         # organisations already in the database keep everything, except a placeholder name
         # (their code, e.g. a commissioner created from the ODS practice file)
@@ -627,7 +590,7 @@ def _create_missing(conn: Connection, extract: Extract, load_id: int | None,
         if "parent_name" in frame:
             for p, n in zip(frame["parent_code"], frame["parent_name"], strict=True):
                 names.setdefault(p, n)
-        created["renamed_organisations"] = db.name_placeholders(
+        created["renamed_organisations"] = load_reference.name_placeholders(
             conn, {c: n for c, n in names.items() if isinstance(c, str) and c in parents},
             load_id)
         frame = frame[~frame["org_code"].astype(str).isin(parents.keys())]
@@ -638,7 +601,7 @@ def _create_missing(conn: Connection, extract: Extract, load_id: int | None,
                     frame[col] = None if col != "attributes" else [{}] * len(frame)
             checked_orgs = validate_organisations(frame, parents)
             errors += checked_orgs.errors
-            ins, _, _ = db.upsert_organisations(conn, checked_orgs.clean, load_id)
+            ins, _, _ = load_reference.upsert_organisations(conn, checked_orgs.clean, load_id)
             created["created_organisations"] = ins
     return created
 
@@ -679,7 +642,7 @@ def _load_organisations(conn: Connection, extract: Extract, result: LoadResult,
         _reject_no_rows(result)
         return
     bad_refs = {e.ref for e in extract.errors}
-    checked = validate_organisations(frame, db.organisation_parents(conn))
+    checked = validate_organisations(frame, lookups.organisation_parents(conn))
     errors = _with_cells(sorted([*extract.errors, *checked.errors],
                                 key=lambda e: (e.line or 0, e.ref or "")), extract)
     rejected = len(bad_refs | {e.ref for e in checked.errors})
@@ -691,7 +654,7 @@ def _load_organisations(conn: Connection, extract: Extract, result: LoadResult,
     clean = checked.clean[~checked.clean["_ref"].astype(str).isin(bad_refs)]
     if skip_invalid:
         # a row whose parent was rejected cannot be placed under it
-        placed = set(clean["org_code"]) | set(db.organisation_parents(conn))
+        placed = set(clean["org_code"]) | set(lookups.organisation_parents(conn))
         orphan = clean["parent_code"].notna() & ~clean["parent_code"].isin(placed) & ~(
             clean["parent_name"].notna() & clean["parent_type"].notna())
         for r in clean[orphan].itertuples():
@@ -699,10 +662,10 @@ def _load_organisations(conn: Connection, extract: Extract, result: LoadResult,
                                    f"parent {r.parent_code!r} was rejected; load it first"))
         clean = clean[~orphan]
         rejected += int(orphan.sum())
-    ins, upd, unch = db.upsert_organisations(conn, clean, load_id)
+    ins, upd, unch = load_reference.upsert_organisations(conn, clean, load_id)
     # parents named in the file but not rows of it: a placeholder name (the code) gets the name
     in_file = set(clean["org_code"])
-    renamed = db.name_placeholders(conn, {
+    renamed = load_reference.name_placeholders(conn, {
         p: n for p, n in zip(clean["parent_code"], clean["parent_name"], strict=True)
         if isinstance(p, str) and p not in in_file}, load_id) if "parent_name" in clean else 0
     result.rows_inserted, result.rows_updated, result.rows_unchanged = ins, upd, unch
@@ -727,7 +690,7 @@ def _merge_attributes(conn: Connection, extract: Extract, result: LoadResult,
     result.rows_read = max(n, extract.rows_read)
     codes = frame["org_code"].to_numpy(dtype=object)
     refs = frame["_ref"].astype(str).to_numpy(dtype=object)
-    known = db.organisation_ids(conn)
+    known = lookups.organisation_ids(conn)
     errors = list(extract.errors)
     bad_refs = {e.ref for e in errors if e.ref is not None}
     seen: dict[str, str] = {}
@@ -759,7 +722,7 @@ def _merge_attributes(conn: Connection, extract: Extract, result: LoadResult,
                       "nothing was loaded")
         result.rows_rejected = rejected
         return
-    updated, unchanged = db.merge_organisation_attributes(conn, merged, load_id)
+    updated, unchanged = load_reference.merge_organisation_attributes(conn, merged, load_id)
     result.rows_updated, result.rows_unchanged, result.rows_rejected = updated, unchanged, rejected
     _cap(result, errors)
     result.status = "loaded" if updated else "unchanged"
@@ -791,108 +754,10 @@ def _load_indicators(conn: Connection, extract: Extract, result: LoadResult,
     ok_ids = {str(r["indicator_id"]) for r in frame.to_dict("records")
               if str(r["_ref"]) not in bad_refs}
     clean = [c for c in checked.clean if c["id"] in ok_ids]
-    ins, upd, unch = db.upsert_indicators(conn, clean, load_id)
+    ins, upd, unch = load_reference.upsert_indicators(conn, clean, load_id)
     result.rows_inserted, result.rows_updated, result.rows_unchanged = ins, upd, unch
     result.rows_rejected = len(bad_refs)
     _cap(result, _with_cells(errors, extract))
     result.status = "loaded" if ins or upd else "unchanged"
     result.preview = {"rows": len(clean), "organisations": 0, "organisation_types": {},
                       "indicators": sorted(c["id"] for c in clean), "periods": []}
-
-
-# loads ---------------------------------------------------------------------------------------
-def _summary(row: Any, errors: list[RowError] | None = None) -> LoadSummary:
-    return LoadSummary(
-        id=row.id, file_name=row.file_name, sha256=row.sha256, kind=row.kind, format=row.format,
-        user=row.user, started_at=row.started_at, finished_at=row.finished_at,
-        status=row.status, rows_read=row.rows_read, rows_inserted=row.rows_inserted,
-        rows_updated=row.rows_updated, rows_unchanged=row.rows_unchanged,
-        rows_rejected=row.rows_rejected, message=row.message, reverted_at=row.reverted_at,
-        errors=errors,
-    )
-
-
-def _interrupted(summary: LoadSummary, dead: list[int]) -> LoadSummary:
-    """Show a load whose loader died as failed even when that could not be recorded yet (SQLite
-    while another load holds the write lock)."""
-    if summary.status == "running" and summary.id in dead:
-        summary.status, summary.message = "failed", db.INTERRUPTED_MESSAGE
-    return summary
-
-
-def list_loads(engine: Engine, *, limit: int = 50, kind: str | None = None,
-               status: str | None = None) -> list[LoadSummary]:
-    """The most recent loads, newest first.
-
-    A ``running`` load whose loader has ended without committing (killed, power loss) is
-    recorded as ``failed`` first (:func:`etl.load.mark_interrupted_loads`); a load still in
-    progress in another process stays ``running``.
-    """
-    dead = db.mark_interrupted_loads(engine)
-    t = Load.__table__
-    q = select(t).order_by(t.c.id.desc()).limit(limit)
-    if kind:
-        q = q.where(t.c.kind == kind)
-    if status:
-        q = q.where(t.c.status == status)
-    with engine.connect() as conn:
-        out = [_interrupted(_summary(r), dead) for r in conn.execute(q)]
-    return [s for s in out if not status or s.status == status]
-
-
-def get_load(engine: Engine, load_id: int) -> LoadSummary | None:
-    """One load with its errors (None when there is no such load); an interrupted load shows
-    as ``failed`` (see :func:`list_loads`)."""
-    dead = db.mark_interrupted_loads(engine)
-    t = Load.__table__
-    e = LoadError.__table__
-    with engine.connect() as conn:
-        row = conn.execute(select(t).where(t.c.id == load_id)).first()
-        if row is None:
-            return None
-        errs = conn.execute(select(e).where(e.c.load_id == load_id).order_by(e.c.id)).all()
-    errors = []
-    for r in errs:
-        if r.line is not None and r.sheet is None:
-            ref: str | None = str(r.line)
-        elif r.sheet is not None and r.line is not None:
-            ref = f"{r.sheet}:{r.line}"
-        else:
-            ref = r.sheet
-        errors.append(RowError(ref, r.column, r.value, r.message))
-    return _interrupted(_summary(row, errors), dead)
-
-
-@audit.writes("load.revert")
-def revert_load(engine: Engine, load_id: int, *, user: str | None = None) -> LoadSummary:
-    """Put the values a load wrote back as they were before it, in one transaction.
-
-    Raises :class:`RevertError` when the load cannot be reverted: no such load, not a values
-    load, nothing to revert, already reverted, or its values were since overwritten by a later
-    load (revert that one first).
-    """
-    t = Load.__table__
-    with engine.begin() as conn:
-        db.lock_for_load(conn)
-        row = conn.execute(select(t).where(t.c.id == load_id)).first()
-        if row is None:
-            raise RevertError(f"there is no load {load_id}; see qidash loads list")
-        if row.status == "reverted":
-            raise RevertError(f"load {load_id} was already reverted at {row.reverted_at}")
-        if row.kind != "values":
-            raise RevertError(
-                f"load {load_id} loaded {row.kind}: only values loads can be reverted; load the "
-                f"previous {row.kind} file again to change definitions back")
-        if row.status != "loaded":
-            raise RevertError(f"load {load_id} is {row.status}: it wrote nothing to revert")
-        touched = db.revert_values(conn, load_id)
-        alert_service.withdraw_load_alerts(conn, load_id)
-        conn.execute(update(t).where(t.c.id == load_id).values(
-            status="reverted", reverted_at=dt.datetime.now(dt.UTC), reverted_by=user,
-            message=f"reverted ({touched} values put back)"
-            + (f" by {user}" if user else "")))
-        audit.record(conn, "load.revert", str(load_id),
-                     {"file": row.file_name, "values_put_back": touched})
-    summary = get_load(engine, load_id)
-    assert summary is not None
-    return summary

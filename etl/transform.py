@@ -9,7 +9,7 @@ frame, and only the rows it flags become :class:`RowError` objects. Rules for va
   ``frequency`` decides, else the load's ``--period-type``, else the ambiguity is an error;
   a period of another type than the indicator's ``frequency`` (a quarter for a monthly
   indicator); an indicator that declares no frequency takes the one type of its values already
-  in the database, if they have one (see :func:`etl.load.indicator_info`);
+  in the database, if they have one (see :func:`etl.lookups.indicator_info`);
 - a negative numerator or denominator, a numerator above the denominator for a proportion,
   a ``lower_ci`` above the ``upper_ci``;
 - a count above :data:`MAX_COUNT`; a count with a fraction for a ``proportion`` or ``count``

@@ -21,7 +21,7 @@ from core.services import actions as action_service
 from core.services import rebases as rebase_service
 from core.services import spc as spc_service
 from core.services.alerts import KIND_ORDER, alert_records, list_alerts
-from core.services.base import descendant_ids, get_org
+from core.services.organisations import descendant_ids, get_org
 from exports.pptx_builder import Cell, Deck
 
 #: rows per table slide, and at most this many slides of each kind

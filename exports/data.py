@@ -31,24 +31,13 @@ from core.periods import parse_period
 from core.services import comparison as cmp_service
 from core.services import disclosure
 from core.services import spc as spc_service
-from core.services.base import (
-    IndicatorMeta,
-    OrgRef,
-    PeerSet,
-    PeriodRef,
-    check_confidence,
-    descendant_ids,
-    get_indicator,
-    get_org,
-    improvement_direction,
-    lowest_type,
-    org_types_with_data,
-    periods_with_data,
-    resolve_period,
-    values_statement,
-)
+from core.services.data_periods import PeriodRef, periods_with_data, resolve_period
 from core.services.disclosure import active_rule, undisclosed
+from core.services.indicators import IndicatorMeta, get_indicator
+from core.services.organisations import OrgRef, descendant_ids, get_org
+from core.services.peers import PeerSet, lowest_type, org_types_with_data
 from core.services.spc import period_sequence
+from core.services.values import check_confidence, improvement_direction, values_statement
 from core.stats import DisclosureRule, value_intervals
 from dashboards import adapters
 from exports import narrative as nv

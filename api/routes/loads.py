@@ -27,7 +27,7 @@ from core.services import loads as load_service
 from core.services.disclosure import active_rule
 from core.services.loads import ERROR_COLUMNS, LOAD_COLUMNS
 from core.settings import get_settings
-from etl.load import INTERRUPTED_MESSAGE, mark_interrupted_loads
+from etl.load_runs import INTERRUPTED_MESSAGE, mark_interrupted_loads
 
 router = APIRouter(tags=["loads"])
 
@@ -226,7 +226,8 @@ def revert(session: SessionDep, caller: AnalystDep, load_id: LoadId):
     was already reverted, wrote nothing, or its values were overwritten by a later load."""
     load_service.load_detail(session, load_id, error_limit=0)  # 404 for an unknown load
     session.rollback()
-    from etl.pipeline import RevertError, revert_load
+    from etl.load_runs import revert_load
+    from etl.load_values import RevertError
 
     try:
         revert_load(get_engine(), load_id, user=caller.name)

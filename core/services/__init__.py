@@ -9,14 +9,22 @@ organisations, periods or groups raise :class:`core.errors.NotFound`; bad parame
 
 Modules
 -------
-``base``           lookups (indicator, organisation, period), peer sets, the values fetch
-``organisations``  ``list_organisations``, ``organisation_detail``
-``indicators``     ``list_indicators``, ``indicator_detail``
+``query``          ``Conn`` (a session or connection), driver-level fetches, rows to frames
+``indicators``     ``get_indicator``/``IndicatorMeta`` (lookup), ``list_indicators``,
+                   ``indicator_detail``
+``data_periods``   ``PeriodRef``, ``periods_with_data``, ``resolve_period`` (the periods with
+                   data; parsing labels is :mod:`core.periods`)
+``organisations``  ``get_org``/``OrgRef``, the hierarchy (``ancestors``, ``descendant_ids``),
+                   ``org_directory``, ``list_organisations``, ``organisation_detail``
+``peers``          ``PeerSet``, ``parse_peer_spec``, ``resolve_peers``, ``similar_orgs``
+``values``         the values fetch of one indicator and period (``fetch_value_columns``,
+                   ``fetch_values``) and ``with_intervals``
 ``comparison``     ``comparison``, ``funnel``, ``opportunity`` (one indicator, one period)
 ``spc``            ``spc`` (one organisation's series), ``latest_icons`` (many series)
 ``profile``        ``profile`` (every indicator for one organisation), ``triage`` (network)
 ``groups``         peer groups CRUD
 ``annotations``    chart annotations CRUD
+``rebases``        accepted rebases of SPC charts (accept, list, withdraw); ``spc`` applies them
 ``loads``          load history and one load with its rejected rows
 ``health``         freshness: last load, periods covered, what changed since the last load
 Tokens and roles live in :mod:`core.auth`.

@@ -20,7 +20,9 @@ from sqlalchemy import delete, insert, select, update
 from core import audit
 from core.errors import InvalidParameter, NotFound
 from core.models import ACTION_STATUSES, Action, Organisation, utcnow
-from core.services.base import Conn, get_indicator, get_org
+from core.services.indicators import get_indicator
+from core.services.organisations import get_org
+from core.services.query import Conn
 from core.stats.spc import RuleLengths
 
 MAX_TITLE = 300

@@ -48,17 +48,10 @@ from core.models import (
 )
 from core.periods import parse_period
 from core.services import disclosure
-from core.services.base import (
-    Conn,
-    IndicatorMeta,
-    descendant_ids,
-    fetch_all,
-    frame_from_rows,
-    get_indicator,
-    get_org,
-    improvement_direction,
-    with_intervals,
-)
+from core.services.indicators import IndicatorMeta, get_indicator
+from core.services.organisations import descendant_ids, get_org
+from core.services.query import Conn, fetch_all, frame_from_rows
+from core.services.values import improvement_direction, with_intervals
 from core.settings import get_settings
 
 ALERT_COLUMNS = (
@@ -241,7 +234,7 @@ def _series(conn: Conn, ind: IndicatorMeta, period_type: str, org_ids: list[int]
     """Every value of the organisations' series of one indicator and period type, with the
     display value that the SPC chart plots (:func:`core.services.spc.series_frame`) and the
     load that last wrote each (``load_id``). Rows are fetched as plain tuples by the driver
-    (:func:`core.services.base.fetch_all`): SQLAlchemy's row objects cost more than the query
+    (:func:`core.services.query.fetch_all`): SQLAlchemy's row objects cost more than the query
     on a large first load."""
     parts = []
     for i in range(0, len(org_ids), _CHUNK):

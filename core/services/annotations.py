@@ -11,7 +11,9 @@ from sqlalchemy import delete, insert, select
 from core import audit
 from core.errors import InvalidParameter, NotFound
 from core.models import Annotation, Indicator, Organisation, utcnow
-from core.services.base import Conn, get_indicator, get_org
+from core.services.indicators import get_indicator
+from core.services.organisations import get_org
+from core.services.query import Conn
 
 MAX_TEXT = 2000
 

@@ -1,7 +1,7 @@
 """Peer comparison, funnel plots and opportunity for one indicator in one period.
 
 Each service resolves the indicator, the period (default: the latest with data) and the peer
-set (:func:`core.services.base.resolve_peers`), reads the values in one query, and hands the
+set (:func:`core.services.peers.resolve_peers`), reads the values in one query, and hands the
 numbers to the statistics engine (:mod:`core.stats`): the figures returned are the engine's.
 Everything is in display units (x the indicator's multiplier).
 """
@@ -17,22 +17,19 @@ import pandas as pd
 
 from core import stats
 from core.errors import InvalidParameter
-from core.services.base import (
-    Conn,
-    IndicatorMeta,
-    PeerSet,
-    PeriodRef,
+from core.services.data_periods import PeriodRef, resolve_period
+from core.services.disclosure import disclosed
+from core.services.indicators import IndicatorMeta, get_indicator
+from core.services.organisations import get_org
+from core.services.peers import PeerSet, resolve_peers
+from core.services.query import Conn
+from core.services.values import (
     check_confidence,
     fetch_value_columns,
     fetch_values,
-    get_indicator,
-    get_org,
-    resolve_peers,
-    resolve_period,
     value_frame,
     with_intervals,
 )
-from core.services.disclosure import disclosed
 from core.stats.peers import COMPARISONS
 
 COMPARISON_COLUMNS = (
@@ -163,7 +160,7 @@ def _compare_columns(
     benchmark: float | None,
 ) -> tuple[dict[str, Any], stats.PeerArrays]:
     """The comparison rows as columns (arrays, input order) and the engine's result, from
-    the value columns of :func:`core.services.base.fetch_value_columns`."""
+    the value columns of :func:`core.services.values.fetch_value_columns`."""
     sup = values["suppressed"].astype(bool, copy=False)
     numerator = values["numerator"].astype(float, copy=False)
     denominator = values["denominator"].astype(float, copy=False)
@@ -475,7 +472,7 @@ def opportunity(
 
 
 def _parent_names(conn: Conn, parent_ids: pd.Series) -> dict[Any, tuple[str, str]]:
-    from core.services.base import orgs_by_ids
+    from core.services.organisations import orgs_by_ids
 
     ids = sorted({int(p) for p in parent_ids.dropna().tolist()})
     return {k: (o.code, o.name) for k, o in orgs_by_ids(conn, ids).items()}

@@ -32,7 +32,8 @@ from core import audit
 from core.errors import InvalidParameter, NotFound
 from core.models import Digest, Load, Organisation, Subscription, utcnow
 from core.services.alerts import KIND_ORDER, check_kinds, list_alerts
-from core.services.base import Conn, descendant_ids, get_org
+from core.services.organisations import descendant_ids, get_org
+from core.services.query import Conn
 from core.settings import get_settings
 
 log = logging.getLogger("qidash.digests")

@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select
 from core import audit
 from core.errors import Conflict, InvalidParameter, NotFound
 from core.models import Organisation, PeerGroup, PeerGroupMember, utcnow
-from core.services.base import Conn
+from core.services.query import Conn
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,113 @@
-"""Indicators: the list, and one indicator with its metadata and the periods that have data."""
+"""Indicators: the lookup every read starts from (:func:`get_indicator`, :class:`IndicatorMeta`),
+the list, and one indicator with its metadata and the periods that have data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
 
-from core.models import IndicatorValue, Organisation, Period
-from core.services.base import (
-    Conn,
-    IndicatorMeta,
-    PeriodRef,
-    get_indicator,
-    list_indicator_meta,
-    periods_with_data,
+from core.errors import NotFound
+from core.models import (
+    Indicator,
+    IndicatorValue,
+    Organisation,
+    Period,
 )
+from core.services.data_periods import PeriodRef, periods_with_data
+from core.services.query import _LIST_MAX, Conn, _listing, core_conn
 from core.services.version import current_version, engine_cache
+
+INDICATOR_FIELDS = (
+    "id", "name", "description", "why_it_matters", "value_type", "multiplier", "polarity",
+    "target", "target_label", "thresholds", "numerator_label", "denominator_label", "unit",
+    "source", "source_url", "domain", "tags", "decimals", "frequency", "authored_by",
+    "checked_by", "date_reviewed",
+)
+
+
+@dataclass(frozen=True)
+class IndicatorMeta:
+    """An indicator's definition (every metadata field of ``indicators``)."""
+
+    id: str
+    name: str
+    description: str | None
+    why_it_matters: str | None
+    value_type: str
+    multiplier: float
+    polarity: str
+    target: float | None
+    target_label: str | None
+    thresholds: list[Any]
+    numerator_label: str | None
+    denominator_label: str | None
+    unit: str | None
+    source: str | None
+    source_url: str | None
+    domain: str | None
+    tags: list[Any]
+    decimals: int
+    frequency: str | None
+    authored_by: str | None
+    checked_by: str | None
+    date_reviewed: dt.date | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The metadata as a plain dict (JSON-ready apart from ``date_reviewed``)."""
+        return asdict(self)
+
+
+def _indicator_columns() -> list[Any]:
+    return [getattr(Indicator, f) for f in INDICATOR_FIELDS]
+
+
+def _meta_from_row(row: Any) -> IndicatorMeta:
+    d = dict(zip(INDICATOR_FIELDS, row, strict=True))
+    d["thresholds"] = list(d["thresholds"] or [])
+    d["tags"] = list(d["tags"] or [])
+    d["multiplier"] = float(d["multiplier"] if d["multiplier"] is not None else 1.0)
+    d["decimals"] = int(d["decimals"] if d["decimals"] is not None else 1)
+    return IndicatorMeta(**d)
+
+
+def get_indicator(conn: Conn, indicator_id: str) -> IndicatorMeta:
+    """The indicator ``indicator_id``; :class:`NotFound` lists the indicators that exist.
+
+    Cached per data version (:mod:`core.services.version`): indicator definitions change only
+    through loads, which change the version."""
+    version = current_version(conn)
+    cache = engine_cache(conn, "indicator_meta")
+    meta = cache.get(indicator_id, version)
+    if meta is not None:
+        return meta
+    row = core_conn(conn).execute(
+        select(*_indicator_columns()).where(Indicator.id == indicator_id)
+    ).first()
+    if row is None:
+        ids = list(conn.execute(select(Indicator.id).order_by(Indicator.id)).scalars())
+        hint = f"known indicators: {_listing(ids)}" if ids else "no indicators are loaded yet"
+        raise NotFound(
+            f"unknown indicator {indicator_id!r}; {hint} (list them with /indicators)",
+            entity="indicator",
+            key=indicator_id,
+            valid=ids[:_LIST_MAX],
+        )
+    meta = _meta_from_row(row)
+    cache.put(indicator_id, version, meta)
+    return meta
+
+
+def list_indicator_meta(conn: Conn) -> list[IndicatorMeta]:
+    """Every indicator's metadata, ordered by domain then id."""
+    rows = conn.execute(
+        select(*_indicator_columns()).order_by(Indicator.domain, Indicator.id)
+    ).all()
+    return [_meta_from_row(r) for r in rows]
+
 
 INDICATOR_LIST_COLUMNS = (
     "id", "name", "domain", "value_type", "multiplier", "polarity", "target", "unit",

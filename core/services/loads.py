@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from core.errors import InvalidParameter, NotFound
 from core.models import LOAD_KINDS, LOAD_STATUSES, IndicatorValue, Load, LoadError, Period
 from core.models import ValueHistory as VH
-from core.services.base import Conn
+from core.services.query import Conn
 
 LOAD_COLUMNS = (
     "id", "file_name", "sha256", "kind", "format", "user", "started_at", "finished_at",

@@ -18,22 +18,8 @@ from core import stats
 from core.errors import InvalidParameter, NotFound
 from core.models import IndicatorValue, Organisation, Period
 from core.periods import FINENESS, parse_period
-from core.services.base import (
-    Conn,
-    IndicatorMeta,
-    OrgRef,
-    check_period_type,
-    core_conn,
-    descendant_ids,
-    fetch_all,
-    fetch_value_arrays,
-    frame_from_rows,
-    get_org,
-    list_indicator_meta,
-    lowest_type,
-    with_intervals,
-)
 from core.services.comparison import LEVELS, check_level
+from core.services.data_periods import check_period_type
 from core.services.disclosure import (
     NOTE_COLUMN,
     SUPPRESSED_NOTE,
@@ -45,12 +31,17 @@ from core.services.disclosure import (
     rerank,
     shown_quantiles,
 )
+from core.services.indicators import IndicatorMeta, list_indicator_meta
+from core.services.organisations import OrgRef, descendant_ids, get_org
+from core.services.peers import lowest_type
+from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
 from core.services.spc import (
     accepted_rebase_map,
     latest_icons,
     latest_judgement,
     period_sequence,
 )
+from core.services.values import fetch_value_arrays, with_intervals
 
 PROFILE_COLUMNS = (
     "indicator_id", "indicator_name", "domain", "polarity", "unit", "decimals", "period",
@@ -149,7 +140,7 @@ def _peer_columns(
     Only the numbers are read: a profile needs no peer names.
 
     One index range per pair, fetched as the comparison fetches it
-    (:func:`core.services.base.fetch_value_arrays`: on PostgreSQL one packed binary value
+    (:func:`core.services.values.fetch_value_arrays`: on PostgreSQL one packed binary value
     per pair that numpy reads in place). A national profile (20 pairs, 128,000 values) took
     0.64 s when the rows came back as tuples of one UNION ALL; about a quarter of that now.
     """
@@ -431,7 +422,7 @@ def profile(
     percentile, the peer range for a spine chart (min, quartiles, max), the latest SPC
     variation and assurance of its series of that period type, and its opportunity at
     ``level``."""
-    from core.services.base import check_confidence
+    from core.services.values import check_confidence
 
     conf = check_confidence(confidence)
     check_level(level)
@@ -522,7 +513,7 @@ def triage(
     """For a network (PCN, ICB ...) ``code``: every indicator at its latest period for the
     member organisations (the lowest level below it), each member compared with all
     organisations of its type nationally, its latest SPC point, and its target status."""
-    from core.services.base import check_confidence
+    from core.services.values import check_confidence
 
     conf = check_confidence(confidence)
     check_period_type(period_type)

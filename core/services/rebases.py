@@ -20,7 +20,10 @@ from core import audit
 from core.errors import Conflict, InvalidParameter, NotFound
 from core.models import Action, Organisation, Rebase, utcnow
 from core.periods import PeriodError, parse_period
-from core.services.base import Conn, check_period_type, get_indicator, get_org
+from core.services.data_periods import check_period_type
+from core.services.indicators import get_indicator
+from core.services.organisations import get_org
+from core.services.query import Conn
 
 MAX_REASON = 500
 REBASE_COLUMNS = ("id", "org", "indicator", "period_type", "period", "reason", "action_id",

@@ -31,19 +31,13 @@ from core import stats
 from core.errors import InvalidParameter, NotFound
 from core.models import Annotation, IndicatorValue, Period
 from core.periods import FINENESS, parse_period
-from core.services.base import (
-    Conn,
-    IndicatorMeta,
-    OrgRef,
-    check_period_type,
-    frame_from_rows,
-    get_indicator,
-    get_org,
-    improvement_direction,
-    with_intervals,
-)
+from core.services.data_periods import check_period_type
 from core.services.disclosure import active_rule, count_mask, disclosed
+from core.services.indicators import IndicatorMeta, get_indicator
+from core.services.organisations import OrgRef, get_org
+from core.services.query import Conn, frame_from_rows
 from core.services.rebases import active_rebase_periods, active_rebases
+from core.services.values import improvement_direction, with_intervals
 from core.stats.spc import MIN_POINTS as SPC_MIN_POINTS
 
 #: Values needed for process limits; fewer and the series is shown as a run chart.

@@ -15,10 +15,11 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from core.services import base
 from core.services import comparison as comparison_service
+from core.services.data_periods import periods_with_data
 from core.services.disclosure import active_rule
-from core.services.organisations import list_organisations
+from core.services.indicators import get_indicator
+from core.services.organisations import list_organisations, orgs_by_ids
 from dashboards import adapters, components, figures
 from dashboards.adapters import ViewError
 
@@ -79,8 +80,8 @@ class State_:
 
 
 def _options(s: Any, st: State_) -> dict[str, Any]:
-    meta = base.get_indicator(s, st.indicator_id)
-    periods = base.periods_with_data(s, meta.id)
+    meta = get_indicator(s, st.indicator_id)
+    periods = periods_with_data(s, meta.id)
     return {"meta": meta, "periods": [p.label for p in reversed(periods)]}
 
 
@@ -90,7 +91,7 @@ def compute(s: Any, st: State_) -> dict[str, Any]:
                                         confidence=st.confidence)
     out: dict[str, Any] = {"result": res}
     parent_ids = sorted({int(p) for p in res.rows["parent_id"].dropna()})
-    parents = base.orgs_by_ids(s, parent_ids)
+    parents = orgs_by_ids(s, parent_ids)
     out["parents"] = sorted(((o.code, o.name) for o in parents.values()), key=lambda x: x[1])
     if st.view == "funnel":
         try:

@@ -2,7 +2,7 @@
 added, changed and left), then load it; below, the load history with revert.
 
 Every step goes through the one loading pipeline (:func:`etl.pipeline.run_load`, dry run first)
-and :func:`etl.pipeline.revert_load`. Checking, loading and reverting are writes: they need an
+and :func:`etl.load_runs.revert_load`. Checking, loading and reverting are writes: they need an
 analyst sign-in whatever ``QIDASH_REQUIRE_AUTH`` says (:func:`dashboards.pages_auth.guarded_write`),
 and are recorded under the signed-in name. A revert asks for confirmation first. The page speaks
 the page's language: the pipeline's messages name command-line options, which are translated
@@ -42,7 +42,7 @@ _PAGE_WORDS = (
     (re.compile(r"--skip-invalid"), f'"{SKIP_LABEL}"'),
     (re.compile(r"\s*\(with --sheet\)"), " (its first sheet is read)"),
     (re.compile(r"use --format canonical or --mapping map\.yaml"),
-     "save it with the canonical column names (see the README's data formats)"),
+     "save it with the canonical column names (see docs/loading.md for the data formats)"),
     (re.compile(r"describe the layout with --mapping"), "use the canonical column names"),
     (re.compile(r"\s*\(e\.g\. [^)]*--format [^)]*\)"), ""),
     (re.compile(r"qidash loads list"), "the load history below"),
@@ -63,10 +63,16 @@ def _pipeline():
     return pipeline
 
 
+def _load_runs():
+    from etl import load_runs  # imported late, as the pipeline
+
+    return load_runs
+
+
 def history_rows() -> list[dict[str, Any]]:
     """The latest loads, newest first, as table rows."""
     out = []
-    for ld in _pipeline().list_loads(get_engine(), limit=50):
+    for ld in _load_runs().list_loads(get_engine(), limit=50):
         out.append({"Load": ld.id, "File": ld.file_name, "Kind": ld.kind, "Status": ld.status,
                     "Read": ld.rows_read, "Inserted": ld.rows_inserted,
                     "Updated": ld.rows_updated, "Rejected": ld.rows_rejected,
@@ -297,10 +303,10 @@ def revert(_confirmed, pending):
     if not pending or not pending.get("load"):
         return dbc.Alert("Select a load in the table first.", color="info"), no_update
     load_id = int(pending["load"])
-    pl = _pipeline()
+    runs = _load_runs()
     try:
-        pl.revert_load(get_engine(), load_id, user=writer_name())
-    except pl.RevertError as exc:
+        runs.revert_load(get_engine(), load_id, user=writer_name())
+    except runs.RevertError as exc:
         return dbc.Alert(f"Load {load_id} was not reverted: {page_words(str(exc))}",
                          color="warning"), no_update
     except Exception:  # logged; the user gets words, not a traceback

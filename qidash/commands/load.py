@@ -20,16 +20,9 @@ from sqlalchemy import exc as sa_exc
 from core.db import ensure_schema, get_engine
 from etl.extract import FileError
 from etl.formats import FormatError
-from etl.pipeline import (
-    LoadResult,
-    RevertError,
-    UsageError,
-    get_load,
-    list_loads,
-    parse_format_options,
-    revert_load,
-    run_load,
-)
+from etl.load_runs import get_load, list_loads, revert_load
+from etl.load_values import RevertError
+from etl.pipeline import LoadResult, UsageError, parse_format_options, run_load
 
 load_app = typer.Typer(
     help="Load organisations, indicator definitions or values from a file (CSV, XLSX, YAML).",

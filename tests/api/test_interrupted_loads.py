@@ -7,7 +7,7 @@ import subprocess
 from sqlalchemy.orm import Session
 
 from core.models import Load
-from etl.load import INTERRUPTED_MESSAGE, loader_identity
+from etl.load_runs import INTERRUPTED_MESSAGE, loader_identity
 
 
 def _dead_pid() -> int:

@@ -116,7 +116,7 @@ def test_every_view_applies_an_accepted_rebase(shifted, wclient, tokens):  # noq
 
 
 def _period_ref(s, view):  # type: ignore[no-untyped-def]
-    from core.services.base import resolve_period
+    from core.services.data_periods import resolve_period
 
     return resolve_period(s, view.indicator, None, period_type=view.period_type)
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from core.db import make_engine
-from etl.load import INTERRUPTED_MESSAGE
-from etl.pipeline import get_load, list_loads, run_load
+from etl.load_runs import INTERRUPTED_MESSAGE, get_load, list_loads
+from etl.pipeline import run_load
 from tests.etl.conftest import count
 
 VALUES = ("org_code,indicator_id,period,numerator,denominator\n"

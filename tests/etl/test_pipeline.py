@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from etl.pipeline import RevertError, get_load, list_loads, revert_load, run_load
+from etl.load_runs import get_load, list_loads, revert_load
+from etl.load_values import RevertError
+from etl.pipeline import run_load
 from tests.etl.conftest import INDICATORS, ORGS, count, values_rows
 
 
@@ -14,10 +16,10 @@ def write_mode(request, monkeypatch):
     """Every test runs with both ways values reach the table: "direct" (a small values table:
     rows of new indicator/period pairs are written straight into it) and "staged" (a large
     table: every row goes through the staging table and the diff)."""
-    import etl.load
+    import etl.load_values
 
     if request.param == "staged":
-        monkeypatch.setattr(etl.load, "DIRECT_MAX_ROWS", -1)
+        monkeypatch.setattr(etl.load_values, "DIRECT_MAX_ROWS", -1)
     return request.param
 
 
@@ -205,9 +207,9 @@ def test_bulk_path_restores_foreign_keys(seeded, write, monkeypatch):
     """Large loads re-check foreign keys in one pass (PostgreSQL); they must come back."""
     import sqlalchemy.exc
 
-    import etl.load
+    import etl.load_values
 
-    monkeypatch.setattr(etl.load, "BULK_FK_ROWS", 1)
+    monkeypatch.setattr(etl.load_values, "BULK_FK_ROWS", 1)
     result = run_load(seeded, write("v.csv", GOOD), kind="values")
     assert result.rows_inserted == 3
     with pytest.raises(sqlalchemy.exc.IntegrityError), seeded.begin() as conn:
@@ -247,10 +249,10 @@ def test_first_load_failing_after_its_writes_leaves_nothing(seeded, write, monke
     indexes and foreign keys; the same file then loads, reloads unchanged and reverts."""
     import sqlalchemy
 
-    import etl.load
+    import etl.load_values
     from etl import pipeline
 
-    monkeypatch.setattr(etl.load, "BULK_FK_ROWS", 1)
+    monkeypatch.setattr(etl.load_values, "BULK_FK_ROWS", 1)
 
     finish = pipeline._finish_load
     written = []
@@ -297,7 +299,7 @@ def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
     import sqlalchemy.exc
 
     from etl import pipeline
-    from etl.load import ForeignKeyError
+    from etl.load_values import ForeignKeyError
 
     finish = pipeline._finish_load
 
@@ -349,11 +351,11 @@ def test_failures_while_a_chunk_is_written_in_the_background(seeded, write, monk
     database is untouched either way and the next load runs normally."""
     import time
 
-    import etl.load
+    import etl.load_values
     from etl import pipeline
 
     path = write("v.csv", GOOD)
-    write_chunk = etl.load.ValueStage._timed_write
+    write_chunk = etl.load_values.ValueStage._timed_write
     calls = []
 
     def broken(self, frame, table, columns):  # type: ignore[no-untyped-def]
@@ -363,7 +365,7 @@ def test_failures_while_a_chunk_is_written_in_the_background(seeded, write, monk
         return write_chunk(self, frame, table, columns)
 
     with monkeypatch.context() as m:
-        m.setattr(etl.load.ValueStage, "_timed_write", broken)
+        m.setattr(etl.load_values.ValueStage, "_timed_write", broken)
         with pytest.raises(RuntimeError, match="the write failed"):
             run_load(seeded, path, kind="values", chunk_rows=1)
     assert values_rows(seeded) == []
@@ -383,7 +385,7 @@ def test_failures_while_a_chunk_is_written_in_the_background(seeded, write, monk
         return validate(frame, **kwargs)
 
     with monkeypatch.context() as m:
-        m.setattr(etl.load.ValueStage, "_timed_write", slow)
+        m.setattr(etl.load_values.ValueStage, "_timed_write", slow)
         m.setattr(pipeline, "validate_values", failing)
         with pytest.raises(ValueError, match="the reader broke"):
             run_load(seeded, path, kind="values", chunk_rows=1)

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from etl import pipeline
-from etl.load import BULK_FK_ROWS
+from etl.load_values import BULK_FK_ROWS
 from etl.pipeline import run_load
 from tests.production.conftest import (
     month_labels,

@@ -141,9 +141,9 @@ def test_sigkill_during_first_load_leaves_an_empty_table(clonable, tmp_path: Pat
     """The first values load writes straight into the empty table, on the bulk path (unique
     key, indexes and foreign keys dropped and rebuilt): a kill at any moment leaves the table
     empty with all of them in place, or the whole load committed."""
-    import etl.load
+    import etl.load_values
 
-    monkeypatch.setattr(etl.load, "BULK_FK_ROWS", 1_000)  # inherited by the forked children
+    monkeypatch.setattr(etl.load_values, "BULK_FK_ROWS", 1_000)  # inherited by the forked children
     orgs, inds, _first, big = _prepare_files(tmp_path)
 
     def prepare(engine):  # type: ignore[no-untyped-def]

@@ -111,7 +111,7 @@ CASES = [
                 f"ZZ{i:05d},Trust R\u00e9 {i},trust,\n" for i in range(2500))).encode()
             + b"ZZX,Trust R\xe9 cp1252,trust,\n",
             says="line 2502 is not UTF-8 (byte 0xe9) although line 2 is"),
-    # numbers (README 'Loading data': what a count is)
+    # numbers (docs/loading.md: what a count is)
     Hostile("subnormal_count", "values", "tiny.csv",
             lambda: _values("R0A,ae_4hr_all,2030-01,4.9e-324,2"), line=2, column="numerator",
             says="above 0 but below 1e-06"),

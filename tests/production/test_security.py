@@ -259,11 +259,11 @@ def test_hostile_names_render_as_text_in_the_browser(hostile: Engine, database_u
 # SQL ----------------------------------------------------------------------------------------
 _SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|WHERE|FROM)\b")
 #: every expression interpolated into SQL text in core/, etl/ and api/, reviewed: column lists
-#: and clauses built from module constants (STAGE_COLUMNS, VALUE_FIELDS), and in etl/load.py's
-#: bulk path the table names of a constant tuple and foreign-key names and definitions read
-#: from PostgreSQL's own catalogue (pg_constraint); ValueStage's writes name ``table``
-#: (qidash_stage or indicator_values) and ``columns``/``names``, subsets of the constant
-#: STAGE_COLUMNS or DIRECT_COLUMNS. No request or file value is interpolated.
+#: and clauses built from module constants (STAGE_COLUMNS, VALUE_FIELDS), and in
+#: etl/load_values.py's bulk path the table names of a constant tuple and foreign-key names and
+#: definitions read from PostgreSQL's own catalogue (pg_constraint); ValueStage's writes name
+#: ``table`` (qidash_stage or indicator_values) and ``columns``/``names``, subsets of the
+#: constant STAGE_COLUMNS or DIRECT_COLUMNS. No request or file value is interpolated.
 ALLOWED_SQL_INTERPOLATIONS = {
     "on_commit", "', '.join(STAGE_COLUMNS)", "', '.join('?' * len(STAGE_COLUMNS))", "eq",
     "same", "prev", "table", "name", "definition", "', '.join(names)",

@@ -15,7 +15,8 @@ from core.services import indicators as ind
 from core.services import organisations as orgs
 from core.services import profile as prof
 from core.services import spc as spcs
-from core.services.base import get_org, similar_orgs
+from core.services.organisations import get_org
+from core.services.peers import similar_orgs
 from tests.core.services.factories import PRACTICES
 
 

@@ -14,18 +14,22 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidParameter
 from core.models import Load, Organisation
-from core.services import base
-from core.services.base import PeerSet
+from core.services.data_periods import PeriodRef, resolve_period
+from core.services.indicators import get_indicator
+from core.services.organisations import org_directory
+from core.services.peers import PeerSet
+from core.services.query import fetch_all, frame_from_rows
+from core.services.values import VALUE_COLUMNS, fetch_values, values_statement
 from tests.core.services.factories import add_org, add_values, build_network, period_id
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def _reference(session: Session, indicator_id: str, period: base.PeriodRef,
+def _reference(session: Session, indicator_id: str, period: PeriodRef,
                peers: PeerSet) -> pd.DataFrame:
     """The previous implementation: the joined SELECT, ordered by code, as a frame."""
-    stmt = base.values_statement(indicator_id, [period.id], peers).order_by(Organisation.code)
-    return base.frame_from_rows(base.fetch_all(session, stmt), base.VALUE_COLUMNS)
+    stmt = values_statement(indicator_id, [period.id], peers).order_by(Organisation.code)
+    return frame_from_rows(fetch_all(session, stmt), VALUE_COLUMNS)
 
 
 def _finish_load(session: Session) -> None:
@@ -54,7 +58,7 @@ def net(session: Session):  # type: ignore[no-untyped-def]
 def test_value_columns_equal_the_joined_select(session: Session, net) -> None:  # type: ignore[no-untyped-def]
     ids = net.org_ids
     for indicator_id in ("imm", "ae_los", "prev"):
-        period = base.resolve_period(session, base.get_indicator(session, indicator_id),
+        period = resolve_period(session, get_indicator(session, indicator_id),
                                      net.months[-1])
         peer_sets = [
             PeerSet(None, "all", "all", None, None),
@@ -71,9 +75,9 @@ def test_value_columns_equal_the_joined_select(session: Session, net) -> None:  
             if peers.kind == "all" and peers.org_type is not None:
                 if not len(_reference(session, indicator_id, period, peers)):
                     with pytest.raises(InvalidParameter, match="organisations have"):
-                        base.fetch_values(session, indicator_id, period, peers)
+                        fetch_values(session, indicator_id, period, peers)
                     continue
-            got, settled = base.fetch_values(session, indicator_id, period, peers)
+            got, settled = fetch_values(session, indicator_id, period, peers)
             ref_peers = settled if peers.kind == "all" else peers
             ref = _reference(session, indicator_id, period, ref_peers)
             pd.testing.assert_frame_equal(got, ref)
@@ -82,30 +86,30 @@ def test_value_columns_equal_the_joined_select(session: Session, net) -> None:  
 
 
 def test_directory_follows_the_data_version(engine, session: Session, net) -> None:  # type: ignore[no-untyped-def]
-    period = base.resolve_period(session, base.get_indicator(session, "imm"), net.months[-1])
+    period = resolve_period(session, get_indicator(session, "imm"), net.months[-1])
     everyone = PeerSet(None, "all", "all", None, None, active_only=False)
     session.rollback()
-    first = base.org_directory(session)
-    assert base.org_directory(session) is first  # cached
+    first = org_directory(session)
+    assert org_directory(session) is first  # cached
     session.execute(update(Organisation).where(Organisation.code == "A81001")
                     .values(name="Renamed Surgery"))
     session.commit()
     # a rename outside a load is not seen until the version changes (bounded by the TTL) ...
-    frame, _ = base.fetch_values(session, "imm", period, everyone)
+    frame, _ = fetch_values(session, "imm", period, everyone)
     assert "Renamed Surgery" not in frame["org_name"].tolist()
     # ... a finished load changes the version: the directory is read again
     _finish_load(session)
-    frame, _ = base.fetch_values(session, "imm", period, everyone)
+    frame, _ = fetch_values(session, "imm", period, everyone)
     assert "Renamed Surgery" in frame["org_name"].tolist()
-    assert base.org_directory(session) is not first
+    assert org_directory(session) is not first
     # an organisation written outside a load that has values is found (directory re-read)
     new_id = add_org(session, "A80000", "Hand-written Practice", "practice", "PCN1")
     add_values(session, [{"org_id": new_id, "indicator_id": "imm", "period_id": period.id,
                           "numerator": 5.0, "denominator": 10.0, "value": 50.0}])
     session.commit()
-    frame, _ = base.fetch_values(session, "imm", period, everyone)
+    frame, _ = fetch_values(session, "imm", period, everyone)
     row = frame.set_index("org_code").loc["A80000"]
     assert row["org_name"] == "Hand-written Practice"
     assert row["numerator"] == 5.0
     assert frame["org_code"].tolist() == sorted(frame["org_code"].tolist())
-    assert np.isin(new_id, base.org_directory(session).ids)
+    assert np.isin(new_id, org_directory(session).ids)

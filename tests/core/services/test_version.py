@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from core.db import make_engine
 from core.models import Annotation, Indicator, Load, PeerGroup, PeerGroupMember
-from core.services import base
+from core.services.data_periods import periods_with_data
+from core.services.indicators import get_indicator
 from core.services.version import VersionedLRU, current_version, data_version, engine_cache
 from tests.core.services.factories import build_network
 
@@ -91,15 +92,15 @@ def test_indicator_metadata_cached_until_a_load_changes_the_version(engine):
         build_network(s, months=2)
         s.commit()
     with Session(engine) as s:
-        assert base.get_indicator(s, "imm").name == "Childhood immunisation"
-        periods = base.periods_with_data(s, "imm", period_type="month")
+        assert get_indicator(s, "imm").name == "Childhood immunisation"
+        periods = periods_with_data(s, "imm", period_type="month")
     with Session(engine) as s:
         # a change that bypasses loads is not seen (documented; bounded by the TTL) ...
         s.execute(update(Indicator).where(Indicator.id == "imm").values(name="Renamed"))
         s.commit()
     with Session(engine) as s:
-        assert base.get_indicator(s, "imm").name == "Childhood immunisation"
-        assert base.periods_with_data(s, "imm", period_type="month") == periods
+        assert get_indicator(s, "imm").name == "Childhood immunisation"
+        assert periods_with_data(s, "imm", period_type="month") == periods
     with Session(engine) as s:
         # ... and a finished load makes every cache read again
         load_id = _load(s)
@@ -107,7 +108,7 @@ def test_indicator_metadata_cached_until_a_load_changes_the_version(engine):
                                                                 finished_at=NOW))
         s.commit()
     with Session(engine) as s:
-        assert base.get_indicator(s, "imm").name == "Renamed"
+        assert get_indicator(s, "imm").name == "Renamed"
 
 
 def test_caches_are_per_engine(engine, database_factory, backend):

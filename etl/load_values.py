@@ -1,4 +1,4 @@
-"""Database writes of the pipeline: bulk, set-based, inside the caller's transaction.
+"""Loading values into the database: bulk, set-based, inside the caller's transaction.
 
 Values go through a temporary staging table: PostgreSQL ``COPY`` (CSV written by pyarrow) or
 SQLite ``executemany``; then one pass joins the staging table to ``indicator_values`` and keeps
@@ -23,48 +23,34 @@ of row-by-row maintenance). ``ALTER TABLE``/``DROP INDEX`` take an ACCESS EXCLUS
 ``indicator_values`` until commit, which is why it is kept for that case. SQLite rebuilds the
 secondary indexes on the same condition (its WAL readers see the previous snapshot meanwhile).
 
-A load's row in ``loads`` is committed ``running`` before the data transaction; a loader that
-dies before committing (SIGKILL, power loss) is detected later and its row marked ``failed``
-(:func:`mark_interrupted_loads`): on PostgreSQL by a session advisory lock the loader holds for
-its lifetime (:func:`claim_load`), on SQLite by its pid on this host.
+The load's own record in ``loads`` (claiming, interrupted loads) is :mod:`etl.load_runs`;
+the ids looked up before writing are :mod:`etl.lookups`.
 
 Nothing here commits: the pipeline owns the transaction.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import logging
-import os
-import socket
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
-from sqlalchemy.exc import OperationalError
-
-from core.models import Indicator, IndicatorValue, Load, Organisation, Period
-from etl.transform import IndicatorInfo
+from sqlalchemy import Connection, bindparam, text
 
 log = logging.getLogger("qidash.etl")
+
 
 VALUE_FIELDS = ("numerator", "denominator", "value", "lower_ci", "upper_ci", "suppressed", "note")
 STAGE_COLUMNS = ("org_id", "indicator_id", "period_id", *VALUE_FIELDS, "ref")
 #: the columns a direct write puts into indicator_values (see :class:`ValueStage`)
 DIRECT_COLUMNS = ("indicator_id", "period_id", "org_id", *VALUE_FIELDS, "load_id")
 _NOT_NULL = ("org_id", "indicator_id", "period_id", "suppressed", "load_id")
-_ADVISORY_KEY = 7_301_104
-#: namespace (first int4 key) of the per-load session advisory locks: (namespace, load id)
-_LOADER_LOCK = 7_301_105
-#: the message of a load whose loader died (SIGKILL, power loss) before it committed
-INTERRUPTED_MESSAGE = ("interrupted: the loading process ended before it committed; nothing "
-                       "from this file was written")
+
+
 #: a load inserting this many rows or more, into a values table holding no more rows than it
 #: inserts, takes the bulk path (see the module docstring)
 BULK_FK_ROWS = 100_000
@@ -78,47 +64,6 @@ BACKGROUND_WRITES = True
 
 def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
-
-
-def lock_for_load(conn: Connection) -> None:
-    """Serialise concurrent loads: a PostgreSQL advisory lock; on SQLite the write lock.
-
-    SQLite's deferred transactions are not enough: a load that read the database and then
-    writes after another load committed fails with "database is locked" (SQLITE_BUSY_SNAPSHOT,
-    which the busy timeout does not wait out; seen in bench/bench_faults.py races). ``BEGIN
-    IMMEDIATE`` takes the write lock first, so a second load waits (up to the 30 s busy
-    timeout) and then sees the first one's data.
-
-    On PostgreSQL the transaction has no statement timeout. On SQLite, also give the load a
-    larger page cache and in-memory temporary tables: index
-    maintenance of a million-row insert is several times faster than with the 2 MB default.
-    """
-    if is_postgres(conn):
-        # the requests' statement timeout (QIDASH_DB_STATEMENT_TIMEOUT) is not a load's: a
-        # load waits for the one before it here, and its set-based statements may take minutes
-        conn.execute(text("SET LOCAL statement_timeout = 0"))
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
-    else:
-        conn.execute(text("PRAGMA cache_size = -262144"))
-        conn.execute(text("PRAGMA temp_store = MEMORY"))
-        raw = conn.connection.driver_connection
-        if raw is not None and not raw.in_transaction:  # pysqlite has not begun one yet
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def relax_commit_durability(conn: Connection) -> None:
-    """PostgreSQL: ``SET LOCAL synchronous_commit = off`` for this load's transaction only.
-
-    The commit returns without waiting for its WAL to reach the disk (the WAL writer flushes it
-    within a fraction of a second). Atomicity and consistency are unchanged: the transaction
-    still commits whole or not at all, and a crash never leaves half a load. The one thing
-    relaxed is the durability of a load that has just committed: if the server crashes within
-    that fraction of a second, the load is lost as a whole (its load row, left ``running``, is
-    marked ``failed`` by :func:`mark_interrupted_loads`) and is simply loaded again. Other
-    sessions keep the server's setting.
-    """
-    if is_postgres(conn):
-        conn.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 #: the tables a values load writes that have foreign keys (checked by check_foreign_keys)
@@ -178,190 +123,6 @@ def restore_foreign_keys(conn: Connection) -> None:
         on = 0
     if not on:
         conn.invalidate()
-
-
-# the loader's liveness -------------------------------------------------------------------------
-def loader_identity() -> dict[str, Any]:
-    """Who is loading: recorded in ``loads.options["loader"]`` when the load row is created."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
-
-
-def claim_load(conn: Connection, load_id: int) -> None:
-    """PostgreSQL: take the session-level advisory lock (namespace, load id) on ``conn``.
-
-    Call it in the transaction that inserts the ``running`` row, on the connection that then
-    runs the data transaction: the row becomes visible to others only with the lock held, and
-    the lock lives exactly as long as the session that could still commit the load (the server
-    releases it when that session ends, whatever killed the client). So a ``running`` load whose
-    lock is free can never commit any more. A session-level lock survives the transaction's end
-    (even a rollback) until :func:`release_load`.
-    """
-    if is_postgres(conn):
-        conn.execute(text("SELECT pg_advisory_lock(:ns, :id)"), {"ns": _LOADER_LOCK, "id": load_id})
-
-
-def release_load(conn: Connection, load_id: int) -> None:
-    """Give back the lock of :func:`claim_load` before the connection returns to the pool (a
-    pooled session would otherwise hold it forever). A broken connection is discarded instead,
-    which ends its session and so its locks."""
-    if not is_postgres(conn):
-        return
-    try:
-        conn.rollback()  # an aborted transaction would refuse the unlock
-        conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"),
-                     {"ns": _LOADER_LOCK, "id": load_id})
-        conn.rollback()
-    except Exception:  # whatever went wrong, the session must not be reused
-        conn.invalidate()
-
-
-def _pid_alive(pid: Any) -> bool:
-    """Is this process alive on this host? Unknown pids count as alive (never mark a live load)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user
-    try:  # a killed child its parent has not reaped yet is a zombie: dead for our purpose
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
-
-
-def interrupted_loads(conn: Connection) -> list[int]:
-    """Ids of ``running`` loads whose loader has gone without committing.
-
-    PostgreSQL: the load's advisory lock (:func:`claim_load`) is free; the check takes it for
-    this transaction only, so the loader cannot be mid-commit meanwhile. SQLite: the recorded
-    pid is not alive on this host (a load started on another host is left alone: there is no
-    way to tell from here). A load without a recorded loader (started by an older version) is
-    left alone too.
-    """
-    t = Load.__table__
-    rows = conn.execute(select(t.c.id, t.c.options).where(t.c.status == "running")).all()
-    host = socket.gethostname()
-    dead = []
-    for load_id, options in rows:
-        loader = (options or {}).get("loader") if isinstance(options, dict) else None
-        if not isinstance(loader, dict):
-            continue
-        if is_postgres(conn):
-            free = conn.execute(text("SELECT pg_try_advisory_xact_lock(:ns, :id)"),
-                                {"ns": _LOADER_LOCK, "id": load_id}).scalar()
-            if free:
-                dead.append(int(load_id))
-        elif loader.get("host") == host and not _pid_alive(loader.get("pid")):
-            dead.append(int(load_id))
-    return dead
-
-
-def mark_interrupted_loads(engine: Engine) -> list[int]:
-    """Record every interrupted load (:func:`interrupted_loads`) as ``failed`` with
-    :data:`INTERRUPTED_MESSAGE`; returns their ids.
-
-    Only rows still ``running`` are updated, so a load that committed meanwhile keeps its
-    status. On SQLite a load in progress holds the write lock for its whole transaction: rather
-    than wait for it, the update is then skipped (the ids are still returned, so a listing can
-    show those loads as failed; a later call records it).
-    """
-    t = Load.__table__
-    with engine.connect() as conn:
-        pg = is_postgres(conn)
-        raw = None if pg else conn.connection.driver_connection
-        if raw is not None:
-            raw.execute("PRAGMA busy_timeout = 0")
-        try:
-            with conn.begin():
-                dead = interrupted_loads(conn)
-                if dead:
-                    conn.execute(update(t).where(t.c.id.in_(dead), t.c.status == "running")
-                                 .values(status="failed", finished_at=dt.datetime.now(dt.UTC),
-                                         message=INTERRUPTED_MESSAGE))
-        except OperationalError:
-            if pg:
-                raise
-            with conn.begin():
-                dead = interrupted_loads(conn)
-        finally:
-            if raw is not None:
-                raw.execute("PRAGMA busy_timeout = 30000")  # make_engine's 30 s timeout
-    if dead:
-        log.warning("loads %s were interrupted before they committed: marked failed", dead)
-    return dead
-
-
-# lookups -------------------------------------------------------------------------------------
-def organisation_ids(conn: Connection) -> dict[str, int]:
-    """Every organisation code -> id."""
-    rows = conn.execute(select(Organisation.code, Organisation.id)).all()
-    return dict(rows)
-
-
-def organisation_parents(conn: Connection) -> dict[str, str | None]:
-    """Every organisation code -> its parent's code (None at the top)."""
-    rows = conn.execute(select(Organisation.id, Organisation.code, Organisation.parent_id)).all()
-    by_id = {i: c for i, c, _ in rows}
-    return {c: by_id.get(p) if p is not None else None for _, c, p in rows}
-
-
-def indicator_info(conn: Connection) -> IndicatorInfo:
-    """Value type, multiplier and frequency of every indicator.
-
-    An indicator that declares no frequency but whose values in the database are all of one
-    period type takes that type (``IndicatorInfo.inferred``): a file cannot add quarters or
-    years to a monthly series by leaving the frequency out.
-    """
-    rows = [r.tuple() for r in conn.execute(
-        select(Indicator.id, Indicator.value_type, Indicator.multiplier, Indicator.frequency)
-    ).all()]
-    undeclared = [r[0] for r in rows if r[3] is None]
-    types: dict[str, set[str]] = {}
-    for i in range(0, len(undeclared), 500):
-        for ind, ptype in conn.execute(
-                select(IndicatorValue.indicator_id, Period.period_type)
-                .join(Period, Period.id == IndicatorValue.period_id)
-                .where(IndicatorValue.indicator_id.in_(undeclared[i:i + 500]))
-                .group_by(IndicatorValue.indicator_id, Period.period_type)):
-            types.setdefault(ind, set()).add(ptype)
-    inferred = {ind: t.pop() for ind, t in types.items() if len(t) == 1}
-    return IndicatorInfo.from_rows(
-        [(r[0], r[1], r[2], r[3] if r[3] is not None else inferred.get(r[0]))
-         for r in rows], inferred=set(inferred))
-
-
-def period_ids(conn: Connection, periods: pd.DataFrame) -> dict[tuple[str, str], int]:
-    """Ids of the parsed periods (``period_type``, ``period_label``), creating missing ones."""
-    if periods.empty:
-        return {}
-    wanted = {(t, lab): (s, e) for lab, t, s, e in periods[
-        ["period_label", "period_type", "start", "end"]].itertuples(index=False, name=None)}
-    labels = sorted({lab for _, lab in wanted})
-    found: dict[tuple[str, str], int] = {}
-    for i in range(0, len(labels), 500):
-        rows = conn.execute(
-            select(Period.period_type, Period.label, Period.id).where(
-                Period.label.in_(labels[i:i + 500]))
-        ).all()
-        found.update({(t, lab): pid for t, lab, pid in rows})
-    missing = [k for k in wanted if k not in found]
-    if missing:
-        conn.execute(
-            text("INSERT INTO periods (label, period_type, start_date, end_date) "
-                 "VALUES (:label, :ptype, :start, :end) "
-                 "ON CONFLICT (period_type, label) DO NOTHING"),
-            [{"label": lab, "ptype": t, "start": wanted[(t, lab)][0], "end": wanted[(t, lab)][1]}
-             for t, lab in missing],
-        )
-        rows = conn.execute(
-            select(Period.period_type, Period.label, Period.id).where(
-                Period.label.in_([lab for _, lab in missing]))
-        ).all()
-        found.update({(t, lab): pid for t, lab, pid in rows})
-    return found
 
 
 # values --------------------------------------------------------------------------------------
@@ -917,180 +678,3 @@ def revert_values(conn: Connection, load_id: int) -> int:
         text("DELETE FROM indicator_values WHERE load_id = :id"), {"id": load_id}
     ).rowcount
     return int(restored or 0) + int(deleted or 0)
-
-
-# organisations -------------------------------------------------------------------------------
-def upsert_organisations(
-    conn: Connection, clean: pd.DataFrame, load_id: int | None
-) -> tuple[int, int, int]:
-    """Insert or update organisations in two passes (rows, then parents). Returns counts."""
-    table = Organisation.__table__
-    existing = {
-        r.code: r for r in conn.execute(select(
-            table.c.id, table.c.code, table.c.name, table.c.org_type, table.c.parent_id,
-            table.c.is_active, table.c.attributes))
-    }
-    now = dt.datetime.now(dt.UTC)
-    rows: list[dict[str, Any]] = [{k: (None if _isna(v) else v) for k, v in r.items()}
-                                  for r in clean.to_dict("records")]
-    # parents named but absent everywhere are created from parent_name/parent_type
-    codes_in_file = {r["org_code"] for r in rows}
-    extra = {}
-    for r in rows:
-        p = r.get("parent_code")
-        if p and p not in codes_in_file and p not in existing and p not in extra:
-            extra[p] = {"org_code": p, "name": r.get("parent_name"),
-                        "org_type": r.get("parent_type"), "parent_code": None,
-                        "is_active": None, "attributes": {}}
-    rows = list(extra.values()) + rows
-    new_rows, changed_rows = [], []
-    unchanged = 0
-    for r in rows:
-        old = existing.get(r["org_code"])
-        attrs = dict(old.attributes or {}) if old is not None else {}
-        attrs.update(r.get("attributes") or {})
-        active = r.get("is_active")
-        if old is None:
-            new_rows.append({
-                "code": r["org_code"], "name": r["name"], "org_type": r["org_type"],
-                "is_active": True if active is None else bool(active), "attributes": attrs,
-                "load_id": load_id, "updated_at": now,
-            })
-            continue
-        active = old.is_active if active is None else bool(active)
-        if (old.name, old.org_type, old.is_active, old.attributes or {}) != (
-                r["name"], r["org_type"], active, attrs):
-            changed_rows.append({
-                "b_id": old.id, "name": r["name"], "org_type": r["org_type"],
-                "is_active": active, "attributes": attrs, "load_id": load_id,
-                "updated_at": now,
-            })
-    if new_rows:
-        conn.execute(insert(table), new_rows)
-    if changed_rows:
-        conn.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(
-                name=bindparam("name"), org_type=bindparam("org_type"),
-                is_active=bindparam("is_active"), attributes=bindparam("attributes"),
-                load_id=bindparam("load_id"), updated_at=bindparam("updated_at")),
-            changed_rows,
-        )
-    ids = organisation_ids(conn)
-    parent_changes = []
-    changed_ids = {c["b_id"] for c in changed_rows}
-    parent_only = 0
-    for r in rows:
-        p = r.get("parent_code")
-        new_parent = ids[p] if p else None
-        old = existing.get(r["org_code"])
-        if old is not None and old.parent_id == new_parent:
-            if old.id not in changed_ids:
-                unchanged += 1
-            continue
-        if old is None and new_parent is None:
-            continue
-        parent_changes.append({"b_id": ids[r["org_code"]], "parent_id": new_parent,
-                               "load_id": load_id})
-        if old is not None and old.id not in changed_ids:
-            parent_only += 1
-    if parent_changes:
-        conn.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(
-                parent_id=bindparam("parent_id"), load_id=bindparam("load_id")),
-            parent_changes,
-        )
-    return len(new_rows), len(changed_rows) + parent_only, unchanged
-
-
-def merge_organisation_attributes(
-    conn: Connection, attributes: dict[str, dict[str, Any]], load_id: int | None
-) -> tuple[int, int]:
-    """Merge free attributes into existing organisations (code -> attributes); nothing else
-    changes. Returns (updated, unchanged)."""
-    table = Organisation.__table__
-    codes = sorted(attributes)
-    existing: dict[str, Any] = {}
-    for i in range(0, len(codes), 5000):
-        existing.update({r.code: r for r in conn.execute(select(
-            table.c.id, table.c.code, table.c.attributes).where(
-                table.c.code.in_(codes[i:i + 5000])))})
-    now = dt.datetime.now(dt.UTC)
-    changed = []
-    for code, new in attributes.items():
-        old = existing[code]
-        merged = {**(old.attributes or {}), **new}
-        if merged != (old.attributes or {}):
-            changed.append({"b_id": old.id, "attributes": merged, "load_id": load_id,
-                            "updated_at": now})
-    if changed:
-        conn.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(
-                attributes=bindparam("attributes"), load_id=bindparam("load_id"),
-                updated_at=bindparam("updated_at")),
-            changed,
-        )
-    return len(changed), len(attributes) - len(changed)
-
-
-def name_placeholders(conn: Connection, names: dict[str, str], load_id: int | None) -> int:
-    """Give organisations created with their code as name (a placeholder, e.g. a commissioner
-    created from the ODS practice file) the real name a later file carries. An organisation
-    whose name is not its code is never renamed this way. Returns how many were renamed."""
-    table = Organisation.__table__
-    wanted = {c: n.strip() for c, n in names.items()
-              if c and isinstance(n, str) and n.strip() and n.strip() != c}
-    if not wanted:
-        return 0
-    codes = sorted(wanted)
-    ids = {}
-    for i in range(0, len(codes), 5000):
-        ids.update(dict(conn.execute(select(table.c.code, table.c.id).where(
-            table.c.code.in_(codes[i:i + 5000]), table.c.name == table.c.code)).all()))
-    if not ids:
-        return 0
-    now = dt.datetime.now(dt.UTC)
-    conn.execute(
-        update(table).where(table.c.id == bindparam("b_id")).values(
-            name=bindparam("name"), load_id=bindparam("load_id"),
-            updated_at=bindparam("updated_at")),
-        [{"b_id": i, "name": wanted[c][:300], "load_id": load_id, "updated_at": now}
-         for c, i in ids.items()],
-    )
-    return len(ids)
-
-
-def upsert_indicators(
-    conn: Connection, clean: list[dict[str, Any]], load_id: int | None
-) -> tuple[int, int, int]:
-    """Insert or update indicator definitions by id. Returns (inserted, updated, unchanged)."""
-    table = Indicator.__table__
-    fields = [c.name for c in table.columns if c.name not in ("id", "load_id", "updated_at")]
-    existing = {r.id: r for r in conn.execute(select(table))}
-    now = dt.datetime.now(dt.UTC)
-    new_rows, changed = [], []
-    for ind in clean:
-        row = {f: ind.get(f) for f in fields}
-        old = existing.get(ind["id"])
-        if old is None:
-            new_rows.append({"id": ind["id"], **row, "load_id": load_id, "updated_at": now})
-        elif any(_differs(getattr(old, f), row[f]) for f in fields):
-            changed.append({"b_id": ind["id"], **row, "load_id": load_id, "updated_at": now})
-    if new_rows:
-        conn.execute(insert(table), new_rows)
-    if changed:
-        conn.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(
-                **{f: bindparam(f) for f in [*fields, "load_id", "updated_at"]}),
-            changed,
-        )
-    return len(new_rows), len(changed), len(clean) - len(new_rows) - len(changed)
-
-
-def _isna(v: Any) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
-
-
-def _differs(a: Any, b: Any) -> bool:
-    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
-        return not np.isclose(float(a), float(b), rtol=0, atol=0)
-    return a != b
