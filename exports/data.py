@@ -36,6 +36,7 @@ from core.services.disclosure import active_rule, undisclosed
 from core.services.indicators import IndicatorMeta, get_indicator
 from core.services.organisations import OrgRef, descendant_ids, get_org
 from core.services.peers import PeerSet, lowest_type, org_types_with_data
+from core.services.rebases import active_rebase_periods
 from core.services.spc import period_sequence
 from core.services.values import check_confidence, improvement_direction, values_statement
 from core.stats import DisclosureRule, value_intervals
@@ -366,7 +367,7 @@ def _gather_indicator(
             spc_frame, variation, assurance, n_points = _spc_one(session, meta, pref, org)
     else:
         spc_frame, variation, assurance, n_points = _spc_network(
-            session, meta, pref, sorted(member_ids), rule)
+            session, meta, pref, sorted(member_ids), rule, network_id=org.id)
     loads = _loads(session, meta.id, [pref.id, *spc_frame.attrs.get("period_ids", [])],
                    [int(i) for i in work["org_id"]] + [org.id])
     return IndicatorData(
@@ -459,7 +460,7 @@ def _period_ids(session: Session, period_type: str, labels: pd.Series) -> list[i
 
 def _spc_network(
     session: Session, meta: IndicatorMeta, pref: PeriodRef, ids: list[int],
-    rule: DisclosureRule | None = None,
+    rule: DisclosureRule | None = None, network_id: int | None = None,
 ) -> tuple[pd.DataFrame, str | None, str | None, int]:
     """A network: its series is the ratio of sums of its members per period (pack-specific:
     the SPC service charts one organisation's own values), gaps kept as in the service, then
@@ -497,7 +498,10 @@ def _spc_network(
         series["value"] = series["value"].where(~disclosure.count_mask(rule, series)[0])
     icons: dict[str, Any] = {}
     if series["value"].notna().sum() >= nv.SPC_MIN_POINTS:
-        series = _xmr_points(series, meta)
+        # the rebases accepted for the network's own chart, if any
+        accepted = [] if network_id is None else active_rebase_periods(
+            session, [network_id], meta.id, pref.period_type).get(network_id, [])
+        series = _xmr_points(series, meta, accepted)
         icons = {k: series.attrs.get(k) for k in ("variation", "assurance")}
     else:
         series = series[series["value"].notna()].reset_index(drop=True)
