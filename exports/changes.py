@@ -119,7 +119,7 @@ def add_change_slides(deck: Deck, changes: Changes) -> None:
         linked = a.get("rebases") or []
         for r in linked:
             text += (f"; new limits from {r['period']}, accepted by "
-                     f"{r['accepted_by'] or 'unknown'} on {r['accepted_at']:%d %b %Y}")
+                     f"{r['accepted_by'] or 'unknown'} on {rebase_service.day(r['accepted_at'])}")
         if eff["suggest_rebase"] and not linked:
             text += (f"; a sustained shift began at {eff['suggest_rebase']}: consider new "
                      "limits there once the change is understood")

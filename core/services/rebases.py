@@ -172,16 +172,20 @@ def active_rebase_periods(conn: Conn, org_ids: list[int] | None, indicator_id: s
     return out
 
 
+def day(when: Any) -> str:
+    """"3 December 2026" (the words pages and slides use for when a rebase was accepted)."""
+    if isinstance(when, dt.datetime | dt.date):
+        return f"{when.day} {when:%B %Y}"
+    return str(when)
+
+
 def applied_words(rebases: list[dict[str, Any]]) -> list[str]:
     """One sentence per applied rebase: "New limits from 2021-01, accepted by X on 3 December
     2026 (after the action: ...)" (page, API and slide use these)."""
     out = []
     for r in rebases:
-        when = r["accepted_at"]
-        when_text = when.strftime("%d %B %Y").lstrip("0") if isinstance(when, dt.datetime) \
-            else str(when)
         text = (f"New limits from {r['period']}, accepted by {r['accepted_by'] or 'unknown'} "
-                f"on {when_text}")
+                f"on {day(r['accepted_at'])}")
         if r.get("reason"):
             text += f" ({r['reason']})"
         out.append(text + ".")

@@ -122,7 +122,7 @@ def rebase_marks(view: Any) -> list[dict[str, Any]]:
     starts = dict(zip(view.points["period"], view.points["start_date"], strict=True))
     return [{"date": starts[r["period"]],
              "text": f"Rebase accepted by {r['accepted_by'] or 'unknown'}, "
-                     f"{r['accepted_at']:%d %b %Y}"}
+                     f"{rebase_service.day(r['accepted_at'])}"}
             for r in view.accepted_rebases if r["period"] in starts]
 
 
@@ -183,7 +183,8 @@ def _actions(view: Any, actions: list[dict[str, Any]]) -> Any:
             for r in linked:
                 parts += [" New limits start at ", html.Strong(r["period"]),
                           ": rebase accepted by "
-                          f"{r['accepted_by'] or 'unknown'} on {r['accepted_at']:%d %B %Y}."]
+                          f"{r['accepted_by'] or 'unknown'} on "
+                          f"{rebase_service.day(r['accepted_at'])}."]
         elif at and at not in view.rebase:
             href = (f"/organisations/{view.organisation.code}/indicators/{view.indicator.id}"
                     f"?rebase={','.join([*view.rebase, at])}")
@@ -480,13 +481,14 @@ def accept_rebase(_confirmed, pending, key):
 
 
 def _refused_action(message: str) -> tuple[Any, ...]:
-    return (no_update, dbc.Alert(message, color="warning"), no_update)
+    return (no_update, dbc.Alert(message, color="warning"), no_update, no_update)
 
 
 @callback(
     Output(f"{P}-actions", "children", allow_duplicate=True),
     Output(f"{P}-act-msg", "children"),
     Output(f"{P}-graph", "figure", allow_duplicate=True),
+    Output(f"{P}-act-title", "value"),
     Input(f"{P}-act-add", "n_clicks"),
     State(f"{P}-act-title", "value"),
     State(f"{P}-act-owner", "value"),
@@ -504,7 +506,7 @@ def add_action(_n, title, owner, date, review, status, key, rebase, fix, chart):
     """Record an improvement action on this chart (through the actions service, as the
     signed-in analyst), then redraw the chart and the list with its effect."""
     if not _n:
-        return (no_update,) * 3
+        return (no_update,) * 4
     try:
         if not date:
             raise ViewError("Choose the date of the action.")
@@ -516,13 +518,14 @@ def add_action(_n, title, owner, date, review, status, key, rebase, fix, chart):
                 review_date=dt.date.fromisoformat(str(review)) if review else None,
                 status=str(status or "planned"), created_by=writer_name())
     except ViewError as exc:
-        return no_update, dbc.Alert(str(exc), color="warning"), no_update
+        return no_update, dbc.Alert(str(exc), color="warning"), no_update, no_update
     except QidashError as exc:
-        return no_update, dbc.Alert(exc.message, color="warning"), no_update
+        return no_update, dbc.Alert(exc.message, color="warning"), no_update, no_update
     except ValueError:
-        return no_update, dbc.Alert("A date is not valid.", color="warning"), no_update
+        return no_update, dbc.Alert("A date is not valid.", color="warning"), no_update, \
+            no_update
     opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
     view = adapters.read(compute, key["code"], key["indicator"], opts)
     actions = adapters.read(chart_actions, view)
     return (_actions(view, actions), dbc.Alert("Action recorded.", color="success"),
-            figure_for(view, actions=actions))
+            figure_for(view, actions=actions), "")

@@ -47,6 +47,7 @@ def test_analyst_records_an_action_and_accepts_the_suggested_rebase(served_loop,
     p.get_by_label("Status").select_option("in_progress")
     p.get_by_role("button", name="Record action").click()
     p.wait_for_selector("#trend-act-msg .alert-success")
+    assert p.input_value("#trend-act-title") == ""  # cleared: not recorded twice by accident
     actions = p.inner_text("#trend-actions")
     assert "Front door streaming" in actions
     assert "special cause of improvement from 2018-04" in actions
