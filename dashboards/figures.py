@@ -1161,8 +1161,10 @@ def spc_figure(
         xval = pd.Timestamp(reb["date"])
         fig.add_shape(type="line", x0=xval, x1=xval, y0=0, y1=1, yref="paper",
                       line={"color": theme.NHS_DARK_GREY, "width": 2, "dash": "dash"})
-        fig.add_annotation(x=xval, y=1, yref="paper", text=safe_text(reb.get("text"), 60),
-                           showarrow=False, textangle=-90, xanchor="left", yanchor="top",
+        # at the foot, left of its line (the top right holds the icons' box; actions are
+        # labelled right of theirs)
+        fig.add_annotation(x=xval, y=0, yref="paper", text=safe_text(reb.get("text"), 60),
+                           showarrow=False, textangle=-90, xanchor="right", yanchor="bottom",
                            font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
     badges = []
     if variation:

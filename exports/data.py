@@ -404,6 +404,9 @@ def _spc_result(
         frame["point_type"] = "common_cause"
         frame["segment"] = 0
     frame.attrs["period_ids"] = series.attrs.get("period_ids", [])
+    # the accepted rebases among the chart's periods (marked on the slide with who and when)
+    frame.attrs["accepted_rebases"] = [r for r in series.attrs.get("accepted_rebases", [])
+                                       if r["period"] in set(frame["period"])]
     return frame, variation, assurance, n
 
 
@@ -443,7 +446,8 @@ def _spc_one(
     if series["value"].notna().sum() < nv.SPC_MIN_POINTS:
         series = series[series["value"].notna()].reset_index(drop=True)
     series.attrs.update(icons, period_ids=_period_ids(session, pref.period_type,
-                                                      series["period"]))
+                                                      series["period"]),
+                        accepted_rebases=view.accepted_rebases)
     return _spc_result(series, meta)
 
 

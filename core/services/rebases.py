@@ -179,6 +179,13 @@ def day(when: Any) -> str:
     return str(when)
 
 
+def mark_text(rebase: dict[str, Any]) -> str:
+    """The short label of an accepted rebase on a chart: "Rebase: Dr A Smith, 3 Dec 2026"."""
+    when = rebase["accepted_at"]
+    short = f"{when.day} {when:%b %Y}" if isinstance(when, dt.datetime | dt.date) else str(when)
+    return f"Rebase: {rebase['accepted_by'] or 'unknown'}, {short}"
+
+
 def applied_words(rebases: list[dict[str, Any]]) -> list[str]:
     """One sentence per applied rebase: "New limits from 2021-01, accepted by X on 3 December
     2026 (after the action: ...)" (page, API and slide use these)."""

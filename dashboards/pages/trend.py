@@ -121,8 +121,7 @@ def rebase_marks(view: Any) -> list[dict[str, Any]]:
     with who accepted them and when."""
     starts = dict(zip(view.points["period"], view.points["start_date"], strict=True))
     return [{"date": starts[r["period"]],
-             "text": f"Rebase accepted by {r['accepted_by'] or 'unknown'}, "
-                     f"{rebase_service.day(r['accepted_at'])}"}
+             "text": rebase_service.mark_text(r)}
             for r in view.accepted_rebases if r["period"] in starts]
 
 

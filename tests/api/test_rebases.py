@@ -106,6 +106,11 @@ def test_every_view_applies_an_accepted_rebase(shifted, wclient, tokens):  # noq
             tri_row = tri[(tri["indicator_id"] == "shift") & (tri["org_code"] == "A81001")]
             frame, variation, _ass, _n = pack_data._spc_one(
                 s, view.indicator, _period_ref(s, view), view.organisation)
+            from exports.pack import _rebase_marks
+
+            marks = _rebase_marks(frame)
+            assert [m["text"].startswith("Rebase: test-analyst, ") for m in marks] \
+                == ([True] if view.accepted_rebases else [])
             return (view.variation, prof.loc["shift", "spc_variation"],
                     tri_row["spc_variation"].iloc[0], variation,
                     str(int(frame["segment"].max())))
@@ -193,7 +198,7 @@ def test_the_trend_page_offers_and_marks_an_accepted_rebase(shifted, wclient, to
     assert "New limits from 2021-01, accepted by test-analyst on" in text
     view = trend.adapters.read(trend.compute, "A81001", "shift", trend.parse({}))
     fig = trend.figure_for(view)
-    assert any(a.text.startswith("Rebase accepted by test-analyst")
+    assert any(a.text.startswith("Rebase: test-analyst, ")
                for a in fig.layout.annotations)
     # the URL's own rebase (even none) is the caller's choice: no accepted mark
     none = trend.adapters.read(trend.compute, "A81001", "shift", trend.parse({"rebase": ""}))

@@ -62,7 +62,7 @@ def test_analyst_records_an_action_and_accepts_the_suggested_rebase(served_loop,
     assert "rebase accepted by browser-analyst" in p.inner_text("#trend-actions")
     marks = p.eval_on_selector_all(".js-plotly-plot .annotation-text",
                                    "es => es.map(e => e.textContent)")
-    assert any(m.startswith("Rebase accepted by browser-analyst") for m in marks)
+    assert any(m.startswith("Rebase: browser-analyst, ") for m in marks)
     assert analyst.errors == []
     p.close()
     # recorded with who and when, applied for everyone (a fresh reader's page and the API)
