@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pandas as pd
 from dash import html
 
+from core.services.spc import MIN_POINTS
 from dashboards import adapters, theme
 
 #: the most member columns the matrix shows (a region's ~130 trusts are not readable at once:
@@ -172,7 +173,11 @@ def matrix(rows: pd.DataFrame, members: pd.DataFrame, *,
                 className="qd-mdc-link"), className="qd-mdc-cell"))
         body.append(html.Tr(tds))
     note_text = None
-    if len(codes) > len(shown):
+    if not any(isinstance(r.spc_variation, str) for r in rows.itertuples()):
+        note_text = (f"No member has {MIN_POINTS} or more values of these indicators yet, so "
+                     "there are no SPC icons (Making Data Count): each cell links to the run "
+                     "chart.")
+    elif len(codes) > len(shown):
         note_text = (f"Showing the {len(shown)} members with the most concerning icons of "
                      f"{len(codes)}; the 'Where to look first' table and its CSV list them "
                      "all.")

@@ -60,6 +60,12 @@ def test_most_concerning_first_and_links() -> None:
         in text
     assert "visually-hidden" in text
     assert "Showing the" not in text
+    assert "no SPC icons" not in text
+    # a network whose series are all too short: no icons, and a sentence saying why
+    short = rows.assign(spc_variation=None, spc_assurance=None)
+    text = _texts(mdc.matrix(short, members))
+    assert "there are no SPC icons (Making Data Count)" in text
+    assert text.count("data:image/svg+xml") == 6  # only the key's six icons
 
 
 def test_a_large_network_is_limited_with_a_note() -> None:
