@@ -61,9 +61,10 @@ HOW_TO_READ = (
 def parse(query: dict[str, Any]) -> dict[str, Any]:
     """The chart options from the query string (bad values fall back to defaults). No
     ``rebase`` key: None, the accepted rebases apply; a ``rebase`` key (even empty): exactly
-    those periods."""
+    those periods (``rebase=none``: none at all, as in the SPC API)."""
     rebase = None if "rebase" not in query else [
-        r for r in str(query.get("rebase") or "").split(",") if r.strip()]
+        r for r in str(query.get("rebase") or "").split(",")
+        if r.strip() and r.strip().lower() != "none"]
     try:
         fix = int(query["fix"]) if query.get("fix") else None
     except ValueError:

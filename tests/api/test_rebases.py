@@ -204,3 +204,5 @@ def test_the_trend_page_offers_and_marks_an_accepted_rebase(shifted, wclient, to
     none = trend.adapters.read(trend.compute, "A81001", "shift", trend.parse({"rebase": ""}))
     assert none.rebase == []
     assert none.accepted_rebases == []
+    assert "New limits from" not in str(trend.layout(code="A81001", indicator_id="shift",
+                                                     rebase="none").to_plotly_json())
