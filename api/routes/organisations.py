@@ -145,8 +145,7 @@ def spc(
                 "sentence": spc_service.run_chart_sentence(view.run_chart)},
             "annotations": view.annotations,
             "accepted_rebases": view.accepted_rebases,
-            "actions": action_service.actions_for_chart(
-                session, view.organisation.id, view.indicator.id, view.points),
+            "actions": action_service.actions_for_view(session, view),
             "points": records(view.points, note_columns(SPC_POINT_COLUMNS)),
         })
 

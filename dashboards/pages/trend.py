@@ -83,16 +83,7 @@ def chart_actions(s: Any, view: Any) -> list[dict[str, Any]]:
     """The improvement actions on this chart, each with its effect (core.services.actions);
     an action that led to an accepted rebase keeps the effect judged before it (on the new
     limits the shift is the new process)."""
-    out = action_service.actions_for_chart(s, view.organisation.id, view.indicator.id,
-                                           view.points)
-    linked = {r["action_id"] for r in view.accepted_rebases if r["action_id"]}
-    if any(a["id"] in linked for a in out):
-        before = spc_service.spc(s, view.organisation.code, view.indicator.id,
-                                 period_type=view.period_type, rebase=[]).points
-        for a in out:
-            if a["id"] in linked:
-                a["effect"] = action_service.action_effect(before, a["date"])
-    return out
+    return action_service.actions_for_view(s, view)
 
 
 def figure_for(view: Any, *, for_slides: bool = False,

@@ -50,6 +50,8 @@ def test_accept_apply_and_withdraw_through_the_api(shifted, wclient, tokens):  #
     assert [(a["id"], a["accepted_by"]) for a in after["accepted_rebases"]] == [
         (made["id"], "test-analyst")]
     assert after["variation"] == "common_cause"  # the new process judged on its own
+    # the action that led to it keeps its effect as judged before the rebase
+    assert after["actions"][0]["effect"]["since"] == "2021-01"
     assert max(p["segment"] for p in after["points"]) == 1
     # a caller's own rebase still wins; "none" means none at all
     assert c.get(SPC, params={"rebase": "none"}).json()["variation"] == "improvement_high"
