@@ -28,6 +28,7 @@ from api.routes import (
     loads,
     networks,
     organisations,
+    rebases,
     subscriptions,
 )
 from api.routes import (
@@ -68,6 +69,7 @@ TAGS = [
     {"name": "alerts", "description": "Alerts raised by values loads"},
     {"name": "subscriptions", "description": "Email digests of alerts"},
     {"name": "actions", "description": "Improvement actions and their effect"},
+    {"name": "rebases", "description": "Rebases of SPC charts that people accepted"},
 ]
 
 
@@ -131,7 +133,7 @@ def create_api() -> FastAPI:
     # heavy reads are cached per worker by data version (api/cache.py)
     app.state.response_cache = make_cache()
     for module in (health, indicators, organisations, networks, groups, annotation_routes, loads,
-                   admin, alerts, subscriptions, actions):
+                   admin, alerts, subscriptions, actions, rebases):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(exports.router, prefix=API_PREFIX)  # slide packs (exports/)
 

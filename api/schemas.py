@@ -368,6 +368,48 @@ class RunChart(BaseModel):
     sentence: str
 
 
+class RebaseIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "org": "RXX", "indicator": "ae", "period": "2021-01",
+            "reason": "sustained shift after the triage nurse started", "action_id": 1}]},
+    )
+    org: CleanStr = Field(min_length=1, max_length=32)
+    indicator: CleanStr = Field(min_length=1, max_length=100)
+    period: CleanStr = Field(min_length=1, max_length=32,
+                             description="the period the new limits start")
+    period_type: Literal["month", "quarter", "financial_year", "year"] | None = Field(
+        None, description="the series' period type (default: the finest it has)")
+    reason: CleanStr | None = Field(None, max_length=500)
+    action_id: int | None = Field(None, ge=1, le=2**31 - 1,
+                                  description="the improvement action the change followed")
+
+
+class RebaseRow(BaseModel):
+    model_config = _ex({"id": 1, "org": "RXX", "indicator": "ae", "period_type": "month",
+                        "period": "2021-01", "reason": "after the action: Triage nurse",
+                        "action_id": 1, "accepted_by": "analyst-1",
+                        "accepted_at": "2026-12-03T02:40:00Z", "withdrawn_by": None,
+                        "withdrawn_at": None, "active": True})
+    id: int
+    org: str
+    indicator: str
+    period_type: str
+    period: str
+    reason: str | None
+    action_id: int | None
+    accepted_by: str | None
+    accepted_at: dt.datetime
+    withdrawn_by: str | None
+    withdrawn_at: dt.datetime | None
+    active: bool
+
+
+class RebaseList(BaseModel):
+    items: list[RebaseRow]
+
+
 class SPC(BaseModel):
     model_config = _ex({
         "organisation": {"code": "A81001", "name": "Practice A81001", "org_type": "practice"},
@@ -408,6 +450,9 @@ class SPC(BaseModel):
     annotations: list[Annotation]
     actions: list[dict[str, Any]] = Field(
         [], description="improvement actions with their effect (see /actions)")
+    accepted_rebases: list[RebaseRow] = Field(
+        [], description="the accepted rebases (see /rebases) applied to this chart, with who "
+                        "accepted them and when")
     points: list[SPCPoint]
 
 
@@ -477,6 +522,7 @@ class TriageRow(BaseModel):
     comparison: str
     spc_variation: str | None
     spc_special_cause: str | None
+    spc_assurance: str | None
     meets_target: bool | None
     significantly_worse: bool
     special_cause_concern: bool

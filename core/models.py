@@ -464,6 +464,33 @@ class Action(Base):
     )
 
 
+
+class Rebase(Base):
+    """A rebase someone accepted: new SPC limits for an organisation's series of an indicator
+    start at ``period``. Every view and pack applies it unless the caller asks for its own
+    rebase. Withdrawing keeps the record (``withdrawn_by`` / ``withdrawn_at``)."""
+
+    __tablename__ = "rebases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    indicator_id: Mapped[str] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE"), index=True
+    )
+    period_type: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    action_id: Mapped[int | None] = mapped_column(
+        ForeignKey("actions.id", ondelete="SET NULL"), index=True
+    )
+    accepted_by: Mapped[str | None] = mapped_column(String(200))
+    accepted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(200))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 __all__ = [
     "Action",
     "Alert",
@@ -479,6 +506,7 @@ __all__ = [
     "Load",
     "LoadError",
     "Organisation",
+    "Rebase",
     "PeerGroup",
     "PeerGroupMember",
     "Period",

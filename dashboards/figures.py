@@ -1035,12 +1035,15 @@ def spc_figure(
     note: str | None = None,
     trial_segments: Iterable[int] = (),
     clip: tuple[float, float] | None = None,
+    rebases: Sequence[Mapping[str, Any]] | None = None,
 ) -> go.Figure:
     """XmR chart: the values, mean and process limits per rebase segment, coloured points.
 
     ``annotations`` are ``{"date" (or "x"), "text"}`` mappings drawn as dotted vertical lines with
     their note; ``actions`` (``{"date", "title"}``, improvement actions) as solid orange lines
-    labelled "Action: ..." at the foot, distinct from notes. ``variation`` and ``assurance``
+    labelled "Action: ..." at the foot, distinct from notes; ``rebases`` (``{"date", "text"}``,
+    accepted rebases) as dashed dark lines at the first period of the new limits, labelled
+    with who accepted them and when. ``variation`` and ``assurance``
     (plain-English labels such as "Special cause
     improvement" / "Inconsistent: target within limits") are printed in a box at the top right,
     as the Making Data Count icons would be, with ``note`` (e.g. "3 points: too few for limits;
@@ -1154,6 +1157,15 @@ def spc_figure(
                            text="▲ Action: " + safe_text(act.get("title"), 40),
                            showarrow=False, textangle=-90, xanchor="left", yanchor="bottom",
                            font={"size": s["tick"] - 1, "color": ACTION_COLOUR})
+    for reb in rebases or ():
+        xval = pd.Timestamp(reb["date"])
+        fig.add_shape(type="line", x0=xval, x1=xval, y0=0, y1=1, yref="paper",
+                      line={"color": theme.NHS_DARK_GREY, "width": 2, "dash": "dash"})
+        # at the foot, left of its line (the top right holds the icons' box; actions are
+        # labelled right of theirs)
+        fig.add_annotation(x=xval, y=0, yref="paper", text=safe_text(reb.get("text"), 60),
+                           showarrow=False, textangle=-90, xanchor="right", yanchor="bottom",
+                           font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
     badges = []
     if variation:
         badges.append(f"Variation: <b>{safe_text(variation)}</b>")

@@ -113,3 +113,15 @@ def writer_name() -> str | None:
     """The name the current (guarded) write is recorded under."""
     principal = current_principal()
     return principal.name if principal is not None else None
+
+
+def write_refusal(what: str) -> str | None:
+    """None when the current user may write (an analyst or admin), else the words the page
+    shows in place of a write control (the same rule and words as :func:`guarded_write`,
+    which still checks every write itself)."""
+    principal = current_principal()
+    try:
+        auth.authorize(principal, "write", require_auth=get_settings().require_auth, what=what)
+    except QidashError as exc:
+        return refusal(exc, what)
+    return None

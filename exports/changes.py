@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core.errors import QidashError
 from core.models import Organisation
 from core.services import actions as action_service
+from core.services import rebases as rebase_service
 from core.services import spc as spc_service
 from core.services.alerts import KIND_ORDER, alert_records, list_alerts
 from core.services.organisations import descendant_ids, get_org
@@ -56,6 +57,9 @@ def gather_changes(session: Session, org_code: str, since: str) -> Changes:
                 .scalars())
     actions = []
     charts: dict[tuple[str, str], Any] = {}
+    accepted: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rebase_service.list_rebases(session, include_withdrawn=False):
+        accepted.setdefault((r["org"], r["indicator"]), []).append(r)
     for a in action_service.list_actions(session):
         if a["org"] not in codes:
             continue
@@ -65,7 +69,15 @@ def gather_changes(session: Session, org_code: str, since: str) -> Changes:
                 charts[key] = spc_service.spc(session, *key).points
             except QidashError:  # no values (yet) for this organisation and indicator
                 charts[key] = pd.DataFrame()
-        actions.append({**a, "effect": action_service.action_effect(charts[key], a["date"])})
+        linked = [r for r in accepted.get(key, []) if r["action_id"] == a["id"]]
+        points = charts[key]
+        if linked:  # its effect as it was judged before the rebase it led to
+            try:
+                points = spc_service.spc(session, *key, rebase=[]).points
+            except QidashError:
+                points = pd.DataFrame()
+        actions.append({**a, "effect": action_service.action_effect(points, a["date"]),
+                        "rebases": linked})
     actions.sort(key=lambda a: (a["date"], a["id"]), reverse=True)
     return Changes(since=since, alerts=alerts, actions=actions)
 
@@ -104,7 +116,11 @@ def add_change_slides(deck: Deck, changes: Changes) -> None:
         eff = a["effect"]
         text = (f"Special cause of improvement from {eff['since']}" if eff["improved"]
                 else "No special cause of improvement since")
-        if eff["suggest_rebase"]:
+        linked = a.get("rebases") or []
+        for r in linked:
+            text += (f"; new limits from {r['period']}, accepted by "
+                     f"{r['accepted_by'] or 'unknown'} on {rebase_service.day(r['accepted_at'])}")
+        if eff["suggest_rebase"] and not linked:
             text += (f"; a sustained shift began at {eff['suggest_rebase']}: consider new "
                      "limits there once the change is understood")
         rows.append([Cell(a["title"]), Cell(a["org"]), Cell(a["indicator"]),

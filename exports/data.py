@@ -36,6 +36,7 @@ from core.services.disclosure import active_rule, undisclosed
 from core.services.indicators import IndicatorMeta, get_indicator
 from core.services.organisations import OrgRef, descendant_ids, get_org
 from core.services.peers import PeerSet, lowest_type, org_types_with_data
+from core.services.rebases import active_rebase_periods
 from core.services.spc import period_sequence
 from core.services.values import check_confidence, improvement_direction, values_statement
 from core.stats import DisclosureRule, value_intervals
@@ -366,7 +367,7 @@ def _gather_indicator(
             spc_frame, variation, assurance, n_points = _spc_one(session, meta, pref, org)
     else:
         spc_frame, variation, assurance, n_points = _spc_network(
-            session, meta, pref, sorted(member_ids), rule)
+            session, meta, pref, sorted(member_ids), rule, network_id=org.id)
     loads = _loads(session, meta.id, [pref.id, *spc_frame.attrs.get("period_ids", [])],
                    [int(i) for i in work["org_id"]] + [org.id])
     return IndicatorData(
@@ -403,14 +404,22 @@ def _spc_result(
         frame["point_type"] = "common_cause"
         frame["segment"] = 0
     frame.attrs["period_ids"] = series.attrs.get("period_ids", [])
+    # the accepted rebases among the chart's periods (marked on the slide with who and when)
+    frame.attrs["accepted_rebases"] = [r for r in series.attrs.get("accepted_rebases", [])
+                                       if r["period"] in set(frame["period"])]
     return frame, variation, assurance, n
 
 
-def _xmr_points(series: pd.DataFrame, meta: IndicatorMeta) -> pd.DataFrame:
-    """XmR on a series with the SPC service's default settings, in its points' columns."""
+def _xmr_points(series: pd.DataFrame, meta: IndicatorMeta,
+                rebase: list[str] | None = None) -> pd.DataFrame:
+    """XmR on a series with the SPC service's default settings, in its points' columns
+    (new limits from each period of ``rebase`` in the series: the accepted rebases)."""
+    labels = series["period"].tolist()
     res = stats.xmr(series["value"].to_numpy(dtype=float),
                     improvement_direction=improvement_direction(meta.polarity),
-                    target=meta.target, screen_outliers=True)
+                    target=meta.target, screen_outliers=True,
+                    rebase_at=sorted({labels.index(p) for p in rebase or ()
+                                      if p in labels[1:]}))
     pts = res.points.reset_index(drop=True)
     out = series.reset_index(drop=True).copy()
     for col in ("mean", "lower_limit", "upper_limit", "special_cause", "segment"):
@@ -423,8 +432,8 @@ def _spc_one(
     session: Session, meta: IndicatorMeta, pref: PeriodRef, org: OrgRef
 ) -> tuple[pd.DataFrame, str | None, str | None, int]:
     """One organisation: :func:`core.services.spc.spc` of its series of the period's type,
-    exactly as the API's SPC endpoint. A pack of an earlier period stops the series there
-    (the same XmR, on the points up to that period)."""
+    exactly as the API's SPC endpoint, with the accepted rebases. A pack of an earlier period
+    stops the series there (the same XmR and rebases, on the points up to that period)."""
     view = spc_service.spc(session, org.code, meta.id, period_type=pref.period_type)
     pts = view.points
     upto = pd.to_datetime(pts["start_date"]) <= pd.Timestamp(pref.start_date)
@@ -432,12 +441,13 @@ def _spc_one(
         series = pts.copy()
         icons = {"variation": view.variation, "assurance": view.assurance}
     else:
-        series = _xmr_points(pts[upto.to_numpy()], meta)
+        series = _xmr_points(pts[upto.to_numpy()], meta, view.rebase)
         icons = {k: series.attrs.get(k) for k in ("variation", "assurance")}
     if series["value"].notna().sum() < nv.SPC_MIN_POINTS:
         series = series[series["value"].notna()].reset_index(drop=True)
     series.attrs.update(icons, period_ids=_period_ids(session, pref.period_type,
-                                                      series["period"]))
+                                                      series["period"]),
+                        accepted_rebases=view.accepted_rebases)
     return _spc_result(series, meta)
 
 
@@ -454,7 +464,7 @@ def _period_ids(session: Session, period_type: str, labels: pd.Series) -> list[i
 
 def _spc_network(
     session: Session, meta: IndicatorMeta, pref: PeriodRef, ids: list[int],
-    rule: DisclosureRule | None = None,
+    rule: DisclosureRule | None = None, network_id: int | None = None,
 ) -> tuple[pd.DataFrame, str | None, str | None, int]:
     """A network: its series is the ratio of sums of its members per period (pack-specific:
     the SPC service charts one organisation's own values), gaps kept as in the service, then
@@ -492,7 +502,10 @@ def _spc_network(
         series["value"] = series["value"].where(~disclosure.count_mask(rule, series)[0])
     icons: dict[str, Any] = {}
     if series["value"].notna().sum() >= nv.SPC_MIN_POINTS:
-        series = _xmr_points(series, meta)
+        # the rebases accepted for the network's own chart, if any
+        accepted = [] if network_id is None else active_rebase_periods(
+            session, [network_id], meta.id, pref.period_type).get(network_id, [])
+        series = _xmr_points(series, meta, accepted)
         icons = {k: series.attrs.get(k) for k in ("variation", "assurance")}
     else:
         series = series[series["value"].notna()].reset_index(drop=True)

@@ -34,6 +34,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from core import stats
+from core.services import rebases as rebase_service
 from core.services import spc as spc_service
 from core.services.disclosure import SUPPRESSED_NOTE
 from dashboards import figures
@@ -222,8 +223,16 @@ def _spc_fig(ind: IndicatorData, size: tuple[int, int]) -> Any:
         note=spc_service.too_few_for_limits(ind.spc_points),
         median=None if enough else _run_chart(ind).centre,
         clip=(0.0, float(ind.meta.multiplier)) if ind.meta.value_type == "proportion" else None,
-        for_slides=True, width=size[0], height=size[1],
+        for_slides=True, width=size[0], height=size[1], rebases=_rebase_marks(frame),
     )
+
+
+def _rebase_marks(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The accepted rebases on a slide's SPC chart, labelled as on the trend page."""
+    starts = dict(zip(frame["period"], frame["x"], strict=False))
+    return [{"date": starts[r["period"]],
+             "text": rebase_service.mark_text(r)}
+            for r in frame.attrs.get("accepted_rebases", []) if r["period"] in starts]
 
 
 def _profile_frame(inds: list[IndicatorData], code: str) -> pd.DataFrame:
@@ -396,6 +405,8 @@ def _build_charts(
         charts[f"spc:{iid}"] = (
             png(_spc_fig(ind, half), half, f"the SPC chart for {iid}"),
             (f"SPC (XmR) chart of {org.name}, {len(ind.spc_frame)} periods."
+             + "".join(f" {w}" for w in rebase_service.applied_words(
+                 ind.spc_frame.attrs.get("accepted_rebases", [])))
              if ind.spc_points >= nv.SPC_MIN_POINTS else
              f"Run chart of {org.name}: {spc_service.too_few_for_limits(ind.spc_points)}."),
         )

@@ -48,6 +48,9 @@ LAZY_COMMANDS: dict[str, tuple[str, Callable[[Any, typer.Typer], None], str]] = 
                "Alerts raised by values loads (special cause, funnel limits, targets)."),
     "subscriptions": ("qidash.commands.alerts", _register,
                       "Email digests of the alerts below a network, after each load."),
+    "rebases": ("qidash.commands.rebases", _register,
+                "Rebases of SPC charts that people accepted (new limits from a period; every "
+                "view and pack applies them)."),
     "audit": ("qidash.commands.audit", _register,
               "The latest writes, newest first: when, who (token and role, or the CLI's "
               "user@host), through what (api, dashboard, cli), the action and what it touched."),

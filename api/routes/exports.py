@@ -64,6 +64,11 @@ IndicatorQuery = Annotated[str | None, Query(description="One indicator id (what
 PerMemberQuery = Annotated[bool, Query(description="Add one profile slide per member")]
 OdQuery = Annotated[bool, Query(description="Widen the funnel limits for overdispersion "
                                             "(default off, as on the dashboard)")]
+SinceQuery = Annotated[str | None, Query(description="YYYY-MM-DD: add 'What changed' (the "
+                                          "alerts raised since this date) and 'Actions and "
+                                          "their effect' after the summary, as "
+                                          "`qidash export pack --since`",
+                                          examples=["2026-11-01"])]
 PeersQuery = Annotated[str | None, Query(description="parent:CODE, similar:CODE or group:NAME "
                                          "(default: every organisation of the members' type)",
                                          max_length=300)]
@@ -110,6 +115,7 @@ class PackParams:
         confidence: ConfidenceQuery = 95.0,
         view: ViewQuery = None,
         od: OdQuery = False,
+        since: SinceQuery = None,
     ) -> None:
         self.org = pack_org(org, network, highlight)
         self.period = period
@@ -118,6 +124,7 @@ class PackParams:
         self.peers = peers
         self.confidence = confidence
         self.overdispersion = od
+        self.since = since or None
 
 
 PackDep = Annotated[PackParams, Depends()]
@@ -142,7 +149,8 @@ def _make(session: Session, pack: PackParams, render: Callable[..., bytes]) -> P
         return build_pack(session, org_code=pack.org, period=pack.period,
                           indicators=pack.indicators, per_member=pack.per_member,
                           peers=pack.peers, confidence=pack.confidence,
-                          overdispersion=pack.overdispersion, render=render)
+                          overdispersion=pack.overdispersion, since=pack.since,
+                          render=render)
     except RenderError as exc:
         raise APIError(503, str(exc), code="render_unavailable") from exc
 

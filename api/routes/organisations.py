@@ -95,7 +95,9 @@ def spc(
     fix_after: Annotated[int | None, Query(ge=2, le=10000, description="base the limits on "
                                            "the first N points")] = None,
     rebase: Annotated[list[str] | None, Query(description="period(s) where new limits start; "
-                                              "repeat or comma-separate",
+                                              "repeat or comma-separate. Without it the "
+                                              "rebases people accepted (/rebases) apply; "
+                                              "`none` for no rebase at all",
                                               examples=["2024-01"])] = None,
     chart: Annotated[str, Query(description="xmr (default) or p (p-chart, proportions)",
                                 json_schema_extra={"enum": list(CHARTS)})] = "xmr",
@@ -107,9 +109,14 @@ def spc(
     (e.g. trial limits for a rebase segment under 12 points) and the annotations for the chart.
     A series of fewer than 12 values has no limits, classes or icons: ``limits_note`` says so
     ("3 points: too few for limits; at least 12 needed") and ``run_chart`` carries the Anhoej
-    run-chart analysis about the median, as the trend page and the slide show it."""
+    run-chart analysis about the median, as the trend page and the slide show it.
+    Without ``rebase`` the rebases people accepted for this series (``/rebases``) apply, and
+    ``accepted_rebases`` lists them with who accepted them and when."""
     def build() -> Response:
-        labels = [p.strip() for r in (rebase or []) for p in r.split(",") if p.strip()]
+        # no rebase asked for: the accepted rebases apply (None); "none": none at all
+        labels = None if rebase is None else [
+            p.strip() for r in rebase for p in r.split(",")
+            if p.strip() and p.strip().lower() != "none"]
         view = spc_service.spc(
             session, code, indicator_id, period_type=period_type, screen_outliers=screen_outliers,
             fix_after=fix_after, rebase=labels, chart=chart,
@@ -137,8 +144,8 @@ def spc(
                 **dataclasses.asdict(view.run_chart),
                 "sentence": spc_service.run_chart_sentence(view.run_chart)},
             "annotations": view.annotations,
-            "actions": action_service.actions_for_chart(
-                session, view.organisation.id, view.indicator.id, view.points),
+            "accepted_rebases": view.accepted_rebases,
+            "actions": action_service.actions_for_view(session, view),
             "points": records(view.points, note_columns(SPC_POINT_COLUMNS)),
         })
 

@@ -24,6 +24,7 @@ Modules
 ``profile``        ``profile`` (every indicator for one organisation), ``triage`` (network)
 ``groups``         peer groups CRUD
 ``annotations``    chart annotations CRUD
+``rebases``        accepted rebases of SPC charts (accept, list, withdraw); ``spc`` applies them
 ``loads``          load history and one load with its rejected rows
 ``health``         freshness: last load, periods covered, what changed since the last load
 Tokens and roles live in :mod:`core.auth`.

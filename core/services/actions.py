@@ -173,6 +173,24 @@ def action_effect(points: pd.DataFrame, date: dt.date) -> dict[str, Any]:
     return out
 
 
+def actions_for_view(conn: Conn, view: Any) -> list[dict[str, Any]]:
+    """The actions on an SPC view (:func:`core.services.spc.spc`), each with its effect on
+    it; an action that led to an accepted rebase applied to the view keeps the effect judged
+    before that rebase (on the new limits the shift is the new process, so it would read as
+    no effect)."""
+    from core.services.spc import spc
+
+    out = actions_for_chart(conn, view.organisation.id, view.indicator.id, view.points)
+    linked = {r["action_id"] for r in view.accepted_rebases if r["action_id"]}
+    if any(a["id"] in linked for a in out):
+        before = spc(conn, view.organisation.code, view.indicator.id,
+                     period_type=view.period_type, rebase=[]).points
+        for a in out:
+            if a["id"] in linked:
+                a["effect"] = action_effect(before, a["date"])
+    return out
+
+
 def actions_for_chart(conn: Conn, org_id: int, indicator_id: str, points: pd.DataFrame
                       ) -> list[dict[str, Any]]:
     """The organisation's actions on the indicator, each with its effect on this chart."""

@@ -35,7 +35,12 @@ from core.services.indicators import IndicatorMeta, list_indicator_meta
 from core.services.organisations import OrgRef, descendant_ids, get_org
 from core.services.peers import lowest_type
 from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
-from core.services.spc import latest_icons, latest_judgement, period_sequence
+from core.services.spc import (
+    accepted_rebase_map,
+    latest_icons,
+    latest_judgement,
+    period_sequence,
+)
 from core.services.values import fetch_value_arrays, with_intervals
 
 PROFILE_COLUMNS = (
@@ -48,7 +53,8 @@ PROFILE_COLUMNS = (
 TRIAGE_COLUMNS = (
     "indicator_id", "indicator_name", "period", "org_code", "org_name", "value", "lower_ci",
     "upper_ci", "benchmark", "comparison", "spc_variation", "spc_special_cause",
-    "meets_target", "significantly_worse", "special_cause_concern", "failing_target", "flags",
+    "spc_assurance", "meets_target", "significantly_worse", "special_cause_concern",
+    "failing_target", "flags",
 )
 
 
@@ -328,19 +334,23 @@ def _profile_row(
 
 
 def _latest_icon(
-    labels: list[str], values: np.ndarray, ind: IndicatorMeta, period_type: str
+    labels: list[str], values: np.ndarray, ind: IndicatorMeta, period_type: str,
+    rebases: list[str] | None = None,
 ) -> tuple[str | None, str | None]:
     """Latest SPC variation and assurance of one series (labels of ``period_type`` with
     their values), exactly as :func:`core.services.spc.latest_icons` computes them for many
     series: the periods from the first to the last label, gaps missing, one
-    :func:`core.stats.xmr_batch` row (without the pivot table, the cost for one series)."""
+    :func:`core.stats.xmr_batch` row (without the pivot table, the cost for one series),
+    on the limits of the accepted ``rebases`` (period labels) as :func:`core.services.spc.spc`
+    applies them."""
     if not labels:
         return None, None
     by_label = dict(zip(labels, values.tolist(), strict=True))
     ordered = sorted(by_label, key=lambda lab: parse_period(lab, period_type).start)
     seq = period_sequence(ordered[0], ordered[-1], period_type)
     row = np.array([[by_label.get(lab, np.nan) for lab in seq]], dtype=float)
-    variation, assurance, _ = latest_judgement(row, ind)
+    positions = sorted({seq.index(p) for p in rebases or () if p in seq[1:]})
+    variation, assurance, _ = latest_judgement(row, ind, rebase_at=positions)
     var, ass = variation[0], assurance[0]
     # None: too few points to judge (the engine gives no icon), not the text "None"
     return (None if var is None else str(var)), (None if ass is None else str(ass))
@@ -465,7 +475,8 @@ def profile(
         values = with_intervals(series, ind, 95.0)
         out[-1]["spc_variation"], out[-1]["spc_assurance"] = _latest_icon(
             values["period"].tolist(), values["value"].to_numpy(dtype=float), ind,
-            r.period_type,
+            r.period_type, accepted_rebase_map(conn, [org.id], ind.id,
+                                               r.period_type).get(org.id),
         )
         if rule is not None:
             _disclose_profile_row(out[-1], ps, me, rule)
@@ -546,7 +557,7 @@ def triage(
         series = own.iloc[where[(ind.id, r.period_type)]]
         icons = latest_icons(
             with_intervals(series, ind, 95.0)[["org_id", "period", "value"]], ind,
-            r.period_type,
+            r.period_type, rebases=accepted_rebase_map(conn, mids, ind.id, r.period_type),
         ).to_dict("index")
         rows = []
         for i in pos:
@@ -617,10 +628,12 @@ def _member_row(icon: dict[str, Any], meets_target: Any, comparison: Any,
     var = icon.get("variation")
     var = var if isinstance(var, str) else None
     special = icon.get("special_cause")
+    assurance = icon.get("assurance")
+    assurance = assurance if isinstance(assurance, str) else None
     concern = bool(var and var.startswith("concern"))
     worse = comparison == "worse"
     if hidden:
-        var = special = meets = None
+        var = special = meets = assurance = None
         concern = worse = False
     failing = meets is False
     on = {"significantly_worse": bool(worse), "special_cause_concern": concern,
@@ -628,7 +641,8 @@ def _member_row(icon: dict[str, Any], meets_target: Any, comparison: Any,
     return {
         "spc_variation": var,
         "spc_special_cause": special if isinstance(special, str) else None,
-        "meets_target": meets, **on, "flags": [f for f in _TRIAGE_FLAGS if on[f]],
+        "spc_assurance": assurance, "meets_target": meets, **on,
+        "flags": [f for f in _TRIAGE_FLAGS if on[f]],
     }
 
 

@@ -36,6 +36,7 @@ from core.services.disclosure import active_rule, count_mask, disclosed
 from core.services.indicators import IndicatorMeta, get_indicator
 from core.services.organisations import OrgRef, get_org
 from core.services.query import Conn, frame_from_rows
+from core.services.rebases import active_rebase_periods, active_rebases
 from core.services.values import improvement_direction, with_intervals
 from core.stats.spc import MIN_POINTS as SPC_MIN_POINTS
 
@@ -130,6 +131,9 @@ class SPCView:
     n_points: int = 0
     #: rebase segments whose limits are trial limits (fewer than 12 values, or fixed on fewer)
     trial_segments: list[int] = field(default_factory=list)
+    #: the accepted rebases (:mod:`core.services.rebases`) whose periods start a segment of
+    #: this chart, with who accepted them and when
+    accepted_rebases: list[dict[str, Any]] = field(default_factory=list)
 
 
 def period_sequence(first: str, last: str, period_type: str) -> list[str]:
@@ -238,8 +242,10 @@ def spc(
     """SPC chart of one organisation's series of one indicator.
 
     ``fix_after``: limits from the first N points (at least 2). ``rebase``: period labels
-    where new limits start. ``chart``: ``xmr`` (default, Making Data Count) or ``p``
-    (p-chart, proportions only).
+    where new limits start; None (the default) applies the rebases people have accepted for
+    this series (:mod:`core.services.rebases`), a list (even empty) exactly those periods.
+    ``accepted_rebases`` of the view lists the accepted rebases among the periods used.
+    ``chart``: ``xmr`` (default, Making Data Count) or ``p`` (p-chart, proportions only).
     """
     check_period_type(period_type)
     if chart not in CHARTS:
@@ -270,7 +276,13 @@ def spc(
     labels = series["period"].tolist()
     rebase_labels: list[str] = []
     positions: list[int] = []
-    for raw in rebase or []:
+    accepted = active_rebases(conn, org.id, ind.id, ptype)
+    stale: list[str] = []
+    if rebase is None:
+        # the accepted rebases; one whose period left the series (a revert) is not applied
+        rebase = [r["period"] for r in accepted if r["period"] in labels[1:]]
+        stale = [r["period"] for r in accepted if r["period"] not in labels[1:]]
+    for raw in rebase:
         try:
             lab = parse_period(raw, ptype).label
         except ValueError:
@@ -349,6 +361,9 @@ def spc(
             "segment": pts["segment"].to_numpy(dtype=int),
         }
     )
+    for lab in stale:
+        warnings.append(f"the accepted rebase at {lab} is not applied: {lab} is not a later "
+                        "period of this series")
     first = series["start_date"].iloc[0]
     last = parse_period(labels[-1], ptype).end
     return disclosed(SPCView(
@@ -359,6 +374,7 @@ def spc(
         annotations=annotations_for(conn, org.id, ind.id, first, last),
         limits_note=limits_note, run_chart=run, n_points=n_points,
         trial_segments=trial_segments,
+        accepted_rebases=[r for r in accepted if r["period"] in rebase_labels],
     ))
 
 
@@ -380,35 +396,57 @@ def _segment_notes(
 
 def latest_icons(
     values: pd.DataFrame, indicator: IndicatorMeta, period_type: str,
-    *, series_col: str = "org_id",
+    *, series_col: str = "org_id", rebases: dict[Any, list[str]] | None = None,
 ) -> pd.DataFrame:
     """Latest SPC variation and assurance for many series of one indicator at once
     (:func:`core.stats.xmr_batch`, default settings). ``values``: long frame with
     ``series_col``, ``period`` (labels of ``period_type``) and ``value``; the periods span
     from the first to the last label with gaps left missing. Returns ``variation``,
-    ``assurance`` and ``special_cause`` (of the latest point) indexed by series."""
+    ``assurance`` and ``special_cause`` (of the latest point) indexed by series.
+    ``rebases``: accepted rebase periods by series (:func:`accepted_rebase_map`), each such
+    series judged on its newest limits as :func:`spc` would."""
     if values.empty:
         return pd.DataFrame(columns=["variation", "assurance", "special_cause"])
     wide = values.pivot_table(index=series_col, columns="period", values="value",
                               aggfunc="first", dropna=False)
     labels = sorted(wide.columns, key=lambda lab: parse_period(lab, period_type).start)
-    wide = wide.reindex(columns=period_sequence(labels[0], labels[-1], period_type))
-    variation, assurance, special = latest_judgement(wide.to_numpy(dtype=float), indicator)
+    seq = period_sequence(labels[0], labels[-1], period_type)
+    wide = wide.reindex(columns=seq)
+    matrix = wide.to_numpy(dtype=float)
+    variation, assurance, special = latest_judgement(matrix, indicator)
+    for key, periods in (rebases or {}).items():
+        if key not in wide.index:
+            continue
+        i = wide.index.get_loc(key)
+        row = matrix[i:i + 1]
+        # this series' own span (its first value onwards), as spc() charts it
+        start = int(np.argmax(np.isfinite(row[0]))) if np.isfinite(row[0]).any() else 0
+        own = [seq.index(p) - start for p in periods if p in seq]
+        positions = sorted({p for p in own if p > 0})
+        if positions:
+            v, a, sp = latest_judgement(row[:, start:], indicator, rebase_at=positions)
+            variation[i], assurance[i], special[i] = v[0], a[0], sp[0]
     return pd.DataFrame(
         {"variation": variation, "assurance": assurance, "special_cause": special},
         index=wide.index,
     )
 
 
+def accepted_rebase_map(conn: Conn, org_ids: list[int] | None, indicator_id: str,
+                        period_type: str) -> dict[int, list[str]]:
+    """Accepted rebase periods by organisation id, for :func:`latest_icons`."""
+    return active_rebase_periods(conn, org_ids, indicator_id, period_type)
+
+
 def latest_judgement(
-    values: np.ndarray, indicator: IndicatorMeta
+    values: np.ndarray, indicator: IndicatorMeta, *, rebase_at: Any = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Variation, assurance and the latest point's special cause of many series (rows of
     ``values``, gaps NaN), with the SPC chart's rule: a series with fewer than
     :data:`MIN_POINTS` values has no limits, so no icon (None) and no special cause."""
     batch = stats.xmr_batch(
         values, improvement_direction=improvement_direction(indicator.polarity),
-        target=indicator.target,
+        target=indicator.target, rebase_at=rebase_at,
     )
     short = np.isfinite(values).sum(axis=1) < MIN_POINTS
     variation = np.array(batch.variation, dtype=object)

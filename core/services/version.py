@@ -28,7 +28,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from core.models import Action, Annotation, Load, PeerGroup, PeerGroupMember
+from core.models import Action, Annotation, Load, PeerGroup, PeerGroupMember, Rebase
 
 Conn = Session | Connection
 
@@ -53,6 +53,10 @@ def _version_select() -> Any:
         # improvement actions are drawn on SPC charts (core.services.actions)
         select(func.count()).select_from(Action).scalar_subquery(),
         select(func.max(Action.updated_at)).scalar_subquery(),
+        # accepted rebases change every SPC view (core.services.rebases): a new one, and a
+        # withdrawal (the record stays)
+        select(func.max(Rebase.id)).scalar_subquery(),
+        select(func.count(Rebase.withdrawn_at)).scalar_subquery(),
     )
 
 

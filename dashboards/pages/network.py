@@ -1,8 +1,10 @@
 """A network (PCN, ICB ...): its members against everyone, and where to look first.
 
-URL: ``/networks/<code>?indicator=<id>``. The triage table lists indicators x members with the
-flags that matter (significantly worse, special cause concern, failing the target), most
-flagged indicators first.
+URL: ``/networks/<code>?indicator=<id>``. The Making Data Count summary matrix shows each
+member's latest variation and assurance icons for every indicator (:mod:`dashboards.mdc`), most
+concerning first, each a link to the trend chart; the triage table lists indicators x members
+with the flags that matter (significantly worse, special cause concern, failing the target),
+most flagged indicators first.
 """
 
 from typing import Any
@@ -16,7 +18,7 @@ from core.services import alerts as alert_service
 from core.services import comparison as comparison_service
 from core.services import profile as profile_service
 from core.services.organisations import organisation_detail
-from dashboards import adapters, components, figures
+from dashboards import adapters, components, figures, mdc
 from dashboards.adapters import ViewError
 
 dash.register_page(__name__, path_template="/networks/<code>", title="Network - qidash")
@@ -29,6 +31,13 @@ FLAG_WORDS = {"significantly_worse": "Worse than peers", "special_cause_concern"
 HOW_TO_READ = (
     ("The chart", "Every organisation of the same kind in the data, ranked; this network's "
                   "members are outlined and labelled."),
+    ("Making Data Count summary", "Each cell holds the member's latest SPC icons for the "
+                                  "indicator: variation (grey: common cause; blue: special "
+                                  "cause improvement; orange: concern; H or L: high or low) "
+                                  "and assurance against the target (P: met consistently; F: "
+                                  "missed consistently; ?: hit and miss). Accepted rebases "
+                                  "apply. Indicators and members with the most concerning "
+                                  "icons come first; select a cell for its chart."),
     ("Where to look first", "For each indicator and member: 'Worse than peers' means "
                             "significantly worse than the average of those peers; 'SPC "
                             "concern' means the latest point is special cause concern (Making "
@@ -147,6 +156,10 @@ def layout(code: str | None = None, **query: Any) -> Any:
             html.H2("Since the last load", className="h5"),
             since_last_load(net.code, data["latest"]),
         ], className="qd-card"),
+        html.Div([
+            html.H2("Making Data Count summary", className="h5"),
+            mdc.matrix(tri.rows, tri.members),
+        ], className="qd-card", id=f"{P}-mdc"),
         html.Div([
             html.H2("Where to look first", className="h5"),
             dag.AgGrid(id=f"{P}-grid", rowData=rows, columnDefs=cols,

@@ -3,9 +3,11 @@
 URL: ``/organisations/<code>/indicators/<id>?rebase=2017-04,2018-01&fix=12&chart=xmr|p``.
 Annotations (notes on a date) are shown on the chart and can be added or removed by analysts.
 
-Writes: adding or removing a note needs an analyst sign-in (``/sign-in``), whatever
-``QIDASH_REQUIRE_AUTH`` says (:func:`dashboards.pages_auth.guarded_write`); the note records
-who wrote it, and a removal asks for confirmation first.
+Writes: adding or removing a note, recording an improvement action and accepting a suggested
+rebase need an analyst sign-in (``/sign-in``), whatever ``QIDASH_REQUIRE_AUTH`` says
+(:func:`dashboards.pages_auth.guarded_write`); each records who made it, and a removal or a
+rebase asks for confirmation first. Without ``rebase`` in the URL the chart applies the rebases
+people accepted (:mod:`core.services.rebases`) and marks them with who accepted them and when.
 """
 
 import datetime as dt
@@ -19,13 +21,14 @@ from core.db import session_scope
 from core.errors import QidashError
 from core.services import actions as action_service
 from core.services import annotations as annotation_service
+from core.services import rebases as rebase_service
 from core.services import spc as spc_service
 from core.services.disclosure import note_columns
 from core.services.organisations import organisation_detail
 from core.services.spc import SPC_POINT_COLUMNS
 from dashboards import adapters, components, figures
 from dashboards.adapters import ViewError
-from dashboards.pages_auth import guarded_write, writer_name
+from dashboards.pages_auth import guarded_write, write_refusal, writer_name
 
 dash.register_page(__name__, path_template="/organisations/<code>/indicators/<indicator_id>",
                    title="Trend - qidash")
@@ -56,8 +59,12 @@ HOW_TO_READ = (
 
 
 def parse(query: dict[str, Any]) -> dict[str, Any]:
-    """The chart options from the query string (bad values fall back to defaults)."""
-    rebase = [r for r in str(query.get("rebase") or "").split(",") if r.strip()]
+    """The chart options from the query string (bad values fall back to defaults). No
+    ``rebase`` key: None, the accepted rebases apply; a ``rebase`` key (even empty): exactly
+    those periods (``rebase=none``: none at all, as in the SPC API)."""
+    rebase = None if "rebase" not in query else [
+        r for r in str(query.get("rebase") or "").split(",")
+        if r.strip() and r.strip().lower() != "none"]
     try:
         fix = int(query["fix"]) if query.get("fix") else None
     except ValueError:
@@ -68,14 +75,15 @@ def parse(query: dict[str, Any]) -> dict[str, Any]:
 
 def compute(s: Any, code: str, indicator_id: str, opts: dict[str, Any]) -> Any:
     """The SPC view from the service (one read transaction)."""
-    return spc_service.spc(s, code, indicator_id, rebase=opts["rebase"] or None,
+    return spc_service.spc(s, code, indicator_id, rebase=opts["rebase"],
                            fix_after=opts["fix"], chart=opts["chart"])
 
 
 def chart_actions(s: Any, view: Any) -> list[dict[str, Any]]:
-    """The improvement actions on this chart, each with its effect (core.services.actions)."""
-    return action_service.actions_for_chart(s, view.organisation.id, view.indicator.id,
-                                            view.points)
+    """The improvement actions on this chart, each with its effect (core.services.actions);
+    an action that led to an accepted rebase keeps the effect judged before it (on the new
+    limits the shift is the new process)."""
+    return action_service.actions_for_view(s, view)
 
 
 def figure_for(view: Any, *, for_slides: bool = False,
@@ -92,12 +100,21 @@ def figure_for(view: Any, *, for_slides: bool = False,
         annotations=view.annotations, variation=None if short else var or None,
         assurance=ass or None, note=view.limits_note,
         median=view.run_chart.centre if short and view.run_chart else None,
-        trial_segments=view.trial_segments,
+        trial_segments=view.trial_segments, rebases=rebase_marks(view),
         clip=(0.0, float(ind.multiplier)) if ind.value_type == "proportion" else None,
         title=f"{view.organisation.name}: {ind.name}",
         subtitle=f"{kind} chart, {len(view.points)} "
                  f"{view.period_type.replace('_', ' ')} periods", for_slides=for_slides,
         actions=actions)
+
+
+def rebase_marks(view: Any) -> list[dict[str, Any]]:
+    """The accepted rebases applied to the chart, as lines at their first period labelled
+    with who accepted them and when."""
+    starts = dict(zip(view.points["period"], view.points["start_date"], strict=True))
+    return [{"date": starts[r["period"]],
+             "text": rebase_service.mark_text(r)}
+            for r in view.accepted_rebases if r["period"] in starts]
 
 
 def _badges(view: Any) -> list[Any]:
@@ -116,6 +133,8 @@ def _badges(view: Any) -> list[Any]:
     if ass:
         out.append(components.badge(ass, kind))
     out += [html.Div(w, className="small text-muted mt-1") for w in view.warnings]
+    out += [html.Div(w, className="small mt-1 qd-accepted-rebase")
+            for w in rebase_service.applied_words(view.accepted_rebases)]
     return out
 
 
@@ -135,8 +154,9 @@ def _actions(view: Any, actions: list[dict[str, Any]]) -> Any:
     """Each action with its effect; a sustained shift after it suggests a rebase, which only
     a person applies (Making Data Count: understand the change first)."""
     if not actions:
-        return html.P("No improvement actions recorded for this chart (record them with "
-                      "POST /api/v1/actions).", className="text-muted")
+        return html.P("No improvement actions recorded for this chart yet.",
+                      className="text-muted")
+    refused = write_refusal("Accepting a rebase")
     items = []
     for a in actions:
         eff = a["effect"]
@@ -145,14 +165,36 @@ def _actions(view: Any, actions: list[dict[str, Any]]) -> Any:
         parts: list[Any] = [html.Strong(f"{a['date']}: {a['title']}"),
                             f" ({a['status'].replace('_', ' ')}"
                             + (f", {a['owner']}" if a.get("owner") else "") + f"). Effect: {text}."]
-        if eff["suggest_rebase"] and eff["suggest_rebase"] not in view.rebase:
+        at = eff["suggest_rebase"]
+        # a rebase accepted after this action (or at its suggestion): the shift is now the
+        # new process, so the effect on the rebased chart is read against the new limits
+        linked = [r for r in view.accepted_rebases
+                  if r["action_id"] == a["id"] or r["period"] == at]
+        if linked:
+            for r in linked:
+                parts += [" New limits start at ", html.Strong(r["period"]),
+                          ": rebase accepted by "
+                          f"{r['accepted_by'] or 'unknown'} on "
+                          f"{rebase_service.day(r['accepted_at'])}."]
+        elif at and at not in view.rebase:
             href = (f"/organisations/{view.organisation.code}/indicators/{view.indicator.id}"
-                    f"?rebase={','.join([*view.rebase, eff['suggest_rebase']])}")
-            parts += [" A sustained shift began at ", html.Strong(eff["suggest_rebase"]),
+                    f"?rebase={','.join([*view.rebase, at])}")
+            parts += [" A sustained shift began at ", html.Strong(at),
                       ": once you understand the change, you may ",
-                      dcc.Link("start new limits there", href=href,
+                      dcc.Link("preview new limits there", href=href,
                                className="qd-suggest-rebase"),
-                      " (suggested only: nothing is rebased unless you choose it)."]
+                      " and accept the rebase, so that every view and pack uses it "
+                      "(suggested only: nothing is rebased unless someone accepts it). "]
+            button_id = {"type": "trend-accept", "period": at, "action": a["id"]}
+            if refused is None:
+                parts.append(dbc.Button(f"Accept rebase at {at}", id=button_id, size="sm",
+                                        color="primary", className="ms-1 qd-accept-rebase"))
+            else:
+                parts += [dbc.Button(f"Accept rebase at {at}", id=button_id, size="sm",
+                                     color="secondary", disabled=True,
+                                     className="ms-1 qd-accept-rebase", title=refused),
+                          html.Span(f" {refused}", id=f"trend-accept-why-{a['id']}",
+                                    className="small text-muted")]
         items.append(html.Li(parts))
     return html.Ul(items, className="qd-actions")
 
@@ -201,6 +243,10 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
         html.Div([
             html.H2("Actions and their effect", className="h5"),
             html.Div(_actions(view, actions), id=f"{P}-actions"),
+            dcc.ConfirmDialog(id=f"{P}-accept-confirm"),
+            dcc.Store(id=f"{P}-accept-pending"),
+            html.Div(id=f"{P}-accept-msg", className="mt-2", **components.ARIA_LIVE_POLITE),
+            _action_form(),
         ], className="qd-card"),
         html.Div([
             html.H2("Notes on this chart", className="h5"),
@@ -220,6 +266,38 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
         components.url_sync_store(P, {"rebase": [], "fix": None, "chart": "xmr"},
                                   types={"fix": "int"}),
     ])
+
+
+STATUS_OPTIONS = [{"label": s.replace("_", " ").capitalize(), "value": s}
+                  for s in ("planned", "in_progress", "done", "abandoned")]
+
+
+def _action_form() -> Any:
+    """Record an action on this chart (analysts; others are told why there is no form). The
+    organisation and indicator are the chart's."""
+    refused = write_refusal("Recording an action")
+    if refused is not None:
+        return html.P(refused, className="small text-muted mt-2 qd-action-refused")
+
+    def field(label: str, control: Any, md: int) -> Any:
+        return dbc.Col([dbc.Label(label, html_for=control.id, className="small mb-0"),
+                        control], md=md)
+
+    return html.Div([
+        html.H3("Record an action", className="h6 mt-3"),
+        dbc.Row([
+            field("What was done", dbc.Input(id=f"{P}-act-title", maxLength=300,
+                                             placeholder="e.g. new recall system"), 4),
+            field("Owner", dbc.Input(id=f"{P}-act-owner", maxLength=200), 2),
+            field("Date", dbc.Input(id=f"{P}-act-date", type="date"), 2),
+            field("Review date", dbc.Input(id=f"{P}-act-review", type="date"), 2),
+            field("Status", dbc.Select(id=f"{P}-act-status", options=STATUS_OPTIONS,
+                                       value="planned"), 2),
+        ], className="g-2 align-items-end"),
+        dbc.Button("Record action", id=f"{P}-act-add", color="primary", className="mt-2",
+                   type="button"),
+        html.Div(id=f"{P}-act-msg", className="mt-2", **components.ARIA_LIVE_POLITE),
+    ], className="qd-action-form")
 
 
 def _org_href(o: Any) -> str:
@@ -337,3 +415,108 @@ def edit_notes(_add, _confirmed, date, text, pending, key, rebase, fix, chart):
 
 
 components.sync_url(P, KEYS)
+
+
+@callback(
+    Output(f"{P}-accept-confirm", "displayed"),
+    Output(f"{P}-accept-confirm", "message"),
+    Output(f"{P}-accept-pending", "data"),
+    Input({"type": "trend-accept", "period": ALL, "action": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def ask_accept(clicks):
+    """Ask before accepting a rebase (it changes every view and pack of this series)."""
+    trig = ctx.triggered_id
+    if not isinstance(trig, dict) or not any(clicks or []):
+        return no_update, no_update, no_update
+    return True, (f"Accept new limits from {trig['period']}? Every view and slide pack of "
+                  "this chart will use them, recorded under your name; an analyst can "
+                  "withdraw it later."), {"period": trig["period"], "action": trig["action"]}
+
+
+def _refused_accept(message: str) -> tuple[Any, ...]:
+    return (no_update, dbc.Alert(message, color="warning"), no_update, no_update, no_update)
+
+
+@callback(
+    Output(f"{P}-actions", "children", allow_duplicate=True),
+    Output(f"{P}-accept-msg", "children"),
+    Output(f"{P}-graph", "figure", allow_duplicate=True),
+    Output(f"{P}-badges", "children", allow_duplicate=True),
+    Output(f"{P}-rebase", "value", allow_duplicate=True),
+    Input(f"{P}-accept-confirm", "submit_n_clicks"),
+    State(f"{P}-accept-pending", "data"),
+    State(f"{P}-key", "data"),
+    prevent_initial_call=True,
+)
+@guarded_write("Accepting a rebase", refused=_refused_accept)
+def accept_rebase(_confirmed, pending, key):
+    """Record the rebase the analyst confirmed (who and when), then redraw with the accepted
+    rebases."""
+    if not _confirmed or not isinstance(pending, dict) or not pending.get("period"):
+        return (no_update,) * 5
+    try:
+        with session_scope() as s:
+            made = rebase_service.accept_rebase(
+                s, org=key["code"], indicator=key["indicator"], period=str(pending["period"]),
+                action_id=int(pending["action"]) if pending.get("action") else None,
+                accepted_by=writer_name())
+    except QidashError as exc:
+        return (no_update, dbc.Alert(exc.message, color="warning"), no_update, no_update,
+                no_update)
+    view = adapters.read(compute, key["code"], key["indicator"], parse({}))
+    actions = adapters.read(chart_actions, view)
+    return (_actions(view, actions),
+            dbc.Alert(f"Rebase accepted: new limits from {made['period']}.", color="success"),
+            figure_for(view, actions=actions), _badges(view), view.rebase)
+
+
+def _refused_action(message: str) -> tuple[Any, ...]:
+    return (no_update, dbc.Alert(message, color="warning"), no_update, no_update)
+
+
+@callback(
+    Output(f"{P}-actions", "children", allow_duplicate=True),
+    Output(f"{P}-act-msg", "children"),
+    Output(f"{P}-graph", "figure", allow_duplicate=True),
+    Output(f"{P}-act-title", "value"),
+    Input(f"{P}-act-add", "n_clicks"),
+    State(f"{P}-act-title", "value"),
+    State(f"{P}-act-owner", "value"),
+    State(f"{P}-act-date", "value"),
+    State(f"{P}-act-review", "value"),
+    State(f"{P}-act-status", "value"),
+    State(f"{P}-key", "data"),
+    State(f"{P}-rebase", "value"),
+    State(f"{P}-fix", "value"),
+    State(f"{P}-chart", "value"),
+    prevent_initial_call=True,
+)
+@guarded_write("Recording an action", refused=_refused_action)
+def add_action(_n, title, owner, date, review, status, key, rebase, fix, chart):
+    """Record an improvement action on this chart (through the actions service, as the
+    signed-in analyst), then redraw the chart and the list with its effect."""
+    if not _n:
+        return (no_update,) * 4
+    try:
+        if not date:
+            raise ViewError("Choose the date of the action.")
+        with session_scope() as s:
+            action_service.create_action(
+                s, org=key["code"], indicator=key["indicator"],
+                date=dt.date.fromisoformat(str(date)), title=str(title or ""),
+                owner=None if owner in (None, "") else str(owner),
+                review_date=dt.date.fromisoformat(str(review)) if review else None,
+                status=str(status or "planned"), created_by=writer_name())
+    except ViewError as exc:
+        return no_update, dbc.Alert(str(exc), color="warning"), no_update, no_update
+    except QidashError as exc:
+        return no_update, dbc.Alert(exc.message, color="warning"), no_update, no_update
+    except ValueError:
+        return no_update, dbc.Alert("A date is not valid.", color="warning"), no_update, \
+            no_update
+    opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
+    view = adapters.read(compute, key["code"], key["indicator"], opts)
+    actions = adapters.read(chart_actions, view)
+    return (_actions(view, actions), dbc.Alert("Action recorded.", color="success"),
+            figure_for(view, actions=actions), "")

@@ -167,6 +167,13 @@ def test_profile_trend_network_pages(small, pages) -> None:  # type: ignore[no-u
         assert not _csv_leaks(sent["content"]), code
     lay = net.layout(code=TINY_PCN)
     assert NOTE in json.dumps(_plain(lay))  # the members' cells say why they are empty
+    # the Making Data Count matrix: suppressed members' cells have no icon, and say why
+    from dashboards import mdc
+
+    tri_rows = net.adapters.read(net.compute_triage, TINY_PCN)["triage"]
+    matrix = json.dumps(_plain(mdc.matrix(tri_rows.rows, tri_rows.members)))
+    assert f": {NOTE}" in matrix
+    assert not leaks(json.loads(matrix))
     fig = net.update("imm_6in1_12m", {"members": ["TINY1", "TINY2"], "name": "Tiny PCN"})
     assert not leaks(_plain(fig))
     assert "TINY1" not in _drawn_codes(fig)

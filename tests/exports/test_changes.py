@@ -76,3 +76,56 @@ def test_pack_since_has_what_changed_and_actions(engine, tmp_path, chromium):
     assert bad.exit_code == 2
     assert "since must be a date" in bad.output
     assert json.dumps(effect)  # JSON-ready as the API returns it
+
+
+def test_api_pack_since_matches_the_cli(engine, tmp_path, chromium):
+    """``GET /api/v1/exports/pack.pptx?since=`` has the same 'What changed' and 'Actions and
+    their effect' tables as ``qidash export pack --since``; an action that led to an accepted
+    rebase says who accepted it and when; a bad date is a 422."""
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_api
+    from core.services.rebases import accept_rebase
+
+    run_demo(engine)
+    with Session(engine) as s:
+        frame, _total = list_alerts(s, network=REGION, limit=None)
+        trust = frame.loc[frame["indicator_id"] == IND, "org_code"].iloc[0]
+        action = action_service.create_action(s, org=trust, indicator=IND,
+                                              date=dt.date(2017, 6, 1), title="Front door triage")
+        periods = spc_service.spc(s, trust, IND).points["period"].tolist()
+        accept_rebase(s, org=trust, indicator=IND, period=periods[14],
+                      action_id=action["id"], accepted_by="lead analyst")
+        s.commit()
+    out = tmp_path / "cli.pptx"
+    result = CliRunner().invoke(app, ["export", "pack", "--org", REGION, "--indicators", IND,
+                                      "--since", "2000-01-01", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with TestClient(create_api(), raise_server_exceptions=False) as c:
+        r = c.get("/api/v1/exports/pack.pptx", params={"org": REGION, "indicators": IND,
+                                                        "since": "2000-01-01"})
+        assert r.status_code == 200, r.text
+        api_path = tmp_path / "api.pptx"
+        api_path.write_bytes(io.BytesIO(r.content).getvalue())
+        bad = c.get("/api/v1/exports/pack.pptx", params={"org": REGION, "indicators": IND,
+                                                          "since": "last week"})
+        assert bad.status_code == 422
+        assert bad.json()["error"]["code"] == "invalid_parameter"
+        plain = c.get("/api/v1/exports/pack.pptx", params={"org": REGION, "indicators": IND})
+        assert plain.status_code == 200
+
+    def loop_tables(path):  # type: ignore[no-untyped-def]
+        return [(t, rows) for t, rows in _tables(path)
+                if t.startswith(("What changed", "Actions"))]
+
+    api_tables = loop_tables(api_path)
+    assert api_tables == loop_tables(out)
+    assert any(t.startswith("What changed since 2000-01-01") for t, _ in api_tables)
+    row = next(r for t, rows in api_tables if t == "Actions and their effect" for r in rows
+               if r[0] == "Front door triage")
+    assert f"new limits from {periods[14]}, accepted by lead analyst on " in row[5]
+    plain_path = tmp_path / "plain.pptx"
+    plain_path.write_bytes(plain.content)
+    assert loop_tables(plain_path) == []  # without since: no loop slides

@@ -32,7 +32,15 @@ from sqlalchemy import Engine, func, select, text
 
 from core import audit, auth
 from core.db import session_scope
-from core.models import Action, AlertSetting, Annotation, AuditEntry, Load, Subscription
+from core.models import (
+    Action,
+    AlertSetting,
+    Annotation,
+    AuditEntry,
+    Load,
+    Rebase,
+    Subscription,
+)
 from core.settings import Settings, override_settings
 from dashboards.app import create_dash
 from tests.dashboards.sample_data import load_sample
@@ -74,7 +82,8 @@ def _bearer(token: str | None) -> dict[str, str]:
 def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as c:
         return {t.__tablename__: c.execute(select(func.count()).select_from(t)).scalar_one()
-                for t in (Load, Annotation, AuditEntry, Action, Subscription, AlertSetting)}
+                for t in (Load, Annotation, AuditEntry, Action, Subscription, AlertSetting,
+                                  Rebase)}
 
 
 def _require_auth(on: bool) -> None:
@@ -104,7 +113,9 @@ def test_every_api_write_refuses_without_the_role(app_client: TestClient,
             # the loop's: improvement actions and digest subscriptions
             ("POST", "/api/v1/actions"), ("PATCH", "/api/v1/actions/1"),
             ("DELETE", "/api/v1/actions/1"), ("POST", "/api/v1/subscriptions"),
-            ("DELETE", "/api/v1/subscriptions/1")} <= set(writes)
+            ("DELETE", "/api/v1/subscriptions/1"),
+            # accepted rebases (accepting, withdrawing)
+            ("POST", "/api/v1/rebases"), ("DELETE", "/api/v1/rebases/1")} <= set(writes)
     viewer = _token("viewer1", "viewer")
     analyst = _token("analyst1", "analyst")
     before = _counts(engine)
@@ -204,7 +215,8 @@ def test_every_dash_callback_that_writes_is_guarded() -> None:
     unguarded = [k for k in writing if not _guarded(callbacks[k]["callback"])]
     assert not unguarded, f"callbacks that write without the guard: {unguarded}"
     names = {_unwrap(callbacks[k]["callback"])[-1].__name__ for k in writing}
-    assert {"check_or_load", "revert", "edit_notes"} <= names  # uploads, reverts, notes
+    # uploads, reverts, notes, the trend page's actions and accepted rebases
+    assert {"check_or_load", "revert", "edit_notes", "add_action", "accept_rebase"} <= names
 
 
 def _outputs(key: str) -> Any:
@@ -241,6 +253,10 @@ def _realistic_values(engine: Engine) -> dict[str, Any]:
 
         note = create_annotation(s, date=dt.date(2017, 6, 1), text="old", org="RF4",
                                  indicator="ae_4hr")
+        from core.services.actions import create_action
+
+        action = create_action(s, org="RF4", indicator="ae_4hr", date=dt.date(2017, 6, 1),
+                               title="triage")
     data_url = "data:text/csv;base64," + base64.b64encode(GOOD_CSV).decode()
     return {"up-file.contents": data_url, "up-file.filename": "fix.csv",
             "up-kind.value": "values", "up-skip.value": False,
@@ -248,7 +264,11 @@ def _realistic_values(engine: Engine) -> dict[str, Any]:
             "trend-note-date.value": "2017-06-01", "trend-note-text.value": "a note",
             "trend-key.data": {"code": "RF4", "indicator": "ae_4hr"},
             "trend-del-pending.data": {"id": note["id"]},
-            "trend-rebase.value": [], "trend-fix.value": None, "trend-chart.value": "xmr"}
+            "trend-rebase.value": [], "trend-fix.value": None, "trend-chart.value": "xmr",
+            "trend-accept-pending.data": {"period": "2018-01", "action": action["id"]},
+            "trend-act-title.value": "new triage nurse", "trend-act-owner.value": "ED lead",
+            "trend-act-date.value": "2018-02-01", "trend-act-review.value": None,
+            "trend-act-status.value": "in_progress"}
 
 
 def test_guarded_callbacks_refuse_without_an_analyst(app_client: TestClient,
@@ -284,7 +304,8 @@ def test_guarded_callbacks_refuse_without_an_analyst(app_client: TestClient,
     with session_scope() as s:
         entries = audit.list_entries(s)
     actions = {e["action"] for e in entries if e["actor"] == "analyst1"}
-    assert {"load", "load.revert", "annotation.create"} <= actions
+    assert {"load", "load.revert", "annotation.create", "action.create",
+            "rebase.accept"} <= actions
     assert all(e["via"] == "dashboard" and e["source"] == "testclient" and e["role"] ==
                "analyst" for e in entries if e["actor"] == "analyst1")
     with engine.connect() as c:
