@@ -15,14 +15,14 @@ The data is copied into the new tables (PostgreSQL: the keys, index and foreign 
 after the copy), so values, loads, history and reverts carry over; the downgrade copies back.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03 02:30:00
 """
 from alembic import op
 
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
