@@ -1,7 +1,11 @@
 # ruff: noqa: E501
 """Apply the lean value store's code changes to a tree, by unique snippets (so that the same
 edits apply before and after the module split: each old snippet is looked up in every module
-under etl/, core/services/ and exports/ and must occur exactly once in all of them)."""
+under etl/, core/services/ and exports/ and must occur exactly once in all of them).
+
+Already applied (commit "Lean value store: the loader and the reads on the integer key"): kept
+only as the record of how the edits were carried across the module split; running it again
+reports every edit as not applied."""
 from __future__ import annotations
 
 import sys

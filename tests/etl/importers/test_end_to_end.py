@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Indicator, IndicatorValue, Organisation
+from core.models import Indicator, IndicatorValue, Organisation, ikey_of
 from etl.pipeline import run_load
 
 from .conftest import AE, EPRACCUR, FINGERTIPS, LIST_SIZES, QOF
@@ -28,7 +28,7 @@ def test_practice_files_load(engine):
         imd = s.scalars(select(Indicator).where(Indicator.id == "93553")).one()
         assert (imd.value_type, imd.frequency) == ("mean", "year")
         n = s.scalar(select(func.count()).select_from(IndicatorValue).where(
-            IndicatorValue.indicator_id == "registered_patients"))
+            IndicatorValue.ikey == ikey_of("registered_patients")))
         assert n == 6641
 
 
@@ -43,7 +43,7 @@ def test_qof_and_ae_load_and_reload_unchanged(engine):
         ccg = s.scalars(select(Organisation).where(Organisation.code == "07L")).one()
         assert (ccg.name, ccg.org_type) == ("NHS Barking and Dagenham CCG", "sub_icb")
         v = s.scalars(select(IndicatorValue).where(
-            IndicatorValue.indicator_id == "qof-af006", IndicatorValue.org_id == ccg.id)).one()
+            IndicatorValue.ikey == ikey_of("qof-af006"), IndicatorValue.org_id == ccg.id)).one()
         assert (v.numerator, v.denominator) == (744, 761)
         target = s.scalar(select(Indicator.target).where(Indicator.id == "ae-4hr-all"))
         assert target == 95.0
