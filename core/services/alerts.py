@@ -5,8 +5,8 @@ Every successful values load raises, for each point it wrote in the periods that
 
 * ``special_cause_improvement`` / ``special_cause_concern``: the point is special cause on the
   organisation's SPC chart of that period type as it stands after the load (XmR, default
-  settings: :func:`core.stats.xmr_batch`, the engine of :func:`core.services.spc.spc`), with
-  the rule that flagged it;
+  settings and the rebases people accepted: :func:`core.stats.xmr_batch`, the engine of
+  :func:`core.services.spc.spc`), with the rule that flagged it;
 * ``crossed_limit_worse`` / ``crossed_limit_better``: the organisation moved beyond (or back
   inside) the 99.8% funnel limits of its peers (:func:`core.services.comparison.funnel`, every
   organisation of its type) compared with the previous period;
@@ -68,6 +68,7 @@ from core.services.organisations import (
 from core.services.query import Conn, fetch_all, frame_from_rows
 from core.services.values import fetch_indicator_series, improvement_direction, with_intervals
 from core.settings import get_settings
+from core.stats.spc import MIN_POINTS
 
 ALERT_COLUMNS = (
     "id", "load_id", "org_code", "org_name", "indicator_id", "period", "kind", "rule", "value",
@@ -399,8 +400,12 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
                 directory = org_directory(conn)
                 if (directory.positions(s["org_id"]) < 0).any():
                     directory = org_directory(conn, refresh=True)
+            from core.services.rebases import active_rebase_periods
+
+            accepted = active_rebase_periods(
+                conn, sorted({int(o) for o in s["org_id"][points]}), ind.id, ptype)
             found = _alerts_of_type(s, in_type, points, ind, rules, ptype, periods,
-                                    directory)
+                                    directory, accepted)
             if len(found):
                 out.append(found)
     if not out:
@@ -410,8 +415,12 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
 
 def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.ndarray,
                     ind: IndicatorMeta, rules: NoiseRules, ptype: str, periods: _Periods,
-                    directory: OrgDirectory) -> pd.DataFrame:
-    """The alerts of one indicator and period type (see :func:`compute_load_alerts`)."""
+                    directory: OrgDirectory, accepted: Mapping[int, list[str]] | None = None
+                    ) -> pd.DataFrame:
+    """The alerts of one indicator and period type (see :func:`compute_load_alerts`).
+    ``accepted``: the periods of the rebases people accepted, by organisation id
+    (:func:`core.services.rebases.active_rebase_periods`): those charts are drawn with them,
+    as the SPC chart is."""
     from core.services.spc import period_sequence
 
     # the SPC charts of the organisations with points, as the chart shows them: display
@@ -438,8 +447,25 @@ def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.nd
     wide = np.full((len(orgs), len(seq)), np.nan)
     ok = c_all >= 0
     wide[r_all[ok], c_all[ok]] = shown[ok]
-    batch = stats.xmr_batch(wide, improvement_direction=improvement_direction(ind.polarity),
-                            target=ind.target)
+    direction = improvement_direction(ind.polarity)
+    batch = stats.xmr_batch(wide, improvement_direction=direction, target=ind.target)
+    special, rule = batch.special_cause, batch.rule
+    # trial limits by point: a chart's one segment, or the segment of the point when rebased
+    trial = np.repeat(batch.trial_limits[:, None], len(seq), axis=1)
+    for oid, labels in (accepted or {}).items():
+        # a chart with accepted rebases has its own segments (rebase_at is per batch)
+        r = int(np.searchsorted(orgs, oid))
+        cols = sorted({col_of_label[lab] for lab in labels if lab in col_of_label})
+        if r >= len(orgs) or orgs[r] != oid or not cols:
+            continue
+        one = stats.xmr_batch(wide[r:r + 1], improvement_direction=direction,
+                              target=ind.target, rebase_at=cols)
+        if special is batch.special_cause:
+            special, rule = special.copy(), rule.copy()
+        special[r], rule[r] = one.special_cause[0], one.rule[0]
+        seg = np.searchsorted(np.asarray(cols), np.arange(len(seq)), side="right")
+        counts = np.bincount(seg[np.isfinite(wide[r])], minlength=len(cols) + 1)
+        trial[r] = counts[seg] < MIN_POINTS
     at = np.flatnonzero(points)
     r_idx = np.searchsorted(orgs, s["org_id"][at])
     c_idx = col_of[s["period_id"][at]]
@@ -448,9 +474,9 @@ def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.nd
         "period": periods.label_of[s["period_id"][at]],
         "value": wide[r_idx, c_idx], "numerator": s["numerator"][at],
         "denominator": s["denominator"][at],
-        "special_cause": batch.special_cause[r_idx, c_idx],
-        "rule": batch.rule[r_idx, c_idx],
-        "trial": batch.trial_limits[r_idx],
+        "special_cause": special[r_idx, c_idx],
+        "rule": rule[r_idx, c_idx],
+        "trial": trial[r_idx, c_idx],
         "prev_value": np.where(c_idx > 0, wide[r_idx, np.maximum(c_idx - 1, 0)], np.nan),
     })
     flags = np.full(len(pts), None, dtype=object)

@@ -128,6 +128,55 @@ def test_latest_months_raise_exactly_the_special_causes_the_spc_charts_show(ae, 
         assert a["message"].startswith("A&E 4-hour breaches, " + a["period"])
 
 
+def test_alerts_follow_the_rebases_people_accepted(ae, api):
+    """Rebases accepted before a load: its special-cause alerts are still exactly the points
+    the SPC API (which applies accepted rebases) shows, and they differ from the default
+    charts' for those trusts (else the test would not tell)."""
+    from core.errors import QidashError
+    from core.services.rebases import accept_rebase
+
+    codes = sorted(ae["net"])
+    # every trust with that month gets new limits from 2017-10: 18 points on each side
+    with ae["engine"].begin() as conn:
+        rebased = []
+        for code in codes:
+            try:
+                accept_rebase(conn, org=code, indicator="ae_breach", period="2017-10",
+                              accepted_by="test")
+            except QidashError:  # a trust without that month has no such rebase
+                continue
+            rebased.append(code)
+    assert len(rebased) > 50
+    second = _load_late(ae)
+    got = _alerts(api, load=second.load_id)
+    special = {(a["org_code"], a["period"], a["kind"], a["rule"]) for a in got["alerts"]
+               if a["kind"].startswith("special_cause")}
+    expected, default = set(), set()
+    for code in codes:
+        for params, into in (({}, expected), ({"rebase": "none"}, default)):
+            r = api.get(f"/api/v1/organisations/{code}/indicators/ae_breach/spc", params=params)
+            if r.status_code == 404:
+                continue
+            assert r.status_code == 200, r.text
+            chart = r.json()
+            # a point is judged on its own segment's limits: none from a segment that has
+            # trial limits ("trial limits from <its first period>: ...")
+            starts: dict[int, str] = {}
+            for p in chart["points"]:
+                starts.setdefault(p["segment"], p["period"])
+            trial = {w.split("trial limits from ", 1)[1].split(":", 1)[0]
+                     for w in chart["warnings"] if "trial limits from " in w}
+            for p in chart["points"]:
+                if (p["period"] in LAST and p["special_cause"] in ("improvement", "concern")
+                        and starts[p["segment"]] not in trial
+                        and (p["denominator"] is None or p["denominator"] >= MIN_DEN)):
+                    into.add((code, p["period"], f"special_cause_{p['special_cause']}",
+                              p["rule"]))
+    assert expected, "the rebased charts have special causes in the last months"
+    assert expected != default, "the accepted rebases change some charts' special causes"
+    assert special == expected
+
+
 def test_target_alerts_match_the_source_file(ae, api):
     second = _load_late(ae)
     sums = _sums()
