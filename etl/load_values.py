@@ -51,6 +51,12 @@ VALUE_FIELDS = ("numerator", "denominator", "value", "lower_ci", "upper_ci", "su
 STAGE_COLUMNS = ("org_id", "ikey", "period_id", *VALUE_FIELDS, "ref")
 #: the columns a direct write puts into indicator_values (see :class:`ValueStage`)
 DIRECT_COLUMNS = ("ikey", "period_id", "org_id", *VALUE_FIELDS, "load_id")
+#: direct mode keeps the rows it writes (the columns the alerts read) up to this many, so that
+#: the alerts of indicators new to the database are computed without reading their values
+#: back (core.services.alerts; about 50 bytes a row)
+WRITTEN_KEEP_MAX = 2_000_000
+_KEPT_COLUMNS = ("ikey", "org_id", "period_id", "numerator", "denominator", "value",
+                 "suppressed")
 _NOT_NULL = ("org_id", "ikey", "period_id", "suppressed", "load_id")
 
 
@@ -191,6 +197,9 @@ class ValueStage:
         self._write_seconds = self._wait_seconds = 0.0
         if direct and load_id is not None:
             self._snapshot()
+        #: direct mode: the rows written directly, kept for the alerts (see :meth:`written`)
+        self._kept: list[pd.DataFrame] | None = [] if self.existing is not None else None
+        self._kept_rows = 0
         conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
         conn.execute(text("DROP TABLE IF EXISTS qidash_diff"))
         on_commit = " ON COMMIT DROP" if self.pg else ""
@@ -283,9 +292,41 @@ class ValueStage:
         if not self.bulk and self.direct_rows + n >= BULK_FK_ROWS \
                 and self.before_rows <= self.direct_rows + n:
             self._enter_bulk(("indicator_values",))
+        if self._kept is not None:
+            if self._kept_rows + n > WRITTEN_KEEP_MAX:
+                self._kept = None  # too many to keep: the alerts read them back
+            else:
+                self._kept.append(frame[list(_KEPT_COLUMNS)])
+                self._kept_rows += n
         frame = frame[list(DIRECT_COLUMNS[:-1])].assign(load_id=self.load_id)
         self._submit(frame, "indicator_values", DIRECT_COLUMNS)
         self.direct_rows += n
+
+    def written(self) -> dict[str, dict[str, np.ndarray]]:
+        """Every row this load wrote of each indicator that had no value when it started (so
+        those rows are the indicator's whole series), as arrays of
+        ``core.services.alerts.WRITTEN_COLUMNS``: what the alerts of a first load need without
+        reading the values back. Empty unless direct mode kept them (at most
+        :data:`WRITTEN_KEEP_MAX` rows)."""
+        if not self._kept or self.existing is None:
+            return {}
+        had = {i for i, _ in self.existing} | {i for i, _ in self.pairs}
+        frame = pd.concat(self._kept, ignore_index=True)
+        cols = {
+            "org_id": frame["org_id"].to_numpy(dtype=np.int64),
+            "period_id": frame["period_id"].to_numpy(dtype=np.int64),
+            "numerator": frame["numerator"].to_numpy(dtype=float, na_value=np.nan),
+            "denominator": frame["denominator"].to_numpy(dtype=float, na_value=np.nan),
+            "value": frame["value"].to_numpy(dtype=float, na_value=np.nan),
+            "suppressed": frame["suppressed"].to_numpy(dtype=bool, na_value=False),
+        }
+        out: dict[str, dict[str, np.ndarray]] = {}
+        slugs = {k: i for i, k in self.ikeys.items()}
+        keys = frame["ikey"].to_numpy(dtype=np.int64)
+        for key, idx in pd.Series(keys).groupby(keys, sort=False).indices.items():
+            if int(key) not in had:
+                out[slugs[int(key)]] = {k: v[idx] for k, v in cols.items()}
+        return out
 
     def _submit(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:
         """Write rows in the background: the ``COPY`` (or ``executemany``) of one chunk runs in

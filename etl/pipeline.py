@@ -259,6 +259,7 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
     """The data transaction of :func:`run_load`; a rejected or failed load is recorded in a
     short transaction of its own (while the load's lock is still held)."""
     keys_relaxed = False
+    wrote: _Written | None = None
     try:
         trans = conn.begin()
         try:
@@ -268,8 +269,8 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
             load_runs.lock_for_load(conn)
             if kind == "values":
                 load_runs.relax_commit_durability(conn)
-                _load_values(conn, extract, result, options, skip_invalid, dry_run, load_id,
-                             progress, reread)
+                wrote = _load_values(conn, extract, result, options, skip_invalid, dry_run,
+                                     load_id, progress, reread)
             elif kind == "organisations":
                 _load_organisations(conn, extract, result, skip_invalid, load_id)
             else:
@@ -281,7 +282,12 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
                     load_values.check_foreign_keys(conn)
                 if kind == "values" and result.status == "loaded" and load_id is not None:
                     # stored with the load, in its transaction (a revert withdraws them)
-                    result.alerts = alert_service.raise_load_alerts(conn, load_id)
+                    # from the rows the load kept where it can (indicators new to the
+                    # database), else read back once per indicator
+                    result.alerts = alert_service.raise_load_alerts(
+                        conn, load_id, wrote.indicators if wrote else None,
+                        wrote.series if wrote else None)
+                    wrote = None
                     if result.alerts:
                         digest_service.queue_digests(conn, load_id)
             if rejected or dry_run:
@@ -408,10 +414,19 @@ def _reject_no_rows(result: LoadResult) -> None:
                   "the file has no data rows")
 
 
+@dataclass
+class _Written:
+    """What a values load wrote, for its alerts: the indicators in the file, and the rows of
+    those that were new to the database (``load_values.ValueStage.written``)."""
+
+    indicators: set[str]
+    series: dict[str, dict[str, np.ndarray]]
+
+
 def _load_values(conn: Connection, extract: Extract, result: LoadResult, options: ReadOptions,
                  skip_invalid: bool, dry_run: bool, load_id: int | None,
                  progress: Callable[[int], None] | None,
-                 reread: Callable[[], Extract]) -> None:
+                 reread: Callable[[], Extract]) -> _Written | None:
     file_errors = [e for e in extract.errors if e.ref is None or e.line == 1 or (
         e.ref is not None and e.ref.endswith(":1"))]
     if file_errors or (extract.values is None and extract.value_chunks is None):
@@ -419,7 +434,7 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
         _reject_whole(result, _with_cells(extract.errors or [RowError(
             None, None, None, "the reader found no values in the file")], extract),
             "the file's columns are not a values layout")
-        return
+        return None
     errors: list[RowError] = []
     created = _create_missing(conn, extract, load_id, errors)
     org_ids = lookups.organisation_ids(conn)
@@ -462,8 +477,9 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
         _reject_whole(result, errors, f"{rejected} of {result.rows_read} rows are invalid; "
                       "nothing was loaded (correct them, or load with --skip-invalid)")
         result.rows_rejected = rejected
-        return
+        return None
     counts = stage.apply(load_id, write=not dry_run)
+    wrote = _Written(set(inds), stage.written()) if not dry_run else None
     stage.close()
     result.rows_inserted, result.rows_updated = counts.inserted, counts.updated
     result.rows_unchanged, result.rows_rejected = counts.unchanged, rejected
@@ -471,9 +487,10 @@ def _load_values(conn: Connection, extract: Extract, result: LoadResult, options
     result.status = "loaded" if counts.inserted or counts.updated else "unchanged"
     if result.rows_read == 0:
         _reject_no_rows(result)
-        return
+        return None
     result.preview = _values_preview(conn, orgs, inds, periods, stage.rows)
     result.preview.update(created)
+    return wrote
 
 
 class _Restart(Exception):

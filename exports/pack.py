@@ -332,12 +332,13 @@ def _closing(deck: Deck, pack: PackData) -> None:
 def assemble(
     pack: PackData,
     *,
+    render: Callable[..., bytes],
     per_member: bool = False,
-    render: Callable[..., bytes] = render_png,
     changes: Changes | None = None,
 ) -> tuple[Deck, int]:
     """Lay the pack out as a deck (rendering every chart first); returns the deck and the
-    number of charts drawn. ``render`` is the PNG renderer (swappable for tests)."""
+    number of charts drawn. ``render(figure, width=, height=, scale=, name=)`` returns a chart's PNG
+    bytes (:func:`exports.render.render_png`, or a stub in tests)."""
     org = pack.org
     made = pack.made_at.strftime("%d %B %Y")
     deck = Deck(footer=f"{org.name} ({org.code}) | {pack.period_label} | made {made} by qidash")
@@ -544,6 +545,7 @@ def build_pack(
     output: str | Path | None = None,
     since: str | None = None,
     overdispersion: bool = False,
+    render: Callable[..., bytes] = render_png,
 ) -> PackResult:
     """Make the slide pack for ``org_code``; write it to ``output`` (atomically) or return bytes.
 
@@ -554,7 +556,8 @@ def build_pack(
     or 99.8, for the intervals and the comparison with peers (as on the comparison page).
     ``since`` (YYYY-MM-DD) adds 'What changed' (the alerts raised since then) and 'Actions
     and their effect' after the summary (:mod:`exports.changes`).
-    ``overdispersion``: widen the funnel limits (off by default, as on the dashboard). Raises
+    ``overdispersion``: widen the funnel limits (off by default, as on the dashboard).
+    ``render``: the chart renderer (default headless Chromium; tests pass a stub). Raises
     :class:`core.errors.QidashError` subclasses for bad input and
     :class:`exports.render.RenderError` when a chart cannot be drawn; nothing is written then.
     """
@@ -562,7 +565,7 @@ def build_pack(
     pack = gather_pack(session, org_code=org_code, period=period, indicators=indicators,
                        peers=peers, confidence=confidence, overdispersion=overdispersion)
     changes = gather_changes(session, org_code, since) if since else None
-    deck, n_charts = assemble(pack, per_member=per_member, changes=changes)
+    deck, n_charts = assemble(pack, render=render, per_member=per_member, changes=changes)
     data = deck.to_bytes()
     path = write_atomic(output, data) if output is not None else None
     return PackResult(

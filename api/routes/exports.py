@@ -18,6 +18,7 @@ Bad parameters get the API's one error shape (404 / 422); a chart that cannot be
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -122,7 +123,18 @@ class PackParams:
 PackDep = Annotated[PackParams, Depends()]
 
 
-def _make(session: Session, pack: PackParams) -> PackResult:
+def chart_renderer() -> Callable[..., bytes]:
+    """The packs' chart renderer: headless Chromium (:func:`exports.render.render_png`).
+    A dependency, so that tests override it (``app.dependency_overrides``) with a stub."""
+    from exports.render import render_png
+
+    return render_png
+
+
+RendererDep = Annotated[Callable[..., bytes], Depends(chart_renderer)]
+
+
+def _make(session: Session, pack: PackParams, render: Callable[..., bytes]) -> PackResult:
     from exports.pack import build_pack
     from exports.render import RenderError
 
@@ -130,7 +142,7 @@ def _make(session: Session, pack: PackParams) -> PackResult:
         return build_pack(session, org_code=pack.org, period=pack.period,
                           indicators=pack.indicators, per_member=pack.per_member,
                           peers=pack.peers, confidence=pack.confidence,
-                          overdispersion=pack.overdispersion)
+                          overdispersion=pack.overdispersion, render=render)
     except RenderError as exc:
         raise APIError(503, str(exc), code="render_unavailable") from exc
 
@@ -153,13 +165,14 @@ def pack_pptx(
     session: SessionDep,
     _caller: ReaderDep,
     pack: PackDep,
+    render: RendererDep,
 ) -> Response:
     """A 16:9 pack: title, summary table, per indicator the peer comparison, funnel and SPC
     charts with a plain-English message and speaker notes, optional member profiles, and the
     methods and loads behind every number."""
     from exports.pack import default_filename
 
-    result = _make(session, pack)
+    result = _make(session, pack, render)
     assert result.data is not None
     return _download(result.data, PPTX_TYPE, default_filename(pack.org, pack.period, "pptx"))
 
@@ -174,6 +187,7 @@ def pack_pdf(
     session: SessionDep,
     _caller: ReaderDep,
     pack: PackDep,
+    render: RendererDep,
 ) -> Response:
     """The pack converted with LibreOffice; 503 with what to install when it is missing."""
     from exports.pack import default_filename
@@ -182,7 +196,7 @@ def pack_pdf(
     if find_soffice() is None:
         raise APIError(503, "PDF export needs LibreOffice on the server; download "
                        "pack.pptx instead", code="pdf_unavailable")
-    result = _make(session, pack)
+    result = _make(session, pack, render)
     assert result.data is not None
     with tempfile.TemporaryDirectory(prefix="qidash-pack-") as tmp:
         src = Path(tmp) / "pack.pptx"

@@ -1,6 +1,7 @@
 """Alerts: what a values load changed that a network lead should look at.
 
-Every successful values load raises, for each point of the periods it added or changed:
+Every successful values load raises, for each point it wrote in the periods that are news
+(below), alerts of these kinds:
 
 * ``special_cause_improvement`` / ``special_cause_concern``: the point is special cause on the
   organisation's SPC chart of that period type as it stands after the load (XmR, default
@@ -11,6 +12,12 @@ Every successful values load raises, for each point of the periods it added or c
   organisation of its type) compared with the previous period;
 * ``target_missed`` / ``target_met``: it missed (met) the indicator's target having met
   (missed) it in the previous period.
+
+History is not news (:func:`news_periods`, per indicator and period type): a load raises
+alerts only for the periods newer than the newest the indicator already had, and for the
+periods in which it changed values that were there before (a revision). A first load of an
+indicator (several years of history) raises alerts only for its latest period; a load that
+back-fills older periods raises none for them. Nobody needs 8,000 alerts about 2015.
 
 Noise rules (:class:`NoiseRules`, per indicator in ``alert_settings``): no alert from a point
 whose denominator is below ``min_denominator``; no special-cause alert from a chart with trial
@@ -26,6 +33,7 @@ database and stores the rows with the load. Every alert leaving core goes throug
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +42,7 @@ import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 
 from core import audit, stats
-from core.errors import InvalidParameter, QidashError
+from core.errors import InvalidParameter
 from core.models import (
     ALERT_KINDS,
     Alert,
@@ -44,16 +52,21 @@ from core.models import (
     Load,
     Organisation,
     Period,
-    ikey_of,
+    ValueHistory,
     indicator_slugs,
     utcnow,
 )
 from core.periods import parse_period
 from core.services import disclosure
 from core.services.indicators import IndicatorMeta, get_indicator
-from core.services.organisations import descendant_ids, get_org
+from core.services.organisations import (
+    OrgDirectory,
+    descendant_ids,
+    get_org,
+    org_directory,
+)
 from core.services.query import Conn, fetch_all, frame_from_rows
-from core.services.values import improvement_direction, with_intervals
+from core.services.values import fetch_indicator_series, improvement_direction, with_intervals
 from core.settings import get_settings
 
 ALERT_COLUMNS = (
@@ -107,7 +120,8 @@ def _meets(value: np.ndarray, target: float, polarity: str) -> np.ndarray:
 def alerts_from_points(
     points: pd.DataFrame, *, polarity: str, target: float | None, rules: NoiseRules,
 ) -> pd.DataFrame:
-    """Alerts raised by the points a load added or changed (one indicator, one period type).
+    """Alerts raised by the points a load wrote in its news periods (one indicator, one period
+    type; see :func:`news_periods`).
 
     ``points``: one row per changed point, with ``org_id``, ``period_id``, ``value``,
     ``denominator``, ``prev_value`` (the previous period's value, NaN when missing),
@@ -231,134 +245,253 @@ def _previous_label(label: str, period_type: str) -> str:
     return parse_period((start - dt.timedelta(days=1)).isoformat(), period_type).label
 
 
-def _series(conn: Conn, ind: IndicatorMeta, period_type: str, org_ids: list[int]
-            ) -> pd.DataFrame:
-    """Every value of the organisations' series of one indicator and period type, with the
-    display value that the SPC chart plots (:func:`core.services.spc.series_frame`) and the
-    load that last wrote each (``load_id``). Rows are fetched as plain tuples by the driver
-    (:func:`core.services.query.fetch_all`): SQLAlchemy's row objects cost more than the query
-    on a large first load."""
-    parts = []
-    for i in range(0, len(org_ids), _CHUNK):
-        rows = fetch_all(
-            conn,
-            select(IndicatorValue.org_id, Period.id, Period.label, Period.start_date,
-                   IndicatorValue.numerator, IndicatorValue.denominator, IndicatorValue.value,
-                   IndicatorValue.lower_ci, IndicatorValue.upper_ci, IndicatorValue.suppressed,
-                   IndicatorValue.load_id)
-            .join(Period, Period.id == IndicatorValue.period_id)
-            .where(IndicatorValue.ikey == ikey_of(ind.id), Period.period_type == period_type,
-                   IndicatorValue.org_id.in_(org_ids[i:i + _CHUNK])))
-        parts.append(frame_from_rows(rows, [
-            "org_id", "period_id", "period", "start_date", "numerator", "denominator", "value",
-            "lower_ci", "upper_ci", "suppressed", "load_id"]))
-    frame = pd.concat(parts, ignore_index=True)
-    for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci"):
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
-    return with_intervals(frame, ind, 95.0)
+@dataclass(frozen=True)
+class _Periods:
+    """Every period: by id, its type, label and start (as a day number for ordering)."""
+
+    type_of: np.ndarray  # object, by id (None for no such id)
+    label_of: np.ndarray  # object, by id
+    start_of: np.ndarray  # int64 day ordinal, by id
+    id_of: dict[tuple[str, str], int]  # (type, label) -> id
 
 
-def _funnel_flags(conn: Conn, ind: IndicatorMeta, label: str, period_type: str,
-                  org_type: str, cache: dict[tuple[str, str], dict[str, Any]]
-                  ) -> dict[str, Any]:
-    key = (label, org_type)
-    if key not in cache:
-        from core.services.comparison import funnel
-
-        try:
-            view = funnel(conn, ind.id, period=label, period_type=period_type,
-                          org_type=org_type)
-        except QidashError:  # no values of this type in that period: nothing to compare
-            cache[key] = {}
-        else:
-            cache[key] = dict(zip(view.rows["org_code"], view.rows["flag"].astype(object),
-                                  strict=True))
-    return cache[key]
+def _periods(conn: Conn) -> _Periods:
+    rows = fetch_all(conn, select(Period.id, Period.period_type, Period.label,
+                                  Period.start_date))
+    size = max((int(r[0]) for r in rows), default=0) + 1
+    type_of = np.full(size, None, dtype=object)
+    label_of = np.full(size, None, dtype=object)
+    start_of = np.zeros(size, dtype=np.int64)
+    id_of: dict[tuple[str, str], int] = {}
+    for pid, ptype, label, start in rows:
+        start = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start)[:10])
+        type_of[pid], label_of[pid], start_of[pid] = ptype, label, start.toordinal()
+        id_of[(str(ptype), str(label))] = int(pid)
+    return _Periods(type_of, label_of, start_of, id_of)
 
 
-def compute_load_alerts(conn: Conn, load_id: int) -> pd.DataFrame:
+def _updated_periods(conn: Conn, load_id: int) -> dict[str, set[int]]:
+    """The periods (by indicator) in which the load changed values that existed before it
+    (its ``value_history`` rows: a load records only what it replaced)."""
+    out: dict[str, set[int]] = {}
+    slugs = indicator_slugs(conn)
+    for ikey, pid in fetch_all(conn, select(ValueHistory.ikey, ValueHistory.period_id)
+                               .where(ValueHistory.load_id == load_id,
+                                      ValueHistory.action == "update").distinct()):
+        out.setdefault(slugs[int(ikey)], set()).add(int(pid))
+    return out
+
+
+def news_periods(written: set[int], existing: set[int], updated: set[int],
+                 start_of: Any) -> set[int]:
+    """History is not news: the periods of one indicator and period type whose points a load
+    may raise alerts for, given the periods it wrote to (``written``), the periods that had
+    values before it (``existing``) and those in which it changed values (``updated``);
+    ``start_of[period id]`` orders them.
+
+    * the periods newer than the newest the indicator already had, and the periods in which
+      the load changed values;
+    * a first load (nothing before it) raises only for its latest period; a load that
+      back-fills older periods raises nothing for them (unless it changed values there).
+    """
+    if not written:
+        return set()
+    if not existing:
+        return {max(written, key=lambda p: start_of[p])}
+    newest = max(start_of[p] for p in existing)
+    return {p for p in written if start_of[p] > newest} | (updated & written)
+
+
+def funnel_flag_codes(
+    directory: OrgDirectory, org_id: np.ndarray, period_id: np.ndarray,
+    numerator: np.ndarray, denominator: np.ndarray, suppressed: np.ndarray, value_type: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The flag of every row on its funnel (:func:`core.services.comparison.funnel`, default
+    peers: every active organisation of its type with a value in that period), for all
+    periods and organisation types at once (:func:`core.stats.funnel.grouped_flags`).
+
+    Returns ``(positions of the rows in the directory, -1 when unknown or not a peer;
+    flag codes, -1 for none)``. Rows are ordered as the funnel orders them (by code) before
+    the pooled values are summed, so the flags equal those of one funnel per period and type.
+    Under disclosure control a row whose counts are suppressed has no flag, as the funnel
+    shows it.
+    """
+    from core.stats.funnel import grouped_flags
+
+    pos = directory.positions(org_id)
+    at = np.where(pos >= 0, pos, 0)
+    peer = (pos >= 0) & directory.is_active[at]
+    sel = np.flatnonzero(peer)
+    tcode = directory.type_code[at[sel]]
+    order = sel[np.lexsort((pos[sel], tcode, period_id[sel]))]
+    p, t = period_id[order], directory.type_code[pos[order]]
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (p[1:] != p[:-1]) | (t[1:] != t[:-1])
+    starts = np.append(np.flatnonzero(new_group), len(order))
+    sup = suppressed[order]
+    num = np.where(sup, np.nan, numerator[order])  # a suppressed value carries no counts
+    den = np.where(sup, np.nan, denominator[order])
+    codes = np.full(len(org_id), -1, dtype=np.int8)
+    if len(order):
+        codes[order] = grouped_flags(num, den, starts, value_type=value_type)
+    rule = disclosure.active_rule()
+    if rule is not None:
+        hidden, _ = disclosure.count_mask(rule, {"numerator": numerator,
+                                                 "denominator": denominator})
+        codes[hidden] = -1
+    return np.where(peer, pos, -1), codes
+
+
+#: the columns of a written indicator (see :func:`compute_load_alerts`)
+WRITTEN_COLUMNS = ("org_id", "period_id", "numerator", "denominator", "value", "suppressed")
+
+
+def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
+                        written: Mapping[str, Mapping[str, np.ndarray]] | None = None
+                        ) -> pd.DataFrame:
     """The alerts a load raises (see the module docstring), computed from the database as it
     stands after the load: ``org_id``, ``indicator_id``, ``period_id``, ``kind``, ``rule``,
-    ``value``, ``numerator``, ``denominator``, ``message``."""
-    # one (indicator, period type) at a time: memory follows the largest indicator, not the load
-    slugs = indicator_slugs(conn)
-    pairs = [(slugs[k], t) for k, t in conn.execute(
-        select(IndicatorValue.ikey, Period.period_type)
-        .join(Period, Period.id == IndicatorValue.period_id)
-        .where(IndicatorValue.load_id == load_id).distinct()
-    ).all()]
-    out: list[pd.DataFrame] = []
-    for indicator_id, ptype in sorted(pairs):
-        # the organisations this load wrote to; their whole series are read once, and the
-        # load's own points are the rows of those series it last wrote
-        org_ids = sorted({int(r[0]) for r in fetch_all(
-            conn,
-            select(IndicatorValue.org_id).distinct()
-            .join(Period, Period.id == IndicatorValue.period_id)
-            .where(IndicatorValue.load_id == load_id,
-                   IndicatorValue.ikey == ikey_of(indicator_id), Period.period_type == ptype))})
-        org_rows: dict[int, tuple[str, str]] = {}
-        for i in range(0, len(org_ids), _CHUNK):
-            for r in conn.execute(select(Organisation.id, Organisation.code,
-                                         Organisation.org_type)
-                                  .where(Organisation.id.in_(org_ids[i:i + _CHUNK]))):
-                org_rows[int(r[0])] = (r[1], r[2])
-        ind = get_indicator(conn, str(indicator_id))
-        rules = noise_rules(conn, ind.id)
-        series = _series(conn, ind, str(ptype), org_ids)
-        mine = (pd.to_numeric(series["load_id"], errors="coerce") == load_id).to_numpy()
-        group = series.loc[mine, ["org_id", "period_id", "period"]].reset_index(drop=True)
-        labels = sorted(set(series["period"]), key=lambda lab: parse_period(lab, ptype).start)
-        from core.services.spc import period_sequence
+    ``value``, ``numerator``, ``denominator``, ``message``.
 
-        seq = period_sequence(labels[0], labels[-1], str(ptype))
-        wide = series.pivot_table(index="org_id", columns="period", values="value",
-                                  aggfunc="first", dropna=False).reindex(
-            index=org_ids, columns=seq)
-        batch = stats.xmr_batch(wide.to_numpy(dtype=float),
-                                improvement_direction=improvement_direction(ind.polarity),
-                                target=ind.target)
-        row_of = {o: k for k, o in enumerate(org_ids)}
-        col_of = {lab: k for k, lab in enumerate(seq)}
-        pts = group.merge(series[["org_id", "period", "value", "numerator", "denominator"]],
-                          on=["org_id", "period"], how="left")
-        r_idx = np.array([row_of[int(o)] for o in pts["org_id"]], dtype=int)
-        c_idx = np.array([col_of[lab] for lab in pts["period"]], dtype=int)
-        values = wide.to_numpy(dtype=float)
-        pts["special_cause"] = batch.special_cause[r_idx, c_idx]
-        pts["rule"] = batch.rule[r_idx, c_idx]
-        pts["trial"] = batch.trial_limits[r_idx]
-        pts["prev_value"] = np.where(c_idx > 0, values[r_idx, np.maximum(c_idx - 1, 0)], np.nan)
-        flags = pd.Series([None] * len(pts), index=pts.index, dtype=object)
-        prev_flags = flags.copy()
-        if ind.value_type in ("proportion", "ratio", "rate") and (
-                ind.polarity != "no_judgement"):
-            cache: dict[tuple[str, str], dict[str, Any]] = {}
-            ids = pts["org_id"].astype(int)
-            codes = ids.map({o: r[0] for o, r in org_rows.items()})
-            otypes = ids.map({o: r[1] for o, r in org_rows.items()})
-            # one funnel per period and organisation type (and its previous period)
-            for (lab, otype), idx in pts.groupby([pts["period"], otypes]).groups.items():
-                now = _funnel_flags(conn, ind, lab, str(ptype), otype, cache)
-                before = _funnel_flags(conn, ind, _previous_label(lab, str(ptype)),
-                                       str(ptype), otype, cache)
-                flags[idx] = codes[idx].map(now).astype(object)
-                prev_flags[idx] = codes[idx].map(before).astype(object)
-        pts["flag"] = flags.where(flags.notna(), None)
-        pts["prev_flag"] = prev_flags.where(prev_flags.notna(), None)
-        found = alerts_from_points(pts, polarity=ind.polarity, target=ind.target, rules=rules)
-        if found.empty:
+    ``indicators``: the indicators the load's file held, when the loader knows them (saves
+    finding them among the load's rows). ``written``: for indicators that had no values
+    before this load, every row the load wrote (:data:`WRITTEN_COLUMNS` as arrays): then
+    they are the indicator's whole series and are not read back (the first national load).
+    Every other indicator's values are read once, as numpy columns. The SPC charts are
+    computed only for the organisations with points that may raise alerts, and the funnel
+    flags of all their periods and organisation types in one vectorised pass.
+    """
+    if indicators is None:
+        slugs = indicator_slugs(conn)
+        indicators = [slugs[int(r[0])] for r in fetch_all(
+            conn, select(IndicatorValue.ikey).where(
+                IndicatorValue.load_id == load_id).distinct())]
+    periods = _periods(conn)
+    updated = _updated_periods(conn, load_id)
+    directory: OrgDirectory | None = None
+    out: list[pd.DataFrame] = []
+    for indicator_id in sorted({str(i) for i in indicators}):
+        if written is not None and indicator_id in written:
+            w = written[indicator_id]
+            s = {c: np.asarray(w[c]) for c in WRITTEN_COLUMNS}
+            s["load_id"] = np.full(len(s["org_id"]), load_id, dtype=np.int64)
+        else:
+            s = fetch_indicator_series(conn, indicator_id)
+        mine = s["load_id"] == load_id
+        if not mine.any():
             continue
-        found = found.merge(pts[["org_id", "period_id", "period", "numerator", "denominator"]],
-                            on=["org_id", "period_id"], how="left")
-        found["indicator_id"] = ind.id
-        found["message"] = [alert_message(k, r, ind, lab) for k, r, lab in zip(
-            found["kind"], found["rule"], found["period"], strict=True)]
-        out.append(found.drop(columns=["period"]))
+        ind = get_indicator(conn, indicator_id)
+        rules = noise_rules(conn, ind.id)
+        ptype_of = periods.type_of[s["period_id"]]
+        for ptype in sorted({str(t) for t in pd.unique(ptype_of[mine])}):
+            in_type = ptype_of == ptype
+            wrote = {int(p) for p in np.unique(s["period_id"][mine & in_type])}
+            existing = {int(p) for p in np.unique(s["period_id"][~mine & in_type])}
+            changed = updated.get(ind.id, set())
+            existing |= changed & wrote  # they had values before the load changed them
+            news = news_periods(wrote, existing, changed, periods.start_of)
+            points = mine & in_type & np.isin(s["period_id"], sorted(news))
+            if not points.any():
+                continue
+            if directory is None:
+                directory = org_directory(conn)
+                if (directory.positions(s["org_id"]) < 0).any():
+                    directory = org_directory(conn, refresh=True)
+            found = _alerts_of_type(s, in_type, points, ind, rules, ptype, periods,
+                                    directory)
+            if len(found):
+                out.append(found)
     if not out:
         return pd.DataFrame(columns=_COMPUTED)
     return pd.concat(out, ignore_index=True)[_COMPUTED]
+
+
+def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.ndarray,
+                    ind: IndicatorMeta, rules: NoiseRules, ptype: str, periods: _Periods,
+                    directory: OrgDirectory) -> pd.DataFrame:
+    """The alerts of one indicator and period type (see :func:`compute_load_alerts`)."""
+    from core.services.spc import period_sequence
+
+    # the SPC charts of the organisations with points, as the chart shows them: display
+    # values (core.services.values.with_intervals), every period from their first to last
+    orgs = np.unique(s["org_id"][points])
+    rows = np.flatnonzero(in_type & np.isin(s["org_id"], orgs))
+    frame = pd.DataFrame({
+        "numerator": s["numerator"][rows], "denominator": s["denominator"][rows],
+        "value": s["value"][rows], "lower_ci": np.nan, "upper_ci": np.nan,
+        "suppressed": s["suppressed"][rows],
+    })
+    shown = with_intervals(frame, ind, 95.0)["value"].to_numpy(dtype=float)
+    pids = s["period_id"][rows]
+    present = np.unique(pids)
+    first = present[np.argmin(periods.start_of[present])]
+    last = present[np.argmax(periods.start_of[present])]
+    seq = period_sequence(str(periods.label_of[first]), str(periods.label_of[last]), ptype)
+    col_of_label = {lab: k for k, lab in enumerate(seq)}
+    col_of = np.full(len(periods.type_of), -1, dtype=np.int64)
+    for p in present:
+        col_of[p] = col_of_label.get(str(periods.label_of[p]), -1)
+    r_all = np.searchsorted(orgs, s["org_id"][rows])
+    c_all = col_of[pids]
+    wide = np.full((len(orgs), len(seq)), np.nan)
+    ok = c_all >= 0
+    wide[r_all[ok], c_all[ok]] = shown[ok]
+    batch = stats.xmr_batch(wide, improvement_direction=improvement_direction(ind.polarity),
+                            target=ind.target)
+    at = np.flatnonzero(points)
+    r_idx = np.searchsorted(orgs, s["org_id"][at])
+    c_idx = col_of[s["period_id"][at]]
+    pts = pd.DataFrame({
+        "org_id": s["org_id"][at], "period_id": s["period_id"][at],
+        "period": periods.label_of[s["period_id"][at]],
+        "value": wide[r_idx, c_idx], "numerator": s["numerator"][at],
+        "denominator": s["denominator"][at],
+        "special_cause": batch.special_cause[r_idx, c_idx],
+        "rule": batch.rule[r_idx, c_idx],
+        "trial": batch.trial_limits[r_idx],
+        "prev_value": np.where(c_idx > 0, wide[r_idx, np.maximum(c_idx - 1, 0)], np.nan),
+    })
+    flags = np.full(len(pts), None, dtype=object)
+    prev_flags = flags.copy()
+    if ind.value_type in ("proportion", "ratio", "rate") and ind.polarity != "no_judgement":
+        from core.stats.funnel import FLAG_NAMES
+
+        # the funnels of the points' periods and of the periods before them, every peer
+        now_ids = sorted({int(p) for p in s["period_id"][at]})
+        prev_of = {p: periods.id_of.get((ptype, _previous_label(str(periods.label_of[p]),
+                                                                ptype)), -1)
+                   for p in now_ids}
+        needed = sorted(set(now_ids) | {q for q in prev_of.values() if q >= 0})
+        f_rows = np.flatnonzero(in_type & np.isin(s["period_id"], needed))
+        f_pos, f_codes = funnel_flag_codes(
+            directory, s["org_id"][f_rows], s["period_id"][f_rows], s["numerator"][f_rows],
+            s["denominator"][f_rows], s["suppressed"][f_rows], ind.value_type)
+        slot = {p: k for k, p in enumerate(needed)}
+        table = np.full((len(needed), len(directory.ids)), -1, dtype=np.int8)
+        keep = f_pos >= 0
+        table[[slot[int(p)] for p in s["period_id"][f_rows][keep]], f_pos[keep]] = (
+            f_codes[keep])
+        p_pos = directory.positions(s["org_id"][at])
+        known = p_pos >= 0
+        now_slot = np.array([slot[int(p)] for p in s["period_id"][at]], dtype=np.int64)
+        prev_slot = np.array([slot.get(prev_of[int(p)], -1) for p in s["period_id"][at]],
+                             dtype=np.int64)
+        code_now = np.where(known, table[now_slot, np.maximum(p_pos, 0)], -1)
+        code_prev = np.where(known & (prev_slot >= 0),
+                             table[np.maximum(prev_slot, 0), np.maximum(p_pos, 0)], -1)
+        flags = FLAG_NAMES[code_now]
+        prev_flags = FLAG_NAMES[code_prev]
+    pts["flag"] = flags
+    pts["prev_flag"] = prev_flags
+    found = alerts_from_points(pts, polarity=ind.polarity, target=ind.target, rules=rules)
+    if found.empty:
+        return found
+    found = found.merge(pts[["org_id", "period_id", "period", "numerator", "denominator"]],
+                        on=["org_id", "period_id"], how="left")
+    found["indicator_id"] = ind.id
+    found["message"] = [alert_message(k, r, ind, lab) for k, r, lab in zip(
+        found["kind"], found["rule"], found["period"], strict=True)]
+    return found.drop(columns=["period"])
 
 
 def _num(x: Any) -> float | None:
@@ -369,10 +502,12 @@ def _num(x: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def raise_load_alerts(conn: Conn, load_id: int) -> int:
+def raise_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
+                      written: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> int:
     """Compute the load's alerts and store them with it (in the caller's transaction), leaving
-    out any already standing from an earlier load. Returns how many were stored."""
-    found = compute_load_alerts(conn, load_id)
+    out any already standing from an earlier load. Returns how many were stored.
+    ``indicators``, ``written``: see :func:`compute_load_alerts`."""
+    found = compute_load_alerts(conn, load_id, indicators, written)
     if found.empty:
         return 0
     standing: set[tuple[int, str, int, str]] = set()

@@ -508,30 +508,11 @@ def triage(
     conf = check_confidence(confidence)
     check_period_type(period_type)
     parent = get_org(conn, code)
-    below = descendant_ids(conn, parent.id)
-    if not below:
-        raise InvalidParameter(
-            "code", f"{parent.code} ({parent.name}) has no member organisations to triage"
-        )
-    member_rows = conn.execute(
-        select(Organisation.id, Organisation.code, Organisation.name, Organisation.org_type)
-        .where(Organisation.id.in_(below), Organisation.is_active.is_(True))
-    ).all()
-    counts: dict[str, int] = {}
-    for r in member_rows:
-        counts[r[3]] = counts.get(r[3], 0) + 1
-    mtype = lowest_type(counts)
-    members = [r for r in member_rows if r[3] == mtype]
+    mtype, members = _network_members(conn, parent)
     mids = [int(r[0]) for r in members]
     own = _org_values(conn, mids, indicators)
     if indicators:
-        metas_all = {m.id: m for m in list_indicator_meta(conn)}
-        unknown = [i for i in indicators if i not in metas_all]
-        if unknown:
-            raise NotFound(
-                f"unknown indicator(s) {', '.join(unknown)}; known: {', '.join(metas_all)}",
-                entity="indicator", key=unknown[0], valid=list(metas_all),
-            )
+        _check_indicators(conn, indicators)
     member_frame = pd.DataFrame(
         [(r[1], r[2]) for r in sorted(members, key=lambda r: r[1])], columns=["code", "name"]
     )
@@ -567,27 +548,11 @@ def triage(
             with_intervals(series, ind, 95.0)[["org_id", "period", "value"]], ind,
             r.period_type,
         ).to_dict("index")
-        n_worse = n_concern = n_failing = 0
+        rows = []
         for i in pos:
             oid = int(pv["org_id"][i])
-            icon = icons.get(oid, {})
-            meets = None if meets_all[i] is None else bool(meets_all[i])
-            var = icon.get("variation")
-            var = var if isinstance(var, str) else None
-            special = icon.get("special_cause")
-            concern = bool(var and var.startswith("concern"))
-            worse = comparison[i] == "worse"
-            if hidden[i]:
-                var = special = meets = None
-                concern = worse = False
-            failing = meets is False
-            n_worse += worse
-            n_concern += concern
-            n_failing += failing
-            flags = [name for name, on in (("significantly_worse", worse),
-                                           ("special_cause_concern", concern),
-                                           ("failing_target", failing)) if on]
-            out.append({
+            row = _member_row(icons.get(oid, {}), meets_all[i], comparison[i], bool(hidden[i]))
+            rows.append({
                 "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
                 "org_code": names[oid][0], "org_name": names[oid][1],
                 "value": None if hidden[i] else _nz(value[i]),
@@ -595,36 +560,100 @@ def triage(
                 "upper_ci": None if hidden[i] else _nz(upper[i]),
                 "benchmark": bench,
                 "comparison": "not_compared" if hidden[i] else str(comparison[i]),
-                "spc_variation": var,
-                "spc_special_cause": special if isinstance(special, str) else None,
-                "meets_target": meets, "significantly_worse": bool(worse),
-                "special_cause_concern": concern, "failing_target": failing, "flags": flags,
+                **row,
             })
             if rule is not None:
-                out[-1][NOTE_COLUMN] = SUPPRESSED_NOTE if hidden[i] else None
-        keep = np.isin(pv["org_id"], mids) & ~pv["suppressed"]
-        net_value = stats.pooled_value(
-            pv["numerator"][keep], pv["denominator"][keep], multiplier=ind.multiplier,
-        ) if ind.value_type != "mean" else float("nan")
-        if rule is not None and count_mask(rule, {
-                "numerator": [pv["numerator"][keep].sum()],
-                "denominator": [pv["denominator"][keep].sum()]})[0][0]:
-            net_value = float("nan")  # the network's own counts are small
+                rows[-1][NOTE_COLUMN] = SUPPRESSED_NOTE if hidden[i] else None
+        out += rows
         summary.append({
             "indicator_id": ind.id, "indicator_name": ind.name, "period": r.period,
-            "network_value": _nz(net_value), "benchmark": bench,
+            "network_value": _nz(_network_value(ind, pv, mids, rule)), "benchmark": bench,
             "target": ind.target, "members": len(pos),
-            "significantly_worse": int(n_worse),
-            "special_cause_concern": int(n_concern),
-            "failing_target": int(n_failing),
+            **{flag: int(sum(x[flag] for x in rows)) for flag in _TRIAGE_FLAGS},
         })
     rows_frame = pd.DataFrame(out, columns=list(note_columns(TRIAGE_COLUMNS)))
+    return Triage(parent, mtype or "", member_frame, rows_frame, _most_flagged_first(summary))
+
+
+#: the flags of a member's triage row, in the order ``flags`` lists them
+_TRIAGE_FLAGS = ("significantly_worse", "special_cause_concern", "failing_target")
+
+
+def _network_members(conn: Conn, parent: OrgRef) -> tuple[str | None, list[Any]]:
+    """The organisation type of a network's members (the lowest type with active
+    organisations below it) and those members' ``(id, code, name, org_type)`` rows."""
+    below = descendant_ids(conn, parent.id)
+    if not below:
+        raise InvalidParameter(
+            "code", f"{parent.code} ({parent.name}) has no member organisations to triage"
+        )
+    member_rows = conn.execute(
+        select(Organisation.id, Organisation.code, Organisation.name, Organisation.org_type)
+        .where(Organisation.id.in_(below), Organisation.is_active.is_(True))
+    ).all()
+    counts: dict[str, int] = {}
+    for r in member_rows:
+        counts[r[3]] = counts.get(r[3], 0) + 1
+    mtype = lowest_type(counts)
+    return mtype, [r for r in member_rows if r[3] == mtype]
+
+
+def _check_indicators(conn: Conn, indicators: list[str]) -> None:
+    """:class:`NotFound` naming the indicators asked for that do not exist."""
+    metas_all = {m.id: m for m in list_indicator_meta(conn)}
+    unknown = [i for i in indicators if i not in metas_all]
+    if unknown:
+        raise NotFound(
+            f"unknown indicator(s) {', '.join(unknown)}; known: {', '.join(metas_all)}",
+            entity="indicator", key=unknown[0], valid=list(metas_all),
+        )
+
+
+def _member_row(icon: dict[str, Any], meets_target: Any, comparison: Any,
+                hidden: bool) -> dict[str, Any]:
+    """A member's SPC, target and comparison columns and its flags (none when its counts
+    are hidden by disclosure control)."""
+    meets = None if meets_target is None else bool(meets_target)
+    var = icon.get("variation")
+    var = var if isinstance(var, str) else None
+    special = icon.get("special_cause")
+    concern = bool(var and var.startswith("concern"))
+    worse = comparison == "worse"
+    if hidden:
+        var = special = meets = None
+        concern = worse = False
+    failing = meets is False
+    on = {"significantly_worse": bool(worse), "special_cause_concern": concern,
+          "failing_target": failing}
+    return {
+        "spc_variation": var,
+        "spc_special_cause": special if isinstance(special, str) else None,
+        "meets_target": meets, **on, "flags": [f for f in _TRIAGE_FLAGS if on[f]],
+    }
+
+
+def _network_value(ind: IndicatorMeta, pv: dict[str, np.ndarray], mids: list[int],
+                   rule: Any) -> float:
+    """The network's pooled value (ratio of sums over its members with values); NaN for
+    a mean, or when disclosure control hides the network's own small counts."""
+    keep = np.isin(pv["org_id"], mids) & ~pv["suppressed"]
+    net_value = stats.pooled_value(
+        pv["numerator"][keep], pv["denominator"][keep], multiplier=ind.multiplier,
+    ) if ind.value_type != "mean" else float("nan")
+    if rule is not None and count_mask(rule, {
+            "numerator": [pv["numerator"][keep].sum()],
+            "denominator": [pv["denominator"][keep].sum()]})[0][0]:
+        net_value = float("nan")  # the network's own counts are small
+    return net_value
+
+
+def _most_flagged_first(summary: list[dict[str, Any]]) -> pd.DataFrame:
+    """The per-indicator summary with ``flagged`` (the flags counted), most flagged first."""
     sm = pd.DataFrame(summary)
     if not sm.empty:
-        sm["flagged"] = sm[["significantly_worse", "special_cause_concern",
-                            "failing_target"]].sum(axis=1)
+        sm["flagged"] = sm[list(_TRIAGE_FLAGS)].sum(axis=1)
         sm = sm.sort_values(["flagged", "indicator_id"], ascending=[False, True])
-    return Triage(parent, mtype or "", member_frame, rows_frame, sm.reset_index(drop=True))
+    return sm.reset_index(drop=True)
 
 
 __all__ = ["LEVELS", "PROFILE_COLUMNS", "TRIAGE_COLUMNS", "Profile", "Triage", "profile",

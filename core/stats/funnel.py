@@ -225,6 +225,46 @@ def _truncate_mask(z: np.ndarray, trim: float) -> np.ndarray:
     return (sp > 0) & (sp < k - 1)
 
 
+def _phi_tau2(value_type: str, centre: float, o: np.ndarray, x: np.ndarray, raw: np.ndarray,
+              ok: np.ndarray, trim: float) -> tuple[float, float]:
+    """phi and tau^2 of the rows with data (``ok``): for proportions the arcsine-sqrt z-scores
+    (``x`` the denominators) winsorised at ``trim``; for ratios and rates the SHMI log
+    z-scores (``x`` the expected counts) truncated at ``trim`` (FunnelPlotR)."""
+    if value_type == "proportion":
+        theta = np.arcsin(np.sqrt(centre))
+        s = 1.0 / (2.0 * np.sqrt(x[ok]))
+        z = (np.arcsin(np.sqrt(np.clip(raw[ok], 0, 1))) - theta) / s
+        zw = _winsorise(z, trim) if z.size else z
+        return _dl_tau2(zw, s)
+    e = x[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.sqrt(e) * np.log(o[ok] / e)
+    fin = np.isfinite(z)
+    z, s = z[fin], 1.0 / np.sqrt(e[fin])
+    keep = _truncate_mask(z, trim) if z.size else np.zeros(0, bool)
+    return _dl_tau2(z[keep], s[keep])
+
+
+def _overdispersed_limits(x: np.ndarray, value_type: str, centre: float,
+                          tau2: float) -> dict[str, np.ndarray]:
+    """95% and 99.8% limits about ``centre`` widened by the between-organisation variance
+    ``tau2`` (additive random effects), at denominators (proportions, arcsine-sqrt scale) or
+    expected counts (ratios and rates, log scale) ``x``."""
+    out = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, zz in (("95", Z95), ("998", Z998)):
+            if value_type == "proportion":
+                th = np.arcsin(np.sqrt(centre))
+                w = zz * np.sqrt(1.0 / (4.0 * x) + tau2)
+                lo = np.sin(np.clip(th - w, 0.0, np.pi / 2)) ** 2
+                hi = np.sin(np.clip(th + w, 0.0, np.pi / 2)) ** 2
+            else:
+                w = zz * np.sqrt(1.0 / x + tau2)
+                lo, hi = centre * np.exp(-w), centre * np.exp(w)
+            out[f"lower_{name}"], out[f"upper_{name}"] = lo, hi
+    return out
+
+
 # --------------------------------------------------------------------------- public
 
 
@@ -279,6 +319,7 @@ def funnel(
         sig = _proportion_significance(o, n, centre, unclamped)
         scale = mult
         method = "PHE inverse-Wilson (proportion)"
+        x_rows, x_axis = n, axis  # the limits' x: denominators
     else:
         if value_type == "ratio":
             t = 1.0 if target is None else float(target) / mult  # centre on ratio scale
@@ -299,47 +340,17 @@ def funnel(
         centre = t
         scale = mult * base
         method = "PHE exact Poisson (ratio)"
+        x_rows, x_axis = e_rows, e_axis  # the limits' x: expected counts
     sig_code = np.where(ok, sig, -1)
     flag_code = sig_code
 
     phi, tau2, adjusted = float("nan"), 0.0, False
     if overdispersion and ok.sum() >= 1:
-        if value_type == "proportion":
-            theta = np.arcsin(np.sqrt(centre))
-            s = 1.0 / (2.0 * np.sqrt(n[ok]))
-            z = (np.arcsin(np.sqrt(np.clip(raw[ok], 0, 1))) - theta) / s
-            zw = _winsorise(z, trim) if z.size else z
-            phi, tau2 = _dl_tau2(zw, s)
-        else:
-            e = e_rows[ok]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = np.sqrt(e) * np.log(o[ok] / e)
-            fin = np.isfinite(z)
-            z, s = z[fin], 1.0 / np.sqrt(e[fin])
-            keep = _truncate_mask(z, trim) if z.size else np.zeros(0, bool)
-            phi, tau2 = _dl_tau2(z[keep], s[keep])
+        phi, tau2 = _phi_tau2(value_type, centre, o, x_rows, raw, ok, trim)
         if phi > 1.0:
             adjusted = True
-
-            def od(x: np.ndarray) -> dict[str, np.ndarray]:
-                out = {}
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    for name, zz in (("95", Z95), ("998", Z998)):
-                        if value_type == "proportion":
-                            th = np.arcsin(np.sqrt(centre))
-                            w = zz * np.sqrt(1.0 / (4.0 * x) + tau2)
-                            lo = np.sin(np.clip(th - w, 0.0, np.pi / 2)) ** 2
-                            hi = np.sin(np.clip(th + w, 0.0, np.pi / 2)) ** 2
-                        else:
-                            w = zz * np.sqrt(1.0 / x + tau2)
-                            lo, hi = t * np.exp(-w), t * np.exp(w)
-                        out[f"lower_{name}"], out[f"upper_{name}"] = lo, hi
-                return out
-
-            if value_type == "proportion":
-                lim_rows, lim_axis = od(n), od(axis)
-            else:
-                lim_rows, lim_axis = od(e_rows), od(e_axis)
+            lim_rows = _overdispersed_limits(x_rows, value_type, centre, tau2)
+            lim_axis = _overdispersed_limits(x_axis, value_type, centre, tau2)
             flag_code = np.where(ok, _flags_from_limits(raw, lim_rows), -1)
             method = (
                 "FunnelPlotR arcsine-sqrt, additive random effects"
@@ -374,3 +385,48 @@ def funnel(
         overdispersion=adjusted,
         method=method,
     )
+
+
+def grouped_flags(
+    numerator: Any,
+    denominator: Any,
+    starts: Any,
+    *,
+    value_type: str = "proportion",
+) -> np.ndarray:
+    """The 99.8%/95% flag codes of :func:`funnel` (default centre, no overdispersion) for many
+    funnels at once: rows ``starts[g]:starts[g + 1]`` are one funnel each (one period and peer
+    set), in the order :func:`funnel` would be given them.
+
+    The same formulas, evaluated row-wise with each row's own centre: each group's pooled value
+    is summed exactly as :func:`funnel` sums it (``np.sum`` of the group's rows in order), so the
+    flags are identical to one :func:`funnel` call per group. Returns int codes: -1 no value,
+    0 within, 1 above_998, 2 above_95, 3 below_95, 4 below_998 (``FLAG_NAMES[code]``).
+    """
+    if value_type not in ("proportion", "ratio", "rate"):
+        raise ValueError(f"no funnel for value_type {value_type!r}")
+    o = np.asarray(numerator, dtype=float)
+    n = np.asarray(denominator, dtype=float)
+    bounds = np.asarray(starts, dtype=np.int64)
+    ok = np.isfinite(o) & np.isfinite(n) & (n > 0) & (o >= 0)
+    sizes = np.diff(bounds)
+    pooled = np.full(sizes.size, np.nan)
+    for g in range(sizes.size):
+        s, e = int(bounds[g]), int(bounds[g + 1])
+        k = ok[s:e]
+        if k.any():
+            pooled[g] = float(o[s:e][k].sum() / n[s:e][k].sum())
+    centre = np.repeat(pooled, sizes)
+    if value_type == "proportion":
+        sig = _proportion_significance(o, n, centre)  # type: ignore[arg-type]
+    else:
+        # ratios: centre 1 (expected = denominator); crude rates: expected = population x
+        # the pooled rate; both judged against a ratio of 1 (see funnel)
+        e_rows = n * 1.0 if value_type == "ratio" else n * centre
+        sig = _ratio_significance(o, e_rows, 1.0)
+    return np.where(ok, sig, -1).astype(np.int8)
+
+
+#: flag name of each code of :func:`grouped_flags` (the last entry is code -1: no value)
+FLAG_NAMES = np.array(["within", "above_998", "above_95", "below_95", "below_998", None],
+                      dtype=object)

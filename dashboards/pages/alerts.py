@@ -33,10 +33,12 @@ KIND_WORDS = {
     "target_met": ("Target met", "pass"),
 }
 HOW_TO_READ = (
-    ("What raises an alert", "Each values load checks the periods it added or changed: a "
-                             "special cause on the organisation's SPC chart, a move outside "
+    ("What raises an alert", "Each values load checks the periods that are news: those newer "
+                             "than any the indicator had, and those where it changed values. "
+                             "A special cause on the organisation's SPC chart, a move outside "
                              "(or back inside) the 99.8% funnel limits of its peers, or a "
-                             "target newly missed or met."),
+                             "target newly missed or met. A first load of years of history "
+                             "raises alerts for its latest period only."),
     ("Noise", "Points with small denominators, charts with trial limits (fewer than 12 "
               "points) and repeats of an alert that already stands raise nothing."),
 )

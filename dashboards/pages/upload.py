@@ -6,7 +6,8 @@ and :func:`etl.load_runs.revert_load`. Checking, loading and reverting are write
 analyst sign-in whatever ``QIDASH_REQUIRE_AUTH`` says (:func:`dashboards.pages_auth.guarded_write`),
 and are recorded under the signed-in name. A revert asks for confirmation first. The page speaks
 the page's language: the pipeline's messages name command-line options, which are translated
-into this page's controls (:func:`page_words`).
+into this page's controls (:func:`page_words`), and the library errors a file message quotes
+(pandas' CSV tokenizer, PyYAML's marks) into what to fix (:func:`file_problem`).
 """
 
 import base64
@@ -55,6 +56,34 @@ def page_words(message: str) -> str:
     for pattern, words in _PAGE_WORDS:
         message = pattern.sub(words, message)
     return _ANY_FLAG.sub("", message)
+
+
+#: library errors quoted in file messages (the CLI keeps them: analysts can use them there)
+_LIBRARY_WORDS: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"\(Error tokenizing data\. C error: Expected (\d+) fields in line (\d+), "
+                r"saw (\d+)\s*\)"),
+     r"(line \2 has \3 fields where the header has \1)"),
+    (re.compile(r"\(Error tokenizing data\. C error: EOF inside string starting at row "
+                r"(\d+)\s*\)"),  # pandas counts rows from 0 at the header: row n is line n + 1
+     lambda m: f"(a quoted value that starts on line {int(m.group(1)) + 1} is never closed)"),
+    (re.compile(r"\(Error tokenizing data\. C error: [^)]*\)"),
+     "(its rows do not split into the header's columns)"),
+    (re.compile(r"(not valid YAML(?: at line \d+)?): .*found character '\\t'.*", re.S),
+     r"\1: a tab indents a line; indent with spaces"),
+    (re.compile(r"(not (?:a )?valid YAML(?: mapping file)?(?: at line \d+)?): .*", re.S),
+     r"\1: check the indentation, colons, quotes and brackets there"),
+)
+
+
+def file_problem(message: str) -> str:
+    """A file error's message for this page: the library text it quotes (a CSV tokenizer's
+    "C error", a YAML parser's marks and context lines) in words that say what to fix, on one
+    line, and no command-line options (:func:`page_words`)."""
+    for pattern, words in _LIBRARY_WORDS:  # the first that matches: they go from specific
+        message, found = pattern.subn(words, message)  # to general
+        if found:
+            break
+    return page_words(message.split("\n", 1)[0].rstrip())
 
 
 def _pipeline():
@@ -212,10 +241,8 @@ def _problem(filename: str | None, exc: Exception) -> str:
 
     name = filename or "The file"
     if isinstance(exc, (FileError, FormatError, pl.UsageError)):
-        text = page_words(str(exc))
+        text = file_problem(str(exc))
         return text if text.startswith(name) else f"{name}: {text}"
-    if isinstance(exc, (binascii.Error, ValueError, IndexError)):
-        return f"{name} could not be read from the browser's upload; choose it again."
     log.exception("upload of %s failed", filename)
     return (f"{name} could not be checked or loaded because of a problem on the server "
             "(it is logged for the administrator); nothing was written.")
@@ -258,6 +285,11 @@ def check_or_load(contents, commit, skip, filename, kind):
     dry = ctx.triggered_id != f"{P}-commit" or not commit
     try:
         raw = base64.b64decode(contents.split(",", 1)[1], validate=False)
+    except (binascii.Error, ValueError, IndexError):  # not the data URL dcc.Upload sends
+        name = filename or "The file"
+        return dbc.Alert(f"{name} could not be read from the browser's upload; choose it again.",
+                         color="danger"), True, no_update
+    try:
         res = _pipeline().run_load(get_engine(), raw, kind=kind, file_name=filename,
                                    dry_run=dry, user=writer_name(), skip_invalid=bool(skip))
     except Exception as exc:  # every failure becomes a message for the user

@@ -31,7 +31,7 @@ columns become attributes, as in the canonical format.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -56,10 +56,9 @@ def _norm(h: object) -> str:
     return " ".join(str(h).split()).lower()
 
 
-def read(source: Source, kind: str, options: ReadOptions) -> Extract:
-    """Read ``source`` as described by ``options.mapping``."""
-    spec = options.mapping
-    label = options.mapping_name or "mapping"
+def _check_spec(spec: dict[str, Any] | None, label: str, kind: str) -> int:
+    """The mapping's keys and its ``kind`` (if it names one) against ``kind``; returns its
+    header row (counted from 1)."""
     if not spec:
         raise MappingError("--format mapping needs --mapping map.yaml")
     unknown = set(spec) - _KEYS
@@ -71,6 +70,50 @@ def read(source: Source, kind: str, options: ReadOptions) -> Extract:
     header_row = int(spec.get("header_row", 1))
     if header_row < 1:
         raise MappingError(f"{label}: header_row counts from 1")
+    return header_row
+
+
+def _wide_columns(wide: list[dict[str, Any]], resolve: Callable[[str, str], str],
+                  label: str) -> list[dict[str, str]]:
+    """The ``wide`` entries (one indicator's columns each) with the file's column names."""
+    wide_cols: list[dict[str, str]] = []
+    for i, entry in enumerate(wide):
+        if not isinstance(entry, dict) or "indicator_id" not in entry:
+            raise MappingError(f"{label}: wide[{i}] needs an indicator_id and its columns")
+        cols = {k: resolve(str(v), f"wide[{i}].{k}") for k, v in entry.items()
+                if k in ("numerator", "denominator", "value", "lower_ci", "upper_ci", "note")}
+        if not cols:
+            raise MappingError(f"{label}: wide[{i}] names no numerator/denominator/value column")
+        wide_cols.append({"indicator_id": str(entry["indicator_id"]), **cols})
+    return wide_cols
+
+
+def _check_values_mapping(label: str, mapped: set[str], constants: dict[str, Any],
+                          wide_cols: list[dict[str, str]]) -> None:
+    """A values mapping gives every column a values file needs (``mapped``: the canonical
+    names the columns are renamed to)."""
+    given = mapped | set(constants)
+    if not wide_cols:
+        missing = [c for c in canonical.VALUE_REQUIRED if c not in given]
+        have_value = {"value"} & given or {"numerator", "denominator"} <= mapped
+        if missing or not have_value:
+            raise MappingError(
+                f"{label}: the mapping gives no column for "
+                + ", ".join(missing or ["value (or numerator and denominator)"])
+                + "; add it under columns or constants")
+    else:
+        missing = [c for c in ("org_code", "period") if c not in given]
+        if missing:
+            raise MappingError(f"{label}: the mapping gives no column for "
+                               + ", ".join(missing))
+
+
+def read(source: Source, kind: str, options: ReadOptions) -> Extract:
+    """Read ``source`` as described by ``options.mapping``."""
+    spec = options.mapping
+    label = options.mapping_name or "mapping"
+    header_row = _check_spec(spec, label, kind)
+    assert spec is not None  # checked
     sheet = options.sheet or spec.get("sheet")
     opts = ReadOptions(sheet=sheet, chunk_rows=options.chunk_rows)
     header, tables, letters = canonical.open_tables(source, opts, header_row)
@@ -90,15 +133,7 @@ def read(source: Source, kind: str, options: ReadOptions) -> Extract:
         return by_norm[_norm(col)]
 
     rename = {resolve(src, f"columns.{canon}"): canon for canon, src in columns.items()}
-    wide_cols: list[dict[str, str]] = []
-    for i, entry in enumerate(wide):
-        if not isinstance(entry, dict) or "indicator_id" not in entry:
-            raise MappingError(f"{label}: wide[{i}] needs an indicator_id and its columns")
-        cols = {k: resolve(str(v), f"wide[{i}].{k}") for k, v in entry.items()
-                if k in ("numerator", "denominator", "value", "lower_ci", "upper_ci", "note")}
-        if not cols:
-            raise MappingError(f"{label}: wide[{i}] names no numerator/denominator/value column")
-        wide_cols.append({"indicator_id": str(entry["indicator_id"]), **cols})
+    wide_cols = _wide_columns(wide, resolve, label)
     used = set(rename) | {c for w in wide_cols for k, c in w.items() if k != "indicator_id"}
     extra = [h for h in header if h not in used and _norm(h) not in ignore]
     errors: list[RowError] = []
@@ -132,22 +167,7 @@ def read(source: Source, kind: str, options: ReadOptions) -> Extract:
         return Table(f, table.refs)
 
     if kind == "values":
-        if not wide_cols:
-            missing = [c for c in canonical.VALUE_REQUIRED if c not in set(rename.values())
-                       | set(constants)]
-            have_value = {"value"} & (set(rename.values()) | set(constants)) or {
-                "numerator", "denominator"} <= set(rename.values())
-            if missing or not have_value:
-                raise MappingError(
-                    f"{label}: the mapping gives no column for "
-                    + ", ".join(missing or ["value (or numerator and denominator)"])
-                    + "; add it under columns or constants")
-        else:
-            missing = [c for c in ("org_code", "period") if c not in set(rename.values())
-                       | set(constants)]
-            if missing:
-                raise MappingError(f"{label}: the mapping gives no column for "
-                                   + ", ".join(missing))
+        _check_values_mapping(label, set(rename.values()), constants, wide_cols)
 
         def values_chunks() -> Iterator[tuple[pd.DataFrame, list[RowError]]]:
             for table in tables:

@@ -268,3 +268,134 @@ def test_funnel_crossings_match_the_funnel_api(ae, api):
         api, load=second.load_id)["alerts"] if a["kind"].startswith("crossed_limit")}
     assert expected
     assert got == expected
+
+
+def _spc_special(api: TestClient, codes: list[str], periods: tuple[str, ...]
+                 ) -> set[tuple[str, str, str, str]]:
+    """The special-cause points the SPC API shows in ``periods`` (charts without trial
+    limits, denominators at the minimum or above), as alert keys."""
+    expected = set()
+    for code in codes:
+        r = api.get(f"/api/v1/organisations/{code}/indicators/ae_breach/spc")
+        if r.status_code == 404:
+            continue
+        assert r.status_code == 200, r.text
+        chart = r.json()
+        if any("trial limits" in w for w in chart["warnings"]):
+            continue
+        for p in chart["points"]:
+            if (p["period"] in periods and p["special_cause"] in ("improvement", "concern")
+                    and (p["denominator"] is None or p["denominator"] >= MIN_DEN)):
+                expected.add((code, p["period"], f"special_cause_{p['special_cause']}",
+                              p["rule"]))
+    return expected
+
+
+def test_history_is_not_news_backfill_raises_nothing(ae, api):
+    """The late months loaded first were news; loading the history before them afterwards
+    (a back-fill) raises nothing, although its periods have special causes on the charts."""
+    engine = ae["engine"]
+    # start again: the late months alone, then the history
+    revert_load(engine, ae["first"].load_id)
+    late = _load_late(ae)
+    got = _alerts(api, load=late.load_id)["alerts"]
+    # a first load (after the revert the indicator had no values) raises for its latest month
+    assert got
+    assert {a["period"] for a in got} == {"2019-03"}
+    early = ae["late"].with_name("ae_early.csv")
+    back = run_load(engine, early, kind="values", mapping=ae["mapping"], skip_invalid=True)
+    assert back.status == "loaded"
+    assert back.rows_inserted > 0
+    assert back.alerts == 0
+    assert _alerts(api, load=back.load_id)["total"] == 0
+    # ... and those history months do have special causes on the charts
+    early_months = tuple(sorted({line[:7] for line in early.read_text().splitlines()[1:]}))
+    assert _spc_special(api, sorted(ae["net"]), early_months[-6:])
+
+
+def test_first_load_raises_only_its_latest_month_as_the_spc_charts_show(engine, tmp_path,
+                                                                         monkeypatch):
+    """A first load of the whole real file (2016-2019) raises alerts for 2019-03 only, and
+    its special-cause alerts are exactly the chart's special causes in that month. The load
+    computes them from the rows it wrote (the indicator was new: nothing is read back), and
+    they equal the alerts computed afterwards from the database."""
+    reads: list[str] = []
+    read_back = alert_service.fetch_indicator_series
+
+    def counted(conn, indicator_id):  # type: ignore[no-untyped-def]
+        reads.append(indicator_id)
+        return read_back(conn, indicator_id)
+
+    monkeypatch.setattr(alert_service, "fetch_indicator_series", counted)
+    codes = sorted({k[0] for k in _sums()})
+    orgs = tmp_path / "o.csv"
+    orgs.write_text("org_code,name,org_type,parent_code\n"
+                    + "".join(f"{c},Trust {c},trust,\n" for c in codes))
+    run_load(engine, orgs, kind="organisations")
+    inds = tmp_path / "i.csv"
+    inds.write_text("indicator_id,name,value_type,multiplier,polarity,target,frequency\n"
+                    f"ae_breach,A&E 4-hour breaches,proportion,100,lower_is_better,{TARGET},"
+                    "month\n")
+    run_load(engine, inds, kind="indicators")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(MAPPING)
+    first = run_load(engine, SRC, kind="values", mapping=mapping, skip_invalid=True)
+    assert first.status == "loaded"
+    assert reads == []  # computed from the rows the load kept
+    with engine.connect() as conn:
+        again = alert_service.compute_load_alerts(conn, first.load_id)
+    assert reads == ["ae_breach"]
+    with TestClient(create_api(), raise_server_exceptions=False) as api:
+        got = _alerts(api, load=first.load_id)
+        assert got["total"] == first.alerts > 0
+        assert {a["period"] for a in got["alerts"]} == {"2019-03"}
+        special = {(a["org_code"], a["period"], a["kind"], a["rule"]) for a in got["alerts"]
+                   if a["kind"].startswith("special_cause")}
+        expected = _spc_special(api, codes, ("2019-03",))
+        stored = {(a["org_code"], a["period"], a["kind"], a["rule"], a["value"])
+                  for a in got["alerts"]}
+    assert expected
+    assert special == expected
+    from core.services.organisations import org_directory
+
+    with engine.connect() as conn:
+        directory = org_directory(conn)
+    code_of = dict(zip(directory.ids.tolist(), directory.code.tolist(), strict=True))
+    assert stored == {(code_of[int(r.org_id)], "2019-03", r.kind,
+                       r.rule if isinstance(r.rule, str) else None, r.value)
+                      for r in again.itertuples()}
+
+
+def test_vectorised_funnel_flags_equal_one_funnel_per_period(ae):
+    """The flags the alerts use (every period and organisation type at once) are those of
+    the funnel service, one call per period, on the real file: every period, every trust."""
+    import numpy as np
+
+    from core.services.comparison import funnel
+    from core.services.organisations import org_directory
+    from core.stats.funnel import FLAG_NAMES
+
+    engine = ae["engine"]
+    _load_late(ae)
+    with engine.connect() as conn:
+        s = alert_service.fetch_indicator_series(conn, "ae_breach")
+        directory = org_directory(conn)
+        pos, codes = alert_service.funnel_flag_codes(
+            directory, s["org_id"], s["period_id"], s["numerator"], s["denominator"],
+            s["suppressed"], "proportion")
+        periods = alert_service._periods(conn)
+        got: dict[tuple[str, str], object] = {}
+        for p, o, c in zip(s["period_id"], pos, codes, strict=True):
+            if o >= 0:
+                got[(str(periods.label_of[p]), str(directory.code[o]))] = FLAG_NAMES[c]
+        labels = sorted({str(periods.label_of[p]) for p in np.unique(s["period_id"])})
+        assert len(labels) > 30
+        expected: dict[tuple[str, str], object] = {}
+        for label in labels:
+            view = funnel(conn, "ae_breach", period=label, period_type="month",
+                          org_type="trust")
+            for code, flag in zip(view.rows["org_code"], view.rows["flag"].astype(object),
+                                  strict=True):
+                expected[(label, str(code))] = flag if isinstance(flag, str) else None
+    assert got == expected
+    assert sum(f in ("above_998", "below_998") for f in got.values()) > 100

@@ -92,6 +92,44 @@ def test_problems_are_messages_not_exceptions(pages, dash_app, analyst, sample,
         assert "RuntimeError" not in text
 
 
+def test_file_problems_quote_no_library_errors(pages, dash_app, analyst, sample) -> None:
+    """A CSV the tokenizer cannot split and YAML the parser rejects: the page says what to fix
+    where, without pandas' "C error" or PyYAML's marks and context lines (issue 19)."""
+    up = pages["upload"]
+    ragged = GOOD + b"1,2,3,4,5,6,7\n"  # line 4: 7 fields under a 5-column header
+    unclosed = GOOD + b'H82006,"imm_6in1_12m,2021-22,12,40\n'  # the quote opens on line 4
+    cases = [
+        (ragged, "ragged.csv", "values", "line 4 has 7 fields where the header has 5"),
+        (unclosed, "unclosed.csv", "values",
+         "a quoted value that starts on line 4 is never closed"),
+        (b"- id: x\n  name: [\n", "flow.yaml", "indicators",
+         "not valid YAML at line 3: check the indentation, colons, quotes and brackets there"),
+        (b"id: x\n\tname: y\n", "tabs.yaml", "indicators",
+         "not valid YAML at line 2: a tab indents a line; indent with spaces"),
+    ]
+    with as_user(dash_app, analyst):
+        for data, name, kind, words in cases:
+            report, disabled, _h = triggered("up-file.contents", up.check_or_load, _url(data),
+                                             None, False, name, kind)
+            text = _text(report)
+            assert words in text, (name, text)
+            assert text.count(name) == 1, text  # named once, at the start
+            for raw in ("C error", "tokenizing", "<unicode string>", "while parsing",
+                        "while scanning", "\\n", "^"):
+                assert raw not in text, (name, raw, text)
+            assert disabled is True
+
+
+def test_file_problem_keeps_other_messages() -> None:
+    """Messages that quote no library error pass through (flags still translated)."""
+    from dashboards.pages.upload import file_problem
+
+    said = "x.csv: the file is empty; it needs a header row and data rows"
+    assert file_problem(said) == said
+    assert "--" not in file_problem("x.csv: unknown layout; use --format canonical or "
+                                    "--mapping map.yaml")
+
+
 def test_revert_asks_first_and_records_who(pages, dash_app, analyst, sample) -> None:
     up = pages["upload"]
     with as_user(dash_app, analyst):

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from etl import pipeline
 from etl.load_values import BULK_FK_ROWS
 from etl.pipeline import run_load
-from tests.production.conftest import (
+from tests.production.faults import (
     month_labels,
     national_practices,
     write_national_base,

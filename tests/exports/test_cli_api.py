@@ -142,17 +142,14 @@ def _tiny_png(fig, **kwargs) -> bytes:
     return buf.getvalue()
 
 
-def test_every_export_button_gets_a_pack(pack_db, monkeypatch):
+def test_every_export_button_gets_a_pack(pack_db):
     """The href each dashboard page builds, requested as the browser would, is a pack."""
     import sys
 
     import dash
 
+    from api.routes.exports import chart_renderer
     from dashboards.app import create_dash
-    from exports import pack as pack_mod
-
-    monkeypatch.setattr(pack_mod.assemble, "__kwdefaults__",
-                        {"per_member": False, "render": _tiny_png})
 
     create_dash()
     pages = {p["module"].rsplit(".", 1)[-1]: sys.modules[p["module"]]
@@ -170,6 +167,7 @@ def test_every_export_button_gets_a_pack(pack_db, monkeypatch):
     assert "confidence=99.8" in hrefs["comparison"]
     assert f"network={SMALL_PCN}" in hrefs["network"]
     client = _client()
+    client.app.dependency_overrides[chart_renderer] = lambda: _tiny_png
     for page, href in hrefs.items():
         assert href.startswith("/api/v1/exports/pack.pptx?"), href
         r = client.get(href)

@@ -137,7 +137,7 @@ def test_pack_bytes_when_no_output(pack_session, chromium):
     assert len(prs.slides) == 1 + 1 + 2 + 1
 
 
-def test_failed_chart_writes_nothing(pack_session, tmp_path: Path, monkeypatch):
+def test_failed_chart_writes_nothing(pack_session, tmp_path: Path):
     calls = []
 
     def broken(fig, **kwargs):
@@ -146,12 +146,10 @@ def test_failed_chart_writes_nothing(pack_session, tmp_path: Path, monkeypatch):
             raise RenderError(f"could not draw {kwargs['name']}: boom")
         return b"\x89PNG\r\n\x1a\n"
 
-    monkeypatch.setattr(pack_mod, "render_png", broken)
-    monkeypatch.setattr(pack_mod.assemble, "__kwdefaults__",
-                        {"per_member": False, "render": broken})
     out = tmp_path / "pack.pptx"
     with pytest.raises(RenderError, match="the funnel plot for imm_menb_12m"):
-        build_pack(pack_session, org_code=SMALL_PCN, indicators="imm_menb_12m", output=out)
+        build_pack(pack_session, org_code=SMALL_PCN, indicators="imm_menb_12m", output=out,
+                   render=broken)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 

@@ -22,7 +22,7 @@ import pytest
 
 from core.db import make_engine
 from etl.pipeline import run_load
-from tests.production.conftest import (
+from tests.production.faults import (
     PY,
     child_env,
     comparable,

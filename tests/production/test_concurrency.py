@@ -8,20 +8,22 @@ row; a new key is inserted with a history row) and requires one order to match e
 
 from __future__ import annotations
 
-import csv
 import itertools
 import multiprocessing
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from core.db import make_engine
 from etl.pipeline import run_load
-from tests.production.conftest import (
+from tests.production.faults import (
+    db_values,
+    load_in_child,
     month_labels,
     national_practices,
+    read_values,
+    replay,
     write_national_base,
     write_national_values,
 )
@@ -29,62 +31,6 @@ from tests.production.conftest import (
 MONTHS = month_labels(2019, 4)
 PRACTICES = 1_200
 LOADERS = 3
-
-Key = tuple[str, str, str]
-
-
-def _read(path: Path) -> dict[Key, tuple[float, float]]:
-    with path.open(newline="") as fh:
-        return {(r["org_code"], r["indicator_id"], r["period"]):
-                (float(r["numerator"]), float(r["denominator"])) for r in csv.DictReader(fh)}
-
-
-def _child(url: str, path: str, queue: Any) -> None:
-    from core.db import make_engine as _make
-
-    engine = _make(url)
-    try:
-        r = run_load(engine, path, kind="values", user=Path(path).stem)
-        queue.put((path, r.status, r.load_id, r.message))
-    except Exception as exc:  # reported to the parent, which fails the test with it
-        queue.put((path, "exception", None, f"{type(exc).__name__}: {exc}"))
-    finally:
-        engine.dispose()
-
-
-def _db_values(engine) -> tuple[dict[Key, tuple[float, float, int | None]], set[Any]]:  # type: ignore[no-untyped-def]
-    with engine.connect() as c:
-        values = {(o, i, p): (n, d, lid) for o, i, p, n, d, lid in c.execute(text(
-            "SELECT o.code, i.id, p.label, v.numerator, v.denominator, v.load_id "
-            "FROM indicator_values v JOIN indicators i ON i.ikey = v.ikey "
-            "JOIN organisations o ON o.id = v.org_id "
-            "JOIN periods p ON p.id = v.period_id"))}
-        history = {(lid, (o, i, p), a, pn, pd, plid) for lid, o, i, p, a, pn, pd, plid in
-                   c.execute(text(
-                       "SELECT h.load_id, o.code, i.id, p.label, h.action, "
-                       "h.prev_numerator, h.prev_denominator, h.prev_load_id "
-                       "FROM value_history h JOIN indicators i ON i.ikey = h.ikey "
-                       "JOIN organisations o ON o.id = h.org_id "
-                       "JOIN periods p ON p.id = h.period_id"))}
-    return values, history
-
-
-def _replay(start: dict[Key, tuple[float, float, int | None]],
-            files: list[tuple[int, dict[Key, tuple[float, float]]]]):  # type: ignore[no-untyped-def]
-    state = dict(start)
-    history = set()
-    for load_id, rows in files:
-        for key, (n, d) in rows.items():
-            old = state.get(key)
-            if old is None:
-                pass  # an inserted value records no history (revert deletes it by load id)
-            elif (old[0], old[1]) != (n, d):
-                history.add((load_id, key, "update", old[0], old[1], old[2]))
-            else:
-                continue
-            state[key] = (n, d, load_id)
-    return state, history
-
 
 def test_overlapping_loads_equal_a_serial_order(clonable, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Three loaders start together on overlapping files; the result is serialisable."""
@@ -104,12 +50,12 @@ def test_overlapping_loads_equal_a_serial_order(clonable, tmp_path: Path) -> Non
 
     db = clonable(prepare)
     engine = make_engine(db.url)
-    start, start_history = _db_values(engine)
+    start, start_history = db_values(engine)
     engine.dispose()
 
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_child, args=(db.url, str(f), queue)) for f in files]
+    procs = [ctx.Process(target=load_in_child, args=(db.url, str(f), queue)) for f in files]
     for p in procs:
         p.start()
     for p in procs:
@@ -130,16 +76,16 @@ def test_overlapping_loads_equal_a_serial_order(clonable, tmp_path: Path) -> Non
                 "GROUP BY period_type, label HAVING COUNT(*) > 1) d")).scalar_one()
         assert dup == 0
         assert dup_periods == 0
-        final, history = _db_values(engine)
+        final, history = db_values(engine)
     finally:
         engine.dispose()
 
     by_path = {Path(path).name: load_id for path, _s, load_id, _m in outcomes}
-    loads = [(by_path[f.name], _read(f)) for f in files]
+    loads = [(by_path[f.name], read_values(f)) for f in files]
     new_history = history - start_history
     matches = []
     for order in itertools.permutations(loads):
-        state, hist = _replay(start, list(order))
+        state, hist = replay(start, list(order))
         if state == final and hist == new_history:
             matches.append([lid for lid, _ in order])
     assert matches, "the final values and history equal no serial order of the loads"

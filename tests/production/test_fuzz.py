@@ -28,7 +28,7 @@ from core import auth
 from core.db import session_scope
 from etl.extract import FileError
 from etl.pipeline import FormatError, UsageError, run_load
-from tests.production.conftest import DEMO, comparable, data_state, load_demo_base
+from tests.production.faults import DEMO, comparable, data_state, load_demo_base
 
 _LINES = (DEMO / "values_immunisations.csv").read_text().splitlines()
 HEADER = _LINES[0]

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, text
 
 from core import auth
 from core.db import session_scope
-from tests.production.conftest import DEMO, PY, child_env, data_state, load_demo_base
+from tests.production.faults import DEMO, PY, child_env, data_state, load_demo_base
 
 HEADER = "org_code,indicator_id,period,numerator,denominator"
 _AE = (DEMO / "values_ae.csv").read_text().splitlines()

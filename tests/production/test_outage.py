@@ -24,13 +24,8 @@ from sqlalchemy.engine import make_url
 from api.app import create_api
 from core.db import _engine_for
 from core.settings import Settings, override_settings
-from tests.production.conftest import (
-    PY,
-    CuttableProxy,
-    SilentServer,
-    child_env,
-    load_demo_base,
-)
+from tests.production.conftest import CuttableProxy, SilentServer
+from tests.production.faults import PY, child_env, load_demo_base
 
 READ = "/api/v1/indicators"
 
@@ -249,7 +244,7 @@ def test_serve_starts_without_database_and_recovers(pg_base: str) -> None:
 def test_loader_connection_cut_gives_json_summary(pg_base: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A loader whose connection is cut mid-load: exit 3, one JSON object saying so, no
     traceback; nothing of the load is kept."""
-    from tests.production.conftest import data_state
+    from tests.production.faults import data_state
 
     lines = ["org_code,indicator_id,period,numerator,denominator"]
     for code in ("R0A", "R1F", "RA2", "RA4", "RA7", "RA9"):

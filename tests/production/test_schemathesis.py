@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from core.db import _engine_for, make_engine
 from core.settings import Settings, override_settings
 from etl.pipeline import run_load
-from tests.production.conftest import DEMO, load_demo_base
+from tests.production.faults import DEMO, load_demo_base
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_checks_all_against_running_server(module_database, database_factory,  #
     from core import auth
     from core.db import session_scope
     from etl.demo import run_demo
-    from tests.production.conftest import PY, child_env
+    from tests.production.faults import PY, child_env
 
     url = module_database("sqlite")
     engine = make_engine(url)

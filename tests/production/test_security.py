@@ -24,7 +24,7 @@ from core.db import session_scope
 from core.settings import Settings, get_settings, override_settings
 from etl.pipeline import run_load
 from tests.conftest import REPO
-from tests.production.conftest import DEMO, load_demo_base
+from tests.production.faults import DEMO, load_demo_base
 
 XSS_NAME = "<script>alert(1)</script>"
 IMG_NAME = '<img src=x onerror="alert(2)">'

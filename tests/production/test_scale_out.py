@@ -1,0 +1,134 @@
+"""Two ``qidash serve`` processes on one PostgreSQL database: how qidash scales out behind a
+load balancer.
+
+Both processes warm their response caches with the same comparison request (``X-Cache: hit``
+on the second ask); new values are uploaded through ONE of them (the API, an analyst token);
+the OTHER's next request must already show them (``X-Cache: miss``, the new value). Each
+process's caches are keyed by the data version (core.services.version), which every finished
+load changes, so no process needs telling. PostgreSQL only: that is what several app
+processes share in production (the SQLite case is skipped; in CI a missing PostgreSQL fails).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tests.production.conftest import DEMO, PY, REPO, child_env, load_demo_base
+
+INDICATOR = "ae_4hr_all"
+PERIOD = "2019-03"
+ORG = "R0A"
+COMPARISON = f"/api/v1/indicators/{INDICATOR}/comparison?period={PERIOD}&org_type=trust"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(base: str, path: str) -> tuple[int, dict, dict]:  # type: ignore[type-arg]
+    with urllib.request.urlopen(base + path, timeout=30) as r:
+        return int(r.status), dict(r.headers), json.loads(r.read())
+
+
+def _row(body: dict, code: str) -> dict:  # type: ignore[type-arg]
+    rows = [r for r in body["rows"] if r["org_code"] == code]
+    assert len(rows) == 1, body["rows"][:3]
+    return rows[0]
+
+
+@pytest.fixture
+def two_servers(engine: Engine, backend: str) -> Iterator[tuple[str, str, str]]:
+    """Two ``qidash serve`` processes on one fresh PostgreSQL database with the real demo A&E
+    values loaded; yields both base URLs and an analyst token."""
+    if backend != "postgresql":
+        pytest.skip("several app processes share PostgreSQL (SQLite is one process's file)")
+    from core import auth
+    from etl.pipeline import run_load
+
+    load_demo_base(engine)
+    r = run_load(engine, DEMO / "values_ae.csv", kind="values")
+    assert r.status == "loaded", r.as_json()
+    with Session(engine) as s:
+        token = auth.create_token(s, f"scale-out-{uuid.uuid4().hex[:6]}", "analyst")[1]
+        s.commit()
+    url = engine.url.render_as_string(hide_password=False)
+    procs, bases = [], []
+    try:
+        for _ in range(2):
+            port = _free_port()
+            procs.append(subprocess.Popen(
+                [PY, "-m", "qidash.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=REPO, env=child_env(url), stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True))
+            bases.append(f"http://127.0.0.1:{port}")
+        for proc, base in zip(procs, bases, strict=True):
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"qidash serve exited: {proc.stderr.read()[-2000:]}")
+                try:
+                    urllib.request.urlopen(base + "/api/v1/ready", timeout=2)
+                    break
+                except (OSError, urllib.error.HTTPError):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("qidash serve did not get ready in 60 s") from None
+                    time.sleep(0.3)
+        yield bases[0], bases[1], token
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_a_load_through_one_process_is_seen_by_the_other(two_servers, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    a, b, token = two_servers
+    before = {}
+    for base in (a, b):
+        status, headers, body = _get(base, COMPARISON)
+        assert status == 200
+        status, headers, body = _get(base, COMPARISON)
+        assert headers.get("x-cache") == "hit", headers  # the cache is warm in both
+        before[base] = _row(body, ORG)
+    assert before[a] == before[b]
+    old_num = before[a]["numerator"]
+    den = before[a]["denominator"]
+    new_num = old_num - 5000 if old_num > 5000 else old_num + 1000
+    values = tmp_path / "revision.csv"
+    values.write_text("org_code,indicator_id,period,numerator,denominator\n"
+                      f"{ORG},{INDICATOR},{PERIOD},{new_num},{den}\n")
+    with values.open("rb") as fh:
+        r = httpx.post(a + "/api/v1/loads", headers={"Authorization": f"Bearer {token}"},
+                       files={"file": ("revision.csv", fh, "text/csv")},
+                       data={"kind": "values"}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["rows_updated"] == 1
+    # the other process's very next request shows the new data
+    status, headers, body = _get(b, COMPARISON)
+    assert status == 200
+    assert headers.get("x-cache") == "miss", headers
+    after = _row(body, ORG)
+    assert after["numerator"] == new_num
+    assert after["value"] != before[b]["value"]
+    # and so does the process that took the upload; then both cache the new answer
+    assert _row(_get(a, COMPARISON)[2], ORG) == after
+    assert _get(b, COMPARISON)[1].get("x-cache") == "hit"
