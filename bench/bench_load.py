@@ -49,7 +49,7 @@ def child(url: str, directory: str, values_file: str) -> None:
     if os.environ.get("QIDASH_BENCH_ALERTS") == "off":
         import core.services.alerts
 
-        core.services.alerts.raise_load_alerts = lambda conn, load_id: 0  # type: ignore
+        core.services.alerts.raise_load_alerts = lambda *a, **k: 0  # type: ignore
 
     engine = make_engine(url)
     ensure_schema(engine)
