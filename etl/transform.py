@@ -334,26 +334,33 @@ def _obj(a: np.ndarray) -> pd.Series:
     return pd.Series(a, dtype=object, copy=False)
 
 
+def _look_up(codes: pd.Series, index: pd.Index, refs: np.ndarray, column: str, empty: str,
+             unknown: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[RowError]]:
+    """Codes looked up in ``index`` (vectorised): ``(blank, unknown, position or -1,
+    errors)``, the errors saying ``empty`` or ``unknown`` (with ``{value!r}``)."""
+    blank = codes.isna().to_numpy()
+    pos = index.get_indexer(codes.astype(object)) if len(codes) else np.zeros(0, np.int64)
+    missing = ~blank & (pos < 0)
+    errors: list[RowError] = []
+    if blank.any() or missing.any():
+        text = codes.to_numpy(dtype=object)
+        errors += _err(blank, refs, column, text, empty)
+        errors += _err(missing, refs, column, text, unknown)
+    return blank, missing, pos, errors
+
+
 def _check_orgs(org_code: pd.Series, org_ids: dict[str, int], refs: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[RowError]]:
-    """Organisation codes looked up through an Index (vectorised): ``(blank, unknown,
-    position in org_ids or -1, database id or -1, errors)``."""
-    n = len(org_code)
-    errors: list[RowError] = []
-    org_blank = org_code.isna().to_numpy()
-    org_index = pd.Index(list(org_ids.keys()), dtype=object)
+    """Organisation codes looked up: ``(blank, unknown, position in org_ids or -1, database
+    id or -1, errors)``."""
+    org_blank, org_unknown, org_pos, errors = _look_up(
+        org_code, pd.Index(list(org_ids.keys()), dtype=object), refs, "org_code",
+        "org_code is empty; give the organisation's code",
+        "unknown organisation {value!r}; load it first (qidash load organisations) or correct "
+        "the code")
     org_values = np.fromiter(org_ids.values(), dtype=np.int64, count=len(org_ids))
-    org_pos = org_index.get_indexer(org_code.astype(object)) if n else np.zeros(0, np.int64)
-    org_unknown = ~org_blank & (org_pos < 0)
     org_id = np.where(org_pos >= 0, org_values[np.maximum(org_pos, 0)] if len(org_values)
                       else 0, -1)
-    if org_blank.any() or org_unknown.any():
-        org_text = org_code.to_numpy(dtype=object)
-        errors += _err(org_blank, refs, "org_code", org_text,
-                       "org_code is empty; give the organisation's code")
-        errors += _err(org_unknown, refs, "org_code", org_text,
-                       "unknown organisation {value!r}; load it first (qidash load "
-                       "organisations) or correct the code")
     return org_blank, org_unknown, org_pos, org_id, errors
 
 
@@ -361,19 +368,10 @@ def _check_indicator_ids(ind_id: pd.Series, info: pd.DataFrame, refs: np.ndarray
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[RowError]]:
     """Indicator ids looked up in the definitions: ``(blank, unknown, position in info or
     -1, errors)``."""
-    n = len(ind_id)
-    errors: list[RowError] = []
-    ind_blank = ind_id.isna().to_numpy()
-    ind_pos = info.index.get_indexer(ind_id.astype(object)) if n else np.zeros(0, np.int64)
-    ind_unknown = ~ind_blank & (ind_pos < 0)
-    if ind_blank.any() or ind_unknown.any():
-        ind_text = ind_id.to_numpy(dtype=object)
-        errors += _err(ind_blank, refs, "indicator_id", ind_text,
-                       "indicator_id is empty; give the indicator's id")
-        errors += _err(ind_unknown, refs, "indicator_id", ind_text,
-                       "unknown indicator {value!r}; load its definition first (qidash load "
-                       "indicators) or correct the id")
-    return ind_blank, ind_unknown, ind_pos, errors
+    return _look_up(ind_id, info.index, refs, "indicator_id",
+                    "indicator_id is empty; give the indicator's id",
+                    "unknown indicator {value!r}; load its definition first (qidash load "
+                    "indicators) or correct the id")
 
 
 def _check_numbers(num: np.ndarray, den: np.ndarray, val: np.ndarray, lci: np.ndarray,
