@@ -220,6 +220,162 @@ def _title(title: str | None, subtitle: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # peer comparison: ranked bars with intervals
 # ---------------------------------------------------------------------------------------------
+def _comparison_traces(fig: go.Figure, shown: pd.DataFrame, *, horizontal: bool, n: int,
+                       d: int, unit: str | None, confidence: float) -> bool:
+    """The comparison chart's bars (by comparison category, at most :data:`BARS_PER_TRACE` a
+    trace), their whiskers or, for thousands of bars, one interval band, and the highlighted
+    bars again on top, outlined. Returns whether the intervals are drawn as a band."""
+    # thousands of whiskers drawn solid merge into a dark band: lighten them with n
+    whisker_colour = theme.NHS_DARK_GREY if n <= 200 else "rgba(66,85,99,0.35)"
+    whisker_w = 1.2 if n <= 1000 else 0.6
+    banded = n > WHISKER_BAND_MIN
+    # Scalar styles only: per-bar outline arrays cost ~0.3 s to validate for 6,500 bars and
+    # ~130 KB on the wire. The highlighted bars are drawn again on top, outlined (below).
+    for cat in COMPARISON_ORDER:
+        part = shown[shown["comparison"] == cat]
+        for start in range(0, len(part), BARS_PER_TRACE):
+            fig.add_trace(_comparison_bars(part.iloc[start:start + BARS_PER_TRACE], cat,
+                                           horizontal=horizontal, n=n, d=d, unit=unit,
+                                           whiskers=not banded,
+                                           whisker_style=(whisker_colour, whisker_w),
+                                           in_legend=start == 0))
+    if banded:
+        # Thousands of bars are each narrower than a pixel, so their whiskers merge into a band
+        # anyway: draw that band (two lines and a fill) rather than one SVG element per whisker.
+        # Measured in headless Chromium, 6,500 bars: drawn in ~270 ms, against 280-450 ms.
+        lo = (shown["value"] - shown["err_minus"]).to_numpy(dtype=np.float32)
+        hi = (shown["value"] + shown["err_plus"]).to_numpy(dtype=np.float32)
+        band_kw: dict[str, Any] = {"mode": "lines", "hoverinfo": "skip", "showlegend": False,
+                "line": {"width": 0, "shape": "hvh"}}
+        fig.add_trace(go.Scatter(x=shown["pos"].to_numpy(), y=hi, **band_kw))
+        fig.add_trace(go.Scatter(x=shown["pos"].to_numpy(), y=lo, fill="tonexty",
+                                 fillcolor=whisker_colour,
+                                 name=f"{confidence:g}% confidence intervals", **band_kw))
+    hl_rows = shown[shown["is_hl"]]
+    for cat in COMPARISON_ORDER:
+        part = hl_rows[hl_rows["comparison"] == cat]
+        if not part.empty:
+            fig.add_trace(_comparison_bars(part, cat, horizontal=horizontal, n=n, d=d, unit=unit,
+                                           whiskers=not banded,
+                                           whisker_style=(whisker_colour, whisker_w),
+                                           outline=(3.0, theme.HIGHLIGHT_COLOUR)))
+    return banded
+
+
+def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFrame,
+                       label_texts: list[str], names: list[str], lines: Sequence[_LineSpec],
+                       *, note: str,
+                       meta: IndicatorMeta, benchmark_label: str, value_top: float,
+                       title: str | None, subtitle: str | None, for_slides: bool,
+                       width: int | None, height: int | None) -> tuple[int, int | None]:
+    """Axes, margins and labels of the horizontal chart (every peer named): the highlighted
+    organisations named in the right margin level with their rows, the lines' labels in a
+    band above the bars. Returns the top margin and the figure's height."""
+    s = theme.sizes(for_slides)
+    n = len(shown)
+    d, unit = meta.decimals, meta.unit
+    legend_title = 0 if for_slides else textfit.text_size(
+        f"Compared with {safe_text(benchmark_label)}:", s["tick"])[0]
+    top_margin = _top_room(fig, s, title, subtitle,
+                           (width or s["width"] or 1000) - 300 - legend_title)
+    row_h = 30 if for_slides else 22
+    auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
+    height = height or (None if for_slides else auto_h)
+    # the highlighted organisations are named in the right margin, level with their rows
+    # (a name wider than a quarter of the chart wraps); the lines' labels sit in a band
+    # above the bars, where no bar or name is
+    room = 0.25 * (width or s["width"] or 1000)
+    label_texts = [
+        t if textfit.text_size(t, s["font"])[0] <= room else
+        "<b>" + _fit(str(r.org_name), s["font"] * 1.08, room).replace("<br>", "</b><br><b>")
+        + f"</b><br>{format_value(r.value, d, unit)}"
+        for t, r in zip(label_texts, labelled.itertuples(index=False), strict=True)]
+    right = int(max([textfit.text_size(t, s["font"])[0] for t in label_texts] + [0]) + 24)
+    x_range = [0.0, value_top * 1.04]
+    plot_w = (width or s["width"] or 1000) - 260 - max(right, 30)
+    x_title = _fit(meta.value_title, s["font"], plot_w) + "".join(
+        f"<br><sup>{ln}</sup>" for ln in _fit(note, s["font"] * 0.7, plot_w).split("<br>"))
+    geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
+                      top=top_margin, bottom=_bottom_room(x_title, s), right=max(right, 30),
+                      left=260, x_range=x_range, y_range=[-0.7, n - 0.3])
+    band = _vline_band(fig, lines, geo, s, bars_top=n - 0.3)
+    geo = _PlotBox(geo.width, geo.height, geo.left, geo.right, geo.top, geo.bottom,
+                   geo.x_range, (-0.7, n - 0.3 + band))
+    ys = [geo.px(0, p)[1] for p in labelled["pos"]]
+    hs = [textfit.text_size(t, s["font"])[1] + 4 for t in label_texts]
+    pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
+    for r, text, y0, y in zip(labelled.itertuples(index=False), label_texts, ys, pos,
+                              strict=True):
+        fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=10, y=r.pos, yref="y",
+                           yanchor="middle", yshift=-(y - y0), text=text, showarrow=False,
+                           font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]})
+    fig.update_yaxes(tickmode="array", tickvals=shown["pos"].to_numpy(), ticktext=names,
+                     range=[-0.7, n - 0.3 + band], showgrid=False, title=None)
+    fig.update_xaxes(title=x_title, showgrid=True, gridcolor=theme.NHS_PALE_GREY,
+                     range=x_range)
+    fig.update_layout(margin={"r": max(right, 30), "b": geo.bottom})
+    return top_margin, height
+
+
+def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: list[str],
+                        lines: Sequence[_LineSpec], *, n: int, note: str, meta: IndicatorMeta,
+                        value_top: float, top_margin: int, for_slides: bool,
+                        width: int | None, height: int | None) -> tuple[int, float]:
+    """Axes, margins and labels of the vertical chart (peers ranked left to right, unnamed):
+    the highlighted organisations' labels in one row above the plot, spread apart in bar
+    order, or a note when they cannot all fit. Returns the top margin and the legend's y."""
+    s = theme.sizes(for_slides)
+    d, unit = meta.decimals, meta.unit
+    legend_y = -0.2
+    if for_slides:
+        # a slide is narrower than a screen: the whisker note goes in the slide's caption
+        note = f"{n:,} organisations ranked from lowest to highest value"
+    right = _line_label_room(lines, s)
+    fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n],
+                     title=_fit(note, s["font"], (width or s["width"] or 1000) - 80 - right))
+    geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
+                      top=top_margin, bottom=120, right=right,
+                      x_range=[-1, n], y_range=[0, value_top * 1.04])
+    # the highlighted organisations' labels: one row in a band at the top of the plot,
+    # above every bar and line, spread apart in bar order so that their leaders never
+    # cross; when they cannot all fit in one row the bars stay outlined, unlabelled
+    texts = label_texts
+    widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
+    xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
+    spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6) if texts else []
+    for limit in (18, 12):  # shorter names until the row fits
+        if spots is not None:
+            break
+        texts = [f"<b>{safe_text(r.org_name, limit)}</b> {format_value(r.value, d, unit)}"
+                 for r in labelled.itertuples(index=False)]
+        widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
+        spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6)
+    y_top = value_top * 1.04
+    if spots:
+        # the label row sits just above the plot (the top margin grows to hold it): the
+        # value axis keeps its own range and ticks
+        label_h = textfit.text_size(texts[0], s["font"])[1] + 6
+        top_margin += int(label_h + 24)
+        label_y = -(label_h / 2 + 10)
+        for r, text, cx in zip(labelled.itertuples(index=False), texts, spots, strict=True):
+            bx, by = geo.px(r.pos, r.value + r.err_plus)
+            fig.add_annotation(x=r.pos, y=r.value + r.err_plus, text=text, showarrow=True,
+                               arrowhead=2, arrowwidth=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
+                               ax=cx - bx, ay=label_y - by, xanchor="center",
+                               yanchor="middle", font={"color": theme.HIGHLIGHT_COLOUR,
+                                                       "size": s["font"]},
+                               bgcolor="rgba(255,255,255,0.9)",
+                               bordercolor=theme.HIGHLIGHT_COLOUR)
+    elif len(labelled):
+        fig.update_xaxes(title=f"{safe_text(note)}<br><sup>{len(labelled)} highlighted: "
+                               "outlined, too many to name here</sup>")
+        legend_y = -0.3  # under the axis title's second line
+    fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
+    _draw_hlines(fig, lines, geo, s)
+    fig.update_layout(margin={"b": 120, "r": right})
+    return top_margin, legend_y
+
+
 def comparison_figure(
     frame: pd.DataFrame,
     *,
@@ -278,40 +434,8 @@ def comparison_figure(
         shown["hover"] = _escape(shown["org_name"]) + " (" + _escape(shown["org_code"]) + ")"
     s = theme.sizes(for_slides)
     fig = go.Figure()
-    # thousands of whiskers drawn solid merge into a dark band: lighten them with n
-    whisker_colour = theme.NHS_DARK_GREY if n <= 200 else "rgba(66,85,99,0.35)"
-    whisker_w = 1.2 if n <= 1000 else 0.6
-    banded = n > WHISKER_BAND_MIN
-    # Scalar styles only: per-bar outline arrays cost ~0.3 s to validate for 6,500 bars and
-    # ~130 KB on the wire. The highlighted bars are drawn again on top, outlined (below).
-    for cat in COMPARISON_ORDER:
-        part = shown[shown["comparison"] == cat]
-        for start in range(0, len(part), BARS_PER_TRACE):
-            fig.add_trace(_comparison_bars(part.iloc[start:start + BARS_PER_TRACE], cat,
-                                           horizontal=horizontal, n=n, d=d, unit=unit,
-                                           whiskers=not banded,
-                                           whisker_style=(whisker_colour, whisker_w),
-                                           in_legend=start == 0))
-    if banded:
-        # Thousands of bars are each narrower than a pixel, so their whiskers merge into a band
-        # anyway: draw that band (two lines and a fill) rather than one SVG element per whisker.
-        # Measured in headless Chromium, 6,500 bars: drawn in ~270 ms, against 280-450 ms.
-        lo = (shown["value"] - shown["err_minus"]).to_numpy(dtype=np.float32)
-        hi = (shown["value"] + shown["err_plus"]).to_numpy(dtype=np.float32)
-        band_kw: dict[str, Any] = {"mode": "lines", "hoverinfo": "skip", "showlegend": False,
-                "line": {"width": 0, "shape": "hvh"}}
-        fig.add_trace(go.Scatter(x=shown["pos"].to_numpy(), y=hi, **band_kw))
-        fig.add_trace(go.Scatter(x=shown["pos"].to_numpy(), y=lo, fill="tonexty",
-                                 fillcolor=whisker_colour,
-                                 name=f"{confidence:g}% confidence intervals", **band_kw))
-    hl_rows = shown[shown["is_hl"]]
-    for cat in COMPARISON_ORDER:
-        part = hl_rows[hl_rows["comparison"] == cat]
-        if not part.empty:
-            fig.add_trace(_comparison_bars(part, cat, horizontal=horizontal, n=n, d=d, unit=unit,
-                                           whiskers=not banded,
-                                           whisker_style=(whisker_colour, whisker_w),
-                                           outline=(3.0, theme.HIGHLIGHT_COLOUR)))
+    banded = _comparison_traces(fig, shown, horizontal=horizontal, n=n, d=d, unit=unit,
+                                confidence=confidence)
 
     names = [safe_text(x, 38) for x in shown["org_name"]]
     note = f"{n:,} organisations, lowest to highest"
@@ -327,93 +451,15 @@ def comparison_figure(
     value_top = _axis_top(shown, benchmark, target) / 1.04
     legend_y = -0.2
     if horizontal:
-        legend_title = 0 if for_slides else textfit.text_size(
-            f"Compared with {safe_text(benchmark_label)}:", s["tick"])[0]
-        top_margin = _top_room(fig, s, title, subtitle,
-                               (width or s["width"] or 1000) - 300 - legend_title)
-        row_h = 30 if for_slides else 22
-        auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
-        height = height or (None if for_slides else auto_h)
-        # the highlighted organisations are named in the right margin, level with their rows
-        # (a name wider than a quarter of the chart wraps); the lines' labels sit in a band
-        # above the bars, where no bar or name is
-        room = 0.25 * (width or s["width"] or 1000)
-        label_texts = [
-            t if textfit.text_size(t, s["font"])[0] <= room else
-            "<b>" + _fit(str(r.org_name), s["font"] * 1.08, room).replace("<br>", "</b><br><b>")
-            + f"</b><br>{format_value(r.value, d, unit)}"
-            for t, r in zip(label_texts, labelled.itertuples(index=False), strict=True)]
-        right = int(max([textfit.text_size(t, s["font"])[0] for t in label_texts] + [0]) + 24)
-        x_range = [0.0, value_top * 1.04]
-        plot_w = (width or s["width"] or 1000) - 260 - max(right, 30)
-        x_title = _fit(meta.value_title, s["font"], plot_w) + "".join(
-            f"<br><sup>{ln}</sup>" for ln in _fit(note, s["font"] * 0.7, plot_w).split("<br>"))
-        geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                          top=top_margin, bottom=_bottom_room(x_title, s), right=max(right, 30),
-                          left=260, x_range=x_range, y_range=[-0.7, n - 0.3])
-        band = _vline_band(fig, lines, geo, s, bars_top=n - 0.3)
-        geo = _PlotBox(geo.width, geo.height, geo.left, geo.right, geo.top, geo.bottom,
-                       geo.x_range, (-0.7, n - 0.3 + band))
-        ys = [geo.px(0, p)[1] for p in labelled["pos"]]
-        hs = [textfit.text_size(t, s["font"])[1] + 4 for t in label_texts]
-        pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
-        for r, text, y0, y in zip(labelled.itertuples(index=False), label_texts, ys, pos,
-                                  strict=True):
-            fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=10, y=r.pos, yref="y",
-                               yanchor="middle", yshift=-(y - y0), text=text, showarrow=False,
-                               font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]})
-        fig.update_yaxes(tickmode="array", tickvals=shown["pos"].to_numpy(), ticktext=names,
-                         range=[-0.7, n - 0.3 + band], showgrid=False, title=None)
-        fig.update_xaxes(title=x_title, showgrid=True, gridcolor=theme.NHS_PALE_GREY,
-                         range=x_range)
-        fig.update_layout(margin={"r": max(right, 30), "b": geo.bottom})
+        top_margin, height = _named_bars_layout(
+            fig, shown, labelled, label_texts, names, lines, note=note, meta=meta,
+            benchmark_label=benchmark_label, value_top=value_top, title=title,
+            subtitle=subtitle, for_slides=for_slides, width=width, height=height)
     else:
-        if for_slides:
-            # a slide is narrower than a screen: the whisker note goes in the slide's caption
-            note = f"{n:,} organisations ranked from lowest to highest value"
-        right = _line_label_room(lines, s)
-        fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n],
-                         title=_fit(note, s["font"], (width or s["width"] or 1000) - 80 - right))
-        geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                          top=top_margin, bottom=120, right=right,
-                          x_range=[-1, n], y_range=[0, value_top * 1.04])
-        # the highlighted organisations' labels: one row in a band at the top of the plot,
-        # above every bar and line, spread apart in bar order so that their leaders never
-        # cross; when they cannot all fit in one row the bars stay outlined, unlabelled
-        texts = label_texts
-        widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
-        xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
-        spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6) if texts else []
-        for limit in (18, 12):  # shorter names until the row fits
-            if spots is not None:
-                break
-            texts = [f"<b>{safe_text(r.org_name, limit)}</b> {format_value(r.value, d, unit)}"
-                     for r in labelled.itertuples(index=False)]
-            widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
-            spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6)
-        y_top = value_top * 1.04
-        if spots:
-            # the label row sits just above the plot (the top margin grows to hold it): the
-            # value axis keeps its own range and ticks
-            label_h = textfit.text_size(texts[0], s["font"])[1] + 6
-            top_margin += int(label_h + 24)
-            label_y = -(label_h / 2 + 10)
-            for r, text, cx in zip(labelled.itertuples(index=False), texts, spots, strict=True):
-                bx, by = geo.px(r.pos, r.value + r.err_plus)
-                fig.add_annotation(x=r.pos, y=r.value + r.err_plus, text=text, showarrow=True,
-                                   arrowhead=2, arrowwidth=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
-                                   ax=cx - bx, ay=label_y - by, xanchor="center",
-                                   yanchor="middle", font={"color": theme.HIGHLIGHT_COLOUR,
-                                                           "size": s["font"]},
-                                   bgcolor="rgba(255,255,255,0.9)",
-                                   bordercolor=theme.HIGHLIGHT_COLOUR)
-        elif len(labelled):
-            fig.update_xaxes(title=f"{safe_text(note)}<br><sup>{len(labelled)} highlighted: "
-                                   "outlined, too many to name here</sup>")
-            legend_y = -0.3  # under the axis title's second line
-        fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
-        _draw_hlines(fig, lines, geo, s)
-        fig.update_layout(margin={"b": 120, "r": right})
+        top_margin, legend_y = _ranked_bars_layout(
+            fig, labelled, label_texts, lines, n=n, note=note, meta=meta,
+            value_top=value_top, top_margin=top_margin, for_slides=for_slides, width=width,
+            height=height)
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
         title=_pinned_title(title, subtitle, s),

@@ -202,35 +202,14 @@ def validate_values(
     ind_id = _str_series(frame.get("indicator_id"), n)
     period = _str_series(frame.get("period"), n)
 
-    # organisation: hash lookups through an Index (vectorised)
-    org_blank = org_code.isna().to_numpy()
-    org_index = pd.Index(list(org_ids.keys()), dtype=object)
-    org_values = np.fromiter(org_ids.values(), dtype=np.int64, count=len(org_ids))
-    org_pos = org_index.get_indexer(org_code.astype(object)) if n else np.zeros(0, np.int64)
-    org_unknown = ~org_blank & (org_pos < 0)
-    org_id = np.where(org_pos >= 0, org_values[np.maximum(org_pos, 0)] if len(org_values)
-                      else 0, -1)
-    if org_blank.any() or org_unknown.any():
-        org_text = org_code.to_numpy(dtype=object)
-        errors += _err(org_blank, refs, "org_code", org_text,
-                       "org_code is empty; give the organisation's code")
-        errors += _err(org_unknown, refs, "org_code", org_text,
-                       "unknown organisation {value!r}; load it first (qidash load "
-                       "organisations) or correct the code")
+    org_blank, org_unknown, org_pos, org_id, org_errors = _check_orgs(org_code, org_ids, refs)
+    errors += org_errors
     bad |= org_blank | org_unknown
 
     # indicator
     info = indicators.frame
-    ind_blank = ind_id.isna().to_numpy()
-    ind_pos = info.index.get_indexer(ind_id.astype(object)) if n else np.zeros(0, np.int64)
-    ind_unknown = ~ind_blank & (ind_pos < 0)
-    if ind_blank.any() or ind_unknown.any():
-        ind_text = ind_id.to_numpy(dtype=object)
-        errors += _err(ind_blank, refs, "indicator_id", ind_text,
-                       "indicator_id is empty; give the indicator's id")
-        errors += _err(ind_unknown, refs, "indicator_id", ind_text,
-                       "unknown indicator {value!r}; load its definition first (qidash load "
-                       "indicators) or correct the id")
+    ind_blank, ind_unknown, ind_pos, ind_errors = _check_indicator_ids(ind_id, info, refs)
+    errors += ind_errors
     bad |= ind_blank | ind_unknown
     # a sentinel last row answers for unknown indicators (position -1)
     value_type = np.append(info["value_type"].to_numpy(dtype=object), _NONE)[ind_pos]
@@ -260,47 +239,8 @@ def validate_values(
     lci = frame["lower_ci"].to_numpy(dtype="float64") if n else np.zeros(0)
     uci = frame["upper_ci"].to_numpy(dtype="float64") if n else np.zeros(0)
     suppressed = frame["suppressed"].to_numpy(dtype=bool) if n else np.zeros(0, bool)
-    with np.errstate(invalid="ignore"):
-        neg_num = num < 0
-        neg_den = den < 0
-        errors += _err(neg_num, refs, "numerator", num,
-                       "numerator {value} is negative; counts cannot be below 0")
-        errors += _err(neg_den, refs, "denominator", den,
-                       "denominator {value} is negative; counts cannot be below 0")
-        is_prop = value_type == "proportion"
-        over = is_prop & (num > den)
-        over_msg = np.empty(n, dtype=object)
-        for i in np.flatnonzero(over):
-            over_msg[i] = (f"numerator {_fmt(num[i])} is above the denominator {_fmt(den[i])}: "
-                           "a proportion's numerator must be part of its denominator")
-        errors += _err(over, refs, "numerator", num, over_msg)
-        zero_den = (den == 0) & (num > 0) & ~is_prop
-        errors += _err(zero_den, refs, "denominator", den,
-                       "denominator is 0 but the numerator is above 0; correct the counts")
-        ci_order = lci > uci
-        errors += _err(ci_order, refs, "lower_ci", lci,
-                       "lower_ci {value} is above upper_ci; swap or correct the interval")
-        # counts: bounded above, and no vanishing positive counts
-        count_bad = np.zeros(n, bool)
-        for col, x in (("numerator", num), ("denominator", den)):
-            huge = x > MAX_COUNT
-            errors += _err(huge, refs, col, x,
-                           f"{col} {{value}} is above {MAX_COUNT:,.0f}: not a count (check "
-                           "the units or the export)")
-            part = (x > 0) & (x < MIN_POSITIVE_COUNT)
-            errors += _err(part, refs, col, x,
-                           f"{col} {{value}} is above 0 but below {MIN_POSITIVE_COUNT:g}: not a "
-                           "count of people or events (check the units or the export)")
-            count_bad |= huge | part
-        big = np.abs(val) > MAX_VALUE
-        for col, x in (("lower_ci", lci), ("upper_ci", uci)):
-            big_ci = np.abs(x) > MAX_VALUE
-            errors += _err(big_ci, refs, col, x, f"{col} {{value}} is beyond +/-{MAX_VALUE:,.0f}; "
-                           "check the units or the export")
-            big |= big_ci
-        errors += _err(np.abs(val) > MAX_VALUE, refs, "value", val,
-                       f"value {{value}} is beyond +/-{MAX_VALUE:,.0f}; check the units or the "
-                       "export")
+    numbers_bad, number_errors = _check_numbers(num, den, val, lci, uci, value_type, refs)
+    errors += number_errors
     has_num = ~np.isnan(num)
     has_den = ~np.isnan(den)
     has_val = ~np.isnan(val)
@@ -314,7 +254,7 @@ def validate_values(
     errors += _err(none, refs, "value", val,
                    "no value: give numerator and denominator, or value, or mark the row "
                    "suppressed (*)")
-    bad |= neg_num | neg_den | over | zero_den | ci_order | no_value | count_bad | big
+    bad |= numbers_bad | no_value
 
     # derive
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -329,30 +269,10 @@ def validate_values(
 
     # duplicates among rows whose key is valid: one integer per (org, indicator, period)
     key_ok = ~(org_blank | org_unknown | ind_blank | ind_unknown | period_bad)
-    if key_ok.any():
-        # two labels of one period ("2019/20", "2019-20") are one key
-        canon_pos, _ = pd.factorize(periods["period_label"].astype(str) + "|"
-                                    + periods["period_type"].astype(str))
-        key = (org_pos.astype(np.int64) * (len(info) + 1) + ind_pos) * (len(periods) + 1) \
-            + np.asarray(canon_pos)[period_pos]
-        key = np.where(key_ok, key, -1 - np.arange(n))  # invalid keys never collide
-        dup_s = pd.Series(key).duplicated(keep=False).to_numpy()
-        if dup_s.any():
-            dup_idx = np.flatnonzero(dup_s)
-            first = pd.Series(refs[dup_idx]).groupby(key[dup_idx]).transform("first").to_numpy()
-            msgs = np.empty(n, dtype=object)
-            labels = periods["period_label"].to_numpy(dtype=object)
-            for j, i in enumerate(dup_idx):
-                fr = first[j]
-                msgs[i] = (
-                    f"duplicate: {org_code.iloc[i]}, {ind_id.iloc[i]}, "
-                    f"{labels[period_pos[i]]} appears more than once in the file "
-                    + (f"(first at line {fr})" if fr != refs[i] else "(this is the first; see "
-                       "the later copies)")
-                    + "; keep one row per organisation, indicator and period"
-                )
-            errors += _err(dup_s, refs, "period", period.to_numpy(dtype=object), msgs)
-            bad |= dup_s
+    dup_s, dup_errors = _duplicate_keys(key_ok, org_pos, ind_pos, len(info), periods, period_pos,
+                                        refs, org_code, ind_id, period)
+    errors += dup_errors
+    bad |= dup_s
 
     good = ~bad
     pl = periods["period_label"].to_numpy(dtype=object)
@@ -412,6 +332,134 @@ def _check_contract(clean: pd.DataFrame, period_labels: np.ndarray,
 
 def _obj(a: np.ndarray) -> pd.Series:
     return pd.Series(a, dtype=object, copy=False)
+
+
+def _look_up(codes: pd.Series, index: pd.Index, refs: np.ndarray, column: str, empty: str,
+             unknown: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[RowError]]:
+    """Codes looked up in ``index`` (vectorised): ``(blank, unknown, position or -1,
+    errors)``, the errors saying ``empty`` or ``unknown`` (with ``{value!r}``)."""
+    blank = codes.isna().to_numpy()
+    pos = index.get_indexer(codes.astype(object)) if len(codes) else np.zeros(0, np.int64)
+    missing = ~blank & (pos < 0)
+    errors: list[RowError] = []
+    if blank.any() or missing.any():
+        text = codes.to_numpy(dtype=object)
+        errors += _err(blank, refs, column, text, empty)
+        errors += _err(missing, refs, column, text, unknown)
+    return blank, missing, pos, errors
+
+
+def _check_orgs(org_code: pd.Series, org_ids: dict[str, int], refs: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[RowError]]:
+    """Organisation codes looked up: ``(blank, unknown, position in org_ids or -1, database
+    id or -1, errors)``."""
+    org_blank, org_unknown, org_pos, errors = _look_up(
+        org_code, pd.Index(list(org_ids.keys()), dtype=object), refs, "org_code",
+        "org_code is empty; give the organisation's code",
+        "unknown organisation {value!r}; load it first (qidash load organisations) or correct "
+        "the code")
+    org_values = np.fromiter(org_ids.values(), dtype=np.int64, count=len(org_ids))
+    org_id = np.where(org_pos >= 0, org_values[np.maximum(org_pos, 0)] if len(org_values)
+                      else 0, -1)
+    return org_blank, org_unknown, org_pos, org_id, errors
+
+
+def _check_indicator_ids(ind_id: pd.Series, info: pd.DataFrame, refs: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[RowError]]:
+    """Indicator ids looked up in the definitions: ``(blank, unknown, position in info or
+    -1, errors)``."""
+    return _look_up(ind_id, info.index, refs, "indicator_id",
+                    "indicator_id is empty; give the indicator's id",
+                    "unknown indicator {value!r}; load its definition first (qidash load "
+                    "indicators) or correct the id")
+
+
+def _check_numbers(num: np.ndarray, den: np.ndarray, val: np.ndarray, lci: np.ndarray,
+                   uci: np.ndarray, value_type: np.ndarray, refs: np.ndarray
+                   ) -> tuple[np.ndarray, list[RowError]]:
+    """The rules on the numbers themselves: no negative counts, a proportion's numerator
+    within its denominator, no positive numerator over a zero denominator, intervals in
+    order, counts within bounds, values and intervals within +/- MAX_VALUE. Returns the rows
+    that break one, and the errors."""
+    n = len(num)
+    errors: list[RowError] = []
+    with np.errstate(invalid="ignore"):
+        neg_num = num < 0
+        neg_den = den < 0
+        errors += _err(neg_num, refs, "numerator", num,
+                       "numerator {value} is negative; counts cannot be below 0")
+        errors += _err(neg_den, refs, "denominator", den,
+                       "denominator {value} is negative; counts cannot be below 0")
+        is_prop = value_type == "proportion"
+        over = is_prop & (num > den)
+        over_msg = np.empty(n, dtype=object)
+        for i in np.flatnonzero(over):
+            over_msg[i] = (f"numerator {_fmt(num[i])} is above the denominator {_fmt(den[i])}: "
+                           "a proportion's numerator must be part of its denominator")
+        errors += _err(over, refs, "numerator", num, over_msg)
+        zero_den = (den == 0) & (num > 0) & ~is_prop
+        errors += _err(zero_den, refs, "denominator", den,
+                       "denominator is 0 but the numerator is above 0; correct the counts")
+        ci_order = lci > uci
+        errors += _err(ci_order, refs, "lower_ci", lci,
+                       "lower_ci {value} is above upper_ci; swap or correct the interval")
+        # counts: bounded above, and no vanishing positive counts
+        count_bad = np.zeros(n, bool)
+        for col, x in (("numerator", num), ("denominator", den)):
+            huge = x > MAX_COUNT
+            errors += _err(huge, refs, col, x,
+                           f"{col} {{value}} is above {MAX_COUNT:,.0f}: not a count (check "
+                           "the units or the export)")
+            part = (x > 0) & (x < MIN_POSITIVE_COUNT)
+            errors += _err(part, refs, col, x,
+                           f"{col} {{value}} is above 0 but below {MIN_POSITIVE_COUNT:g}: not a "
+                           "count of people or events (check the units or the export)")
+            count_bad |= huge | part
+        big = np.abs(val) > MAX_VALUE
+        for col, x in (("lower_ci", lci), ("upper_ci", uci)):
+            big_ci = np.abs(x) > MAX_VALUE
+            errors += _err(big_ci, refs, col, x, f"{col} {{value}} is beyond +/-{MAX_VALUE:,.0f}; "
+                           "check the units or the export")
+            big |= big_ci
+        errors += _err(np.abs(val) > MAX_VALUE, refs, "value", val,
+                       f"value {{value}} is beyond +/-{MAX_VALUE:,.0f}; check the units or the "
+                       "export")
+    return neg_num | neg_den | over | zero_den | ci_order | count_bad | big, errors
+
+
+def _duplicate_keys(key_ok: np.ndarray, org_pos: np.ndarray, ind_pos: np.ndarray,
+                    n_indicators: int, periods: pd.DataFrame, period_pos: np.ndarray,
+                    refs: np.ndarray, org_code: pd.Series, ind_id: pd.Series,
+                    period: pd.Series) -> tuple[np.ndarray, list[RowError]]:
+    """Rows whose valid (organisation, indicator, period) key another row repeats (two labels
+    of one period are one key), each naming the first copy's line; and the errors."""
+    n = len(key_ok)
+    errors: list[RowError] = []
+    dup_s = np.zeros(n, bool)
+    if key_ok.any():
+        # two labels of one period ("2019/20", "2019-20") are one key
+        canon_pos, _ = pd.factorize(periods["period_label"].astype(str) + "|"
+                                    + periods["period_type"].astype(str))
+        key = (org_pos.astype(np.int64) * (n_indicators + 1) + ind_pos) * (len(periods) + 1) \
+            + np.asarray(canon_pos)[period_pos]
+        key = np.where(key_ok, key, -1 - np.arange(n))  # invalid keys never collide
+        dup_s = pd.Series(key).duplicated(keep=False).to_numpy()
+        if dup_s.any():
+            dup_idx = np.flatnonzero(dup_s)
+            first = pd.Series(refs[dup_idx]).groupby(key[dup_idx]).transform("first").to_numpy()
+            msgs = np.empty(n, dtype=object)
+            labels = periods["period_label"].to_numpy(dtype=object)
+            for j, i in enumerate(dup_idx):
+                fr = first[j]
+                msgs[i] = (
+                    f"duplicate: {org_code.iloc[i]}, {ind_id.iloc[i]}, "
+                    f"{labels[period_pos[i]]} appears more than once in the file "
+                    + (f"(first at line {fr})" if fr != refs[i] else "(this is the first; see "
+                       "the later copies)")
+                    + "; keep one row per organisation, indicator and period"
+                )
+            errors += _err(dup_s, refs, "period", period.to_numpy(dtype=object), msgs)
+    return dup_s, errors
 
 
 def _refs(s: pd.Series) -> np.ndarray:
