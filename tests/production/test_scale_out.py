@@ -24,7 +24,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.production.conftest import DEMO, PY, REPO, child_env, load_demo_base
+from tests.conftest import REPO
+from tests.production.faults import DEMO, PY, child_env, load_demo_base
 
 INDICATOR = "ae_4hr_all"
 PERIOD = "2019-03"
