@@ -260,6 +260,36 @@ def check_confidence(confidence: float) -> float:
     )
 
 
+def interval_arrays(
+    indicator: IndicatorMeta, confidence: float, numerator: np.ndarray,
+    denominator: np.ndarray, value: np.ndarray, lower_ci: np.ndarray, upper_ci: np.ndarray,
+    suppressed: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(value, lower, upper)`` in display units from the stored columns as float arrays
+    (``suppressed`` bool): the rules of :func:`with_intervals`, without a frame (a profile
+    computes them for one short series per indicator, where building frames cost more than
+    the arithmetic)."""
+    from core.stats.intervals import value_intervals
+
+    num, den = numerator, denominator
+    computed = value_intervals(
+        indicator.value_type, num, den, confidence=confidence / 100.0,
+        multiplier=indicator.multiplier,
+    )
+    has_parts = np.isfinite(num) & (
+        np.isfinite(den) & (den > 0) if indicator.value_type != "count" else True
+    )
+    stored = value
+    shown = np.where(has_parts, computed["value"].to_numpy(), stored)
+    if indicator.value_type == "mean":
+        shown = np.where(np.isfinite(stored), stored, shown)  # a mean's published value wins
+    pub_ok = confidence == 95.0
+    lower = np.where(has_parts, computed["lower"].to_numpy(), lower_ci if pub_ok else np.nan)
+    upper = np.where(has_parts, computed["upper"].to_numpy(), upper_ci if pub_ok else np.nan)
+    return (np.where(suppressed, np.nan, shown), np.where(suppressed, np.nan, lower),
+            np.where(suppressed, np.nan, upper))
+
+
 def with_intervals(
     frame: pd.DataFrame, indicator: IndicatorMeta, confidence: float
 ) -> pd.DataFrame:
@@ -268,37 +298,16 @@ def with_intervals(
     Rows with a numerator and a positive denominator get the engine's interval for the value
     type (:func:`core.stats.value_intervals`: Wilson, Byar/exact Poisson, Student-t); rows with
     only a published value keep it, with the published interval at 95% (publications give
-    95% limits) and none at 99.8%. Suppressed rows have no value and no interval.
+    95% limits) and none at 99.8%. Suppressed rows have no value and no interval
+    (:func:`interval_arrays` on the frame's columns).
     """
-    from core.stats.intervals import value_intervals
-
     out = frame.copy()
-    num = out["numerator"].to_numpy(dtype=float)
-    den = out["denominator"].to_numpy(dtype=float)
-    computed = value_intervals(
-        indicator.value_type, num, den, confidence=confidence / 100.0,
-        multiplier=indicator.multiplier,
+    out["value"], out["lower"], out["upper"] = interval_arrays(
+        indicator, confidence, out["numerator"].to_numpy(dtype=float),
+        out["denominator"].to_numpy(dtype=float), out["value"].to_numpy(dtype=float),
+        out["lower_ci"].to_numpy(dtype=float), out["upper_ci"].to_numpy(dtype=float),
+        out["suppressed"].to_numpy(dtype=bool),
     )
-    has_parts = np.isfinite(num) & (
-        np.isfinite(den) & (den > 0) if indicator.value_type != "count" else True
-    )
-    stored = out["value"].to_numpy(dtype=float)
-    value = np.where(has_parts, computed["value"].to_numpy(), stored)
-    if indicator.value_type == "mean":
-        value = np.where(np.isfinite(stored), stored, value)  # a mean's published value wins
-    pub_ok = confidence == 95.0
-    lower = np.where(
-        has_parts, computed["lower"].to_numpy(),
-        out["lower_ci"].to_numpy(dtype=float) if pub_ok else np.nan,
-    )
-    upper = np.where(
-        has_parts, computed["upper"].to_numpy(),
-        out["upper_ci"].to_numpy(dtype=float) if pub_ok else np.nan,
-    )
-    sup = out["suppressed"].to_numpy(dtype=bool)
-    out["value"] = np.where(sup, np.nan, value)
-    out["lower"] = np.where(sup, np.nan, lower)
-    out["upper"] = np.where(sup, np.nan, upper)
     return out
 
 
