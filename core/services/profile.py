@@ -35,6 +35,7 @@ from core.services.indicators import IndicatorMeta, list_indicator_meta
 from core.services.organisations import OrgRef, descendant_ids, get_org
 from core.services.peers import lowest_type
 from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
+from core.services.rebases import org_rebase_periods
 from core.services.spc import (
     accepted_rebase_map,
     latest_icons,
@@ -464,6 +465,7 @@ def profile(
                 for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci")]
     own_sup = own["suppressed"].to_numpy(dtype=bool)
     own_labels = own["period"].to_numpy(dtype=object)
+    rebases = org_rebase_periods(conn, org.id)  # one query, not one per indicator
     out = []
     for ps, r in zip(all_stats, chosen.itertuples(), strict=True):
         ind = metas[r.indicator_id]
@@ -481,9 +483,8 @@ def profile(
         num, den, val, lo, hi = (c[at] for c in own_cols)
         shown, _, _ = interval_arrays(ind, 95.0, num, den, val, lo, hi, own_sup[at])
         out[-1]["spc_variation"], out[-1]["spc_assurance"] = _latest_icon(
-            own_labels[at].tolist(), shown, ind,
-            r.period_type, accepted_rebase_map(conn, [org.id], ind.id,
-                                               r.period_type).get(org.id),
+            own_labels[at].tolist(), shown, ind, r.period_type,
+            rebases.get((ind.id, r.period_type)),
         )
         if rule is not None:
             _disclose_profile_row(out[-1], ps, me, rule)
