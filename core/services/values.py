@@ -269,10 +269,10 @@ def interval_arrays(
     (``suppressed`` bool): the rules of :func:`with_intervals`, without a frame (a profile
     computes them for one short series per indicator, where building frames cost more than
     the arithmetic)."""
-    from core.stats.intervals import value_intervals
+    from core.stats.intervals import interval_arrays as engine_intervals
 
     num, den = numerator, denominator
-    computed = value_intervals(
+    c_value, c_lower, c_upper = engine_intervals(  # value_intervals without its frame
         indicator.value_type, num, den, confidence=confidence / 100.0,
         multiplier=indicator.multiplier,
     )
@@ -280,12 +280,12 @@ def interval_arrays(
         np.isfinite(den) & (den > 0) if indicator.value_type != "count" else True
     )
     stored = value
-    shown = np.where(has_parts, computed["value"].to_numpy(), stored)
+    shown = np.where(has_parts, c_value, stored)
     if indicator.value_type == "mean":
         shown = np.where(np.isfinite(stored), stored, shown)  # a mean's published value wins
     pub_ok = confidence == 95.0
-    lower = np.where(has_parts, computed["lower"].to_numpy(), lower_ci if pub_ok else np.nan)
-    upper = np.where(has_parts, computed["upper"].to_numpy(), upper_ci if pub_ok else np.nan)
+    lower = np.where(has_parts, c_lower, lower_ci if pub_ok else np.nan)
+    upper = np.where(has_parts, c_upper, upper_ci if pub_ok else np.nan)
     return (np.where(suppressed, np.nan, shown), np.where(suppressed, np.nan, lower),
             np.where(suppressed, np.nan, upper))
 
