@@ -219,3 +219,58 @@ def test_a_valid_values_load_does_not_import_pandera(tmp_path):
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
 
+
+@pytest.mark.parametrize(("data", "padded"), [
+    (b"a,b\nc,d\n", False), (b"a,b\r\nc,d\r\n", False), (b"", False),
+    (b"a, b\n", True), (b"a,b\tc\n", True), (b"a,b\rc,d\n", True), (b"a,b\r\n\r\r\n", True),
+    (b"a,\xc2\xa0b\n", True), (b"a,b\x0c\n", True), (b"a,b\r", True),
+])
+def test_has_padding_is_false_only_when_no_cell_can_hold_white_space(data, padded):
+    from etl.formats._common import has_padding
+
+    assert has_padding(Source.of(data, "p.csv")) is padded
+
+
+@pytest.mark.parametrize("pad", [" ", "\t", "\u00a0", "\u3000"])
+def test_padding_is_stripped_from_cells_whatever_the_white_space(pad):
+    """Cells are stripped of every kind of white space (the check that skips stripping for a
+    file without any must not miss one)."""
+    r = check("org_code,indicator_id,period,numerator,denominator\n"
+              f"P1{pad},{pad}mmr1,2019/20{pad},90,100\nP2,mmr1,2019/20,{pad},50\n")
+    assert r.clean["org_id"].tolist() == [ORGS["P1"]]
+    assert [(e.line, e.column) for e in r.errors] == [(3, "numerator")]
+
+
+@pytest.mark.parametrize(("data", "plain"), [
+    (b"org_code,indicator_id,period,numerator,denominator\n" + b"".join(
+        b"P%d,mmr1,20%02d/%02d,%d,%d\n" % (i % 3, i % 90, i % 90 + 1, i, i + 5)
+        for i in range(23)), True),
+    (b'"org_code","indicator_id","period","numerator","denominator"\r\n'
+     b"P1,mmr1,2019/20,1,2\r\nP2,mmr1,2019/20,,\r\n,,,,\r\nP3,rate,2019,4,5", True),
+    (b"\xef\xbb\xbforg_code,indicator_id,period,value,note\nP1,mmr1,2019/20,1,x\n"
+     b"P2,mmr1,2019/20,2,\nP1,rate,2019,3,y\nP2,rate,2019,*,z\nP1,mmr1,2020/21,1,\n", True),
+    (b"org_code,indicator_id,period,value\nP1,mmr1,2019/20,1\nP2,mmr1,2019/20\n"
+     b"P1,rate,2019,3,9,9\nP2,rate,2019,4\n", False),
+    (b"org_code,indicator_id,period,value\nP1,mmr1,2019/20,1\nP2,mmr1,2019/20,2\n"
+     b"P1,rate,2019,3\n\nP2,rate,2019,4\n", False),
+    (b'org_code,indicator_id,period,value\nP1,mmr1,2019/20,1\nP2,mmr1,"2019/20",2\n', False),
+])
+def test_plain_files_read_by_arrow_give_what_pandas_gives(data, plain, monkeypatch):
+    """Past the first chunk a plain file is read by Arrow's CSV reader: the same cells, line
+    references and errors as pandas' reader, which reads every other file."""
+    from etl.formats import _common
+    from etl.formats._common import FileError, read_csv_chunks
+
+    source = Source.of(data, "p.csv")
+    used = []
+    arrow_chunks = _common._arrow_chunks
+    monkeypatch.setattr(_common, "_arrow_chunks", lambda *a: used.append(a) or arrow_chunks(*a))
+    out = []
+    for fast in (True, False):
+        try:
+            header, chunks = read_csv_chunks(source, chunk_rows=2, fast=fast)
+            out.append((header, [(t.frame.to_dict("list"), t.refs.tolist()) for t in chunks]))
+        except FileError as exc:
+            out.append(str(exc))
+    assert out[0] == out[1]
+    assert bool(used) is plain
