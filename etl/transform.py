@@ -334,7 +334,10 @@ def _look_up(codes: pd.Series, index: pd.Index, refs: np.ndarray, column: str, e
     """Codes looked up in ``index`` (vectorised): ``(blank, unknown, position or -1,
     errors)``, the errors saying ``empty`` or ``unknown`` (with ``{value!r}``)."""
     blank = codes.isna().to_numpy()
-    pos = index.get_indexer(codes.astype(object)) if len(codes) else np.zeros(0, np.int64)
+    # each distinct code is looked up once (a chunk has thousands, not a Python string a row)
+    found, uniques = pd.factorize(codes, use_na_sentinel=True)
+    pos = np.append(index.get_indexer(np.asarray(uniques, dtype=object)), -1)[found] \
+        if len(codes) else np.zeros(0, np.int64)
     missing = ~blank & (pos < 0)
     errors: list[RowError] = []
     if blank.any() or missing.any():
