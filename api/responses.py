@@ -82,14 +82,37 @@ def _rows(cols: tuple[str, ...], arrays: list[list[Any]]) -> list[dict[str, Any]
     """One dict per row (keys in ``cols`` order) from one list of values per column.
 
     Every row starts as a copy of a dict that already holds every key (copying a small dict is
-    one memory copy, no hashing) and is then filled column by column, so each assignment
-    replaces a value instead of inserting a key. For 6,500 rows x 13 fields this takes 3.2 ms
-    against 3.0 ms for a generated dict-display function per row and 5.4 ms for
-    ``dict(zip(cols, row))`` per row (best of 40 interleaved runs).
+    one memory copy, no hashing) and is then filled, eight columns per pass over the rows
+    (then four, then one): each assignment replaces a value instead of inserting a key, and
+    the loop's own cost is paid once per eight values instead of once per value. For 6,500
+    rows x 13 fields (best of 60 interleaved runs) this takes 2.30-2.37 ms, as fast as the
+    ``eval``-generated dict-display function used before (2.27-2.29 ms), against 2.9-3.0 ms
+    filling one column per pass and about 5 ms for ``dict(zip(cols, row))`` per row.
     """
     template = dict.fromkeys(cols)
     rows = list(map(dict.copy, repeat(template, len(arrays[0]))))
-    for col, values in zip(cols, arrays, strict=True):
+    i, n = 0, len(cols)
+    while n - i >= 8:
+        k0, k1, k2, k3, k4, k5, k6, k7 = cols[i:i + 8]
+        for row, v0, v1, v2, v3, v4, v5, v6, v7 in zip(rows, *arrays[i:i + 8], strict=True):
+            row[k0] = v0
+            row[k1] = v1
+            row[k2] = v2
+            row[k3] = v3
+            row[k4] = v4
+            row[k5] = v5
+            row[k6] = v6
+            row[k7] = v7
+        i += 8
+    if n - i >= 4:
+        k0, k1, k2, k3 = cols[i:i + 4]
+        for row, v0, v1, v2, v3 in zip(rows, *arrays[i:i + 4], strict=True):
+            row[k0] = v0
+            row[k1] = v1
+            row[k2] = v2
+            row[k3] = v3
+        i += 4
+    for col, values in zip(cols[i:], arrays[i:], strict=True):
         for row, value in zip(rows, values, strict=True):
             row[col] = value
     return rows
@@ -114,10 +137,13 @@ def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = N
 
 def _array_values(a: np.ndarray) -> list[Any]:
     # the same values as _column_values gives for a frame column holding this array
-    if a.dtype.kind in "fiub" or not pd.isna(a).any():  # one vectorised check, as hasnans
-        return a.tolist()
+    values = a.tolist()
+    if a.dtype.kind in "fiub" or set(map(type, values)) <= {str}:
+        return values  # text only has no missing value (the check costs 0.1 ms, isna 0.3)
+    if not pd.isna(a).any():  # one vectorised check, as hasnans
+        return values
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
-            for v in a.tolist()]
+            for v in values]
 
 
 def column_records(columns: Mapping[str, np.ndarray], names: list[str] | tuple[str, ...]

@@ -243,7 +243,12 @@ def comparison(
         conn, ind, per, peers, org_type=org_type, active_only=active_only,
         similar_attributes=similar_attributes, similar_k=similar_k,
     )
-    values, peer_set = fetch_value_columns(conn, ind.id, per, peer_set)
+    # the published value and interval are shown only for rows without counts (the others
+    # are the engine's), except a mean's published value, which wins wherever it is stored
+    values, peer_set = fetch_value_columns(
+        conn, ind.id, per, peer_set,
+        published="all" if ind.value_type == "mean" else "without_counts",
+    )
     fixed = _benchmark(conn, ind, per, benchmark, conf)
     cols, res = _compare_columns(
         values, ind, conf, None if fixed is None else fixed.value

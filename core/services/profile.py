@@ -35,13 +35,14 @@ from core.services.indicators import IndicatorMeta, list_indicator_meta
 from core.services.organisations import OrgRef, descendant_ids, get_org
 from core.services.peers import lowest_type
 from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
+from core.services.rebases import org_rebase_periods
 from core.services.spc import (
     accepted_rebase_map,
     latest_icons,
     latest_judgement,
     period_sequence,
 )
-from core.services.values import fetch_value_arrays, with_intervals
+from core.services.values import fetch_value_arrays, interval_arrays, with_intervals
 
 PROFILE_COLUMNS = (
     "indicator_id", "indicator_name", "domain", "polarity", "unit", "decimals", "period",
@@ -458,6 +459,13 @@ def profile(
     pairs = [(r.indicator_id, int(r.period_id)) for r in chosen.itertuples()]
     all_stats = peer_stats(conn, metas, pairs, org.org_type, conf, active_only)
     rule = active_rule()
+    # the organisation's own columns once as arrays: each indicator's series is a slice of
+    # them (a frame per indicator cost more than its SPC: about 10 ms per indicator)
+    own_cols = [own[c].to_numpy(dtype=float)
+                for c in ("numerator", "denominator", "value", "lower_ci", "upper_ci")]
+    own_sup = own["suppressed"].to_numpy(dtype=bool)
+    own_labels = own["period"].to_numpy(dtype=object)
+    rebases = org_rebase_periods(conn, org.id)  # one query, not one per indicator
     out = []
     for ps, r in zip(all_stats, chosen.itertuples(), strict=True):
         ind = metas[r.indicator_id]
@@ -471,12 +479,12 @@ def profile(
             ps = _make_stats(ind, pv, conf)
             me = len(ps.org_id) - 1
         out.append(_profile_row(ind, r, ps, me, level))
-        series = own.iloc[where[(ind.id, r.period_type)]]
-        values = with_intervals(series, ind, 95.0)
+        at = where[(ind.id, r.period_type)]
+        num, den, val, lo, hi = (c[at] for c in own_cols)
+        shown, _, _ = interval_arrays(ind, 95.0, num, den, val, lo, hi, own_sup[at])
         out[-1]["spc_variation"], out[-1]["spc_assurance"] = _latest_icon(
-            values["period"].tolist(), values["value"].to_numpy(dtype=float), ind,
-            r.period_type, accepted_rebase_map(conn, [org.id], ind.id,
-                                               r.period_type).get(org.id),
+            own_labels[at].tolist(), shown, ind, r.period_type,
+            rebases.get((ind.id, r.period_type)),
         )
         if rule is not None:
             _disclose_profile_row(out[-1], ps, me, rule)

@@ -172,6 +172,18 @@ def active_rebase_periods(conn: Conn, org_ids: list[int] | None, indicator_id: s
     return out
 
 
+def org_rebase_periods(conn: Conn, org_id: int) -> dict[tuple[str, str], list[str]]:
+    """Accepted rebase periods of every series of one organisation, by (indicator id,
+    period type): :func:`active_rebase_periods` for all its indicators in one query (a
+    profile needs them for every indicator it shows)."""
+    stmt = select(Rebase.indicator_id, Rebase.period_type, Rebase.period).where(
+        Rebase.org_id == org_id, Rebase.withdrawn_at.is_(None))
+    out: dict[tuple[str, str], list[str]] = {}
+    for indicator_id, period_type, period in conn.execute(stmt).all():
+        out.setdefault((str(indicator_id), str(period_type)), []).append(str(period))
+    return out
+
+
 def day(when: Any) -> str:
     """"3 December 2026" (the words pages and slides use for when a rebase was accepted)."""
     if isinstance(when, dt.datetime | dt.date):

@@ -95,12 +95,45 @@ _PACKED_SQL = (
 )
 _PACKED_ROW = np.dtype([("org_id", ">i4"), ("values", ">f8", 5), ("suppressed", "u1")])
 
+#: PostgreSQL, ``published="without_counts"``: the counts of every row packed in one bytea
+#: (21 bytes a row: int4 org id, numerator, denominator, bool), and the published value and
+#: interval (28 bytes) only of the rows without finite counts and a positive denominator
+#: (:func:`_without_counts`), in the same scan order; packing costs the server about 0.4 ms
+#: per column for 6,400 rows, so this is about 1.3 ms less than :data:`_PACKED_SQL`
+_COUNTS_SQL = (
+    "SELECT string_agg(int4send(org_id) || float8send(coalesce(numerator, 'NaN')) || "
+    "float8send(coalesce(denominator, 'NaN')) || boolsend(coalesce(suppressed, false)), ''), "
+    "string_agg(float8send(coalesce(value, 'NaN')) || float8send(coalesce(lower_ci, 'NaN')) "
+    "|| float8send(coalesce(upper_ci, 'NaN')), '') FILTER (WHERE NOT coalesce("
+    "numerator > '-Infinity' AND numerator < 'Infinity' AND denominator > 0 "
+    "AND denominator < 'Infinity', false)) FROM indicator_values "
+    "WHERE ikey = (SELECT ikey FROM indicators WHERE id = %s) AND period_id = %s"
+)
+_COUNTS_ROW = np.dtype([("org_id", ">i4"), ("counts", ">f8", 2), ("suppressed", "u1")])
+_PUBLISHED_ROW = np.dtype([("values", ">f8", 3)])
+
+
+def _without_counts(counts: np.ndarray) -> np.ndarray:
+    """Rows whose numerator or denominator is missing or not finite, or whose denominator is
+    not positive: the filter of :data:`_COUNTS_SQL`, evaluated on the same float8 values (a
+    NULL arrives as NaN; PostgreSQL's NaN is above every number, so it fails ``< Infinity``
+    as it fails ``isfinite``)."""
+    num, den = counts[:, 0], counts[:, 1]
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(num) & np.isfinite(den) & (den > 0))
+
 
 def fetch_value_arrays(
-    conn: Conn, indicator_id: str, period_id: int, org_ids: tuple[int, ...] | None
+    conn: Conn, indicator_id: str, period_id: int, org_ids: tuple[int, ...] | None,
+    published: str = "all",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(org ids, numerator/denominator/value/lower_ci/upper_ci as an (n, 5) float array
     with NaN for NULL, suppressed)`` of one indicator and period, in no particular order.
+
+    ``published="without_counts"``: the stored value and interval only where they can be
+    shown, in rows without finite counts and a positive denominator (:func:`with_intervals`
+    computes the others from the counts); NaN in the other rows on PostgreSQL, where they are
+    then not read (other databases read them all).
 
     On PostgreSQL the rows arrive packed in one binary value that numpy reads in place:
     about half the client time of fetching 6,400 rows as tuples and converting them (no
@@ -110,13 +143,24 @@ def fetch_value_arrays(
         return np.empty(0, np.int64), np.empty((0, 5)), np.empty(0, bool)
     c = core_conn(conn)
     if c.dialect.name == "postgresql" and c.dialect.driver == "psycopg":
-        sql, params = _PACKED_SQL, [indicator_id, period_id]
+        narrow = published == "without_counts"
+        sql, params = (_COUNTS_SQL if narrow else _PACKED_SQL), [indicator_id, period_id]
         if org_ids is not None:
             sql, params = sql + " AND org_id = ANY(%s)", [*params, list(org_ids)]
-        packed = driver_rows(c, sql, params)[0][0] or b""  # NULL when there are no rows
-        rec = np.frombuffer(packed, dtype=_PACKED_ROW)
-        return (rec["org_id"].astype(np.int64), rec["values"].astype(float),
-                rec["suppressed"] > 0)
+        row = driver_rows(c, sql, params)[0]
+        if not narrow:
+            rec = np.frombuffer(row[0] or b"", dtype=_PACKED_ROW)  # NULL when no rows
+            return (rec["org_id"].astype(np.int64), rec["values"].astype(float),
+                    rec["suppressed"] > 0)
+        rec = np.frombuffer(row[0] or b"", dtype=_COUNTS_ROW)
+        values = np.full((len(rec), 5), np.nan)
+        values[:, :2] = rec["counts"]
+        pub = np.frombuffer(row[1] or b"", dtype=_PUBLISHED_ROW)["values"]
+        without = _without_counts(values)
+        if int(without.sum()) != len(pub):  # cannot happen: the same test on the same values
+            raise RuntimeError("published values do not match the rows without counts")
+        values[without, 2:] = pub
+        return rec["org_id"].astype(np.int64), values, rec["suppressed"] > 0
     compiled = _values_sql(c.dialect) if org_ids is None else _compile(
         c, _values_select().where(IndicatorValue.org_id.in_(list(org_ids))))
     rows = _driver_fetch(c, *compiled, {"indicator_id": indicator_id, "period_id": period_id})
@@ -126,7 +170,7 @@ def fetch_value_arrays(
 
 
 def fetch_value_columns(
-    conn: Conn, indicator_id: str, period: PeriodRef, peers: PeerSet
+    conn: Conn, indicator_id: str, period: PeriodRef, peers: PeerSet, published: str = "all"
 ) -> tuple[dict[str, np.ndarray], PeerSet]:
     """One indicator's values in one period for a peer set, as one array per column of
     :data:`VALUE_COLUMNS` (rows ordered by organisation code), and the peer set with its type
@@ -137,9 +181,11 @@ def fetch_value_columns(
     from the :class:`OrgDirectory` of the data version, which also filters and orders the
     rows. For the default peer set (every organisation) without a type, rows of every type
     are read and the lowest level present is kept. A type with no rows raises
-    :class:`InvalidParameter` naming ``org_type``.
+    :class:`InvalidParameter` naming ``org_type``. ``published``: as for
+    :func:`fetch_value_arrays`.
     """
-    ids, nums, sup = fetch_value_arrays(conn, indicator_id, period.id, peers.org_ids)
+    ids, nums, sup = fetch_value_arrays(conn, indicator_id, period.id, peers.org_ids,
+                                        published)
     directory = org_directory(conn)
     pos = directory.positions(ids)
     if (pos < 0).any():
@@ -214,6 +260,36 @@ def check_confidence(confidence: float) -> float:
     )
 
 
+def interval_arrays(
+    indicator: IndicatorMeta, confidence: float, numerator: np.ndarray,
+    denominator: np.ndarray, value: np.ndarray, lower_ci: np.ndarray, upper_ci: np.ndarray,
+    suppressed: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(value, lower, upper)`` in display units from the stored columns as float arrays
+    (``suppressed`` bool): the rules of :func:`with_intervals`, without a frame (a profile
+    computes them for one short series per indicator, where building frames cost more than
+    the arithmetic)."""
+    from core.stats.intervals import interval_arrays as engine_intervals
+
+    num, den = numerator, denominator
+    c_value, c_lower, c_upper = engine_intervals(  # value_intervals without its frame
+        indicator.value_type, num, den, confidence=confidence / 100.0,
+        multiplier=indicator.multiplier,
+    )
+    has_parts = np.isfinite(num) & (
+        np.isfinite(den) & (den > 0) if indicator.value_type != "count" else True
+    )
+    stored = value
+    shown = np.where(has_parts, c_value, stored)
+    if indicator.value_type == "mean":
+        shown = np.where(np.isfinite(stored), stored, shown)  # a mean's published value wins
+    pub_ok = confidence == 95.0
+    lower = np.where(has_parts, c_lower, lower_ci if pub_ok else np.nan)
+    upper = np.where(has_parts, c_upper, upper_ci if pub_ok else np.nan)
+    return (np.where(suppressed, np.nan, shown), np.where(suppressed, np.nan, lower),
+            np.where(suppressed, np.nan, upper))
+
+
 def with_intervals(
     frame: pd.DataFrame, indicator: IndicatorMeta, confidence: float
 ) -> pd.DataFrame:
@@ -222,37 +298,16 @@ def with_intervals(
     Rows with a numerator and a positive denominator get the engine's interval for the value
     type (:func:`core.stats.value_intervals`: Wilson, Byar/exact Poisson, Student-t); rows with
     only a published value keep it, with the published interval at 95% (publications give
-    95% limits) and none at 99.8%. Suppressed rows have no value and no interval.
+    95% limits) and none at 99.8%. Suppressed rows have no value and no interval
+    (:func:`interval_arrays` on the frame's columns).
     """
-    from core.stats.intervals import value_intervals
-
     out = frame.copy()
-    num = out["numerator"].to_numpy(dtype=float)
-    den = out["denominator"].to_numpy(dtype=float)
-    computed = value_intervals(
-        indicator.value_type, num, den, confidence=confidence / 100.0,
-        multiplier=indicator.multiplier,
+    out["value"], out["lower"], out["upper"] = interval_arrays(
+        indicator, confidence, out["numerator"].to_numpy(dtype=float),
+        out["denominator"].to_numpy(dtype=float), out["value"].to_numpy(dtype=float),
+        out["lower_ci"].to_numpy(dtype=float), out["upper_ci"].to_numpy(dtype=float),
+        out["suppressed"].to_numpy(dtype=bool),
     )
-    has_parts = np.isfinite(num) & (
-        np.isfinite(den) & (den > 0) if indicator.value_type != "count" else True
-    )
-    stored = out["value"].to_numpy(dtype=float)
-    value = np.where(has_parts, computed["value"].to_numpy(), stored)
-    if indicator.value_type == "mean":
-        value = np.where(np.isfinite(stored), stored, value)  # a mean's published value wins
-    pub_ok = confidence == 95.0
-    lower = np.where(
-        has_parts, computed["lower"].to_numpy(),
-        out["lower_ci"].to_numpy(dtype=float) if pub_ok else np.nan,
-    )
-    upper = np.where(
-        has_parts, computed["upper"].to_numpy(),
-        out["upper_ci"].to_numpy(dtype=float) if pub_ok else np.nan,
-    )
-    sup = out["suppressed"].to_numpy(dtype=bool)
-    out["value"] = np.where(sup, np.nan, value)
-    out["lower"] = np.where(sup, np.nan, lower)
-    out["upper"] = np.where(sup, np.nan, upper)
     return out
 
 

@@ -164,15 +164,13 @@ def test_line_numbers_across_chunks_with_quoted_line_breaks(write):
     assert refs == ["2", "4", "6", "8", "10", "12"]
 
 
-def test_clean_rows_are_held_to_the_contract_beyond_the_pandera_sample(monkeypatch):
-    """pandera checks a sample of each chunk; the rest is checked with numpy, and a breach
-    anywhere is reported by pandera on the whole frame."""
+def test_clean_rows_are_held_to_the_contract_with_pandera_naming_a_breach():
+    """The contract is checked with numpy on every row, and a breach anywhere is reported by
+    pandera on the whole frame."""
     import numpy as np
     import pandera.errors
 
     from etl import transform
-
-    monkeypatch.setattr(transform, "CONTRACT_SAMPLE", 2)
     r = check("org_code,indicator_id,period,numerator,denominator\n"
               "P1,mmr1,2019/20,90,100\nP2,mmr1,2019/20,9,10\nP1,rate,2019,3,1500\n")
     assert len(r.clean) == 3
@@ -187,3 +185,92 @@ def test_clean_rows_are_held_to_the_contract_beyond_the_pandera_sample(monkeypat
     bad["period_type"] = np.array(["financial_year", "financial_year", "week"], dtype=object)
     with pytest.raises(pandera.errors.SchemaError, match="period_type"):
         transform._check_contract(bad, labels, np.array(["financial_year", "week"], dtype=object))
+    bad = r.clean.copy()
+    bad["org_id"] = bad["org_id"].astype("float64")  # a dtype the model does not allow
+    with pytest.raises(pandera.errors.SchemaError, match="org_id"):
+        transform._check_contract(bad, labels, types)
+    bad = r.clean.drop(columns="ref")
+    with pytest.raises(pandera.errors.SchemaError, match="ref"):
+        transform._check_contract(bad, labels, types)
+
+
+def test_a_valid_values_load_does_not_import_pandera(tmp_path):
+    """pandera (about 0.7 s to import) is loaded only to word a breach of the contract."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from etl import transform\n"
+        "from etl.extract import ReadOptions, Source\n"
+        "from etl.formats import canonical\n"
+        "info = transform.IndicatorInfo.from_rows([('mmr1', 'proportion', 100.0, None)])\n"
+        "ex = canonical.read(Source.of(b'org_code,indicator_id,period,numerator,denominator\\n'\n"
+        "                             b'P1,mmr1,2019/20,90,100\\n', 'v.csv'), 'values',\n"
+        "                    ReadOptions())\n"
+        "for frame, errs in ex.value_chunks:\n"
+        "    r = transform.validate_values(frame, org_ids={'P1': 1}, indicators=info,\n"
+        "                                  reader_errors=errs)\n"
+        "    assert len(r.clean) == 1 and not r.errors, r.errors\n"
+        "print('pandera' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("data", "padded"), [
+    (b"a,b\nc,d\n", False), (b"a,b\r\nc,d\r\n", False), (b"", False),
+    (b"a, b\n", True), (b"a,b\tc\n", True), (b"a,b\rc,d\n", True), (b"a,b\r\n\r\r\n", True),
+    (b"a,\xc2\xa0b\n", True), (b"a,b\x0c\n", True), (b"a,b\r", True),
+])
+def test_has_padding_is_false_only_when_no_cell_can_hold_white_space(data, padded):
+    from etl.formats._common import has_padding
+
+    assert has_padding(Source.of(data, "p.csv")) is padded
+
+
+@pytest.mark.parametrize("pad", [" ", "\t", "\u00a0", "\u3000"])
+def test_padding_is_stripped_from_cells_whatever_the_white_space(pad):
+    """Cells are stripped of every kind of white space (the check that skips stripping for a
+    file without any must not miss one)."""
+    r = check("org_code,indicator_id,period,numerator,denominator\n"
+              f"P1{pad},{pad}mmr1,2019/20{pad},90,100\nP2,mmr1,2019/20,{pad},50\n")
+    assert r.clean["org_id"].tolist() == [ORGS["P1"]]
+    assert [(e.line, e.column) for e in r.errors] == [(3, "numerator")]
+
+
+@pytest.mark.parametrize(("data", "plain"), [
+    (b"org_code,indicator_id,period,numerator,denominator\n" + b"".join(
+        b"P%d,mmr1,20%02d/%02d,%d,%d\n" % (i % 3, i % 90, i % 90 + 1, i, i + 5)
+        for i in range(23)), True),
+    (b'"org_code","indicator_id","period","numerator","denominator"\r\n'
+     b"P1,mmr1,2019/20,1,2\r\nP2,mmr1,2019/20,,\r\n,,,,\r\nP3,rate,2019,4,5", True),
+    (b"\xef\xbb\xbforg_code,indicator_id,period,value,note\nP1,mmr1,2019/20,1,x\n"
+     b"P2,mmr1,2019/20,2,\nP1,rate,2019,3,y\nP2,rate,2019,*,z\nP1,mmr1,2020/21,1,\n", True),
+    (b"org_code,indicator_id,period,value\nP1,mmr1,2019/20,1\nP2,mmr1,2019/20\n"
+     b"P1,rate,2019,3,9,9\nP2,rate,2019,4\n", False),
+    (b"org_code,indicator_id,period,value\nP1,mmr1,2019/20,1\nP2,mmr1,2019/20,2\n"
+     b"P1,rate,2019,3\n\nP2,rate,2019,4\n", False),
+    (b'org_code,indicator_id,period,value\nP1,mmr1,2019/20,1\nP2,mmr1,"2019/20",2\n', False),
+])
+def test_plain_files_read_by_arrow_give_what_pandas_gives(data, plain, monkeypatch):
+    """Past the first chunk a plain file is read by Arrow's CSV reader: the same cells, line
+    references and errors as pandas' reader, which reads every other file."""
+    from etl.formats import _common
+    from etl.formats._common import FileError, read_csv_chunks
+
+    source = Source.of(data, "p.csv")
+    used = []
+    arrow_chunks = _common._arrow_chunks
+    monkeypatch.setattr(_common, "_arrow_chunks", lambda *a: used.append(a) or arrow_chunks(*a))
+    out = []
+    for fast in (True, False):
+        try:
+            header, chunks = read_csv_chunks(source, chunk_rows=2, fast=fast)
+            out.append((header, [(t.frame.to_dict("list"), t.refs.tolist()) for t in chunks]))
+        except FileError as exc:
+            out.append(str(exc))
+    assert out[0] == out[1]
+    assert bool(used) is plain

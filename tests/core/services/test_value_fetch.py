@@ -113,3 +113,56 @@ def test_directory_follows_the_data_version(engine, session: Session, net) -> No
     assert row["numerator"] == 5.0
     assert frame["org_code"].tolist() == sorted(frame["org_code"].tolist())
     assert np.isin(new_id, org_directory(session).ids)
+
+
+def test_published_values_only_without_counts(session: Session, net) -> None:  # type: ignore[no-untyped-def]
+    """``published="without_counts"`` reads the same ids, counts and suppression, and the
+    published value and interval of every row without finite counts and a positive
+    denominator (on PostgreSQL the others are not read: NaN); a comparison built from it is
+    the one built from every stored value."""
+    from sqlalchemy import select
+
+    from core.models import IndicatorValue, ikey_of
+    from core.services import comparison as cmp
+    from core.services.values import _without_counts, fetch_value_arrays
+
+    ids = net.org_ids
+    period = resolve_period(session, get_indicator(session, "imm"), net.months[-1])
+    # a zero denominator and a missing denominator, both with a published value and interval
+    for code, den in (("A81001", 0.0), ("A81003", None)):
+        session.execute(
+            update(IndicatorValue)
+            .where(IndicatorValue.org_id == ids[code], IndicatorValue.period_id == period.id,
+                   IndicatorValue.ikey == select(ikey_of("imm")).scalar_subquery())
+            .values(denominator=den, value=41.5, lower_ci=30.25, upper_ci=52.0))
+    session.commit()
+    for org_ids in (None, (ids["A81001"], ids["A81003"], ids["A81010"], ids["PCN1"])):
+        a_ids, a_vals, a_sup = fetch_value_arrays(session, "imm", period.id, org_ids)
+        b_ids, b_vals, b_sup = fetch_value_arrays(session, "imm", period.id, org_ids,
+                                                  "without_counts")
+        assert a_ids.tolist() == b_ids.tolist()
+        assert a_sup.tolist() == b_sup.tolist()
+        np.testing.assert_array_equal(a_vals[:, :2], b_vals[:, :2])
+        without = _without_counts(a_vals)
+        assert without.sum() >= 3  # PCN1's, A81001's, A81003's
+        np.testing.assert_array_equal(a_vals[without], b_vals[without])
+        if session.get_bind().dialect.name == "postgresql":
+            assert np.isnan(b_vals[~without, 2:]).all()
+        else:
+            np.testing.assert_array_equal(a_vals, b_vals)
+    narrow = cmp.comparison(session, "imm", period=net.months[-1], org_type="practice")
+    orig = cmp.fetch_value_columns
+    try:
+        cmp.fetch_value_columns = lambda *a, **k: orig(*a, **{**k, "published": "all"})  # type: ignore[assignment]
+        full = cmp.comparison(session, "imm", period=net.months[-1], org_type="practice")
+    finally:
+        cmp.fetch_value_columns = orig  # type: ignore[assignment]
+    assert narrow.columns.keys() == full.columns.keys()
+    for k, v in full.columns.items():
+        got = narrow.columns[k]
+        if v.dtype.kind == "f":
+            np.testing.assert_array_equal(got, v)
+        else:
+            assert got.tolist() == v.tolist(), k
+    codes = full.columns["org_code"].tolist()
+    assert full.columns["value"][codes.index("A81001")] == 41.5  # the published value shown
