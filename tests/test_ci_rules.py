@@ -39,3 +39,19 @@ def test_missing_chromium_fails_only_under_ci(tmp_path, ci, outcome):
     assert (res.returncode != 0) == bool(ci)
     if ci:
         assert "CI=true: a skipped chart suite is a failure" in res.stdout
+
+
+def test_no_module_imports_a_dash_page_by_its_package_name():
+    """Dash imports the pages itself (as ``pages.<name>``); importing one as
+    ``dashboards.pages.<name>`` registers its path twice, and the app then answers 500 to
+    every request in that process (it broke 12 tests of a merged suite). Use the tests'
+    ``pages`` fixture, or move what is shared out of the page module."""
+    import re
+
+    pattern = re.compile(r"^\s*(from dashboards\.pages\.\w+ import|import dashboards\.pages\.\w+"
+                         r"|from dashboards\.pages import)", re.M)
+    offenders = [str(p.relative_to(REPO)) for d in ("tests", "dashboards", "api", "exports",
+                                                    "qidash", "scripts", "bench")
+                 for p in (REPO / d).rglob("*.py")
+                 if p.name != "test_ci_rules.py" and pattern.search(p.read_text())]
+    assert not offenders, offenders

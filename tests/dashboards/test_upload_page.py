@@ -120,9 +120,12 @@ def test_file_problems_quote_no_library_errors(pages, dash_app, analyst, sample)
             assert disabled is True
 
 
-def test_file_problem_keeps_other_messages() -> None:
-    """Messages that quote no library error pass through (flags still translated)."""
-    from dashboards.pages.upload import file_problem
+def test_file_problem_keeps_other_messages(pages) -> None:
+    """Messages that quote no library error pass through (flags still translated). The page
+    module comes from the app's registry: importing ``dashboards.pages.upload`` by name would
+    register the page twice ('pages.upload' and 'dashboards.pages.upload') and break the app
+    for every later test in the process."""
+    file_problem = pages["upload"].file_problem
 
     said = "x.csv: the file is empty; it needs a header row and data rows"
     assert file_problem(said) == said
