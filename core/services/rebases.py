@@ -160,15 +160,20 @@ def active_rebases(conn: Conn, org_id: int, indicator_id: str,
 def active_rebase_periods(conn: Conn, org_ids: list[int] | None, indicator_id: str,
                           period_type: str) -> dict[int, list[str]]:
     """Accepted rebase periods of many series of one indicator and period type, by org id
-    (for the icons computed many series at a time)."""
+    (for the icons computed many series at a time).
+
+    The organisations are filtered here, not in SQL: an indicator has few accepted rebases
+    (each one a person's decision), while ``org_ids`` can hold every practice in England, and
+    an ``IN`` list of 6,400 parameters cost a first load's alert step 0.6 s to build and send.
+    """
     stmt = select(Rebase.org_id, Rebase.period).where(
         Rebase.indicator_id == indicator_id, Rebase.period_type == period_type,
         Rebase.withdrawn_at.is_(None))
-    if org_ids is not None:
-        stmt = stmt.where(Rebase.org_id.in_(org_ids))
+    wanted = None if org_ids is None else set(org_ids)
     out: dict[int, list[str]] = {}
     for oid, period in conn.execute(stmt).all():
-        out.setdefault(int(oid), []).append(str(period))
+        if wanted is None or int(oid) in wanted:
+            out.setdefault(int(oid), []).append(str(period))
     return out
 
 
