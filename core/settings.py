@@ -49,8 +49,9 @@ class Settings(BaseSettings):
         5, ge=1, description="Shown counts are rounded to a multiple of this (1 = exact)"
     )
     chromium_path: str | None = Field(None, description="Chromium for chart images")
-    public_url: str = Field(
-        "http://127.0.0.1:8000", description="Where people reach qidash (links in digests)"
+    public_url: str | None = Field(
+        None, description="Where people reach qidash (the links in alerts and digests). "
+        "Default: the address qidash serve listens on (http://host:port)"
     )
     smtp_url: str | None = Field(
         None, description="Digest mail server: smtp://host:port or smtps://user:password@host:port"
@@ -62,12 +63,27 @@ class Settings(BaseSettings):
     )
 
 
+    def link_base(self) -> str:
+        """The start of every link qidash sends out (alerts, digests): ``public_url``, else
+        the address the server listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
 _override: Settings | None = None
 
 
 @lru_cache(maxsize=1)
 def _cached() -> Settings:
     return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Read the environment again at the next :func:`get_settings` (after a command changed
+    it)."""
+    _cached.cache_clear()
 
 
 def get_settings() -> Settings:

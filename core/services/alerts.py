@@ -577,7 +577,7 @@ def chart_url(org_code: str, indicator_id: str, period_type: str | None = None) 
     """The organisation's SPC chart of the indicator under ``QIDASH_PUBLIC_URL``."""
     from urllib.parse import quote
 
-    base = get_settings().public_url.rstrip("/")
+    base = get_settings().link_base()
     url = (f"{base}/organisations/{quote(org_code, safe='')}/indicators/"
            f"{quote(indicator_id, safe='')}")
     return url + (f"?period_type={period_type}" if period_type else "")

@@ -175,7 +175,7 @@ def build_digest(conn: Conn, digest_id: int) -> EmailMessage | None:
                 f"{html.escape(a['message'])}</a>{html.escape(_value(a))}</li>")
         text_lines.append("")
         html_parts.append("</ul>")
-    base = settings.public_url.rstrip("/")
+    base = settings.link_base()
     footer = (f"All alerts: {base}/alerts?network={sub['network']}. You receive this because "
               f"{sub['email']} is subscribed (subscription {sub['id']}).")
     text_lines.append(footer)

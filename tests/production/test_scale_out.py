@@ -133,3 +133,14 @@ def test_a_load_through_one_process_is_seen_by_the_other(two_servers, tmp_path) 
     # and so does the process that took the upload; then both cache the new answer
     assert _row(_get(a, COMPARISON)[2], ORG) == after
     assert _get(b, COMPARISON)[1].get("x-cache") == "hit"
+
+
+def test_alert_links_point_where_each_process_answers(two_servers) -> None:  # type: ignore[no-untyped-def]
+    """Without QIDASH_PUBLIC_URL, an alert's link starts with the address its process serves
+    (``serve --port`` included), not a default port nobody listens on."""
+    for base in two_servers[:2]:
+        status, _, body = _get(base, "/api/v1/alerts?limit=5")
+        assert status == 200
+        alerts = body["alerts"]
+        assert alerts, "the demo's A&E load raises alerts for its latest month"
+        assert all(a["url"].startswith(base + "/organisations/") for a in alerts), alerts
