@@ -1063,6 +1063,77 @@ def _segment_lines(df: pd.DataFrame, col: str) -> tuple[list[Any], list[Any]]:
 ACTION_COLOUR = "#A35200"
 
 
+def _spc_frame(frame: pd.DataFrame, clip: tuple[float, float] | None) -> pd.DataFrame:
+    """A copy of the series to draw: one segment when none is given, numeric values, and the
+    process limits clipped to the value's possible range (``clip``)."""
+    df = frame.copy()
+    if "segment" not in df:
+        df["segment"] = 0
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    if clip is not None:
+        for col in ("lpl", "upl"):
+            if col in df:
+                df[col] = pd.to_numeric(df[col], errors="coerce").clip(*clip)
+    return df
+
+
+def _spc_centre_and_limits(fig: go.Figure, df: pd.DataFrame, *, run_chart: bool,
+                           median: float | None, trial_segments: Iterable[int]) -> None:
+    """The centre line (a run chart's median, else the mean) and the process limits, a line
+    per rebase segment; segments in ``trial_segments`` have dotted "Trial limits"."""
+    c = theme.SPC_COLOURS
+    if run_chart:
+        fig.add_trace(go.Scatter(x=df["x"], y=[median] * len(df), mode="lines", name="Median",
+                                 line={"color": c["mean_line"], "width": 1.5},
+                                 hoverinfo="skip"))
+    trial_seg = {int(k) for k in trial_segments}
+    is_trial = df["segment"].isin(trial_seg)
+    for col, name, colour, dash, rows in (
+        ("upl", "Process limits", c["limits"], "dash", ~is_trial),
+        ("lpl", None, c["limits"], "dash", ~is_trial),
+        ("upl", "Trial limits (under 12 points)", c["limits"], "dot", is_trial),
+        ("lpl", None, c["limits"], "dot", is_trial),
+        ("mean", "Mean", c["mean_line"], "solid", pd.Series(True, index=df.index)),
+    ):
+        part = df[rows]
+        if col not in df or part.empty or part[col].isna().all():
+            continue
+        xs, ys = _segment_lines(part, col)
+        group = "mean" if col == "mean" else ("trial" if dash == "dot" else "limits")
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name or col,
+                                 showlegend=name is not None, legendgroup=group,
+                                 line={"color": colour, "width": 1.5, "dash": dash},
+                                 hoverinfo="skip", connectgaps=False))
+
+
+def _spc_points(fig: go.Figure, df: pd.DataFrame, *, d: int, unit: str | None,
+                run_chart: bool, for_slides: bool) -> None:
+    """The value line and its points, one trace per Making Data Count class (colour and
+    symbol), each point's hover saying its period, value and class. Adds the ``ptkey`` and
+    ``hover`` columns to ``df``."""
+    c = theme.SPC_COLOURS
+    fig.add_trace(go.Scatter(x=df["x"], y=df["value"], mode="lines", showlegend=False,
+                             line={"color": c["value_line"], "width": 2}, hoverinfo="skip"))
+    df["ptkey"] = [_point_colour_key(p) for p in df.get("point_type",
+                                                      pd.Series(["common_cause"] * len(df)))]
+    label_col = df["period"] if "period" in df else df["x"].astype(str)
+    df["hover"] = [
+        f"<b>{safe_text(lbl)}</b><br>{format_value(v, d, unit)}<br>{SPC_LABELS[k]}"
+        for lbl, v, k in zip(label_col, df["value"], df["ptkey"], strict=True)
+    ]
+    for key, label in SPC_LABELS.items():
+        part = df[df["ptkey"] == key]
+        if part.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=part["x"], y=part["value"], mode="markers",
+            name="Values (no limits: run chart)" if run_chart else label,
+            marker={"color": c[key], "size": 11 if for_slides else 9,
+                    "symbol": theme.SPC_SYMBOLS.get(key, "circle"),
+                    "line": {"width": 1, "color": theme.MARK_OUTLINE}},
+            hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
+
+
 def spc_figure(
     frame: pd.DataFrame,
     *,
@@ -1108,67 +1179,35 @@ def spc_figure(
         return _empty("No values over time for this selection", for_slides=for_slides,
                       width=width, height=height)
     s = theme.sizes(for_slides)
-    df = frame.copy()
-    if "segment" not in df:
-        df["segment"] = 0
-    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    df = _spc_frame(frame, clip)
     d, unit = meta.decimals, meta.unit
     c = theme.SPC_COLOURS
-    if clip is not None:
-        for col in ("lpl", "upl"):
-            if col in df:
-                df[col] = pd.to_numeric(df[col], errors="coerce").clip(*clip)
     fig = go.Figure()
     run_chart = median is not None and not _isnan(median) and (
         "mean" not in df or df["mean"].isna().all())
-    if run_chart:
-        fig.add_trace(go.Scatter(x=df["x"], y=[median] * len(df), mode="lines", name="Median",
-                                 line={"color": c["mean_line"], "width": 1.5},
-                                 hoverinfo="skip"))
-    trial_seg = {int(k) for k in trial_segments}
-    is_trial = df["segment"].isin(trial_seg)
-    for col, name, colour, dash, rows in (
-        ("upl", "Process limits", c["limits"], "dash", ~is_trial),
-        ("lpl", None, c["limits"], "dash", ~is_trial),
-        ("upl", "Trial limits (under 12 points)", c["limits"], "dot", is_trial),
-        ("lpl", None, c["limits"], "dot", is_trial),
-        ("mean", "Mean", c["mean_line"], "solid", pd.Series(True, index=df.index)),
-    ):
-        part = df[rows]
-        if col not in df or part.empty or part[col].isna().all():
-            continue
-        xs, ys = _segment_lines(part, col)
-        group = "mean" if col == "mean" else ("trial" if dash == "dot" else "limits")
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name or col,
-                                 showlegend=name is not None, legendgroup=group,
-                                 line={"color": colour, "width": 1.5, "dash": dash},
-                                 hoverinfo="skip", connectgaps=False))
-    fig.add_trace(go.Scatter(x=df["x"], y=df["value"], mode="lines", showlegend=False,
-                             line={"color": c["value_line"], "width": 2}, hoverinfo="skip"))
-    df["ptkey"] = [_point_colour_key(p) for p in df.get("point_type",
-                                                      pd.Series(["common_cause"] * len(df)))]
-    label_col = df["period"] if "period" in df else df["x"].astype(str)
-    df["hover"] = [
-        f"<b>{safe_text(lbl)}</b><br>{format_value(v, d, unit)}<br>{SPC_LABELS[k]}"
-        for lbl, v, k in zip(label_col, df["value"], df["ptkey"], strict=True)
-    ]
-    for key, label in SPC_LABELS.items():
-        part = df[df["ptkey"] == key]
-        if part.empty:
-            continue
-        fig.add_trace(go.Scatter(
-            x=part["x"], y=part["value"], mode="markers",
-            name="Values (no limits: run chart)" if run_chart else label,
-            marker={"color": c[key], "size": 11 if for_slides else 9,
-                    "symbol": theme.SPC_SYMBOLS.get(key, "circle"),
-                    "line": {"width": 1, "color": theme.MARK_OUTLINE}},
-            hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
+    _spc_centre_and_limits(fig, df, run_chart=run_chart, median=median,
+                           trial_segments=trial_segments)
+    _spc_points(fig, df, d=d, unit=unit, run_chart=run_chart, for_slides=for_slides)
     if target is not None and not _isnan(target):
         _reference_line(fig, "y", target, line={"color": c["target"], "width": 2, "dash": "dot"},
                         text=f"{safe_text(meta.target_label or 'Target')} "
                              f"{format_value(target, d, unit)}",
                         font={"color": c["target"], "size": s["tick"]}, position="top left")
     last = df.dropna(subset=["value"]).tail(1)
+    limit_label = _spc_limit_labels(fig, df, last, run_chart=run_chart, median=median, d=d,
+                                    s=s)
+    _spc_dated_lines(fig, annotations=annotations, actions=actions, rebases=rebases, s=s)
+    _spc_icons_box(fig, variation=variation, assurance=assurance, note=note, s=s)
+    _spc_axes(fig, df, meta=meta, limit_label=limit_label, title=title, subtitle=subtitle,
+              for_slides=for_slides, width=width, s=s)
+    return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+def _spc_limit_labels(fig: go.Figure, df: pd.DataFrame, last: pd.DataFrame, *,
+                      run_chart: bool, median: float | None, d: int, s: dict) -> int:
+    """Label the upper limit, mean and lower limit (a run chart: the median) right of the last
+    point with a value (``last``, a row or none); returns the length in characters of the
+    longest label (0: none), which sets the right margin."""
     limit_label = 0  # characters of the longest label right of the last point
     if not last.empty and "mean" in df and not df["mean"].isna().all():
         lr = last.iloc[0]
@@ -1185,6 +1224,14 @@ def spc_figure(
         fig.add_annotation(x=last.iloc[0]["x"], y=median, text=label, showarrow=False,
                            xanchor="left", xshift=8,
                            font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
+    return limit_label
+
+
+def _spc_dated_lines(fig: go.Figure, *, annotations: Sequence[Mapping[str, Any]] | None,
+                     actions: Sequence[Mapping[str, Any]] | None,
+                     rebases: Sequence[Mapping[str, Any]] | None, s: dict) -> None:
+    """Vertical lines at dates, each labelled: notes (dotted, at the top), improvement actions
+    (solid orange, at the foot) and accepted rebases (dashed grey, at the foot)."""
     for ann in annotations or ():
         when = ann.get("date", ann.get("x"))
         if when is None:
@@ -1212,6 +1259,12 @@ def spc_figure(
         fig.add_annotation(x=xval, y=0, yref="paper", text=safe_text(reb.get("text"), 60),
                            showarrow=False, textangle=-90, xanchor="right", yanchor="bottom",
                            font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
+
+
+def _spc_icons_box(fig: go.Figure, *, variation: str | None, assurance: str | None,
+                   note: str | None, s: dict) -> None:
+    """The variation and assurance judgements (in place of the Making Data Count icons) and
+    ``note`` in a box at the top right, when there are any."""
     badges = []
     if variation:
         badges.append(f"Variation: <b>{safe_text(variation)}</b>")
@@ -1224,6 +1277,14 @@ def spc_figure(
                            xanchor="right", yanchor="bottom", align="right", showarrow=False,
                            bordercolor=theme.NHS_MID_GREY, borderwidth=1, borderpad=4,
                            bgcolor="#FFFFFF", font={"size": s["tick"]})
+
+
+def _spc_axes(fig: go.Figure, df: pd.DataFrame, *, meta: IndicatorMeta, limit_label: int,
+              title: str | None, subtitle: str | None, for_slides: bool, width: int | None,
+              s: dict) -> None:
+    """The axes, title, legend and margins: the x axis ends at the data, ticks in the
+    series' own periods where it has them, the legend under the dates, and a right margin
+    that holds the limit labels (``limit_label`` characters)."""
     is_dates = "x" in df and pd.api.types.is_datetime64_any_dtype(df["x"])
     xs_all = df["x"].dropna() if is_dates else pd.Series([], dtype="datetime64[ns]")
     if len(xs_all) > 1:
@@ -1255,7 +1316,6 @@ def spc_figure(
                       margin={"r": right, "t": 110, "b": 80})
     if for_slides:
         fig.update_layout(margin={"t": 70, "b": 90, "r": max(130, right)})
-    return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
 # ---------------------------------------------------------------------------------------------

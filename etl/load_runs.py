@@ -1,7 +1,7 @@
 """A load run and its record in ``loads``: one loader at a time (:func:`lock_for_load`),
 the loader's liveness (:func:`claim_load`, :func:`mark_interrupted_loads`), and the recorded
 loads as the CLI, the API and the upload page show them (:func:`list_loads`,
-:func:`get_load`), with :func:`revert_load`.
+:func:`get_load`). Reverting a load is :mod:`etl.revert`.
 
 A load's row in ``loads`` is committed ``running`` before the data transaction; a loader that
 dies before committing (SIGKILL, power loss) is detected later and its row marked ``failed``
@@ -22,11 +22,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from core import audit
 from core.models import Load, LoadError
-from core.services import alerts as alert_service
 from etl.extract import RowError
-from etl.load_values import RevertError, is_postgres, revert_values
+from etl.load_values import is_postgres
 
 log = logging.getLogger("qidash.etl")
 
@@ -287,38 +285,3 @@ def get_load(engine: Engine, load_id: int) -> LoadSummary | None:
             ref = r.sheet
         errors.append(RowError(ref, r.column, r.value, r.message))
     return _interrupted(_summary(row, errors), dead)
-
-
-@audit.writes("load.revert")
-def revert_load(engine: Engine, load_id: int, *, user: str | None = None) -> LoadSummary:
-    """Put the values a load wrote back as they were before it, in one transaction.
-
-    Raises :class:`RevertError` when the load cannot be reverted: no such load, not a values
-    load, nothing to revert, already reverted, or its values were since overwritten by a later
-    load (revert that one first).
-    """
-    t = Load.__table__
-    with engine.begin() as conn:
-        lock_for_load(conn)
-        row = conn.execute(select(t).where(t.c.id == load_id)).first()
-        if row is None:
-            raise RevertError(f"there is no load {load_id}; see qidash loads list")
-        if row.status == "reverted":
-            raise RevertError(f"load {load_id} was already reverted at {row.reverted_at}")
-        if row.kind != "values":
-            raise RevertError(
-                f"load {load_id} loaded {row.kind}: only values loads can be reverted; load the "
-                f"previous {row.kind} file again to change definitions back")
-        if row.status != "loaded":
-            raise RevertError(f"load {load_id} is {row.status}: it wrote nothing to revert")
-        touched = revert_values(conn, load_id)
-        alert_service.withdraw_load_alerts(conn, load_id)
-        conn.execute(update(t).where(t.c.id == load_id).values(
-            status="reverted", reverted_at=dt.datetime.now(dt.UTC), reverted_by=user,
-            message=f"reverted ({touched} values put back)"
-            + (f" by {user}" if user else "")))
-        audit.record(conn, "load.revert", str(load_id),
-                     {"file": row.file_name, "values_put_back": touched})
-    summary = get_load(engine, load_id)
-    assert summary is not None
-    return summary

@@ -3,9 +3,9 @@
 Values go through a temporary staging table: PostgreSQL ``COPY`` (CSV written by pyarrow) or
 SQLite ``executemany``; then one pass joins the staging table to ``indicator_values`` and keeps
 only the rows that are new or differ (``qidash_diff``). From that table three set-based
-statements record the history (what each key held before, for revert), update the changed
-values and insert the new ones. Unchanged rows are never written, which is what makes a second
-load of the same file ``unchanged`` and a corrected file touch only what differs.
+statements record the history (what each key held before, for :mod:`etl.revert`), update the
+changed values and insert the new ones. Unchanged rows are never written, which is what makes a
+second load of the same file ``unchanged`` and a corrected file touch only what differs.
 
 While the values table is small when a load starts (at most :data:`DIRECT_MAX_ROWS` rows: the
 first national load), rows of (indicator, period) pairs that have no value yet can only be
@@ -24,7 +24,7 @@ of row-by-row maintenance). ``ALTER TABLE``/``DROP INDEX`` take an ACCESS EXCLUS
 secondary indexes on the same condition (its WAL readers see the previous snapshot meanwhile).
 
 The load's own record in ``loads`` (claiming, interrupted loads) is :mod:`etl.load_runs`;
-the ids looked up before writing are :mod:`etl.lookups`.
+the ids looked up before writing are :mod:`etl.lookups`; reverting a load is :mod:`etl.revert`.
 
 Nothing here commits: the pipeline owns the transaction.
 """
@@ -768,44 +768,3 @@ def _binary_copy(frame: pd.DataFrame, columns: tuple[str, ...]
         parts.append(rec.tobytes())
     parts.append(b"\xff\xff")
     return names, b"".join(parts)
-
-
-# revert --------------------------------------------------------------------------------------
-class RevertError(ValueError):
-    """A load that cannot be reverted (yet); the message says why and what to do."""
-
-
-def revert_values(conn: Connection, load_id: int) -> int:
-    """Put every value the load wrote back as it was; returns the number of values touched.
-
-    The values a load inserted are the ones still carrying its id once its updates are put back
-    (inserts record no history). A later load that changed one of them recorded an ``update``
-    history row with ``prev_load_id`` = this load: while that load stands, this one cannot be
-    reverted (its values are no longer the ones it wrote).
-    """
-    later = conn.execute(text(
-        "SELECT DISTINCT v.load_id FROM value_history h JOIN indicator_values v "
-        "ON v.ikey = h.ikey AND v.period_id = h.period_id AND v.org_id = h.org_id "
-        "WHERE h.load_id = :id AND (v.load_id IS NULL OR v.load_id <> :id) "
-        "UNION SELECT DISTINCT h.load_id FROM value_history h JOIN loads l ON l.id = h.load_id "
-        "WHERE h.prev_load_id = :id AND l.status <> 'reverted'"
-    ), {"id": load_id}).scalars().all()
-    if later:
-        ids = ", ".join(str(i) for i in sorted({x for x in later if x is not None}))
-        raise RevertError(
-            f"load {load_id}'s values were since changed by load(s) {ids or '(unknown)'}; "
-            f"revert those first (qidash loads revert {ids.split(', ')[-1] if ids else 'ID'}), "
-            "then this one"
-        )
-    restored = conn.execute(text(
-        "UPDATE indicator_values SET "
-        + ", ".join(f"{c} = h.prev_{c}" for c in VALUE_FIELDS)
-        + ", load_id = h.prev_load_id FROM value_history h "
-        "WHERE h.load_id = :id AND h.action = 'update' "
-        "AND indicator_values.ikey = h.ikey "
-        "AND indicator_values.period_id = h.period_id AND indicator_values.org_id = h.org_id"
-    ), {"id": load_id}).rowcount
-    deleted = conn.execute(
-        text("DELETE FROM indicator_values WHERE load_id = :id"), {"id": load_id}
-    ).rowcount
-    return int(restored or 0) + int(deleted or 0)

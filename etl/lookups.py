@@ -36,9 +36,10 @@ def indicator_info(conn: Connection) -> IndicatorInfo:
     period type takes that type (``IndicatorInfo.inferred``): a file cannot add quarters or
     years to a monthly series by leaving the frequency out.
     """
-    rows = [r.tuple() for r in conn.execute(
+    # a Row is a tuple (SQLAlchemy 2.1 types it as one): no copy, no deprecated Row.tuple()
+    rows = conn.execute(
         select(Indicator.id, Indicator.value_type, Indicator.multiplier, Indicator.frequency)
-    ).all()]
+    ).all()
     undeclared = [r[0] for r in rows if r[3] is None]
     types: dict[str, set[str]] = {}
     for i in range(0, len(undeclared), 500):

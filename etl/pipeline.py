@@ -13,7 +13,8 @@
    (``etl.load_values``; organisations and indicators by ``etl.load_reference``).
 
 The ids it validates against are looked up by ``etl.lookups``; the load's own record in
-``loads`` (one loader at a time, interrupted loads, listing and revert) is ``etl.load_runs``.
+``loads`` (one loader at a time, interrupted loads, listing) is ``etl.load_runs``; reverting a
+load is ``etl.revert``.
 
 By default any invalid row rejects the whole file: the data transaction is rolled back and the
 load is recorded as ``rejected`` with its errors in a separate short transaction.

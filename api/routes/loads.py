@@ -226,8 +226,7 @@ def revert(session: SessionDep, caller: AnalystDep, load_id: LoadId):
     was already reverted, wrote nothing, or its values were overwritten by a later load."""
     load_service.load_detail(session, load_id, error_limit=0)  # 404 for an unknown load
     session.rollback()
-    from etl.load_runs import revert_load
-    from etl.load_values import RevertError
+    from etl.revert import RevertError, revert_load
 
     try:
         revert_load(get_engine(), load_id, user=caller.name)

@@ -1,11 +1,15 @@
-"""Read services: the product's query layer, shared by the API, the dashboards and the packs.
+"""Services: the product's query layer, shared by the API, the dashboards and the packs, with
+the small writes that go beside the reads (groups, annotations, actions, rebases, alerts,
+subscriptions).
 
 Plain functions taking a SQLAlchemy ``Session`` (or ``Connection``) and parameters, returning
 dataclasses holding pandas frames in display units (x the indicator's multiplier). They read
 with a few set-based queries and compute with :mod:`core.stats`. Unknown indicators,
 organisations, periods or groups raise :class:`core.errors.NotFound`; bad parameters raise
 :class:`core.errors.InvalidParameter` naming the parameter. Services may ``flush()`` but never
-``commit()``: the edge owns the transaction.
+``commit()``: the edge owns the transaction. The one exception is
+:func:`core.services.digests.send_pending`, which takes an ``Engine`` and commits each digest's
+outcome on its own, after the load that queued it has committed.
 
 Modules
 -------
@@ -24,8 +28,15 @@ Modules
 ``profile``        ``profile`` (every indicator for one organisation), ``triage`` (network)
 ``groups``         peer groups CRUD
 ``annotations``    chart annotations CRUD
+``actions``        improvement actions CRUD and their effect on the SPC chart (``action_effect``)
 ``rebases``        accepted rebases of SPC charts (accept, list, withdraw); ``spc`` applies them
-``loads``          load history and one load with its rejected rows
-``health``         freshness: last load, periods covered, what changed since the last load
+``alerts``         the alerts a values load raises (``raise_load_alerts``), their noise rules,
+                   ``list_alerts``
+``digests``        alert subscriptions, the digest each load queues (``queue_digests``) and
+                   sending them (``send_pending``)
+``loads``          load history, one load with its rejected rows, and ``freshness`` (last load,
+                   periods covered, what the last values load changed)
+``disclosure``     disclosure control of what the read services return (``disclosed``)
+``version``        the data version (``data_version``) and the caches keyed by it
 Tokens and roles live in :mod:`core.auth`.
 """

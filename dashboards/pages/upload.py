@@ -2,7 +2,7 @@
 added, changed and left), then load it; below, the load history with revert.
 
 Every step goes through the one loading pipeline (:func:`etl.pipeline.run_load`, dry run first)
-and :func:`etl.load_runs.revert_load`. Checking, loading and reverting are writes: they need an
+and :func:`etl.revert.revert_load`. Checking, loading and reverting are writes: they need an
 analyst sign-in whatever ``QIDASH_REQUIRE_AUTH`` says (:func:`dashboards.pages_auth.guarded_write`),
 and are recorded under the signed-in name. A revert asks for confirmation first. The page speaks
 the page's language: the pipeline's messages name command-line options, which are translated
@@ -96,6 +96,12 @@ def _load_runs():
     from etl import load_runs  # imported late, as the pipeline
 
     return load_runs
+
+
+def _revert_module():
+    from etl import revert  # imported late, as the pipeline
+
+    return revert
 
 
 def history_rows() -> list[dict[str, Any]]:
@@ -335,10 +341,10 @@ def revert(_confirmed, pending):
     if not pending or not pending.get("load"):
         return dbc.Alert("Select a load in the table first.", color="info"), no_update
     load_id = int(pending["load"])
-    runs = _load_runs()
+    etl_revert = _revert_module()
     try:
-        runs.revert_load(get_engine(), load_id, user=writer_name())
-    except runs.RevertError as exc:
+        etl_revert.revert_load(get_engine(), load_id, user=writer_name())
+    except etl_revert.RevertError as exc:
         return dbc.Alert(f"Load {load_id} was not reverted: {page_words(str(exc))}",
                          color="warning"), no_update
     except Exception:  # logged; the user gets words, not a traceback

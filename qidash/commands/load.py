@@ -20,9 +20,9 @@ from sqlalchemy import exc as sa_exc
 from core.db import ensure_schema, get_engine
 from etl.extract import FileError
 from etl.formats import FormatError
-from etl.load_runs import get_load, list_loads, revert_load
-from etl.load_values import RevertError
+from etl.load_runs import get_load, list_loads
 from etl.pipeline import LoadResult, UsageError, parse_format_options, run_load
+from etl.revert import RevertError, revert_load
 
 load_app = typer.Typer(
     help="Load organisations, indicator definitions or values from a file (CSV, XLSX, YAML).",

@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from api.app import create_api
 from core.services import alerts as alert_service
-from etl.load_runs import revert_load
 from etl.pipeline import run_load
+from etl.revert import revert_load
 from tests.conftest import DATA
 
 SRC = DATA / "ae_attendances" / "ae_attendances.csv"

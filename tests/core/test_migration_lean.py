@@ -108,7 +108,7 @@ OLD = [
 
 def test_upgrade_keeps_values_history_and_reverts(empty_url: str, backend: str) -> None:
     from core.models import Indicator
-    from etl.load_runs import revert_load
+    from etl.revert import revert_load
 
     down = _down_revision()
     engine = make_engine(empty_url)

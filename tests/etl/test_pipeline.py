@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from etl.load_runs import get_load, list_loads, revert_load
-from etl.load_values import RevertError
+from etl.load_runs import get_load, list_loads
 from etl.pipeline import run_load
+from etl.revert import RevertError, revert_load
 from tests.etl.conftest import INDICATORS, ORGS, count, values_rows
 
 
