@@ -339,17 +339,8 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
     # the highlighted organisations' labels: one row in a band at the top of the plot,
     # above every bar and line, spread apart in bar order so that their leaders never
     # cross; when they cannot all fit in one row the bars stay outlined, unlabelled
-    texts = label_texts
-    widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
     xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
-    spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6) if texts else []
-    for limit in (18, 12):  # shorter names until the row fits
-        if spots is not None:
-            break
-        texts = [f"<b>{safe_text(r.org_name, limit)}</b> {format_value(r.value, d, unit)}"
-                 for r in labelled.itertuples(index=False)]
-        widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
-        spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6)
+    texts, spots = _label_row(labelled, label_texts, xs, geo.area.x1, s["font"], d, unit)
     y_top = value_top * 1.04
     if spots:
         # the label row sits just above the plot (the top margin grows to hold it): the
@@ -376,6 +367,40 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
     return top_margin, legend_y
 
 
+def _legend_too_wide(fig: go.Figure, s: dict, width: float) -> bool:
+    """Whether a horizontal legend (title, then each entry's swatch and name) is wider than
+    the chart."""
+    title = fig.layout.legend.title.text or ""
+    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+    need = textfit.text_size(title, s["font"])[0] + sum(
+        textfit.text_size(safe_text(n), s["tick"])[0] + 50 for n in dict.fromkeys(names))
+    return need > width - 20
+
+
+#: the name lengths (characters) tried, longest first, when a row of labels does not fit
+SHORTER_NAMES = (32, 26, 22, 18, 15, 12)
+
+
+def _label_row(labelled: pd.DataFrame, label_texts: list[str], xs: list[float], room: float,
+               size: float, d: int, unit: str | None) -> tuple[list[str], list[float] | None]:
+    """The highlighted organisations' labels in one row ``room`` px wide, centred as near their
+    bars (``xs``) as they can be: the full names when they fit (measured), else only the
+    longest names shortened, step by step (:data:`SHORTER_NAMES`), until the row fits.
+    Returns the texts and their centres (None: they cannot fit even at 12 characters)."""
+    texts = label_texts
+    widths = [textfit.text_size(t, size)[0] + 10 for t in texts]
+    spots = textfit.spread(xs, widths, 0, room, gap=6) if texts else []
+    names = [str(r.org_name) for r in labelled.itertuples(index=False)]
+    values = [format_value(r.value, d, unit) for r in labelled.itertuples(index=False)]
+    for limit in SHORTER_NAMES:  # shorter names until the row fits
+        if spots is not None:
+            break
+        texts = [f"<b>{safe_text(n, limit)}</b> {v}" for n, v in zip(names, values, strict=True)]
+        widths = [textfit.text_size(t, size)[0] + 10 for t in texts]
+        spots = textfit.spread(xs, widths, 0, room, gap=6)
+    return texts, spots
+
+
 def comparison_figure(
     frame: pd.DataFrame,
     *,
@@ -390,6 +415,7 @@ def comparison_figure(
     for_slides: bool = False,
     width: int | None = None,
     height: int | None = None,
+    fit_width: int | None = None,
 ) -> go.Figure:
     """Ranked bar ("caterpillar") chart of every peer with its interval.
 
@@ -397,6 +423,10 @@ def comparison_figure(
     the legend), the benchmark and target are lines, and the highlighted organisation(s) stand
     out with a thick outline and a label. Up to :data:`NAMED_BARS_MAX` peers are drawn as
     horizontal bars with every name; more are drawn as vertical bars ranked left to right.
+
+    ``fit_width``: on a page (no ``width``: the chart fills its card), the width in px the
+    browser draws it at (the page measures it); labels are fitted to it, names shortened only
+    when they do not fit. Without it they are fitted to :data:`SCREEN_WIDTH`.
     """
     meta = IndicatorMeta.of(indicator)
     target = meta.target if target is None else target
@@ -450,15 +480,18 @@ def comparison_figure(
                    for r in labelled.itertuples(index=False)]
     value_top = _axis_top(shown, benchmark, target) / 1.04
     legend_y = -0.2
+    # the width the labels are fitted to; the figure itself keeps ``width`` (None: it fills
+    # its card on the page)
+    lay_w = width or (None if for_slides else fit_width)
     if horizontal:
         top_margin, height = _named_bars_layout(
             fig, shown, labelled, label_texts, names, lines, note=note, meta=meta,
             benchmark_label=benchmark_label, value_top=value_top, title=title,
-            subtitle=subtitle, for_slides=for_slides, width=width, height=height)
+            subtitle=subtitle, for_slides=for_slides, width=lay_w, height=height)
     else:
         top_margin, legend_y = _ranked_bars_layout(
             fig, labelled, label_texts, lines, n=n, note=note, meta=meta,
-            value_top=value_top, top_margin=top_margin, for_slides=for_slides, width=width,
+            value_top=value_top, top_margin=top_margin, for_slides=for_slides, width=lay_w,
             height=height)
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
@@ -470,6 +503,10 @@ def comparison_figure(
         legend={"orientation": "h", "y": legend_y if not horizontal else 1.0,
                 "yanchor": "top" if not horizontal else "bottom", "x": 0},
     )
+    if not for_slides and not horizontal and _legend_too_wide(fig, s, lay_w or SCREEN_WIDTH):
+        # a narrow chart (a phone's): the legend's title over its entries, which then wrap
+        # within the chart; beside them the entries ran off its right edge
+        fig.update_layout(legend_title_side="top", margin={"b": 150})
     if subtitle or top_margin != 80:
         fig.update_layout(margin={"t": top_margin})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
