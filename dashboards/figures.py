@@ -1200,28 +1200,26 @@ def spc_figure(
                     "symbol": theme.SPC_SYMBOLS.get(key, "circle"),
                     "line": {"width": 1, "color": theme.MARK_OUTLINE}},
             hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
+    # the labels in the right margin, level with their lines (outside the plot: never over
+    # a point or the line): the target's, and the latest limits' and centre's
+    margin_labels: list[_MarginLabel] = []
     if target is not None and not _isnan(target):
-        _reference_line(fig, "y", target, line={"color": c["target"], "width": 2, "dash": "dot"},
-                        text=f"{safe_text(meta.target_label or 'Target')} "
-                             f"{format_value(target, d, unit)}",
-                        font={"color": c["target"], "size": s["tick"]}, position="top left")
+        fig.add_shape(type="line", x0=0, x1=1, xref="x domain", y0=target, y1=target, yref="y",
+                      line={"color": c["target"], "width": 2, "dash": "dot"})
+        margin_labels.append(_MarginLabel(
+            float(target), _wrap(meta.target_label or "Target", format_value(target, d, unit)),
+            c["target"], s["tick"]))
     last = df.dropna(subset=["value"]).tail(1)
-    limit_label = 0  # characters of the longest label right of the last point
     if not last.empty and "mean" in df and not df["mean"].isna().all():
         lr = last.iloc[0]
         for col, name in (("upl", "Upper limit"), ("mean", "Mean"), ("lpl", "Lower limit")):
             if col in df and not _isnan(lr[col]):
-                label = f"{name} {format_value(lr[col], d)}"
-                limit_label = max(limit_label, len(label))
-                fig.add_annotation(x=lr["x"], y=lr[col], text=label,
-                                   showarrow=False, xanchor="left", xshift=8,
-                                   font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
-    if run_chart and not last.empty:
-        label = f"Median {format_value(median, d)}"
-        limit_label = len(label)
-        fig.add_annotation(x=last.iloc[0]["x"], y=median, text=label, showarrow=False,
-                           xanchor="left", xshift=8,
-                           font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
+                margin_labels.append(_MarginLabel(float(lr[col]),
+                                                  f"{name} {format_value(lr[col], d)}",
+                                                  theme.NHS_DARK_GREY, s["tick"] - 1))
+    if run_chart and median is not None and not last.empty:
+        margin_labels.append(_MarginLabel(float(median), f"Median {format_value(median, d)}",
+                                          theme.NHS_DARK_GREY, s["tick"] - 1))
     for ann in annotations or ():
         when = ann.get("date", ann.get("x"))
         if when is None:
@@ -1269,10 +1267,27 @@ def spc_figure(
         step = pd.Series(xs_all.sort_values().to_numpy()).diff().median()
         pad = max((xs_all.max() - xs_all.min()) * 0.02, step / 2)
         fig.update_xaxes(range=[xs_all.min() - pad, xs_all.max() + pad])
-    fig.update_yaxes(title=safe_text(meta.value_title))
-    # room on the right for those labels, in a wide font too (DejaVu Sans where Arial is
-    # missing: about 0.62 em per character)
-    right = max(110, int(limit_label * (s["tick"] - 1) * 0.62) + 24)
+    # the value axis is set here (not left to plotly) so that the margin labels' heights are
+    # known: every value, limit, centre and the target, padded
+    drawn = [df[col] for col in ("value", "upl", "lpl", "mean") if col in df]
+    if run_chart:
+        drawn.append(pd.Series([median], dtype=float))
+    y_range = _value_range(drawn, [target], (None, None))
+    if clip is not None:
+        # a percentage's axis passes 0 or 100 by no more than a point's radius or so
+        span = y_range[1] - y_range[0]
+        y_range = [max(y_range[0], clip[0] - 0.03 * span), min(y_range[1], clip[1] + 0.03 * span)]
+    fig.update_yaxes(title=safe_text(meta.value_title), range=y_range)
+    # room on the right for those labels (measured: DejaVu Sans, the widest font the page
+    # may fall back to)
+    right = max(110, int(max([textfit.text_size(m.text, m.size)[0]
+                              for m in margin_labels] + [0])) + 24)
+    top, bottom = (70, 90) if for_slides else (110, 80)
+    if for_slides:
+        right = max(130, right)
+    geo = _PlotBox.of(fig, for_slides=for_slides, width=width or 1100, height=height,
+                      top=top, bottom=bottom, right=right, x_range=[0, 1], y_range=y_range)
+    _draw_margin_labels(fig, margin_labels, geo)
     if is_dates and "period" in df and len(df):
         # ticks in the series' own periods: a dozen at most, and no more than fit level across
         # the plot at this font (a slide's half-width chart has room for about four)
@@ -1289,10 +1304,32 @@ def spc_figure(
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
                       legend={"orientation": "h", "yanchor": "top", "y": -0.1,
                               "xanchor": "left", "x": 0},
-                      margin={"r": right, "t": 110, "b": 80})
-    if for_slides:
-        fig.update_layout(margin={"t": 70, "b": 90, "r": max(130, right)})
+                      margin={"r": right, "t": top, "b": bottom})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
+
+
+@dataclass(frozen=True)
+class _MarginLabel:
+    value: float
+    text: str
+    colour: str
+    size: float
+
+
+def _draw_margin_labels(fig: go.Figure, labels: Sequence[_MarginLabel], geo: _PlotBox) -> None:
+    """Labels in the right margin, each level with its value (a line's end), pushed apart in
+    order where they would meet (a target near a limit): outside the plot, so no label covers
+    a point or a line."""
+    if not labels:
+        return
+    order = sorted(labels, key=lambda m: -m.value)
+    ys = [geo.px(0, m.value)[1] for m in order]
+    hs = [textfit.text_size(m.text, m.size)[1] + 2 for m in order]
+    pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
+    for m, y0, y in zip(order, ys, pos, strict=True):
+        fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=6, y=m.value, yref="y",
+                           yanchor="middle", yshift=-(y - y0), text=m.text, align="left",
+                           showarrow=False, font={"size": m.size, "color": m.colour})
 
 
 # ---------------------------------------------------------------------------------------------
