@@ -303,7 +303,14 @@ def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFra
                    geo.x_range, (-0.7, n - 0.3 + band))
     ys = [geo.px(0, p)[1] for p in labelled["pos"]]
     hs = [textfit.text_size(t, s["font"])[1] + 4 for t in label_texts]
-    pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
+    # spread works top to bottom (px ascending); the rows run bottom to top (pos ascending):
+    # given them bottom first it pushed every label below the lowest one's row
+    down = sorted(range(len(ys)), key=lambda i: ys[i])
+    moved = textfit.spread([ys[i] for i in down], [hs[i] for i in down], -geo.top + 4,
+                           geo.area.y1 + geo.bottom - 4, gap=2)
+    pos = list(ys)
+    for k, i in enumerate(down):
+        pos[i] = moved[k] if moved is not None else ys[i]
     for r, text, y0, y in zip(labelled.itertuples(index=False), label_texts, ys, pos,
                               strict=True):
         fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=10, y=r.pos, yref="y",

@@ -338,7 +338,17 @@ def test_page_labels_fit_the_drawn_width(page, out_dir: Path, n: int, target: tu
         where = f"{kind}, {n} organisations, {name}"
         _check_drawn(got, kind, where)
         if n <= figures.NAMED_BARS_MAX:
-            continue  # a named-bars chart wraps the names in its margin, never shortens them
+            # a named-bars chart wraps the names in its margin, never shortens them; each
+            # name sits level with its row (within its own height: labels that would meet
+            # are pushed apart), not stacked under the lowest one
+            for r in rows[rows["org_code"].isin(_highlight(rows))].itertuples():
+                tick = next(t["box"] for t in got["texts"] if t["text"] == r.org_name)
+                label = next(a["box"] for a in got["ann"]  # (wrapped: lines run together)
+                             if a["text"].replace(" ", "").startswith(r.org_name.replace(" ", "")))
+                dy = (label["y0"] + label["y1"]) / 2 - (tick["y0"] + tick["y1"]) / 2
+                assert abs(dy) <= label["y1"] - label["y0"], \
+                    f"{where}: {r.org_name}'s label {dy:+.0f} px from its row"
+            continue
         plot_w = page.evaluate(_PLOT_W_JS)
         labels = [a.text for a in fig.layout.annotations if a.showarrow]
         hl = rows[rows["org_code"].isin(_highlight(rows))].sort_values("value")
