@@ -388,6 +388,18 @@ def _legend_too_wide(fig: go.Figure, s: dict, width: float) -> bool:
 SHORTER_NAMES = (32, 26, 22, 18, 15, 12)
 
 
+def _name_label(name: str, value: str, size: float, room: float) -> str:
+    """"<b>name</b> value", the name shortened (:data:`SHORTER_NAMES`) until the label is no
+    wider than ``room`` px (a trust's long name on a half-slide funnel was wider than the
+    plot); 12 characters at the least."""
+    text = f"<b>{safe_text(name, 40)}</b> {value}"
+    for limit in SHORTER_NAMES:
+        if textfit.text_size(text, size)[0] <= room:
+            break
+        text = f"<b>{safe_text(name, limit)}</b> {value}"
+    return text
+
+
 def _label_row(labelled: pd.DataFrame, label_texts: list[str], xs: list[float], room: float,
                size: float, d: int, unit: str | None) -> tuple[list[str], list[float] | None]:
     """The highlighted organisations' labels in one row ``room`` px wide, centred as near their
@@ -779,7 +791,8 @@ def funnel_figure(
     marks = np.array([geo.px(x, y) for x, y in zip(df["denominator"], df["value"],
                                                     strict=True)]).reshape(-1, 2)
     for r in _labelled(df, for_slides).sort_values("denominator").itertuples(index=False):
-        text = (f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}")
+        text = _name_label(str(r.org_name), format_value(r.value, d, unit), s["font"],
+                           geo.area.x1 - 8)
         _place_point_label(fig, geo, r.denominator, r.value, text, s, taken, marks=marks,
                            lines=[geo.px(x_lo, x.value)[1] for x in lines])
     fig.update_layout(title=_pinned_title(title, subtitle, s), hovermode="closest",

@@ -363,3 +363,29 @@ def test_page_labels_fit_the_drawn_width(page, out_dir: Path, n: int, target: tu
                                    f"labels need {need:.0f} of {plot_w:.0f} px: {labels}")
         if need > plot_w * 1.03:
             assert shortened, f"{where}: full labels need {need:.0f} of {plot_w:.0f} px"
+
+
+@pytest.mark.parametrize("target", [t for t in TARGETS if t[1]], ids=[t[0] for t in TARGETS
+                                                                      if t[1]])
+def test_a_long_name_is_shortened_to_fit_the_funnel(page, out_dir: Path, target: tuple) -> None:
+    """A trust's long name on the pack's half-slide funnel (781 px): the label was wider than
+    the whole plot, so it was pushed left against the plot's edge and ran out over the
+    standard's label in the right margin. Now the name is shortened until the label fits."""
+    name, for_slides, width = target
+    rows, limits = _data(130)
+    code = rows.sort_values("value")["org_code"].iloc[100]
+    rows.loc[rows["org_code"] == code, "org_name"] = \
+        "Western Sussex Hospitals NHS Foundation Trust"
+    centre = float(rows["numerator"].sum() / rows["denominator"].sum() * 100)
+    fig = figures.funnel_figure(
+        rows, limits, indicator=META, centre=centre, centre_label="Peer average",
+        highlight=[code], for_slides=for_slides, width=width if for_slides else None,
+        height=HEIGHTS.get(width) if for_slides else None, title=META["name"])
+    w, h = int(fig.layout.width or width), int(fig.layout.height or 480)
+    got = _draw(page, fig, w, h)
+    page.screenshot(path=str(out_dir / f"funnel-longname-{name}.png"), full_page=True)
+    _check_drawn(got, "funnel", f"funnel, a long name, {name}")
+    plot_x1 = page.evaluate("() => { const s = document.getElementById('g')._fullLayout._size;"
+                            " return s.l + s.w; }")
+    label = next(a for a in got["ann"] if a["text"].startswith("Western"))
+    assert label["bg"]["x1"] <= plot_x1 + 1, f"{name}: the label runs out of the plot"
