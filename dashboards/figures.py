@@ -303,7 +303,14 @@ def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFra
                    geo.x_range, (-0.7, n - 0.3 + band))
     ys = [geo.px(0, p)[1] for p in labelled["pos"]]
     hs = [textfit.text_size(t, s["font"])[1] + 4 for t in label_texts]
-    pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
+    # spread works top to bottom (px ascending); the rows run bottom to top (pos ascending):
+    # given them bottom first it pushed every label below the lowest one's row
+    down = sorted(range(len(ys)), key=lambda i: ys[i])
+    moved = textfit.spread([ys[i] for i in down], [hs[i] for i in down], -geo.top + 4,
+                           geo.area.y1 + geo.bottom - 4, gap=2)
+    pos = list(ys)
+    for k, i in enumerate(down):
+        pos[i] = moved[k] if moved is not None else ys[i]
     for r, text, y0, y in zip(labelled.itertuples(index=False), label_texts, ys, pos,
                               strict=True):
         fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=10, y=r.pos, yref="y",
@@ -339,17 +346,8 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
     # the highlighted organisations' labels: one row in a band at the top of the plot,
     # above every bar and line, spread apart in bar order so that their leaders never
     # cross; when they cannot all fit in one row the bars stay outlined, unlabelled
-    texts = label_texts
-    widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
     xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
-    spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6) if texts else []
-    for limit in (18, 12):  # shorter names until the row fits
-        if spots is not None:
-            break
-        texts = [f"<b>{safe_text(r.org_name, limit)}</b> {format_value(r.value, d, unit)}"
-                 for r in labelled.itertuples(index=False)]
-        widths = [textfit.text_size(t, s["font"])[0] + 10 for t in texts]
-        spots = textfit.spread(xs, widths, 0, geo.area.x1, gap=6)
+    texts, spots = _label_row(labelled, label_texts, xs, geo.area.x1, s["font"], d, unit)
     y_top = value_top * 1.04
     if spots:
         # the label row sits just above the plot (the top margin grows to hold it): the
@@ -376,6 +374,52 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
     return top_margin, legend_y
 
 
+def _legend_too_wide(fig: go.Figure, s: dict, width: float) -> bool:
+    """Whether a horizontal legend (title, then each entry's swatch and name) is wider than
+    the chart."""
+    title = fig.layout.legend.title.text or ""
+    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+    need = textfit.text_size(title, s["font"])[0] + sum(
+        textfit.text_size(safe_text(n), s["tick"])[0] + 50 for n in dict.fromkeys(names))
+    return need > width - 20
+
+
+#: the name lengths (characters) tried, longest first, when a row of labels does not fit
+SHORTER_NAMES = (32, 26, 22, 18, 15, 12)
+
+
+def _name_label(name: str, value: str, size: float, room: float) -> str:
+    """"<b>name</b> value", the name shortened (:data:`SHORTER_NAMES`) until the label is no
+    wider than ``room`` px (a trust's long name on a half-slide funnel was wider than the
+    plot); 12 characters at the least."""
+    text = f"<b>{safe_text(name, 40)}</b> {value}"
+    for limit in SHORTER_NAMES:
+        if textfit.text_size(text, size)[0] <= room:
+            break
+        text = f"<b>{safe_text(name, limit)}</b> {value}"
+    return text
+
+
+def _label_row(labelled: pd.DataFrame, label_texts: list[str], xs: list[float], room: float,
+               size: float, d: int, unit: str | None) -> tuple[list[str], list[float] | None]:
+    """The highlighted organisations' labels in one row ``room`` px wide, centred as near their
+    bars (``xs``) as they can be: the full names when they fit (measured), else only the
+    longest names shortened, step by step (:data:`SHORTER_NAMES`), until the row fits.
+    Returns the texts and their centres (None: they cannot fit even at 12 characters)."""
+    texts = label_texts
+    widths = [textfit.text_size(t, size)[0] + 10 for t in texts]
+    spots = textfit.spread(xs, widths, 0, room, gap=6) if texts else []
+    names = [str(r.org_name) for r in labelled.itertuples(index=False)]
+    values = [format_value(r.value, d, unit) for r in labelled.itertuples(index=False)]
+    for limit in SHORTER_NAMES:  # shorter names until the row fits
+        if spots is not None:
+            break
+        texts = [f"<b>{safe_text(n, limit)}</b> {v}" for n, v in zip(names, values, strict=True)]
+        widths = [textfit.text_size(t, size)[0] + 10 for t in texts]
+        spots = textfit.spread(xs, widths, 0, room, gap=6)
+    return texts, spots
+
+
 def comparison_figure(
     frame: pd.DataFrame,
     *,
@@ -390,6 +434,7 @@ def comparison_figure(
     for_slides: bool = False,
     width: int | None = None,
     height: int | None = None,
+    fit_width: int | None = None,
 ) -> go.Figure:
     """Ranked bar ("caterpillar") chart of every peer with its interval.
 
@@ -397,6 +442,10 @@ def comparison_figure(
     the legend), the benchmark and target are lines, and the highlighted organisation(s) stand
     out with a thick outline and a label. Up to :data:`NAMED_BARS_MAX` peers are drawn as
     horizontal bars with every name; more are drawn as vertical bars ranked left to right.
+
+    ``fit_width``: on a page (no ``width``: the chart fills its card), the width in px the
+    browser draws it at (the page measures it); labels are fitted to it, names shortened only
+    when they do not fit. Without it they are fitted to :data:`SCREEN_WIDTH`.
     """
     meta = IndicatorMeta.of(indicator)
     target = meta.target if target is None else target
@@ -450,15 +499,18 @@ def comparison_figure(
                    for r in labelled.itertuples(index=False)]
     value_top = _axis_top(shown, benchmark, target) / 1.04
     legend_y = -0.2
+    # the width the labels are fitted to; the figure itself keeps ``width`` (None: it fills
+    # its card on the page)
+    lay_w = width or (None if for_slides else fit_width)
     if horizontal:
         top_margin, height = _named_bars_layout(
             fig, shown, labelled, label_texts, names, lines, note=note, meta=meta,
             benchmark_label=benchmark_label, value_top=value_top, title=title,
-            subtitle=subtitle, for_slides=for_slides, width=width, height=height)
+            subtitle=subtitle, for_slides=for_slides, width=lay_w, height=height)
     else:
         top_margin, legend_y = _ranked_bars_layout(
             fig, labelled, label_texts, lines, n=n, note=note, meta=meta,
-            value_top=value_top, top_margin=top_margin, for_slides=for_slides, width=width,
+            value_top=value_top, top_margin=top_margin, for_slides=for_slides, width=lay_w,
             height=height)
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
@@ -470,6 +522,10 @@ def comparison_figure(
         legend={"orientation": "h", "y": legend_y if not horizontal else 1.0,
                 "yanchor": "top" if not horizontal else "bottom", "x": 0},
     )
+    if not for_slides and not horizontal and _legend_too_wide(fig, s, lay_w or SCREEN_WIDTH):
+        # a narrow chart (a phone's): the legend's title over its entries, which then wrap
+        # within the chart; beside them the entries ran off its right edge
+        fig.update_layout(legend_title_side="top", margin={"b": 150})
     if subtitle or top_margin != 80:
         fig.update_layout(margin={"t": top_margin})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
@@ -735,7 +791,8 @@ def funnel_figure(
     marks = np.array([geo.px(x, y) for x, y in zip(df["denominator"], df["value"],
                                                     strict=True)]).reshape(-1, 2)
     for r in _labelled(df, for_slides).sort_values("denominator").itertuples(index=False):
-        text = (f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}")
+        text = _name_label(str(r.org_name), format_value(r.value, d, unit), s["font"],
+                           geo.area.x1 - 8)
         _place_point_label(fig, geo, r.denominator, r.value, text, s, taken, marks=marks,
                            lines=[geo.px(x_lo, x.value)[1] for x in lines])
     fig.update_layout(title=_pinned_title(title, subtitle, s), hovermode="closest",
@@ -1063,77 +1120,6 @@ def _segment_lines(df: pd.DataFrame, col: str) -> tuple[list[Any], list[Any]]:
 ACTION_COLOUR = "#A35200"
 
 
-def _spc_frame(frame: pd.DataFrame, clip: tuple[float, float] | None) -> pd.DataFrame:
-    """A copy of the series to draw: one segment when none is given, numeric values, and the
-    process limits clipped to the value's possible range (``clip``)."""
-    df = frame.copy()
-    if "segment" not in df:
-        df["segment"] = 0
-    df["value"] = pd.to_numeric(df["value"], errors="coerce")
-    if clip is not None:
-        for col in ("lpl", "upl"):
-            if col in df:
-                df[col] = pd.to_numeric(df[col], errors="coerce").clip(*clip)
-    return df
-
-
-def _spc_centre_and_limits(fig: go.Figure, df: pd.DataFrame, *, run_chart: bool,
-                           median: float | None, trial_segments: Iterable[int]) -> None:
-    """The centre line (a run chart's median, else the mean) and the process limits, a line
-    per rebase segment; segments in ``trial_segments`` have dotted "Trial limits"."""
-    c = theme.SPC_COLOURS
-    if run_chart:
-        fig.add_trace(go.Scatter(x=df["x"], y=[median] * len(df), mode="lines", name="Median",
-                                 line={"color": c["mean_line"], "width": 1.5},
-                                 hoverinfo="skip"))
-    trial_seg = {int(k) for k in trial_segments}
-    is_trial = df["segment"].isin(trial_seg)
-    for col, name, colour, dash, rows in (
-        ("upl", "Process limits", c["limits"], "dash", ~is_trial),
-        ("lpl", None, c["limits"], "dash", ~is_trial),
-        ("upl", "Trial limits (under 12 points)", c["limits"], "dot", is_trial),
-        ("lpl", None, c["limits"], "dot", is_trial),
-        ("mean", "Mean", c["mean_line"], "solid", pd.Series(True, index=df.index)),
-    ):
-        part = df[rows]
-        if col not in df or part.empty or part[col].isna().all():
-            continue
-        xs, ys = _segment_lines(part, col)
-        group = "mean" if col == "mean" else ("trial" if dash == "dot" else "limits")
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name or col,
-                                 showlegend=name is not None, legendgroup=group,
-                                 line={"color": colour, "width": 1.5, "dash": dash},
-                                 hoverinfo="skip", connectgaps=False))
-
-
-def _spc_points(fig: go.Figure, df: pd.DataFrame, *, d: int, unit: str | None,
-                run_chart: bool, for_slides: bool) -> None:
-    """The value line and its points, one trace per Making Data Count class (colour and
-    symbol), each point's hover saying its period, value and class. Adds the ``ptkey`` and
-    ``hover`` columns to ``df``."""
-    c = theme.SPC_COLOURS
-    fig.add_trace(go.Scatter(x=df["x"], y=df["value"], mode="lines", showlegend=False,
-                             line={"color": c["value_line"], "width": 2}, hoverinfo="skip"))
-    df["ptkey"] = [_point_colour_key(p) for p in df.get("point_type",
-                                                      pd.Series(["common_cause"] * len(df)))]
-    label_col = df["period"] if "period" in df else df["x"].astype(str)
-    df["hover"] = [
-        f"<b>{safe_text(lbl)}</b><br>{format_value(v, d, unit)}<br>{SPC_LABELS[k]}"
-        for lbl, v, k in zip(label_col, df["value"], df["ptkey"], strict=True)
-    ]
-    for key, label in SPC_LABELS.items():
-        part = df[df["ptkey"] == key]
-        if part.empty:
-            continue
-        fig.add_trace(go.Scatter(
-            x=part["x"], y=part["value"], mode="markers",
-            name="Values (no limits: run chart)" if run_chart else label,
-            marker={"color": c[key], "size": 11 if for_slides else 9,
-                    "symbol": theme.SPC_SYMBOLS.get(key, "circle"),
-                    "line": {"width": 1, "color": theme.MARK_OUTLINE}},
-            hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
-
-
 def spc_figure(
     frame: pd.DataFrame,
     *,
@@ -1181,50 +1167,120 @@ def spc_figure(
     s = theme.sizes(for_slides)
     df = _spc_frame(frame, clip)
     d, unit = meta.decimals, meta.unit
-    c = theme.SPC_COLOURS
     fig = go.Figure()
     run_chart = median is not None and not _isnan(median) and (
         "mean" not in df or df["mean"].isna().all())
     _spc_centre_and_limits(fig, df, run_chart=run_chart, median=median,
                            trial_segments=trial_segments)
     _spc_points(fig, df, d=d, unit=unit, run_chart=run_chart, for_slides=for_slides)
-    if target is not None and not _isnan(target):
-        _reference_line(fig, "y", target, line={"color": c["target"], "width": 2, "dash": "dot"},
-                        text=f"{safe_text(meta.target_label or 'Target')} "
-                             f"{format_value(target, d, unit)}",
-                        font={"color": c["target"], "size": s["tick"]}, position="top left")
-    last = df.dropna(subset=["value"]).tail(1)
-    limit_label = _spc_limit_labels(fig, df, last, run_chart=run_chart, median=median, d=d,
-                                    s=s)
+    margin_labels = _spc_target_and_margin_labels(fig, df, meta=meta, target=target,
+                                                  run_chart=run_chart, median=median, s=s)
     _spc_dated_lines(fig, annotations=annotations, actions=actions, rebases=rebases, s=s)
     _spc_icons_box(fig, variation=variation, assurance=assurance, note=note, s=s)
-    _spc_axes(fig, df, meta=meta, limit_label=limit_label, title=title, subtitle=subtitle,
-              for_slides=for_slides, width=width, s=s)
+    _spc_axes(fig, df, margin_labels, meta=meta, target=target, run_chart=run_chart,
+              median=median, clip=clip, title=title, subtitle=subtitle, for_slides=for_slides,
+              width=width, height=height, s=s)
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
-def _spc_limit_labels(fig: go.Figure, df: pd.DataFrame, last: pd.DataFrame, *,
-                      run_chart: bool, median: float | None, d: int, s: dict) -> int:
-    """Label the upper limit, mean and lower limit (a run chart: the median) right of the last
-    point with a value (``last``, a row or none); returns the length in characters of the
-    longest label (0: none), which sets the right margin."""
-    limit_label = 0  # characters of the longest label right of the last point
+def _spc_frame(frame: pd.DataFrame, clip: tuple[float, float] | None) -> pd.DataFrame:
+    """A copy of the series with a rebase segment (0 when none), numeric values, and the
+    limits clipped to the value's possible range (``clip``)."""
+    df = frame.copy()
+    if "segment" not in df:
+        df["segment"] = 0
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    if clip is not None:
+        for col in ("lpl", "upl"):
+            if col in df:
+                df[col] = pd.to_numeric(df[col], errors="coerce").clip(*clip)
+    return df
+
+
+def _spc_centre_and_limits(fig: go.Figure, df: pd.DataFrame, *, run_chart: bool,
+                           median: float | None, trial_segments: Iterable[int]) -> None:
+    """The centre line and limits per rebase segment: a run chart's median; process limits
+    (dashed), trial limits of short segments (dotted) and the mean."""
+    c = theme.SPC_COLOURS
+    if run_chart:
+        fig.add_trace(go.Scatter(x=df["x"], y=[median] * len(df), mode="lines", name="Median",
+                                 line={"color": c["mean_line"], "width": 1.5},
+                                 hoverinfo="skip"))
+    trial_seg = {int(k) for k in trial_segments}
+    is_trial = df["segment"].isin(trial_seg)
+    for col, name, colour, dash, rows in (
+        ("upl", "Process limits", c["limits"], "dash", ~is_trial),
+        ("lpl", None, c["limits"], "dash", ~is_trial),
+        ("upl", "Trial limits (under 12 points)", c["limits"], "dot", is_trial),
+        ("lpl", None, c["limits"], "dot", is_trial),
+        ("mean", "Mean", c["mean_line"], "solid", pd.Series(True, index=df.index)),
+    ):
+        part = df[rows]
+        if col not in df or part.empty or part[col].isna().all():
+            continue
+        xs, ys = _segment_lines(part, col)
+        group = "mean" if col == "mean" else ("trial" if dash == "dot" else "limits")
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name or col,
+                                 showlegend=name is not None, legendgroup=group,
+                                 line={"color": colour, "width": 1.5, "dash": dash},
+                                 hoverinfo="skip", connectgaps=False))
+
+
+def _spc_points(fig: go.Figure, df: pd.DataFrame, *, d: int, unit: str | None,
+                run_chart: bool, for_slides: bool) -> None:
+    """The value line and its points, coloured and shaped by Making Data Count class, each
+    with its hover text."""
+    c = theme.SPC_COLOURS
+    fig.add_trace(go.Scatter(x=df["x"], y=df["value"], mode="lines", showlegend=False,
+                             line={"color": c["value_line"], "width": 2}, hoverinfo="skip"))
+    df["ptkey"] = [_point_colour_key(p) for p in df.get("point_type",
+                                                      pd.Series(["common_cause"] * len(df)))]
+    label_col = df["period"] if "period" in df else df["x"].astype(str)
+    df["hover"] = [
+        f"<b>{safe_text(lbl)}</b><br>{format_value(v, d, unit)}<br>{SPC_LABELS[k]}"
+        for lbl, v, k in zip(label_col, df["value"], df["ptkey"], strict=True)
+    ]
+    for key, label in SPC_LABELS.items():
+        part = df[df["ptkey"] == key]
+        if part.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=part["x"], y=part["value"], mode="markers",
+            name="Values (no limits: run chart)" if run_chart else label,
+            marker={"color": c[key], "size": 11 if for_slides else 9,
+                    "symbol": theme.SPC_SYMBOLS.get(key, "circle"),
+                    "line": {"width": 1, "color": theme.MARK_OUTLINE}},
+            hovertext=part["hover"], hovertemplate="%{hovertext}<extra></extra>"))
+
+
+def _spc_target_and_margin_labels(fig: go.Figure, df: pd.DataFrame, *, meta: IndicatorMeta,
+                                  target: float | None, run_chart: bool,
+                                  median: float | None, s: dict) -> list[_MarginLabel]:
+    """Draw the target line; return the labels for the right margin: the target's, and the
+    latest limits' and centre's."""
+    c = theme.SPC_COLOURS
+    d, unit = meta.decimals, meta.unit
+    # the labels in the right margin, level with their lines (outside the plot: never over
+    # a point or the line): the target's, and the latest limits' and centre's
+    margin_labels: list[_MarginLabel] = []
+    if target is not None and not _isnan(target):
+        fig.add_shape(type="line", x0=0, x1=1, xref="x domain", y0=target, y1=target, yref="y",
+                      line={"color": c["target"], "width": 2, "dash": "dot"})
+        margin_labels.append(_MarginLabel(
+            float(target), _wrap(meta.target_label or "Target", format_value(target, d, unit)),
+            c["target"], s["tick"]))
+    last = df.dropna(subset=["value"]).tail(1)
     if not last.empty and "mean" in df and not df["mean"].isna().all():
         lr = last.iloc[0]
         for col, name in (("upl", "Upper limit"), ("mean", "Mean"), ("lpl", "Lower limit")):
             if col in df and not _isnan(lr[col]):
-                label = f"{name} {format_value(lr[col], d)}"
-                limit_label = max(limit_label, len(label))
-                fig.add_annotation(x=lr["x"], y=lr[col], text=label,
-                                   showarrow=False, xanchor="left", xshift=8,
-                                   font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
-    if run_chart and not last.empty:
-        label = f"Median {format_value(median, d)}"
-        limit_label = len(label)
-        fig.add_annotation(x=last.iloc[0]["x"], y=median, text=label, showarrow=False,
-                           xanchor="left", xshift=8,
-                           font={"size": s["tick"] - 1, "color": theme.NHS_DARK_GREY})
-    return limit_label
+                margin_labels.append(_MarginLabel(float(lr[col]),
+                                                  f"{name} {format_value(lr[col], d)}",
+                                                  theme.NHS_DARK_GREY, s["tick"] - 1))
+    if run_chart and median is not None and not last.empty:
+        margin_labels.append(_MarginLabel(float(median), f"Median {format_value(median, d)}",
+                                          theme.NHS_DARK_GREY, s["tick"] - 1))
+    return margin_labels
 
 
 def _spc_dated_lines(fig: go.Figure, *, annotations: Sequence[Mapping[str, Any]] | None,
@@ -1279,12 +1335,13 @@ def _spc_icons_box(fig: go.Figure, *, variation: str | None, assurance: str | No
                            bgcolor="#FFFFFF", font={"size": s["tick"]})
 
 
-def _spc_axes(fig: go.Figure, df: pd.DataFrame, *, meta: IndicatorMeta, limit_label: int,
-              title: str | None, subtitle: str | None, for_slides: bool, width: int | None,
-              s: dict) -> None:
-    """The axes, title, legend and margins: the x axis ends at the data, ticks in the
-    series' own periods where it has them, the legend under the dates, and a right margin
-    that holds the limit labels (``limit_label`` characters)."""
+def _spc_axes(fig: go.Figure, df: pd.DataFrame, margin_labels: list[_MarginLabel], *,
+              meta: IndicatorMeta, target: float | None, run_chart: bool, median: float | None,
+              clip: tuple[float, float] | None, title: str | None, subtitle: str | None,
+              for_slides: bool, width: int | None, height: int | None, s: dict) -> None:
+    """The axes, title, legend and margins: the x axis ends at the data, the value axis holds
+    every value, limit and the target, the margin labels are placed level with their lines,
+    ticks in the series' own periods, and the legend under the dates."""
     is_dates = "x" in df and pd.api.types.is_datetime64_any_dtype(df["x"])
     xs_all = df["x"].dropna() if is_dates else pd.Series([], dtype="datetime64[ns]")
     if len(xs_all) > 1:
@@ -1293,10 +1350,27 @@ def _spc_axes(fig: go.Figure, df: pd.DataFrame, *, meta: IndicatorMeta, limit_la
         step = pd.Series(xs_all.sort_values().to_numpy()).diff().median()
         pad = max((xs_all.max() - xs_all.min()) * 0.02, step / 2)
         fig.update_xaxes(range=[xs_all.min() - pad, xs_all.max() + pad])
-    fig.update_yaxes(title=safe_text(meta.value_title))
-    # room on the right for those labels, in a wide font too (DejaVu Sans where Arial is
-    # missing: about 0.62 em per character)
-    right = max(110, int(limit_label * (s["tick"] - 1) * 0.62) + 24)
+    # the value axis is set here (not left to plotly) so that the margin labels' heights are
+    # known: every value, limit, centre and the target, padded
+    drawn = [df[col] for col in ("value", "upl", "lpl", "mean") if col in df]
+    if run_chart:
+        drawn.append(pd.Series([median], dtype=float))
+    y_range = _value_range(drawn, [target], (None, None))
+    if clip is not None:
+        # a percentage's axis passes 0 or 100 by no more than a point's radius or so
+        span = y_range[1] - y_range[0]
+        y_range = [max(y_range[0], clip[0] - 0.03 * span), min(y_range[1], clip[1] + 0.03 * span)]
+    fig.update_yaxes(title=safe_text(meta.value_title), range=y_range)
+    # room on the right for those labels (measured: DejaVu Sans, the widest font the page
+    # may fall back to)
+    right = max(110, int(max([textfit.text_size(m.text, m.size)[0]
+                              for m in margin_labels] + [0])) + 24)
+    top, bottom = (70, 90) if for_slides else (110, 80)
+    if for_slides:
+        right = max(130, right)
+    geo = _PlotBox.of(fig, for_slides=for_slides, width=width or 1100, height=height,
+                      top=top, bottom=bottom, right=right, x_range=[0, 1], y_range=y_range)
+    _draw_margin_labels(fig, margin_labels, geo)
     if is_dates and "period" in df and len(df):
         # ticks in the series' own periods: a dozen at most, and no more than fit level across
         # the plot at this font (a slide's half-width chart has room for about four)
@@ -1313,9 +1387,31 @@ def _spc_axes(fig: go.Figure, df: pd.DataFrame, *, meta: IndicatorMeta, limit_la
     fig.update_layout(title=_title(title, subtitle), hovermode="closest",
                       legend={"orientation": "h", "yanchor": "top", "y": -0.1,
                               "xanchor": "left", "x": 0},
-                      margin={"r": right, "t": 110, "b": 80})
-    if for_slides:
-        fig.update_layout(margin={"t": 70, "b": 90, "r": max(130, right)})
+                      margin={"r": right, "t": top, "b": bottom})
+
+
+@dataclass(frozen=True)
+class _MarginLabel:
+    value: float
+    text: str
+    colour: str
+    size: float
+
+
+def _draw_margin_labels(fig: go.Figure, labels: Sequence[_MarginLabel], geo: _PlotBox) -> None:
+    """Labels in the right margin, each level with its value (a line's end), pushed apart in
+    order where they would meet (a target near a limit): outside the plot, so no label covers
+    a point or a line."""
+    if not labels:
+        return
+    order = sorted(labels, key=lambda m: -m.value)
+    ys = [geo.px(0, m.value)[1] for m in order]
+    hs = [textfit.text_size(m.text, m.size)[1] + 2 for m in order]
+    pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=2) or ys
+    for m, y0, y in zip(order, ys, pos, strict=True):
+        fig.add_annotation(x=1, xref="paper", xanchor="left", xshift=6, y=m.value, yref="y",
+                           yanchor="middle", yshift=-(y - y0), text=m.text, align="left",
+                           showarrow=False, font={"size": m.size, "color": m.colour})
 
 
 # ---------------------------------------------------------------------------------------------

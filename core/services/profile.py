@@ -35,9 +35,8 @@ from core.services.indicators import IndicatorMeta, list_indicator_meta
 from core.services.organisations import OrgRef, descendant_ids, get_org
 from core.services.peers import lowest_type
 from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
-from core.services.rebases import org_rebase_periods
+from core.services.rebases import network_rebase_periods, org_rebase_periods
 from core.services.spc import (
-    accepted_rebase_map,
     latest_icons,
     latest_judgement,
     period_sequence,
@@ -544,6 +543,8 @@ def triage(
     pairs = [(r.indicator_id, int(r.period_id)) for r in chosen.itertuples()]
     all_stats = peer_stats(conn, metas, pairs, mtype or "", conf)
     names = {int(r[0]): (r[1], r[2]) for r in members}
+    # one query for every indicator's accepted rebases, not one per indicator
+    rebases = network_rebase_periods(conn, mids, [p[0] for p in pairs])
     rule = active_rule()
     out, summary = [], []
     for ps, r in zip(all_stats, chosen.itertuples(), strict=True):
@@ -565,7 +566,7 @@ def triage(
         series = own.iloc[where[(ind.id, r.period_type)]]
         icons = latest_icons(
             with_intervals(series, ind, 95.0)[["org_id", "period", "value"]], ind,
-            r.period_type, rebases=accepted_rebase_map(conn, mids, ind.id, r.period_type),
+            r.period_type, rebases=rebases.get((ind.id, r.period_type), {}),
         ).to_dict("index")
         rows = []
         for i in pos:

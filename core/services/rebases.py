@@ -12,6 +12,7 @@ rebase records who withdrew it and when; the record stays (nothing is deleted).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -186,6 +187,29 @@ def org_rebase_periods(conn: Conn, org_id: int) -> dict[tuple[str, str], list[st
     out: dict[tuple[str, str], list[str]] = {}
     for indicator_id, period_type, period in conn.execute(stmt).all():
         out.setdefault((str(indicator_id), str(period_type)), []).append(str(period))
+    return out
+
+
+def network_rebase_periods(
+    conn: Conn, org_ids: Iterable[int], indicator_ids: Iterable[str],
+) -> dict[tuple[str, str], dict[int, list[str]]]:
+    """Accepted rebase periods of many organisations' series of several indicators, by
+    (indicator id, period type) and then org id: :func:`active_rebase_periods` for every
+    indicator of a network's triage in one query. The query names only the indicators (a few
+    dozen at most) and the organisations are kept in Python: a national network of 6,800
+    practices would make an IN list of 6,800 ids, while accepted rebases are few (a person
+    accepts each one)."""
+    wanted = {int(o) for o in org_ids}
+    ids = sorted(set(indicator_ids))
+    out: dict[tuple[str, str], dict[int, list[str]]] = {}
+    if not wanted or not ids:
+        return out
+    stmt = select(Rebase.org_id, Rebase.indicator_id, Rebase.period_type, Rebase.period).where(
+        Rebase.indicator_id.in_(ids), Rebase.withdrawn_at.is_(None))
+    for oid, indicator_id, period_type, period in conn.execute(stmt).all():
+        if int(oid) in wanted:
+            out.setdefault((str(indicator_id), str(period_type)), {}).setdefault(
+                int(oid), []).append(str(period))
     return out
 
 

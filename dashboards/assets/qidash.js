@@ -82,8 +82,52 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return [false, "Download this view as a PowerPoint pack"];
     },
+    // The width the page draws a chart at (px): figures that fit their labels to it are
+    // redrawn for it (the server lays a chart out for 1,000 px until it knows). Waits for the
+    // chart's element to be laid out; the resize listener below sends it again when the window
+    // changes the chart's width.
+    chartWidth: async function (_trigger, graphId) {
+      const ctx = window.dash_clientside.callback_context;
+      const storeId = ctx.outputs_list.id;
+      for (let i = 0; i < 40; i++) {
+        const el = document.getElementById(graphId);
+        const w = el ? Math.round(el.getBoundingClientRect().width) : 0;
+        if (w > 0) {
+          window.qidashChartWidths = window.qidashChartWidths || {};
+          window.qidashChartWidths[storeId] = {graph: graphId, width: w};
+          return w;
+        }
+        await new Promise(function (r) { setTimeout(r, 50); });
+      }
+      return window.dash_clientside.no_update;
+    },
   },
 });
+
+// A chart whose labels are fitted to its width (chartWidth above) is redrawn when a resized
+// window changes that width by more than a little (plotly keeps labels' offsets in pixels).
+(function () {
+  let timer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      const reg = window.qidashChartWidths || {};
+      const setProps = window.dash_clientside && window.dash_clientside.set_props;
+      Object.keys(reg).forEach(function (storeId) {
+        const el = document.getElementById(reg[storeId].graph);
+        if (!el || !setProps) {
+          delete reg[storeId];  // another page now (a store has no element of its own)
+          return;
+        }
+        const w = Math.round(el.getBoundingClientRect().width);
+        if (w > 0 && Math.abs(w - reg[storeId].width) >= 24) {
+          reg[storeId].width = w;
+          setProps(storeId, {data: w});
+        }
+      });
+    }, 300);
+  });
+})();
 
 // Back/forward within one page: put the controls back as that URL says (their callbacks then
 // redraw the chart) instead of letting Dash rebuild the whole page. Registered before Dash's

@@ -174,7 +174,8 @@ def test_profile_trend_network_pages(small, pages) -> None:  # type: ignore[no-u
     matrix = json.dumps(_plain(mdc.matrix(tri_rows.rows, tri_rows.members)))
     assert f": {NOTE}" in matrix
     assert not leaks(json.loads(matrix))
-    fig = net.update("imm_6in1_12m", {"members": ["TINY1", "TINY2"], "name": "Tiny PCN"})
+    fig = net.update("imm_6in1_12m", 1190,  # the chart's width on the page (px)
+                     {"members": ["TINY1", "TINY2"], "name": "Tiny PCN"})
     assert not leaks(_plain(fig))
     assert "TINY1" not in _drawn_codes(fig)
 

@@ -232,6 +232,14 @@ def test_network_and_home(sample, pages):
     names = [a.text.split("</b>")[0].removeprefix("<b>").removesuffix("\u2026")
              for a in fig.layout.annotations if a.showarrow]
     assert sorted(next(m for m in members if m.startswith(n)) for n in names) == sorted(members)
+    # the page reports the chart's width (1,190 px on a 1,280 px screen) and the chart is
+    # redrawn with its labels fitted to it: the members' names in full
+    net = pages["network"]
+    wide = net.update(_find(lay, "net-indicator").value, 1190, _find(lay, "net-key").data)
+    labels = [a.text for a in wide.layout.annotations if a.showarrow]
+    assert sorted(t.split("</b>")[0].removeprefix("<b>") for t in labels) == sorted(members)
+    assert [net.chart_width(w) for w in (1190, 720.0, "1190", 50, None, 10**6)] == [
+        1190, 720, None, None, None, None]
     # the line is the average of the peers compared (the sample holds one CCG's practices),
     # named for them: never 'national'
     words = json.dumps(fig.to_plotly_json(), default=str)

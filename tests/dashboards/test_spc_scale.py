@@ -6,6 +6,9 @@ the series' own period labels."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -143,3 +146,79 @@ def test_short_rebase_segment_has_labelled_trial_limits(engine, pages):
     assert min(trial_x) == pd.Timestamp(parse_period(labels[54]).start)
     assert max(firm_x) < min(trial_x)
     assert all(t.line.dash == "dot" for t in trial)
+
+
+# ---------------------------------------------------------------------------------------------
+# the drawn chart: the target's label is outside the plot, level with its line
+# ---------------------------------------------------------------------------------------------
+_SPC_BOXES_JS = """
+() => {
+  const gd = document.getElementById('g');
+  const svg = gd.querySelector('.main-svg').getBoundingClientRect();
+  const size = gd._fullLayout._size;
+  const box = el => { const r = el.getBoundingClientRect();
+    return {x0: r.left - svg.left, y0: r.top - svg.top, x1: r.right - svg.left,
+            y1: r.bottom - svg.top}; };
+  const ann = [...gd.querySelectorAll('g.annotation')].map(g => ({text: g.textContent,
+    box: box(g.querySelector('text') || g)})).filter(a => a.text.trim());
+  const points = [...gd.querySelectorAll('g.trace.scatter path.point')].map(box);
+  const ya = gd._fullLayout.yaxis;
+  return {w: svg.width, h: svg.height, ann, points,
+          plot: {x0: size.l, y0: size.t, x1: size.l + size.w, y1: size.t + size.h},
+          target_y: size.t + ya.l2p(95.0)};
+}
+"""
+
+
+@pytest.mark.parametrize("for_slides", [False, True], ids=["page", "slide"])
+def test_target_label_stays_off_the_data(engine, pages, for_slides):
+    """At 3, 12 and 60 periods, on the page (1,190 px: a 1,280 px screen; 720 px: a phone's
+    chart) and on a slide (1,600 x 900, as the pack draws it): the target's label lies right
+    of the plot, level with its line, inside the image, over no point and no other label (it
+    sat on the line and the first points at the plot's left end)."""
+    from tests.dashboards.test_visual_matrix import CHROMIUM, _overlap
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("headless Chromium not installed")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import plotly
+
+    _build(engine, "month")
+    out = os.environ.get("QIDASH_VISUAL_DIR")
+    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    widths = [1600] if for_slides else [1190, 720]
+    with playwright.sync_playwright() as p, Session(engine) as s:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu",
+                                          "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.set_content("<html><body style='margin:0'><div id='g'></div></body></html>")
+        page.add_script_tag(path=str(js))
+        for n in SIZES:
+            fig = pages["trend"].figure_for(spcs.spc(s, f"P{n:05d}", "pct"),
+                                            for_slides=for_slides)
+            for width in widths:
+                height = int(fig.layout.height or 480)
+                fig.update_layout(width=width, height=height)
+                page.set_viewport_size({"width": width, "height": height})
+                page.evaluate("f => Plotly.newPlot('g', f.data, f.layout, {staticPlot: true})",
+                              json.loads(fig.to_json()))
+                got = page.evaluate(_SPC_BOXES_JS)
+                if out:  # to be looked at
+                    page.screenshot(path=str(Path(out) / f"spc-{n}-{width}.png"))
+                where = f"{n} periods at {width} px"
+                target = [a for a in got["ann"] if a["text"].startswith("Target")]
+                assert len(target) == 1, f"{where}: {[a['text'] for a in got['ann']]}"
+                b = target[0]["box"]
+                assert b["x0"] >= got["plot"]["x1"], f"{where}: target label over the plot {b}"
+                assert b["x1"] <= got["w"] + 1, f"{where}: target label cut {b}"
+                assert 0 <= b["y0"] <= b["y1"] <= got["h"] + 1, f"{where}: target label cut {b}"
+                # level with its line: the line's height is within the label (or, pushed
+                # apart from a limit's label, within one label's height of it)
+                tall = b["y1"] - b["y0"]
+                assert b["y0"] - tall <= got["target_y"] <= b["y1"] + tall, where
+                assert not [pt for pt in got["points"] if _overlap(b, pt)], where
+                others = [a for a in got["ann"] if a is not target[0]]
+                for a in others:
+                    assert not _overlap(b, a["box"]), f"{where}: target label meets {a['text']}"
+        browser.close()

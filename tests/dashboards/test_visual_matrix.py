@@ -31,7 +31,7 @@ import pytest
 
 from core.stats.funnel import funnel as stats_funnel
 from core.stats.intervals import wilson_interval
-from dashboards import figures
+from dashboards import figures, theme
 
 DATA = Path("/work/shared/data/gp_practice_national")
 SCALES = (1, 4, 80, 130, 6800)
@@ -45,6 +45,10 @@ TARGETS = (("screen1000", False, 1000), ("screen1180", False, 1180),
            ("screen1850", False, 1850), ("slide", True, None), ("slide_half", True, 781))
 #: heights of the slide targets that are not the whole slide (the pack's half slot)
 HEIGHTS = {781: 577}
+#: (label, width): the chart's width on the network page at a 1,280 px laptop and a 390 px
+#: phone (its card's content; a phone's chart keeps 720 px and scrolls sideways), which the
+#: page measures and fits the labels to
+PAGE_WIDTHS = (("page1280", 1190), ("page390", 720))
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +100,8 @@ def _highlight(rows: pd.DataFrame, k: int = 4) -> list[str]:
     return [order[i] for i in idx]
 
 
-def _figures(n: int, for_slides: bool, width: int | None) -> dict[str, object]:
+def _figures(n: int, for_slides: bool, width: int | None,
+             fit_width: int | None = None) -> dict[str, object]:
     height = HEIGHTS.get(width) if for_slides and width else None
     rows, limits = _data(n)
     hl = _highlight(rows)
@@ -109,7 +114,7 @@ def _figures(n: int, for_slides: bool, width: int | None) -> dict[str, object]:
         "comparison": figures.comparison_figure(
             rows, indicator=META, benchmark=centre,
             benchmark_label=f"the average of these {n:,} practices",
-            highlight=hl_one if for_slides else hl, **kw),
+            highlight=hl_one if for_slides else hl, fit_width=fit_width, **kw),
         "funnel": figures.funnel_figure(
             rows, limits, indicator=META, centre=centre, centre_label="Peers pooled",
             highlight=hl_one if for_slides else hl,
@@ -270,23 +275,117 @@ def test_labels_fit_and_never_overlap(page, out_dir: Path, n: int, target: tuple
         h = int(fig.layout.height or 480)
         got = _draw(page, fig, w, h)
         page.screenshot(path=str(out_dir / f"{kind}-{n}-{name}.png"), full_page=True)
-        where = f"{kind}, {n} organisations, {name}"
-        for t in got["texts"]:  # every word drawn lies within the image: nothing cut
-            b = t["box"]
-            assert _inside(b, got), f"{where}: text cut: {t['text']!r} {b}"
-        if got["legend"] and got["title"]:
-            assert not _overlap(got["legend"], got["title"]), f"{where}: legend over title"
+        _check_drawn(got, kind, f"{kind}, {n} organisations, {name}")
+
+
+def _check_drawn(got: dict, kind: str, where: str) -> None:
+    """Every label inside the image, none over another label, the legend, the title or (on
+    a comparison) a bar."""
+    for t in got["texts"]:  # every word drawn lies within the image: nothing cut
+        b = t["box"]
+        assert _inside(b, got), f"{where}: text cut: {t['text']!r} {b}"
+    if got["legend"] and got["title"]:
+        assert not _overlap(got["legend"], got["title"]), f"{where}: legend over title"
+    for a in got["ann"]:
+        b = a["bg"]
+        assert _inside(b, got), f"{where}: label cut: {a['text']!r} {b}"
+        for other in (got["legend"], got["title"]):
+            if other:
+                assert not _overlap(b, other), f"{where}: {a['text']!r} meets legend/title"
+    for i, a in enumerate(got["ann"]):
+        for b in got["ann"][i + 1:]:
+            assert not _overlap(a["bg"], b["bg"]), \
+                f"{where}: {a['text']!r} overlaps {b['text']!r}"
+    if kind == "comparison":
         for a in got["ann"]:
-            b = a["bg"]
-            assert _inside(b, got), f"{where}: label cut: {a['text']!r} {b}"
-            for other in (got["legend"], got["title"]):
-                if other:
-                    assert not _overlap(b, other), f"{where}: {a['text']!r} meets legend/title"
-        for i, a in enumerate(got["ann"]):
-            for b in got["ann"][i + 1:]:
-                assert not _overlap(a["bg"], b["bg"]), \
-                    f"{where}: {a['text']!r} overlaps {b['text']!r}"
-        if kind == "comparison":
-            for a in got["ann"]:
-                hits = [b for b in got["bars"] if _overlap(a["bg"], b)]
-                assert not hits, f"{where}: label {a['text']!r} sits on a bar"
+            hits = [b for b in got["bars"] if _overlap(a["bg"], b)]
+            assert not hits, f"{where}: label {a['text']!r} sits on a bar"
+
+
+_PLOT_W_JS = "() => document.getElementById('g')._fullLayout._size.w"
+
+
+def _full_label_widths(page, texts: list[str]) -> list[float]:
+    """The widths the browser draws ``texts`` at as the chart's labels (their size) in DejaVu
+    Sans: the widest font the theme's stack may fall back to, which the label fitter allows
+    for (:mod:`dashboards.textfit`; this machine draws Arial as the narrower Liberation Sans)."""
+    probe = {"data": [], "layout": {
+        "width": 1900, "height": 60 * (len(texts) + 1), "font": {"family": "DejaVu Sans"},
+        "annotations": [{"text": t, "x": 0, "xanchor": "left", "xref": "paper",
+                         "y": i / max(len(texts), 1), "yref": "paper", "showarrow": False,
+                         "font": {"size": theme.SCREEN["font"]}} for i, t in enumerate(texts)]}}
+    page.evaluate("f => Plotly.newPlot('g', f.data, f.layout, {staticPlot: true})", probe)
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#g g.annotation text')]"
+        ".map(t => t.getBoundingClientRect().width)")
+
+
+@pytest.mark.parametrize("target", PAGE_WIDTHS, ids=[t[0] for t in PAGE_WIDTHS])
+@pytest.mark.parametrize("n", SCALES)
+def test_page_labels_fit_the_drawn_width(page, out_dir: Path, n: int, target: tuple) -> None:
+    """The network page's chart, its labels fitted to the width the page draws it at: every
+    check above, and the members' names shortened ("Pulborough\u2026") only when their full
+    labels (measured by the browser) do not fit in one row across the plot (at 1,280 px
+    they were shortened to 12 characters with room to spare: the labels were fitted to a
+    1,000 px chart)."""
+    name, width = target
+    rows, _ = _data(n)
+    # the network page draws the comparison only
+    for kind, fig in [("comparison", _figures(n, False, None, fit_width=width)["comparison"])]:
+        h = int(fig.layout.height or 480)
+        got = _draw(page, fig, width, h)
+        page.screenshot(path=str(out_dir / f"{kind}-{n}-{name}.png"), full_page=True)
+        where = f"{kind}, {n} organisations, {name}"
+        _check_drawn(got, kind, where)
+        if n <= figures.NAMED_BARS_MAX:
+            # a named-bars chart wraps the names in its margin, never shortens them; each
+            # name sits level with its row (within its own height: labels that would meet
+            # are pushed apart), not stacked under the lowest one
+            for r in rows[rows["org_code"].isin(_highlight(rows))].itertuples():
+                tick = next(t["box"] for t in got["texts"] if t["text"] == r.org_name)
+                label = next(a["box"] for a in got["ann"]  # (wrapped: lines run together)
+                             if a["text"].replace(" ", "").startswith(r.org_name.replace(" ", "")))
+                dy = (label["y0"] + label["y1"]) / 2 - (tick["y0"] + tick["y1"]) / 2
+                assert abs(dy) <= label["y1"] - label["y0"], \
+                    f"{where}: {r.org_name}'s label {dy:+.0f} px from its row"
+            continue
+        plot_w = page.evaluate(_PLOT_W_JS)
+        labels = [a.text for a in fig.layout.annotations if a.showarrow]
+        hl = rows[rows["org_code"].isin(_highlight(rows))].sort_values("value")
+        full = [f"<b>{figures.safe_text(r.org_name, 40)}</b> "
+                f"{figures.format_value(r.value, 1, '%')}" for r in hl.itertuples()]
+        widths = _full_label_widths(page, full)
+        # the row the fitter needs: each label 10 px wider than its text, 6 px apart
+        need = sum(w + 10 for w in widths) + 6 * (len(widths) - 1)
+        shortened = not labels or any("\u2026" in t for t in labels)
+        if need <= plot_w * 0.97:
+            assert not shortened, (f"{where}: names shortened or left out though the full "
+                                   f"labels need {need:.0f} of {plot_w:.0f} px: {labels}")
+        if need > plot_w * 1.03:
+            assert shortened, f"{where}: full labels need {need:.0f} of {plot_w:.0f} px"
+
+
+@pytest.mark.parametrize("target", [t for t in TARGETS if t[1]], ids=[t[0] for t in TARGETS
+                                                                      if t[1]])
+def test_a_long_name_is_shortened_to_fit_the_funnel(page, out_dir: Path, target: tuple) -> None:
+    """A trust's long name on the pack's half-slide funnel (781 px): the label was wider than
+    the whole plot, so it was pushed left against the plot's edge and ran out over the
+    standard's label in the right margin. Now the name is shortened until the label fits."""
+    name, for_slides, width = target
+    rows, limits = _data(130)
+    code = rows.sort_values("value")["org_code"].iloc[100]
+    rows.loc[rows["org_code"] == code, "org_name"] = \
+        "Western Sussex Hospitals NHS Foundation Trust"
+    centre = float(rows["numerator"].sum() / rows["denominator"].sum() * 100)
+    fig = figures.funnel_figure(
+        rows, limits, indicator=META, centre=centre, centre_label="Peer average",
+        highlight=[code], for_slides=for_slides, width=width if for_slides else None,
+        height=HEIGHTS.get(width) if for_slides else None, title=META["name"])
+    w, h = int(fig.layout.width or width), int(fig.layout.height or 480)
+    got = _draw(page, fig, w, h)
+    page.screenshot(path=str(out_dir / f"funnel-longname-{name}.png"), full_page=True)
+    _check_drawn(got, "funnel", f"funnel, a long name, {name}")
+    plot_x1 = page.evaluate("() => { const s = document.getElementById('g')._fullLayout._size;"
+                            " return s.l + s.w; }")
+    label = next(a for a in got["ann"] if a["text"].startswith("Western"))
+    assert label["bg"]["x1"] <= plot_x1 + 1, f"{name}: the label runs out of the plot"
