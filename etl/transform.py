@@ -29,7 +29,7 @@ compare, not an error); a numerator above 0 over a denominator of 0 is an error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -183,14 +183,20 @@ def validate_values(
     period_type: str | None = None,
     reader_errors: list[RowError] | None = None,
 ) -> ValidatedValues:
-    """Check every rule on every row of a canonical values frame; derive values."""
+    """Check every rule on every row of a canonical values frame; derive values.
+
+    The steps, in this order: the rows the reader already rejected, organisations
+    (:func:`_check_orgs`), indicators (:func:`_resolve_indicators`), periods
+    (:func:`_check_periods`), numbers (:func:`_check_numbers`, :func:`_check_presence`), derived
+    values (:func:`_derive_values`), repeated keys (:func:`_duplicate_keys`), then the clean
+    rows (:func:`_clean_rows`). Each step is a few numpy operations on the whole frame and
+    turns only the rows it flags into errors; the errors are sorted by line at the end.
+    """
     n = len(frame)
     refs = _refs(frame["_ref"]) if n else np.array([], dtype=object)
     errors: list[RowError] = list(reader_errors or [])
-    bad = np.zeros(n, bool)
-    if reader_errors:
-        bad |= pd.Series(refs).isin(_row_refs(reader_errors)).to_numpy()
-    reader_bad = bad.copy()  # a cell that is not a number is not also "missing"
+    reader_bad = _reader_rejected(refs, reader_errors, n)
+    bad = reader_bad.copy()  # a cell that is not a number is not also "missing"
 
     org_code = _str_series(frame.get("org_code"), n)
     ind_id = _str_series(frame.get("indicator_id"), n)
@@ -200,19 +206,85 @@ def validate_values(
     errors += org_errors
     bad |= org_blank | org_unknown
 
-    # indicator
+    ind = _resolve_indicators(ind_id, indicators, period_type, refs)
+    errors += ind.errors
+    bad |= ind.blank | ind.unknown
+
+    periods, period_pos, period_bad, period_errors = _check_periods(
+        period, ind.frequency, ind_id, indicators, refs)
+    errors += period_errors
+    bad |= period_bad
+
+    nums = _number_columns(frame, n)
+    numbers_bad, number_errors = _check_numbers(nums.num, nums.den, nums.val, nums.lci,
+                                                nums.uci, ind.value_type, refs)
+    errors += number_errors
+    no_value, presence_errors = _check_presence(nums, reader_bad, refs)
+    errors += presence_errors
+    bad |= numbers_bad | no_value
+
+    value, wild, derive_errors = _derive_values(nums, ind.multiplier, bad, refs)
+    errors += derive_errors
+    bad |= wild
+
+    # duplicates among rows whose key is valid: one integer per (org, indicator, period)
+    key_ok = ~(org_blank | org_unknown | ind.blank | ind.unknown | period_bad)
+    dup_s, dup_errors = _duplicate_keys(key_ok, org_pos, ind.pos, len(indicators.frame), periods,
+                                        period_pos, refs, org_code, ind_id, period)
+    errors += dup_errors
+    bad |= dup_s
+
+    clean, used = _clean_rows(frame, ~bad, org_id, ind_id, periods, period_pos, nums, value, refs)
+    errors.sort(key=_error_order)
+    return ValidatedValues(clean=clean, errors=errors, rejected=int(bad.sum()), periods=used)
+
+
+def _reader_rejected(refs: np.ndarray, reader_errors: list[RowError] | None,
+                     n: int) -> np.ndarray:
+    """The rows the reader already reported (a cell that is not a number, say)."""
+    rejected = np.zeros(n, bool)
+    if reader_errors:
+        rejected |= pd.Series(refs).isin(_row_refs(reader_errors)).to_numpy()
+    return rejected
+
+
+class _Indicators(NamedTuple):
+    """Each row's indicator looked up: blank, unknown, position in the definitions (-1 when
+    not found), its value type, multiplier and period type, and the errors."""
+
+    blank: np.ndarray
+    unknown: np.ndarray
+    pos: np.ndarray
+    value_type: np.ndarray
+    multiplier: np.ndarray
+    frequency: np.ndarray
+    errors: list[RowError]
+
+
+def _resolve_indicators(ind_id: pd.Series, indicators: IndicatorInfo, period_type: str | None,
+                        refs: np.ndarray) -> _Indicators:
+    """Look each row's indicator up (:func:`_check_indicator_ids`) and give every row its
+    indicator's value type, multiplier and frequency; a row whose indicator declares no
+    frequency takes the load's ``period_type``, if given."""
     info = indicators.frame
-    ind_blank, ind_unknown, ind_pos, ind_errors = _check_indicator_ids(ind_id, info, refs)
-    errors += ind_errors
-    bad |= ind_blank | ind_unknown
+    blank, unknown, pos, errors = _check_indicator_ids(ind_id, info, refs)
     # a sentinel last row answers for unknown indicators (position -1)
-    value_type = np.append(info["value_type"].to_numpy(dtype=object), _NONE)[ind_pos]
-    multiplier = np.append(info["multiplier"].to_numpy(dtype="float64"), np.nan)[ind_pos]
-    freq = np.append(info["frequency"].to_numpy(dtype=object), _NONE)[ind_pos]
+    value_type = np.append(info["value_type"].to_numpy(dtype=object), _NONE)[pos]
+    multiplier = np.append(info["multiplier"].to_numpy(dtype="float64"), np.nan)[pos]
+    freq = np.append(info["frequency"].to_numpy(dtype=object), _NONE)[pos]
     if period_type is not None:
         freq = np.where(pd.isna(freq), period_type, freq)
+    return _Indicators(blank, unknown, pos, value_type, multiplier, freq, errors)
 
-    # period
+
+def _check_periods(period: pd.Series, freq: np.ndarray, ind_id: pd.Series,
+                   indicators: IndicatorInfo, refs: np.ndarray
+                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[RowError]]:
+    """Parse each row's period with its indicator's frequency (:func:`parse_periods`):
+    ``(distinct periods, each row's position in them, rows whose period does not parse,
+    errors)``. For an indicator whose frequency is taken from its values in the database
+    (``indicators.inferred``) the message says so."""
+    n = len(period)
     periods, period_pos, period_msgs = parse_periods(period, freq)
     period_bad = pd.notna(period_msgs) if n else np.zeros(0, bool)
     if period_bad.any() and indicators.inferred:
@@ -222,53 +294,82 @@ def validate_values(
                 "but this indicator is declared",
                 "but this indicator declares no frequency and its values in the database are "
                 "all") + "; keep one period type per indicator, or declare its frequency"
+    errors: list[RowError] = []
     if period_bad.any():
         errors += _err(period_bad, refs, "period", period.to_numpy(dtype=object), period_msgs)
-    bad |= period_bad
+    return periods, period_pos, period_bad, errors
 
-    # numbers
+
+class _Numbers(NamedTuple):
+    """A frame's number columns as float arrays (NaN: empty), its suppression flags, and which
+    of numerator, denominator and value each row gives."""
+
+    num: np.ndarray
+    den: np.ndarray
+    val: np.ndarray
+    lci: np.ndarray
+    uci: np.ndarray
+    suppressed: np.ndarray
+    has_num: np.ndarray
+    has_den: np.ndarray
+    has_val: np.ndarray
+
+
+def _number_columns(frame: pd.DataFrame, n: int) -> _Numbers:
+    """The number columns of a canonical values frame of ``n`` rows, as numpy arrays."""
     num = frame["numerator"].to_numpy(dtype="float64") if n else np.zeros(0)
     den = frame["denominator"].to_numpy(dtype="float64") if n else np.zeros(0)
     val = frame["value"].to_numpy(dtype="float64") if n else np.zeros(0)
     lci = frame["lower_ci"].to_numpy(dtype="float64") if n else np.zeros(0)
     uci = frame["upper_ci"].to_numpy(dtype="float64") if n else np.zeros(0)
     suppressed = frame["suppressed"].to_numpy(dtype=bool) if n else np.zeros(0, bool)
-    numbers_bad, number_errors = _check_numbers(num, den, val, lci, uci, value_type, refs)
-    errors += number_errors
-    has_num = ~np.isnan(num)
-    has_den = ~np.isnan(den)
-    has_val = ~np.isnan(val)
-    no_value = ~has_val & ~(has_num & has_den) & ~suppressed & ~reader_bad
+    return _Numbers(num, den, val, lci, uci, suppressed,
+                    ~np.isnan(num), ~np.isnan(den), ~np.isnan(val))
+
+
+def _check_presence(nums: _Numbers, reader_bad: np.ndarray, refs: np.ndarray
+                    ) -> tuple[np.ndarray, list[RowError]]:
+    """Rows with no value: neither numerator and denominator nor a value, and not suppressed
+    (a row the reader rejected is not also reported as missing one). Returns the rows and the
+    errors, which name the missing count when only one of the two is given."""
+    has_num, has_den = nums.has_num, nums.has_den
+    no_value = ~nums.has_val & ~(has_num & has_den) & ~nums.suppressed & ~reader_bad
     only_one = no_value & (has_num ^ has_den)
     none = no_value & ~only_one
-    errors += _err(only_one & has_num, refs, "denominator", den,
+    errors: list[RowError] = []
+    errors += _err(only_one & has_num, refs, "denominator", nums.den,
                    "numerator without a denominator; give the denominator, or a value")
-    errors += _err(only_one & has_den, refs, "numerator", num,
+    errors += _err(only_one & has_den, refs, "numerator", nums.num,
                    "denominator without a numerator; give the numerator, or a value")
-    errors += _err(none, refs, "value", val,
+    errors += _err(none, refs, "value", nums.val,
                    "no value: give numerator and denominator, or value, or mark the row "
                    "suppressed (*)")
-    bad |= numbers_bad | no_value
+    return no_value, errors
 
-    # derive
+
+def _derive_values(nums: _Numbers, multiplier: np.ndarray, bad: np.ndarray, refs: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, list[RowError]]:
+    """Each row's value: the published value, else numerator / denominator x multiplier (when
+    the denominator is above 0). Returns the values, the rows not yet ``bad`` whose derived
+    value is beyond +/- MAX_VALUE, and their errors."""
+    num, den, has_val = nums.num, nums.den, nums.has_val
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        derived = np.where(has_num & has_den & (den > 0), num / den * multiplier, np.nan)
+        derived = np.where(nums.has_num & nums.has_den & (den > 0), num / den * multiplier,
+                           np.nan)
         # a tiny denominator of a rate (4.9e-324) makes an infinite or absurd value
         wild = ~has_val & ~bad & (np.abs(derived) > MAX_VALUE)
-    errors += _err(wild, refs, "denominator", den,
-                   f"denominator {{value}} makes the value numerator / denominator x multiplier "
-                   f"beyond +/-{MAX_VALUE:,.0f}; check the counts")
-    bad |= wild
-    value = np.where(has_val, val, derived)
+    errors = _err(wild, refs, "denominator", den,
+                  f"denominator {{value}} makes the value numerator / denominator x multiplier "
+                  f"beyond +/-{MAX_VALUE:,.0f}; check the counts")
+    value = np.where(has_val, nums.val, derived)
+    return value, wild, errors
 
-    # duplicates among rows whose key is valid: one integer per (org, indicator, period)
-    key_ok = ~(org_blank | org_unknown | ind_blank | ind_unknown | period_bad)
-    dup_s, dup_errors = _duplicate_keys(key_ok, org_pos, ind_pos, len(info), periods, period_pos,
-                                        refs, org_code, ind_id, period)
-    errors += dup_errors
-    bad |= dup_s
 
-    good = ~bad
+def _clean_rows(frame: pd.DataFrame, good: np.ndarray, org_id: np.ndarray, ind_id: pd.Series,
+                periods: pd.DataFrame, period_pos: np.ndarray, nums: _Numbers,
+                value: np.ndarray, refs: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``good`` rows as the clean frame (held to the contract, :func:`_check_contract`),
+    and the distinct periods they use with their positions (``period_pos``)."""
     pl = periods["period_label"].to_numpy(dtype=object)
     pt = periods["period_type"].to_numpy(dtype=object)
     gp = period_pos[good]
@@ -279,12 +380,12 @@ def validate_values(
         "indicator_id": ind_id[good].reset_index(drop=True),
         "period_label": _obj(pl[gp] if len(gp) else np.zeros(0, dtype=object)),
         "period_type": _obj(pt[gp] if len(gp) else np.zeros(0, dtype=object)),
-        "numerator": num[good],
-        "denominator": den[good],
+        "numerator": nums.num[good],
+        "denominator": nums.den[good],
         "value": value[good],
-        "lower_ci": lci[good],
-        "upper_ci": uci[good],
-        "suppressed": suppressed[good],
+        "lower_ci": nums.lci[good],
+        "upper_ci": nums.uci[good],
+        "suppressed": nums.suppressed[good],
         "note": _obj(frame["note"].to_numpy(dtype=object)[good] if "note" in frame else np.full(
             int(good.sum()), None, dtype=object)),
         "ref": _obj(refs[good]),
@@ -294,8 +395,7 @@ def validate_values(
     clean = _check_contract(clean, pl[used_pos], pt[used_pos])
     used = periods.iloc[used_pos].assign(period_pos=used_pos) if len(gp) else \
         periods.iloc[0:0].assign(period_pos=np.zeros(0, np.int64))
-    errors.sort(key=_error_order)
-    return ValidatedValues(clean=clean, errors=errors, rejected=int(bad.sum()), periods=used)
+    return clean, used
 
 
 def _check_contract(clean: pd.DataFrame, period_labels: np.ndarray,

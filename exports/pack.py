@@ -424,6 +424,24 @@ def _lay_out(
     deck: Deck, pack: PackData, charts: dict[str, Chart], member_codes: list[tuple[str, str]],
     changes: Changes | None = None,
 ) -> None:
+    """Lay out every slide of the pack from the rendered ``charts``, in order: the title
+    slide, the summary table (on as many slides as it needs), 'What changed' and 'Actions and
+    their effect' when the pack is made with ``since`` (``changes``), each indicator's two
+    slides, a profile slide for each of ``member_codes`` (code, name), and the closing slide."""
+    _title_slide(deck, pack)
+    _summary_slides(deck, pack)
+    if changes is not None:  # pack made with ``since``: alerts and actions
+        add_change_slides(deck, changes)
+    for ind in pack.indicators:
+        _indicator_slides(deck, pack, ind, charts)
+    for code, name in member_codes:
+        _member_slide(deck, pack, code, name, charts)
+    _closing(deck, pack)
+
+
+def _title_slide(deck: Deck, pack: PackData) -> None:
+    """The title slide: the organisation, the period, how many indicators (and how many left
+    out), when the pack was made, and the data sources."""
     org = pack.org
     made = pack.made_at.strftime("%d %B %Y")
 
@@ -441,6 +459,11 @@ def _lay_out(
         ],
     )
 
+
+def _summary_slides(deck: Deck, pack: PackData) -> None:
+    """The summary table of every indicator (:func:`_summary_rows`), titled with the verdict,
+    on as many slides as it needs: the first also names the indicators left out, the rest
+    ('Summary (continued)') have the whole body for rows."""
     show_period = len({i.period.label for i in pack.indicators}) > 1
     rows, flagged = _summary_rows(pack, show_period)
     header = ["Indicator", *(["Period"] if show_period else []), "Value", "Vs peers",
@@ -474,74 +497,95 @@ def _lay_out(
                   "Opportunity figures marked ~ are rounded estimates.",
             font_size=11,
         )
-    if changes is not None:  # pack made with ``since``: alerts and actions
-        add_change_slides(deck, changes)
 
-    for ind in pack.indicators:
-        story = _story(pack, ind)
-        notes = _notes(pack, ind, story)
-        ov = ind.org_value
-        flags = {f.code for f in _flags(ind, story)}
-        panel = [
-            ("Value", f"{_fmt(ind, ov['value'])}", False),
-            (f"{ind.confidence:g}% interval",
-             f"{_fmt(ind, ov['lower'])} to {_fmt(ind, ov['upper'])}", False),
-            ("Benchmark", _fmt(ind, ind.benchmark), False),
-            ("Compared", {"better": "Significantly better", "worse": "Significantly worse",
-                          "similar": "Similar", "higher": "Significantly higher",
-                          "lower": "Significantly lower"}.get(ov["category"], "Not compared"),
-             "worse" in flags),
-            ("Target", _fmt(ind, ind.meta.target) if ind.meta.target is not None else "No target",
-             "below_target" in flags or "target_fail" in flags),
-            ("Peer median", _fmt(ind, ind.quartiles[1]), False),
-            ("Opportunity", _no_opportunity(ind) if ind.opportunity_extra is None else
-             nv.count_of(ind.opportunity_extra, story.people)
-             if ind.opportunity_extra >= 0.5 else "0 (at or above the peer median)",
-             False),
-            ("Period", ind.period.label, False),
-        ]
-        deck.chart_panel_slide(
-            f"{ind.meta.name}: how {org.name} compares", charts[f"cmp:{ind.meta.id}"], panel,
-            message=nv.headline(story), notes=notes,
-        )
-        funnel_text = nv.funnel_sentence(
-            story.funnel_flags, centre_label=ind.benchmark_label, noun=_noun(ind),
-            polarity=ind.meta.polarity, units=story.funnel_units) if story.funnel_flags else ""
-        spc_text = nv.spc_sentence(story.variation, story.assurance, story.n_points,
-                                   latest_label=story.latest_label,
-                                   target_text=story.target_text, run_chart=_run_chart(ind))
-        fun, spc = charts[f"fun:{ind.meta.id}"], charts[f"spc:{ind.meta.id}"]
-        deck.two_chart_slide(  # each picture's alt text: its caption and its own sentence
-            f"{ind.meta.name}: variation and trend",
-            replace(fun, alt=" ".join(x for x in (fun.caption, funnel_text) if x)),
-            replace(spc, alt=f"{spc.caption} {spc_text}".strip()),
-            message=" ".join(x for x in (funnel_text, spc_text) if x),
-            notes=notes,
-        )
 
-    for code, name in member_codes:
-        profile = _profile_frame(pack.indicators, code)
-        counts = profile["comparison"].value_counts().to_dict() if not profile.empty else {}
-        worse = [r.indicator_name for r in profile.itertuples() if r.comparison == "worse"]
-        n_better = counts.get("better", 0)
-        msg = (f"{name} against the peer average: {n_better} "
-               f"indicator{'' if n_better == 1 else 's'} significantly better, "
-               f"{counts.get('similar', 0)} similar and {counts.get('worse', 0)} significantly "
-               "worse"
-               + (f"; worse on {', '.join(worse[:3])}" + (" and more" if len(worse) > 3 else "")
-                  if worse else "") + ".")
-        panel = [
-            ("Indicators", str(len(profile)), False),
-            ("Better", str(counts.get("better", 0)), False),
-            ("Similar", str(counts.get("similar", 0)), False),
-            ("Worse", str(counts.get("worse", 0)), bool(counts.get("worse", 0))),
-            ("Not compared", str(counts.get("not_compared", 0)), False),
-        ]
-        deck.chart_panel_slide(f"{name} ({code}): profile", charts[f"mem:{code}"], panel,
-                               message=msg, notes="Spine chart: each row is one indicator; "
-                               "the dot is this practice, the grey bar the range of all peers "
-                               "and the darker bar their middle half; better is to the right.")
-    _closing(deck, pack)
+def _indicator_slides(deck: Deck, pack: PackData, ind: IndicatorData,
+                      charts: dict[str, Chart]) -> None:
+    """One indicator's two slides, with the same speaker notes: how the organisation compares
+    (:func:`_comparison_slide`), then its variation and trend (:func:`_variation_slide`)."""
+    story = _story(pack, ind)
+    notes = _notes(pack, ind, story)
+    _comparison_slide(deck, pack, ind, story, notes, charts[f"cmp:{ind.meta.id}"])
+    _variation_slide(deck, ind, story, notes, charts)
+
+
+def _comparison_slide(deck: Deck, pack: PackData, ind: IndicatorData, story: nv.IndicatorStory,
+                      notes: str, chart: Chart) -> None:
+    """The peer comparison chart beside a panel of key figures (value, interval, benchmark,
+    comparison, target, peer median, opportunity, period), a flagged figure marked, under the
+    indicator's headline."""
+    ov = ind.org_value
+    flags = {f.code for f in _flags(ind, story)}
+    panel = [
+        ("Value", f"{_fmt(ind, ov['value'])}", False),
+        (f"{ind.confidence:g}% interval",
+         f"{_fmt(ind, ov['lower'])} to {_fmt(ind, ov['upper'])}", False),
+        ("Benchmark", _fmt(ind, ind.benchmark), False),
+        ("Compared", {"better": "Significantly better", "worse": "Significantly worse",
+                      "similar": "Similar", "higher": "Significantly higher",
+                      "lower": "Significantly lower"}.get(ov["category"], "Not compared"),
+         "worse" in flags),
+        ("Target", _fmt(ind, ind.meta.target) if ind.meta.target is not None else "No target",
+         "below_target" in flags or "target_fail" in flags),
+        ("Peer median", _fmt(ind, ind.quartiles[1]), False),
+        ("Opportunity", _no_opportunity(ind) if ind.opportunity_extra is None else
+         nv.count_of(ind.opportunity_extra, story.people)
+         if ind.opportunity_extra >= 0.5 else "0 (at or above the peer median)",
+         False),
+        ("Period", ind.period.label, False),
+    ]
+    deck.chart_panel_slide(
+        f"{ind.meta.name}: how {pack.org.name} compares", chart, panel,
+        message=nv.headline(story), notes=notes,
+    )
+
+
+def _variation_slide(deck: Deck, ind: IndicatorData, story: nv.IndicatorStory, notes: str,
+                     charts: dict[str, Chart]) -> None:
+    """The funnel plot and the SPC chart side by side, each picture's alt text its caption and
+    its own sentence, the two sentences the slide's message."""
+    funnel_text = nv.funnel_sentence(
+        story.funnel_flags, centre_label=ind.benchmark_label, noun=_noun(ind),
+        polarity=ind.meta.polarity, units=story.funnel_units) if story.funnel_flags else ""
+    spc_text = nv.spc_sentence(story.variation, story.assurance, story.n_points,
+                               latest_label=story.latest_label,
+                               target_text=story.target_text, run_chart=_run_chart(ind))
+    fun, spc = charts[f"fun:{ind.meta.id}"], charts[f"spc:{ind.meta.id}"]
+    deck.two_chart_slide(  # each picture's alt text: its caption and its own sentence
+        f"{ind.meta.name}: variation and trend",
+        replace(fun, alt=" ".join(x for x in (fun.caption, funnel_text) if x)),
+        replace(spc, alt=f"{spc.caption} {spc_text}".strip()),
+        message=" ".join(x for x in (funnel_text, spc_text) if x),
+        notes=notes,
+    )
+
+
+def _member_slide(deck: Deck, pack: PackData, code: str, name: str,
+                  charts: dict[str, Chart]) -> None:
+    """One member's profile: its spine chart of every indicator beside the counts of
+    indicators better than, similar to and worse than the peer average (the worse ones named,
+    up to three)."""
+    profile = _profile_frame(pack.indicators, code)
+    counts = profile["comparison"].value_counts().to_dict() if not profile.empty else {}
+    worse = [r.indicator_name for r in profile.itertuples() if r.comparison == "worse"]
+    n_better = counts.get("better", 0)
+    msg = (f"{name} against the peer average: {n_better} "
+           f"indicator{'' if n_better == 1 else 's'} significantly better, "
+           f"{counts.get('similar', 0)} similar and {counts.get('worse', 0)} significantly "
+           "worse"
+           + (f"; worse on {', '.join(worse[:3])}" + (" and more" if len(worse) > 3 else "")
+              if worse else "") + ".")
+    panel = [
+        ("Indicators", str(len(profile)), False),
+        ("Better", str(counts.get("better", 0)), False),
+        ("Similar", str(counts.get("similar", 0)), False),
+        ("Worse", str(counts.get("worse", 0)), bool(counts.get("worse", 0))),
+        ("Not compared", str(counts.get("not_compared", 0)), False),
+    ]
+    deck.chart_panel_slide(f"{name} ({code}): profile", charts[f"mem:{code}"], panel,
+                           message=msg, notes="Spine chart: each row is one indicator; "
+                           "the dot is this practice, the grey bar the range of all peers "
+                           "and the darker bar their middle half; better is to the right.")
 
 
 def build_pack(
