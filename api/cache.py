@@ -23,7 +23,7 @@ from collections.abc import Callable
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
-from api.deps import release
+from api.deps import autocommit_reads, release
 from core.services.disclosure import rule_key
 from core.services.version import DEFAULT_TTL, VersionedLRU, current_version
 
@@ -55,13 +55,18 @@ def cache_key(request: Request) -> tuple[str, tuple[tuple[str, str], ...]]:
     return request.url.path, tuple(sorted(request.query_params.multi_items()))
 
 
-def cached(request: Request, session: Session, build: Callable[[], Response]) -> Response:
+def cached(request: Request, session: Session, build: Callable[[], Response], *,
+           autocommit: bool = False) -> Response:
     """The response for ``request`` from the app's cache if it was built under the current
     data version, else ``build()`` (stored when its status is 200).
 
     The route's read transaction ends here, in the route's thread, once the body is built
     (:func:`api.deps.release`): the session dependency then closes without a thread switch.
+    ``autocommit``: the route only reads and sets nothing transaction-local, so its queries
+    run outside a transaction block on PostgreSQL (:func:`api.deps.autocommit_reads`).
     """
+    if autocommit:
+        autocommit_reads(session)
     try:
         return _cached(request, session, build)
     finally:

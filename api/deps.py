@@ -46,6 +46,26 @@ def release(session: Session) -> None:
     session.rollback()
 
 
+def autocommit_reads(session: Session) -> None:
+    """Run a read-only route's queries outside a transaction block on PostgreSQL.
+
+    A read transaction costs two round trips (``BEGIN``, sent by psycopg before the first
+    query, and the ``ROLLBACK`` of :func:`release`) and, under READ COMMITTED, gives the
+    route's statements nothing they do not have alone: each statement takes its own snapshot
+    either way. For routes that only read, and set nothing transaction-local (a profile turns
+    JIT off with ``set_config(..., true)``, so it does not use this), the session's connection
+    is taken in autocommit; the pool restores the isolation level when it is returned (a
+    client-side setting: no round trip). Nothing happens when the session already holds a
+    connection (an authenticated caller's token was read) or on SQLite.
+    """
+    if session.in_transaction():
+        return
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 
 

@@ -103,7 +103,21 @@ class PeerViewParams:
         }
 
 
-PeerViewDep = Annotated[PeerViewParams, Depends()]
+async def peer_view_params(
+    period: PeriodQuery = None,
+    period_type: PeriodTypeQuery = None,
+    org_type: OrgTypeQuery = None,
+    peers: PeersQuery = None,
+    similar_attributes: SimilarAttrsQuery = None,
+    similar_k: SimilarKQuery = None,
+) -> PeerViewParams:
+    """The :class:`PeerViewParams` of a request. ``async`` on purpose: FastAPI runs a sync
+    dependency (a class too) in the threadpool, a thread switch each way per request; this
+    one only checks a few strings."""
+    return PeerViewParams(period, period_type, org_type, peers, similar_attributes, similar_k)
+
+
+PeerViewDep = Annotated[PeerViewParams, Depends(peer_view_params)]
 
 
 @router.get(
@@ -167,7 +181,7 @@ def comparison(
                                 note_columns(COMPARISON_COLUMNS))
         return JSONBytes(comparison_json(res))
 
-    return cached(request, session, build)
+    return cached(request, session, build, autocommit=True)
 
 
 def comparison_json(res: cmp.ComparisonResult) -> bytes:
@@ -225,7 +239,7 @@ def funnel(
             "rows": records(view.rows, note_columns(FUNNEL_COLUMNS)),
         })
 
-    return cached(request, session, build)
+    return cached(request, session, build, autocommit=True)
 
 
 @router.get(
@@ -266,4 +280,4 @@ def opportunity(
             "rows": records(view.rows, note_columns(OPPORTUNITY_COLUMNS)),
         })
 
-    return cached(request, session, build)
+    return cached(request, session, build, autocommit=True)

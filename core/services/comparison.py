@@ -24,10 +24,11 @@ from core.services.organisations import get_org
 from core.services.peers import PeerSet, resolve_peers
 from core.services.query import Conn
 from core.services.values import (
+    VALUE_COLUMNS,
     check_confidence,
-    fetch_value_columns,
+    fetch_value_positions,
     fetch_values,
-    value_frame,
+    org_columns,
     with_intervals,
 )
 from core.stats.peers import COMPARISONS
@@ -159,8 +160,10 @@ def _compare_columns(
     confidence: float,
     benchmark: float | None,
 ) -> tuple[dict[str, Any], stats.PeerArrays]:
-    """The comparison rows as columns (arrays, input order) and the engine's result, from
-    the value columns of :func:`core.services.values.fetch_value_columns`."""
+    """The value and statistics columns of the comparison rows (arrays, input order:
+    ``numerator`` to ``meets_target`` of :data:`COMPARISON_COLUMNS`, ``comparison`` as int8
+    codes into :data:`core.stats.peers.COMPARISONS`) and the engine's result, from the value
+    columns of :func:`core.services.values.fetch_value_positions`."""
     sup = values["suppressed"].astype(bool, copy=False)
     numerator = values["numerator"].astype(float, copy=False)
     denominator = values["denominator"].astype(float, copy=False)
@@ -179,16 +182,12 @@ def _compare_columns(
     value, lower, upper = res.value, res.lower, res.upper
     no_counts = ~np.isfinite(value)
     if no_counts.any():
-        published = with_intervals(value_frame(values), indicator, confidence)
+        published = with_intervals(
+            pd.DataFrame({k: values[k] for k in VALUE_COLUMNS[5:]}), indicator, confidence)
         value = np.where(no_counts, published["value"].to_numpy(), value)
         lower = np.where(no_counts, published["lower"].to_numpy(), lower)
         upper = np.where(no_counts, published["upper"].to_numpy(), upper)
     cols = {
-        "org_id": values["org_id"],
-        "org_code": values["org_code"],
-        "org_name": values["org_name"],
-        "org_type": values["org_type"],
-        "parent_id": values["parent_id"],
         "numerator": numerator,
         "denominator": denominator,
         "value": value,
@@ -198,7 +197,7 @@ def _compare_columns(
         "percentile": res.percentile,
         "quartile": _nullable_ints(res.quartile, res.has),
         "decile": _nullable_ints(res.decile, res.has),
-        "comparison": _COMPARISON_LABELS[res.comparison],
+        "comparison": res.comparison,
         "meets_target": _nullable_bools(res.meets_target, res.target_known),
     }
     return cols, res
@@ -245,7 +244,7 @@ def comparison(
     )
     # the published value and interval are shown only for rows without counts (the others
     # are the engine's), except a mean's published value, which wins wherever it is stored
-    values, peer_set = fetch_value_columns(
+    directory, positions, values, peer_set = fetch_value_positions(
         conn, ind.id, per, peer_set,
         published="all" if ind.value_type == "mean" else "without_counts",
     )
@@ -255,9 +254,12 @@ def comparison(
     )
     bench = fixed or Benchmark("peers", f"{peer_set.label} (pooled)", res.pooled)
     # rows arrive ordered by code, so a stable sort on rank alone gives rank then code
-    # (rows without a rank last); applied to the columns before any frame is built
+    # (rows without a rank last); applied to the columns before any frame is built, and to
+    # the organisation columns as they are gathered from the directory (one gather each)
     order = np.argsort(np.where(res.has, res.rank, np.inf), kind="stable")
-    ordered = {k: v[order] for k, v in cols.items()}
+    ordered = org_columns(directory, positions[order])
+    ordered.update((k, v[order]) for k, v in cols.items())
+    ordered["comparison"] = _COMPARISON_LABELS[ordered["comparison"]]
     q1, med, q3 = res.quartiles
     return disclosed(ComparisonResult(
         indicator=ind,

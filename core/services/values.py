@@ -22,7 +22,7 @@ from core.models import (
 )
 from core.services.data_periods import PeriodRef
 from core.services.indicators import IndicatorMeta
-from core.services.organisations import org_directory
+from core.services.organisations import OrgDirectory, org_directory
 from core.services.peers import PeerSet, lowest_type, org_types_with_data
 from core.services.query import Conn, _compile, _driver_fetch, core_conn
 from core.services.version import driver_rows
@@ -169,21 +169,14 @@ def fetch_value_arrays(
     return m[:, 0].astype(np.int64), m[:, 1:6], m[:, 6] > 0
 
 
-def fetch_value_columns(
+def fetch_value_positions(
     conn: Conn, indicator_id: str, period: PeriodRef, peers: PeerSet, published: str = "all"
-) -> tuple[dict[str, np.ndarray], PeerSet]:
-    """One indicator's values in one period for a peer set, as one array per column of
-    :data:`VALUE_COLUMNS` (rows ordered by organisation code), and the peer set with its type
-    settled. Text, ``org_id`` and ``parent_id`` are object arrays, counts and values float
-    (NaN for missing), ``suppressed`` bool.
-
-    One query of the values alone; the organisations (code, name, type, parent, active) come
-    from the :class:`OrgDirectory` of the data version, which also filters and orders the
-    rows. For the default peer set (every organisation) without a type, rows of every type
-    are read and the lowest level present is kept. A type with no rows raises
-    :class:`InvalidParameter` naming ``org_type``. ``published``: as for
-    :func:`fetch_value_arrays`.
-    """
+) -> tuple[OrgDirectory, np.ndarray, dict[str, np.ndarray], PeerSet]:
+    """:func:`fetch_value_columns` before the organisation columns are gathered:
+    ``(directory, positions, value columns, peer set)``, where ``positions`` are the rows'
+    places in ``directory`` (ascending: code order) and the value columns (``numerator`` to
+    ``upper_ci`` float, ``suppressed`` bool) are in that order. A caller that re-orders the
+    rows gathers the organisation columns once, in its own order (the comparison)."""
     ids, nums, sup = fetch_value_arrays(conn, indicator_id, period.id, peers.org_ids,
                                         published)
     directory = org_directory(conn)
@@ -207,13 +200,7 @@ def fetch_value_columns(
     sel = np.flatnonzero(keep)
     sel = sel[np.argsort(pos[sel], kind="stable")]  # code order
     p = pos[sel]
-    cols: dict[str, np.ndarray] = {
-        "org_id": directory.id_obj[p],
-        "org_code": directory.code[p],
-        "org_name": directory.name[p],
-        "org_type": directory.org_type[p],
-        "parent_id": directory.parent_id[p],
-    }
+    cols: dict[str, np.ndarray] = {}
     picked = nums[sel]
     for j, name in enumerate(VALUE_COLUMNS[5:10]):
         cols[name] = np.ascontiguousarray(picked[:, j])
@@ -227,7 +214,39 @@ def fetch_value_columns(
             f"{period.label}; types with data: {', '.join(sorted(types)) or 'none'}",
             details={"valid": sorted(types)},
         )
-    return cols, peers
+    return directory, p, cols, peers
+
+
+def org_columns(directory: OrgDirectory, positions: np.ndarray) -> dict[str, np.ndarray]:
+    """The organisation columns of :data:`VALUE_COLUMNS` (``org_id`` to ``parent_id``) of the
+    directory rows at ``positions``."""
+    return {
+        "org_id": directory.id_obj[positions],
+        "org_code": directory.code[positions],
+        "org_name": directory.name[positions],
+        "org_type": directory.org_type[positions],
+        "parent_id": directory.parent_id[positions],
+    }
+
+
+def fetch_value_columns(
+    conn: Conn, indicator_id: str, period: PeriodRef, peers: PeerSet, published: str = "all"
+) -> tuple[dict[str, np.ndarray], PeerSet]:
+    """One indicator's values in one period for a peer set, as one array per column of
+    :data:`VALUE_COLUMNS` (rows ordered by organisation code), and the peer set with its type
+    settled. Text, ``org_id`` and ``parent_id`` are object arrays, counts and values float
+    (NaN for missing), ``suppressed`` bool.
+
+    One query of the values alone; the organisations (code, name, type, parent, active) come
+    from the :class:`OrgDirectory` of the data version, which also filters and orders the
+    rows. For the default peer set (every organisation) without a type, rows of every type
+    are read and the lowest level present is kept. A type with no rows raises
+    :class:`InvalidParameter` naming ``org_type``. ``published``: as for
+    :func:`fetch_value_arrays`.
+    """
+    directory, p, values, peers = fetch_value_positions(conn, indicator_id, period, peers,
+                                                        published)
+    return {**org_columns(directory, p), **values}, peers
 
 
 def value_frame(cols: dict[str, np.ndarray]) -> pd.DataFrame:

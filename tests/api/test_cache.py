@@ -120,3 +120,32 @@ def test_cached_endpoints_answer_the_same_as_uncached(monkeypatch, wclient, path
     monkeypatch.setenv("QIDASH_RESPONSE_CACHE_MB", "0")
     with TestClient(create_api()) as c:
         assert c.get(path).content == second.content
+
+
+def test_peer_views_read_outside_a_transaction_block_on_postgresql(engine, wdb):
+    """api.deps.autocommit_reads: on PostgreSQL a peer view's queries run in autocommit (no
+    BEGIN / ROLLBACK round trips) and the pooled connection gets its transactions back when
+    returned; a session that already holds a connection keeps its transaction; SQLite is
+    unchanged."""
+    from psycopg.pq import TransactionStatus
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from api.deps import autocommit_reads
+    from core.services.comparison import comparison
+
+    pg = engine.dialect.name == "postgresql"
+    with Session(engine) as s:
+        autocommit_reads(s)
+        assert len(comparison(s, "imm").columns["org_code"])
+        driver = s.connection().connection.driver_connection
+        if pg:
+            assert driver.autocommit
+            assert driver.info.transaction_status == TransactionStatus.IDLE
+    with Session(engine) as s:  # the same pooled connection, transactions as before
+        s.execute(text("SELECT 1"))
+        autocommit_reads(s)  # already holds a connection: left alone
+        driver = s.connection().connection.driver_connection
+        if pg:
+            assert not driver.autocommit
+            assert driver.info.transaction_status == TransactionStatus.INTRANS

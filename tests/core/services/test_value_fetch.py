@@ -151,12 +151,12 @@ def test_published_values_only_without_counts(session: Session, net) -> None:  #
         else:
             np.testing.assert_array_equal(a_vals, b_vals)
     narrow = cmp.comparison(session, "imm", period=net.months[-1], org_type="practice")
-    orig = cmp.fetch_value_columns
+    orig = cmp.fetch_value_positions
     try:
-        cmp.fetch_value_columns = lambda *a, **k: orig(*a, **{**k, "published": "all"})  # type: ignore[assignment]
+        cmp.fetch_value_positions = lambda *a, **k: orig(*a, **{**k, "published": "all"})  # type: ignore[assignment]
         full = cmp.comparison(session, "imm", period=net.months[-1], org_type="practice")
     finally:
-        cmp.fetch_value_columns = orig  # type: ignore[assignment]
+        cmp.fetch_value_positions = orig  # type: ignore[assignment]
     assert narrow.columns.keys() == full.columns.keys()
     for k, v in full.columns.items():
         got = narrow.columns[k]
