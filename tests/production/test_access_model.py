@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,7 +42,7 @@ from core.models import (
     Rebase,
     Subscription,
 )
-from core.settings import Settings, override_settings
+from core.settings import Settings, override_settings, reset_settings_cache
 from dashboards.app import create_dash
 from tests.dashboards.sample_data import load_sample
 
@@ -643,12 +644,24 @@ def test_serve_prints_the_warning(engine: Engine, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(k["host"]))
     # (and the process's logging is left as the test runner set it)
     monkeypatch.setattr("qidash.middleware.configure_logging", lambda *a, **k: None)
-    out = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8999"])
-    assert out.exit_code == 0, out.output
-    assert started == ["0.0.0.0"]
-    assert "WARNING: listening on 0.0.0.0" in out.output
-    out = CliRunner().invoke(cli, ["serve", "--host", "127.0.0.1", "--port", "8999"])
-    assert "WARNING" not in out.output
+    # serve exports its own address as QIDASH_PUBLIC_URL (for uvicorn's workers) and reads
+    # the settings again: both are put back after the test, or every later subprocess and
+    # settings read of this run would link to port 8999
+    prior = os.environ.pop("QIDASH_PUBLIC_URL", None)
+    reset_settings_cache()
+    try:
+        out = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8999"])
+        assert out.exit_code == 0, out.output
+        assert started == ["0.0.0.0"]
+        assert "WARNING: listening on 0.0.0.0" in out.output
+        assert os.environ["QIDASH_PUBLIC_URL"] == "http://127.0.0.1:8999"
+        out = CliRunner().invoke(cli, ["serve", "--host", "127.0.0.1", "--port", "8999"])
+        assert "WARNING" not in out.output
+    finally:
+        os.environ.pop("QIDASH_PUBLIC_URL", None)
+        if prior is not None:
+            os.environ["QIDASH_PUBLIC_URL"] = prior
+        reset_settings_cache()
 
 
 def test_env_example_binds_to_loopback() -> None:

@@ -39,6 +39,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_env(url: str) -> dict[str, str]:
+    """A server's environment: no QIDASH_PUBLIC_URL, so that links name its own address."""
+    env = child_env(url)
+    env.pop("QIDASH_PUBLIC_URL", None)
+    return env
+
+
 def _get(base: str, path: str) -> tuple[int, dict, dict]:  # type: ignore[type-arg]
     with urllib.request.urlopen(base + path, timeout=30) as r:
         return int(r.status), dict(r.headers), json.loads(r.read())
@@ -72,7 +79,7 @@ def two_servers(engine: Engine, backend: str) -> Iterator[tuple[str, str, str]]:
             port = _free_port()
             procs.append(subprocess.Popen(
                 [PY, "-m", "qidash.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=REPO, env=child_env(url), stdout=subprocess.DEVNULL,
+                cwd=REPO, env=serve_env(url), stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, text=True))
             bases.append(f"http://127.0.0.1:{port}")
         for proc, base in zip(procs, bases, strict=True):
