@@ -195,6 +195,32 @@ def _url_type(value: Any) -> str:
     return "str"
 
 
+def chart_width_store(prefix: str) -> dcc.Store:
+    """The store of the width (px) the browser draws ``{prefix}-graph`` at (see
+    :func:`report_chart_width`)."""
+    return dcc.Store(id=f"{prefix}-width")
+
+
+def report_chart_width(prefix: str, *triggers: Input) -> None:
+    """Register the clientside callback that puts the width ``{prefix}-graph`` is drawn at into
+    ``{prefix}-width`` once the page has laid it out (``triggers``: when to measure, e.g. the
+    page's key store, or a control that shows a hidden chart), and again when a resized window
+    changes it; an unchanged width is not sent again. Figures fitted to their width
+    (``fit_width=``) are redrawn for it by callbacks with that store as an input."""
+    clientside_callback(
+        ClientsideFunction(namespace="qidash", function_name="chartWidth"),
+        Output(f"{prefix}-width", "data"),
+        *triggers,
+        State(f"{prefix}-graph", "id"),
+        State(f"{prefix}-width", "data"),
+    )
+
+
+def chart_width(data: Any) -> int | None:
+    """The chart's width the browser reported (px), when it is a plausible one."""
+    return int(data) if isinstance(data, int | float) and 200 <= data <= 8000 else None
+
+
 def url_sync_store(prefix: str, defaults: dict[str, Any],
                    types: dict[str, str] | None = None) -> dcc.Store:
     """The store the URL-sync callback reads: each key's value when the URL leaves it out.

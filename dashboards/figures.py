@@ -696,12 +696,15 @@ def funnel_figure(
     for_slides: bool = False,
     width: int | None = None,
     height: int | None = None,
+    fit_width: int | None = None,
 ) -> go.Figure:
     """Funnel plot: each organisation's value against its denominator, with 95% and 99.8% limits.
 
     Points are coloured by the funnel's verdict (``comparison``); the centre (pooled) line and
     the target are drawn; ``overdispersion_note`` (e.g. "Limits widened for overdispersion,
     phi = 3.1") is printed under the chart so that no one mistakes adjusted for raw limits.
+    ``fit_width``: as :func:`comparison_figure`'s (the width the page draws the chart at; the
+    labels, axis title and notes are fitted to it).
     """
     meta = IndicatorMeta.of(indicator)
     target = meta.target if target is None else target
@@ -771,8 +774,10 @@ def funnel_figure(
                      range=[x_start, x_hi + x_pad], showgrid=True, gridcolor=theme.NHS_PALE_GREY)
     lines = _line_specs(centre, centre_label, target, meta)
     right = _line_label_room(lines, s)
-    # the legend's rows at the narrowest page a chart is laid out for (1,000 px)
-    plot_w = (width or s["width"] or 1000) - 80 - right
+    # the width the labels are fitted to (the figure keeps ``width``); on a page without a
+    # measured width, the narrowest a laptop's page gives a chart (1,000 px)
+    lay_w = width or (None if for_slides else fit_width)
+    plot_w = (lay_w or s["width"] or SCREEN_WIDTH) - 80 - right
     top = _top_room(fig, s, title, subtitle, plot_w)
     # the axis title and the note under it (a free note collides with the axis title, and
     # above it with the legend), each broken into lines that fit the plot's width; the
@@ -782,7 +787,7 @@ def funnel_figure(
         note_lines = _fit(_sentence("; ".join(notes)), s["font"] * 0.7, plot_w)
         x_title += "<br>" + "<br>".join(f"<sup>{ln}</sup>" for ln in note_lines.split("<br>"))
     fig.update_xaxes(title=x_title)
-    geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
+    geo = _PlotBox.of(fig, for_slides=for_slides, width=lay_w, height=height,
                       top=top, bottom=_bottom_room(x_title, s),
                       right=right, x_range=[x_start, x_hi + x_pad],
                       y_range=y_range)

@@ -86,7 +86,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     // redrawn for it (the server lays a chart out for 1,000 px until it knows). Waits for the
     // chart's element to be laid out; the resize listener below sends it again when the window
     // changes the chart's width.
-    chartWidth: async function (_trigger, graphId) {
+    // Its arguments: the triggers (any number), then the graph's id and the width last sent.
+    chartWidth: async function (...args) {
+      const [graphId, current] = args.slice(-2);
       const ctx = window.dash_clientside.callback_context;
       const storeId = ctx.outputs_list.id;
       for (let i = 0; i < 40; i++) {
@@ -95,7 +97,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         if (w > 0) {
           window.qidashChartWidths = window.qidashChartWidths || {};
           window.qidashChartWidths[storeId] = {graph: graphId, width: w};
-          return w;
+          // the same width again (a control shown the chart again) would redraw it for nothing
+          return w === current ? window.dash_clientside.no_update : w;
         }
         await new Promise(function (r) { setTimeout(r, 50); });
       }

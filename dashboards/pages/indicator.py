@@ -103,8 +103,10 @@ def compute(s: Any, st: State_) -> dict[str, Any]:
     return out
 
 
-def figure_for(st: State_, data: dict[str, Any], *, for_slides: bool = False) -> Any:
-    """The chart of the state's view (comparison or funnel)."""
+def figure_for(st: State_, data: dict[str, Any], *, for_slides: bool = False,
+               fit_width: int | None = None) -> Any:
+    """The chart of the state's view (comparison or funnel); on the page, its labels fitted to
+    ``fit_width`` px (the chart's width there, once the browser has said)."""
     res = data["result"]
     meta = res.indicator
     peers_label = res.peers.label
@@ -126,11 +128,12 @@ def figure_for(st: State_, data: dict[str, Any], *, for_slides: bool = False) ->
         return figures.funnel_figure(
             pts, fv.limits, indicator=meta, centre=fv.target, centre_label="Peers pooled",
             highlight=st.highlight, overdispersion_note=note, title=meta.name,
-            subtitle=subtitle, for_slides=for_slides)
+            subtitle=subtitle, for_slides=for_slides, fit_width=fit_width)
     return figures.comparison_figure(
         adapters.comparison_rows(res.rows), indicator=meta, benchmark=res.benchmark.value,
         benchmark_label=bench_label(res), highlight=st.highlight,
-        confidence=res.confidence, title=meta.name, subtitle=subtitle, for_slides=for_slides)
+        confidence=res.confidence, title=meta.name, subtitle=subtitle, for_slides=for_slides,
+        fit_width=fit_width)
 
 
 def bench_label(res: Any) -> str:
@@ -184,7 +187,8 @@ def _grid(rows: list[dict[str, Any]], meta: Any) -> dag.AgGrid:
                       className="ag-theme-alpine")
 
 
-def _content(st: State_, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
+def _content(st: State_, data: dict[str, Any],
+             fit_width: int | None = None) -> tuple[Any, Any, Any, str]:
     """figure, grid rows, summary text, slides href for a state."""
     res = data["result"]
     rows = res.rows
@@ -196,7 +200,7 @@ def _content(st: State_, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
     else:
         summary = adapters.summary_sentence(rows, bench_label(res), res.benchmark.value,
                                             res.indicator, res.confidence)
-    fig = figure_for(st, data) if st.view != "table" else None
+    fig = figure_for(st, data, fit_width=fit_width) if st.view != "table" else None
     grid_rows = (adapters.comparison_table(rows, res.indicator).to_dict("records")
                  if st.view == "table" else [])
     href = components.slides_href(_slides_params(st, res))
@@ -296,6 +300,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
             ),
             components.how_to_read(HOW_TO_READ),
             dcc.Store(id=f"{P}-indicator", data=st.indicator_id),
+            components.chart_width_store(P),  # the chart's width on the page (px)
             components.url_sync_store(P, url_defaults(opts["periods"])),
         ]
     )
@@ -351,11 +356,13 @@ def hit_code(res: Any, code: str | None) -> str | None:
     Input(f"{P}-confidence", "value"),
     Input(f"{P}-view", "value"),
     Input(f"{P}-od", "value"),
+    Input(f"{P}-width", "data"),
     State(f"{P}-indicator", "data"),
     prevent_initial_call=True,
 )
-def update(period, peers, highlight, confidence, view, od, indicator_id):
-    """Redraw the chart/table for the controls' state."""
+def update(period, peers, highlight, confidence, view, od, width, indicator_id):
+    """Redraw the chart/table for the controls' state, its labels fitted to the width the page
+    draws the chart at (the first drawing assumed :data:`figures.SCREEN_WIDTH`)."""
     st = State_.parse(indicator_id, {"period": period, "peers": peers, "highlight": highlight,
                                      "confidence": confidence, "view": view,
                                      "od": "1" if od else ""})
@@ -364,11 +371,16 @@ def update(period, peers, highlight, confidence, view, od, indicator_id):
     except ViewError as exc:
         return (figures._empty(str(exc), for_slides=False, width=None, height=None),
                 {"display": "block"}, None, {"display": "none"}, str(exc), no_update)
-    fig, grid_rows, summary, href = _content(st, data)
+    fig, grid_rows, summary, href = _content(st, data, components.chart_width(width))
     show, hide = {"display": "block"}, {"display": "none"}
     if st.view == "table":
         return no_update, hide, _grid(grid_rows, data["result"].indicator), show, summary, href
     return fig, show, None, hide, summary, href
+
+
+# the chart's width once the page has drawn it, again when the view shows a hidden chart, and
+# when a resized window changes it
+components.report_chart_width(P, Input(f"{P}-indicator", "data"), Input(f"{P}-view", "value"))
 
 
 @callback(

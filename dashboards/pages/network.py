@@ -12,17 +12,7 @@ from typing import Any
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import (
-    ClientsideFunction,
-    Input,
-    Output,
-    State,
-    callback,
-    clientside_callback,
-    dcc,
-    html,
-    no_update,
-)
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from core.services import alerts as alert_service
 from core.services import comparison as comparison_service
@@ -94,11 +84,6 @@ def compute_chart(s: Any, indicator_id: str, members: list[str], network: str,
         highlight=members, confidence=res.confidence, title=res.indicator.name,
         subtitle=f"{res.period.label}; {network}'s members among {res.peers.label}",
         fit_width=fit_width)
-
-
-def chart_width(data: Any) -> int | None:
-    """The chart's width the browser reported (px), when it is a plausible one."""
-    return int(data) if isinstance(data, int | float) and 200 <= data <= 8000 else None
 
 
 def triage_grid(tri: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -191,19 +176,14 @@ def layout(code: str | None = None, **query: Any) -> Any:
         components.how_to_read(HOW_TO_READ),
         dcc.Store(id=f"{P}-key", data={"code": net.code, "name": net.name,
                                        "members": members}),
-        dcc.Store(id=f"{P}-width"),  # the chart's width on the page (px), from the browser
+        components.chart_width_store(P),  # the chart's width on the page (px), from the browser
         components.url_sync_store(P, {"indicator": None if indicators is None else
                                       indicators["indicator_id"].iloc[0]}),
     ])
 
 
 # the chart's width once the page has drawn it (and again when a resized window changes it)
-clientside_callback(
-    ClientsideFunction(namespace="qidash", function_name="chartWidth"),
-    Output(f"{P}-width", "data"),
-    Input(f"{P}-key", "data"),
-    State(f"{P}-graph", "id"),
-)
+components.report_chart_width(P, Input(f"{P}-key", "data"))
 
 
 @callback(
@@ -220,7 +200,7 @@ def update(indicator_id, width, key):
         return no_update
     try:
         return adapters.read(compute_chart, indicator_id, key["members"], key["name"],
-                             chart_width(width))
+                             components.chart_width(width))
     except ViewError as exc:
         return figures._empty(str(exc), for_slides=False, width=None, height=None)
 

@@ -87,7 +87,7 @@ def test_comparison_page_every_view(small, pages) -> None:  # type: ignore[no-un
     assert not leaks(_plain(lay))
     for view in ("chart", "funnel", "table"):
         for od in (False, True):
-            out = page.update(PERIOD, "", "H82010", 95.0, view, od, "imm_6in1_12m")
+            out = page.update(PERIOD, "", "H82010", 95.0, view, od, None, "imm_6in1_12m")
             assert not leaks(_plain([o for o in out if o is not page.no_update])), view
             fig = out[0]
             if view != "table":
@@ -100,7 +100,7 @@ def test_comparison_page_every_view(small, pages) -> None:  # type: ignore[no-un
                           for m in pat.finditer(drawn) for x in m.groups()]
                 assert counts
                 assert all(c % 5 == 0 for c in counts)
-    grid = page.update(PERIOD, "", None, 95.0, "table", False, "imm_6in1_12m")[2]
+    grid = page.update(PERIOD, "", None, 95.0, "table", False, None, "imm_6in1_12m")[2]
     rows = grid.rowData
     hidden = next(r for r in rows if r["Code"] == "H82010")
     assert hidden["Note"] == NOTE
@@ -112,7 +112,7 @@ def test_comparison_page_every_view(small, pages) -> None:  # type: ignore[no-un
     # a peer set of two small practices: nothing drawn, and their pooled value (5 of 7,
     # 71.4%) shown nowhere, not as a benchmark line nor as the funnel's centre
     for view in ("chart", "funnel", "table"):
-        out = page.update(PERIOD, f"parent:{TINY_PCN}", None, 95.0, view, False,
+        out = page.update(PERIOD, f"parent:{TINY_PCN}", None, 95.0, view, False, None,
                           "imm_6in1_12m")
         text = json.dumps(_plain([o for o in out if o is not page.no_update]))
         assert "71.4" not in text, view
@@ -195,7 +195,7 @@ def test_the_same_pages_show_the_counts_without_the_control(engine, database_url
                                                             ) -> None:  # type: ignore[no-untyped-def]
     # the search above can fail: without the control the small counts are there to be found
     load_disclosure_sample(engine)
-    out = pages["indicator"].update(PERIOD, "", "H82010", 95.0, "chart", False,
+    out = pages["indicator"].update(PERIOD, "", "H82010", 95.0, "chart", False, None,
                                     "imm_6in1_12m")
     assert leaks(_plain(out[0]))
     assert "H82010" in _drawn_codes(out[0])

@@ -10,6 +10,8 @@ import plotly.io as pio
 import pytest
 from dash import no_update
 
+from dashboards import components
+
 
 def triggered(prop_id: str, fn, *args):
     """Call a callback as Dash would after ``prop_id`` changed (for ``ctx.triggered_id``)."""
@@ -75,7 +77,7 @@ def test_indicator_layout_reads_the_url_state(sample, pages):
 def test_indicator_callback_switches_views(sample, pages):
     page = pages["indicator"]
     fig, gstyle, rows, tstyle, summary, href = page.update(
-        "2021-22", "", "H82006", 95.0, "funnel", True, "imm_6in1_12m")
+        "2021-22", "", "H82006", 95.0, "funnel", True, None, "imm_6in1_12m")
     assert gstyle == {"display": "block"}
     assert tstyle == {"display": "none"}
     names = [t.name for t in fig.data]
@@ -90,7 +92,7 @@ def test_indicator_callback_switches_views(sample, pages):
     assert "view=funnel" in href
     assert rows is None  # no grid (and no ag-grid chunk to load) outside the table view
     fig2, gstyle, grid, tstyle, _s, _h = page.update(
-        "2021-22", "", None, 95.0, "table", False, "imm_6in1_12m")
+        "2021-22", "", None, 95.0, "table", False, None, "imm_6in1_12m")
     assert fig2 is no_update
     assert tstyle == {"display": "block"}
     rows = grid.rowData
@@ -108,7 +110,7 @@ def test_indicator_bad_input_gives_a_message_not_a_traceback(sample, pages):
     assert "list them with" not in text  # the API's hint names an API path, not a page
     lay = page.layout(indicator_id="imm_6in1_12m", period="1999-00")
     assert "no values for period" in json.dumps(lay.to_plotly_json(), default=str)
-    out = page.update("2021-22", "parent:NOPE", None, 95.0, "chart", False, "imm_6in1_12m")
+    out = page.update("2021-22", "parent:NOPE", None, 95.0, "chart", False, None, "imm_6in1_12m")
     assert "There is no organisation 'NOPE'" in out[4]
 
 
@@ -238,7 +240,7 @@ def test_network_and_home(sample, pages):
     wide = net.update(_find(lay, "net-indicator").value, 1190, _find(lay, "net-key").data)
     labels = [a.text for a in wide.layout.annotations if a.showarrow]
     assert sorted(t.split("</b>")[0].removeprefix("<b>") for t in labels) == sorted(members)
-    assert [net.chart_width(w) for w in (1190, 720.0, "1190", 50, None, 10**6)] == [
+    assert [components.chart_width(w) for w in (1190, 720.0, "1190", 50, None, 10**6)] == [
         1190, 720, None, None, None, None]
     # the line is the average of the peers compared (the sample holds one CCG's practices),
     # named for them: never 'national'

@@ -45,9 +45,9 @@ TARGETS = (("screen1000", False, 1000), ("screen1180", False, 1180),
            ("screen1850", False, 1850), ("slide", True, None), ("slide_half", True, 781))
 #: heights of the slide targets that are not the whole slide (the pack's half slot)
 HEIGHTS = {781: 577}
-#: (label, width): the chart's width on the network page at a 1,280 px laptop and a 390 px
-#: phone (its card's content; a phone's chart keeps 720 px and scrolls sideways), which the
-#: page measures and fits the labels to
+#: (label, width): the chart's width on the network and indicator pages at a 1,280 px laptop
+#: and a 390 px phone (its card's content; a phone's chart keeps 720 px and scrolls sideways),
+#: which the page measures and fits the labels to
 PAGE_WIDTHS = (("page1280", 1190), ("page390", 720))
 
 
@@ -118,7 +118,8 @@ def _figures(n: int, for_slides: bool, width: int | None,
         "funnel": figures.funnel_figure(
             rows, limits, indicator=META, centre=centre, centre_label="Peers pooled",
             highlight=hl_one if for_slides else hl,
-            overdispersion_note="Limits not adjusted for overdispersion", **kw),
+            overdispersion_note="Limits not adjusted for overdispersion", fit_width=fit_width,
+            **kw),
     }
 
 
@@ -323,20 +324,23 @@ def _full_label_widths(page, texts: list[str]) -> list[float]:
 @pytest.mark.parametrize("target", PAGE_WIDTHS, ids=[t[0] for t in PAGE_WIDTHS])
 @pytest.mark.parametrize("n", SCALES)
 def test_page_labels_fit_the_drawn_width(page, out_dir: Path, n: int, target: tuple) -> None:
-    """The network page's chart, its labels fitted to the width the page draws it at: every
-    check above, and the members' names shortened ("Pulborough\u2026") only when their full
-    labels (measured by the browser) do not fit in one row across the plot (at 1,280 px
-    they were shortened to 12 characters with room to spare: the labels were fitted to a
-    1,000 px chart)."""
+    """The network and indicator pages' charts, their labels fitted to the width the page
+    draws them at: every check above, each funnel label within the plot, and the members'
+    names on the comparison shortened ("Pulborough\u2026") only when their full labels
+    (measured by the browser) do not fit in one row across the plot (at 1,280 px they were
+    shortened to 12 characters with room to spare: the labels were fitted to a 1,000 px
+    chart)."""
     name, width = target
     rows, _ = _data(n)
-    # the network page draws the comparison only
-    for kind, fig in [("comparison", _figures(n, False, None, fit_width=width)["comparison"])]:
+    for kind, fig in _figures(n, False, None, fit_width=width).items():
         h = int(fig.layout.height or 480)
         got = _draw(page, fig, width, h)
         page.screenshot(path=str(out_dir / f"{kind}-{n}-{name}.png"), full_page=True)
         where = f"{kind}, {n} organisations, {name}"
         _check_drawn(got, kind, where)
+        if kind == "funnel":
+            _check_funnel_labels_in_plot(page, got, fig, where)
+            continue
         if n <= figures.NAMED_BARS_MAX:
             # a named-bars chart wraps the names in its margin, never shortens them; each
             # name sits level with its row (within its own height: labels that would meet
@@ -365,12 +369,32 @@ def test_page_labels_fit_the_drawn_width(page, out_dir: Path, n: int, target: tu
             assert shortened, f"{where}: full labels need {need:.0f} of {plot_w:.0f} px"
 
 
-@pytest.mark.parametrize("target", [t for t in TARGETS if t[1]], ids=[t[0] for t in TARGETS
-                                                                      if t[1]])
+def _check_funnel_labels_in_plot(page, got: dict, fig, where: str) -> None:
+    """Every highlighted organisation's label on a funnel within the plot (a label beyond
+    its right edge runs over the line labels in the margin)."""
+    plot_x1 = page.evaluate("() => { const s = document.getElementById('g')._fullLayout._size;"
+                            " return s.l + s.w; }")
+    named = {a.text for a in fig.layout.annotations if a.showarrow}
+    for a in got["ann"]:
+        if any(a["text"].replace(" ", "") == t.replace("<b>", "").replace("</b>", "")
+               .replace("<br>", "").replace(" ", "") for t in named):
+            assert a["bg"]["x1"] <= plot_x1 + 1, \
+                f"{where}: the label {a['text']!r} runs out of the plot ({a['bg']['x1']:.0f} > " \
+                f"{plot_x1:.0f})"
+
+
+#: the slide targets, and the indicator page's chart at a laptop's and a phone's width
+#: (built without a width, its labels fitted to the measured width)
+LONG_NAME_TARGETS = [t for t in TARGETS if t[1]] + [(n, False, w) for n, w in PAGE_WIDTHS]
+
+
+@pytest.mark.parametrize("target", LONG_NAME_TARGETS, ids=[t[0] for t in LONG_NAME_TARGETS])
 def test_a_long_name_is_shortened_to_fit_the_funnel(page, out_dir: Path, target: tuple) -> None:
     """A trust's long name on the pack's half-slide funnel (781 px): the label was wider than
     the whole plot, so it was pushed left against the plot's edge and ran out over the
-    standard's label in the right margin. Now the name is shortened until the label fits."""
+    standard's label in the right margin. Now the name is shortened until the label fits;
+    on the page, until it fits the width the page draws the chart at (a phone's 720 px: laid
+    out for 1,000 px, the label ran over the standard's label)."""
     name, for_slides, width = target
     rows, limits = _data(130)
     code = rows.sort_values("value")["org_code"].iloc[100]
@@ -380,7 +404,8 @@ def test_a_long_name_is_shortened_to_fit_the_funnel(page, out_dir: Path, target:
     fig = figures.funnel_figure(
         rows, limits, indicator=META, centre=centre, centre_label="Peer average",
         highlight=[code], for_slides=for_slides, width=width if for_slides else None,
-        height=HEIGHTS.get(width) if for_slides else None, title=META["name"])
+        height=HEIGHTS.get(width) if for_slides else None, title=META["name"],
+        fit_width=None if for_slides else width)
     w, h = int(fig.layout.width or width), int(fig.layout.height or 480)
     got = _draw(page, fig, w, h)
     page.screenshot(path=str(out_dir / f"funnel-longname-{name}.png"), full_page=True)
