@@ -209,6 +209,24 @@ def _pinned_title(title: str | None, subtitle: str | None, s: dict) -> dict[str,
             "pad": {"t": 8 + (s["title"] if subtitle else 0)}}
 
 
+def _wrapped_title(title: str | None, subtitle: str | None, s: dict,
+                   room: float) -> tuple[str | dict[str, Any] | None, int]:
+    """The title as :func:`_title` gives it when it fits ``room`` px (measured), else broken
+    into lines that fit (plotly cuts a title at the chart's edge); and the number of lines it
+    gained."""
+    if not title or textfit.text_size(safe_text(title), s["title"])[0] <= room:
+        return _title(title, subtitle), 0
+    lines = _fit(title, s["title"], room)
+    more = lines.count("<br>")
+    text = lines + (f"<br><sup>{safe_text(subtitle)}</sup>" if subtitle else "")
+    # pinned to the top of the image: in the middle of the top margin (plotly's place for
+    # it) the lines below the first ran down into the variation box. plotly centres a
+    # title's lines on its anchor, so the pad is half the lines' height more than the gap.
+    drop = (more * s["title"] + (s["title"] * 0.75 if subtitle else 0)) * 1.3 / 2
+    return {"text": text, "y": 1, "yref": "container", "yanchor": "top",
+            "pad": {"t": int(8 + drop)}}, more
+
+
 def _title(title: str | None, subtitle: str | None) -> str | None:
     if not title:
         return None
@@ -1144,6 +1162,7 @@ def spc_figure(
     trial_segments: Iterable[int] = (),
     clip: tuple[float, float] | None = None,
     rebases: Sequence[Mapping[str, Any]] | None = None,
+    fit_width: int | None = None,
 ) -> go.Figure:
     """XmR chart: the values, mean and process limits per rebase segment, coloured points.
 
@@ -1163,6 +1182,9 @@ def spc_figure(
     range of the value (0 and 100 for a percentage): limits beyond it are drawn at it. With a
     ``period`` column the x ticks are the series' own period labels (a financial year reads
     "2019-20", not "Apr 2019").
+
+    ``fit_width``: as :func:`comparison_figure`'s: on a page, the width the browser draws the
+    chart at; a title wider than that is broken into lines (the date ticks are spaced for it).
     """
     meta = IndicatorMeta.of(indicator)
     target = meta.target if target is None else target
@@ -1184,7 +1206,7 @@ def spc_figure(
     _spc_icons_box(fig, variation=variation, assurance=assurance, note=note, s=s)
     _spc_axes(fig, df, margin_labels, meta=meta, target=target, run_chart=run_chart,
               median=median, clip=clip, title=title, subtitle=subtitle, for_slides=for_slides,
-              width=width, height=height, s=s)
+              width=width or (None if for_slides else fit_width), height=height, s=s)
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 
@@ -1389,7 +1411,9 @@ def _spc_axes(fig: go.Figure, df: pd.DataFrame, margin_labels: list[_MarginLabel
     # the legend on top would run under the variation box: it goes below the dates, which
     # need no "Period" title
     fig.update_xaxes(title=None)
-    fig.update_layout(title=_title(title, subtitle), hovermode="closest",
+    head, more = _wrapped_title(title, subtitle, s, (width or s["width"] or 1100) - 40)
+    top += more * int(s["title"] * 1.3)
+    fig.update_layout(title=head, hovermode="closest",
                       legend={"orientation": "h", "yanchor": "top", "y": -0.1,
                               "xanchor": "left", "x": 0},
                       margin={"r": right, "t": top, "b": bottom})

@@ -87,7 +87,7 @@ def chart_actions(s: Any, view: Any) -> list[dict[str, Any]]:
 
 
 def figure_for(view: Any, *, for_slides: bool = False,
-               actions: list[dict[str, Any]] | None = None) -> Any:
+               actions: list[dict[str, Any]] | None = None, fit_width: int | None = None) -> Any:
     """The SPC chart of a service view (a run chart with its median when the series is too
     short for limits: :func:`core.services.spc.too_few_for_limits`)."""
     short = view.limits_note is not None
@@ -105,7 +105,7 @@ def figure_for(view: Any, *, for_slides: bool = False,
         title=f"{view.organisation.name}: {ind.name}",
         subtitle=f"{kind} chart, {len(view.points)} "
                  f"{view.period_type.replace('_', ' ')} periods", for_slides=for_slides,
-        actions=actions)
+        actions=actions, fit_width=fit_width)
 
 
 def rebase_marks(view: Any) -> list[dict[str, Any]]:
@@ -263,6 +263,7 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
         ], className="qd-card"),
         components.how_to_read(HOW_TO_READ),
         dcc.Store(id=f"{P}-key", data={"code": org.code, "indicator": ind.id}),
+        components.chart_width_store(P),  # the chart's width on the page (px), from the browser
         components.url_sync_store(P, {"rebase": [], "fix": None, "chart": "xmr"},
                                   types={"fix": "int"}),
     ])
@@ -311,18 +312,25 @@ def _org_href(o: Any) -> str:
     Input(f"{P}-rebase", "value"),
     Input(f"{P}-fix", "value"),
     Input(f"{P}-chart", "value"),
+    Input(f"{P}-width", "data"),
     State(f"{P}-key", "data"),
     prevent_initial_call=True,
 )
-def update(rebase, fix, chart, key):
-    """Redraw the chart for new rebase/fix/chart options."""
+def update(rebase, fix, chart, width, key):
+    """Redraw the chart for new rebase/fix/chart options, or with its title fitted to the width
+    the page draws it at (the first drawing assumed 1,100 px)."""
     opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
     try:
         view = adapters.read(compute, key["code"], key["indicator"], opts)
     except ViewError as exc:
         return figures._empty(str(exc), for_slides=False, width=None, height=None), \
             [html.Div(str(exc), className="text-danger")]
-    return figure_for(view, actions=adapters.read(chart_actions, view)), _badges(view)
+    return figure_for(view, actions=adapters.read(chart_actions, view),
+                      fit_width=components.chart_width(width)), _badges(view)
+
+
+# the chart's width once the page has drawn it (and again when a resized window changes it)
+components.report_chart_width(P, Input(f"{P}-key", "data"))
 
 
 @callback(
@@ -381,10 +389,11 @@ def _refused_note(message: str) -> tuple[Any, Any, Any]:
     State(f"{P}-rebase", "value"),
     State(f"{P}-fix", "value"),
     State(f"{P}-chart", "value"),
+    State(f"{P}-width", "data"),
     prevent_initial_call=True,
 )
 @guarded_write("Adding or removing notes", refused=_refused_note)
-def edit_notes(_add, _confirmed, date, text, pending, key, rebase, fix, chart):
+def edit_notes(_add, _confirmed, date, text, pending, key, rebase, fix, chart, width=None):
     """Add a note, or remove the one confirmed in the dialog (through the annotations
     service, as the signed-in analyst), then redraw."""
     trig = ctx.triggered_id
@@ -411,7 +420,8 @@ def edit_notes(_add, _confirmed, date, text, pending, key, rebase, fix, chart):
     opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
     view = adapters.read(compute, key["code"], key["indicator"], opts)
     return (_notes(view), dbc.Alert(msg, color="success"),
-            figure_for(view, actions=adapters.read(chart_actions, view)))
+            figure_for(view, actions=adapters.read(chart_actions, view),
+                       fit_width=components.chart_width(width)))
 
 
 components.sync_url(P, KEYS)
@@ -447,10 +457,11 @@ def _refused_accept(message: str) -> tuple[Any, ...]:
     Input(f"{P}-accept-confirm", "submit_n_clicks"),
     State(f"{P}-accept-pending", "data"),
     State(f"{P}-key", "data"),
+    State(f"{P}-width", "data"),
     prevent_initial_call=True,
 )
 @guarded_write("Accepting a rebase", refused=_refused_accept)
-def accept_rebase(_confirmed, pending, key):
+def accept_rebase(_confirmed, pending, key, width=None):
     """Record the rebase the analyst confirmed (who and when), then redraw with the accepted
     rebases."""
     if not _confirmed or not isinstance(pending, dict) or not pending.get("period"):
@@ -468,7 +479,8 @@ def accept_rebase(_confirmed, pending, key):
     actions = adapters.read(chart_actions, view)
     return (_actions(view, actions),
             dbc.Alert(f"Rebase accepted: new limits from {made['period']}.", color="success"),
-            figure_for(view, actions=actions), _badges(view), view.rebase)
+            figure_for(view, actions=actions, fit_width=components.chart_width(width)),
+            _badges(view), view.rebase)
 
 
 def _refused_action(message: str) -> tuple[Any, ...]:
@@ -490,10 +502,11 @@ def _refused_action(message: str) -> tuple[Any, ...]:
     State(f"{P}-rebase", "value"),
     State(f"{P}-fix", "value"),
     State(f"{P}-chart", "value"),
+    State(f"{P}-width", "data"),
     prevent_initial_call=True,
 )
 @guarded_write("Recording an action", refused=_refused_action)
-def add_action(_n, title, owner, date, review, status, key, rebase, fix, chart):
+def add_action(_n, title, owner, date, review, status, key, rebase, fix, chart, width=None):
     """Record an improvement action on this chart (through the actions service, as the
     signed-in analyst), then redraw the chart and the list with its effect."""
     if not _n:
@@ -519,4 +532,4 @@ def add_action(_n, title, owner, date, review, status, key, rebase, fix, chart):
     view = adapters.read(compute, key["code"], key["indicator"], opts)
     actions = adapters.read(chart_actions, view)
     return (_actions(view, actions), dbc.Alert("Action recorded.", color="success"),
-            figure_for(view, actions=actions), "")
+            figure_for(view, actions=actions, fit_width=components.chart_width(width)), "")

@@ -285,3 +285,48 @@ def test_table_view_has_no_camera_hint_and_no_empty_grid(served, page):
     page.open(served + "/indicators/imm_mmr1_24m?peers=parent:U33593",
               ".js-plotly-plot .main-svg")
     assert page.page.get_by_text("camera icon").is_visible()  # the chart view keeps it
+
+
+#: the highlighted organisation's label on a funnel, and the plot's right edge (px)
+_FUNNEL_LABEL_JS = """name => {
+  const g = document.querySelector('.js-plotly-plot');
+  const s = g._fullLayout._size, left = g.getBoundingClientRect().left;
+  const a = [...g.querySelectorAll('g.annotation')].find(e => e.textContent.startsWith(name));
+  if (!a) return null;
+  return {x1: a.querySelector('rect.bg').getBoundingClientRect().right - left,
+          plot: s.l + s.w};
+}"""
+_TITLE_JS = """() => { const g = document.querySelector('.js-plotly-plot');
+  return {right: g.querySelector('.gtitle').getBoundingClientRect().right
+                 - g.getBoundingClientRect().left, width: g._fullLayout.width}; }"""
+
+
+def _reported(p, store: str) -> None:
+    """Wait until the page has reported its chart's width (720 px) to ``store``."""
+    p.wait_for_function(
+        f"() => (window.qidashChartWidths || {{}})['{store}']?.width === 720", timeout=10000)
+
+
+def test_charts_are_fitted_to_a_phones_width(served, page):
+    """On a 390 px phone the indicator page's funnel and ranked bars and the trend chart are
+    redrawn for the width the page draws them at (720 px: their card scrolls sideways; both
+    pages laid their charts out for 1,000 px): the width is reported in every view (with
+    the view a trigger of the measuring callback, its arguments shifted and nothing was
+    reported), the highlighted label stays within the funnel's plot and the trend chart's
+    title within the chart. (A long name and a long title at this width: test_visual_matrix.)"""
+    p = page.page
+    p.set_viewport_size({"width": 390, "height": 844})
+    for view in ("funnel", "chart"):
+        page.open(served + f"/indicators/ae_4hr?highlight=RF4&view={view}")
+        _reported(p, "ind-width")
+        p.wait_for_timeout(1500)  # the redraw for it
+        if view == "funnel":
+            got = p.evaluate(_FUNNEL_LABEL_JS, "Trust RF4")
+            assert got is not None
+            assert got["x1"] <= got["plot"] + 1, got
+    page.open(served + "/organisations/RF4/indicators/ae_4hr")
+    _reported(p, "trend-width")
+    p.wait_for_timeout(1500)
+    got = p.evaluate(_TITLE_JS)
+    assert got["right"] <= got["width"], got
+    assert page.errors == []

@@ -414,3 +414,60 @@ def test_a_long_name_is_shortened_to_fit_the_funnel(page, out_dir: Path, target:
                             " return s.l + s.w; }")
     label = next(a for a in got["ann"] if a["text"].startswith("Western"))
     assert label["bg"]["x1"] <= plot_x1 + 1, f"{name}: the label runs out of the plot"
+
+
+#: a trend chart's title as the trend page writes it (organisation: indicator), long
+LONG_TITLE = ("Western Sussex Hospitals NHS Foundation Trust: "
+              "A&E attendances waiting more than 4 hours from arrival to admission")
+
+
+def _spc(title: str, **kw) -> object:
+    x = pd.date_range("2020-01-01", periods=36, freq="MS")
+    f = pd.DataFrame({"x": x, "value": [80.0 + (i * 7) % 5 for i in range(36)], "segment": 0,
+                      "mean": 82.0, "upl": 88.0, "lpl": 76.0, "point_type": "common_cause",
+                      "period": [d.strftime("%b %Y") for d in x]})
+    return figures.spc_figure(f, indicator=META, title=title,
+                              subtitle="XmR chart, 36 monthly periods",
+                              variation="Common cause variation",
+                              assurance="Inconsistent: target within limits", **kw)
+
+
+@pytest.mark.parametrize("target", PAGE_WIDTHS, ids=[t[0] for t in PAGE_WIDTHS])
+def test_a_long_trend_title_fits_the_drawn_width(page, out_dir: Path, target: tuple) -> None:
+    """The trend page's title at the width the page draws the chart at: a long title (an
+    organisation's and an indicator's names) was cut at the right edge of a phone's 720 px
+    chart. Now it is broken into lines that fit, the plot moved down to hold them, and
+    nothing drawn meets the title (the variation box, the margin labels)."""
+    name, width = target
+    fig = _spc(LONG_TITLE, fit_width=width)
+    got = _draw(page, fig, width, int(fig.layout.height or 480))
+    page.screenshot(path=str(out_dir / f"spc-longtitle-{name}.png"), full_page=True)
+    where = f"spc, a long title, {name}"
+    assert got["title"], f"{where}: no title"
+    assert _inside(got["title"], got), f"{where}: title cut {got['title']}"
+    for t in got["texts"]:
+        assert _inside(t["box"], got), f"{where}: text cut: {t['text']!r} {t['box']}"
+    # each of the title's lines (the box of them all holds the short subtitle's empty end)
+    lines = page.evaluate(
+        "() => [...document.querySelectorAll('#g .gtitle tspan.line')].map(l => {"
+        " const r = l.getBoundingClientRect();"
+        " return {x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}; })")
+    assert len(lines) >= (3 if width < 900 else 2), f"{where}: {lines}"
+    for a in got["ann"]:
+        for line in lines:
+            assert not _overlap(a["bg"], line), f"{where}: {a['text']!r} meets the title"
+
+
+def test_a_normal_trend_title_is_unchanged_on_a_slide() -> None:
+    """A title that fits stays one plain line (slides and the page as before); a slide's long
+    title is broken to the slide's width."""
+    short = "The Petworth Surgery: MMR1 by 24 months"
+    for kw in ({"for_slides": True}, {"for_slides": True, "width": 781, "height": 577}, {},
+               {"fit_width": 720}):
+        fig = _spc(short, **kw)
+        assert fig.layout.title.text == f"{short}<br><sup>XmR chart, 36 monthly periods</sup>"
+        assert fig.layout.title.y is None
+        assert fig.layout.margin.t in (70, 110)
+    wide = _spc(LONG_TITLE, for_slides=True, width=781, height=577)
+    assert wide.layout.title.text.count("<br>") >= 2
+    assert wide.layout.margin.t > 70
