@@ -161,21 +161,10 @@ def active_rebases(conn: Conn, org_id: int, indicator_id: str,
 def active_rebase_periods(conn: Conn, org_ids: list[int] | None, indicator_id: str,
                           period_type: str) -> dict[int, list[str]]:
     """Accepted rebase periods of many series of one indicator and period type, by org id
-    (for the icons computed many series at a time).
-
-    The organisations are filtered here, not in SQL: an indicator has few accepted rebases
-    (each one a person's decision), while ``org_ids`` can hold every practice in England, and
-    an ``IN`` list of 6,400 parameters cost a first load's alert step 0.6 s to build and send.
-    """
-    stmt = select(Rebase.org_id, Rebase.period).where(
-        Rebase.indicator_id == indicator_id, Rebase.period_type == period_type,
-        Rebase.withdrawn_at.is_(None))
-    wanted = None if org_ids is None else set(org_ids)
-    out: dict[int, list[str]] = {}
-    for oid, period in conn.execute(stmt).all():
-        if wanted is None or int(oid) in wanted:
-            out.setdefault(int(oid), []).append(str(period))
-    return out
+    (for the icons computed many series at a time): :func:`network_rebase_periods` of one
+    indicator (``org_ids`` None: every organisation)."""
+    return network_rebase_periods(conn, org_ids, [indicator_id]).get(
+        (indicator_id, period_type), {})
 
 
 def org_rebase_periods(conn: Conn, org_id: int) -> dict[tuple[str, str], list[str]]:
@@ -191,23 +180,23 @@ def org_rebase_periods(conn: Conn, org_id: int) -> dict[tuple[str, str], list[st
 
 
 def network_rebase_periods(
-    conn: Conn, org_ids: Iterable[int], indicator_ids: Iterable[str],
+    conn: Conn, org_ids: Iterable[int] | None, indicator_ids: Iterable[str],
 ) -> dict[tuple[str, str], dict[int, list[str]]]:
-    """Accepted rebase periods of many organisations' series of several indicators, by
-    (indicator id, period type) and then org id: :func:`active_rebase_periods` for every
-    indicator of a network's triage in one query. The query names only the indicators (a few
-    dozen at most) and the organisations are kept in Python: a national network of 6,800
-    practices would make an IN list of 6,800 ids, while accepted rebases are few (a person
-    accepts each one)."""
-    wanted = {int(o) for o in org_ids}
+    """Accepted rebase periods of many organisations' series (``org_ids`` None: every
+    organisation) of several indicators, by (indicator id, period type) and then org id, in
+    one query (every indicator of a network's triage). The query names only the indicators (a
+    few dozen at most) and the organisations are kept in Python: a national network of 6,800
+    practices would make an IN list of 6,800 ids (a first load's alert step spent 0.6 s
+    building and sending them), while accepted rebases are few (a person accepts each one)."""
+    wanted = None if org_ids is None else {int(o) for o in org_ids}
     ids = sorted(set(indicator_ids))
     out: dict[tuple[str, str], dict[int, list[str]]] = {}
-    if not wanted or not ids:
+    if wanted == set() or not ids:
         return out
     stmt = select(Rebase.org_id, Rebase.indicator_id, Rebase.period_type, Rebase.period).where(
         Rebase.indicator_id.in_(ids), Rebase.withdrawn_at.is_(None))
     for oid, indicator_id, period_type, period in conn.execute(stmt).all():
-        if int(oid) in wanted:
+        if wanted is None or int(oid) in wanted:
             out.setdefault((str(indicator_id), str(period_type)), {}).setdefault(
                 int(oid), []).append(str(period))
     return out

@@ -36,7 +36,7 @@ from core.services.disclosure import active_rule, count_mask, disclosed
 from core.services.indicators import IndicatorMeta, get_indicator
 from core.services.organisations import OrgRef, get_org
 from core.services.query import Conn, frame_from_rows
-from core.services.rebases import active_rebase_periods, active_rebases
+from core.services.rebases import active_rebases
 from core.services.values import improvement_direction, with_intervals
 from core.stats.spc import MIN_POINTS as SPC_MIN_POINTS
 
@@ -403,7 +403,8 @@ def latest_icons(
     ``series_col``, ``period`` (labels of ``period_type``) and ``value``; the periods span
     from the first to the last label with gaps left missing. Returns ``variation``,
     ``assurance`` and ``special_cause`` (of the latest point) indexed by series.
-    ``rebases``: accepted rebase periods by series (:func:`accepted_rebase_map`), each such
+    ``rebases``: accepted rebase periods by series
+    (:func:`core.services.rebases.active_rebase_periods`), each such
     series judged on its newest limits as :func:`spc` would."""
     if values.empty:
         return pd.DataFrame(columns=["variation", "assurance", "special_cause"])
@@ -430,12 +431,6 @@ def latest_icons(
         {"variation": variation, "assurance": assurance, "special_cause": special},
         index=wide.index,
     )
-
-
-def accepted_rebase_map(conn: Conn, org_ids: list[int] | None, indicator_id: str,
-                        period_type: str) -> dict[int, list[str]]:
-    """Accepted rebase periods by organisation id, for :func:`latest_icons`."""
-    return active_rebase_periods(conn, org_ids, indicator_id, period_type)
 
 
 def latest_judgement(

@@ -158,7 +158,7 @@ def test_the_cli_accepts_lists_and_withdraws(shifted, database_url):  # noqa: F8
 
 def test_batch_icons_match_the_chart_with_a_rebase(shifted):  # noqa: F811
     """latest_icons with the accepted rebase gives the chart's variation and assurance."""
-    from core.services.rebases import accept_rebase
+    from core.services.rebases import accept_rebase, active_rebase_periods
 
     with Session(shifted) as s:
         accept_rebase(s, org="A81001", indicator="shift", period="2020-07", accepted_by="x")
@@ -166,7 +166,7 @@ def test_batch_icons_match_the_chart_with_a_rebase(shifted):  # noqa: F811
         frame = view.points.assign(org_id=view.organisation.id)[["org_id", "period", "value"]]
         icons = spc_service.latest_icons(
             frame, view.indicator, "month",
-            rebases=spc_service.accepted_rebase_map(s, None, "shift", "month"))
+            rebases=active_rebase_periods(s, None, "shift", "month"))
         s.rollback()
     assert (icons.loc[view.organisation.id, "variation"], view.rebase) == (
         view.variation, ["2020-07"])
