@@ -24,10 +24,10 @@ from core.services.organisations import get_org
 from core.services.peers import PeerSet, resolve_peers
 from core.services.query import Conn
 from core.services.values import (
-    VALUE_COLUMNS,
     check_confidence,
     fetch_value_positions,
     fetch_values,
+    interval_arrays,
     org_columns,
     with_intervals,
 )
@@ -182,11 +182,12 @@ def _compare_columns(
     value, lower, upper = res.value, res.lower, res.upper
     no_counts = ~np.isfinite(value)
     if no_counts.any():
-        published = with_intervals(
-            pd.DataFrame({k: values[k] for k in VALUE_COLUMNS[5:]}), indicator, confidence)
-        value = np.where(no_counts, published["value"].to_numpy(), value)
-        lower = np.where(no_counts, published["lower"].to_numpy(), lower)
-        upper = np.where(no_counts, published["upper"].to_numpy(), upper)
+        p_value, p_lower, p_upper = interval_arrays(
+            indicator, confidence, numerator, denominator, values["value"],
+            values["lower_ci"], values["upper_ci"], sup)
+        value = np.where(no_counts, p_value, value)
+        lower = np.where(no_counts, p_lower, lower)
+        upper = np.where(no_counts, p_upper, upper)
     cols = {
         "numerator": numerator,
         "denominator": denominator,
