@@ -62,14 +62,17 @@ class Settings(BaseSettings):
         "qidash alerts settings)"
     )
 
-
     def link_base(self) -> str:
         """The start of every link qidash sends out (alerts, digests): ``public_url``, else
         the address the server listens on."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
+
+
+def local_url(host: str, port: int) -> str:
+    """``http://host:port`` of a server listening on ``host`` (every address: 127.0.0.1)."""
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
 
 _override: Settings | None = None

@@ -9,7 +9,7 @@ import typer
 from sqlalchemy import exc as sa_exc
 
 from core.db import ensure_schema, get_engine
-from core.settings import get_settings, reset_settings_cache
+from core.settings import get_settings, local_url, reset_settings_cache
 
 
 def log_config(json_logs: bool) -> dict[str, Any]:
@@ -77,16 +77,14 @@ def serve(
     warning = exposure_warning(host, settings.require_auth)
     if warning:
         typer.echo(warning, err=True)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = local_url(host, port)
     if not settings.public_url:
         # the links in alerts and digests point where this server answers (--port included),
         # unless QIDASH_PUBLIC_URL names the address people use (a proxy's); the environment
         # carries it to uvicorn's worker processes too
-        os.environ["QIDASH_PUBLIC_URL"] = f"http://{shown}:{port}"
+        os.environ["QIDASH_PUBLIC_URL"] = url
         reset_settings_cache()
-    typer.echo(
-        f"qidash is running at http://{shown}:{port}/  (API docs: http://{shown}:{port}/api/docs)"
-    )
+    typer.echo(f"qidash is running at {url}/  (API docs: {url}/api/docs)")
     uvicorn.run(
         "qidash.app:create_app",
         factory=True,
