@@ -116,11 +116,6 @@ class IndicatorMeta:
         return None, None
 
     @property
-    def axis_title(self) -> str:
-        """The value axis title: the name, with the unit when there is one."""
-        return f"{self.name} ({self.unit})" if self.unit else self.name
-
-    @property
     def value_title(self) -> str:
         """A short value axis title when the chart title already names the indicator."""
         label = self.numerator_label
@@ -392,6 +387,12 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
     return top_margin, legend_y
 
 
+def _fit_to(width: int | None, fit_width: int | None, for_slides: bool) -> int | None:
+    """The width a chart's labels are fitted to: its own ``width`` when it has one, else on a
+    page the width the browser draws it at (``fit_width``, once known); None: the default."""
+    return width or (None if for_slides else fit_width)
+
+
 def _legend_too_wide(fig: go.Figure, s: dict, width: float) -> bool:
     """Whether a horizontal legend (title, then each entry's swatch and name) is wider than
     the chart."""
@@ -519,7 +520,7 @@ def comparison_figure(
     legend_y = -0.2
     # the width the labels are fitted to; the figure itself keeps ``width`` (None: it fills
     # its card on the page)
-    lay_w = width or (None if for_slides else fit_width)
+    lay_w = _fit_to(width, fit_width, for_slides)
     if horizontal:
         top_margin, height = _named_bars_layout(
             fig, shown, labelled, label_texts, names, lines, note=note, meta=meta,
@@ -652,50 +653,6 @@ def _hover_line(r: Any, d: int, unit: str | None, confidence: float) -> str:
     return "<br>".join(parts)
 
 
-def _reference_line(fig: go.Figure, axis: str, value: float, *, line: dict, text: str,
-                    font: dict, position: str, bgcolor: str | None = None) -> None:
-    """A line across the plot at ``value`` on ``axis`` ("x": a vertical line), labelled.
-
-    The same shape and annotation as plotly's ``add_vline``/``add_hline`` with
-    ``annotation_position`` "top left" or "bottom right", without their cost (~13 ms a line
-    in plotly.py 7, most of a small chart's build).
-    """
-    top, left = position.startswith("top"), position.endswith("left")
-    label: dict[str, Any] = {"text": text, "font": font, "showarrow": False}
-    if bgcolor:
-        label["bgcolor"] = bgcolor
-    if axis == "x":
-        fig.add_shape(type="line", x0=value, x1=value, xref="x", y0=0, y1=1, yref="y domain",
-                      line=line)
-        fig.add_annotation(x=value, xref="x", xanchor="right" if left else "left",
-                           y=1 if top else 0, yref="y domain",
-                           yanchor="top" if top else "bottom", **label)
-    else:
-        fig.add_shape(type="line", x0=0, x1=1, xref="x domain", y0=value, y1=value, yref="y",
-                      line=line)
-        fig.add_annotation(x=0 if left else 1, xref="x domain",
-                           xanchor="left" if left else "right", y=value, yref="y",
-                           yanchor="bottom" if top else "top", **label)
-
-
-def _reference_lines(fig: go.Figure, axis: str, benchmark: float | None, benchmark_label: str,
-                     target: float | None, meta: IndicatorMeta, s: dict) -> None:
-    if benchmark is not None and not _isnan(benchmark):
-        _reference_line(fig, axis, benchmark, line={"color": theme.BENCHMARK_COLOUR, "width": 2},
-                        text=f"{safe_text(benchmark_label)} "
-                             f"{format_value(benchmark, meta.decimals, meta.unit)}",
-                        font={"size": s["tick"], "color": theme.BENCHMARK_COLOUR},
-                        bgcolor="rgba(255,255,255,0.85)", position="top left")
-    if target is not None and not _isnan(target):
-        label = meta.target_label or "Target"
-        _reference_line(fig, axis, target,
-                        line={"color": theme.TARGET_COLOUR, "width": 2, "dash": "dash"},
-                        text=f"{safe_text(label)} "
-                             f"{format_value(target, meta.decimals, meta.unit)}",
-                        font={"size": s["tick"], "color": theme.TARGET_COLOUR},
-                        bgcolor="rgba(255,255,255,0.85)", position="bottom right")
-
-
 # ---------------------------------------------------------------------------------------------
 # funnel plot
 # ---------------------------------------------------------------------------------------------
@@ -794,7 +751,7 @@ def funnel_figure(
     right = _line_label_room(lines, s)
     # the width the labels are fitted to (the figure keeps ``width``); on a page without a
     # measured width, the narrowest a laptop's page gives a chart (1,000 px)
-    lay_w = width or (None if for_slides else fit_width)
+    lay_w = _fit_to(width, fit_width, for_slides)
     plot_w = (lay_w or s["width"] or SCREEN_WIDTH) - 80 - right
     top = _top_room(fig, s, title, subtitle, plot_w)
     # the axis title and the note under it (a free note collides with the axis title, and
@@ -1206,7 +1163,7 @@ def spc_figure(
     _spc_icons_box(fig, variation=variation, assurance=assurance, note=note, s=s)
     _spc_axes(fig, df, margin_labels, meta=meta, target=target, run_chart=run_chart,
               median=median, clip=clip, title=title, subtitle=subtitle, for_slides=for_slides,
-              width=width or (None if for_slides else fit_width), height=height, s=s)
+              width=_fit_to(width, fit_width, for_slides), height=height, s=s)
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
 

@@ -85,22 +85,11 @@ def _attrs(values: list[str] | None) -> tuple[str, ...] | None:
 
 class PeerViewParams:
     """Which period and which peers: the query parameters every peer view (comparison,
-    funnel, opportunity) shares, as the keyword arguments of its service."""
+    funnel, opportunity) shares, as the keyword arguments of its service
+    (:func:`peer_view_params` reads them from the request)."""
 
-    def __init__(
-        self,
-        period: PeriodQuery = None,
-        period_type: PeriodTypeQuery = None,
-        org_type: OrgTypeQuery = None,
-        peers: PeersQuery = None,
-        similar_attributes: SimilarAttrsQuery = None,
-        similar_k: SimilarKQuery = None,
-    ) -> None:
-        self.kwargs: dict[str, Any] = {
-            "period": period, "period_type": period_type, "org_type": org_type,
-            "peers": peers, "similar_attributes": _attrs(similar_attributes),
-            "similar_k": similar_k,
-        }
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.kwargs = kwargs
 
 
 async def peer_view_params(
@@ -114,7 +103,11 @@ async def peer_view_params(
     """The :class:`PeerViewParams` of a request. ``async`` on purpose: FastAPI runs a sync
     dependency (a class too) in the threadpool, a thread switch each way per request; this
     one only checks a few strings."""
-    return PeerViewParams(period, period_type, org_type, peers, similar_attributes, similar_k)
+    return PeerViewParams({
+        "period": period, "period_type": period_type, "org_type": org_type,
+        "peers": peers, "similar_attributes": _attrs(similar_attributes),
+        "similar_k": similar_k,
+    })
 
 
 PeerViewDep = Annotated[PeerViewParams, Depends(peer_view_params)]

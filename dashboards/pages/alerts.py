@@ -106,11 +106,9 @@ def _table(frame: Any, metas: dict[str, Any]) -> Any:
     rows = []
     for a in alert_service.alert_records(frame, (*alert_service.ALERT_COLUMNS, "period_type")):
         words, kind = KIND_WORDS.get(a["kind"], (a["kind"], "common"))
-        meta = metas.get(a["indicator_id"])
-        name = meta.name if meta is not None else a["indicator_id"]
-        value = "" if a["value"] is None else format_value(
-            a["value"], meta.decimals if meta is not None else 1,
-            meta.unit if meta is not None else None)
+        meta = metas[a["indicator_id"]]  # every shown alert's (compute)
+        name = meta.name
+        value = "" if a["value"] is None else format_value(a["value"], meta.decimals, meta.unit)
         rows.append(html.Tr([
             html.Td([a["org_name"], html.Span(f" ({a['org_code']})", className="text-muted")]),
             html.Td(name, title=a["indicator_id"]),
