@@ -702,10 +702,6 @@ def alert_records(frame: pd.DataFrame, columns: tuple[str, ...] = ALERT_COLUMNS
     return out
 
 
-def load_exists(conn: Conn, load_id: int) -> bool:
-    return conn.execute(select(Load.id).where(Load.id == load_id)).first() is not None
-
-
 def latest_network_alerts(conn: Conn, network: str, *, limit: int = 10
                           ) -> tuple[dict[str, Any] | None, pd.DataFrame, int]:
     """'Since the last load' for a network: the newest load with standing alerts below

@@ -280,14 +280,3 @@ def send_pending(engine: Engine, *, load_id: int | None = None) -> SendReport:
             audit.record(conn, "digest.send", str(digest_id), {"to": str(msg["To"])})
             report.sent += 1
     return report
-
-
-def list_digests(conn: Conn, *, status: str | None = None) -> list[dict[str, Any]]:
-    stmt = select(Digest.id, Digest.subscription_id, Digest.load_id, Digest.status,
-                  Digest.attempts, Digest.last_error, Digest.created_at, Digest.sent_at
-                  ).order_by(Digest.id)
-    if status:
-        stmt = stmt.where(Digest.status == status)
-    keys = ("id", "subscription_id", "load_id", "status", "attempts", "last_error",
-            "created_at", "sent_at")
-    return [dict(zip(keys, r, strict=True)) for r in conn.execute(stmt).all()]
