@@ -16,9 +16,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 import pandas as pd
@@ -118,6 +120,62 @@ def _rows(cols: tuple[str, ...], arrays: list[list[Any]]) -> list[dict[str, Any]
     return rows
 
 
+#: the Python types whose JSON msgspec writes exactly as orjson does (floats by the same
+#: shortest round-trip digits, NaN and infinities as null; an exponent of 16 or more is
+#: written ``1e16`` where orjson writes ``1e+16``: the same number to every JSON reader; an
+#: int beyond 64 bits, which orjson refuses, is written)
+_PLAIN_TYPES = frozenset({str, float, int, bool, type(None)})
+_ENCODER = msgspec.json.Encoder()
+
+
+@lru_cache(maxsize=128)
+def _row_type(cols: tuple[str, ...]) -> type[msgspec.Struct]:
+    # positional fields f0..fn written under the column names (which need not be
+    # identifiers); gc=False: a row holds only str/float/int/bool/None, so no cycle, and
+    # untracked rows cost the collector nothing (about a quarter of the rows' time here)
+    fields = [(f"f{k}", object) for k in range(len(cols))]
+    return msgspec.defstruct("Row", fields, gc=False,
+                             rename=dict(zip([f for f, _ in fields], cols, strict=True)))
+
+
+def _plain(values: list[Any], kind: str) -> bool:
+    return kind in "fiub" or set(map(type, values)) <= _PLAIN_TYPES
+
+
+def _rows_json(cols: tuple[str, ...], arrays: list[list[Any]], kinds: list[str]
+               ) -> orjson.Fragment:
+    """The JSON array of :func:`_rows`, already serialised, for embedding in a body that
+    :func:`dumps` writes (an ``orjson.Fragment``).
+
+    Where every value is a str, float, int, bool or None (the rule: dates and other objects
+    take the dict path), each row is a ``msgspec.Struct`` made in C from the column lists and
+    msgspec writes the array: for the national comparison (6,399 rows x 13 fields) 2.4-2.7 ms
+    against 4.1-4.2 ms for the row dicts and orjson, the same JSON values."""
+    if not arrays or not len(arrays[0]):
+        return orjson.Fragment(b"[]")
+    if all(_plain(values, kind) for values, kind in zip(arrays, kinds, strict=True)):
+        return orjson.Fragment(_ENCODER.encode(list(map(_row_type(cols), *arrays))))
+    return orjson.Fragment(dumps(_rows(cols, arrays)))
+
+
+def records_json(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None
+                 ) -> orjson.Fragment:
+    """:func:`records` as JSON already written (an ``orjson.Fragment`` for a response body
+    that :func:`dumps` writes), without a dict per row where the values allow."""
+    cols = tuple(columns) if columns is not None else tuple(frame.columns)
+    if frame.empty:
+        return orjson.Fragment(b"[]")
+    if not cols:
+        return orjson.Fragment(dumps([{} for _ in range(len(frame))]))
+    # an extension dtype (nullable Int64, boolean) holds pd.NA: its values take the check
+    return _rows_json(cols, [_column_values(frame[c]) for c in cols],
+                      [_numpy_kind(frame[c].dtype) for c in cols])
+
+
+def _numpy_kind(dtype: Any) -> str:
+    return dtype.kind if isinstance(dtype, np.dtype) else "O"
+
+
 def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = None
             ) -> list[dict[str, Any]]:
     """Rows of ``frame`` as dicts, built column-wise (several times faster than
@@ -156,6 +214,14 @@ def column_records(columns: Mapping[str, np.ndarray], names: list[str] | tuple[s
     if not arrays or not len(arrays[0]):
         return []
     return _rows(cols, arrays)
+
+
+def column_records_json(columns: Mapping[str, np.ndarray], names: list[str] | tuple[str, ...]
+                        ) -> orjson.Fragment:
+    """:func:`column_records` as JSON already written (see :func:`_rows_json`)."""
+    cols = tuple(names)
+    raw = [np.asarray(columns[c]) for c in cols]
+    return _rows_json(cols, [_array_values(a) for a in raw], [a.dtype.kind for a in raw])
 
 
 class JSONBytes(JSONResponse):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api import schemas
 from api.deps import FormatQuery, Offset, ReaderDep, SessionDep
 from api.docs import doc
-from api.responses import csv_response, json_response, records
+from api.responses import csv_response, json_response, records_json
 from core.models import ALERT_KINDS
 from core.services import alerts as alert_service
 from core.services.alerts import ALERT_COLUMNS
@@ -41,4 +41,4 @@ def list_alerts(
         kind=kind, limit=limit, offset=offset)
     if format == "csv":
         return csv_response(frame, "alerts.csv", ALERT_COLUMNS)
-    return json_response({"alerts": records(frame, ALERT_COLUMNS), "total": total})
+    return json_response({"alerts": records_json(frame, ALERT_COLUMNS), "total": total})

@@ -14,11 +14,11 @@ from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import CONFIDENCE_ENUM, PERIOD_TYPE_ENUM, doc
 from api.responses import (
     JSONBytes,
-    column_records,
+    column_records_json,
     csv_response,
     dumps,
     json_response,
-    records,
+    records_json,
 )
 from core.errors import InvalidParameter
 from core.services import comparison as cmp
@@ -130,7 +130,7 @@ def list_indicators(
     frame = ind_service.list_indicators(session, domain=domain)
     if format == "csv":
         return csv_response(frame, "indicators.csv", INDICATOR_LIST_COLUMNS)
-    return json_response({"items": records(frame, INDICATOR_LIST_COLUMNS)})
+    return json_response({"items": records_json(frame, INDICATOR_LIST_COLUMNS)})
 
 
 @router.get(
@@ -188,7 +188,7 @@ def comparison_json(res: cmp.ComparisonResult) -> bytes:
         "n": res.n,
         "quartiles": res.quartiles,
         "deciles": res.deciles,
-        "rows": column_records(res.columns, note_columns(COMPARISON_COLUMNS)),
+        "rows": column_records_json(res.columns, note_columns(COMPARISON_COLUMNS)),
     })
 
 
@@ -228,8 +228,8 @@ def funnel(
             "phi": view.phi,
             "tau2": view.tau2,
             "method": view.method,
-            "limits": records(view.limits),
-            "rows": records(view.rows, note_columns(FUNNEL_COLUMNS)),
+            "limits": records_json(view.limits),
+            "rows": records_json(view.rows, note_columns(FUNNEL_COLUMNS)),
         })
 
     return cached(request, session, build, autocommit=True)
@@ -269,8 +269,8 @@ def opportunity(
             "total": view.total,
             "orgs_for_half": view.orgs_for_half,
             "n_below_level": view.n_below_level,
-            "by_parent": records(view.by_parent),
-            "rows": records(view.rows, note_columns(OPPORTUNITY_COLUMNS)),
+            "by_parent": records_json(view.by_parent),
+            "rows": records_json(view.rows, note_columns(OPPORTUNITY_COLUMNS)),
         })
 
     return cached(request, session, build, autocommit=True)

@@ -17,7 +17,7 @@ from api import schemas
 from api.deps import AnalystDep, FormatQuery, LoadId, Offset, ReaderDep, SessionDep
 from api.docs import doc
 from api.errors import APIError, error_response
-from api.responses import csv_response, json_response, records
+from api.responses import csv_response, json_response, records_json
 from core import auth
 from core.db import get_engine
 from core.errors import InvalidParameter
@@ -189,7 +189,7 @@ def list_loads(
     _show_interrupted(frame, interrupted)
     if format == "csv":
         return csv_response(frame, "loads.csv", LOAD_COLUMNS)
-    return json_response({"items": records(frame, LOAD_COLUMNS)})
+    return json_response({"items": records_json(frame, LOAD_COLUMNS)})
 
 
 #: what a non-analyst sees of a rejected cell under disclosure control
@@ -215,7 +215,7 @@ def get_load(session: SessionDep, caller: ReaderDep, load_id: LoadId,
         return csv_response(detail.errors, f"load_{load_id}_errors.csv", ERROR_COLUMNS)
     body = dict(detail.load)
     body["errors_total"] = detail.errors_total
-    body["errors"] = records(detail.errors, ERROR_COLUMNS)
+    body["errors"] = records_json(detail.errors, ERROR_COLUMNS)
     return json_response(body)
 
 

@@ -10,7 +10,7 @@ from api import schemas
 from api.cache import cached
 from api.deps import FormatQuery, ReaderDep, SessionDep
 from api.docs import CONFIDENCE_ENUM, PERIOD_TYPE_ENUM, doc
-from api.responses import csv_response, json_response, records
+from api.responses import csv_response, json_response, records_json
 from core.services import profile as profile_service
 from core.services.disclosure import note_columns
 from core.services.profile import TRIAGE_COLUMNS
@@ -51,9 +51,9 @@ def triage(
         return json_response({
             "network": t.parent.brief(),
             "member_type": t.member_type,
-            "members": records(t.members),
-            "summary": records(t.summary),
-            "rows": records(t.rows, note_columns(TRIAGE_COLUMNS)),
+            "members": records_json(t.members),
+            "summary": records_json(t.summary),
+            "rows": records_json(t.rows, note_columns(TRIAGE_COLUMNS)),
         })
 
     return cached(request, session, build)

@@ -11,7 +11,7 @@ from api import schemas
 from api.cache import cached
 from api.deps import FormatQuery, Offset, ReaderDep, SessionDep
 from api.docs import CONFIDENCE_ENUM, PERIOD_TYPE_ENUM, doc
-from api.responses import csv_response, json_response, records
+from api.responses import csv_response, json_response, records_json
 from core.services import actions as action_service
 from core.services import organisations as org_service
 from core.services import profile as profile_service
@@ -63,7 +63,7 @@ def list_organisations(
     if format == "csv":
         return csv_response(page.items, "organisations.csv", ORG_LIST_COLUMNS)
     return json_response({"total": page.total, "limit": page.limit, "offset": page.offset,
-                          "items": records(page.items, ORG_LIST_COLUMNS)})
+                          "items": records_json(page.items, ORG_LIST_COLUMNS)})
 
 
 @router.get(
@@ -146,7 +146,7 @@ def spc(
             "annotations": view.annotations,
             "accepted_rebases": view.accepted_rebases,
             "actions": action_service.actions_for_view(session, view),
-            "points": records(view.points, note_columns(SPC_POINT_COLUMNS)),
+            "points": records_json(view.points, note_columns(SPC_POINT_COLUMNS)),
         })
 
     return cached(request, session, build)
@@ -187,7 +187,7 @@ def profile(
             "peers": prof.peers_label,
             "confidence": prof.confidence,
             "level": prof.level,
-            "rows": records(prof.rows, note_columns(PROFILE_COLUMNS)),
+            "rows": records_json(prof.rows, note_columns(PROFILE_COLUMNS)),
         })
 
     return cached(request, session, build)

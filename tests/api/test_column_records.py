@@ -3,11 +3,14 @@ the DataFrame of the same arrays, including every kind of missing value."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import orjson
 import pandas as pd
+import pytest
 
-from api.responses import column_records, dumps, records
+from api.responses import column_records, column_records_json, dumps, records, records_json
 
 
 def test_column_records_equal_records_of_the_frame() -> None:
@@ -29,3 +32,47 @@ def test_column_records_equal_records_of_the_frame() -> None:
         "code": "B2", "name": None, "value": None, "rank": None, "count": 2, "flag": False,
     }
     assert column_records({k: v[:0] for k, v in cols.items()}, names) == []
+
+
+def _parsed(fragment: orjson.Fragment) -> object:
+    return orjson.loads(dumps({"rows": fragment}))["rows"]
+
+
+def test_json_rows_equal_the_row_dicts_for_every_kind_of_value() -> None:
+    """records_json / column_records_json write the same JSON values as dumps(records(...)),
+    by msgspec where every value is plain and by the row dicts where not."""
+    frame = pd.DataFrame({
+        "org code": ["A1", "B2", "C3", "D4"],  # not an identifier
+        "name": pd.Series(["x", None, pd.NA, "é\"\n"], dtype=object),
+        "value": [1.5, np.nan, np.inf, 1e16],
+        "rank": pd.array([1, None, 3, 2], dtype="Int64"),
+        "count": np.array([1, 2, 3, 2**62], dtype=np.int64),
+        "flag": [True, False, True, False],
+        "maybe": pd.array([True, None, False, True], dtype="boolean"),
+    })
+    plain = ["org code", "value", "count", "flag"]
+    for names in (plain, list(frame.columns)):
+        want = orjson.loads(dumps(records(frame, names)))
+        assert _parsed(records_json(frame, names)) == want
+        cols = {c: frame[c].to_numpy() for c in names}
+        assert _parsed(column_records_json(cols, names)) == want
+    assert _parsed(records_json(frame.iloc[:0], plain)) == []
+    assert _parsed(records_json(frame[[]])) == records(frame[[]]) == []
+    # plain values go through msgspec (its exponent form); the rest keep orjson's rules
+    assert b'"value":1e16' in dumps({"r": records_json(frame, plain)})
+
+
+def test_json_rows_keep_orjsons_rules_for_dates_and_objects() -> None:
+    frame = pd.DataFrame({
+        "at": pd.to_datetime(["2026-01-01 10:00", "2026-02-01 11:30"]),
+        "day": [dt.date(2026, 1, 1), dt.date(2026, 2, 1)],
+    })
+    body = dumps({"rows": records_json(frame, ["at", "day"])})
+    assert body == dumps({"rows": records(frame, ["at", "day"])})
+    assert b'"2026-01-01T10:00:00+00:00"' in body and b'"2026-02-01"' in body
+    # a value neither writer knows is refused, as dumps(records(...)) refuses it
+    odd = pd.DataFrame({"x": [object()]})
+    with pytest.raises(TypeError):
+        dumps({"rows": records_json(odd)})
+    with pytest.raises(TypeError):
+        dumps({"rows": records(odd)})
