@@ -258,70 +258,19 @@ def spc(
         raise InvalidParameter("chart", f"a p-chart needs a proportion; {ind.id!r} is a "
                                f"{ind.value_type}")
     types = org_period_types(conn, org.id, ind.id)
-    if not types:
-        raise NotFound(
-            f"{org.code} ({org.name}) has no values of {ind.id!r}; the indicator's comparison "
-            "lists the organisations that do",
-            entity="series", key=f"{org.code}/{ind.id}", valid=[],
-        )
-    ptype = period_type or types[0]
-    if ptype not in types:
-        raise InvalidParameter(
-            "period_type",
-            f"{org.code} has no {ptype} values of {ind.id!r}; period types with data: "
-            f"{', '.join(types)}",
-            details={"valid": types},
-        )
+    ptype = _chosen_period_type(org, ind, types, period_type)
     series = series_frame(conn, org, ind, ptype)
     labels = series["period"].tolist()
-    rebase_labels: list[str] = []
-    positions: list[int] = []
     accepted = active_rebases(conn, org.id, ind.id, ptype)
     stale: list[str] = []
     if rebase is None:
         # the accepted rebases; one whose period left the series (a revert) is not applied
         rebase = [r["period"] for r in accepted if r["period"] in labels[1:]]
         stale = [r["period"] for r in accepted if r["period"] not in labels[1:]]
-    for raw in rebase:
-        try:
-            lab = parse_period(raw, ptype).label
-        except ValueError:
-            lab = raw
-        if lab not in labels:
-            raise InvalidParameter(
-                "rebase",
-                f"rebase period {raw!r} is not in the series ({labels[0]} to {labels[-1]}, "
-                f"{ptype})",
-            )
-        pos = labels.index(lab)
-        if pos > 0 and pos not in positions:
-            positions.append(pos)
-            rebase_labels.append(lab)
-    positions.sort()
+    positions, rebase_labels = _rebase_positions(rebase, labels, ptype)
     direction = improvement_direction(ind.polarity)
-    engine_series = series
-    rule = active_rule()
-    if rule is not None:
-        # disclosure control: a suppressed point is charted as a point suppressed at source
-        # (a gap); limits and a mean that included it would give its value away by difference
-        hidden = count_mask(rule, series)[0]
-        if hidden.any():
-            engine_series = series.copy()
-            for c in ("value", "numerator", "denominator"):
-                engine_series[c] = engine_series[c].where(~hidden)
-    if chart == "p":
-        res = stats.p_chart(
-            engine_series["numerator"].to_numpy(dtype=float),
-            engine_series["denominator"].to_numpy(dtype=float),
-            improvement_direction=direction, target=ind.target, multiplier=ind.multiplier,
-            rebase_at=positions,
-        )
-    else:
-        res = stats.xmr(
-            engine_series["value"].to_numpy(dtype=float),
-            improvement_direction=direction, target=ind.target,
-            screen_outliers=screen_outliers, fix_after=fix_after, rebase_at=positions,
-        )
+    res = _chart_result(series, ind, chart, direction, screen_outliers=screen_outliers,
+                        fix_after=fix_after, positions=positions)
     pts = res.points.reset_index(drop=True).copy()
     n_points = int(pts["value"].notna().sum())
     run = stats.run_chart_signals(pts["value"].to_numpy(dtype=float))
@@ -339,12 +288,110 @@ def spc(
         warnings, trial_segments = _segment_notes(pts, labels,
                                                   fix_after if chart == "xmr" else None)
         if ind.value_type == "proportion":
-            top = float(ind.multiplier)
-            lim = pts[["lower_limit", "upper_limit", "near_lower", "near_upper"]]
-            if ((lim < 0) | (lim > top)).any().any():
-                pts[lim.columns] = lim.clip(lower=0.0, upper=top)
-                warnings.append(clipped_note(top))
-    points = pd.DataFrame(
+            _clip_to_scale(pts, float(ind.multiplier), warnings)
+    for lab in stale:
+        warnings.append(f"the accepted rebase at {lab} is not applied: {lab} is not a later "
+                        "period of this series")
+    first = series["start_date"].iloc[0]
+    last = parse_period(labels[-1], ptype).end
+    return disclosed(SPCView(
+        organisation=org, indicator=ind, period_type=ptype, period_types=types, chart=chart,
+        improvement_direction=direction, screen_outliers=screen_outliers, fix_after=fix_after,
+        rebase=rebase_labels, target=ind.target, variation=variation,
+        assurance=assurance, warnings=warnings, points=_points_frame(series, pts),
+        annotations=annotations_for(conn, org.id, ind.id, first, last),
+        limits_note=limits_note, run_chart=run, n_points=n_points,
+        trial_segments=trial_segments,
+        accepted_rebases=[r for r in accepted if r["period"] in rebase_labels],
+    ))
+
+
+def _chosen_period_type(org: OrgRef, ind: IndicatorMeta, types: list[str],
+                        period_type: str | None) -> str:
+    """The period type to chart: the one asked for, else the series' first; an error naming
+    what exists when the organisation has no values of the indicator or not of that type."""
+    if not types:
+        raise NotFound(
+            f"{org.code} ({org.name}) has no values of {ind.id!r}; the indicator's comparison "
+            "lists the organisations that do",
+            entity="series", key=f"{org.code}/{ind.id}", valid=[],
+        )
+    ptype = period_type or types[0]
+    if ptype not in types:
+        raise InvalidParameter(
+            "period_type",
+            f"{org.code} has no {ptype} values of {ind.id!r}; period types with data: "
+            f"{', '.join(types)}",
+            details={"valid": types},
+        )
+    return ptype
+
+
+def _rebase_positions(rebase: list[str], labels: list[str], ptype: str
+                      ) -> tuple[list[int], list[str]]:
+    """Positions in the series (sorted; the first point is never a rebase) and labels of the
+    ``rebase`` periods, given as labels or any spelling :func:`parse_period` reads."""
+    positions: list[int] = []
+    rebase_labels: list[str] = []
+    for raw in rebase:
+        try:
+            lab = parse_period(raw, ptype).label
+        except ValueError:
+            lab = raw
+        if lab not in labels:
+            raise InvalidParameter(
+                "rebase",
+                f"rebase period {raw!r} is not in the series ({labels[0]} to {labels[-1]}, "
+                f"{ptype})",
+            )
+        pos = labels.index(lab)
+        if pos > 0 and pos not in positions:
+            positions.append(pos)
+            rebase_labels.append(lab)
+    positions.sort()
+    return positions, rebase_labels
+
+
+def _chart_result(series: pd.DataFrame, ind: IndicatorMeta, chart: str, direction: str, *,
+                  screen_outliers: bool, fix_after: int | None, positions: list[int]
+                  ) -> stats.SPCResult:
+    """The SPC engine's result for the series (an XmR or a p-chart). Under disclosure
+    control a suppressed point is charted as a point suppressed at source (a gap): limits
+    and a mean that included it would give its value away by difference."""
+    engine_series = series
+    rule = active_rule()
+    if rule is not None:
+        hidden = count_mask(rule, series)[0]
+        if hidden.any():
+            engine_series = series.copy()
+            for c in ("value", "numerator", "denominator"):
+                engine_series[c] = engine_series[c].where(~hidden)
+    if chart == "p":
+        return stats.p_chart(
+            engine_series["numerator"].to_numpy(dtype=float),
+            engine_series["denominator"].to_numpy(dtype=float),
+            improvement_direction=direction, target=ind.target, multiplier=ind.multiplier,
+            rebase_at=positions,
+        )
+    return stats.xmr(
+        engine_series["value"].to_numpy(dtype=float),
+        improvement_direction=direction, target=ind.target,
+        screen_outliers=screen_outliers, fix_after=fix_after, rebase_at=positions,
+    )
+
+
+def _clip_to_scale(pts: pd.DataFrame, top: float, warnings: list[str]) -> None:
+    """A proportion's limits kept within 0..``top`` (in place), with a warning when any was
+    outside."""
+    lim = pts[["lower_limit", "upper_limit", "near_lower", "near_upper"]]
+    if ((lim < 0) | (lim > top)).any().any():
+        pts[lim.columns] = lim.clip(lower=0.0, upper=top)
+        warnings.append(clipped_note(top))
+
+
+def _points_frame(series: pd.DataFrame, pts: pd.DataFrame) -> pd.DataFrame:
+    """The chart's points: the series' periods and counts beside the engine's columns."""
+    return pd.DataFrame(
         {
             "period": series["period"].to_numpy(),
             "start_date": series["start_date"].to_numpy(),
@@ -361,21 +408,6 @@ def spc(
             "segment": pts["segment"].to_numpy(dtype=int),
         }
     )
-    for lab in stale:
-        warnings.append(f"the accepted rebase at {lab} is not applied: {lab} is not a later "
-                        "period of this series")
-    first = series["start_date"].iloc[0]
-    last = parse_period(labels[-1], ptype).end
-    return disclosed(SPCView(
-        organisation=org, indicator=ind, period_type=ptype, period_types=types, chart=chart,
-        improvement_direction=direction, screen_outliers=screen_outliers, fix_after=fix_after,
-        rebase=rebase_labels, target=ind.target, variation=variation,
-        assurance=assurance, warnings=warnings, points=points,
-        annotations=annotations_for(conn, org.id, ind.id, first, last),
-        limits_note=limits_note, run_chart=run, n_points=n_points,
-        trial_segments=trial_segments,
-        accepted_rebases=[r for r in accepted if r["period"] in rebase_labels],
-    ))
 
 
 def _segment_notes(
