@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -294,73 +294,24 @@ def _gather_indicator(
     scope = _scope_ids(session, org)
     pref = _resolve_period(session, meta, period, scope)
 
-    below = scope[1:]
-    counts = org_types_with_data(session, meta.id, pref.id, org_ids=below) if below else {}
-    if counts:
-        unit_type = lowest_type(counts) or org.org_type
-        member_ids = set(below)
-    else:
-        unit_type, member_ids = org.org_type, {org.id}
+    unit_type, member_ids = _units(session, meta, pref, org, scope)
     where: dict[str, Any] = {"period": pref.label, "period_type": pref.period_type,
                              "org_type": unit_type, "peers": peers}
     cmp = cmp_service.comparison(session, meta.id, confidence=conf, **where)
     work = adapters.comparison_rows(cmp.rows).copy()
     work["is_member"] = work["org_id"].isin(member_ids)
     if not work["is_member"].any():
-        if peers:
-            raise InvalidParameter(
-                "peers",
-                f"the peers {peers!r} leave out {org.code} ({org.name})"
-                + (" and its members" if member_ids != {org.id} else "")
-                + "; choose peers that include them (or none for all)",
-            )
-        raise NotFound(
-            f"{org.code} ({org.name}) has no {meta.id!r} values in {pref.label}",
-            entity="value", key=meta.id,
-        )
+        _no_members(org, meta, pref, peers, member_ids)
     # The service leaves suppressed or missing values without a value: say so, never a zero.
     work["suppressed"] = ~np.isfinite(work["value"].to_numpy(dtype=float))
     benchmark = float(cmp.benchmark.value)
     quartiles = (cmp.quartiles["q1"], cmp.quartiles["median"], cmp.quartiles["q3"])
     benchmark_label = f"the average of all {cmp.n} {nv.org_noun(unit_type)}" \
         if cmp.peers.kind == "all" else f"the average of {cmp.peers.label}"
-
     members = work[work["is_member"]]
-    org_value: dict[str, Any]
-    if member_ids == {org.id}:
-        r = members.iloc[0]
-        org_value = {k: float(r[k]) for k in ("value", "lower", "upper", "numerator",
-                                                "denominator")}
-        org_value["suppressed"] = bool(r["suppressed"])
-        org_value["category"] = str(r["comparison"])
-    else:
-        org_value = network_value(members, meta, conf)
-        org_value["category"] = nv.compare_with_benchmark(
-            org_value["value"], org_value["lower"], org_value["upper"], benchmark,
-            meta.polarity)
-
-    # Funnel over every peer (the service; overdispersion only when asked, the dashboard's
-    # default too); its flags counted over members.
-    f_points = f_limits = None
-    f_centre = f_phi = None
-    f_over, f_method = False, None
-    work["funnel_flag"] = None
-    if meta.value_type in ("proportion", "ratio", "rate") and work["denominator"].notna().any():
-        fv = cmp_service.funnel(session, meta.id, overdispersion=overdispersion, **where)
-        flags = dict(zip(fv.rows["org_code"], fv.rows["flag"], strict=True))
-        work["funnel_flag"] = work["org_code"].map(flags)
-        f_points = fv.rows.assign(comparison=adapters.funnel_verdicts(
-            fv.rows["flag"], meta.polarity, 95.0))
-        f_limits, f_centre = fv.limits, fv.target
-        f_over, f_phi, f_method = fv.overdispersion, fv.phi, fv.method
-
-    # Opportunity against the peer median (the service), summed over the members.
-    opp_extra = opp_level = None
-    if meta.polarity != nv.NEUTRAL and meta.value_type != "mean" \
-            and work["denominator"].notna().any():
-        ov = cmp_service.opportunity(session, meta.id, level=OPPORTUNITY_LEVEL, **where)
-        extra = ov.rows[ov.rows["org_code"].isin(members["org_code"])]["extra"]
-        opp_extra, opp_level = float(extra.fillna(0).sum()), float(ov.level)
+    org_value = _org_value(members, meta, conf, benchmark, network=member_ids != {org.id})
+    funnel = _funnel_part(session, meta, work, where, overdispersion)
+    opp_extra, opp_level = _opportunity_part(session, meta, work, members, where)
 
     if member_ids == {org.id}:
         with undisclosed(rule is None):  # the SPC service's own disclosure, if any
@@ -373,14 +324,94 @@ def _gather_indicator(
     return IndicatorData(
         meta=meta, period=pref, peers=cmp.peers, unit_type=unit_type, peers_frame=work,
         benchmark=benchmark, benchmark_label=benchmark_label, quartiles=quartiles,
-        org_value=org_value, funnel_points=f_points, funnel_limits=f_limits,
-        funnel_centre=f_centre, funnel_overdispersion=f_over, funnel_phi=f_phi,
-        funnel_od_requested=overdispersion,
-        funnel_method=f_method, spc_frame=spc_frame, spc_variation=variation,
+        org_value=org_value, **funnel, funnel_od_requested=overdispersion,
+        spc_frame=spc_frame, spc_variation=variation,
         spc_assurance=assurance, spc_points=n_points, opportunity_extra=opp_extra,
         opportunity_level=opp_level, confidence=conf,
         member_codes=sorted(members["org_code"].astype(str)), loads=loads,
     )
+
+
+def _units(session: Session, meta: IndicatorMeta, pref: PeriodRef, org: OrgRef,
+           scope: list[int]) -> tuple[str, set[int]]:
+    """The organisation type compared and the ids that are "ours": the lowest type with
+    data below ``org`` and ``org``'s members of it, else ``org`` alone."""
+    below = scope[1:]
+    counts = org_types_with_data(session, meta.id, pref.id, org_ids=below) if below else {}
+    if counts:
+        return lowest_type(counts) or org.org_type, set(below)
+    return org.org_type, {org.id}
+
+
+def _no_members(org: OrgRef, meta: IndicatorMeta, pref: PeriodRef, peers: str | None,
+                member_ids: set[int]) -> NoReturn:
+    """The error when the comparison holds none of ours: the peers left them out, or there
+    are no values."""
+    if peers:
+        raise InvalidParameter(
+            "peers",
+            f"the peers {peers!r} leave out {org.code} ({org.name})"
+            + (" and its members" if member_ids != {org.id} else "")
+            + "; choose peers that include them (or none for all)",
+        )
+    raise NotFound(
+        f"{org.code} ({org.name}) has no {meta.id!r} values in {pref.label}",
+        entity="value", key=meta.id,
+    )
+
+
+def _org_value(members: pd.DataFrame, meta: IndicatorMeta, conf: float, benchmark: float,
+               *, network: bool) -> dict[str, Any]:
+    """The organisation's own value: its row, or a network's pooled value of its members,
+    with its comparison category."""
+    if not network:
+        r = members.iloc[0]
+        value: dict[str, Any] = {k: float(r[k]) for k in ("value", "lower", "upper",
+                                                          "numerator", "denominator")}
+        value["suppressed"] = bool(r["suppressed"])
+        value["category"] = str(r["comparison"])
+        return value
+    value = network_value(members, meta, conf)
+    value["category"] = nv.compare_with_benchmark(
+        value["value"], value["lower"], value["upper"], benchmark, meta.polarity)
+    return value
+
+
+def _funnel_part(session: Session, meta: IndicatorMeta, work: pd.DataFrame,
+                 where: dict[str, Any], overdispersion: bool) -> dict[str, Any]:
+    """The funnel over every peer (the service; overdispersion only when asked, the
+    dashboard's default too) as :class:`IndicatorData`'s ``funnel_*`` fields; each row's
+    flag is set in ``work["funnel_flag"]`` (None without a funnel)."""
+    part: dict[str, Any] = {"funnel_points": None, "funnel_limits": None,
+                            "funnel_centre": None, "funnel_overdispersion": False,
+                            "funnel_phi": None, "funnel_method": None}
+    work["funnel_flag"] = None
+    if meta.value_type not in ("proportion", "ratio", "rate") \
+            or not work["denominator"].notna().any():
+        return part
+    fv = cmp_service.funnel(session, meta.id, overdispersion=overdispersion, **where)
+    flags = dict(zip(fv.rows["org_code"], fv.rows["flag"], strict=True))
+    work["funnel_flag"] = work["org_code"].map(flags)
+    part.update(
+        funnel_points=fv.rows.assign(comparison=adapters.funnel_verdicts(
+            fv.rows["flag"], meta.polarity, 95.0)),
+        funnel_limits=fv.limits, funnel_centre=fv.target,
+        funnel_overdispersion=fv.overdispersion, funnel_phi=fv.phi, funnel_method=fv.method,
+    )
+    return part
+
+
+def _opportunity_part(session: Session, meta: IndicatorMeta, work: pd.DataFrame,
+                      members: pd.DataFrame, where: dict[str, Any]
+                      ) -> tuple[float | None, float | None]:
+    """Opportunity against the peer median (the service), summed over the members; None
+    for a neutral indicator, a mean or values without counts."""
+    if meta.polarity == nv.NEUTRAL or meta.value_type == "mean" \
+            or not work["denominator"].notna().any():
+        return None, None
+    ov = cmp_service.opportunity(session, meta.id, level=OPPORTUNITY_LEVEL, **where)
+    extra = ov.rows[ov.rows["org_code"].isin(members["org_code"])]["extra"]
+    return float(extra.fillna(0).sum()), float(ov.level)
 
 
 def _spc_result(
