@@ -28,7 +28,9 @@ pip_install() {
     return 1
   fi
 }
-pip_install --upgrade pip
+# pip itself pinned too (the version the suite last passed with), so that a new pip release
+# cannot change how a fresh clone installs
+pip_install "pip==26.3"
 # requirements.lock pins every package (and the test extra) to the versions the suite passed with;
 # pyproject.toml keeps the ranges for people who install qidash as a library.
 LOCK=(-c requirements.lock)
