@@ -307,7 +307,7 @@ def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFra
     top_margin = _top_room(fig, s, title, subtitle,
                            (width or s["width"] or 1000) - 300 - legend_title) + title_extra
     row_h = 30 if for_slides else 22
-    auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
+    auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170) + title_extra
     height = height or (None if for_slides else auto_h)
     # the highlighted organisations are named in the right margin, level with their rows
     # (a name wider than a quarter of the chart wraps); the lines' labels sit in a band
@@ -354,14 +354,15 @@ def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFra
 
 def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: list[str],
                         lines: Sequence[_LineSpec], *, n: int, note: str, meta: IndicatorMeta,
-                        value_top: float, top_margin: int, for_slides: bool,
-                        width: int | None, height: int | None
+                        value_top: float, top_margin: int, title_extra: int,
+                        for_slides: bool, width: int | None, height: int | None
                         ) -> tuple[int, float, int | None]:
     """Axes, margins and labels of the vertical chart (peers ranked left to right, unnamed):
     the highlighted organisations' labels in rows above the plot, spread apart in bar order
     (:func:`_label_rows`), or a note when they cannot all fit. Returns the top margin, the
-    legend's y and the figure's height (grown on a page by the label rows past the first, so
-    that the plot keeps its height)."""
+    legend's y and the figure's height (on a page grown by the title's lines past the first,
+    ``title_extra`` px, and the label rows past the first, so that the plot keeps its
+    height)."""
     s = theme.sizes(for_slides)
     d, unit = meta.decimals, meta.unit
     legend_y = -0.2
@@ -375,6 +376,7 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
     fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n], title=x_title)
     y_top = value_top * 1.04
     label_h = textfit.text_size("<b>X</b>", s["font"])[1] + 6
+    page = height is None and not for_slides  # the figure's height is ours to set
 
     def geo_for(rows: int, key_h: float = 0.0) -> _PlotBox:
         """Where the plot is with ``rows`` rows of labels above it and a key ``key_h`` px
@@ -382,7 +384,7 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
         height too past the first row)."""
         more = (rows - 1) * (label_h + 6) + key_h if rows else 0.0
         extra = int(label_h + 24 + more) if rows else 0
-        grown = height or (None if for_slides or not more else s["height"] + int(more))
+        grown = s["height"] + title_extra + int(more) if page else height
         return _PlotBox.of(fig, for_slides=for_slides, width=width, height=grown,
                            top=top_margin + extra, bottom=bottom, right=right,
                            x_range=[-1, n], y_range=[0, y_top])
@@ -415,8 +417,6 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
         key_h = (textfit.text_size("<br>".join(key), s["font"])[1] + 8) if key else 0.0
         geo = geo_for(placed.count, key_h)
         top_margin = geo.top
-        if not for_slides and geo.height != (height or s["height"]):
-            height = int(geo.height)
         if key:
             fig.add_annotation(x=0, xref="paper", xanchor="left", y=1, yref="paper",
                                yanchor="bottom", yshift=label_h + 18, align="left",
@@ -446,7 +446,7 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
     fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
     _draw_hlines(fig, lines, geo, s)
     fig.update_layout(margin={"b": bottom, "r": right})
-    return top_margin, legend_y, height
+    return top_margin, legend_y, int(geo.height) if page else height
 
 
 def _fit_to(width: int | None, fit_width: int | None, for_slides: bool) -> int | None:
@@ -782,8 +782,8 @@ def comparison_figure(
     else:
         top_margin, legend_y, height = _ranked_bars_layout(
             fig, labelled, label_texts, lines, n=n, note=note, meta=meta,
-            value_top=value_top, top_margin=top_margin, for_slides=for_slides, width=lay_w,
-            height=height)
+            value_top=value_top, top_margin=top_margin, title_extra=title_extra,
+            for_slides=for_slides, width=lay_w, height=height)
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
         title=head,
@@ -1010,6 +1010,8 @@ def funnel_figure(
     plot_w = (lay_w or s["width"] or SCREEN_WIDTH) - 80 - right
     head, title_extra = _title_lines(title, subtitle, s, lay_w)
     top = _top_room(fig, s, title, subtitle, plot_w) + title_extra
+    if height is None and not for_slides and title_extra:
+        height = s["height"] + title_extra  # the plot keeps its height under the title
     # the axis title and the note under it (a free note collides with the axis title, and
     # above it with the legend), each broken into lines that fit the plot's width; the
     # bottom margin is set to hold them, so the plot's height is known for the labels

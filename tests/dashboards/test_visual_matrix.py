@@ -611,18 +611,26 @@ def test_a_long_title_wraps_to_the_drawn_width(page, out_dir: Path, kind: str, n
     """The funnel's and the comparison's titles (the indicator's name) are broken into lines
     that fit the width the page draws the chart at, as the trend page's are: a long name ran
     off the chart's right edge at 390, 720 and 1,190 px. Nothing drawn meets the title."""
-    meta_title = {"title": LONG_INDICATOR, "subtitle": f"2021-22; {n:,} practices"}
     rows, limits = _data(n)
     hl = _highlight(rows)
-    if kind == "funnel":
-        fig = figures.funnel_figure(rows, limits, indicator=META, centre=90.0,
-                                    centre_label="Peers pooled", highlight=hl,
-                                    fit_width=width, **meta_title)
-    else:
-        fig = figures.comparison_figure(rows, indicator=META, benchmark=90.0,
-                                        benchmark_label="the average", highlight=hl,
-                                        fit_width=width, **meta_title)
+
+    def build(title: str) -> object:
+        kw = {"title": title, "subtitle": f"2021-22; {n:,} practices", "highlight": hl,
+              "fit_width": width, "indicator": META}
+        if kind == "funnel":
+            return figures.funnel_figure(rows, limits, centre=90.0,
+                                         centre_label="Peers pooled", **kw)
+        return figures.comparison_figure(rows, benchmark=90.0, benchmark_label="the average",
+                                         **kw)
+
+    short = build(META["name"])
+    _draw(page, short, width, int(short.layout.height or 480))
+    short_plot = page.evaluate("() => document.getElementById('g')._fullLayout._size.h")
+    fig = build(LONG_INDICATOR)
     got = _draw(page, fig, width, int(fig.layout.height or 480))
+    if width >= 720:  # the figure grows by the title's lines: the plot keeps its height
+        plot = page.evaluate("() => document.getElementById('g')._fullLayout._size.h")
+        assert plot >= short_plot - 2, (plot, short_plot)
     page.screenshot(path=str(out_dir / f"{kind}-{n}-longtitle-{width}.png"), full_page=True)
     where = f"{kind}, {n}, a long title, {width} px"
     assert got["title"], f"{where}: no title"
