@@ -215,11 +215,24 @@ def _wrapped_title(title: str | None, subtitle: str | None, s: dict,
     more = lines.count("<br>")
     text = lines + (f"<br><sup>{safe_text(subtitle)}</sup>" if subtitle else "")
     # pinned to the top of the image: in the middle of the top margin (plotly's place for
-    # it) the lines below the first ran down into the variation box. plotly centres a
-    # title's lines on its anchor, so the pad is half the lines' height more than the gap.
-    drop = (more * s["title"] + (s["title"] * 0.75 if subtitle else 0)) * 1.3 / 2
+    # it) the lines below the first ran down into the variation box. plotly raises a title
+    # of two lines or more by about a line's height (measured in Chromium: the same for 2 to
+    # 5 lines), so the pad is that more than the gap, as :func:`_pinned_title`'s (half the
+    # lines' height, as it was, put a title of four lines 27 px down, over the legend)
     return {"text": text, "y": 1, "yref": "container", "yanchor": "top",
-            "pad": {"t": int(8 + drop)}}, more
+            "pad": {"t": 8 + s["title"]}}, more
+
+
+def _title_lines(title: str | None, subtitle: str | None, s: dict,
+                 width: int | None) -> tuple[str | dict[str, Any] | None, int]:
+    """The comparison's and the funnel's title, pinned to the top of the image: one line when
+    it fits the chart's ``width`` (measured; None: the default width), else broken into lines
+    that fit (:func:`_wrapped_title`); and the px the top margin grows by for its lines past
+    the first."""
+    head, more = _wrapped_title(title, subtitle, s, (width or s["width"] or SCREEN_WIDTH) - 40)
+    if not more:
+        return _pinned_title(title, subtitle, s), 0
+    return head, more * int(s["title"] * 1.3)
 
 
 def _title(title: str | None, subtitle: str | None) -> str | None:
@@ -279,20 +292,22 @@ def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFra
                        label_texts: list[str], names: list[str], lines: Sequence[_LineSpec],
                        *, note: str,
                        meta: IndicatorMeta, benchmark_label: str, value_top: float,
-                       title: str | None, subtitle: str | None, for_slides: bool,
-                       width: int | None, height: int | None) -> tuple[int, int | None]:
+                       title: str | None, subtitle: str | None, title_extra: int,
+                       for_slides: bool, width: int | None, height: int | None
+                       ) -> tuple[int, int | None]:
     """Axes, margins and labels of the horizontal chart (every peer named): the highlighted
     organisations named in the right margin level with their rows, the lines' labels in a
-    band above the bars. Returns the top margin and the figure's height."""
+    band above the bars (``title_extra``: px of the title's lines past its first, when it
+    is broken to fit). Returns the top margin and the figure's height."""
     s = theme.sizes(for_slides)
     n = len(shown)
     d, unit = meta.decimals, meta.unit
     legend_title = 0 if for_slides else textfit.text_size(
         f"Compared with {safe_text(benchmark_label)}:", s["tick"])[0]
     top_margin = _top_room(fig, s, title, subtitle,
-                           (width or s["width"] or 1000) - 300 - legend_title)
+                           (width or s["width"] or 1000) - 300 - legend_title) + title_extra
     row_h = 30 if for_slides else 22
-    auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170)
+    auto_h = max(theme.sizes(for_slides)["height"], row_h * n + 170) + title_extra
     height = height or (None if for_slides else auto_h)
     # the highlighted organisations are named in the right margin, level with their rows
     # (a name wider than a quarter of the chart wraps); the lines' labels sit in a band
@@ -339,11 +354,15 @@ def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFra
 
 def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: list[str],
                         lines: Sequence[_LineSpec], *, n: int, note: str, meta: IndicatorMeta,
-                        value_top: float, top_margin: int, for_slides: bool,
-                        width: int | None, height: int | None) -> tuple[int, float]:
+                        value_top: float, top_margin: int, title_extra: int,
+                        for_slides: bool, width: int | None, height: int | None
+                        ) -> tuple[int, float, int | None]:
     """Axes, margins and labels of the vertical chart (peers ranked left to right, unnamed):
-    the highlighted organisations' labels in one row above the plot, spread apart in bar
-    order, or a note when they cannot all fit. Returns the top margin and the legend's y."""
+    the highlighted organisations' labels in rows above the plot, spread apart in bar order
+    (:func:`_label_rows`), or a note when they cannot all fit. Returns the top margin, the
+    legend's y and the figure's height (on a page grown by the title's lines past the first,
+    ``title_extra`` px, and the label rows past the first, so that the plot keeps its
+    height)."""
     s = theme.sizes(for_slides)
     d, unit = meta.decimals, meta.unit
     legend_y = -0.2
@@ -351,40 +370,83 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
         # a slide is narrower than a screen: the whisker note goes in the slide's caption
         note = f"{n:,} organisations ranked from lowest to highest value"
     right = _line_label_room(lines, s)
-    fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n],
-                     title=_fit(note, s["font"], (width or s["width"] or 1000) - 80 - right))
-    geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                      top=top_margin, bottom=120, right=right,
-                      x_range=[-1, n], y_range=[0, value_top * 1.04])
-    # the highlighted organisations' labels: one row in a band at the top of the plot,
-    # above every bar and line, spread apart in bar order so that their leaders never
-    # cross; when they cannot all fit in one row the bars stay outlined, unlabelled
-    xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
-    texts, spots = _label_row(labelled, label_texts, xs, geo.area.x1, s["font"], d, unit)
+    x_title = _fit(note, s["font"], (width or s["width"] or 1000) - 80 - right)
+    # a note broken into more lines (a narrow chart) takes more of the bottom margin
+    bottom = 120 + x_title.count("<br>") * int(s["font"] * 1.3)
+    fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n], title=x_title)
     y_top = value_top * 1.04
-    if spots:
-        # the label row sits just above the plot (the top margin grows to hold it): the
-        # value axis keeps its own range and ticks
-        label_h = textfit.text_size(texts[0], s["font"])[1] + 6
-        top_margin += int(label_h + 24)
-        label_y = -(label_h / 2 + 10)
-        for r, text, cx in zip(labelled.itertuples(index=False), texts, spots, strict=True):
+    label_h = textfit.text_size("<b>X</b>", s["font"])[1] + 6
+    page = height is None and not for_slides  # the figure's height is ours to set
+
+    def geo_for(rows: int, key_h: float = 0.0) -> _PlotBox:
+        """Where the plot is with ``rows`` rows of labels above it and a key ``key_h`` px
+        high above them (its top margin grown to hold them, and on a page the figure's
+        height too past the first row)."""
+        more = (rows - 1) * (label_h + 6) + key_h if rows else 0.0
+        extra = int(label_h + 24 + more) if rows else 0
+        grown = s["height"] + title_extra + int(more) if page else height
+        return _PlotBox.of(fig, for_slides=for_slides, width=width, height=grown,
+                           top=top_margin + extra, bottom=bottom, right=right,
+                           x_range=[-1, n], y_range=[0, y_top])
+
+    def frame(rows: int) -> _RowsFrame:
+        geo = geo_for(rows)
+        return _RowsFrame(
+            heads=[geo.px(r.pos, r.value + r.err_plus)
+                   for r in labelled.itertuples(index=False)],
+            # the lines' labels, and the y axis' top tick label at the plot's top left
+            obstacles=[*_hline_boxes(lines, geo, s), textfit.Box(-40, -8, -4, 8)],
+            # above the plot the labels may run into the margins (the left one is 60 px at
+            # the least: the theme's)
+            plot=geo.area.x1, band=(-geo.left + 26, geo.area.x1 + geo.right - 6))
+
+    # the highlighted organisations' labels: rows in a band above the plot, spread apart in
+    # bar order, their leaders crossing no other and no label; when they cannot all fit the
+    # bars stay outlined, unlabelled, and the axis title says so
+    geo = geo_for(0)
+    xs = [geo.px(p, 0)[0] for p in labelled["pos"]]
+    placed = _label_rows(labelled, label_texts, xs, frame, s["font"], d, unit)
+    key: list[str] = []
+    if placed is None and 1 < len(labelled) <= LABELS_MAX:
+        # too many names for rows of labels (a PCN's 10 members at 720 px): each bar tagged
+        # with a number, and a key above the tags names them
+        one = frame(1)
+        placed, key = _numbered_labels(labelled, xs, one.plot, one.band[1] - one.band[0],
+                                       s["font"], d, unit)
+    if placed is not None:
+        key_h = (textfit.text_size("<br>".join(key), s["font"])[1] + 8) if key else 0.0
+        geo = geo_for(placed.count, key_h)
+        top_margin = geo.top
+        if key:
+            fig.add_annotation(x=0, xref="paper", xanchor="left", y=1, yref="paper",
+                               yanchor="bottom", yshift=label_h + 18, align="left",
+                               xshift=one.band[0],
+                               text="<br>".join(key), showarrow=False,
+                               font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]})
+        for r, text, cx, row in zip(labelled.itertuples(index=False), placed.texts,
+                                    placed.centres, placed.rows, strict=True):
             bx, by = geo.px(r.pos, r.value + r.err_plus)
             fig.add_annotation(x=r.pos, y=r.value + r.err_plus, text=text, showarrow=True,
                                arrowhead=2, arrowwidth=2, arrowcolor=theme.HIGHLIGHT_COLOUR,
-                               ax=cx - bx, ay=label_y - by, xanchor="center",
-                               yanchor="middle", font={"color": theme.HIGHLIGHT_COLOUR,
-                                                       "size": s["font"]},
+                               ax=cx - bx, ay=_label_row_y(row, label_h) - by,
+                               xanchor="center", yanchor="middle",
+                               font={"color": theme.HIGHLIGHT_COLOUR, "size": s["font"]},
                                bgcolor="rgba(255,255,255,0.9)",
                                bordercolor=theme.HIGHLIGHT_COLOUR)
     elif len(labelled):
-        fig.update_xaxes(title=f"{safe_text(note)}<br><sup>{len(labelled)} highlighted: "
-                               "outlined, too many to name here</sup>")
+        x_title += (f"<br><sup>{len(labelled)} highlighted: outlined, too many to name "
+                    "here</sup>")
+        fig.update_xaxes(title=x_title)
         legend_y = -0.3  # under the axis title's second line
+    # the legend under the axis title: at least as far below the plot as the title's lines
+    # need (a fraction of a plot made short by rows of labels put it over the title)
+    plot_h = max(geo.area.y1, 1.0)
+    below = textfit.text_size(x_title, s["font"])[1] + 28
+    legend_y = -max(-legend_y * plot_h, below) / plot_h
     fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
     _draw_hlines(fig, lines, geo, s)
-    fig.update_layout(margin={"b": 120, "r": right})
-    return top_margin, legend_y
+    fig.update_layout(margin={"b": bottom, "r": right})
+    return top_margin, legend_y, int(geo.height) if page else height
 
 
 def _fit_to(width: int | None, fit_width: int | None, for_slides: bool) -> int | None:
@@ -408,10 +470,10 @@ SHORTER_NAMES = (32, 26, 22, 18, 15, 12)
 
 
 def _name_label(name: str, value: str, size: float, room: float) -> str:
-    """"<b>name</b> value", the name shortened (:data:`SHORTER_NAMES`) until the label is no
-    wider than ``room`` px (a trust's long name on a half-slide funnel was wider than the
-    plot); 12 characters at the least."""
-    text = f"<b>{safe_text(name, 40)}</b> {value}"
+    """"<b>name</b> value", the whole name when the label is no wider than ``room`` px
+    (measured), else the name shortened (:data:`SHORTER_NAMES`) until it is (a trust's long
+    name on a half-slide funnel was wider than the plot); 12 characters at the least."""
+    text = f"<b>{safe_text(name)}</b> {value}"
     for limit in SHORTER_NAMES:
         if textfit.text_size(text, size)[0] <= room:
             break
@@ -419,24 +481,211 @@ def _name_label(name: str, value: str, size: float, room: float) -> str:
     return text
 
 
-def _label_row(labelled: pd.DataFrame, label_texts: list[str], xs: list[float], room: float,
-               size: float, d: int, unit: str | None) -> tuple[list[str], list[float] | None]:
-    """The highlighted organisations' labels in one row ``room`` px wide, centred as near their
-    bars (``xs``) as they can be: the full names when they fit (measured), else only the
-    longest names shortened, step by step (:data:`SHORTER_NAMES`), until the row fits.
-    Returns the texts and their centres (None: they cannot fit even at 12 characters)."""
-    texts = label_texts
-    widths = [textfit.text_size(t, size)[0] + 10 for t in texts]
-    spots = textfit.spread(xs, widths, 0, room, gap=6) if texts else []
+#: the most rows of highlighted organisations' labels above a ranked chart: more rows would
+#: take the plot's height (each row adds its height to the figure's on a page)
+LABEL_ROWS_MAX = 5
+#: the most highlighted organisations named on a ranked chart; more are outlined and the axis
+#: title says so
+LABELS_MAX = 12
+#: names are shortened on labels down to this many characters; below it the bars are
+#: numbered and a key names them whole ("Abbey Medic\u2026" and "Abbey House\u2026" named
+#: neither practice)
+KEY_NAMES_UNDER = 18
+#: placements tried when stacking one chart's labels in rows, all numbers of rows and name
+#: lengths together (each a few dozen box tests, ~0.1 ms): a network's 4 members at 720 px
+#: take a few dozen; 10 members, most of them in vain before the numbered key, ~0.15 s
+_STACK_BUDGET = 1500
+
+
+@dataclass(frozen=True)
+class _LabelRows:
+    """The highlighted organisations' labels above a ranked chart: each label's text, its
+    centre (px from the plot's left) and its row (0: nearest the plot)."""
+
+    texts: list[str]
+    centres: list[float]
+    rows: list[int]
+
+    @property
+    def count(self) -> int:
+        return max(self.rows, default=-1) + 1
+
+
+@dataclass(frozen=True)
+class _RowsFrame:
+    """What the labels above a ranked chart must keep clear of, for a figure with a given
+    number of label rows (px from the plot's top left; up is negative): the bars' tops the
+    leaders point to, the lines' labels in the right margin, the plot's width and the band's
+    whole width (above the plot the margins are free but for the lines' labels)."""
+
+    heads: list[tuple[float, float]]
+    obstacles: list[textfit.Box]
+    plot: float
+    band: tuple[float, float]
+
+
+def _label_rows(labelled: pd.DataFrame, label_texts: list[str], xs: list[float],
+                frame: Any, size: float, d: int, unit: str | None,
+                most_rows: int = LABEL_ROWS_MAX) -> _LabelRows | None:
+    """The highlighted organisations' labels in rows above the plot, each as near its bar
+    (``xs``) as it can be, no leader crossing another or running through a label
+    (``frame(rows)``: the :class:`_RowsFrame` of a figure with that many rows). One row
+    across the plot when they fit in it (as before), else up to ``most_rows`` rows across
+    the chart; the whole names when they fit, else only the longest names shortened, step
+    by step (:data:`SHORTER_NAMES`; several names to :data:`KEY_NAMES_UNDER` characters at
+    the least). None: they cannot fit so (or there are more than :data:`LABELS_MAX`)."""
+    if not label_texts or len(label_texts) > LABELS_MAX:
+        return None
     names = [str(r.org_name) for r in labelled.itertuples(index=False)]
     values = [format_value(r.value, d, unit) for r in labelled.itertuples(index=False)]
-    for limit in SHORTER_NAMES:  # shorter names until the row fits
-        if spots is not None:
-            break
-        texts = [f"<b>{safe_text(n, limit)}</b> {v}" for n, v in zip(names, values, strict=True)]
+    tries = [label_texts] + [[f"<b>{safe_text(n, limit)}</b> {v}"
+                              for n, v in zip(names, values, strict=True)]
+                             for limit in SHORTER_NAMES
+                             if limit >= KEY_NAMES_UNDER or len(label_texts) == 1]
+    label_h = textfit.text_size(label_texts[0], size)[1] + 6
+    budget = [_STACK_BUDGET]
+    for texts in tries:
         widths = [textfit.text_size(t, size)[0] + 10 for t in texts]
-        spots = textfit.spread(xs, widths, 0, room, gap=6)
-    return texts, spots
+        spots = textfit.spread(xs, widths, 0, frame(1).plot, gap=6)
+        if spots is not None:
+            return _LabelRows(texts, spots, [0] * len(texts))
+        for k in range(1, most_rows + 1):
+            f = frame(k)
+            if sum(widths) + 6 * (len(widths) - k) > k * (f.band[1] - f.band[0]):
+                continue  # k rows cannot hold them
+            got = _stack_rows(xs, widths, f, k, label_h, budget)
+            if got is not None:
+                return _LabelRows(texts, got[0], got[1])
+    return None
+
+
+def _numbered_labels(labelled: pd.DataFrame, xs: list[float], room: float, key_width: float,
+                     size: float, d: int, unit: str | None
+                     ) -> tuple[_LabelRows | None, list[str]]:
+    """Numbers for the highlighted bars (1 the lowest value), in one row across the plot
+    (``room`` px), and the key that names them: "1 name value" entries on lines no wider
+    than ``key_width`` px, each name whole (shortened to fit a line only when it is wider
+    than one). (None, []) when the numbers do not fit in the row."""
+    tags = [f"<b>{i}</b>" for i in range(1, len(labelled) + 1)]
+    widths = [textfit.text_size(t, size)[0] + 14 for t in tags]
+    spots = textfit.spread(xs, widths, 0, room, gap=6)
+    if spots is None:
+        return None, []
+    lines: list[str] = []
+    for tag, r in zip(tags, labelled.itertuples(index=False), strict=True):
+        # "<b>1</b> name value": the number bold, the name plain
+        named = _name_label(str(r.org_name), format_value(r.value, d, unit), size,
+                            key_width - 40)
+        entry = f"{tag} {named.replace('<b>', '', 1).replace('</b>', '', 1)}"
+        trial = f"{lines[-1]}\u2003 {entry}" if lines else entry
+        if lines and textfit.text_size(trial, size)[0] <= key_width:
+            lines[-1] = trial
+        else:
+            lines.append(entry)
+    return _LabelRows(tags, spots, [0] * len(tags)), lines
+
+
+def _label_row_y(row: int, label_h: float) -> float:
+    """The centre of a row of labels above a ranked chart, in px from the plot's top (up is
+    negative): row 0 just above the plot."""
+    return -(label_h / 2 + 10 + row * (label_h + 6))
+
+
+def _stack_rows(xs: list[float], widths: list[float], frame: _RowsFrame, k: int,
+                label_h: float, budget: list[int]) -> tuple[list[float], list[int]] | None:
+    """Labels (in bar order: their bars at ``xs``, ``widths``) in ``k`` rows, each row's
+    labels spread apart in bar order about the places asked for (centred over the bar, or
+    running right or left from it), so that no leader (label to its bar's top) crosses
+    another or runs through a label of a lower row or a line's label. A depth-first search
+    in bar order, lower rows and centred labels first, stopped when the placements left in
+    ``budget`` (one number, shared by the calls for one chart) run out. Returns the labels'
+    centres and rows, or None."""
+    n = len(xs)
+    members: list[list[int]] = [[] for _ in range(k)]
+    want = list(xs)
+    centre = list(xs)
+    row_of = [0] * n
+    rooms = []
+    for r in range(k):
+        y = _label_row_y(r, label_h)
+        free = all(y + label_h / 2 + 3 <= b.y0 or b.y1 + 3 <= y - label_h / 2
+                   for b in frame.obstacles)
+        rooms.append(frame.band if free else (frame.band[0], frame.plot))
+
+    def spread_row(r: int) -> bool:
+        pos = textfit.spread([want[i] for i in members[r]], [widths[i] for i in members[r]],
+                             rooms[r][0], rooms[r][1], gap=6)
+        if pos is None:
+            return False
+        for i, c in zip(members[r], pos, strict=True):
+            centre[i] = c
+        return True
+
+    def clear(upto: int, moved: list[int]) -> bool:
+        """Whether the labels placed (``upto``) are clear of each other, given that those
+        placed before were and only ``moved`` (one row's) have moved since."""
+        ys = [_label_row_y(row_of[i], label_h) for i in range(upto)]
+        boxes = [textfit.Box(centre[i] - widths[i] / 2 + 2, ys[i] - label_h / 2,
+                             centre[i] + widths[i] / 2 - 2, ys[i] + label_h / 2)
+                 for i in range(upto)]
+        leaders = [(centre[i], boxes[i].y1, *frame.heads[i]) for i in range(upto)]
+        for i in moved:
+            if any(_meets(leaders[i], b, 3.0) or boxes[i].overlaps(b, 3.0)
+                   for b in frame.obstacles):
+                return False
+            for j in range(upto):
+                if j == i:
+                    continue
+                if _crosses(leaders[i], leaders[j]):
+                    return False
+                if row_of[j] != row_of[i]:  # (a row's labels are spread apart)
+                    low, high = (j, i) if row_of[j] < row_of[i] else (i, j)
+                    if _meets(leaders[high], boxes[low], 4.0):
+                        return False
+        return True
+
+    def place(i: int) -> bool:
+        if i == n:
+            return True
+        reach = widths[i] / 2 - 14  # a label running right or left from its bar
+        for r in range(k):
+            for w in (xs[i], xs[i] + reach, xs[i] - reach):
+                budget[0] -= 1
+                if budget[0] < 0:
+                    return False
+                members[r].append(i)
+                row_of[i], want[i] = r, w
+                if spread_row(r) and clear(i + 1, members[r]) and place(i + 1):
+                    return True
+                members[r].pop()
+                spread_row(r)
+        return False
+
+    if not place(0):
+        return None
+    return centre, row_of
+
+
+def _meets(seg: tuple[float, float, float, float], box: textfit.Box, pad: float) -> bool:
+    """True when segment ``seg`` (x0, y0, x1, y1) passes within ``pad`` px of ``box``
+    (Liang-Barsky clipping)."""
+    x0, y0, x1, y1 = seg
+    dx, dy = x1 - x0, y1 - y0
+    lo, hi = 0.0, 1.0
+    for p, q in ((-dx, x0 - (box.x0 - pad)), (dx, (box.x1 + pad) - x0),
+                 (-dy, y0 - (box.y0 - pad)), (dy, (box.y1 + pad) - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            lo = max(lo, t)
+        else:
+            hi = min(hi, t)
+        if lo > hi:
+            return False
+    return True
 
 
 def comparison_figure(
@@ -512,28 +761,32 @@ def comparison_figure(
     note += (f". Shading: {confidence:g}% confidence intervals." if banded else
              f". Whiskers: {confidence:g}% confidence intervals.")
     lines = _line_specs(benchmark, benchmark_label, target, meta)
-    top_margin = 110 if subtitle else 80
-    labelled = _labelled(shown, for_slides).sort_values("pos")
-    label_texts = [f"<b>{safe_text(r.org_name, 40)}</b> {format_value(r.value, d, unit)}"
-                   for r in labelled.itertuples(index=False)]
-    value_top = _axis_top(shown, benchmark, target) / 1.04
-    legend_y = -0.2
     # the width the labels are fitted to; the figure itself keeps ``width`` (None: it fills
     # its card on the page)
     lay_w = _fit_to(width, fit_width, for_slides)
+    head, title_extra = _title_lines(title, subtitle, s, lay_w)
+    top_margin = (110 if subtitle else 80) + title_extra
+    labelled = _labelled(shown, for_slides).sort_values("pos")
+    # whole names: shortened only where they do not fit (measured)
+    label_texts = [f"<b>{safe_text(r.org_name)}</b> {format_value(r.value, d, unit)}"
+                   for r in labelled.itertuples(index=False)]
+    value_top = _axis_top(shown, benchmark, target) / 1.04
+    legend_y = -0.2
+    asked_height = height
     if horizontal:
         top_margin, height = _named_bars_layout(
             fig, shown, labelled, label_texts, names, lines, note=note, meta=meta,
             benchmark_label=benchmark_label, value_top=value_top, title=title,
-            subtitle=subtitle, for_slides=for_slides, width=lay_w, height=height)
-    else:
-        top_margin, legend_y = _ranked_bars_layout(
-            fig, labelled, label_texts, lines, n=n, note=note, meta=meta,
-            value_top=value_top, top_margin=top_margin, for_slides=for_slides, width=lay_w,
+            subtitle=subtitle, title_extra=title_extra, for_slides=for_slides, width=lay_w,
             height=height)
+    else:
+        top_margin, legend_y, height = _ranked_bars_layout(
+            fig, labelled, label_texts, lines, n=n, note=note, meta=meta,
+            value_top=value_top, top_margin=top_margin, title_extra=title_extra,
+            for_slides=for_slides, width=lay_w, height=height)
     fig.update_layout(
         barmode="overlay", bargap=0.15 if horizontal else 0.05, hovermode="closest",
-        title=_pinned_title(title, subtitle, s),
+        title=head,
         # on a slide the benchmark line carries its own label and the caption says the rest
         legend_title_text="" if for_slides else f"Compared with {safe_text(benchmark_label)}:",
         legend_traceorder="normal",
@@ -544,7 +797,9 @@ def comparison_figure(
     if not for_slides and not horizontal and _legend_too_wide(fig, s, lay_w or SCREEN_WIDTH):
         # a narrow chart (a phone's): the legend's title over its entries, which then wrap
         # within the chart; beside them the entries ran off its right edge
-        fig.update_layout(legend_title_side="top", margin={"b": 150})
+        fig.update_layout(legend_title_side="top", margin={"b": fig.layout.margin.b + 30})
+        if asked_height is None:  # the plot keeps its height (the legend's place is a
+            height = (height or s["height"]) + 30  # fraction of it)
     if subtitle or top_margin != 80:
         fig.update_layout(margin={"t": top_margin})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
@@ -753,7 +1008,10 @@ def funnel_figure(
     # measured width, the narrowest a laptop's page gives a chart (1,000 px)
     lay_w = _fit_to(width, fit_width, for_slides)
     plot_w = (lay_w or s["width"] or SCREEN_WIDTH) - 80 - right
-    top = _top_room(fig, s, title, subtitle, plot_w)
+    head, title_extra = _title_lines(title, subtitle, s, lay_w)
+    top = _top_room(fig, s, title, subtitle, plot_w) + title_extra
+    if height is None and not for_slides and title_extra:
+        height = s["height"] + title_extra  # the plot keeps its height under the title
     # the axis title and the note under it (a free note collides with the axis title, and
     # above it with the legend), each broken into lines that fit the plot's width; the
     # bottom margin is set to hold them, so the plot's height is known for the labels
@@ -775,7 +1033,7 @@ def funnel_figure(
                            geo.area.x1 - 8)
         _place_point_label(fig, geo, r.denominator, r.value, text, s, taken, marks=marks,
                            lines=[geo.px(x_lo, x.value)[1] for x in lines])
-    fig.update_layout(title=_pinned_title(title, subtitle, s), hovermode="closest",
+    fig.update_layout(title=head, hovermode="closest",
                       margin={"t": geo.top, "r": geo.right, "b": geo.bottom})
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=height)
 
@@ -984,17 +1242,37 @@ class _PlotBox:
                 (y1 - y) / (y1 - y0) * a.y1 if y1 > y0 else 0.0)
 
 
+def _hline_places(lines: Sequence[_LineSpec], geo: _PlotBox, s: dict
+                  ) -> tuple[list[_LineSpec], list[float], list[float]]:
+    """The lines (highest first), their heights and their labels' centres (px from the plot's
+    top), the labels pushed apart where they would meet."""
+    order = sorted(lines, key=lambda x: -x.value)
+    ys = [geo.px(geo.x_range[0], x.value)[1] for x in order]
+    hs = [textfit.text_size(x.text, s["tick"])[1] + 4 for x in order]
+    pos = textfit.spread(ys, hs, -geo.top + 4, geo.area.y1 + geo.bottom - 4, gap=3) or ys
+    return order, ys, pos
+
+
+def _hline_boxes(lines: Sequence[_LineSpec], geo: _PlotBox, s: dict) -> list[textfit.Box]:
+    """Where :func:`_draw_hlines` puts the lines' labels (px from the plot's top left)."""
+    if not lines:
+        return []
+    order, _, pos = _hline_places(lines, geo, s)
+    boxes = []
+    for spec, y in zip(order, pos, strict=True):
+        w, h = textfit.text_size(spec.text, s["tick"])
+        x0 = geo.area.x1 + 8
+        boxes.append(textfit.Box(x0, y - h / 2, x0 + w, y + h / 2))
+    return boxes
+
+
 def _draw_hlines(fig: go.Figure, lines: Sequence[_LineSpec], geo: _PlotBox, s: dict) -> None:
     """Horizontal reference lines across the plot, each labelled in the right margin at its
     height; labels closer than their own height are pushed apart (in order), so that two
     lines near one value never print over each other and no label covers a line or a point."""
     if not lines:
         return
-    order = sorted(lines, key=lambda x: -x.value)
-    ys = [geo.px(geo.x_range[0], x.value)[1] for x in order]
-    hs = [textfit.text_size(x.text, s["tick"])[1] + 4 for x in order]
-    area = geo.area
-    pos = textfit.spread(ys, hs, -geo.top + 4, area.y1 + geo.bottom - 4, gap=3) or ys
+    order, ys, pos = _hline_places(lines, geo, s)
     for spec, y0, y in zip(order, ys, pos, strict=True):
         fig.add_shape(type="line", x0=0, x1=1, xref="x domain", y0=spec.value, y1=spec.value,
                       yref="y", line={"color": spec.colour, "width": 2, "dash": spec.dash})

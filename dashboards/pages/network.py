@@ -30,7 +30,8 @@ FLAG_WORDS = {"significantly_worse": "Worse than peers", "special_cause_concern"
 
 HOW_TO_READ = (
     ("The chart", "Every organisation of the same kind in the data, ranked; this network's "
-                  "members are outlined and labelled."),
+                  "members are outlined and labelled (on a narrow screen, numbered and named "
+                  "in the key above the chart)."),
     ("Making Data Count summary", "Each cell holds the member's latest SPC icons for the "
                                   "indicator: variation (grey: common cause; blue: special "
                                   "cause improvement; orange: concern; H or L: high or low) "

@@ -334,3 +334,31 @@ def test_charts_are_fitted_to_a_phones_width(served, page):
     got = p.evaluate(_TITLE_JS)
     assert got["right"] <= got["width"], got
     assert page.errors == []
+
+
+#: the texts of the chart's labels, and the network's members as its list names them
+_NETWORK_NAMES_JS = """() => ({
+  labels: [...document.querySelectorAll('#net-graph g.annotation')].map(a => a.textContent),
+  members: [...document.querySelectorAll('ul.mt-3 li a')]
+    .map(a => a.textContent.replace(/ \\([A-Z0-9]+\\)$/, '')),
+  width: document.querySelector('#net-graph .js-plotly-plot')._fullLayout.width})"""
+
+
+def test_network_chart_names_its_members_on_a_phone(served, page):
+    """On a 390 px phone the network page's comparison (its chart 720 px wide, in a card that
+    scrolls) names each of the PCN's 4 members in full: the labels that do not fit in one
+    row go in rows above the plot (they were left out, the axis title saying '4
+    highlighted: outlined, too many to name here')."""
+    p = page.page
+    p.set_viewport_size({"width": 390, "height": 844})
+    page.open(served + "/networks/U33593")
+    _reported(p, "net-width")
+    p.wait_for_function("() => document.querySelectorAll('#net-graph g.annotation').length > 2",
+                        timeout=10000)
+    p.wait_for_timeout(1000)  # the redraw for the width
+    got = p.evaluate(_NETWORK_NAMES_JS)
+    assert got["width"] == 720
+    assert len(got["members"]) == 4, got
+    for name in got["members"]:
+        assert any(t.startswith(name) for t in got["labels"]), (name, got["labels"])
+    assert page.errors == []
