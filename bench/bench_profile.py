@@ -257,6 +257,9 @@ def main() -> None:
                       f"(median of {len(r['warm_ms'])}: "
                       f"{', '.join(f'{x:.0f}' for x in r['warm_ms'])}; rows {r['digest']})  "
                       f"[load average {la[0]:.1f}]", flush=True)
+        digests = {label: {r["digest"] for r in runs} for label, runs in got.items()}
+        same = len({d for ds in digests.values() for d in ds}) == 1
+        print(f"profile rows identical across runs and code: {same} ({digests})", flush=True)
         for label, runs in got.items():
             cold = statistics.median(r["cold_ms"] for r in runs)
             warm = statistics.median(x for r in runs for x in r["warm_ms"])
