@@ -180,7 +180,9 @@ def disclosure(request, many) -> Iterator[bool]:  # type: ignore[no-untyped-def]
 def test_profile_equals_the_per_indicator_route(many, disclosure, level, confidence):
     engine = make_engine(many)
     try:
-        for code in [*PRACTICES, CLOSED]:
+        # every practice at the median; a few (the closed one too) at the other levels
+        codes = [*PRACTICES, CLOSED] if level == "median" else [*PRACTICES[::4], CLOSED]
+        for code in codes:
             with Session(engine) as s:
                 got = prof.profile(s, code, level=level, confidence=confidence).rows
                 want = per_indicator(s, code, level, confidence)
