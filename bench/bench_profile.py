@@ -21,9 +21,11 @@ tree, run by ``--old-python``, default its .venv) in turn, each in a fresh proce
 
 - cold: the first profile of a data version (its per-version peer cache emptied first; the
   modules and the organisation directory warmed by one profile of another practice);
-- warm: the median profile of the other profiled practices after it (peer cache filled).
+- warm: the median profile of the other profiled practices after it (peer cache filled);
 
-The machine is shared: the load average is printed with each round.
+and a hash of every profile's rows of the round (the same for both codes when they agree).
+The machine is shared: the load average is printed with each round. The database is dropped
+afterwards unless ``--keep-db``.
 """
 
 from __future__ import annotations
