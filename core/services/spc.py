@@ -467,13 +467,16 @@ def latest_icons(
 
 def latest_judgement(
     values: np.ndarray, indicator: IndicatorMeta, *, rebase_at: Any = (),
+    targets: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Variation, assurance and the latest point's special cause of many series (rows of
     ``values``, gaps NaN), with the SPC chart's rule: a series with fewer than
-    :data:`MIN_POINTS` values has no limits, so no icon (None) and no special cause."""
+    :data:`MIN_POINTS` values has no limits, so no icon (None) and no special cause.
+    ``targets``: one per series (NaN: none), for series of indicators that share
+    ``indicator``'s polarity (a profile's); default the indicator's own."""
     batch = stats.xmr_batch(
         values, improvement_direction=improvement_direction(indicator.polarity),
-        target=indicator.target, rebase_at=rebase_at,
+        target=indicator.target if targets is None else targets, rebase_at=rebase_at,
     )
     short = np.isfinite(values).sum(axis=1) < MIN_POINTS
     variation = np.array(batch.variation, dtype=object)

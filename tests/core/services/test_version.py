@@ -165,7 +165,7 @@ def test_profile_peer_stats_shared_across_profiles_until_a_load(engine):
         s.commit()
     with Session(engine) as s:
         first = prof.profile(s, "A81001").rows
-        cache = engine_cache(s, "peer_stats")
+        cache = engine_cache(s, "peer_summary")
         misses = cache.misses
         second = prof.profile(s, "A81006").rows
         assert cache.misses == misses  # all of A81006's comparisons came from the cache
