@@ -104,16 +104,10 @@ def write_files(out: Path, n_ind: int, months: int, history: int, profiled: int,
 
 
 def pg_database(name: str, create: bool) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    """Drop database ``name`` and, with ``create``, make it again: bench_scale's."""
+    from bench_scale import pg_database as scale_pg_database
 
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if create:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    return scale_pg_database(name, create)
 
 
 def pg_url(name: str) -> str:
@@ -123,20 +117,10 @@ def pg_url(name: str) -> str:
 
 
 def child_load(url: str, directory: str) -> None:
+    from bench_scale import timed_first_load
     from sqlalchemy import text
 
-    from core.db import ensure_schema, make_engine
-    from etl.pipeline import run_load
-
-    engine = make_engine(url)
-    ensure_schema(engine)
-    d = Path(directory)
-    for kind, name in (("organisations", "organisations.csv"), ("indicators", "indicators.csv")):
-        r = run_load(engine, d / name, kind=kind, migrate=False)
-        assert r.status in ("loaded", "unchanged"), r.as_json()
-    started = time.perf_counter()
-    result = run_load(engine, d / "values.csv", kind="values", migrate=False)
-    elapsed = time.perf_counter() - started
+    engine, result, elapsed = timed_first_load(url, directory, "values.csv")
     with engine.connect() as c:
         c.execute(text("ANALYZE"))
         c.commit()

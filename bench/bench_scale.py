@@ -118,8 +118,9 @@ def pg_database(name: str, create: bool) -> str:
 
 
 # ----------------------------------------------------------------------------- child steps
-def child_load(url: str, directory: str, values_file: str) -> None:
-    """Reference files, then the timed values load (its own process: its own peak RSS)."""
+def timed_first_load(url: str, directory: str, values_file: str) -> tuple[Any, Any, float]:
+    """The schema, the reference files of ``directory``, then the timed values load:
+    ``(engine, load result, seconds)`` (shared with bench_profile.py)."""
     from core.db import ensure_schema, make_engine
     from etl.pipeline import run_load
 
@@ -131,7 +132,12 @@ def child_load(url: str, directory: str, values_file: str) -> None:
         assert r.status in ("loaded", "unchanged"), r.as_json()
     started = time.perf_counter()
     result = run_load(engine, d / values_file, kind="values", migrate=False)
-    elapsed = time.perf_counter() - started
+    return engine, result, time.perf_counter() - started
+
+
+def child_load(url: str, directory: str, values_file: str) -> None:
+    """Reference files, then the timed values load (its own process: its own peak RSS)."""
+    engine, result, elapsed = timed_first_load(url, directory, values_file)
     engine.dispose()
     print(json.dumps({
         "status": result.status, "rows_inserted": result.rows_inserted, "seconds": elapsed,

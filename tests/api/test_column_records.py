@@ -69,7 +69,8 @@ def test_json_rows_keep_orjsons_rules_for_dates_and_objects() -> None:
     })
     body = dumps({"rows": records_json(frame, ["at", "day"])})
     assert body == dumps({"rows": records(frame, ["at", "day"])})
-    assert b'"2026-01-01T10:00:00+00:00"' in body and b'"2026-02-01"' in body
+    assert b'"2026-01-01T10:00:00+00:00"' in body
+    assert b'"2026-02-01"' in body
     # a value neither writer knows is refused, as dumps(records(...)) refuses it
     odd = pd.DataFrame({"x": [object()]})
     with pytest.raises(TypeError):
