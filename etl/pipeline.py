@@ -599,7 +599,7 @@ def _stage_chunk(conn: Connection, st: _Staged, frame: Any, reader_errors: list[
     id_by_pos[used["period_pos"].to_numpy()] = [period_cache[k] for k in keys]
     clean = checked.clean
     clean = clean.assign(period_id=id_by_pos[clean["period_pos"].to_numpy()])
-    st.seen.add(clean["org_id"].to_numpy(), clean["indicator_id"].to_numpy(),
+    st.seen.add(clean["org_id"].to_numpy(), clean["indicator_id"],
                 clean["period_id"].to_numpy())
     if st.seen.found and stage.direct:
         raise _Restart
