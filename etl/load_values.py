@@ -22,6 +22,9 @@ per row) and the secondary indexes and unique key are rebuilt after the insert (
 of row-by-row maintenance). ``ALTER TABLE``/``DROP INDEX`` take an ACCESS EXCLUSIVE lock on
 ``indicator_values`` until commit, which is why it is kept for that case. SQLite rebuilds the
 secondary indexes on the same condition (its WAL readers see the previous snapshot meanwhile).
+The rebuild (:meth:`ValueStage.finish`) may run in a worker thread on the load's connection
+while the load computes its alerts (:meth:`ValueStage.rebuilding`, ``etl.pipeline``): still in
+the load's transaction, always before it commits.
 
 The load's own record in ``loads`` (claiming, interrupted loads) is :mod:`etl.load_runs`;
 the ids looked up before writing are :mod:`etl.lookups`; reverting a load is :mod:`etl.revert`.
