@@ -365,8 +365,9 @@ class AlertPlan:
     directory: OrgDirectory | None
     #: accepted rebase periods by (indicator, period type) and organisation id
     rebases: dict[tuple[str, str], dict[int, list[str]]]
-    #: the series read back: every indicator not in ``written``
-    series: dict[str, dict[str, np.ndarray]]
+    #: the indicators whose series :func:`alerts_of_plan` reads back (every one not in
+    #: ``written``), one at a time: memory holds one indicator's series, not all of them
+    read_back: frozenset[str]
 
 
 def plan_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
@@ -387,36 +388,37 @@ def plan_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
     for indicator_id in ids:
         ind = get_indicator(conn, indicator_id)
         meta[indicator_id] = (ind, noise_rules(conn, ind.id))
-    series = {i: fetch_indicator_series(conn, i) for i in ids
-              if written is None or i not in written}
     directory = None
     if ids:
         directory = org_directory(conn)
-        orgs = [s["org_id"] for s in series.values()]
+        orgs = []
         if isinstance(written, Mapping):
-            orgs += [np.asarray(w["org_id"]) for w in written.values()]
+            orgs = [np.asarray(w["org_id"]) for w in written.values()]
         elif org_ids is not None:
-            orgs.append(np.asarray(org_ids))
+            orgs = [np.asarray(org_ids)]
         if any((directory.positions(o) < 0).any() for o in orgs):
             directory = org_directory(conn, refresh=True)  # the load added organisations
     return AlertPlan(
         load_id=load_id, indicators=ids, periods=_periods(conn),
         updated=_updated_periods(conn, load_id), meta=meta, directory=directory,
         rebases=network_rebase_periods(conn, None, [m.id for m, _ in meta.values()]),
-        series=series)
+        read_back=frozenset(i for i in ids if written is None or i not in written))
 
 
 def alerts_of_plan(plan: AlertPlan,
-                   written: Mapping[str, Mapping[str, np.ndarray]] | None = None
-                   ) -> pd.DataFrame:
-    """The alerts of a :func:`plan_load_alerts` (the columns of :func:`compute_load_alerts`),
-    computed without the database; ``written``: the rows of the indicators the plan did not
-    read back."""
+                   written: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                   conn: Conn | None = None) -> pd.DataFrame:
+    """The alerts of a :func:`plan_load_alerts` (the columns of :func:`compute_load_alerts`);
+    ``written``: the rows of the indicators the plan does not read back. Without the
+    database when it reads nothing back (``conn`` is for ``plan.read_back``)."""
     load_id, periods, directory = plan.load_id, plan.periods, plan.directory
     out: list[pd.DataFrame] = []
     for indicator_id in plan.indicators:
-        if indicator_id in plan.series:
-            s = plan.series[indicator_id]
+        if indicator_id in plan.read_back:
+            assert conn is not None, indicator_id
+            s = fetch_indicator_series(conn, indicator_id)
+            if directory is not None and (directory.positions(s["org_id"]) < 0).any():
+                directory = org_directory(conn, refresh=True)
         else:
             assert written is not None, indicator_id
             w = written[indicator_id]
@@ -463,7 +465,7 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
     flags of all their periods and organisation types in one vectorised pass. Reading
     (:func:`plan_load_alerts`) and computing (:func:`alerts_of_plan`) are two steps.
     """
-    return alerts_of_plan(plan_load_alerts(conn, load_id, indicators, written), written)
+    return alerts_of_plan(plan_load_alerts(conn, load_id, indicators, written), written, conn)
 
 
 def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.ndarray,

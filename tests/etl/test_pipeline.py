@@ -356,7 +356,7 @@ def test_bulk_load_whose_alerts_fail_while_the_keys_rebuild_leaves_nothing(
     monkeypatch.setattr(etl.load_values, "BULK_FK_ROWS", 1)
     during: list[bool] = []
 
-    def fail(plan, written=None):  # type: ignore[no-untyped-def]
+    def fail(plan, written=None, conn=None):  # type: ignore[no-untyped-def]
         during.append(any(t.name.startswith("qidash-rebuild") for t in threading.enumerate()))
         raise RuntimeError("out of memory")
 
