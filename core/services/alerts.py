@@ -352,9 +352,10 @@ WRITTEN_COLUMNS = ("org_id", "period_id", "numerator", "denominator", "value", "
 @dataclass(frozen=True)
 class AlertPlan:
     """What :func:`compute_load_alerts` reads from the database, read
-    (:func:`plan_load_alerts`). Computing the alerts from it (:func:`alerts_of_plan`) needs
-    no connection, so a loader can do it while the connection rebuilds the values table's
-    keys (``etl.load_values.ValueStage.rebuilding``)."""
+    (:func:`plan_load_alerts`), but the series to read back (``read_back``). Computing the
+    alerts from it (:func:`alerts_of_plan`) needs no connection when there are none (a first
+    load: the loader kept every row), so a loader can do it while the connection rebuilds the
+    values table's keys (``etl.load_values.ValueStage.rebuilding``)."""
 
     load_id: int
     indicators: tuple[str, ...]
