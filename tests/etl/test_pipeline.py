@@ -325,6 +325,87 @@ def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
                           "WHERE id = 'mmr1'), 999, 1, false)"))
 
 
+def _keys_of_values(engine):  # type: ignore[no-untyped-def]
+    """The values table's index names, foreign key columns and primary key."""
+    import sqlalchemy
+
+    with engine.connect() as conn:
+        inspector = sqlalchemy.inspect(conn)
+        return ({i["name"] for i in inspector.get_indexes("indicator_values")},
+                {tuple(f["constrained_columns"]) for f in inspector.get_foreign_keys(
+                    "indicator_values")},
+                inspector.get_pk_constraint("indicator_values")["constrained_columns"])
+
+
+KEYS_OF_VALUES = ({"ix_indicator_values_org_ikey"},
+                  {("ikey",), ("period_id",), ("org_id",), ("load_id",)},
+                  ["ikey", "period_id", "org_id"])
+
+
+def test_bulk_load_whose_alerts_fail_while_the_keys_rebuild_leaves_nothing(
+        seeded, write, monkeypatch, write_mode):
+    """A first load on the bulk path computes its alerts while the database rebuilds the
+    values table's keys (direct mode: from the rows it kept). If the computation fails, the
+    load waits for the rebuild, rolls back and is recorded as failed: the table is as it was,
+    with its keys, and the same file then loads."""
+    import threading
+
+    import etl.load_values
+    from core.services import alerts as alert_service
+
+    monkeypatch.setattr(etl.load_values, "BULK_FK_ROWS", 1)
+    during: list[bool] = []
+
+    def fail(plan, written=None, conn=None):  # type: ignore[no-untyped-def]
+        during.append(any(t.name.startswith("qidash-rebuild") for t in threading.enumerate()))
+        raise RuntimeError("out of memory")
+
+    path = write("v.csv", GOOD)
+    with monkeypatch.context() as m:
+        m.setattr(alert_service, "alerts_of_plan", fail)
+        with pytest.raises(RuntimeError, match="out of memory"):
+            run_load(seeded, path, kind="values")
+    # only a direct load keeps its rows (the staged one reads them back after the rebuild)
+    assert during == ([True] if write_mode == "direct" else [False])
+    assert values_rows(seeded) == []
+    assert list_loads(seeded)[0].status == "failed"
+    assert _keys_of_values(seeded) == KEYS_OF_VALUES
+    first = run_load(seeded, path, kind="values")
+    assert (first.status, first.rows_inserted) == ("loaded", 3)
+    assert _keys_of_values(seeded) == KEYS_OF_VALUES
+
+
+def test_bulk_load_whose_keys_fail_while_alerts_compute_fails(seeded, write, monkeypatch,
+                                                              write_mode):
+    """A row pointing at nothing, written while the bulk path's foreign keys were dropped,
+    fails the rebuild that runs while the alerts are computed: the load fails with that
+    error (not the alerts'), and leaves nothing."""
+    import sqlalchemy.exc
+
+    import etl.load_values
+    from etl import pipeline
+    from etl.load_values import ForeignKeyError
+
+    monkeypatch.setattr(etl.load_values, "BULK_FK_ROWS", 1)
+    finish = pipeline._finish_load
+
+    def sneak(conn, result, load_id):  # type: ignore[no-untyped-def]
+        if result.status != "failed":
+            conn.execute(text("INSERT INTO indicator_values (ikey, period_id, org_id, "
+                              "suppressed) VALUES ((SELECT ikey FROM indicators "
+                              "WHERE id = 'mmr1'), 999, 1, false)"))
+        return finish(conn, result, load_id)
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "_finish_load", sneak)
+        with pytest.raises((ForeignKeyError, sqlalchemy.exc.IntegrityError)):
+            run_load(seeded, write("v.csv", GOOD), kind="values")
+    assert values_rows(seeded) == []
+    assert list_loads(seeded)[0].status == "failed"
+    assert _keys_of_values(seeded) == KEYS_OF_VALUES
+    assert run_load(seeded, write("v.csv", GOOD), kind="values").status == "loaded"
+
+
 def test_a_connection_without_foreign_keys_keeps_them_off(tmp_path, write):
     """An engine whose connections do not enforce foreign keys (not made by make_engine) is
     left as it was: the loader restores the setting it found, it does not switch it on."""
