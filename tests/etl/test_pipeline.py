@@ -292,10 +292,9 @@ def test_first_load_failing_after_its_writes_leaves_nothing(seeded, write, monke
     assert values_rows(seeded) == []
 
 
-def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
-    """SQLite checks a first load's foreign keys once before commit (enforcement is off while it
-    inserts): a row pointing at nothing fails the whole load, and enforcement is back on for
-    the next user of the connection."""
+def _fail_with_a_row_pointing_at_nothing(seeded, write, monkeypatch) -> None:
+    """Load GOOD with one more value, written just before the load finishes, whose period
+    exists nowhere: the load must fail with a foreign-key error and leave no value."""
     import sqlalchemy.exc
 
     from etl import pipeline
@@ -316,6 +315,15 @@ def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
             run_load(seeded, write("v.csv", GOOD), kind="values")
     assert values_rows(seeded) == []
     assert list_loads(seeded)[0].status == "failed"
+
+
+def test_a_row_pointing_at_nothing_fails_the_load(seeded, write, monkeypatch):
+    """SQLite checks a first load's foreign keys once before commit (enforcement is off while it
+    inserts): a row pointing at nothing fails the whole load, and enforcement is back on for
+    the next user of the connection."""
+    import sqlalchemy.exc
+
+    _fail_with_a_row_pointing_at_nothing(seeded, write, monkeypatch)
     with seeded.connect() as conn:
         if conn.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
@@ -380,28 +388,10 @@ def test_bulk_load_whose_keys_fail_while_alerts_compute_fails(seeded, write, mon
     """A row pointing at nothing, written while the bulk path's foreign keys were dropped,
     fails the rebuild that runs while the alerts are computed: the load fails with that
     error (not the alerts'), and leaves nothing."""
-    import sqlalchemy.exc
-
     import etl.load_values
-    from etl import pipeline
-    from etl.load_values import ForeignKeyError
 
     monkeypatch.setattr(etl.load_values, "BULK_FK_ROWS", 1)
-    finish = pipeline._finish_load
-
-    def sneak(conn, result, load_id):  # type: ignore[no-untyped-def]
-        if result.status != "failed":
-            conn.execute(text("INSERT INTO indicator_values (ikey, period_id, org_id, "
-                              "suppressed) VALUES ((SELECT ikey FROM indicators "
-                              "WHERE id = 'mmr1'), 999, 1, false)"))
-        return finish(conn, result, load_id)
-
-    with monkeypatch.context() as m:
-        m.setattr(pipeline, "_finish_load", sneak)
-        with pytest.raises((ForeignKeyError, sqlalchemy.exc.IntegrityError)):
-            run_load(seeded, write("v.csv", GOOD), kind="values")
-    assert values_rows(seeded) == []
-    assert list_loads(seeded)[0].status == "failed"
+    _fail_with_a_row_pointing_at_nothing(seeded, write, monkeypatch)
     assert _keys_of_values(seeded) == KEYS_OF_VALUES
     assert run_load(seeded, write("v.csv", GOOD), kind="values").status == "loaded"
 
