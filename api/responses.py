@@ -204,21 +204,11 @@ def _array_values(a: np.ndarray) -> list[Any]:
             for v in values]
 
 
-def column_records(columns: Mapping[str, np.ndarray], names: list[str] | tuple[str, ...]
-                   ) -> list[dict[str, Any]]:
-    """Rows as dicts of ``names`` from one numpy array per column (equal lengths): the
-    output of :func:`records` for the frame of these arrays, without building the frame
-    (about 1 ms less for 6,500 rows; 2.5 ms with the frame's own construction)."""
-    cols = tuple(names)
-    arrays = [_array_values(np.asarray(columns[c])) for c in cols]
-    if not arrays or not len(arrays[0]):
-        return []
-    return _rows(cols, arrays)
-
-
 def column_records_json(columns: Mapping[str, np.ndarray], names: list[str] | tuple[str, ...]
                         ) -> orjson.Fragment:
-    """:func:`column_records` as JSON already written (see :func:`_rows_json`)."""
+    """Rows of ``names`` from one numpy array per column (equal lengths), as JSON already
+    written (see :func:`_rows_json`): the JSON of :func:`records` for the frame of these
+    arrays, without building the frame."""
     cols = tuple(names)
     raw = [np.asarray(columns[c]) for c in cols]
     return _rows_json(cols, [_array_values(a) for a in raw], [a.dtype.kind for a in raw])

@@ -861,6 +861,54 @@ def _disclose_profile_row(row: dict[str, Any], ps: PeerStats, me: int, rule: Any
     row["peer_max"] = _nz(vals.max()) if vals.size else None
 
 
+def _closed_rows(conn: Conn, org: OrgRef, inds: list[IndicatorMeta], chosen_rows: list[Any],
+                 pairs: list[tuple[str, int]], cols: dict[str, np.ndarray],
+                 icons: list[Any], conf: float, level: str, rule: Any
+                 ) -> list[dict[str, Any]]:
+    """A closed organisation's profile rows: it is compared with the peers plus itself, so
+    each indicator gets its own comparison (not cached: they are its alone)."""
+    out = []
+    fetched = _peer_columns(conn, pairs, org.org_type, True)
+    for i, (ind, r, pv) in enumerate(zip(inds, chosen_rows, fetched, strict=True)):
+        pv = {c: np.append(a, org.id if c == "org_id" else cols[c][i]) for c, a in pv.items()}
+        ps = _make_stats(ind, pv, conf)
+        me = len(ps.org_id) - 1
+        out.append(_profile_row(ind, r, ps, me, level))
+        out[-1]["spc_variation"], out[-1]["spc_assurance"] = icons[i]
+        if rule is not None:
+            _disclose_profile_row(out[-1], ps, me, rule)
+    return out
+
+
+def _summary_rows(conn: Conn, org: OrgRef, metas: dict[str, IndicatorMeta],
+                  inds: list[IndicatorMeta], chosen_rows: list[Any],
+                  pairs: list[tuple[str, int]], cols: dict[str, np.ndarray], icons: list[Any],
+                  conf: float, level: str, active_only: bool, rule: Any
+                  ) -> list[dict[str, Any]]:
+    """The profile rows of a member of its peers: its own values against the cached peer
+    summaries, disclosure control applied element by element over every row at once."""
+    summaries = peer_summaries(conn, metas, pairs, org.org_type, active_only)
+    v, lo, hi, sv, slo, shi = _own_engine(inds, cols, conf)
+    num, den = cols["numerator"], cols["denominator"]
+    out = []
+    for i, (ind, r, sm) in enumerate(zip(inds, chosen_rows, summaries, strict=True)):
+        out.append(_summary_row(ind, r, sm, (num[i], den[i]), (v[i], lo[i], hi[i]),
+                                (sv[i], slo[i], shi[i]), level))
+        out[-1]["spc_variation"], out[-1]["spc_assurance"] = icons[i]
+    if rule is None:
+        return out
+    mask, counts = count_mask(rule, {"numerator": num, "denominator": den})
+    opportunity = disclose(np.array([np.nan if row["opportunity"] is None
+                                     else row["opportunity"] for row in out],
+                                    dtype=float), rule).values
+    for i, (ind, sm, row) in enumerate(zip(inds, summaries, out, strict=True)):
+        _disclose_summary_row(
+            row, sm, v[i], bool(mask[i]),
+            (counts["numerator"][i], counts["denominator"][i]), opportunity[i],
+            ind.polarity)
+    return out
+
+
 @dataclass(frozen=True)
 class Profile:
     """Every indicator for one organisation: rows of :data:`PROFILE_COLUMNS`."""
@@ -932,38 +980,10 @@ def profile(
     rebases = org_rebase_periods(conn, org.id)  # one query, not one per indicator
     icons = _own_icons(own, _own_series(own, chosen), inds, period_types, rebases)
     if active_only and not org.is_active:
-        # a closed organisation is compared with the peers plus itself: its own
-        # comparisons (not cached: they are its alone)
-        out = []
-        fetched = _peer_columns(conn, pairs, org.org_type, active_only)
-        for i, (ind, r, pv) in enumerate(zip(inds, chosen_rows, fetched, strict=True)):
-            pv = {c: np.append(a, org.id if c == "org_id" else cols[c][i])
-                  for c, a in pv.items()}
-            ps = _make_stats(ind, pv, conf)
-            me = len(ps.org_id) - 1
-            out.append(_profile_row(ind, r, ps, me, level))
-            out[-1]["spc_variation"], out[-1]["spc_assurance"] = icons[i]
-            if rule is not None:
-                _disclose_profile_row(out[-1], ps, me, rule)
+        out = _closed_rows(conn, org, inds, chosen_rows, pairs, cols, icons, conf, level, rule)
     else:
-        summaries = peer_summaries(conn, metas, pairs, org.org_type, active_only)
-        v, lo, hi, sv, slo, shi = _own_engine(inds, cols, conf)
-        num, den = cols["numerator"], cols["denominator"]
-        out = []
-        for i, (ind, r, sm) in enumerate(zip(inds, chosen_rows, summaries, strict=True)):
-            out.append(_summary_row(ind, r, sm, (num[i], den[i]), (v[i], lo[i], hi[i]),
-                                    (sv[i], slo[i], shi[i]), level))
-            out[-1]["spc_variation"], out[-1]["spc_assurance"] = icons[i]
-        if rule is not None:  # element by element over every row at once
-            mask, counts = count_mask(rule, {"numerator": num, "denominator": den})
-            opportunity = disclose(np.array([np.nan if row["opportunity"] is None
-                                             else row["opportunity"] for row in out],
-                                            dtype=float), rule).values
-            for i, (ind, sm, row) in enumerate(zip(inds, summaries, out, strict=True)):
-                _disclose_summary_row(
-                    row, sm, v[i], bool(mask[i]),
-                    (counts["numerator"][i], counts["denominator"][i]), opportunity[i],
-                    ind.polarity)
+        out = _summary_rows(conn, org, metas, inds, chosen_rows, pairs, cols, icons, conf,
+                            level, active_only, rule)
     frame = pd.DataFrame(out, columns=list(note_columns(PROFILE_COLUMNS)))
     frame = frame.sort_values(["domain", "indicator_id"], na_position="last", kind="stable")
     return Profile(org, f"all {org.org_type} organisations", conf, level,

@@ -176,24 +176,12 @@ def test_target_label_stays_off_the_data(engine, pages, for_slides):
     chart) and on a slide (1,600 x 900, as the pack draws it): the target's label lies right
     of the plot, level with its line, inside the image, over no point and no other label (it
     sat on the line and the first points at the plot's left end)."""
-    from tests.dashboards.test_visual_matrix import CHROMIUM, _overlap
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("headless Chromium not installed")
-    playwright = pytest.importorskip("playwright.sync_api")
-    import plotly
+    from tests.dashboards.test_visual_matrix import _overlap, plotly_page
 
     _build(engine, "month")
     out = os.environ.get("QIDASH_VISUAL_DIR")
-    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     widths = [1600] if for_slides else [1190, 720]
-    with playwright.sync_playwright() as p, Session(engine) as s:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu",
-                                          "--disable-dev-shm-usage"])
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
-        page.set_content("<html><body style='margin:0'><div id='g'></div></body></html>")
-        page.add_script_tag(path=str(js))
+    with plotly_page(1600, 900) as page, Session(engine) as s:
         for n in SIZES:
             fig = pages["trend"].figure_for(spcs.spc(s, f"P{n:05d}", "pct"),
                                             for_slides=for_slides)
@@ -221,4 +209,3 @@ def test_target_label_stays_off_the_data(engine, pages, for_slides):
                 others = [a for a in got["ann"] if a is not target[0]]
                 for a in others:
                     assert not _overlap(b, a["box"]), f"{where}: target label meets {a['text']}"
-        browser.close()

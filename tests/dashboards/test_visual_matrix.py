@@ -20,6 +20,7 @@ spread), because no national practice-level immunisation file exists (see the da
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from functools import lru_cache
@@ -227,8 +228,10 @@ def _overlap(a: dict, b: dict, tol: float = 1.0) -> bool:
                 or a["y1"] - tol <= b["y0"] or b["y1"] - tol <= a["y0"])
 
 
-@pytest.fixture(scope="module")
-def page():
+@contextlib.contextmanager
+def plotly_page(width: int, height: int):
+    """A headless Chromium page holding plotly.js and an empty ``div#g`` to draw into
+    (skips the test without Chromium or Playwright)."""
     if not Path(CHROMIUM).exists():
         pytest.skip("headless Chromium not installed")
     playwright = pytest.importorskip("playwright.sync_api")
@@ -239,11 +242,19 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu",
                                           "--disable-dev-shm-usage"])
-        pg = browser.new_page(viewport={"width": 1900, "height": 1000})
+        pg = browser.new_page(viewport={"width": width, "height": height})
         pg.set_content("<html><body style='margin:0'><div id='g'></div></body></html>")
         pg.add_script_tag(path=str(js))
+        try:
+            yield pg
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def page():
+    with plotly_page(1900, 1000) as pg:
         yield pg
-        browser.close()
 
 
 @pytest.fixture(scope="module")
