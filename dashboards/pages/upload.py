@@ -188,8 +188,12 @@ def layout(**_query: str) -> Any:
                                         # one Tab stop: arrows move, Space selects, Tab leaves
                                         "tabToNextCell": {"function": "false"}},
                        className="ag-theme-alpine"),
+            # the selection as the server sees it: the button waits for it, so a revert
+            # never acts on a selection the browser drew but had not yet sent
+            html.Div("No load selected.", id=f"{P}-selected", className="form-text mt-2",
+                     **components.ARIA_LIVE_POLITE),
             dbc.Button("Revert the selected load", id=f"{P}-revert", color="danger",
-                       outline=True, className="mt-2"),
+                       outline=True, className="mt-2", disabled=True),
             dcc.ConfirmDialog(id=f"{P}-revert-confirm"),
             dcc.Store(id=f"{P}-revert-pending"),
             html.Div(id=f"{P}-revert-msg", className="mt-2", **components.ARIA_LIVE_POLITE),
@@ -302,6 +306,19 @@ def check_or_load(contents, commit, skip, filename, kind):
         return dbc.Alert(_problem(filename, exc), color="danger"), True, no_update
     can_commit = dry and res.status not in ("rejected", "failed")
     return _report(res), not can_commit, history_rows() if not dry else no_update
+
+
+@callback(
+    Output(f"{P}-selected", "children"),
+    Output(f"{P}-revert", "disabled"),
+    Input(f"{P}-history", "selectedRows"),
+)
+def show_selection(selected):
+    """Say which load is selected; the revert button is live only while one is."""
+    if not selected:
+        return "No load selected.", True
+    row = selected[0]
+    return f"Selected: load {row.get('Load')} ({row.get('File')}, {row.get('Status')}).", False
 
 
 @callback(

@@ -279,9 +279,10 @@ def test_keyboard_only_upload_load_and_revert(served, page):
         p.keyboard.press("ArrowDown")
     p.keyboard.press("Space")
     p.wait_for_selector("#up-history .ag-row[row-index='0'].ag-row-selected")
-    # the grid tells Dash of the selection after it draws it: give the callback time to land
-    # (otherwise the revert can still see no selected load under load)
-    p.wait_for_timeout(1000)
+    # the grid tells Dash of the selection after it draws it; the page says when the server
+    # has it (and only then enables the button), so wait for those words, not for a time
+    expect(p.locator("#up-selected")).to_contain_text("kb.csv", timeout=30000)
+    expect(p.locator("#up-revert")).to_be_enabled()
     _tab_to(p, "#up-revert")
     # a revert asks for confirmation (the browser's own dialog, which Enter confirms)
     with p.expect_event("dialog", timeout=30000) as dialog:

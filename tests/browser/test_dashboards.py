@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
 
@@ -246,10 +247,14 @@ def test_upload_dry_run_then_load_then_revert(served, page):
     assert "loaded" in first.inner_text()
     # revert: select the new load, revert it; its status says so
     assert "browser-analyst" in first.inner_text()  # who loaded it
+    revert = p.get_by_role("button", name="Revert the selected load")
+    assert revert.is_disabled()  # nothing selected yet
+    assert p.inner_text("#up-selected") == "No load selected."
     first.click()
+    expect(p.locator("#up-selected")).to_contain_text("practice_fix.csv")
     asked: list[str] = []
     p.once("dialog", lambda d: (asked.append(d.message), d.accept()))
-    p.get_by_role("button", name="Revert the selected load").click()
+    revert.click()
     p.wait_for_function("() => document.querySelector('#up-revert-msg').innerText")
     assert asked
     assert asked[0].startswith("Revert load ")
