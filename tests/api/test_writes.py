@@ -178,6 +178,7 @@ def test_upload_dry_run_then_load_then_revert(wclient, tokens):
     assert dry.json()["dry_run"] is True
     assert dry.json()["load_id"] is None
     assert wclient.get(V + "/indicators/imm/comparison?period=2025-01").status_code == 404
+    before = wclient.get(V + "/freshness").json()  # kept per data version from here on
     done = _upload(wclient, GOOD, h)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "loaded"
@@ -191,9 +192,12 @@ def test_upload_dry_run_then_load_then_revert(wclient, tokens):
     fresh = wclient.get(V + "/freshness").json()
     assert fresh["last_values_load"]["id"] == load_id
     assert fresh["changes"] == [{"indicator_id": "imm", "inserted": 2, "updated": 0}]
+    assert fresh["values"] == before["values"] + 2
     rv = wclient.post(f"{V}/loads/{load_id}/revert", headers=h)
     assert rv.status_code == 200, rv.text
     assert rv.json()["status"] == "reverted"
+    # the revert moves the data version: the counts are read again, not the kept ones
+    assert wclient.get(V + "/freshness").json()["values"] == before["values"]
     assert wclient.post(f"{V}/loads/{load_id}/revert", headers=h).status_code == 409
     assert wclient.post(f"{V}/loads/9999/revert", headers=h).status_code == 404
     assert wclient.get(V + "/indicators/imm/comparison?period=2025-01").status_code == 404
