@@ -34,3 +34,22 @@ def test_phone_header_and_charts_stay_readable(served, browser):
         assert phone.errors == []
     finally:
         phone.page.close()
+
+
+@pytest.mark.parametrize("path", ["/indicators/imm_6in1_12m?highlight=H82006",
+                                  "/indicators/imm_6in1_12m?highlight=H82006&view=funnel"])
+def test_upright_tablet_charts_fill_their_card(served, browser, path):
+    """At 720 px (a tablet held upright) the chart fits its card: no sideways scroll hides the
+    labels of its right margin (the benchmark's and the target's)."""
+    tablet = Page(browser, width=720)
+    try:
+        tablet.open(served + path)
+        fit = tablet.page.evaluate(
+            "() => { const g = document.querySelector('.dash-graph .main-svg');"
+            " const c = g.closest('.qd-card');"
+            " return [c.scrollWidth <= c.clientWidth + 1,"
+            "  g.getBoundingClientRect().right <= c.getBoundingClientRect().right]; }")
+        assert fit == [True, True]
+        assert tablet.errors == []
+    finally:
+        tablet.page.close()
