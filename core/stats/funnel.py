@@ -276,6 +276,67 @@ def _flags_from_limits(v: np.ndarray, lim: dict[str, np.ndarray]) -> np.ndarray:
     )
 
 
+@dataclass(frozen=True)
+class _Basis:
+    """What a funnel's method gives the rest of :func:`funnel`: the centre (on the method's
+    scale), the 95%/99.8% limits at the rows and along the axis, each row's significance code,
+    the display scale, the method's name, the limits' x (denominators, or expected counts),
+    and the rows' values on the method's scale where it rescales them (else None)."""
+
+    centre: float
+    lim_rows: dict[str, np.ndarray]
+    lim_axis: dict[str, np.ndarray]
+    sig: np.ndarray
+    scale: float
+    method: str
+    x_rows: np.ndarray
+    x_axis: np.ndarray
+    raw: np.ndarray | None = None
+
+
+def _proportion_basis(o: np.ndarray, n: np.ndarray, axis: np.ndarray, pooled: float,
+                      target: float | None, mult: float) -> _Basis:
+    """PHE's inverse-Wilson limits about the pooled proportion (or the target)."""
+    centre = pooled if target is None else float(target) / mult
+    unclamped = _sigma_limits(n, centre)  # the rows' limits and flags share them
+    return _Basis(
+        centre=centre,
+        lim_rows=_proportion_limits(n, centre, unclamped),
+        lim_axis=_proportion_limits(axis, centre),
+        sig=_proportion_significance(o, n, centre, unclamped),
+        scale=mult,
+        method="PHE inverse-Wilson (proportion)",
+        x_rows=n, x_axis=axis,  # the limits' x: denominators
+    )
+
+
+def _poisson_basis(o: np.ndarray, n: np.ndarray, axis: np.ndarray, raw: np.ndarray,
+                   pooled: float, target: float | None, mult: float,
+                   value_type: str) -> _Basis:
+    """PHE's exact Poisson limits of an observed/expected ratio: for a ratio about 1 (or the
+    target), for a rate about the pooled rate (or the target), expected = population x rate."""
+    if value_type == "ratio":
+        t = 1.0 if target is None else float(target) / mult  # centre on ratio scale
+        base = 1.0  # display = ratio x base x multiplier
+        e_rows, e_axis = n * t, axis * t
+    else:  # rate: expected = population x centre rate
+        rate = pooled if target is None else float(target) / mult
+        t, base = 1.0, rate
+        e_rows, e_axis = n * rate, axis * rate
+    lr = poisson_ratio_limits(e_rows)
+    la = poisson_ratio_limits(e_axis)
+    return _Basis(
+        centre=t,
+        lim_rows={k: v * t for k, v in lr.items()},
+        lim_axis={k: v * t for k, v in la.items()},
+        sig=_ratio_significance(o, e_rows, 1.0),
+        scale=mult * base,
+        method="PHE exact Poisson (ratio)",
+        x_rows=e_rows, x_axis=e_axis,  # the limits' x: expected counts
+        raw=raw / base if base > 0 else raw * np.nan,
+    )
+
+
 def funnel(
     numerator: Any,
     denominator: Any,
@@ -311,46 +372,21 @@ def funnel(
         raw = np.where(ok, o / np.where(ok, n, 1.0), np.nan)
     axis = funnel_axis(n[ok], points)
 
-    if value_type == "proportion":
-        centre = pooled if target is None else float(target) / mult
-        unclamped = _sigma_limits(n, centre)  # the rows' limits and flags share them
-        lim_rows = _proportion_limits(n, centre, unclamped)
-        lim_axis = _proportion_limits(axis, centre)
-        sig = _proportion_significance(o, n, centre, unclamped)
-        scale = mult
-        method = "PHE inverse-Wilson (proportion)"
-        x_rows, x_axis = n, axis  # the limits' x: denominators
-    else:
-        if value_type == "ratio":
-            t = 1.0 if target is None else float(target) / mult  # centre on ratio scale
-            base = 1.0  # display = ratio x base x multiplier
-            e_rows = n * t
-            e_axis = axis * t
-        else:  # rate: expected = population x centre rate
-            rate = pooled if target is None else float(target) / mult
-            t, base = 1.0, rate
-            e_rows = n * rate
-            e_axis = axis * rate
-        lr = poisson_ratio_limits(e_rows)
-        la = poisson_ratio_limits(e_axis)
-        lim_rows = {k: v * t for k, v in lr.items()}
-        lim_axis = {k: v * t for k, v in la.items()}
-        sig = _ratio_significance(o, e_rows, 1.0)
-        raw = raw / base if base > 0 else raw * np.nan
-        centre = t
-        scale = mult * base
-        method = "PHE exact Poisson (ratio)"
-        x_rows, x_axis = e_rows, e_axis  # the limits' x: expected counts
-    sig_code = np.where(ok, sig, -1)
+    b = (_proportion_basis(o, n, axis, pooled, target, mult) if value_type == "proportion"
+         else _poisson_basis(o, n, axis, raw, pooled, target, mult, value_type))
+    raw = b.raw if b.raw is not None else raw
+    centre, scale, method = b.centre, b.scale, b.method
+    lim_rows, lim_axis = b.lim_rows, b.lim_axis
+    sig_code = np.where(ok, b.sig, -1)
     flag_code = sig_code
 
     phi, tau2, adjusted = float("nan"), 0.0, False
     if overdispersion and ok.sum() >= 1:
-        phi, tau2 = _phi_tau2(value_type, centre, o, x_rows, raw, ok, trim)
+        phi, tau2 = _phi_tau2(value_type, centre, o, b.x_rows, raw, ok, trim)
         if phi > 1.0:
             adjusted = True
-            lim_rows = _overdispersed_limits(x_rows, value_type, centre, tau2)
-            lim_axis = _overdispersed_limits(x_axis, value_type, centre, tau2)
+            lim_rows = _overdispersed_limits(b.x_rows, value_type, centre, tau2)
+            lim_axis = _overdispersed_limits(b.x_axis, value_type, centre, tau2)
             flag_code = np.where(ok, _flags_from_limits(raw, lim_rows), -1)
             method = (
                 "FunnelPlotR arcsine-sqrt, additive random effects"
