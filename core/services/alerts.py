@@ -469,18 +469,25 @@ def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
     return alerts_of_plan(plan_load_alerts(conn, load_id, indicators, written), written, conn)
 
 
-def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.ndarray,
-                    ind: IndicatorMeta, rules: NoiseRules, ptype: str, periods: _Periods,
-                    directory: OrgDirectory, accepted: Mapping[int, list[str]] | None = None
-                    ) -> pd.DataFrame:
-    """The alerts of one indicator and period type (see :func:`compute_load_alerts`).
-    ``accepted``: the periods of the rebases people accepted, by organisation id
-    (:func:`core.services.rebases.active_rebase_periods`): those charts are drawn with them,
-    as the SPC chart is."""
+@dataclass(frozen=True)
+class _Charts:
+    """The SPC charts of one indicator and period type, one row per organisation with points
+    (``orgs``, ascending), one column per period of ``seq`` (every period from the first to
+    the last present); ``col_of`` maps a period id to its column (-1: not in ``seq``)."""
+
+    orgs: np.ndarray
+    seq: list[str]
+    col_of_label: dict[str, int]
+    col_of: np.ndarray
+    wide: np.ndarray
+
+
+def _charts(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.ndarray,
+            ind: IndicatorMeta, ptype: str, periods: _Periods) -> _Charts:
+    """The SPC charts of the organisations with points, as the chart shows them: display
+    values (core.services.values.with_intervals), every period from their first to last."""
     from core.services.spc import period_sequence
 
-    # the SPC charts of the organisations with points, as the chart shows them: display
-    # values (core.services.values.with_intervals), every period from their first to last
     orgs = np.unique(s["org_id"][points])
     rows = np.flatnonzero(in_type & np.isin(s["org_id"], orgs))
     frame = pd.DataFrame({
@@ -503,70 +510,94 @@ def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.nd
     wide = np.full((len(orgs), len(seq)), np.nan)
     ok = c_all >= 0
     wide[r_all[ok], c_all[ok]] = shown[ok]
+    return _Charts(orgs, seq, col_of_label, col_of, wide)
+
+
+def _special_causes(ch: _Charts, ind: IndicatorMeta,
+                    accepted: Mapping[int, list[str]] | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each chart point's special cause, rule and whether its limits are trial limits: the
+    chart's one segment, or the point's segment where people accepted rebases."""
     direction = improvement_direction(ind.polarity)
-    batch = stats.xmr_batch(wide, improvement_direction=direction, target=ind.target)
+    batch = stats.xmr_batch(ch.wide, improvement_direction=direction, target=ind.target)
     special, rule = batch.special_cause, batch.rule
-    # trial limits by point: a chart's one segment, or the segment of the point when rebased
-    trial = np.repeat(batch.trial_limits[:, None], len(seq), axis=1)
+    trial = np.repeat(batch.trial_limits[:, None], len(ch.seq), axis=1)
     for oid, labels in (accepted or {}).items():
         # a chart with accepted rebases has its own segments (rebase_at is per batch)
-        r = int(np.searchsorted(orgs, oid))
-        cols = sorted({col_of_label[lab] for lab in labels if lab in col_of_label})
-        if r >= len(orgs) or orgs[r] != oid or not cols:
+        r = int(np.searchsorted(ch.orgs, oid))
+        cols = sorted({ch.col_of_label[lab] for lab in labels if lab in ch.col_of_label})
+        if r >= len(ch.orgs) or ch.orgs[r] != oid or not cols:
             continue
-        one = stats.xmr_batch(wide[r:r + 1], improvement_direction=direction,
+        one = stats.xmr_batch(ch.wide[r:r + 1], improvement_direction=direction,
                               target=ind.target, rebase_at=cols)
         if special is batch.special_cause:
             special, rule = special.copy(), rule.copy()
         special[r], rule[r] = one.special_cause[0], one.rule[0]
-        seg = np.searchsorted(np.asarray(cols), np.arange(len(seq)), side="right")
-        counts = np.bincount(seg[np.isfinite(wide[r])], minlength=len(cols) + 1)
+        seg = np.searchsorted(np.asarray(cols), np.arange(len(ch.seq)), side="right")
+        counts = np.bincount(seg[np.isfinite(ch.wide[r])], minlength=len(cols) + 1)
         trial[r] = counts[seg] < MIN_POINTS
+    return special, rule, trial
+
+
+def _funnel_flags(s: dict[str, np.ndarray], in_type: np.ndarray, at: np.ndarray,
+                  ind: IndicatorMeta, ptype: str, periods: _Periods, directory: OrgDirectory
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The funnel flag of each point (rows ``at``) in its period and in the period before,
+    among every peer (None for indicators without a funnel or a judgement)."""
+    flags = np.full(len(at), None, dtype=object)
+    if ind.value_type not in ("proportion", "ratio", "rate") or ind.polarity == "no_judgement":
+        return flags, flags.copy()
+    from core.stats.funnel import FLAG_NAMES
+
+    now_ids = sorted({int(p) for p in s["period_id"][at]})
+    prev_of = {p: periods.id_of.get((ptype, _previous_label(str(periods.label_of[p]), ptype)),
+                                    -1)
+               for p in now_ids}
+    needed = sorted(set(now_ids) | {q for q in prev_of.values() if q >= 0})
+    f_rows = np.flatnonzero(in_type & np.isin(s["period_id"], needed))
+    f_pos, f_codes = funnel_flag_codes(
+        directory, s["org_id"][f_rows], s["period_id"][f_rows], s["numerator"][f_rows],
+        s["denominator"][f_rows], s["suppressed"][f_rows], ind.value_type)
+    slot = {p: k for k, p in enumerate(needed)}
+    table = np.full((len(needed), len(directory.ids)), -1, dtype=np.int8)
+    keep = f_pos >= 0
+    table[[slot[int(p)] for p in s["period_id"][f_rows][keep]], f_pos[keep]] = f_codes[keep]
+    p_pos = directory.positions(s["org_id"][at])
+    known = p_pos >= 0
+    now_slot = np.array([slot[int(p)] for p in s["period_id"][at]], dtype=np.int64)
+    prev_slot = np.array([slot.get(prev_of[int(p)], -1) for p in s["period_id"][at]],
+                         dtype=np.int64)
+    code_now = np.where(known, table[now_slot, np.maximum(p_pos, 0)], -1)
+    code_prev = np.where(known & (prev_slot >= 0),
+                         table[np.maximum(prev_slot, 0), np.maximum(p_pos, 0)], -1)
+    return FLAG_NAMES[code_now], FLAG_NAMES[code_prev]
+
+
+def _alerts_of_type(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.ndarray,
+                    ind: IndicatorMeta, rules: NoiseRules, ptype: str, periods: _Periods,
+                    directory: OrgDirectory, accepted: Mapping[int, list[str]] | None = None
+                    ) -> pd.DataFrame:
+    """The alerts of one indicator and period type (see :func:`compute_load_alerts`).
+    ``accepted``: the periods of the rebases people accepted, by organisation id
+    (:func:`core.services.rebases.active_rebase_periods`): those charts are drawn with them,
+    as the SPC chart is."""
+    ch = _charts(s, in_type, points, ind, ptype, periods)
+    special, rule, trial = _special_causes(ch, ind, accepted)
     at = np.flatnonzero(points)
-    r_idx = np.searchsorted(orgs, s["org_id"][at])
-    c_idx = col_of[s["period_id"][at]]
+    r_idx = np.searchsorted(ch.orgs, s["org_id"][at])
+    c_idx = ch.col_of[s["period_id"][at]]
     pts = pd.DataFrame({
         "org_id": s["org_id"][at], "period_id": s["period_id"][at],
         "period": periods.label_of[s["period_id"][at]],
-        "value": wide[r_idx, c_idx], "numerator": s["numerator"][at],
+        "value": ch.wide[r_idx, c_idx], "numerator": s["numerator"][at],
         "denominator": s["denominator"][at],
         "special_cause": special[r_idx, c_idx],
         "rule": rule[r_idx, c_idx],
         "trial": trial[r_idx, c_idx],
-        "prev_value": np.where(c_idx > 0, wide[r_idx, np.maximum(c_idx - 1, 0)], np.nan),
+        "prev_value": np.where(c_idx > 0, ch.wide[r_idx, np.maximum(c_idx - 1, 0)], np.nan),
     })
-    flags = np.full(len(pts), None, dtype=object)
-    prev_flags = flags.copy()
-    if ind.value_type in ("proportion", "ratio", "rate") and ind.polarity != "no_judgement":
-        from core.stats.funnel import FLAG_NAMES
-
-        # the funnels of the points' periods and of the periods before them, every peer
-        now_ids = sorted({int(p) for p in s["period_id"][at]})
-        prev_of = {p: periods.id_of.get((ptype, _previous_label(str(periods.label_of[p]),
-                                                                ptype)), -1)
-                   for p in now_ids}
-        needed = sorted(set(now_ids) | {q for q in prev_of.values() if q >= 0})
-        f_rows = np.flatnonzero(in_type & np.isin(s["period_id"], needed))
-        f_pos, f_codes = funnel_flag_codes(
-            directory, s["org_id"][f_rows], s["period_id"][f_rows], s["numerator"][f_rows],
-            s["denominator"][f_rows], s["suppressed"][f_rows], ind.value_type)
-        slot = {p: k for k, p in enumerate(needed)}
-        table = np.full((len(needed), len(directory.ids)), -1, dtype=np.int8)
-        keep = f_pos >= 0
-        table[[slot[int(p)] for p in s["period_id"][f_rows][keep]], f_pos[keep]] = (
-            f_codes[keep])
-        p_pos = directory.positions(s["org_id"][at])
-        known = p_pos >= 0
-        now_slot = np.array([slot[int(p)] for p in s["period_id"][at]], dtype=np.int64)
-        prev_slot = np.array([slot.get(prev_of[int(p)], -1) for p in s["period_id"][at]],
-                             dtype=np.int64)
-        code_now = np.where(known, table[now_slot, np.maximum(p_pos, 0)], -1)
-        code_prev = np.where(known & (prev_slot >= 0),
-                             table[np.maximum(prev_slot, 0), np.maximum(p_pos, 0)], -1)
-        flags = FLAG_NAMES[code_now]
-        prev_flags = FLAG_NAMES[code_prev]
-    pts["flag"] = flags
-    pts["prev_flag"] = prev_flags
+    pts["flag"], pts["prev_flag"] = _funnel_flags(s, in_type, at, ind, ptype, periods,
+                                                  directory)
     found = alerts_from_points(pts, polarity=ind.polarity, target=ind.target, rules=rules)
     if found.empty:
         return found
