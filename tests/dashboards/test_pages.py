@@ -308,3 +308,28 @@ def test_summary_sentence_reads_as_english():
     assert say("worse") == ("Against the peer average (94.5%) at 95% confidence: the one "
                             "organisation is significantly worse.")
     assert "no organisation could be compared" in say("not_compared")
+
+
+def test_start_page_groups_many_indicators_by_domain(pages):
+    """A few indicators are one list; hundreds (a national deployment) are listed by domain,
+    each domain closed until opened, every indicator still a link."""
+    from types import SimpleNamespace
+
+    home = pages["home"]
+
+    def ind(k: int, domain: str | None) -> SimpleNamespace:
+        return SimpleNamespace(id=f"i{k:03d}", name=f"Indicator {k}", domain=domain)
+
+    few = [ind(k, "Screening") for k in range(3)]
+    flat = json.dumps(home._indicator_links(few).to_plotly_json(), default=str)
+    assert "Details" not in flat
+    assert flat.count("/indicators/i") == 3
+    many = ([ind(k, "Childhood immunisation") for k in range(200)]
+            + [ind(k, None) for k in range(200, 340)])
+    grouped = home._indicator_links(many)
+    text = json.dumps(grouped.to_plotly_json(), default=str)
+    assert "340 indicators in 2 domains" in text
+    assert "Childhood immunisation (200)" in text
+    assert "Other indicators (140)" in text
+    assert text.count("Details(") == 2
+    assert text.count("/indicators/i") == 340
