@@ -688,6 +688,25 @@ def _meets(seg: tuple[float, float, float, float], box: textfit.Box, pad: float)
     return True
 
 
+def _ranked_rows(frame: pd.DataFrame, highlight: str | Iterable[str] | None) -> pd.DataFrame:
+    """The rows with a value, lowest first, with their place (``pos``), verdict
+    (``comparison``, ``not_compared`` when unknown), whiskers (``err_minus``, ``err_plus``)
+    and whether each is highlighted (``is_hl``)."""
+    df = frame.copy()
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    shown = df[df["value"].notna()].sort_values("value", kind="stable").reset_index(drop=True)
+    shown["pos"] = np.arange(len(shown))
+    if "comparison" not in shown:
+        shown["comparison"] = "not_compared"
+    shown["comparison"] = shown["comparison"].fillna("not_compared").astype(str)
+    lower = pd.to_numeric(shown.get("lower"), errors="coerce")
+    upper = pd.to_numeric(shown.get("upper"), errors="coerce")
+    shown["err_minus"] = (shown["value"] - lower).clip(lower=0).fillna(0.0)
+    shown["err_plus"] = (upper - shown["value"]).clip(lower=0).fillna(0.0)
+    shown["is_hl"] = shown["org_code"].astype(str).str.upper().isin(_highlights(highlight))
+    return shown
+
+
 def comparison_figure(
     frame: pd.DataFrame,
     *,
@@ -720,24 +739,12 @@ def comparison_figure(
     if frame is None or frame.empty:
         return _empty("No values for this selection", for_slides=for_slides, width=width,
                       height=height)
-    df = frame.copy()
-    df["value"] = pd.to_numeric(df["value"], errors="coerce")
-    shown = df[df["value"].notna()].sort_values("value", kind="stable").reset_index(drop=True)
-    hidden = len(df) - len(shown)
+    shown = _ranked_rows(frame, highlight)
+    hidden = len(frame) - len(shown)
     if shown.empty:
         return _empty("Every value in this selection is suppressed or missing",
                       for_slides=for_slides, width=width, height=height)
     n = len(shown)
-    shown["pos"] = np.arange(n)
-    if "comparison" not in shown:
-        shown["comparison"] = "not_compared"
-    shown["comparison"] = shown["comparison"].fillna("not_compared").astype(str)
-    lower = pd.to_numeric(shown.get("lower"), errors="coerce")
-    upper = pd.to_numeric(shown.get("upper"), errors="coerce")
-    shown["err_minus"] = (shown["value"] - lower).clip(lower=0).fillna(0.0)
-    shown["err_plus"] = (upper - shown["value"]).clip(lower=0).fillna(0.0)
-    hl = _highlights(highlight)
-    shown["is_hl"] = shown["org_code"].astype(str).str.upper().isin(hl)
 
     d, unit = meta.decimals, meta.unit
     horizontal = n <= NAMED_BARS_MAX
@@ -911,6 +918,45 @@ def _hover_line(r: Any, d: int, unit: str | None, confidence: float) -> str:
 # ---------------------------------------------------------------------------------------------
 # funnel plot
 # ---------------------------------------------------------------------------------------------
+def _funnel_traces(fig: go.Figure, df: pd.DataFrame, drawn: pd.DataFrame, meta: IndicatorMeta,
+                   for_slides: bool) -> None:
+    """The funnel's limit lines (over the denominators drawn) and its points, one trace per
+    verdict in :data:`COMPARISON_ORDER` (the highlighted ones larger, outlined)."""
+    d, unit = meta.decimals, meta.unit
+    for col, name, colour, dash in (
+        ("upper_998", "99.8% limits (3 SD)", theme.LIMIT_998_COLOUR, "solid"),
+        ("lower_998", None, theme.LIMIT_998_COLOUR, "solid"),
+        ("upper_95", "95% limits (2 SD)", theme.LIMIT_95_COLOUR, "dash"),
+        ("lower_95", None, theme.LIMIT_95_COLOUR, "dash"),
+    ):
+        if col in drawn and not drawn.empty:
+            fig.add_trace(go.Scatter(
+                x=drawn["denominator"].to_numpy(), y=drawn[col].to_numpy(), mode="lines",
+                name=name or col, showlegend=name is not None, legendgroup=col[-3:],
+                line={"color": colour, "width": 1.5, "dash": dash}, hoverinfo="skip"))
+    for cat in COMPARISON_ORDER:
+        part = df[df["comparison"] == cat]
+        if part.empty:
+            continue
+        colour = theme.COMPARISON_COLOURS.get(cat, theme.COMPARISON_COLOURS["similar"])
+        hover = [
+            f"<b>{safe_text(r.org_name, 60)}</b> ({safe_text(r.org_code)})<br>"
+            f"Value: {format_value(r.value, d, unit)}<br>"
+            f"Denominator: {format_count(r.denominator)}<br>"
+            f"{theme.COMPARISON_LABELS.get(cat, cat)}"
+            for r in part.itertuples(index=False)
+        ]
+        fig.add_trace(go.Scatter(
+            x=part["denominator"].to_numpy(), y=part["value"].to_numpy(), mode="markers",
+            name=theme.COMPARISON_LABELS.get(cat, cat),
+            marker={"color": colour, "size": np.where(part["is_hl"], 15, 8 if not for_slides
+                                                      else 11),
+                    "line": {"width": np.where(part["is_hl"], 3, 1),
+                             "color": np.where(part["is_hl"], theme.HIGHLIGHT_COLOUR,
+                                               theme.NHS_DARK_GREY)}},
+            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
+
+
 def funnel_figure(
     points: pd.DataFrame,
     limits: pd.DataFrame,
@@ -958,38 +1004,7 @@ def funnel_figure(
     # axis holds those limits and every point: a limit the legend lists is on the chart.
     x_lo, x_hi = _denominator_span(df, limits)
     drawn = _limits_over(limits, x_lo, x_hi)
-    for col, name, colour, dash in (
-        ("upper_998", "99.8% limits (3 SD)", theme.LIMIT_998_COLOUR, "solid"),
-        ("lower_998", None, theme.LIMIT_998_COLOUR, "solid"),
-        ("upper_95", "95% limits (2 SD)", theme.LIMIT_95_COLOUR, "dash"),
-        ("lower_95", None, theme.LIMIT_95_COLOUR, "dash"),
-    ):
-        if col in drawn and not drawn.empty:
-            fig.add_trace(go.Scatter(
-                x=drawn["denominator"].to_numpy(), y=drawn[col].to_numpy(), mode="lines",
-                name=name or col, showlegend=name is not None, legendgroup=col[-3:],
-                line={"color": colour, "width": 1.5, "dash": dash}, hoverinfo="skip"))
-    for cat in COMPARISON_ORDER:
-        part = df[df["comparison"] == cat]
-        if part.empty:
-            continue
-        colour = theme.COMPARISON_COLOURS.get(cat, theme.COMPARISON_COLOURS["similar"])
-        hover = [
-            f"<b>{safe_text(r.org_name, 60)}</b> ({safe_text(r.org_code)})<br>"
-            f"Value: {format_value(r.value, d, unit)}<br>"
-            f"Denominator: {format_count(r.denominator)}<br>"
-            f"{theme.COMPARISON_LABELS.get(cat, cat)}"
-            for r in part.itertuples(index=False)
-        ]
-        fig.add_trace(go.Scatter(
-            x=part["denominator"].to_numpy(), y=part["value"].to_numpy(), mode="markers",
-            name=theme.COMPARISON_LABELS.get(cat, cat),
-            marker={"color": colour, "size": np.where(part["is_hl"], 15, 8 if not for_slides
-                                                      else 11),
-                    "line": {"width": np.where(part["is_hl"], 3, 1),
-                             "color": np.where(part["is_hl"], theme.HIGHLIGHT_COLOUR,
-                                               theme.NHS_DARK_GREY)}},
-            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
+    _funnel_traces(fig, df, drawn, meta, for_slides)
     lim_cols = [c for c in LIMIT_COLUMNS if c in drawn]
     y_range = _value_range(
         [df["value"], *(drawn[c] for c in lim_cols)], [centre, target], meta.bounds)
