@@ -71,6 +71,11 @@ BULK_FK_ROWS = 100_000
 #: a values load writes new (indicator, period) pairs straight into indicator_values, without
 #: staging and diffing them, when the table holds at most this many rows as it starts
 DIRECT_MAX_ROWS = 100_000
+#: a direct load whose (indicator, period) pairs arrive split into pieces (one per chunk
+#: holding some of a pair's rows) of fewer rows than this on average, i.e. less than half a
+#: page of the values table each, is rewritten in key order on the bulk path (see
+#: :attr:`ValueStage.scattered`): a comparison would read about 64 / n times the pages
+SCATTERED_PIECE_ROWS = 32
 #: write each chunk in a worker thread while the next one is read and validated (False: write
 #: it before reading on, e.g. to profile the two apart)
 BACKGROUND_WRITES = True
@@ -195,6 +200,10 @@ class ValueStage:
         #: direct mode: the pairs that had values when the load started, and how many rows
         self.existing: set[tuple[int, int]] | None = None
         self.before_rows = 0
+        #: direct mode: the (indicator, period) pairs written directly, and in how many
+        #: chunks' pieces (see :meth:`scattered`)
+        self._direct_pairs: set[tuple[int, int]] = set()
+        self._direct_pieces = 0
         #: the background writer (see :meth:`_submit`)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
@@ -279,6 +288,9 @@ class ValueStage:
             old = np.array([p in self.existing for p in pairs], dtype=bool)
             staged = old[inverse]
             if not staged.all():
+                new_pairs = [p for p, o in zip(pairs, old.tolist(), strict=True) if not o]
+                self._direct_pairs.update(new_pairs)
+                self._direct_pieces += len(new_pairs)
                 self._insert_direct(frame if not staged.any() else frame[~staged])
             if not staged.any():
                 return
@@ -646,14 +658,41 @@ class ValueStage:
             self.bulk = True
             self.rebuilt = self._drop_secondary_indexes()
 
+    @property
+    def scattered(self) -> bool:
+        """Did the rows written directly arrive with their (indicator, period) pairs split into
+        small pieces (fewer than :data:`SCATTERED_PIECE_ROWS` rows a piece on average)?
+
+        Each chunk is sorted by the key before it is written, so a pair is one run of rows per
+        chunk that holds it. A file in indicator or period order keeps each pair in one or two
+        chunks; a file in organisation order with a long history per organisation (hundreds of
+        indicators x years of months) has a piece of one or two rows per chunk, and a
+        comparison then reads a page per row: 6,425 pages for 6,399 rows, 12.6 ms in memory,
+        against about a hundred pages and 1.5 ms in key order."""
+        pieces = self._direct_pieces
+        return pieces > len(self._direct_pairs) and \
+            self.direct_rows < SCATTERED_PIECE_ROWS * pieces
+
     def finish(self, t0: float | None = None) -> None:
         """End the bulk path: rebuild the dropped indexes (a sort each), then re-add the foreign
-        keys (one set-based check each instead of one trigger call per row)."""
+        keys (one set-based check each instead of one trigger call per row). On PostgreSQL, when
+        the rows arrived :attr:`scattered`, the table is rewritten in key order (``CLUSTER`` on
+        the rebuilt primary key) before the other indexes are built, so that each pair's rows
+        are together on disk, as a comparison reads them."""
         t0 = time.perf_counter() if t0 is None else t0
         if self.rebuilt and self.pg:
             # index builds sort in memory instead of spilling to disk (this transaction only)
             self.conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-        for statement in self.rebuilt:
+        statements = list(self.rebuilt)
+        cluster_on = self._cluster_key() if self.pg and self.scattered else None
+        if cluster_on is not None:
+            first = statements.pop(statements.index(cluster_on[1]))
+            self.conn.execute(text(first))
+            self.conn.execute(text(f'CLUSTER indicator_values USING "{cluster_on[0]}"'))
+            log.debug("rows scattered over %s pieces of %s pairs: table rewritten in key "
+                      "order: %.2f s", self._direct_pieces, len(self._direct_pairs),
+                      time.perf_counter() - t0)
+        for statement in statements:
             self.conn.execute(text(statement))
         if self.rebuilt:
             log.debug("indexes rebuilt: %.2f s", time.perf_counter() - t0)
@@ -662,6 +701,15 @@ class ValueStage:
         if self.held:
             log.debug("foreign keys checked: %.2f s", time.perf_counter() - t0)
         self.rebuilt, self.held = [], []
+
+    def _cluster_key(self) -> tuple[str, str] | None:
+        """The name of the dropped primary key of indicator_values and the statement that puts
+        it back (None when the bulk path did not drop it)."""
+        for statement in self.rebuilt:
+            if statement.startswith("ALTER TABLE indicator_values ADD CONSTRAINT") \
+                    and "PRIMARY KEY" in statement:
+                return statement.split('"')[1], statement
+        return None
 
     def _drop_foreign_keys(self, tables: tuple[str, ...]) -> list[tuple[str, str, str]]:
         """Drop the values' and history's foreign keys for this transaction (PostgreSQL).
