@@ -208,9 +208,16 @@ def _content(st: State_, data: dict[str, Any],
 
 
 def _slides_params(st: State_, res: Any) -> dict[str, Any]:
-    """The slide pack of this view: its indicator, period, peers, highlight, confidence."""
+    """The slide pack of this view: its indicator, period, peers, highlight, confidence. A
+    pack is about one organisation: the highlighted one, else, where the peers are one
+    network's members (``parent:CODE``), that network's pack, whose slides show the same
+    members side by side; otherwise there is none to make ("Highlight an organisation")."""
+    highlight = hit_code(res, st.highlight)
+    network = None
+    if not highlight and st.peers and st.peers.startswith("parent:"):
+        network = st.peers.split(":", 1)[1] or None
     return {"indicator": st.indicator_id, "period": res.period.label, "peers": st.peers,
-            "highlight": hit_code(res, st.highlight), "confidence": st.confidence,
+            "highlight": highlight, "network": network, "confidence": st.confidence,
             "view": st.view, "od": "true" if st.od else None}
 
 

@@ -158,8 +158,15 @@ def test_every_export_button_gets_a_pack(pack_db):
     st = ind_page.State_.parse("imm_menb_12m", {"period": "2021-22", "highlight": "H82006",
                                                 "confidence": "99.8", "view": "funnel"})
     data = ind_page.adapters.read(ind_page.compute, st)
+    # the members of one network, nobody highlighted: the network's pack of this view
+    st_net = ind_page.State_.parse("imm_menb_12m", {"period": "2021-22",
+                                                    "peers": f"parent:{SMALL_PCN}"})
+    net_view = ind_page._content(st_net, ind_page.adapters.read(ind_page.compute, st_net))[3]
+    assert f"network={SMALL_PCN}" in net_view
+    assert "highlight=" not in net_view
     hrefs = {
         "comparison": ind_page._content(st, data)[3],
+        "network view": net_view,
         "network": _slides_href(pages["network"].layout(SMALL_PCN, indicator="imm_menb_12m")),
         "profile": _slides_href(pages["organisation"].layout("H82006")),
     }
