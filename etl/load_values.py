@@ -197,6 +197,9 @@ class ValueStage:
         self.bulk = False
         self.held: list[tuple[str, str, str]] = []
         self.rebuilt: list[str] = []
+        #: PostgreSQL's dropped primary key of indicator_values: the statement in
+        #: :attr:`rebuilt` that puts it back, and its name (what :meth:`finish` clusters on)
+        self.primary_key: tuple[str, str] | None = None
         #: direct mode: the pairs that had values when the load started, and how many rows
         self.existing: set[tuple[int, int]] | None = None
         self.before_rows = 0
@@ -683,33 +686,23 @@ class ValueStage:
         if self.rebuilt and self.pg:
             # index builds sort in memory instead of spilling to disk (this transaction only)
             self.conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-        statements = list(self.rebuilt)
-        cluster_on = self._cluster_key() if self.pg and self.scattered else None
-        if cluster_on is not None:
-            first = statements.pop(statements.index(cluster_on[1]))
-            self.conn.execute(text(first))
-            self.conn.execute(text(f'CLUSTER indicator_values USING "{cluster_on[0]}"'))
-            log.debug("rows scattered over %s pieces of %s pairs: table rewritten in key "
-                      "order: %.2f s", self._direct_pieces, len(self._direct_pairs),
-                      time.perf_counter() - t0)
-        for statement in statements:
+        # the constraints come back before the indexes (see _drop_secondary_indexes), so a
+        # rewrite right after the primary key is rebuilt leaves only the indexes to build
+        cluster = self.primary_key if self.pg and self.scattered else None
+        for statement in self.rebuilt:
             self.conn.execute(text(statement))
+            if cluster is not None and statement == cluster[0]:
+                self.conn.execute(text(f'CLUSTER indicator_values USING "{cluster[1]}"'))
+                log.debug("rows scattered over %s pieces of %s pairs: table rewritten in key "
+                          "order: %.2f s", self._direct_pieces, len(self._direct_pairs),
+                          time.perf_counter() - t0)
         if self.rebuilt:
             log.debug("indexes rebuilt: %.2f s", time.perf_counter() - t0)
         for table, name, definition in self.held:
             self.conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
         if self.held:
             log.debug("foreign keys checked: %.2f s", time.perf_counter() - t0)
-        self.rebuilt, self.held = [], []
-
-    def _cluster_key(self) -> tuple[str, str] | None:
-        """The name of the dropped primary key of indicator_values and the statement that puts
-        it back (None when the bulk path did not drop it)."""
-        for statement in self.rebuilt:
-            if statement.startswith("ALTER TABLE indicator_values ADD CONSTRAINT") \
-                    and "PRIMARY KEY" in statement:
-                return statement.split('"')[1], statement
-        return None
+        self.rebuilt, self.held, self.primary_key = [], [], None
 
     def _drop_foreign_keys(self, tables: tuple[str, ...]) -> list[tuple[str, str, str]]:
         """Drop the values' and history's foreign keys for this transaction (PostgreSQL).
@@ -755,12 +748,14 @@ class ValueStage:
                 conn.execute(text(f'DROP INDEX "{name}"'))
                 statements.append(sql)
             return statements
-        for name, definition in conn.execute(text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        for name, definition, kind in conn.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid), contype FROM pg_constraint "
                 "WHERE conrelid = CAST('indicator_values' AS regclass) "
                 "AND contype IN ('p', 'u')")):
             conn.execute(text(f'ALTER TABLE indicator_values DROP CONSTRAINT "{name}"'))
             statements.append(f'ALTER TABLE indicator_values ADD CONSTRAINT "{name}" {definition}')
+            if kind == "p":
+                self.primary_key = (statements[-1], name)
         for name, definition in conn.execute(text(
                 "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
                 "JOIN pg_class i ON i.oid = x.indexrelid "

@@ -217,7 +217,7 @@ def _value_summary(
     for ikey, label, ptype, end in pairs:
         st = stats.setdefault(ikey, [0, int(orgs.get(ikey, 0)), None])
         st[0] += 1
-        st[2] = end if st[2] is None or end > st[2] else st[2]
+        st[2] = end if st[2] is None else max(st[2], end)
         ind = slugs[ikey]
         key = (end, -fine.get(ptype, 9), label)
         if ind not in latest_label or key > latest_label[ind]:

@@ -281,7 +281,7 @@ class _Basis:
     """What a funnel's method gives the rest of :func:`funnel`: the centre (on the method's
     scale), the 95%/99.8% limits at the rows and along the axis, each row's significance code,
     the display scale, the method's name, the limits' x (denominators, or expected counts),
-    and the rows' values on the method's scale where it rescales them (else None)."""
+    and the rows' values on the method's scale."""
 
     centre: float
     lim_rows: dict[str, np.ndarray]
@@ -291,11 +291,11 @@ class _Basis:
     method: str
     x_rows: np.ndarray
     x_axis: np.ndarray
-    raw: np.ndarray | None = None
+    raw: np.ndarray
 
 
-def _proportion_basis(o: np.ndarray, n: np.ndarray, axis: np.ndarray, pooled: float,
-                      target: float | None, mult: float) -> _Basis:
+def _proportion_basis(o: np.ndarray, n: np.ndarray, axis: np.ndarray, raw: np.ndarray,
+                      pooled: float, target: float | None, mult: float) -> _Basis:
     """PHE's inverse-Wilson limits about the pooled proportion (or the target)."""
     centre = pooled if target is None else float(target) / mult
     unclamped = _sigma_limits(n, centre)  # the rows' limits and flags share them
@@ -307,6 +307,7 @@ def _proportion_basis(o: np.ndarray, n: np.ndarray, axis: np.ndarray, pooled: fl
         scale=mult,
         method="PHE inverse-Wilson (proportion)",
         x_rows=n, x_axis=axis,  # the limits' x: denominators
+        raw=raw,
     )
 
 
@@ -372,9 +373,9 @@ def funnel(
         raw = np.where(ok, o / np.where(ok, n, 1.0), np.nan)
     axis = funnel_axis(n[ok], points)
 
-    b = (_proportion_basis(o, n, axis, pooled, target, mult) if value_type == "proportion"
+    b = (_proportion_basis(o, n, axis, raw, pooled, target, mult) if value_type == "proportion"
          else _poisson_basis(o, n, axis, raw, pooled, target, mult, value_type))
-    raw = b.raw if b.raw is not None else raw
+    raw = b.raw
     centre, scale, method = b.centre, b.scale, b.method
     lim_rows, lim_axis = b.lim_rows, b.lim_axis
     sig_code = np.where(ok, b.sig, -1)
