@@ -21,6 +21,11 @@ first with the response cache off (the honest figures), then with it warm:
   one index on (indicator, period), no join, no order) and the ratio (target: at most 2x);
   and from a bare table that also holds each row's organisation code and name, which the
   endpoint's rows show (the issue's "the same rows"; both ratios are printed);
+* the HTTP floor (``bench/http_floor.py``): a one-route FastAPI app that answers with the
+  bare fetch's rows (codes and names included) written as JSON by msgspec, nothing else;
+  timed interleaved with the endpoint, request by request, in process and under uvicorn, and
+  the endpoint printed as a ratio to it (what qidash adds over any service that answers with
+  the same rows: its statistics, roles, data version and disclosure control);
 * the split of one request: service (queries + statistics) and JSON serialisation;
 * throughput with ``--concurrency`` clients against uvicorn (2 workers) on 127.0.0.1,
   bounded by ``--seconds`` and a request cap.
@@ -214,6 +219,89 @@ def in_process(url: str, n: int, cache: bool = False) -> tuple[list[float], int]
     return times, rows
 
 
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def paired_in_process(url: str, n: int) -> tuple[list[float], list[float]]:
+    """The comparison endpoint and the HTTP floor (:mod:`http_floor`), each through its own
+    TestClient, one request of each in turn (so that both see the same moments of a shared
+    machine); response cache off. Returns the two lists of milliseconds."""
+    import http_floor
+    from fastapi.testclient import TestClient
+
+    from api.app import create_api
+    from core.settings import Settings, override_settings
+
+    override_settings(Settings(database_url=url))
+    os.environ.update(_cache_env(False))
+    ours, floor = [], []
+    with TestClient(create_api()) as c, TestClient(http_floor.create(_dsn(url))) as f:
+        for k in range(n + 10):
+            ind = f"bench_{k % N_INDICATORS:02d}"
+            for client, path, out in ((c, f"/api/v1/indicators/{ind}/comparison", ours),
+                                      (f, f"/floor/{ind}", floor)):
+                t0 = time.perf_counter()
+                r = client.get(path)
+                dt_ms = (time.perf_counter() - t0) * 1000
+                assert r.status_code == 200, r.text[:300]
+                if k >= 10:
+                    out.append(dt_ms)
+    return ours, floor
+
+
+def _serve(args: list[str], env: dict[str, str], port: int, probe: str) -> subprocess.Popen:
+    import httpx
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", *args, "--factory", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", "2", "--log-level", "warning"],
+        cwd=REPO, env=env, start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise RuntimeError(f"uvicorn {args[0]} did not answer on port {port}")
+
+
+def paired_served(url: str, n: int) -> tuple[list[float], list[float]]:
+    """As :func:`paired_in_process`, against two uvicorn servers on loopback (qidash's app
+    and the floor's, 2 workers each), one sequential client alternating between them."""
+    import httpx
+
+    env = dict(os.environ, QIDASH_DATABASE_URL=url, PYTHONPATH=str(REPO),
+               QIDASH_BENCH_FLOOR_DSN=_dsn(url), **_cache_env(False))
+    ports = _free_port(), _free_port()
+    procs = [_serve(["api.app:create_api"], env, ports[0], "/api/v1/health")]
+    try:
+        procs.append(_serve(["--app-dir", "bench", "http_floor:create"], env, ports[1],
+                            "/floor/bench_00"))
+        ours, floor = [], []
+        with httpx.Client(timeout=30) as client:
+            for k in range(n + 20):
+                ind = f"bench_{k % N_INDICATORS:02d}"
+                for path, out in (
+                        (f"http://127.0.0.1:{ports[0]}/api/v1/indicators/{ind}/comparison", ours),
+                        (f"http://127.0.0.1:{ports[1]}/floor/{ind}", floor)):
+                    t0 = time.perf_counter()
+                    r = client.get(path)
+                    dt_ms = (time.perf_counter() - t0) * 1000
+                    assert r.status_code == 200, r.text[:300]
+                    if k >= 20:  # both workers of each server warmed
+                        out.append(dt_ms)
+        return ours, floor
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+
+
 def split(url: str, n: int = 50) -> tuple[float, float]:
     """Median ms of the service call (a new session each time, its reads in autocommit on
     PostgreSQL, as a request's: :func:`api.deps.autocommit_reads`) and of the JSON
@@ -389,6 +477,8 @@ def main() -> None:
     raw = raw_sql(url, args.requests)
     bare = raw_bare(url, args.requests)
     bare_named = raw_bare(url, args.requests, names=True)
+    pair_ours, pair_floor = paired_in_process(url, args.requests)
+    served_ours, served_floor = paired_served(url, args.requests)
     svc, ser = split(url)
     warm_times, _ = in_process(url, args.requests, cache=True)
     one, (done, elapsed, lat) = served(url, args.requests, args.concurrency, args.seconds,
@@ -413,6 +503,16 @@ def main() -> None:
               f"{pct(xs, 50) / bare_med:.2f}x the bare indexed fetch "
               f"({pct(xs, 50) / named_med:.2f}x with codes and names)   "
               "[targets: median < 30 ms, <= 3x raw SQL, <= 2x the bare fetch]")
+    print("  the endpoint against the HTTP floor (bench/http_floor.py: FastAPI answering with "
+          "the bare fetch's named rows as msgspec JSON, nothing else), request by request in "
+          "turn:")
+    for label, xs, fl in (("in process (TestClient)", pair_ours, pair_floor),
+                          ("uvicorn on 127.0.0.1", served_ours, served_floor)):
+        ratios = [a / b for a, b in zip(xs, fl, strict=True)]
+        print(f"    {label}: endpoint median {pct(xs, 50):.1f} ms, floor median "
+              f"{pct(fl, 50):.1f} ms = {pct(fl, 50) / named_med:.2f}x the named bare fetch; "
+              f"endpoint / floor: {pct(xs, 50) / pct(fl, 50):.2f}x (median of the paired "
+              f"ratios {statistics.median(ratios):.2f}x)")
     print(f"  split of one request (in process): service (queries + statistics) {svc:.1f} ms, "
           f"JSON (msgspec rows in an orjson body) {ser:.1f} ms")
     print(f"  uvicorn (2 workers), {args.concurrency} concurrent clients: {done} requests in "
