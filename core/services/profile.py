@@ -1,8 +1,9 @@
 """Profile of one organisation (every indicator) and the network triage table.
 
 Both read set-based: one query for the organisation's (or network's) series and one for the
-peer values of each indicator (cached per data version). The triage then runs the engine per
-indicator (:func:`core.stats.peer_comparison`, :func:`core.stats.opportunity`,
+peer values of each indicator (cached per load version: only a load or a revert changes them,
+:func:`core.services.version.load_version`; kept an hour at most). The triage then runs the
+engine per indicator (:func:`core.stats.peer_comparison`, :func:`core.stats.opportunity`,
 :func:`core.stats.xmr_batch`); the profile keeps only a summary of each indicator's peers
 (:class:`PeerSummary`) and computes its rows for every indicator at once, with the same rules
 (1,000 indicators: about 0.4 s warm, against 19 s for a loop per indicator; see
@@ -218,7 +219,7 @@ def _engine_compare(
 @dataclass
 class PeerStats:
     """The engine's view of one indicator and period over every organisation of a type: the
-    same for every member's profile, so it is computed once per data version and cached
+    same for every member's profile, so it is computed once per load version and cached
     (:func:`peer_stats`). Arrays are in organisation id order; ``opportunity`` holds the
     extra patients per level, filled as levels are asked for."""
 
@@ -293,14 +294,14 @@ def peer_stats(
     conf: float, active_only: bool = True,
 ) -> list[PeerStats]:
     """:class:`PeerStats` of each (indicator, period) pair over the organisations of
-    ``org_type``: from the cache of this data version where it has them, the rest fetched
+    ``org_type``: from the cache of this load version where it has them, the rest fetched
     (:func:`_peer_columns`) and computed. Every profile of a practice needs the same 20 or
     so national comparisons; a profile after the first reads them from here (a national
     profile: about 0.4 s cold, a few tens of ms warm)."""
-    from core.services.version import current_version, engine_cache
+    from core.services.version import PEER_TTL, engine_cache, load_version
 
-    cache = engine_cache(conn, "peer_stats", maxsize=256, maxbytes=128 * 2**20)
-    version = current_version(conn)
+    cache = engine_cache(conn, "peer_stats", maxsize=256, maxbytes=128 * 2**20, ttl=PEER_TTL)
+    version = load_version(conn)
     keys = [(ind_id, period_id, org_type, active_only, conf) for ind_id, period_id in pairs]
     found: list[PeerStats | None] = [cache.get(k, version) for k in keys]
     missing = [i for i, f in enumerate(found) if f is None]
@@ -320,7 +321,7 @@ _LEVEL_PERCENT = {"median": 50.0, "upper_quartile": 75.0, "best_decile": 90.0}
 @dataclass
 class PeerSummary:
     """What a member's profile reads of one indicator and period over every organisation of
-    a type, the same for every member, so computed once per data version and cached
+    a type, the same for every member, so computed once per load version and cached
     (:func:`peer_summaries`): the peers' values from counts, ascending (a member's rank and
     percentile are its place among them), the pooled benchmark, the quartiles, the values of
     the opportunity levels and the peers' range; under disclosure control also the values of
@@ -405,16 +406,17 @@ def peer_summaries(
     active_only: bool = True,
 ) -> list[PeerSummary]:
     """:class:`PeerSummary` of each (indicator, period) pair over the organisations of
-    ``org_type``, under the disclosure rule in force: from the cache of this data version
+    ``org_type``, under the disclosure rule in force: from the cache of this load version
     where it has them, the rest fetched (:func:`_peer_columns`, one pair at a time) and
     summarised. Every practice's profile needs the same national summaries; a profile after
     the first reads them all from here."""
     from core.services.disclosure import rule_key
-    from core.services.version import current_version, engine_cache
+    from core.services.version import PEER_TTL, engine_cache, load_version
 
     # 1,000 indicators x a few period kinds; about 50 kB each for 6,400 practices
-    cache = engine_cache(conn, "peer_summary", maxsize=8192, maxbytes=256 * 2**20)
-    version = current_version(conn)
+    cache = engine_cache(conn, "peer_summary", maxsize=8192, maxbytes=256 * 2**20,
+                         ttl=PEER_TTL)
+    version = load_version(conn)
     rule, key = active_rule(), rule_key()
     keys = [(ind_id, period_id, org_type, active_only, key) for ind_id, period_id in pairs]
     found: list[PeerSummary | None] = [cache.get(k, version) for k in keys]

@@ -37,8 +37,16 @@ Conn = Session | Connection
 DEFAULT_TTL = 300.0
 
 
+#: how many of :func:`data_version`'s leading fields are the loads' (:func:`load_version`)
+LOAD_FIELDS = 4
+#: seconds an entry of the profile's peer caches lives at most: they cost seconds to rebuild
+#: at a thousand indicators, and change only with loads, which the version catches
+PEER_TTL = 3600.0
+
+
 def _version_select() -> Any:
     return select(
+        # the loads' fields first (LOAD_FIELDS of them: load_version)
         select(func.count()).select_from(Load).scalar_subquery(),
         select(func.max(Load.id)).scalar_subquery(),
         select(func.count(Load.finished_at)).scalar_subquery(),
@@ -118,6 +126,15 @@ def current_version(conn: Conn) -> tuple[str, ...]:
     version = data_version(conn)
     conn.info[_TX_KEY] = (conn.get_transaction(), version)
     return version
+
+
+def load_version(conn: Conn) -> tuple[str, ...]:
+    """The loads' part of :func:`current_version` (count, max id, finished, reverted): what
+    changes values, organisations and indicator definitions, and nothing else. Caches of
+    what depends on those alone (the profile's national peer summaries) key on it, so that
+    an annotation, an improvement action, a peer group or a rebase does not make the next
+    profile rebuild a thousand indicators' summaries."""
+    return current_version(conn)[:LOAD_FIELDS]
 
 
 class VersionedLRU:
@@ -202,24 +219,27 @@ def _engine(conn: Conn) -> Engine:
 
 
 def engine_cache(conn: Conn, name: str, maxsize: int = 512,
-                 maxbytes: int | None = None) -> VersionedLRU:
+                 maxbytes: int | None = None, ttl: float = DEFAULT_TTL) -> VersionedLRU:
     """The cache ``name`` of the database ``conn`` is bound to (one per engine, so that two
     databases with the same version never share entries; dropped with the engine); its
-    bounds are set by the first call."""
+    bounds and time-to-live are set by the first call."""
     engine = _engine(conn)
     with _registry_lock:
         caches = _engine_caches.setdefault(engine, {})
         cache = caches.get(name)
         if cache is None:
-            cache = caches[name] = VersionedLRU(maxsize, maxbytes=maxbytes)
+            cache = caches[name] = VersionedLRU(maxsize, maxbytes=maxbytes, ttl=ttl)
         return cache
 
 
 __all__ = [
     "DEFAULT_TTL",
+    "LOAD_FIELDS",
+    "PEER_TTL",
     "VersionedLRU",
     "current_version",
     "data_version",
     "driver_rows",
     "engine_cache",
+    "load_version",
 ]

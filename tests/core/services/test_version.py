@@ -14,7 +14,14 @@ from core.db import make_engine
 from core.models import Annotation, Indicator, Load, PeerGroup, PeerGroupMember, ikey_of
 from core.services.data_periods import periods_with_data
 from core.services.indicators import get_indicator
-from core.services.version import VersionedLRU, current_version, data_version, engine_cache
+from core.services.version import (
+    PEER_TTL,
+    VersionedLRU,
+    current_version,
+    data_version,
+    engine_cache,
+    load_version,
+)
 from tests.core.services.factories import build_network
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -192,3 +199,71 @@ def test_profile_peer_stats_shared_across_profiles_until_a_load(engine):
         again = prof.profile(s, "A81001").rows.set_index("indicator_id").loc["imm"]
     assert again["period"] == imm["period"]
     assert again["benchmark"] < imm["benchmark"]  # the pooled value saw the new zero
+
+
+def test_load_version_changes_with_loads_only(session):
+    """The loads' part of the version: a load's start, finish and revert change it; a peer
+    group, a member and an annotation change the data version but not it."""
+    net = build_network(session, months=3)
+    assert load_version(session) == data_version(session)[:4]
+    seen = [load_version(session)]
+    session.commit()  # load_version is read once per transaction
+    load_id = _load(session)
+    session.execute(update(Load).where(Load.id == load_id)
+                    .values(status="loaded", finished_at=NOW))
+    session.commit()
+    assert load_version(session) != seen[-1]
+    seen.append(load_version(session))
+    before = data_version(session)
+    group = PeerGroup(name="locality", created_at=NOW)
+    session.add(group)
+    session.flush()
+    session.add(PeerGroupMember(group_id=group.id, org_id=net.org_ids["A81001"]))
+    session.add(Annotation(org_id=net.org_ids["A81001"], indicator_id="imm",
+                           date=dt.date(2024, 1, 1), text="recall", created_at=NOW))
+    session.flush()
+    session.commit()  # a new transaction reads the version again
+    assert data_version(session) != before
+    assert load_version(session) == seen[-1]
+    session.execute(update(Load).where(Load.id == load_id)
+                    .values(status="reverted", reverted_at=NOW))
+    session.commit()
+    assert load_version(session) != seen[-1]
+
+
+def test_profile_peer_summaries_survive_writes_that_are_not_loads(engine):
+    """At a thousand indicators the first profile of a version rebuilds every national peer
+    summary (seconds): an annotation or a peer group (which change the data version, not
+    the values) must not make the next profile do it again; a finished load still does. The
+    profile's peer caches keep entries for PEER_TTL, not the 5 minutes of the others."""
+    from core.services import profile as prof
+
+    with Session(engine) as s:
+        net = build_network(s, months=3)
+        s.commit()
+    with Session(engine) as s:
+        prof.profile(s, "A81001")
+        cache = engine_cache(s, "peer_summary")
+        assert cache.ttl == PEER_TTL == 3600.0
+        misses, hits = cache.misses, cache.hits
+    with Session(engine) as s:
+        s.add(Annotation(org_id=net.org_ids["A81006"], indicator_id="imm",
+                         date=dt.date(2024, 1, 1), text="recall", created_at=NOW))
+        group = PeerGroup(name="locality", created_at=NOW)
+        s.add(group)
+        s.flush()
+        s.add(PeerGroupMember(group_id=group.id, org_id=net.org_ids["A81001"]))
+        s.commit()
+    with Session(engine) as s:
+        rows = prof.profile(s, "A81006").rows
+        assert len(rows) > 0
+        assert cache.misses == misses  # every summary came from the cache
+        assert cache.hits > hits
+    with Session(engine) as s:
+        load_id = _load(s)
+        s.execute(update(Load).where(Load.id == load_id).values(status="loaded",
+                                                                finished_at=NOW))
+        s.commit()
+    with Session(engine) as s:
+        prof.profile(s, "A81006")
+        assert cache.misses > misses  # a load: built again
