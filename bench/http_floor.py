@@ -5,9 +5,10 @@ One FastAPI route, ``GET /floor/{indicator_id}``, on the same server stack as qi
 fetch of the same rows with each organisation's code and name (``bench_bare_rows``, made by
 ``bench_api.raw_bare``), one psycopg connection kept open in autocommit, the rows written as
 JSON objects by msgspec (the fastest encoder in qidash's stack). No statistics, no roles, no
-data version, no disclosure control, no ordering: so a real endpoint answering the same rows
-cannot be faster than this, and ``bench_api.py`` prints the comparison endpoint as a ratio to
-it beside the ratio to the bare fetch alone.
+data version, no disclosure control, no ordering: what answering with the rows of the bare
+fetch costs over HTTP at the least, so ``bench_api.py`` prints the comparison endpoint as a
+ratio to it beside the ratio to the bare fetch alone. (Not a strict bound on the endpoint,
+which fetches its values packed in one binary value and so faster than the bare fetch.)
 
 ``QIDASH_BENCH_FLOOR_DSN`` names the database (a psycopg ``postgresql://`` DSN).
 """
