@@ -772,7 +772,11 @@ def comparison_figure(
     # its card on the page)
     lay_w = _fit_to(width, fit_width, for_slides)
     head, title_extra = _title_lines(title, subtitle, s, lay_w)
-    top_margin = (110 if subtitle else 80) + title_extra
+    # the room of the pinned title (and subtitle) and a gap; a slide keeps its measured
+    # 110 / 80 px (its title is 26 px). On a page 110 px left 67 px empty between the
+    # subtitle and the plot; labels of highlighted organisations add their rows to it
+    top_margin = ((110 if subtitle else 80) if for_slides else
+                  int(_title_room(s, title, subtitle)) + PAGE_TITLE_GAP) + title_extra
     labelled = _labelled(shown, for_slides).sort_values("pos")
     # whole names: shortened only where they do not fit (measured)
     label_texts = [f"<b>{safe_text(r.org_name)}</b> {format_value(r.value, d, unit)}"
@@ -1024,9 +1028,16 @@ def funnel_figure(
     lay_w = _fit_to(width, fit_width, for_slides)
     plot_w = (lay_w or s["width"] or SCREEN_WIDTH) - 80 - right
     head, title_extra = _title_lines(title, subtitle, s, lay_w)
+    page = height is None and not for_slides
     top = _top_room(fig, s, title, subtitle, plot_w) + title_extra
-    if height is None and not for_slides and title_extra:
-        height = s["height"] + title_extra  # the plot keeps its height under the title
+    if page:
+        # the plot keeps its height under the title's lines past the first and the legend's
+        # rows past the first (a phone's chart: three or four rows; the plot was squeezed to
+        # 230 px of the 480 at 720 px)
+        rows = _legend_rows(fig, s, plot_w)
+        grown = title_extra + int(max(rows - 1, 0) * _legend_row_height(s))
+        if grown:
+            height = s["height"] + grown
     # the axis title and the note under it (a free note collides with the axis title, and
     # above it with the legend), each broken into lines that fit the plot's width; the
     # bottom margin is set to hold them, so the plot's height is known for the labels
@@ -1054,6 +1065,8 @@ def funnel_figure(
 
 
 LIMIT_COLUMNS = ("lower_95", "upper_95", "lower_998", "upper_998")
+#: px between a page chart's subtitle and the top of its plot (or its labels' rows)
+PAGE_TITLE_GAP = 20
 #: the width a dashboard chart is laid out for when the page does not say (it fills its card):
 #: the narrowest a laptop's page gives it. Labels placed at this width stay apart, and
 #: inside, on wider screens (a label keeps its offset in pixels from its point).
@@ -1064,21 +1077,40 @@ def _top_room(fig: go.Figure, s: dict, title: str | None, subtitle: str | None,
               plot_width: float, legend_on_top: bool = True) -> int:
     """The top margin that holds the title, the subtitle and a legend above the plot, the
     legend's rows counted from its entries' measured widths (plotly wraps a long legend)."""
+    return int(_title_room(s, title, subtitle)
+               + (_legend_rows(fig, s, plot_width) * _legend_row_height(s)
+                  if legend_on_top else 0) + 8)
+
+
+def _title_room(s: dict, title: str | None, subtitle: str | None) -> float:
+    """The px from the figure's top to below a pinned title and its subtitle, and a gap."""
     room = 12.0
     if title:
         room += s["title"] * 1.4
     if subtitle:
         room += s["title"] * 0.8 * 1.3
-    if legend_on_top:
-        names = [t.name for t in fig.data if t.showlegend is not False and t.name]
-        widths = [textfit.text_size(safe_text(n), s["tick"])[0] + 80 for n in names]
-        rows, used = 1, 0.0
-        for w in widths:
-            if used and used + w > plot_width * 0.85:
-                rows, used = rows + 1, 0.0
-            used += w
-        room += rows * s["tick"] * 1.9 if names else 0
-    return int(room + 8)
+    return room
+
+
+def _legend_row_height(s: dict) -> float:
+    return s["tick"] * 1.9
+
+
+def _legend_rows(fig: go.Figure, s: dict, plot_width: float) -> int:
+    """How many rows a horizontal legend of ``fig``'s named traces takes (0: no entries),
+    counted generously: each entry 80 px wider than its text as :mod:`textfit` measures it
+    (DejaVu Sans: wider than Arial), rows filled to 85% of ``plot_width``, so that the room
+    holds whichever font the browser draws (a browser with Arial draws fewer rows)."""
+    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+    if not names:
+        return 0
+    widths = [textfit.text_size(safe_text(n), s["tick"])[0] + 80 for n in names]
+    rows, used = 1, 0.0
+    for w in widths:
+        if used and used + w > plot_width * 0.85:
+            rows, used = rows + 1, 0.0
+        used += w
+    return rows
 
 
 def _fit(text: str, size: float, width: float) -> str:

@@ -209,3 +209,41 @@ def test_funnel_with_every_point_suppressed_keeps_a_finite_axis():
     assert len(rng) == 2
     assert all(np.isfinite(v) for v in rng)
     assert rng[0] < rng[1]
+
+
+def test_page_comparison_plot_sits_under_its_subtitle():
+    """A page's ranked comparison (vertical bars: more than NAMED_BARS_MAX) kept 110 px
+    above the plot for a 17 px title and its subtitle (about 45 px): 67 px of nothing. The
+    page keeps the title's room and a 20 px gap; a slide (26 px title) keeps its 110;
+    highlighted labels add their rows to it."""
+    f = _frame(figures.NAMED_BARS_MAX + 40)
+    kw = {"indicator": META, "title": "A title", "subtitle": "2024-25; all practices"}
+    page = figures.comparison_figure(f, **kw)
+    title_room = theme.SCREEN["title"] * (1.4 + 0.8 * 1.3) + 12
+    assert page.layout.margin.t == int(title_room) + figures.PAGE_TITLE_GAP < 80
+    assert figures.comparison_figure(f, for_slides=True, **kw).layout.margin.t == 110
+    labelled = figures.comparison_figure(f, highlight="P010", **kw)
+    assert labelled.layout.margin.t > page.layout.margin.t + 30  # a row of labels above
+
+
+def test_page_funnel_plot_keeps_its_height_under_a_wrapped_legend():
+    """At 720 px the funnel's legend takes several rows above the plot: the page's figure
+    grows by them so that the plot keeps its height (it was squeezed to 230 px of 480)."""
+    pts = _frame(20)
+    lim = pd.DataFrame({"denominator": [10.0, 100, 300], "lower_95": [70.0, 85, 88],
+                        "upper_95": [100.0, 95, 93], "lower_998": [60.0, 80, 86],
+                        "upper_998": [100.0, 98, 95]})
+    wide = figures.funnel_figure(pts, lim, indicator=META, centre=90.5, title="T",
+                                 subtitle="S", fit_width=1400)
+    narrow = figures.funnel_figure(pts, lim, indicator=META, centre=90.5, title="T",
+                                   subtitle="S", fit_width=670)
+
+    def plot_height(fig) -> float:
+        return (fig.layout.height or theme.SCREEN["height"]) - fig.layout.margin.t \
+            - fig.layout.margin.b
+
+    assert narrow.layout.margin.t > wide.layout.margin.t  # more legend rows at 670 px
+    assert abs(plot_height(narrow) - plot_height(wide)) < 2
+    slide = figures.funnel_figure(pts, lim, indicator=META, centre=90.5, title="T",
+                                  subtitle="S", for_slides=True)
+    assert slide.layout.height == theme.SLIDES["height"]  # a slide's size is fixed
