@@ -22,6 +22,9 @@ tree, run by ``--old-python``, default its .venv) in turn, each in a fresh proce
 - cold: the first profile of a data version (its per-version peer cache emptied first; the
   modules and the organisation directory warmed by one profile of another practice);
 - warm: the median profile of the other profiled practices after it (peer cache filled);
+- after a load: a values load (``run_load``) changing one practice's latest value of one
+  indicator, then a profile (the summaries of the pairs the load did not change are kept),
+  then the load reverted and a profile again;
 
 and a hash of every profile's rows of the round (the same for both codes when they agree).
 The machine is shared: the load average is printed with each round. The database is dropped
@@ -141,14 +144,17 @@ def child_reads(url: str, codes: list[str]) -> None:
     out: dict[str, Any] = {"repo": str(REPO)}
 
     digest = hashlib.sha256()
+    last: list[Any] = []
 
-    def one(code: str) -> float:
+    def one(code: str, record: bool = True) -> float:
         with Session(engine) as s:
             t = time.perf_counter()
             p = profile(s, code)
             took = (time.perf_counter() - t) * 1000
             out["indicators"] = len(p.rows)
-            digest.update(p.rows.to_csv(index=False).encode())
+            if record:
+                digest.update(p.rows.to_csv(index=False).encode())
+            last[:] = [p.rows]
             return took
 
     one(codes[0])  # imports, the organisation directory, the indicator list
@@ -158,6 +164,24 @@ def child_reads(url: str, codes: list[str]) -> None:
     out["cold_ms"] = one(codes[1])
     out["warm_ms"] = [one(c) for c in codes[2:] + codes[:1]]
     out["digest"] = digest.hexdigest()[:16]  # every profile's rows, to compare old and new
+    # a load that changes one indicator (one practice's latest value), then the next profile:
+    # code that keeps the summaries of the pairs a load did not change builds one; then the
+    # load is reverted, so that every round reads the same data
+    import tempfile
+
+    from etl.pipeline import run_load
+    from etl.revert import revert_load
+
+    row = last[0].iloc[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "one_indicator.csv"
+        path.write_text("org_code,indicator_id,period,numerator,denominator\n"
+                        f"{codes[0]},{row['indicator_id']},{row['period']},1,1000\n")
+        result = run_load(engine, path, kind="values", migrate=False)
+    if result.status == "loaded" and result.load_id is not None:
+        out["after_load_ms"] = one(codes[1], record=False)
+        revert_load(engine, result.load_id)
+        out["after_revert_ms"] = one(codes[2], record=False)
     engine.dispose()
     print(json.dumps(out))
 
@@ -241,7 +265,10 @@ def main() -> None:
                 print(f"round {k + 1} {label}: {r['indicators']} indicators, cold "
                       f"{r['cold_ms']:.0f} ms, warm {statistics.median(r['warm_ms']):.0f} ms "
                       f"(median of {len(r['warm_ms'])}: "
-                      f"{', '.join(f'{x:.0f}' for x in r['warm_ms'])}; rows {r['digest']})  "
+                      f"{', '.join(f'{x:.0f}' for x in r['warm_ms'])}; rows {r['digest']}); "
+                      "after a load changing one indicator "
+                      f"{r.get('after_load_ms', float('nan')):.0f} ms, after its revert "
+                      f"{r.get('after_revert_ms', float('nan')):.0f} ms  "
                       f"[load average {la[0]:.1f}]", flush=True)
         digests = {label: {r["digest"] for r in runs} for label, runs in got.items()}
         same = len({d for ds in digests.values() for d in ds}) == 1

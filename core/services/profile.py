@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from core import stats
 from core.errors import InvalidParameter, NotFound
-from core.models import Indicator, IndicatorValue, Organisation, Period
+from core.models import Indicator, IndicatorValue, Load, Organisation, Period
 from core.periods import FINENESS, parse_period
 from core.services.comparison import LEVELS, check_level
 from core.services.data_periods import check_period_type
@@ -47,7 +47,13 @@ from core.services.spc import (
     latest_judgement,
     period_sequence,
 )
-from core.services.values import fetch_value_arrays, interval_arrays, with_intervals
+from core.services.values import (
+    fetch_pair_arrays,
+    fetch_value_arrays,
+    interval_arrays,
+    pair_fingerprints,
+    with_intervals,
+)
 from core.stats.disclosure import disclose
 
 PROFILE_COLUMNS = (
@@ -148,10 +154,24 @@ def _peer_ids(conn: Conn, org_type: str, active_only: bool) -> np.ndarray:
     return np.array(sorted(r[0] for r in fetch_all(conn, who)), dtype=np.int64)
 
 
+@overload
+def _peer_columns(
+    conn: Conn, pairs: list[tuple[str, int]], org_type: str, active_only: bool = ...,
+    published: str = ..., fingerprints: Literal[False] = ...,
+) -> Iterator[dict[str, np.ndarray]]: ...
+
+
+@overload
+def _peer_columns(
+    conn: Conn, pairs: list[tuple[str, int]], org_type: str, active_only: bool = ...,
+    published: str = ..., *, fingerprints: Literal[True],
+) -> Iterator[tuple[dict[str, np.ndarray], tuple[int, int]]]: ...
+
+
 def _peer_columns(
     conn: Conn, pairs: list[tuple[str, int]], org_type: str, active_only: bool = True,
-    published: str = "all",
-) -> Iterator[dict[str, np.ndarray]]:
+    published: str = "all", fingerprints: bool = False,
+) -> Iterator[Any]:
     """The values of every organisation of ``org_type`` for each (indicator, period) pair:
     one dict of numpy columns (:data:`_PEER_COLUMNS`) per pair, in organisation id order,
     yielded pair by pair (a profile of 1,000 indicators would otherwise hold 6.4M peer values
@@ -163,20 +183,27 @@ def _peer_columns(
     0.64 s when the rows came back as tuples of one UNION ALL; about a quarter of that now.
     ``published="without_counts"``: the stored value and interval only of rows without counts
     (all a :class:`PeerSummary` reads of them; see :func:`fetch_value_arrays`).
+    ``fingerprints``: each pair's columns come with its fingerprint as of the same read
+    (:func:`core.services.values.fetch_pair_arrays`).
     """
     if not pairs:
         return
     peer_ids = _peer_ids(conn, org_type, active_only)
     no_jit(conn)
     for indicator_id, period_id in pairs:
-        org_ids, values, suppressed = fetch_value_arrays(conn, indicator_id, period_id, None,
-                                                         published)
+        fp: tuple[int, int] | None = None
+        if fingerprints:
+            org_ids, values, suppressed, fp = fetch_pair_arrays(conn, indicator_id, period_id,
+                                                                published)
+        else:
+            org_ids, values, suppressed = fetch_value_arrays(conn, indicator_id, period_id,
+                                                             None, published)
         keep = np.isin(org_ids, peer_ids)
         order = np.flatnonzero(keep)[np.argsort(org_ids[keep], kind="stable")]
         cols = {"org_id": org_ids[order], "suppressed": suppressed[order].astype(bool)}
         for i, name in enumerate(_PEER_COLUMNS[1:6]):  # values: (rows, 5), as fetched
             cols[name] = np.ascontiguousarray(values[order, i], dtype=float)
-        yield cols
+        yield (cols, fp) if fingerprints else cols
 
 
 def _nz(x: Any) -> float | None:
@@ -348,6 +375,10 @@ class PeerSummary:
     benchmark_hidden: bool = False
     shown_min: float | None = None
     shown_max: float | None = None
+    # what it was built from (see :func:`peer_summaries`): the pair's fingerprint and the
+    # loads of organisations and indicators then
+    fingerprint: tuple[int, int] = (-1, -1)
+    reference: tuple[Any, ...] = ()
 
     @property
     def nbytes(self) -> int:
@@ -419,17 +450,41 @@ def peer_summaries(
     version = load_version(conn)
     rule, key = active_rule(), rule_key()
     keys = [(ind_id, period_id, org_type, active_only, key) for ind_id, period_id in pairs]
-    found: list[PeerSummary | None] = [cache.get(k, version) for k in keys]
+    found: list[PeerSummary | None] = [cache.get(k, version, keep_stale=True) for k in keys]
     missing = [i for i, f in enumerate(found) if f is None]
+    if not missing:
+        return [f for f in found if f is not None]
+    reference = _reference_loads(conn)
+    # a load since: the summaries of the pairs it did not change still hold
+    stale = {i: old for i in missing
+             if (old := cache.peek(keys[i])) is not None and old.reference == reference}
+    if stale:
+        now = pair_fingerprints(conn, [pairs[i] for i in stale])
+        for (i, old), fp in zip(stale.items(), now, strict=True):
+            if old.fingerprint == fp:
+                cache.put(keys[i], version, old, old.nbytes)
+                found[i] = old
+        missing = [i for i in missing if found[i] is None]
     # a summary reads the stored value and interval only where there are no counts (a
     # value from counts wins; a suppressed row has none): about 1 ms less a pair
     fetched = _peer_columns(conn, [pairs[i] for i in missing], org_type, active_only,
-                            published="without_counts")
-    for i, pv in zip(missing, fetched, strict=True):
+                            published="without_counts", fingerprints=True)
+    for i, (pv, fp) in zip(missing, fetched, strict=True):
         made = _make_summary(metas[pairs[i][0]], pv, rule)
+        made.fingerprint, made.reference = fp, reference
         cache.put(keys[i], version, made, made.nbytes)
         found[i] = made
     return [f for f in found if f is not None]
+
+
+def _reference_loads(conn: Conn) -> tuple[Any, ...]:
+    """How many loads of organisations and indicators have finished, and the last one: what
+    a peer summary rests on besides its pair's values (the peers' types and whether they
+    are open; the indicator's polarity, multiplier and target). Such a load cannot be
+    reverted, so this grows with each one."""
+    row = conn.execute(select(func.count(), func.max(Load.id)).where(
+        Load.kind != "values", Load.finished_at.is_not(None))).one()
+    return tuple(row)
 
 
 def _shown(

@@ -6,13 +6,14 @@ value of one indicator at once as numpy columns (:func:`fetch_indicator_series`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 
 from core.errors import InvalidParameter
 from core.models import (
@@ -139,19 +140,80 @@ def fetch_value_arrays(
     about half the client time of fetching 6,400 rows as tuples and converting them (no
     Python object per value). Other databases: the rows, converted in one ``np.array``.
     """
+    return _fetch_value_arrays(conn, indicator_id, period_id, org_ids, published)[:3]
+
+
+def fetch_pair_arrays(
+    conn: Conn, indicator_id: str, period_id: int, published: str = "all",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """:func:`fetch_value_arrays` of every organisation, and the pair's fingerprint as of
+    the same read (:func:`pair_fingerprints`): on PostgreSQL from the same statement, so
+    the two always describe the same rows; elsewhere read first, so that a load committed
+    between the two reads leaves a fingerprint older than the values (the next check finds
+    it changed), never the reverse."""
+    c = core_conn(conn)
+    if c.dialect.name == "postgresql" and c.dialect.driver == "psycopg":
+        ids, values, sup, fp = _fetch_value_arrays(conn, indicator_id, period_id, None,
+                                                   published, fingerprint=True)
+        assert fp is not None
+        return ids, values, sup, fp
+    fp = pair_fingerprints(conn, [(indicator_id, period_id)])[0]
+    ids, values, sup, _ = _fetch_value_arrays(conn, indicator_id, period_id, None, published)
+    return ids, values, sup, fp
+
+
+#: what one (indicator, period) pair's stored rows are: how many there are and the sum of
+#: the ids of the loads that wrote them. Every load stamps the rows it inserts or changes
+#: with its id, higher than any before (an unchanged row keeps its id), and a revert deletes
+#: its inserts and puts back the ids it replaced: so a load changes the pair's fingerprint
+#: exactly when it changes a row of it. Integers: the same whatever order rows are summed in.
+_FINGERPRINT_SQL = "count(*), coalesce(sum(coalesce({v}load_id, 0)), 0)"
+
+
+def pair_fingerprints(conn: Conn, pairs: Sequence[tuple[str, int]]) -> list[tuple[int, int]]:
+    """The fingerprint (row count, sum of load ids) of each (indicator id, period id) pair,
+    in order; ``(0, 0)`` for a pair without rows. One grouped read per 500 indicators (their
+    key ranges, not the table)."""
+    if not pairs:
+        return []
+    out: dict[tuple[str, int], tuple[int, int]] = {}
+    inds = sorted({i for i, _ in pairs})
+    periods = sorted({p for _, p in pairs})
+    stmt = text(
+        f"SELECT i.id, v.period_id, {_FINGERPRINT_SQL.format(v='v.')} FROM indicator_values v "
+        "JOIN indicators i ON i.ikey = v.ikey WHERE i.id IN :ids AND v.period_id IN :periods "
+        "GROUP BY i.id, v.period_id"
+    ).bindparams(bindparam("ids", expanding=True), bindparam("periods", expanding=True))
+    for k in range(0, len(inds), 500):
+        for ind, period, n, total in conn.execute(
+                stmt, {"ids": inds[k:k + 500], "periods": periods}):
+            out[(ind, int(period))] = (int(n), int(total))
+    return [out.get((i, int(p)), (0, 0)) for i, p in pairs]
+
+
+def _fetch_value_arrays(
+    conn: Conn, indicator_id: str, period_id: int, org_ids: tuple[int, ...] | None,
+    published: str, fingerprint: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int] | None]:
+    """:func:`fetch_value_arrays`, and with ``fingerprint`` (PostgreSQL only) the pair's
+    fingerprint from the same statement."""
     if org_ids is not None and not org_ids:
-        return np.empty(0, np.int64), np.empty((0, 5)), np.empty(0, bool)
+        return np.empty(0, np.int64), np.empty((0, 5)), np.empty(0, bool), None
     c = core_conn(conn)
     if c.dialect.name == "postgresql" and c.dialect.driver == "psycopg":
         narrow = published == "without_counts"
         sql, params = (_COUNTS_SQL if narrow else _PACKED_SQL), [indicator_id, period_id]
+        if fingerprint:
+            sql = sql.replace(" FROM indicator_values ", f", {_FINGERPRINT_SQL.format(v='')} "
+                              "FROM indicator_values ", 1)
         if org_ids is not None:
             sql, params = sql + " AND org_id = ANY(%s)", [*params, list(org_ids)]
         row = driver_rows(c, sql, params)[0]
+        fp = (int(row[-2]), int(row[-1])) if fingerprint else None
         if not narrow:
             rec = np.frombuffer(row[0] or b"", dtype=_PACKED_ROW)  # NULL when no rows
             return (rec["org_id"].astype(np.int64), rec["values"].astype(float),
-                    rec["suppressed"] > 0)
+                    rec["suppressed"] > 0, fp)
         rec = np.frombuffer(row[0] or b"", dtype=_COUNTS_ROW)
         values = np.full((len(rec), 5), np.nan)
         values[:, :2] = rec["counts"]
@@ -160,13 +222,15 @@ def fetch_value_arrays(
         if int(without.sum()) != len(pub):  # cannot happen: the same test on the same values
             raise RuntimeError("published values do not match the rows without counts")
         values[without, 2:] = pub
-        return rec["org_id"].astype(np.int64), values, rec["suppressed"] > 0
+        return rec["org_id"].astype(np.int64), values, rec["suppressed"] > 0, fp
+    if fingerprint:
+        raise ValueError("a fingerprint from the same statement needs PostgreSQL")
     compiled = _values_sql(c.dialect) if org_ids is None else _compile(
         c, _values_select().where(IndicatorValue.org_id.in_(list(org_ids))))
     rows = _driver_fetch(c, *compiled, {"indicator_id": indicator_id, "period_id": period_id})
     # one C-level conversion of all rows (None -> NaN; SQLite's 0/1 booleans -> 0.0/1.0)
     m = np.array(rows, dtype=float).reshape(len(rows), len(_VALUE_FIELDS))
-    return m[:, 0].astype(np.int64), m[:, 1:6], m[:, 6] > 0
+    return m[:, 0].astype(np.int64), m[:, 1:6], m[:, 6] > 0, None
 
 
 def fetch_value_positions(

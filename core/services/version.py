@@ -167,15 +167,20 @@ class VersionedLRU:
         """Sum of the sizes of the entries held."""
         return self._bytes
 
-    def get(self, key: Hashable, version: tuple[str, ...]) -> Any:
-        """The value stored for ``key`` under ``version``, or None."""
+    def get(self, key: Hashable, version: tuple[str, ...], *, keep_stale: bool = False) -> Any:
+        """The value stored for ``key`` under ``version``, or None. An entry of another
+        version is dropped, unless ``keep_stale`` (for :meth:`peek`)."""
         with self._lock:
             entry = self._data.get(key)
             if entry is None:
                 self.misses += 1
                 return None
             ver, stored, size, value = entry
-            if ver != version or time.monotonic() - stored > self.ttl:
+            expired = time.monotonic() - stored > self.ttl
+            if ver != version and keep_stale and not expired:
+                self.misses += 1
+                return None
+            if ver != version or expired:
                 del self._data[key]
                 self._bytes -= size
                 self.misses += 1
@@ -183,6 +188,16 @@ class VersionedLRU:
             self._data.move_to_end(key)
             self.hits += 1
             return value
+
+    def peek(self, key: Hashable) -> Any:
+        """The value stored for ``key`` under whatever version, if younger than ``ttl``
+        (None otherwise), for a caller that can tell whether it still holds under the
+        current version (it then :meth:`put` s it again). Counts neither a hit nor a miss."""
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None or time.monotonic() - entry[1] > self.ttl:
+                return None
+            return entry[3]
 
     def put(self, key: Hashable, version: tuple[str, ...], value: Any, size: int = 0) -> None:
         """Store ``value`` for ``key`` under ``version`` (``size`` counts toward maxbytes)."""

@@ -182,7 +182,9 @@ def test_profile_peer_stats_shared_across_profiles_until_a_load(engine):
     pd.testing.assert_frame_equal(fresh, second)
     imm = first.set_index("indicator_id").loc["imm"]
     with Session(engine) as s:
-        # another practice's latest imm value changes, through a finished load
+        # another practice's latest imm value changes, through a finished load (which
+        # stamps the rows it changes with its id, as etl does)
+        load_id = _load(s)
         s.execute(update(IndicatorValue)
                   .where(IndicatorValue.org_id == net.org_ids["A81010"],
                          IndicatorValue.ikey == ikey_of("imm"),
@@ -190,8 +192,7 @@ def test_profile_peer_stats_shared_across_profiles_until_a_load(engine):
                              s.query(IndicatorValue.period_id)
                              .filter(IndicatorValue.ikey == ikey_of("imm"))
                              .order_by(IndicatorValue.period_id.desc()).limit(1)))
-                  .values(numerator=0))
-        load_id = _load(s)
+                  .values(numerator=0, load_id=load_id))
         s.execute(update(Load).where(Load.id == load_id).values(status="loaded",
                                                                 finished_at=NOW))
         s.commit()
@@ -267,3 +268,80 @@ def test_profile_peer_summaries_survive_writes_that_are_not_loads(engine):
     with Session(engine) as s:
         prof.profile(s, "A81006")
         assert cache.misses > misses  # a load: built again
+
+
+def test_profile_rebuilds_only_the_summaries_a_load_changed(engine, tmp_path, monkeypatch):
+    """After a values load (through the loading pipeline) that changes one practice's
+    ``ae_los`` in the latest month, the next profile builds that one peer summary again and
+    reads the others' (``imm``'s latest period, the financial year, and ``prev``) from the
+    cache: their pairs' fingerprints (row count, sum of load ids) did not move. The rows
+    equal a profile computed with an empty cache. A revert of that load builds it again; an
+    organisations load builds every one."""
+    from core.services import profile as prof
+    from etl.pipeline import run_load
+    from etl.revert import revert_load
+
+    with Session(engine) as s:
+        net = build_network(s, months=3)
+        s.commit()
+    built: list[str] = []
+    make = prof._make_summary
+
+    def counting(ind, pv, rule):
+        built.append(ind.id)
+        return make(ind, pv, rule)
+
+    monkeypatch.setattr(prof, "_make_summary", counting)
+    with Session(engine) as s:
+        before = prof.profile(s, "A81001").rows.set_index("indicator_id")
+    assert sorted(built) == ["ae_los", "imm", "prev"]
+    latest = net.months[-1]
+    values = tmp_path / "ae_los.csv"
+    values.write_text("org_code,indicator_id,period,numerator,denominator\n"
+                      f"A81006,ae_los,{latest},999,5000\n")
+    result = run_load(engine, values, kind="values", migrate=False)
+    assert result.status == "loaded", result.as_json()
+    assert result.rows_updated == 1
+    built.clear()
+    with Session(engine) as s:
+        after = prof.profile(s, "A81001").rows.set_index("indicator_id")
+    assert built == ["ae_los"]  # imm and prev held
+    assert after.loc["ae_los", "benchmark"] > before.loc["ae_los", "benchmark"]
+    with Session(engine) as s:
+        engine_cache(s, "peer_summary").clear()
+        fresh = prof.profile(s, "A81001").rows.set_index("indicator_id")
+    pd.testing.assert_frame_equal(after, fresh)
+
+    revert_load(engine, result.load_id)
+    built.clear()
+    with Session(engine) as s:
+        reverted = prof.profile(s, "A81001").rows.set_index("indicator_id")
+    assert built == ["ae_los"]
+    pd.testing.assert_frame_equal(reverted, before)
+
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text("org_code,name,org_type,parent_code\nA81099,New Practice,practice,PCN1\n")
+    assert run_load(engine, orgs, kind="organisations", migrate=False).status == "loaded"
+    built.clear()
+    with Session(engine) as s:
+        prof.profile(s, "A81001")
+    assert sorted(built) == ["ae_los", "imm", "prev"]  # the peers may have changed
+
+
+def test_lru_keeps_a_stale_entry_for_peek_when_asked():
+    """``get(..., keep_stale=True)`` misses on another version but leaves the entry for
+    :meth:`peek` (a caller that can tell it still holds puts it back under the new one);
+    a plain ``get`` drops it; an expired entry is gone either way."""
+    cache = VersionedLRU(4)
+    cache.put("k", ("1",), "old")
+    assert cache.get("k", ("2",), keep_stale=True) is None
+    assert cache.peek("k") == "old"
+    cache.put("k", ("2",), cache.peek("k"))
+    assert cache.get("k", ("2",)) == "old"
+    assert cache.get("k", ("3",)) is None
+    assert cache.peek("k") is None
+    short = VersionedLRU(4, ttl=0.01)
+    short.put("k", ("1",), "v")
+    time.sleep(0.02)
+    assert short.peek("k") is None
+    assert short.get("k", ("2",), keep_stale=True) is None
