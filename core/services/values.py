@@ -170,13 +170,31 @@ def fetch_pair_arrays(
 _FINGERPRINT_SQL = "count(*), coalesce(sum(coalesce({v}load_id, 0)), 0)"
 
 
+#: PostgreSQL: the fingerprints of the pairs given as two arrays, each read from its own range
+#: of the primary key (a LATERAL subquery per pair: a grouped read of IN lists was planned as a
+#: parallel scan of the whole table, 1.7 s at 13.5M values and minutes at 770M)
+_FINGERPRINTS_PG = (
+    "SELECT p.id, p.period_id, f.n, f.s FROM unnest(%s::text[], %s::int[]) AS p(id, period_id) "
+    "JOIN indicators i ON i.id = p.id CROSS JOIN LATERAL (SELECT "
+    + _FINGERPRINT_SQL.format(v="v.").replace("count(*)", "count(*) AS n") + " AS s "
+    "FROM indicator_values v WHERE v.ikey = i.ikey AND v.period_id = p.period_id) f"
+)
+
+
 def pair_fingerprints(conn: Conn, pairs: Sequence[tuple[str, int]]) -> list[tuple[int, int]]:
     """The fingerprint (row count, sum of load ids) of each (indicator id, period id) pair,
-    in order; ``(0, 0)`` for a pair without rows. One grouped read per 500 indicators (their
-    key ranges, not the table)."""
+    in order; ``(0, 0)`` for a pair without rows. Each pair is read from its own range of the
+    primary key, never the table: on PostgreSQL in one statement, elsewhere one grouped read
+    per 500 indicators."""
     if not pairs:
         return []
     out: dict[tuple[str, int], tuple[int, int]] = {}
+    c = core_conn(conn)
+    if c.dialect.name == "postgresql" and c.dialect.driver == "psycopg":
+        for ind, period, n, total in driver_rows(
+                c, _FINGERPRINTS_PG, [[i for i, _ in pairs], [int(p) for _, p in pairs]]):
+            out[(ind, int(period))] = (int(n), int(total))
+        return [out.get((i, int(p)), (0, 0)) for i, p in pairs]
     inds = sorted({i for i, _ in pairs})
     periods = sorted({p for _, p in pairs})
     stmt = text(
