@@ -187,6 +187,8 @@ class ValueStage:
         self.chunks = 0
         #: rows written straight into indicator_values
         self.direct_rows = 0
+        #: indicator key -> [rows inserted, rows updated] by this load (:meth:`changes`)
+        self._changes: dict[int, list[int]] = {}
         #: the (indicator key, period) pairs staged: a pair with no value in the database yet
         #: needs no diff (its rows can only be inserts)
         self.pairs: set[tuple[int, int]] = set()
@@ -321,6 +323,23 @@ class ValueStage:
         frame = frame[list(DIRECT_COLUMNS[:-1])].assign(load_id=self.load_id)
         self._submit(frame, "indicator_values", DIRECT_COLUMNS)
         self.direct_rows += n
+        keys, counts = np.unique(frame["ikey"].to_numpy(), return_counts=True)
+        for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
+            self._changes.setdefault(int(key), [0, 0])[0] += int(count)
+
+    def changes(self) -> dict[str, list[int]]:
+        """Indicator slug -> ``[inserted, updated]``: what :meth:`apply` wrote (or would
+        write, without ``write``) per indicator, for the load's record (the start page's
+        "what the last load changed", without a scan of the values by load id)."""
+        slugs = {k: slug for slug, k in self.ikeys.items()}
+        return {slugs.get(k, str(k)): list(v) for k, v in sorted(self._changes.items())
+                if v[0] or v[1]}
+
+    def _count_changes(self, sql: str) -> None:
+        for key, inserted, updated in self.conn.execute(text(sql)).all():
+            entry = self._changes.setdefault(int(key), [0, 0])
+            entry[0] += int(inserted)
+            entry[1] += int(updated)
 
     def _new_indicators(self) -> dict[int, str]:
         """The indicators (key -> slug) that had no value when the load started and whose
@@ -558,6 +577,7 @@ class ValueStage:
         if fresh:
             log.debug("no staged indicator/period has values yet: %.2f s",
                       time.perf_counter() - t0)
+            self._count_changes("SELECT ikey, COUNT(*), 0 FROM qidash_stage GROUP BY ikey")
             if write:
                 self._write(load_id, source="qidash_stage", inserted=self.staged, updated=0,
                             t0=t0)
@@ -580,6 +600,9 @@ class ValueStage:
         total, updated = conn.execute(
             text("SELECT COUNT(*), COUNT(vid) FROM qidash_diff")).one()
         inserted = total - updated
+        if total:
+            self._count_changes("SELECT ikey, COUNT(*) - COUNT(vid), COUNT(vid) FROM qidash_diff "
+                                "GROUP BY ikey")
         log.debug("diff of %s staged rows: %.2f s", self.staged, time.perf_counter() - t0)
         if write and total:
             self._write(load_id, source="qidash_diff", inserted=inserted, updated=updated, t0=t0)

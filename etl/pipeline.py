@@ -279,6 +279,8 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
             rejected = result.status == "rejected"
             if not rejected and not dry_run:
                 _finish_load(conn, result, load_id)
+                if wrote is not None and load_id is not None:
+                    _record_changes(conn, load_id, wrote.stage.changes())
                 if kind == "values" and result.status == "loaded" and load_id is not None:
                     # stored with the load, in its transaction (a revert withdraws them)
                     result.alerts = _raise_alerts(conn, load_id, wrote)
@@ -356,6 +358,17 @@ def _finish_load(conn: Connection, result: LoadResult, load_id: int | None, *,
         message=None if result.message is None else result.message.replace("\x00", "\\x00")))
     if result.errors and with_errors:
         conn.execute(LoadError.__table__.insert(), _error_rows(load_id, result.errors))
+
+
+def _record_changes(conn: Connection, load_id: int, changes: dict[str, list[int]]) -> None:
+    """Keep what a values load inserted and updated per indicator with the load, in its
+    transaction (``options["changes"]``: slug -> [inserted, updated]): the start page shows
+    it for the last load (``core.services.loads.freshness``) without scanning the values for
+    the load's id, which has no index (0.4 s at 7.8M values, a minute at 770M)."""
+    t = Load.__table__
+    options = conn.execute(select(t.c.options).where(t.c.id == load_id)).scalar_one()
+    conn.execute(update(t).where(t.c.id == load_id).values(
+        options={**(options or {}), "changes": changes}))
 
 
 def _record_failure(engine: Engine, load_id: int, status: str, message: str | None,

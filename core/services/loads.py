@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, literal, select
 
 from core.errors import InvalidParameter, NotFound
 from core.models import (
@@ -27,7 +27,7 @@ from core.models import (
 )
 from core.models import ValueHistory as VH
 from core.services.query import Conn
-from core.services.version import current_version, engine_cache
+from core.services.version import PEER_TTL, engine_cache, load_version
 
 LOAD_COLUMNS = (
     "id", "file_name", "sha256", "kind", "format", "user", "started_at", "finished_at",
@@ -112,17 +112,40 @@ class Freshness:
 def freshness(conn: Conn) -> Freshness:
     """Freshness for the start page and the ``/freshness`` endpoint.
 
-    Its counts read the whole values table (1.1 s for 7.7M values on PostgreSQL), so the
-    answer is kept per data version (:mod:`core.services.version`): it changes only when a
-    load finishes or is reverted, which moves the version in every worker. Each caller gets
-    its own copy."""
-    version = current_version(conn)
-    cache = engine_cache(conn, "freshness", maxsize=1)
+    Its count of values reads the whole values table (0.25 s at 7.8M values on PostgreSQL),
+    so the answer is kept per load version (:func:`core.services.version.load_version`): it
+    changes only when a load finishes or is reverted, which moves that version in every
+    worker (an annotation, an action or a peer group does not), and is kept an hour at most.
+    What the last values load changed is kept with the load (``options["changes"]``), not
+    read back from the values. Each caller gets its own copy."""
+    version = load_version(conn)
+    cache = engine_cache(conn, "freshness", maxsize=1, ttl=PEER_TTL)
     hit = cache.get("all", version)
     if hit is None:
         hit = _freshness(conn)
         cache.put("all", version, hit)
     return copy.deepcopy(hit)
+
+
+def pair_probe() -> Any:
+    """Does the (``Indicator``, ``Period``) pair of the enclosing query have a value: one
+    probe of the primary key (indicator, period, ...), as a scalar subquery with LIMIT 1 (1
+    or NULL), which no planner flattens. As an EXISTS, PostgreSQL flattened it into a scan of
+    the values (a sort of all 13.5M for the indicator list's pairs, 6.2 s; a scan filtered
+    by period for each period, 3 s to past a timeout); as probes, milliseconds."""
+    return (select(literal(1)).select_from(IndicatorValue)
+            .where(IndicatorValue.ikey == Indicator.ikey, IndicatorValue.period_id == Period.id)
+            .limit(1).scalar_subquery())
+
+
+def covered_periods_query() -> Any:
+    """Per period type: the first start, the last end and the number of periods with data. A
+    period has data when some indicator has a value in it: :func:`pair_probe` per indicator
+    until one is found (the key does not start with the period)."""
+    return (select(Period.period_type, func.min(Period.start_date), func.max(Period.end_date),
+                   func.count())
+            .where(select(Indicator.ikey).where(pair_probe().is_not(None)).exists())
+            .group_by(Period.period_type))
 
 
 def _freshness(conn: Conn) -> Freshness:
@@ -135,17 +158,7 @@ def _freshness(conn: Conn) -> Freshness:
         select(*cols).where(Load.status == "loaded", Load.kind == "values")
         .order_by(Load.finished_at.desc(), Load.id.desc()).limit(1)
     ).first()
-    # a period has data when some indicator has a value in it: one probe of the primary key
-    # (indicator, period, ...) per indicator until one is found, instead of a scan of the
-    # values for the periods without any (the key does not start with the period)
-    covered = conn.execute(
-        select(Period.period_type, func.min(Period.start_date), func.max(Period.end_date),
-               func.count())
-        .where(select(Indicator.ikey).join(IndicatorValue, and_(
-            IndicatorValue.ikey == Indicator.ikey, IndicatorValue.period_id == Period.id))
-            .exists())
-        .group_by(Period.period_type)
-    ).all()
+    covered = conn.execute(covered_periods_query()).all()
     labels = {
         (t, s): lab for t, s, lab in conn.execute(
             select(Period.period_type, Period.start_date, Period.label)
@@ -168,9 +181,16 @@ def _freshness(conn: Conn) -> Freshness:
         .where(select(IndicatorValue.ikey).where(IndicatorValue.ikey == Indicator.ikey).exists())
     ).scalar_one()
     changes: list[dict[str, Any]] = []
-    if last_values is not None:
-        # the ETL records history for updated values only; the last values load's values all
-        # still carry its id (no later load has written since), so inserted = written - updated
+    recorded = None if last_values is None else (conn.execute(
+        select(Load.options).where(Load.id == last_values[0])).scalar_one() or {}).get("changes")
+    if isinstance(recorded, dict):
+        # what the load wrote per indicator, kept with it (etl.pipeline._record_changes)
+        changes = [{"indicator_id": ind, "inserted": int(n[0]), "updated": int(n[1])}
+                   for ind, n in sorted(recorded.items())]
+    elif last_values is not None:
+        # a load recorded before the counts were kept with it: read them back. The ETL
+        # records history for updated values only; the last values load's values all still
+        # carry its id (no later load has written since), so inserted = written - updated
         slugs = indicator_slugs(conn)
         written = [(slugs[k], n) for k, n in conn.execute(
             select(IndicatorValue.ikey, func.count())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from core.models import Load
 from etl.load_runs import get_load, list_loads
 from etl.pipeline import run_load
 from etl.revert import RevertError, revert_load
@@ -484,3 +486,63 @@ def test_in_memory_sqlite_writes_without_the_worker_thread(tmp_path):
     again = run_load(engine, tmp_path / "v.csv", kind="values", chunk_rows=1)
     assert (again.status, again.rows_unchanged) == ("unchanged", 3)
     engine.dispose()
+
+
+def _scanned_changes(engine, load_id: int) -> list[dict]:
+    """What a load changed per indicator, read back from the values (the rows that carry its
+    id) and the history (its updates): how freshness read it before loads kept it."""
+    with engine.connect() as conn:
+        written = dict(conn.execute(text(
+            "SELECT i.id, COUNT(*) FROM indicator_values v JOIN indicators i ON i.ikey = v.ikey "
+            "WHERE v.load_id = :l GROUP BY i.id"), {"l": load_id}).all())
+        updated = dict(conn.execute(text(
+            "SELECT i.id, COUNT(*) FROM value_history h JOIN indicators i ON i.ikey = h.ikey "
+            "WHERE h.load_id = :l AND h.action = 'update' GROUP BY i.id"), {"l": load_id}).all())
+    return [{"indicator_id": ind, "inserted": n - updated.get(ind, 0),
+             "updated": updated.get(ind, 0)} for ind, n in sorted(written.items())]
+
+
+def test_a_load_keeps_what_it_changed_per_indicator(seeded, write):
+    """Each values load keeps its inserts and updates per indicator with it, in its
+    transaction (``options["changes"]``), and the start page's freshness shows them (no scan
+    of the values by load id): the same as read back from the values and the history, for a
+    first load (direct or staged), a load read again through the stage (a key repeated across
+    chunks), and a load that updates some values, inserts others and leaves the rest."""
+    from core.services.loads import freshness
+
+    def check(result) -> list[dict]:
+        with Session(seeded) as s:
+            kept = s.get(Load, result.load_id).options["changes"]
+            fresh = freshness(s)
+        scanned = _scanned_changes(seeded, result.load_id)
+        assert fresh.last_values_load["id"] == result.load_id
+        assert fresh.changes == scanned
+        assert kept == {
+            c["indicator_id"]: [c["inserted"], c["updated"]] for c in scanned}
+        return scanned
+
+    first = run_load(seeded, write("a.csv", GOOD + "P1,rate,2021-01,3,1000\n"), kind="values")
+    assert check(first) == [{"indicator_id": "mmr1", "inserted": 3, "updated": 0},
+                            {"indicator_id": "rate", "inserted": 1, "updated": 0}]
+    twice = run_load(seeded, write("b.csv", "org_code,indicator_id,period,numerator,"
+                                   "denominator\nP2,mmr1,2021/22,1,2\nP1,mmr1,2021/22,3,4\n"
+                                   "P1,mmr1,2021/22,3,4\n"),
+                     kind="values", chunk_rows=2, skip_invalid=True)
+    assert twice.rows_rejected == 2
+    assert check(twice) == [{"indicator_id": "mmr1", "inserted": 1, "updated": 0}]
+    mixed = run_load(seeded, write("c.csv", "org_code,indicator_id,period,numerator,"
+                                   "denominator\nP1,mmr1,2019/20,91,100\nP2,mmr1,2019/20,40,50\n"
+                                   "P2,mmr1,2020/21,9,10\nP1,rate,2021-01,4,1000\n"),
+                     kind="values")
+    assert (mixed.rows_inserted, mixed.rows_updated, mixed.rows_unchanged) == (1, 2, 1)
+    assert check(mixed) == [{"indicator_id": "mmr1", "inserted": 1, "updated": 1},
+                            {"indicator_id": "rate", "inserted": 0, "updated": 1}]
+    # a load recorded before loads kept their changes: freshness reads them back
+    from core.services.version import engine_cache
+
+    with Session(seeded) as s:
+        row = s.get(Load, mixed.load_id)
+        row.options = {k: v for k, v in row.options.items() if k != "changes"}
+        s.commit()
+        engine_cache(s, "freshness").clear()
+        assert freshness(s).changes == _scanned_changes(seeded, mixed.load_id)

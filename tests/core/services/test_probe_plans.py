@@ -1,0 +1,54 @@
+"""The reads that ask "has this (indicator, period) pair a value" do it by probing the primary
+key, whatever the planner thinks of the tables' sizes.
+
+As EXISTS subqueries, PostgreSQL flattened them into scans of the whole values table: the
+indicator list's pairs became a sort of all 13.5M values (6.2 s), the freshness's periods a
+scan filtered by period for each period (3 s, and past a statement timeout in some runs). A
+scalar subquery with LIMIT 1 is never flattened: the plan keeps it as a SubPlan run per pair,
+which on a real table is an index probe. Checked on the plan (PostgreSQL), and on the answers
+(both databases) against a plain reading of every value.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.services.indicators import pairs_with_values_query
+from core.services.loads import covered_periods_query
+from tests.core.services.factories import build_network
+
+
+def _plan(session: Session, stmt) -> str:
+    sql = str(stmt.compile(dialect=session.get_bind().dialect,
+                           compile_kwargs={"literal_binds": True}))
+    return "\n".join(r[0] for r in session.execute(text("EXPLAIN " + sql)))
+
+
+@pytest.mark.parametrize("query", [covered_periods_query, pairs_with_values_query])
+def test_pair_probes_stay_subplans_on_postgresql(session, backend, query):
+    if backend != "postgresql":
+        pytest.skip("the planner in question is PostgreSQL's")
+    build_network(session, months=6)
+    session.commit()
+    plan = _plan(session, query())
+    assert "SubPlan" in plan and "Limit" in plan, plan
+    # the values table is read only inside the probe, never joined, hashed or sorted whole
+    head = plan.split("SubPlan")[0]
+    assert "indicator_values" not in head, plan
+
+
+def test_pair_probes_answer_as_a_reading_of_every_value(session):
+    build_network(session, months=6)
+    session.commit()
+    pairs = {(k, label) for k, label, *_ in session.execute(pairs_with_values_query())}
+    every = {tuple(r) for r in session.execute(text(
+        "SELECT DISTINCT v.ikey, p.label FROM indicator_values v "
+        "JOIN periods p ON p.id = v.period_id"))}
+    assert pairs == every
+    covered = {t: n for t, _first, _last, n in session.execute(covered_periods_query())}
+    counted = dict(session.execute(text(
+        "SELECT p.period_type, COUNT(DISTINCT p.id) FROM periods p "
+        "JOIN indicator_values v ON v.period_id = p.id GROUP BY p.period_type")).all())
+    assert covered == counted
