@@ -33,7 +33,8 @@ def test_pair_probes_stay_subplans_on_postgresql(session, backend, query):
     build_network(session, months=6)
     session.commit()
     plan = _plan(session, query())
-    assert "SubPlan" in plan and "Limit" in plan, plan
+    assert "SubPlan" in plan, plan
+    assert "Limit" in plan, plan
     # the values table is read only inside the probe, never joined, hashed or sorted whole
     head = plan.split("SubPlan")[0]
     assert "indicator_values" not in head, plan

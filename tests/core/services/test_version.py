@@ -35,6 +35,16 @@ def _load(session: Session) -> int:
     return row.id
 
 
+def _finished_load(engine) -> int:
+    """A load row started and finished in a transaction of its own (no values)."""
+    with Session(engine) as s:
+        load_id = _load(s)
+        s.execute(update(Load).where(Load.id == load_id).values(status="loaded",
+                                                                finished_at=NOW))
+        s.commit()
+    return load_id
+
+
 def test_version_changes_with_every_kind_of_write(session):
     net = build_network(session, months=3)
     seen = [data_version(session)]
@@ -108,12 +118,7 @@ def test_indicator_metadata_cached_until_a_load_changes_the_version(engine):
     with Session(engine) as s:
         assert get_indicator(s, "imm").name == "Childhood immunisation"
         assert periods_with_data(s, "imm", period_type="month") == periods
-    with Session(engine) as s:
-        # ... and a finished load makes every cache read again
-        load_id = _load(s)
-        s.execute(update(Load).where(Load.id == load_id).values(status="loaded",
-                                                                finished_at=NOW))
-        s.commit()
+    _finished_load(engine)  # ... and a finished load makes every cache read again
     with Session(engine) as s:
         assert get_indicator(s, "imm").name == "Renamed"
 
@@ -260,11 +265,7 @@ def test_profile_peer_summaries_survive_writes_that_are_not_loads(engine):
         assert len(rows) > 0
         assert cache.misses == misses  # every summary came from the cache
         assert cache.hits > hits
-    with Session(engine) as s:
-        load_id = _load(s)
-        s.execute(update(Load).where(Load.id == load_id).values(status="loaded",
-                                                                finished_at=NOW))
-        s.commit()
+    _finished_load(engine)
     with Session(engine) as s:
         prof.profile(s, "A81006")
         assert cache.misses > misses  # a load: built again
