@@ -14,6 +14,7 @@ from core.errors import NotFound
 from core.models import (
     Indicator,
     IndicatorValue,
+    Load,
     Organisation,
     Period,
     ikey_of,
@@ -193,6 +194,59 @@ def pairs_with_values_query() -> Any:
             .where(pair_probe().is_not(None)))
 
 
+#: load statuses that wrote nothing (their transaction was rolled back)
+_NO_WRITE = ("failed", "rejected")
+
+
+def _org_counts(conn: Conn) -> dict[int, int]:
+    """Organisations with a value, per indicator key.
+
+    Counted in full from the distinct (organisation, indicator) entries of the (org_id,
+    ikey) index (7x faster than counting distinct values, but the whole index: 2.3-8 s at
+    13.5M values, minutes at 770M). The counts are kept with the values loads they reflect
+    (which loads had finished, which were reverted); after more loads or reverts, only the
+    indicators those loads changed (what each load keeps of its changes,
+    ``Load.options["changes"]``) are counted again, each from its own range of the primary
+    key. A load without that record (older ones) makes it count in full."""
+    rows = conn.execute(select(Load.id, Load.status, Load.reverted_at.is_not(None),
+                               Load.options)
+                        .where(Load.kind == "values", Load.finished_at.is_not(None))).all()
+    state = frozenset((i, bool(r)) for i, status, r, _ in rows if status not in _NO_WRITE)
+    changes = {i: (o or {}).get("changes") for i, _, _, o in rows}
+    cache = engine_cache(conn, "indicator_org_counts", maxsize=1, ttl=PEER_TTL)
+    kept = cache.peek("all")
+    if kept is not None:
+        before, counts = kept
+        moved = {i for i, _ in state ^ before}
+        if moved and all(isinstance(changes.get(i), dict) for i in moved):
+            touched = sorted({slug for i in moved for slug in changes[i] or {}})
+            counts = dict(counts)
+            counts.update(_recount_orgs(conn, touched))
+            counts = {k: n for k, n in counts.items() if n}
+        elif moved:
+            kept = None
+    if kept is None:
+        entries = select(IndicatorValue.org_id, IndicatorValue.ikey).distinct().subquery()
+        counts = dict(conn.execute(
+            select(entries.c.ikey, func.count()).group_by(entries.c.ikey)).all())
+    cache.put("all", load_version(conn), (state, counts))
+    return counts
+
+
+def _recount_orgs(conn: Conn, slugs: list[str]) -> dict[int, int]:
+    """Organisations with a value of each of these indicators (by key; 0 for none), each
+    counted from its own range of the primary key."""
+    out: dict[int, int] = {}
+    for slug in slugs:
+        ikey = conn.execute(select(Indicator.ikey).where(Indicator.id == slug)).scalar()
+        if ikey is None:
+            continue
+        out[int(ikey)] = int(conn.execute(
+            select(func.count(func.distinct(IndicatorValue.org_id)))
+            .where(IndicatorValue.ikey == ikey)).scalar_one())
+    return out
+
+
 def _value_summary(
     conn: Conn,
 ) -> tuple[dict[str, Any], dict[str, tuple[Any, int, str]]]:
@@ -213,11 +267,7 @@ def _value_summary(
     # the (indicator, period) pairs with a value: one probe of the primary key (indicator,
     # period, organisation) per pair of the two small tables, instead of reading every value
     pairs = conn.execute(pairs_with_values_query()).all()
-    # organisations per indicator: the distinct (organisation, indicator) entries of the
-    # (org_id, ikey) index, read without the table (7x faster than counting distinct values)
-    entries = select(IndicatorValue.org_id, IndicatorValue.ikey).distinct().subquery()
-    orgs: dict[int, int] = dict(conn.execute(
-        select(entries.c.ikey, func.count()).group_by(entries.c.ikey)).all())
+    orgs = _org_counts(conn)
     stats: dict[int, list[Any]] = {}
     latest_label: dict[str, tuple[Any, int, str]] = {}
     fine = {"month": 0, "quarter": 1, "financial_year": 2, "year": 3}

@@ -546,3 +546,56 @@ def test_a_load_keeps_what_it_changed_per_indicator(seeded, write):
         s.commit()
         engine_cache(s, "freshness").clear()
         assert freshness(s).changes == _scanned_changes(seeded, mixed.load_id)
+
+
+def test_indicator_list_counts_organisations_again_only_for_what_loads_changed(
+        seeded, write, monkeypatch):
+    """The indicator list's organisations per indicator are kept with the values loads they
+    reflect: after a load or a revert only the indicators it changed are counted again (from
+    their own key range), and the counts equal a full count every time; a load that does not
+    keep its changes (an older one) makes it count everything again."""
+    from sqlalchemy import func, select
+
+    from core.models import IndicatorValue
+    from core.services import indicators as ind_service
+
+    recounted: list[list[str]] = []
+    recount = ind_service._recount_orgs
+
+    def spy(conn, slugs):
+        recounted.append(list(slugs))
+        return recount(conn, slugs)
+
+    monkeypatch.setattr(ind_service, "_recount_orgs", spy)
+
+    def listed() -> dict[str, int]:
+        with Session(seeded) as s:
+            frame = ind_service.list_indicators(s)
+            got = {str(k): int(n) for k, n in zip(frame["id"], frame["organisations"],
+                                                  strict=True)}
+            full = dict(s.execute(
+                select(IndicatorValue.ikey, func.count(func.distinct(IndicatorValue.org_id)))
+                .group_by(IndicatorValue.ikey)).all())
+            keys = dict(s.execute(text("SELECT id, ikey FROM indicators")).all())
+        assert got == {i: full.get(keys[i], 0) for i in got}
+        return got
+
+    first = run_load(seeded, write("a.csv", GOOD), kind="values")
+    assert listed() == {"mmr1": 2, "rate": 0}
+    recounted.clear()
+    second = run_load(seeded, write("b.csv", "org_code,indicator_id,period,numerator,"
+                                    "denominator\nP1,rate,2021-01,3,1000\n"), kind="values")
+    assert listed() == {"mmr1": 2, "rate": 1}
+    assert recounted == [["rate"]]  # mmr1 was not counted again
+    recounted.clear()
+    revert_load(seeded, second.load_id)
+    assert listed() == {"mmr1": 2, "rate": 0}
+    assert recounted == [["rate"]]
+    recounted.clear()
+    with Session(seeded) as s:  # a load kept before loads kept their changes
+        row = s.get(Load, first.load_id)
+        row.options = {k: v for k, v in row.options.items() if k != "changes"}
+        s.commit()
+    revert_load(seeded, first.load_id)
+    assert listed() == {"mmr1": 0, "rate": 0}
+    assert recounted == []  # counted in full
