@@ -14,7 +14,6 @@ from core.errors import NotFound
 from core.models import (
     Indicator,
     IndicatorValue,
-    Load,
     Organisation,
     Period,
     ikey_of,
@@ -22,7 +21,13 @@ from core.models import (
 )
 from core.services.data_periods import PeriodRef, periods_with_data
 from core.services.query import _LIST_MAX, Conn, _listing, core_conn
-from core.services.version import PEER_TTL, current_version, engine_cache, load_version
+from core.services.version import (
+    PEER_TTL,
+    current_version,
+    engine_cache,
+    load_version,
+    values_loads,
+)
 
 INDICATOR_FIELDS = (
     "id", "name", "description", "why_it_matters", "value_type", "multiplier", "polarity",
@@ -194,32 +199,24 @@ def pairs_with_values_query() -> Any:
             .where(pair_probe().is_not(None)))
 
 
-#: load statuses that wrote nothing (their transaction was rolled back)
-_NO_WRITE = ("failed", "rejected")
-
-
 def _org_counts(conn: Conn) -> dict[int, int]:
     """Organisations with a value, per indicator key.
 
     Counted in full from the distinct (organisation, indicator) entries of the (org_id,
     ikey) index (7x faster than counting distinct values, but the whole index: 2.3-8 s at
     13.5M values, minutes at 770M). The counts are kept with the values loads they reflect
-    (which loads had finished, which were reverted); after more loads or reverts, only the
+    (:func:`core.services.version.values_loads`); after more loads or reverts, only the
     indicators those loads changed (what each load keeps of its changes,
     ``Load.options["changes"]``) are counted again, each from its own range of the primary
     key. A load without that record (older ones) makes it count in full."""
-    rows = conn.execute(select(Load.id, Load.status, Load.reverted_at.is_not(None),
-                               Load.options)
-                        .where(Load.kind == "values", Load.finished_at.is_not(None))).all()
-    state = frozenset((i, bool(r)) for i, status, r, _ in rows if status not in _NO_WRITE)
-    changes = {i: (o or {}).get("changes") for i, _, _, o in rows}
+    state, detail = values_loads(conn)
     cache = engine_cache(conn, "indicator_org_counts", maxsize=1, ttl=PEER_TTL)
     kept = cache.peek("all")
     if kept is not None:
         before, counts = kept
         moved = {i for i, _ in state ^ before}
-        if moved and all(isinstance(changes.get(i), dict) for i in moved):
-            touched = sorted({slug for i in moved for slug in changes[i] or {}})
+        if moved and all(isinstance(detail.get(i, (0, None))[1], dict) for i in moved):
+            touched = sorted({slug for i in moved for slug in detail[i][1] or {}})
             counts = dict(counts)
             counts.update(_recount_orgs(conn, touched))
             counts = {k: n for k, n in counts.items() if n}

@@ -137,6 +137,26 @@ def load_version(conn: Conn) -> tuple[str, ...]:
     return current_version(conn)[:LOAD_FIELDS]
 
 
+#: load statuses that wrote nothing (their transaction was rolled back)
+NO_WRITE_STATUSES = ("failed", "rejected")
+
+
+def values_loads(conn: Conn) -> tuple[frozenset[tuple[int, bool]], dict[int, tuple[int, Any]]]:
+    """The finished values loads that wrote (not failed or rejected), as a set of (id,
+    reverted), and each one's ``(rows_inserted, kept changes)`` (``options["changes"]``:
+    slug -> [inserted, updated], None for loads made before loads kept them): what a count
+    kept with the set it reflects needs to bring itself up to date after more loads and
+    reverts (a revert deletes exactly its load's inserts and restores its updates)."""
+    rows = conn.execute(select(Load.id, Load.status, Load.reverted_at.is_not(None),
+                               Load.rows_inserted, Load.options)
+                        .where(Load.kind == "values", Load.finished_at.is_not(None))).all()
+    state = frozenset((i, bool(r)) for i, status, r, _, _ in rows
+                      if status not in NO_WRITE_STATUSES)
+    detail = {i: (int(n or 0), (o or {}).get("changes") if isinstance(o, dict) else None)
+              for i, _, _, n, o in rows}
+    return state, detail
+
+
 class VersionedLRU:
     """A thread-safe LRU cache whose entries belong to one data version.
 
@@ -257,4 +277,5 @@ __all__ = [
     "driver_rows",
     "engine_cache",
     "load_version",
+    "values_loads",
 ]

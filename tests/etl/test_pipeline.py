@@ -599,3 +599,55 @@ def test_indicator_list_counts_organisations_again_only_for_what_loads_changed(
     revert_load(seeded, first.load_id)
     assert listed() == {"mmr1": 0, "rate": 0}
     assert recounted == []  # counted in full
+
+
+def test_freshness_counts_values_from_the_loads_after_the_first_count(seeded, write,
+                                                                      monkeypatch):
+    """The start page's number of values is counted in full once, then brought up to date
+    from the loads (a load adds its inserts; a revert takes them off): equal to a full count
+    after a load, an unchanged reload, a load that updates only, a revert, and a load made
+    and reverted between two reads; only the first read counts the table."""
+    from core.services import loads as load_service
+    from core.services.version import engine_cache
+
+    full_counts: list[int] = []
+    real = load_service.select
+
+    def spy(*cols, **kw):  # notes each count of every value
+        stmt = real(*cols, **kw)
+        if any(type(c).__name__ == "Label" and c.name == "n" for c in cols):
+            full_counts.append(1)
+        return stmt
+
+    monkeypatch.setattr(load_service, "select", spy)
+
+    def fresh_values() -> int:
+        with Session(seeded) as s:
+            engine_cache(s, "freshness").clear()  # the answer, not the count, is re-read
+            got = load_service.freshness(s).values
+        assert got == count(seeded, "indicator_values")
+        return got
+
+    assert fresh_values() == 0
+    first = run_load(seeded, write("a.csv", GOOD), kind="values")
+    assert fresh_values() == 3
+    assert run_load(seeded, write("a2.csv", GOOD), kind="values").status == "unchanged"
+    assert fresh_values() == 3
+    upd = run_load(seeded, write("u.csv", "org_code,indicator_id,period,numerator,"
+                                 "denominator\nP1,mmr1,2019/20,91,100\n"), kind="values")
+    assert upd.rows_updated == 1
+    assert fresh_values() == 3
+    more = run_load(seeded, write("b.csv", "org_code,indicator_id,period,numerator,"
+                                  "denominator\nP1,rate,2021-01,3,1000\nP2,rate,2021-01,4,900\n"),
+                    kind="values")
+    revert_load(seeded, more.load_id)
+    assert fresh_values() == 3  # made and reverted between two reads
+    extra = run_load(seeded, write("c.csv", "org_code,indicator_id,period,numerator,"
+                                   "denominator\nP2,mmr1,2021/22,1,2\n"), kind="values")
+    assert fresh_values() == 4
+    revert_load(seeded, extra.load_id)
+    revert_load(seeded, upd.load_id)
+    assert fresh_values() == 3
+    revert_load(seeded, first.load_id)
+    assert fresh_values() == 0
+    assert len(full_counts) == 1
