@@ -121,7 +121,9 @@ class CuttableProxy:
                     if not data:
                         return
                     (b if s is a else a).sendall(data)
-        except OSError:
+        except (OSError, ValueError):
+            # cut() closes the sockets under this thread: select then sees a closed socket
+            # (OSError) or its descriptor already -1 (ValueError); either way the pair is gone
             return
         finally:
             for s in socks:
