@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import func, literal, select
 
 from core.errors import InvalidParameter, NotFound
 from core.models import (
@@ -28,7 +28,6 @@ from core.models import (
 from core.models import ValueHistory as VH
 from core.services.query import Conn
 from core.services.version import (
-    NO_WRITE_STATUSES,
     PEER_TTL,
     engine_cache,
     load_version,
@@ -137,44 +136,42 @@ def _value_count(conn: Conn) -> int:
     """How many values the database holds.
 
     Counted once in full (a read of a whole index or the table: 0.44-1.0 s at 13.5M values,
-    half a minute at 770M) and kept with the values loads it reflects
-    (:func:`core.services.version.values_loads`); after more loads and reverts it is brought
-    up to date from them: a load adds the rows it inserted, and a revert deletes exactly
-    those (it restores the rows its load updated), so a revert of a load already counted
-    takes them off again, and a load both finished and reverted since changes nothing. A
-    load that has gone from the table makes it count in full."""
-    state, detail = values_loads(conn)
+    half a minute at 770M), in one statement with the values loads it reflects
+    (:func:`core.services.version.values_loads`), and kept with them; after more loads and
+    reverts it is brought up to date from them: a load adds the rows it inserted, and a
+    revert deletes exactly those (it restores the rows its load updated), so a revert of a
+    load already counted takes them off again, and a load both finished and reverted since
+    changes nothing. Anything else (a load row gone) makes it count in full."""
     cache = engine_cache(conn, "value_count", maxsize=1, ttl=PEER_TTL)
     kept = cache.peek("all")
     if kept is not None:
-        before, n = kept
-        was = dict(before)
-        for i, reverted in state - before:
-            inserted = detail[i][0]
-            if i not in was:
-                n += 0 if reverted else inserted  # a new load (or one finished and reverted)
-            elif reverted and not was[i]:
-                n -= inserted  # a counted load reverted
-            else:
-                kept = None  # a revert undone: not something loads do
-                break
-        if kept is not None and {i for i, _ in before} - {i for i, _ in state}:
-            kept = None  # a load row gone
-        if kept is not None:
+        before, kept_n = kept
+        state, detail, _ = values_loads(conn)
+        n = _moved_count(before, kept_n, state, detail)
+        if n is not None:
             cache.put("all", load_version(conn), (state, n))
             return n
-    # the count and the loads it reflects in one statement (one snapshot: a load committed
-    # between two reads would be counted twice, or never, by the deltas above)
-    counted = select(func.count().label("n")).select_from(IndicatorValue).subquery()
-    rows = conn.execute(
-        select(counted.c.n, Load.id, Load.status, Load.reverted_at.is_not(None))
-        .select_from(counted)
-        .outerjoin(Load, and_(Load.kind == "values", Load.finished_at.is_not(None)))
-    ).all()
-    n = int(rows[0][0])
-    state = frozenset((i, bool(r)) for _, i, status, r in rows
-                      if i is not None and status not in NO_WRITE_STATUSES)
-    cache.put("all", load_version(conn), (state, n))
+    state, _, counted = values_loads(conn, count_values=True)
+    assert counted is not None
+    cache.put("all", load_version(conn), (state, counted))
+    return counted
+
+
+def _moved_count(before: frozenset[tuple[int, bool]], n: int,
+                 state: frozenset[tuple[int, bool]],
+                 detail: dict[int, tuple[int, Any]]) -> int | None:
+    """The count ``n`` kept with the loads ``before``, brought up to the loads ``state``
+    (see :func:`_value_count`); None when the loads did not move as loads do."""
+    if {i for i, _ in before} - {i for i, _ in state}:
+        return None  # a load row gone
+    was = dict(before)
+    for i, reverted in state - before:
+        if i not in was:
+            n += 0 if reverted else detail[i][0]  # a new load (or one finished and reverted)
+        elif reverted and not was[i]:
+            n -= detail[i][0]  # a counted load reverted
+        else:
+            return None  # a revert undone: not something loads do
     return n
 
 

@@ -24,11 +24,19 @@ from collections.abc import Hashable
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from core.models import Action, Annotation, Load, PeerGroup, PeerGroupMember, Rebase
+from core.models import (
+    Action,
+    Annotation,
+    IndicatorValue,
+    Load,
+    PeerGroup,
+    PeerGroupMember,
+    Rebase,
+)
 
 Conn = Session | Connection
 
@@ -141,20 +149,33 @@ def load_version(conn: Conn) -> tuple[str, ...]:
 NO_WRITE_STATUSES = ("failed", "rejected")
 
 
-def values_loads(conn: Conn) -> tuple[frozenset[tuple[int, bool]], dict[int, tuple[int, Any]]]:
+def values_loads(conn: Conn, *, count_values: bool = False
+                 ) -> tuple[frozenset[tuple[int, bool]], dict[int, tuple[int, Any]], int | None]:
     """The finished values loads that wrote (not failed or rejected), as a set of (id,
     reverted), and each one's ``(rows_inserted, kept changes)`` (``options["changes"]``:
     slug -> [inserted, updated], None for loads made before loads kept them): what a count
     kept with the set it reflects needs to bring itself up to date after more loads and
-    reverts (a revert deletes exactly its load's inserts and restores its updates)."""
-    rows = conn.execute(select(Load.id, Load.status, Load.reverted_at.is_not(None),
-                               Load.rows_inserted, Load.options)
-                        .where(Load.kind == "values", Load.finished_at.is_not(None))).all()
-    state = frozenset((i, bool(r)) for i, status, r, _, _ in rows
-                      if status not in NO_WRITE_STATUSES)
-    detail = {i: (int(n or 0), (o or {}).get("changes") if isinstance(o, dict) else None)
-              for i, _, _, n, o in rows}
-    return state, detail
+    reverts (a revert deletes exactly its load's inserts and restores its updates).
+
+    ``count_values``: also how many values the table holds, counted in the same statement
+    (one snapshot: a load committed between two reads would otherwise be in one and not the
+    other); else None."""
+    cols = (Load.id, Load.status, Load.reverted_at.is_not(None), Load.rows_inserted,
+            Load.options)
+    finished = and_(Load.kind == "values", Load.finished_at.is_not(None))
+    if count_values:
+        counted = select(func.count().label("n")).select_from(IndicatorValue).subquery()
+        rows = conn.execute(select(*cols, counted.c.n).select_from(counted)
+                            .outerjoin(Load, finished)).all()
+        n: int | None = int(rows[0][-1])
+        rows = [r for r in rows if r[0] is not None]  # the count's row without a load
+    else:
+        rows = conn.execute(select(*cols).where(finished)).all()
+        n = None
+    state = frozenset((r[0], bool(r[2])) for r in rows if r[1] not in NO_WRITE_STATUSES)
+    detail = {r[0]: (int(r[3] or 0), r[4].get("changes") if isinstance(r[4], dict) else None)
+              for r in rows}
+    return state, detail, n
 
 
 class VersionedLRU:

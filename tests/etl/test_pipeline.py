@@ -611,15 +611,14 @@ def test_freshness_counts_values_from_the_loads_after_the_first_count(seeded, wr
     from core.services.version import engine_cache
 
     full_counts: list[int] = []
-    real = load_service.select
+    real = load_service.values_loads
 
-    def spy(*cols, **kw):  # notes each count of every value
-        stmt = real(*cols, **kw)
-        if any(type(c).__name__ == "Label" and c.name == "n" for c in cols):
+    def spy(conn, **kw):  # notes each count of every value
+        if kw.get("count_values"):
             full_counts.append(1)
-        return stmt
+        return real(conn, **kw)
 
-    monkeypatch.setattr(load_service, "select", spy)
+    monkeypatch.setattr(load_service, "values_loads", spy)
 
     def fresh_values() -> int:
         with Session(seeded) as s:
