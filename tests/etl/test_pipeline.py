@@ -562,9 +562,9 @@ def test_indicator_list_counts_organisations_again_only_for_what_loads_changed(
     recounted: list[list[str]] = []
     recount = ind_service._recount_orgs
 
-    def spy(conn, slugs):
+    def spy(conn, slugs, *args):
         recounted.append(list(slugs))
-        return recount(conn, slugs)
+        return recount(conn, slugs, *args)
 
     monkeypatch.setattr(ind_service, "_recount_orgs", spy)
 

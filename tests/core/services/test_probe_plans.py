@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.services.indicators import pairs_with_values_query
+from core.services import indicators as ind_service
+from core.services.indicators import org_count_query, pairs_with_values_query
 from core.services.loads import covered_periods_query
 from tests.core.services.factories import build_network
 
@@ -26,7 +27,8 @@ def _plan(session: Session, stmt) -> str:
     return "\n".join(r[0] for r in session.execute(text("EXPLAIN " + sql)))
 
 
-@pytest.mark.parametrize("query", [covered_periods_query, pairs_with_values_query])
+@pytest.mark.parametrize("query", [covered_periods_query, pairs_with_values_query,
+                                   org_count_query])
 def test_pair_probes_stay_subplans_on_postgresql(session, backend, query):
     if backend != "postgresql":
         pytest.skip("the planner in question is PostgreSQL's")
@@ -53,3 +55,59 @@ def test_pair_probes_answer_as_a_reading_of_every_value(session):
         "SELECT p.period_type, COUNT(DISTINCT p.id) FROM periods p "
         "JOIN indicator_values v ON v.period_id = p.id GROUP BY p.period_type")).all())
     assert covered == counted
+
+
+def _distinct_orgs(session: Session) -> dict[int, int]:
+    return dict(session.execute(text(
+        "SELECT ikey, COUNT(DISTINCT org_id) FROM indicator_values GROUP BY ikey")).all())
+
+
+def test_organisation_probes_answer_as_a_reading_of_every_value(session):
+    """The probe count (one probe of the (org_id, ikey) index per indicator and
+    organisation) and the key-range recount of each indicator give the distinct count."""
+    build_network(session, months=6)
+    session.commit()
+    every = _distinct_orgs(session)
+    probed = {int(k): int(n) for k, n in session.execute(org_count_query()) if n}
+    assert probed == every
+    assert len(every) == 3
+    slugs = ["imm", "ae_los", "prev", "no_such"]
+    assert {k: n for k, n in session.execute(org_count_query(slugs)) if n} == every
+    # each indicator recounted either way: by its key range (a small history) ...
+    assert ind_service._recount_orgs(session, slugs) == every
+    # ... or by probes (many values per organisation), chosen per indicator
+    periods = dict.fromkeys(every, 6)
+    many = dict.fromkeys(every, 10000)
+    assert ind_service._recount_orgs(session, slugs, periods, many) == every
+
+
+def test_the_full_count_probes_only_a_table_deep_in_values(session, backend, monkeypatch):
+    """The first count of a process reads the whole (org_id, ikey) index unless PostgreSQL's
+    estimate of the table says it holds more than FULL_PROBE_ROWS values per indicator and
+    organisation; then it probes. Both give the indicator list the same counts."""
+    build_network(session, months=6)
+    session.commit()
+    every = _distinct_orgs(session)
+    periods = dict.fromkeys(every, 6)
+    assert not ind_service._probing_pays(session, len(periods))  # 3 x 17 pairs, few values
+    used: list[str] = []
+    real = ind_service.org_count_query
+
+    def spy(*args):
+        used.append("probes")
+        return real(*args)
+
+    monkeypatch.setattr(ind_service, "org_count_query", spy)
+    from core.services.version import engine_cache
+
+    engine_cache(session, "indicator_org_counts").clear()
+    assert ind_service._org_counts(session, periods) == every
+    assert used == []
+    if backend != "postgresql":
+        return
+    session.execute(text("ANALYZE indicator_values"))
+    monkeypatch.setattr(ind_service, "FULL_PROBE_ROWS", 0)  # any analysed table is deep enough
+    assert ind_service._probing_pays(session, len(periods))
+    engine_cache(session, "indicator_org_counts").clear()
+    assert ind_service._org_counts(session, periods) == every
+    assert used == ["probes"]
