@@ -429,30 +429,21 @@ def improvement_direction(polarity: str) -> str:
     )
 
 
-#: PostgreSQL: one indicator's values as one binary array per column (``array_send`` of
-#: ``array_agg``, no NULLs: NaN / false / 0 instead), which numpy reads in place (no Python
-#: object per value); cheaper for the server than packing rows into one bytea
-_ARRAYS_SQL = (
-    "SELECT array_send(array_agg(org_id::int4)), array_send(array_agg(period_id::int4)), "
-    "array_send(array_agg(coalesce(numerator, 'NaN')::float8)), "
-    "array_send(array_agg(coalesce(denominator, 'NaN')::float8)), "
-    "array_send(array_agg(coalesce(value, 'NaN')::float8)), "
-    "array_send(array_agg(coalesce(suppressed, false))), "
-    "array_send(array_agg(coalesce(load_id, 0)::int4)) "
+#: PostgreSQL: one indicator's values packed into one bytea, 37 bytes a row (int4 org id, int4
+#: period id, numerator, denominator and value as float8, a bool, int4 load id; NULL -> NaN /
+#: false / 0), which numpy reads in place (no Python object per value). At 384K values (60
+#: months of 6,399 practices) the median of 20 indicators was 0.35-0.37 s, against 0.57-0.59 s
+#: for one binary ``array_agg`` per column: a monthly load's alerts read every touched
+#: indicator's series this way.
+_SERIES_PACKED_SQL = (
+    "SELECT string_agg(int4send(org_id) || int4send(period_id) || "
+    "float8send(coalesce(numerator, 'NaN')) || float8send(coalesce(denominator, 'NaN')) || "
+    "float8send(coalesce(value, 'NaN')) || boolsend(coalesce(suppressed, false)) || "
+    "int4send(coalesce(load_id, 0)), '') "
     "FROM indicator_values WHERE ikey = (SELECT ikey FROM indicators WHERE id = %s)"
 )
-
-
-def _pg_array(data: bytes | None, kind: str) -> np.ndarray:
-    """A one-dimensional binary array (``array_send``) without NULLs: a 20-byte header (ndim,
-    flags, element type, length, lower bound), then each element as an int32 length and its
-    big-endian bytes."""
-    width = {"i4": 4, "i8": 8, "f8": 8, "u1": 1}[kind]
-    if not data:
-        return np.empty(0, dtype=">" + kind if kind != "u1" else "u1")
-    rec = np.frombuffer(data, dtype=np.dtype([("n", ">i4"), ("v", ">" + kind)]), offset=20)
-    assert len(data) == 20 + rec.size * (4 + width)
-    return rec["v"]
+_SERIES_ROW = np.dtype([("org_id", ">i4"), ("period_id", ">i4"), ("values", ">f8", 3),
+                        ("suppressed", "u1"), ("load_id", ">i4")])
 
 
 _SERIES_SQL = ("SELECT org_id, period_id, numerator, denominator, value, suppressed, "
@@ -466,21 +457,21 @@ def fetch_indicator_series(conn: Conn, indicator_id: str) -> dict[str, np.ndarra
     ``period_id``, ``load_id`` (0 when none) int64, ``numerator``, ``denominator``, ``value``
     float (NaN for NULL), ``suppressed`` bool.
 
-    PostgreSQL: binary arrays that numpy reads in place (see :data:`_ARRAYS_SQL`). SQLite:
-    the rows as the driver's tuples, converted in one ``np.array``.
+    PostgreSQL: one packed binary value that numpy reads in place (see
+    :data:`_SERIES_PACKED_SQL`). SQLite: the rows as the driver's tuples, converted in one
+    ``np.array``.
     """
     c = core_conn(conn)
     if c.dialect.name == "postgresql" and c.dialect.driver == "psycopg":
-        cols = driver_rows(c, _ARRAYS_SQL, [indicator_id])[0]
-        kinds = ("i4", "i4", "f8", "f8", "f8", "u1", "i4")
-        org, per, num, den, val, sup, load = (_pg_array(v, k) for v, k in zip(
-            cols, kinds, strict=True))
-        out: dict[str, np.ndarray] = {
-            "org_id": org.astype(np.int64), "period_id": per.astype(np.int64),
-            "numerator": num.astype(float), "denominator": den.astype(float),
-            "value": val.astype(float), "suppressed": sup > 0, "load_id": load.astype(np.int64),
+        rec = np.frombuffer(driver_rows(c, _SERIES_PACKED_SQL, [indicator_id])[0][0] or b"",
+                            dtype=_SERIES_ROW)  # NULL when the indicator has no values
+        num, den, val = (rec["values"][:, j].astype(float) for j in range(3))
+        return {
+            "org_id": rec["org_id"].astype(np.int64),
+            "period_id": rec["period_id"].astype(np.int64),
+            "numerator": num, "denominator": den, "value": val,
+            "suppressed": rec["suppressed"] > 0, "load_id": rec["load_id"].astype(np.int64),
         }
-        return out
     rows = driver_rows(c, _SERIES_SQL, (indicator_id,))
     m = np.array(rows, dtype=float).reshape(len(rows), 7)
     return {

@@ -166,3 +166,35 @@ def test_published_values_only_without_counts(session: Session, net) -> None:  #
             assert got.tolist() == v.tolist(), k
     codes = full.columns["org_code"].tolist()
     assert full.columns["value"][codes.index("A81001")] == 41.5  # the published value shown
+
+
+def test_indicator_series_equal_a_plain_select(session: Session, net) -> None:  # type: ignore[no-untyped-def]
+    """An indicator's whole series (what a load's alerts read: packed into one binary value
+    on PostgreSQL) holds exactly the stored rows, NULL counts as NaN, a NULL load as 0."""
+    from sqlalchemy import text
+
+    from core.services.values import fetch_indicator_series
+
+    _finish_load(session)
+    load_id = session.execute(text("SELECT max(id) FROM loads")).scalar()
+    assert load_id is not None
+    session.execute(text("UPDATE indicator_values SET load_id = :l WHERE org_id = :o"),
+                    {"l": load_id, "o": net.org_ids["A81001"]})  # NULL elsewhere
+    session.commit()
+    for indicator_id in ("imm", "ae_los", "prev"):
+        got = fetch_indicator_series(session, indicator_id)
+        rows = session.execute(text(
+            "SELECT v.org_id, v.period_id, v.numerator, v.denominator, v.value, v.suppressed, "
+            "v.load_id FROM indicator_values v JOIN indicators i ON i.ikey = v.ikey "
+            "WHERE i.id = :i"), {"i": indicator_id}).all()
+        assert len(rows) == len(got["org_id"]) > 0
+        order = np.lexsort((got["org_id"], got["period_id"]))
+        rows.sort(key=lambda r: (r[1], r[0]))
+        for name, j in (("org_id", 0), ("period_id", 1), ("numerator", 2),
+                        ("denominator", 3), ("value", 4)):
+            want = np.array([np.nan if r[j] is None else r[j] for r in rows], dtype=float)
+            np.testing.assert_array_equal(got[name][order].astype(float), want)
+        assert got["suppressed"][order].tolist() == [bool(r[5]) for r in rows]
+        assert got["load_id"][order].tolist() == [r[6] or 0 for r in rows]
+        assert got["org_id"].dtype == got["load_id"].dtype == np.int64
+        assert load_id in got["load_id"]
