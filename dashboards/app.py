@@ -43,6 +43,7 @@ import dash_ag_grid
 import dash_bootstrap_components as dbc
 import flask
 from dash import Dash, dcc, html
+from dash.exceptions import DependencyException
 from dash.fingerprint import build_fingerprint
 
 from dashboards import components
@@ -149,7 +150,77 @@ def create_dash(requests_pathname_prefix: str = "/") -> Dash:
     app.plotly_src = _asset_src(app, PLOTLY_ASSET)
     app.layout = lambda: _shell(_first_page(app))
     components.register_global_callbacks(app)
+    _answer_bad_requests(app)
     return app
+
+
+def _answer_bad_requests(app: Dash) -> None:
+    """Requests Dash's own routes cannot serve get a 4xx that says why, never a 500.
+
+    * a script under ``/_dash-component-suites/`` that no library has (Dash raises
+      ``DependencyException``: a stale or made-up link, a scanner): 404;
+    * a callback request (``POST /_dash-update-component``) that is not what dash-renderer
+      sends: not a JSON object, an output no callback has, inputs or state of another shape
+      or number than the callback's (Dash indexes them blindly: a ``KeyError`` or an
+      ``IndexError`` before any callback ran): 400, checked by :func:`callback_problem`
+      before Dash reads the body.
+    """
+    server = app.server
+
+    def no_such_file(_exc: Exception) -> Any:
+        return flask.Response("No such file.\n", status=404,
+                              content_type="text/plain; charset=utf-8")
+
+    def check_callback() -> Any:
+        req = flask.request
+        if req.method != "POST" or not req.path.endswith("/_dash-update-component"):
+            return None
+        problem = callback_problem(req.get_json(silent=True), app.callback_map)
+        if problem is None:
+            return None
+        log.info("callback request refused: %s", problem)
+        return flask.jsonify({"detail": f"not a callback request this page makes: {problem}"}
+                             ), 400
+
+    server.register_error_handler(DependencyException, no_such_file)
+    server.before_request(check_callback)
+
+
+def _items_problem(name: str, items: Any, expected: int) -> str | None:
+    if not isinstance(items, list):
+        return f"{name} must be a list"
+    if len(items) != expected:
+        return f"this callback takes {expected} {name}, not {len(items)}"
+    for item in items:
+        for one in (item if isinstance(item, list) else [item]):  # pattern-matching: a list
+            if not (isinstance(one, dict) and "id" in one
+                    and isinstance(one.get("property"), str)):
+                return f"each of {name} must be an object with an id and a property"
+    return None
+
+
+def callback_problem(body: Any, callback_map: dict[str, Any]) -> str | None:
+    """What is wrong with a ``/_dash-update-component`` body, or None when it has the shape
+    dash-renderer gives it: an object naming a registered ``output``, with the callback's
+    number of ``inputs`` and ``state`` (each ``{id, property, value}``, or a list of them for
+    a pattern-matching one), ``changedPropIds`` a list of strings and ``outputs`` an object
+    or a list."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    output = body.get("output")
+    if not isinstance(output, str) or output not in callback_map:
+        return "no callback has that output"
+    spec = callback_map[output]
+    for name in ("inputs", "state"):
+        problem = _items_problem(name, body.get(name, []), len(spec.get(name) or []))
+        if problem:
+            return problem
+    changed = body.get("changedPropIds", [])
+    if not (isinstance(changed, list) and all(isinstance(c, str) for c in changed)):
+        return "changedPropIds must be a list of strings"
+    if not isinstance(body.get("outputs", []), dict | list):
+        return "outputs must be an object or a list"
+    return None
 
 
 def _shell(page: Any = None) -> html.Div:

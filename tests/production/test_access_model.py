@@ -670,3 +670,36 @@ def test_env_example_binds_to_loopback() -> None:
     lines = (REPO / ".env.example").read_text().splitlines()
     assert "QIDASH_HOST=127.0.0.1" in lines
     assert not any(ln.startswith("QIDASH_HOST=0.0.0.0") for ln in lines)
+
+
+def test_requests_dash_cannot_serve_get_a_4xx_not_a_500(app_client: TestClient) -> None:
+    """Dash's own routes answered 500 (and logged a traceback) for a script no library has
+    and for a callback body that dash-renderer never sends; now 404 and 400, saying why.
+    A well-formed callback request is still answered."""
+    for path in ("/_dash-component-suites/dash/dcc/async-plotlyjs.js",
+                 "/_dash-component-suites/nope/x.js",
+                 "/_dash-component-suites/dash/deps/missing@1.0.0.min.js"):
+        r = app_client.get(path)
+        assert r.status_code == 404, (path, r.status_code)
+        assert "Traceback" not in r.text
+    key, spec = next((k, v) for k, v in _callback_map().items()
+                     if "callback" in v and v["inputs"] and v["state"])
+    good = _payload(key, spec, {})
+    bad_bodies = [
+        (None, "a JSON object"), ([], "a JSON object"), ({}, "no callback has that output"),
+        ({**good, "output": "nope.children"}, "no callback has that output"),
+        ({**good, "inputs": good["inputs"][1:]}, f"takes {len(spec['inputs'])} inputs"),
+        ({**good, "inputs": "x"}, "inputs must be a list"),
+        ({**good, "state": [{"id": "x"}] * len(spec["state"])}, "an id and a property"),
+        ({**good, "changedPropIds": [1]}, "changedPropIds"),
+        ({**good, "outputs": 3}, "outputs must be"),
+    ]
+    for body, says in bad_bodies:
+        if body is None:
+            r = app_client.post("/_dash-update-component", content=b"{not json",
+                                headers={"Content-Type": "application/json"})
+        else:
+            r = app_client.post("/_dash-update-component", json=body)
+        assert r.status_code == 400, (body, r.status_code, r.text[:200])
+        assert says in r.json()["detail"], r.text
+    assert app_client.post("/_dash-update-component", json=good).status_code != 400
