@@ -43,6 +43,7 @@ import dash_ag_grid
 import dash_bootstrap_components as dbc
 import flask
 from dash import Dash, dcc, html
+from dash._utils import clean_property_name, split_callback_id, stringify_id
 from dash.exceptions import DependencyException
 from dash.fingerprint import build_fingerprint
 
@@ -162,8 +163,9 @@ def _answer_bad_requests(app: Dash) -> None:
     * a callback request (``POST /_dash-update-component``) that is not what dash-renderer
       sends: not a JSON object, an output no callback has, inputs or state of another shape
       or number than the callback's (Dash indexes them blindly: a ``KeyError`` or an
-      ``IndexError`` before any callback ran): 400, checked by :func:`callback_problem`
-      before Dash reads the body.
+      ``IndexError`` before any callback ran), or a value its property cannot hold (a click
+      count that is text, a search that is a number: the pages' code then failed): 400,
+      checked by :func:`callback_problem` before Dash reads the body.
     """
     server = app.server
 
@@ -186,16 +188,84 @@ def _answer_bad_requests(app: Dash) -> None:
     server.before_request(check_callback)
 
 
-def _items_problem(name: str, items: Any, expected: int) -> str | None:
+def _is_count(v: Any) -> bool:
+    return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, str | int | float | bool)
+
+
+#: what dash-renderer can send for each property the pages' callbacks read (what the component
+#: holds: a click count, a search text, a list of options or rows, a point clicked); ``data``
+#: (a dcc.Store) may hold any JSON, and is checked by the callbacks that read it
+_PROPERTY_VALUES: dict[str, Any] = {
+    "n_clicks": _is_count, "submit_n_clicks": _is_count,
+    "search_value": lambda v: v is None or isinstance(v, str),
+    "filename": lambda v: v is None or isinstance(v, str),
+    "contents": lambda v: v is None or isinstance(v, str),
+    "options": lambda v: v is None or (isinstance(v, list) and all(
+        isinstance(o, dict | str | int | float) for o in v)),
+    "selectedRows": lambda v: v is None or (isinstance(v, list)
+                                            and all(isinstance(r, dict) for r in v)),
+    "clickData": lambda v: v is None or isinstance(v, dict),
+    "cellClicked": lambda v: v is None or isinstance(v, dict),
+    "value": lambda v: _is_scalar(v) or (isinstance(v, list) and all(map(_is_scalar, v))),
+}
+
+
+#: the stores the pages write into their layouts and read back in callbacks: the keys and
+#: types each holds (a store holding anything else was not written by the page)
+_STORES: dict[str, dict[str, type] | type] = {
+    "trend-key": {"code": str, "indicator": str},
+    "net-key": {"code": str, "name": str, "members": list},
+    "org-key": {"code": str, "indicators": list},
+    "ind-indicator": str,
+}
+
+
+def _store_problem(ident: Any, value: Any) -> str | None:
+    shape = _STORES.get(ident) if isinstance(ident, str) else None
+    if shape is None:
+        return None
+    if isinstance(shape, type):
+        held = isinstance(value, shape)
+    else:
+        held = isinstance(value, dict) and all(isinstance(value.get(k), t)
+                                               for k, t in shape.items())
+    if not held:
+        return f"{ident} does not hold what the page put in it"
+    return None
+
+
+def _is_many(pattern_id: str) -> bool:
+    """Does this input's id match many components (an ALL or ALLSMALLER wildcard)? Then the
+    renderer sends a list of them."""
+    return pattern_id.startswith("{") and ('["ALL"]' in pattern_id
+                                           or '["ALLSMALLER"]' in pattern_id)
+
+
+def _items_problem(name: str, items: Any, declared: list[dict[str, Any]]) -> str | None:
     if not isinstance(items, list):
         return f"{name} must be a list"
-    if len(items) != expected:
-        return f"this callback takes {expected} {name}, not {len(items)}"
-    for item in items:
-        for one in (item if isinstance(item, list) else [item]):  # pattern-matching: a list
+    if len(items) != len(declared):
+        return f"this callback takes {len(declared)} {name}, not {len(items)}"
+    for item, dep in zip(items, declared, strict=True):
+        many = _is_many(str(dep.get("id", "")))
+        if many != isinstance(item, list):
+            return (f"{dep.get('id')}.{dep.get('property')} must be "
+                    + ("a list of components" if many else "one component"))
+        for one in (item if many else [item]):
             if not (isinstance(one, dict) and "id" in one
                     and isinstance(one.get("property"), str)):
                 return f"each of {name} must be an object with an id and a property"
+            check = _PROPERTY_VALUES.get(one["property"])
+            if check is not None and not check(one.get("value")):
+                return f"{one['property']} cannot hold {type(one.get('value')).__name__} values"
+            if one["property"] == "data":
+                problem = _store_problem(one["id"], one.get("value"))
+                if problem:
+                    return problem
     return None
 
 
@@ -203,8 +273,8 @@ def callback_problem(body: Any, callback_map: dict[str, Any]) -> str | None:
     """What is wrong with a ``/_dash-update-component`` body, or None when it has the shape
     dash-renderer gives it: an object naming a registered ``output``, with the callback's
     number of ``inputs`` and ``state`` (each ``{id, property, value}``, or a list of them for
-    a pattern-matching one), ``changedPropIds`` a list of strings and ``outputs`` an object
-    or a list."""
+    an ALL pattern), each value of a type its property can hold (:data:`_PROPERTY_VALUES`),
+    ``changedPropIds`` a list of strings and ``outputs`` an object or a list."""
     if not isinstance(body, dict):
         return "the body must be a JSON object"
     output = body.get("output")
@@ -212,14 +282,44 @@ def callback_problem(body: Any, callback_map: dict[str, Any]) -> str | None:
         return "no callback has that output"
     spec = callback_map[output]
     for name in ("inputs", "state"):
-        problem = _items_problem(name, body.get(name, []), len(spec.get(name) or []))
+        problem = _items_problem(name, body.get(name, []), list(spec.get(name) or []))
         if problem:
             return problem
     changed = body.get("changedPropIds", [])
     if not (isinstance(changed, list) and all(isinstance(c, str) for c in changed)):
         return "changedPropIds must be a list of strings"
-    if not isinstance(body.get("outputs", []), dict | list):
-        return "outputs must be an object or a list"
+    if "outputs" in body:
+        return _outputs_problem(body["outputs"], split_callback_id(output))
+    return None
+
+
+def _prop(output: dict[str, Any]) -> str | None:
+    prop = output.get("property")
+    return clean_property_name(prop) if isinstance(prop, str) else None
+
+
+def _outputs_problem(given: Any, expected: Any) -> str | None:
+    """Do the request's ``outputs`` name the callback's outputs, as the renderer names them
+    (a pattern id as an object, a list of them for an ALL pattern)? Dash writes its answer
+    into them and fails (500) when they do not match what the callback returns."""
+    many = isinstance(expected, list)
+    if many != isinstance(given, list) or (many and len(given) != len(expected)):
+        return (f"this callback has {len(expected)} outputs" if many
+                else "outputs must name the callback's one output")
+    for g, e in zip(given if many else [given], expected if many else [expected],
+                    strict=True):
+        # an allow_duplicate output's property carries "@<hash>" in the callback's id
+        ident, prop = str(e["id"]), clean_property_name(e["property"])
+        if _is_many(ident):
+            ok = isinstance(g, list) and all(isinstance(x, dict) and isinstance(x.get("id"), dict)
+                                             for x in g)
+        elif ident.startswith("{"):
+            ok = (isinstance(g, dict) and isinstance(g.get("id"), dict)
+                  and stringify_id(g["id"]) == ident and _prop(g) == prop)
+        else:
+            ok = isinstance(g, dict) and g.get("id") == ident and _prop(g) == prop
+        if not ok:
+            return f"outputs do not name {ident}.{prop} as this callback does"
     return None
 
 

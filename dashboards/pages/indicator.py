@@ -65,18 +65,23 @@ class State_:
         """Read a state from query parameters; unknown values fall back to defaults."""
         try:
             conf = float(query.get("confidence") or 95)
-        except ValueError:
+        except (TypeError, ValueError):  # a list, or text that is not a number
             conf = 95.0
         view = query.get("view") or "chart"
         return cls(
             indicator_id=indicator_id,
-            period=query.get("period") or None,
-            peers=query.get("peers") or None,
-            highlight=(query.get("highlight") or None),
+            period=_text(query.get("period")),
+            peers=_text(query.get("peers")),
+            highlight=_text(query.get("highlight")),
             confidence=99.8 if conf in (99.8, 0.998) else 95.0,
             view=view if view in VIEWS else "chart",
             od=str(query.get("od", "")).lower() in ("1", "true", "yes", "on"),
         )
+
+
+def _text(value: Any) -> str | None:
+    """A control's text value, or None (empty, or not text: a value no control sends)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _options(s: Any, st: State_) -> dict[str, Any]:
@@ -401,7 +406,8 @@ components.report_chart_width(P, Input(f"{P}-indicator", "data"), Input(f"{P}-vi
 )
 def trend_link(code, options, indicator_id):
     """The link to the highlighted organisation's trend follows the highlight."""
-    label = next((o["label"] for o in options or [] if o.get("value") == code), None)
+    label = next((o.get("label") for o in options or []
+                  if isinstance(o, dict) and o.get("value") == code), None)
     link = _trend_link(indicator_id, code, label)
     return link["href"], link["children"], link["style"]
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dash._callback
+import dash._utils
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
@@ -237,27 +238,50 @@ def test_every_dash_callback_that_writes_is_guarded() -> None:
     assert {"check_or_load", "revert", "edit_notes", "add_action", "accept_rebase"} <= names
 
 
+#: what a wildcard (ALL, ALLSMALLER) or MATCH stands for in the ids these requests name
+_WILDCARDS = ('["ALL"]', '["ALLSMALLER"]', '["MATCH"]')
+
+
+def _renderer_id(ident: str) -> Any:
+    """An id as dash-renderer sends it: a pattern id as an object (its wildcards as 1)."""
+    if not ident.startswith("{"):
+        return ident
+    return {k: (1 if isinstance(v, list) else v) for k, v in json.loads(ident).items()}
+
+
+def _is_wildcard(ident: str) -> bool:
+    return ident.startswith("{") and any(w in ident for w in _WILDCARDS[:2])
+
+
 def _outputs(key: str) -> Any:
-    def one(spec: str) -> dict[str, str]:
+    def one(spec: str) -> Any:
         ident, _, prop = spec.rpartition(".")
-        return {"id": ident, "property": prop}
+        out = {"id": _renderer_id(ident), "property": prop}
+        return [out] if _is_wildcard(ident) else out
 
     if key.startswith(".."):
-        return [one(s) for s in key.strip(".").split("...")]
+        return [one(s) for s in key[2:-2].split("...")]
     return one(key)
 
 
 def _payload(key: str, spec: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """The body dash-renderer posts to /_dash-update-component for this callback, with the
-    click or change a user would make (n_clicks first)."""
-    def item(d: dict[str, str]) -> dict[str, Any]:
-        return {**d, "value": values.get(f"{d['id']}.{d['property']}", 1)}
+    click or change a user would make (n_clicks first): pattern ids as objects, an ALL
+    pattern as a list of the components it matches (one here)."""
+    def item(d: dict[str, str]) -> Any:
+        one = {"id": _renderer_id(d["id"]), "property": d["property"],
+               "value": values.get(f"{d['id']}.{d['property']}", 1)}
+        return [one] if _is_wildcard(d["id"]) else one
 
     inputs = [item(d) for d in spec["inputs"]]
-    trigger = next((d for d in inputs if "n_clicks" in d["property"]), inputs[0])
+    first = [i[0] if isinstance(i, list) else i for i in inputs]
+    trigger = next((d for d in first if "n_clicks" in d["property"]), first[0])
+    ident = trigger["id"]
+    if isinstance(ident, dict):
+        ident = dash._utils.stringify_id(ident)
     return {"output": key, "outputs": _outputs(key), "inputs": inputs,
             "state": [item(d) for d in spec["state"]],
-            "changedPropIds": [f"{trigger['id']}.{trigger['property']}"]}
+            "changedPropIds": [f"{ident}.{trigger['property']}"]}
 
 
 def _realistic_values(engine: Engine) -> dict[str, Any]:
@@ -672,27 +696,49 @@ def test_env_example_binds_to_loopback() -> None:
     assert not any(ln.startswith("QIDASH_HOST=0.0.0.0") for ln in lines)
 
 
-def test_requests_dash_cannot_serve_get_a_4xx_not_a_500(app_client: TestClient) -> None:
-    """Dash's own routes answered 500 (and logged a traceback) for a script no library has
-    and for a callback body that dash-renderer never sends; now 404 and 400, saying why.
-    A well-formed callback request is still answered."""
+def test_requests_dash_cannot_serve_get_a_4xx_not_a_500(app_client: TestClient,
+                                                        engine: Engine) -> None:
+    """Dash's own routes answered 500 (and logged a traceback) for a script no library has,
+    for a callback body dash-renderer never sends, and 14 of the pages' 22 callbacks for a
+    value their component cannot hold (a number for a search text, a list for a click
+    count); now 404 and 400, saying why. Requests as the renderer sends them are answered."""
+    from dashboards.app import callback_problem
+
     for path in ("/_dash-component-suites/dash/dcc/async-plotlyjs.js",
                  "/_dash-component-suites/nope/x.js",
                  "/_dash-component-suites/dash/deps/missing@1.0.0.min.js"):
         r = app_client.get(path)
         assert r.status_code == 404, (path, r.status_code)
         assert "Traceback" not in r.text
-    key, spec = next((k, v) for k, v in _callback_map().items()
-                     if "callback" in v and v["inputs"] and v["state"])
-    good = _payload(key, spec, {})
+    values = _realistic_values(engine)
+    callbacks = {k: v for k, v in _callback_map().items() if "callback" in v}
+    # what each property holds in the browser (and the pages' stores as the pages write them)
+    typical = {"n_clicks": 1, "submit_n_clicks": 1, "search_value": "ab", "value": None,
+               "options": [{"label": "a", "value": "a"}], "selectedRows": [{"Load": 1}],
+               "clickData": {"points": [{"y": 0}]}, "cellClicked": {"rowIndex": 0},
+               "contents": None, "filename": None, "data": None}
+    stores = {"net-key.data": {"code": "X", "name": "n", "members": []},
+              "org-key.data": {"code": "RF4", "indicators": []},
+              "ind-indicator.data": "ae_4hr"}
+    for key, spec in callbacks.items():  # the renderer's bodies pass the check
+        filled = {f"{d['id']}.{d['property']}": typical.get(d["property"], 1)
+                  for d in [*spec["inputs"], *spec["state"]]}
+        body = _payload(key, spec, {**filled, **stores, **values})
+        assert callback_problem(body, callbacks) is None, key
+    key, spec = next((k, v) for k, v in callbacks.items() if k == "trend-csv.data")
+    good = _payload(key, spec, values)
     bad_bodies = [
         (None, "a JSON object"), ([], "a JSON object"), ({}, "no callback has that output"),
         ({**good, "output": "nope.children"}, "no callback has that output"),
-        ({**good, "inputs": good["inputs"][1:]}, f"takes {len(spec['inputs'])} inputs"),
+        ({**good, "inputs": []}, f"takes {len(spec['inputs'])} inputs"),
         ({**good, "inputs": "x"}, "inputs must be a list"),
         ({**good, "state": [{"id": "x"}] * len(spec["state"])}, "an id and a property"),
+        ({**good, "inputs": [{**good["inputs"][0], "value": "two"}]}, "n_clicks cannot hold"),
+        ({**good, "state": [{**d, "value": {"code": 1}} if d["id"] == "trend-key" else d
+                            for d in good["state"]]}, "trend-key does"),
         ({**good, "changedPropIds": [1]}, "changedPropIds"),
-        ({**good, "outputs": 3}, "outputs must be"),
+        ({**good, "outputs": 3}, "outputs do not name"),
+        ({**good, "outputs": {"id": "trend-csv", "property": "children"}}, "do not name"),
     ]
     for body, says in bad_bodies:
         if body is None:
@@ -702,4 +748,16 @@ def test_requests_dash_cannot_serve_get_a_4xx_not_a_500(app_client: TestClient) 
             r = app_client.post("/_dash-update-component", json=body)
         assert r.status_code == 400, (body, r.status_code, r.text[:200])
         assert says in r.json()["detail"], r.text
-    assert app_client.post("/_dash-update-component", json=good).status_code != 400
+    r = app_client.post("/_dash-update-component", json=good)
+    assert r.status_code == 200, r.text[:300]
+    assert "spc_RF4_ae_4hr.csv" in r.text  # the download itself
+    # every callback, every input and state holding a value of one wrong kind: never a 500
+    for fill in (1, "x", {"a": 1}, [1], None):
+        for key, spec in callbacks.items():
+            body = _payload(key, spec, {})
+            for part in ("inputs", "state"):
+                for item in body[part]:
+                    for one in (item if isinstance(item, list) else [item]):
+                        one["value"] = fill
+            r = app_client.post("/_dash-update-component", json=body)
+            assert r.status_code < 500, (fill, key, r.status_code, r.text[:200])
