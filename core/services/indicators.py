@@ -257,8 +257,12 @@ def _probing_pays(conn: Conn, indicators: int) -> bool:
         return False
     estimate = c.exec_driver_sql(
         "SELECT reltuples FROM pg_class WHERE oid = 'indicator_values'::regclass").scalar()
-    orgs = conn.execute(select(func.count()).select_from(Organisation)).scalar_one()
-    return float(estimate or -1) > FULL_PROBE_ROWS * indicators * max(int(orgs), 1)
+    return float(estimate or -1) > FULL_PROBE_ROWS * indicators * _probes_each(conn)
+
+
+def _probes_each(conn: Conn) -> int:
+    """The probes :func:`org_count_query` makes per indicator: one per organisation."""
+    return max(int(conn.execute(select(func.count()).select_from(Organisation)).scalar_one()), 1)
 
 
 def org_probe() -> Any:
@@ -296,9 +300,8 @@ def _recount_orgs(conn: Conn, slugs: list[str], periods: dict[int, int] | None =
     periods, before = periods or {}, before or {}
     keys = dict(conn.execute(select(Indicator.id, Indicator.ikey)
                              .where(Indicator.id.in_(slugs))).all())
-    orgs = conn.execute(select(func.count()).select_from(Organisation)).scalar_one()
-    probe = [s for s, k in keys.items()
-             if periods.get(k, 0) * before.get(k, 0) > PROBE_ROWS * max(int(orgs), 1)]
+    limit = PROBE_ROWS * _probes_each(conn)
+    probe = [s for s, k in keys.items() if periods.get(k, 0) * before.get(k, 0) > limit]
     probed = set(probe)
     scan = [s for s in keys if s not in probed]
     out: dict[int, int] = {}

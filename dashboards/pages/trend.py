@@ -67,10 +67,18 @@ def parse(query: dict[str, Any]) -> dict[str, Any]:
         if r.strip() and r.strip().lower() != "none"]
     try:
         fix = int(query["fix"]) if query.get("fix") else None
-    except ValueError:
+    except (TypeError, ValueError):  # not a whole number (or, from a control, a list)
         fix = None
     chart = query.get("chart") if query.get("chart") in ("xmr", "p") else "xmr"
     return {"rebase": rebase, "fix": fix if fix and fix >= 2 else None, "chart": chart}
+
+
+def controls(rebase: Any, fix: Any, chart: Any) -> dict[str, Any]:
+    """The chart options from the page's controls, read as :func:`parse` reads the query
+    string (a rebase list holds period labels; anything else is left out)."""
+    labels = rebase if isinstance(rebase, list) else []
+    return parse({"rebase": ",".join(r for r in labels if isinstance(r, str)), "fix": fix,
+                  "chart": chart})
 
 
 def compute(s: Any, code: str, indicator_id: str, opts: dict[str, Any]) -> Any:
@@ -319,7 +327,7 @@ def _org_href(o: Any) -> str:
 def update(rebase, fix, chart, width, key):
     """Redraw the chart for new rebase/fix/chart options, or with its title fitted to the width
     the page draws it at (the first drawing assumed 1,100 px)."""
-    opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
+    opts = controls(rebase, fix, chart)
     try:
         view = adapters.read(compute, key["code"], key["indicator"], opts)
     except ViewError as exc:
@@ -345,7 +353,7 @@ components.report_chart_width(P, Input(f"{P}-key", "data"))
 def download_csv(_n, key, rebase, fix, chart):
     """The chart's points as CSV, with the limits and classes of the options shown (and the
     disclosure note column while disclosure control is on), as the API's SPC CSV."""
-    opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
+    opts = controls(rebase, fix, chart)
     try:
         view = adapters.read(compute, key["code"], key["indicator"], opts)
     except ViewError:
@@ -417,7 +425,7 @@ def edit_notes(_add, _confirmed, date, text, pending, key, rebase, fix, chart, w
         return no_update, dbc.Alert(exc.message, color="warning"), no_update
     except ValueError:
         return no_update, dbc.Alert("The date is not valid.", color="warning"), no_update
-    opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
+    opts = controls(rebase, fix, chart)
     view = adapters.read(compute, key["code"], key["indicator"], opts)
     return (_notes(view), dbc.Alert(msg, color="success"),
             figure_for(view, actions=adapters.read(chart_actions, view),
@@ -528,7 +536,7 @@ def add_action(_n, title, owner, date, review, status, key, rebase, fix, chart, 
     except ValueError:
         return no_update, dbc.Alert("A date is not valid.", color="warning"), no_update, \
             no_update
-    opts = parse({"rebase": ",".join(rebase or []), "fix": fix, "chart": chart})
+    opts = controls(rebase, fix, chart)
     view = adapters.read(compute, key["code"], key["indicator"], opts)
     actions = adapters.read(chart_actions, view)
     return (_actions(view, actions), dbc.Alert("Action recorded.", color="success"),

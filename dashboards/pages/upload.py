@@ -336,7 +336,10 @@ def ask_revert(_n, selected):
         return False, no_update, None, dbc.Alert("Select a load in the table first.",
                                                  color="info")
     row = selected[0]
-    return True, (f"Revert load {row['Load']} ({row['File']})? The values it wrote go back "
+    if not isinstance(row.get("Load"), int):  # not a row of the loads table
+        return False, no_update, None, dbc.Alert("Select a load in the table first.",
+                                                 color="info")
+    return True, (f"Revert load {row['Load']} ({row.get('File')})? The values it wrote go back "
                   "to what they were before it; the load stays in the history as reverted."
                   ), {"load": int(row["Load"])}, None
 

@@ -699,8 +699,9 @@ def test_env_example_binds_to_loopback() -> None:
 def test_requests_dash_cannot_serve_get_a_4xx_not_a_500(app_client: TestClient,
                                                         engine: Engine) -> None:
     """Dash's own routes answered 500 (and logged a traceback) for a script no library has,
-    for a callback body dash-renderer never sends, and 14 of the pages' 22 callbacks for a
-    value their component cannot hold (a number for a search text, a list for a click
+    for a callback body dash-renderer never sends, and 14 of the pages' 22 callbacks (and
+    the trend and upload pages for one odd control among good ones) for a value their
+    component cannot hold (a number for a search text, a list for a click
     count); now 404 and 400, saying why. Requests as the renderer sends them are answered."""
     from dashboards.app import callback_problem
 
@@ -761,3 +762,15 @@ def test_requests_dash_cannot_serve_get_a_4xx_not_a_500(app_client: TestClient,
                         one["value"] = fill
             r = app_client.post("/_dash-update-component", json=body)
             assert r.status_code < 500, (fill, key, r.status_code, r.text[:200])
+    # ... and one control at a time, the rest as the page holds them (the stores included)
+    real = {**stores, "trend-key.data": {"code": "RF4", "indicator": "ae_4hr"},
+            "org-key.data": {"code": "RF4", "indicators": ["ae_4hr"]}, **values}
+    for fill in (1, "x", {"a": 1}, [1], None, [{"a": 1}], 1.5):
+        for key, spec in callbacks.items():
+            for dep in [*spec["inputs"], *spec["state"]]:
+                name = f"{dep['id']}.{dep['property']}"
+                if dep["property"] == "data" and name in real:
+                    continue  # the pages' own stores: checked above
+                r = app_client.post("/_dash-update-component",
+                                    json=_payload(key, spec, {**real, name: fill}))
+                assert r.status_code < 500, (fill, key, name, r.status_code, r.text[:200])
