@@ -650,3 +650,63 @@ def test_freshness_counts_values_from_the_loads_after_the_first_count(seeded, wr
     revert_load(seeded, first.load_id)
     assert fresh_values() == 0
     assert len(full_counts) == 1
+
+
+@pytest.mark.parametrize("per_statement", [1, 4, 500])
+def test_rows_written_in_blocks_are_the_file_s_rows(seeded, write, monkeypatch, per_statement):
+    """SQLite writes a chunk as multi-row INSERTs (``SQLITE_ROWS_PER_INSERT`` rows each, a
+    shorter last one) and puts a column that is one integer in the whole chunk into the
+    statement instead of binding it: every row arrives, each value in its own column, notes
+    and NULLs intact, whether a block is one row, a few, or more than the chunk; with chunks
+    of 3 rows, so some chunks have constant columns that others do not."""
+    import etl.load_values
+
+    monkeypatch.setattr(etl.load_values, "SQLITE_ROWS_PER_INSERT", per_statement)
+    lines = ["org_code,indicator_id,period,numerator,denominator,suppressed,note"]
+    expected = []
+    for i, (org, year) in enumerate([(o, y) for y in range(2011, 2019) for o in ("P1", "P2")]):
+        period = f"{year}/{(year + 1) % 100:02d}"
+        hidden = i % 5 == 3
+        num, den = (None, None) if hidden else (i, 10 * i + 7)
+        note = f"row {i}, with a comma" if i % 4 == 1 else ""
+        lines.append(f"{org},mmr1,{period},{'' if num is None else num},"
+                     f"{'' if den is None else den},{'true' if hidden else 'false'},"
+                     f"\"{note}\"")
+        expected.append((org, f"{year}-{(year + 1) % 100:02d}", num, den, hidden, note or None))
+    result = run_load(seeded, write("v.csv", "\n".join(lines) + "\n"), kind="values",
+                      chunk_rows=3)
+    assert (result.status, result.rows_inserted) == ("loaded", 16), result.as_json()
+    with seeded.connect() as conn:
+        got = [tuple(r) for r in conn.execute(text(
+            "SELECT o.code, p.label, v.numerator, v.denominator, v.suppressed, v.note, "
+            "v.load_id, v.value FROM indicator_values v "
+            "JOIN organisations o ON o.id = v.org_id JOIN periods p ON p.id = v.period_id "
+            "ORDER BY p.label, o.code"))]
+    assert [(o, p, n, d, bool(s), note) for o, p, n, d, s, note, _, _ in got] == expected
+    assert {row[6] for row in got} == {result.load_id}
+    assert [v for *_, v in got] == [None if n is None else pytest.approx(100 * n / d)
+                                    for _, _, n, d, _, _ in expected]
+
+
+def test_blocks_stay_within_sqlite_s_limit_on_bound_values(seeded, write, monkeypatch):
+    """A SQLite built with a lower limit on values bound a statement (999 before 3.32) gets
+    blocks that fit it (199 rows of five bound values), not an error."""
+    if seeded.dialect.name != "sqlite":
+        pytest.skip("SQLite's limit on bound values")
+    import sqlite3
+
+    from sqlalchemy import event
+
+    def low_limit(dbapi_conn, _record):
+        dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    event.listen(seeded, "connect", low_limit)
+    seeded.dispose()
+    orgs = "".join(f"Q{i},Practice {i},practice,PCN1,{1000 + i}\n" for i in range(300))
+    assert run_load(seeded, write("o.csv", ORGS + orgs), kind="organisations").status == "loaded"
+    rows = "".join(f"Q{i},mmr1,{year}/{(year + 1) % 100:02d},{i % 50},{60 + i}\n"
+                   for year in (2019, 2020) for i in range(300))
+    result = run_load(seeded, write("v.csv", "org_code,indicator_id,period,numerator,"
+                                             "denominator\n" + rows), kind="values")
+    assert (result.status, result.rows_inserted) == ("loaded", 600), result.as_json()
+    assert count(seeded, "indicator_values") == 600
