@@ -173,6 +173,10 @@ def _generate(url: str) -> int:
             cur.execute(f'ALTER TABLE indicator_values ADD CONSTRAINT "{name}" {definition}')
         for _, definition in indexes:
             cur.execute(definition)
+        # the counts a load keeps (value_counts), as ``qidash loads recount`` makes them
+        cur.execute("DELETE FROM value_counts")
+        cur.execute("INSERT INTO value_counts (ikey, n_values, n_orgs) SELECT ikey, COUNT(*), "
+                    "COUNT(DISTINCT org_id) FROM indicator_values GROUP BY ikey")
         cur.execute("SELECT setval(pg_get_serial_sequence('organisations', 'id'), "
                     "(SELECT max(id) FROM organisations))")
         cur.execute("SELECT setval(pg_get_serial_sequence('periods', 'id'), "

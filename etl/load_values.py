@@ -224,6 +224,9 @@ class ValueStage:
         #: direct mode: the rows written directly, kept for the alerts (see :meth:`written`)
         self._kept: list[pd.DataFrame] | None = [] if self.existing is not None else None
         self._kept_rows = 0
+        #: indicator key -> organisations with a value, for indicators that had none when the
+        #: load started and whose rows it kept (set by :meth:`written`): no count needed
+        self.known_orgs: dict[int, int] = {}
         conn.execute(text("DROP TABLE IF EXISTS qidash_stage"))
         conn.execute(text("DROP TABLE IF EXISTS qidash_diff"))
         on_commit = " ON COMMIT DROP" if self.pg else ""
@@ -340,6 +343,11 @@ class ValueStage:
         return {slugs.get(k, str(k)): list(v) for k, v in sorted(self._changes.items())
                 if v[0] or v[1]}
 
+    def inserted_by_key(self) -> dict[int, int]:
+        """Indicator key -> values :meth:`apply` inserted, for every indicator it wrote
+        (``core.services.counts.apply_value_changes``)."""
+        return {k: v[0] for k, v in sorted(self._changes.items()) if v[0] or v[1]}
+
     def _count_changes(self, sql: str) -> None:
         for key, inserted, updated in self.conn.execute(text(sql)).all():
             entry = self._changes.setdefault(int(key), [0, 0])
@@ -387,6 +395,8 @@ class ValueStage:
         for key, idx in pd.Series(keys).groupby(keys, sort=False).indices.items():
             if int(key) in new:
                 out[new[int(key)]] = {k: v[idx] for k, v in cols.items()}
+                # an indicator new to the database: its organisations are these rows' own
+                self.known_orgs[int(key)] = len(np.unique(cols["org_id"][idx]))
         return out
 
     def _submit(self, frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> None:

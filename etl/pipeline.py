@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from core.db import ensure_schema
 from core.models import LOAD_KINDS, Load, LoadError
 from core.periods import PERIOD_TYPES
 from core.services import alerts as alert_service
+from core.services import counts as count_service
 from core.services import digests as digest_service
 from etl import load_reference, load_runs, load_values, lookups, safety
 from etl.extract import Extract, FileError, ReadOptions, RowError, Source
@@ -288,6 +290,13 @@ def _run_in_transaction(conn: Connection, engine: Engine, extract: Extract, resu
                         digest_service.queue_digests(conn, load_id)
                 if wrote is not None:
                     wrote.stage.finish()  # (the bulk path's keys: already back after alerts)
+                    # the counts the start page and the indicator list read, in this
+                    # transaction (their organisations probe the keys: after the rebuild)
+                    started = time.perf_counter()
+                    count_service.apply_value_changes(conn, wrote.stage.inserted_by_key(),
+                                                      orgs=wrote.stage.known_orgs)
+                    log.debug("counts of values and organisations kept: %.2f s",
+                              time.perf_counter() - started)
                 wrote = None
                 if keys_relaxed:
                     load_values.check_foreign_keys(conn)

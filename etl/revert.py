@@ -18,8 +18,9 @@ import datetime as dt
 from sqlalchemy import Connection, Engine, select, text, update
 
 from core import audit
-from core.models import Load
+from core.models import Indicator, Load
 from core.services import alerts as alert_service
+from core.services import counts as count_service
 from etl.load_runs import LoadSummary, get_load, lock_for_load
 from etl.load_values import VALUE_FIELDS
 
@@ -34,7 +35,10 @@ def revert_values(conn: Connection, load_id: int) -> int:
     The values a load inserted are the ones still carrying its id once its updates are put back
     (inserts record no history). A later load that changed one of them recorded an ``update``
     history row with ``prev_load_id`` = this load: while that load stands, this one cannot be
-    reverted (its values are no longer the ones it wrote).
+    reverted (its values are no longer the ones it wrote). The counts of values and
+    organisations per indicator are brought up to date (``core.services.counts``): minus
+    the inserts the load recorded per indicator, or, for a load that recorded none (made by
+    an older version), minus its remaining rows counted per indicator before they go.
     """
     later = conn.execute(text(
         "SELECT DISTINCT v.load_id FROM value_history h JOIN indicator_values v "
@@ -58,10 +62,31 @@ def revert_values(conn: Connection, load_id: int) -> int:
         "AND indicator_values.ikey = h.ikey "
         "AND indicator_values.period_id = h.period_id AND indicator_values.org_id = h.org_id"
     ), {"id": load_id}).rowcount
+    inserted = _inserted_by_key(conn, load_id)
     deleted = conn.execute(
         text("DELETE FROM indicator_values WHERE load_id = :id"), {"id": load_id}
     ).rowcount
+    if deleted == sum(inserted.values()):
+        count_service.apply_value_changes(conn, {k: -n for k, n in inserted.items()})
+    else:  # not what the load recorded (never seen): count everything again
+        count_service.rebuild_counts(conn)
     return int(restored or 0) + int(deleted or 0)
+
+
+def _inserted_by_key(conn: Connection, load_id: int) -> dict[int, int]:
+    """Indicator key -> values the load inserted that are still there (so still carrying its
+    id, its updates put back): what it recorded per indicator (``options["changes"]``,
+    ``etl.pipeline._record_changes``), else counted."""
+    recorded = (conn.execute(select(Load.options).where(Load.id == load_id)).scalar_one()
+                or {}).get("changes")
+    if isinstance(recorded, dict):
+        keys = dict(conn.execute(select(Indicator.id, Indicator.ikey)
+                                 .where(Indicator.id.in_(list(recorded)))).all())
+        return {keys[slug]: int(n[0]) for slug, n in recorded.items()
+                if slug in keys and int(n[0])}
+    return {int(k): int(n) for k, n in conn.execute(text(
+        "SELECT ikey, COUNT(*) FROM indicator_values WHERE load_id = :id GROUP BY ikey"),
+        {"id": load_id}).all()}
 
 
 @audit.writes("load.revert")

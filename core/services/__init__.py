@@ -36,6 +36,8 @@ Modules
                    sending them (``send_pending``)
 ``loads``          load history, one load with its rejected rows, and ``freshness`` (last load,
                    periods covered, what the last values load changed)
+``counts``         each indicator's values and organisations, kept by loads and reverts
+                   (``apply_value_changes``, ``rebuild_counts``, ``value_counts``)
 ``disclosure``     disclosure control of what the read services return (``disclosed``)
 ``version``        the data version (``data_version``) and the caches keyed by it
 Tokens and roles live in :mod:`core.auth`.

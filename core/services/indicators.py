@@ -19,6 +19,7 @@ from core.models import (
     ikey_of,
     indicator_slugs,
 )
+from core.services.counts import value_counts
 from core.services.data_periods import PeriodRef, periods_with_data
 from core.services.query import _LIST_MAX, Conn, _listing, core_conn
 from core.services.version import (
@@ -26,7 +27,6 @@ from core.services.version import (
     current_version,
     engine_cache,
     load_version,
-    values_loads,
 )
 
 INDICATOR_FIELDS = (
@@ -201,63 +201,8 @@ def pairs_with_values_query() -> Any:
 
 #: a probe of the (org_id, ikey) index costs about as much as reading this many values of an
 #: indicator's key range (PostgreSQL, 7.7M values in memory: 2.9-3.4 us a probe, 0.32 us a
-#: value read by ``count(DISTINCT org_id)``) ...
+#: value read by ``count(DISTINCT org_id)``)
 PROBE_ROWS = 10
-#: ... or this many entries of the whole (org_id, ikey) index read for its distinct entries
-#: (0.056-0.065 us an entry: at 7.7M values, 60 an indicator and organisation, both took
-#: 0.43-0.50 s)
-FULL_PROBE_ROWS = 50
-
-
-def _org_counts(conn: Conn, periods: dict[int, int]) -> dict[int, int]:
-    """Organisations with a value, per indicator key (``periods``: how many periods each
-    indicator has values in, from the pair probes of :func:`_value_summary`).
-
-    Counted in full once per process, then kept with the values loads they reflect
-    (:func:`core.services.version.values_loads`); after more loads or reverts, only the
-    indicators those loads changed (what each load keeps of its changes,
-    ``Load.options["changes"]``) are counted again (:func:`_recount_orgs`). A load without
-    that record (older ones) makes it count in full. The full count reads the distinct
-    (organisation, indicator) entries of the (org_id, ikey) index, or, on a PostgreSQL table
-    holding more than :data:`FULL_PROBE_ROWS` values per (indicator, organisation) (a
-    national history of 10 years of months holds 120), probes that index once per indicator
-    and organisation instead (:func:`org_count_query`): 6.8M probes at 1,000 indicators x
-    6,800 practices, where the index holds 800M entries."""
-    state, detail, _ = values_loads(conn)
-    cache = engine_cache(conn, "indicator_org_counts", maxsize=1, ttl=PEER_TTL)
-    kept = cache.peek("all")
-    if kept is not None:
-        before, counts = kept
-        moved = {i for i, _ in state ^ before}
-        if moved and all(isinstance(detail.get(i, (0, None))[1], dict) for i in moved):
-            touched = sorted({slug for i in moved for slug in detail[i][1] or {}})
-            counts = dict(counts)
-            counts.update(_recount_orgs(conn, touched, periods, counts))
-            counts = {k: n for k, n in counts.items() if n}
-        elif moved:
-            kept = None
-    if kept is None:
-        if _probing_pays(conn, len(periods)):
-            counts = {int(k): int(n) for k, n in conn.execute(org_count_query()).all() if n}
-        else:
-            entries = select(IndicatorValue.org_id, IndicatorValue.ikey).distinct().subquery()
-            counts = dict(conn.execute(
-                select(entries.c.ikey, func.count()).group_by(entries.c.ikey)).all())
-    cache.put("all", load_version(conn), (state, counts))
-    return counts
-
-
-def _probing_pays(conn: Conn, indicators: int) -> bool:
-    """Would probing every (indicator, organisation) pair cost less than reading the whole
-    (org_id, ikey) index (:data:`FULL_PROBE_ROWS`)? PostgreSQL only, from the planner's row
-    estimate (``reltuples``: unknown, -1, until the table is first analysed or vacuumed, and
-    then the index is read)."""
-    c = core_conn(conn)
-    if c.dialect.name != "postgresql" or not indicators:
-        return False
-    estimate = c.exec_driver_sql(
-        "SELECT reltuples FROM pg_class WHERE oid = 'indicator_values'::regclass").scalar()
-    return float(estimate or -1) > FULL_PROBE_ROWS * indicators * _probes_each(conn)
 
 
 def _probes_each(conn: Conn) -> int:
@@ -286,22 +231,27 @@ def org_count_query(slugs: list[str] | None = None) -> Any:
 
 
 def _recount_orgs(conn: Conn, slugs: list[str], periods: dict[int, int] | None = None,
-                  before: dict[int, int] | None = None) -> dict[int, int]:
+                  before: dict[int, int] | None = None, *,
+                  values: dict[int, int] | None = None) -> dict[int, int]:
     """Organisations with a value of each of these indicators, by key (0 for none).
 
-    Each indicator is counted the cheaper way, estimated from what it held before (its
-    periods x its organisations = the values read): by reading its own range of the primary
-    key, or, with more than :data:`PROBE_ROWS` values per organisation in the database, by
-    :func:`org_count_query`'s probes. After a monthly load of a 10-year national history
-    the range is 770K values an indicator (about a quarter of a second each, minutes for
-    1,000 indicators); the probes, 6,800."""
+    Each indicator is counted the cheaper way, from how many values it holds (``values``, by
+    key; else estimated as its periods x its organisations before): by reading its own range
+    of the primary key, or, with more than :data:`PROBE_ROWS` values per organisation in the
+    database, by :func:`org_count_query`'s probes. After a monthly load of a 10-year
+    national history the range is 770K values an indicator (about a quarter of a second
+    each, minutes for 1,000 indicators); the probes, 6,800."""
     if not slugs:
         return {}
     periods, before = periods or {}, before or {}
     keys = dict(conn.execute(select(Indicator.id, Indicator.ikey)
                              .where(Indicator.id.in_(slugs))).all())
     limit = PROBE_ROWS * _probes_each(conn)
-    probe = [s for s, k in keys.items() if periods.get(k, 0) * before.get(k, 0) > limit]
+
+    def held(k: int) -> int:
+        return values.get(k, 0) if values is not None else periods.get(k, 0) * before.get(k, 0)
+
+    probe = [s for s, k in keys.items() if held(k) > limit]
     probed = set(probe)
     scan = [s for s in keys if s not in probed]
     out: dict[int, int] = {}
@@ -338,7 +288,8 @@ def _value_summary(
     periods: dict[int, int] = {}
     for ikey, *_ in pairs:
         periods[ikey] = periods.get(ikey, 0) + 1
-    orgs = _org_counts(conn, periods)
+    # kept by the loads and reverts (core.services.counts), never counted here
+    orgs = {k: n_orgs for k, (_, n_orgs) in value_counts(conn).items()}
     stats: dict[int, list[Any]] = {}
     latest_label: dict[str, tuple[Any, int, str]] = {}
     fine = {"month": 0, "quarter": 1, "financial_year": 2, "year": 3}

@@ -26,12 +26,12 @@ from core.models import (
     indicator_slugs,
 )
 from core.models import ValueHistory as VH
+from core.services.counts import value_counts
 from core.services.query import Conn
 from core.services.version import (
     PEER_TTL,
     engine_cache,
     load_version,
-    values_loads,
 )
 
 LOAD_COLUMNS = (
@@ -117,8 +117,9 @@ class Freshness:
 def freshness(conn: Conn) -> Freshness:
     """Freshness for the start page and the ``/freshness`` endpoint.
 
-    Its count of values reads the whole values table (0.25 s at 7.8M values on PostgreSQL),
-    so the answer is kept per load version (:func:`core.services.version.load_version`): it
+    Its counts are the ones the loads keep (``core.services.counts``); its periods, one probe
+    of the key per (period, indicator) until one has a value. The answer is kept per load
+    version (:func:`core.services.version.load_version`): it
     changes only when a load finishes or is reverted, which moves that version in every
     worker (an annotation, an action or a peer group does not), and is kept an hour at most.
     What the last values load changed is kept with the load (``options["changes"]``), not
@@ -130,49 +131,6 @@ def freshness(conn: Conn) -> Freshness:
         hit = _freshness(conn)
         cache.put("all", version, hit)
     return copy.deepcopy(hit)
-
-
-def _value_count(conn: Conn) -> int:
-    """How many values the database holds.
-
-    Counted once in full (a read of a whole index or the table: 0.44-1.0 s at 13.5M values,
-    half a minute at 770M), in one statement with the values loads it reflects
-    (:func:`core.services.version.values_loads`), and kept with them; after more loads and
-    reverts it is brought up to date from them: a load adds the rows it inserted, and a
-    revert deletes exactly those (it restores the rows its load updated), so a revert of a
-    load already counted takes them off again, and a load both finished and reverted since
-    changes nothing. Anything else (a load row gone) makes it count in full."""
-    cache = engine_cache(conn, "value_count", maxsize=1, ttl=PEER_TTL)
-    kept = cache.peek("all")
-    if kept is not None:
-        before, kept_n = kept
-        state, detail, _ = values_loads(conn)
-        n = _moved_count(before, kept_n, state, detail)
-        if n is not None:
-            cache.put("all", load_version(conn), (state, n))
-            return n
-    state, _, counted = values_loads(conn, count_values=True)
-    assert counted is not None
-    cache.put("all", load_version(conn), (state, counted))
-    return counted
-
-
-def _moved_count(before: frozenset[tuple[int, bool]], n: int,
-                 state: frozenset[tuple[int, bool]],
-                 detail: dict[int, tuple[int, Any]]) -> int | None:
-    """The count ``n`` kept with the loads ``before``, brought up to the loads ``state``
-    (see :func:`_value_count`); None when the loads did not move as loads do."""
-    if {i for i, _ in before} - {i for i, _ in state}:
-        return None  # a load row gone
-    was = dict(before)
-    for i, reverted in state - before:
-        if i not in was:
-            n += 0 if reverted else detail[i][0]  # a new load (or one finished and reverted)
-        elif reverted and not was[i]:
-            n -= detail[i][0]  # a counted load reverted
-        else:
-            return None  # a revert undone: not something loads do
-    return n
 
 
 def pair_probe() -> Any:
@@ -222,12 +180,10 @@ def _freshness(conn: Conn) -> Freshness:
          "count": int(n)}
         for t, s, e, n in covered
     ]
-    n_values = _value_count(conn)
-    # indicators with a value: one probe of the key each (a distinct count read every value)
-    n_ind = conn.execute(
-        select(func.count()).select_from(Indicator)
-        .where(select(IndicatorValue.ikey).where(IndicatorValue.ikey == Indicator.ikey).exists())
-    ).scalar_one()
+    # kept by the loads and reverts (core.services.counts): the values are never counted here
+    kept = value_counts(conn)
+    n_values = sum(n for n, _ in kept.values())
+    n_ind = len(kept)
     changes: list[dict[str, Any]] = []
     recorded = None if last_values is None else (conn.execute(
         select(Load.options).where(Load.id == last_values[0])).scalar_one() or {}).get("changes")

@@ -24,14 +24,13 @@ from collections.abc import Hashable
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from core.models import (
     Action,
     Annotation,
-    IndicatorValue,
     Load,
     PeerGroup,
     PeerGroupMember,
@@ -143,39 +142,6 @@ def load_version(conn: Conn) -> tuple[str, ...]:
     an annotation, an improvement action, a peer group or a rebase does not make the next
     profile rebuild a thousand indicators' summaries."""
     return current_version(conn)[:LOAD_FIELDS]
-
-
-#: load statuses that wrote nothing (their transaction was rolled back)
-NO_WRITE_STATUSES = ("failed", "rejected")
-
-
-def values_loads(conn: Conn, *, count_values: bool = False
-                 ) -> tuple[frozenset[tuple[int, bool]], dict[int, tuple[int, Any]], int | None]:
-    """The finished values loads that wrote (not failed or rejected), as a set of (id,
-    reverted), and each one's ``(rows_inserted, kept changes)`` (``options["changes"]``:
-    slug -> [inserted, updated], None for loads made before loads kept them): what a count
-    kept with the set it reflects needs to bring itself up to date after more loads and
-    reverts (a revert deletes exactly its load's inserts and restores its updates).
-
-    ``count_values``: also how many values the table holds, counted in the same statement
-    (one snapshot: a load committed between two reads would otherwise be in one and not the
-    other); else None."""
-    cols = (Load.id, Load.status, Load.reverted_at.is_not(None), Load.rows_inserted,
-            Load.options)
-    finished = and_(Load.kind == "values", Load.finished_at.is_not(None))
-    if count_values:
-        counted = select(func.count().label("n")).select_from(IndicatorValue).subquery()
-        rows = conn.execute(select(*cols, counted.c.n).select_from(counted)
-                            .outerjoin(Load, finished)).all()
-        n: int | None = int(rows[0][-1])
-        rows = [r for r in rows if r[0] is not None]  # the count's row without a load
-    else:
-        rows = conn.execute(select(*cols).where(finished)).all()
-        n = None
-    state = frozenset((r[0], bool(r[2])) for r in rows if r[1] not in NO_WRITE_STATUSES)
-    detail = {r[0]: (int(r[3] or 0), r[4].get("changes") if isinstance(r[4], dict) else None)
-              for r in rows}
-    return state, detail, n
 
 
 class VersionedLRU:
@@ -298,5 +264,4 @@ __all__ = [
     "driver_rows",
     "engine_cache",
     "load_version",
-    "values_loads",
 ]

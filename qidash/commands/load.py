@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa_exc
 from core.db import ensure_schema, get_engine
 from etl.extract import FileError
 from etl.formats import FormatError
-from etl.load_runs import get_load, list_loads
+from etl.load_runs import get_load, list_loads, recount_values
 from etl.pipeline import LoadResult, UsageError, parse_format_options, run_load
 from etl.revert import RevertError, revert_load
 
@@ -253,6 +253,29 @@ def loads_revert(load_id: int = typer.Argument(..., help="the load id"),
         sys.stdout.write(orjson.dumps(s.as_json()).decode() + "\n")
     else:
         _out().print(f"load {s.id}: {s.message}")
+
+
+@loads_app.command("recount")
+def loads_recount(as_json: bool = _JSON) -> None:
+    """Count every indicator's values and organisations again.
+
+    Loads and reverts keep these counts (the start page's number of values, the indicator
+    list's organisations) as they write; run this only after values were written by other
+    means, such as SQL. It reads the whole values table."""
+    engine = get_engine()
+    ensure_schema(engine)
+    started = time.perf_counter()
+    try:
+        values, indicators = recount_values(engine)
+    except sa_exc.DBAPIError as exc:
+        _database_failed(exc, as_json)
+        return
+    if as_json:
+        sys.stdout.write(orjson.dumps({"values": values, "indicators": indicators}).decode()
+                         + "\n")
+    else:
+        _out().print(f"{values:,} values of {indicators:,} indicators counted in "
+                     f"{time.perf_counter() - started:.1f} s")
 
 
 def demo(

@@ -99,6 +99,11 @@ def _values(conn, join: str) -> list[tuple]:
             for r in conn.execute(text(VALUES_SQL.format(join=join))).all()]
 
 
+def _counts(conn) -> dict[int, tuple[int, int]]:
+    return {int(k): (int(n), int(o)) for k, n, o in conn.execute(text(
+        "SELECT ikey, n_values, n_orgs FROM value_counts")).all()}
+
+
 OLD = [
     ("alpha", 1, "A1", 5.0, 10.0, 50.0, 20.1, 79.9, False, None, 1),
     ("zeta", 1, "A1", 1.0, 4.0, 25.0, None, None, False, "corrected", 2),
@@ -127,6 +132,8 @@ def test_upgrade_keeps_values_history_and_reverts(empty_url: str, backend: str) 
             "prev_load_id FROM value_history")).all()
         # only the change is kept; the inserts are reverted by their load id
         assert [tuple(r) for r in history] == [(2, 2, 1, 1, "update", 1.0, 50.0, 1)]
+        # (0006) each indicator's values and organisations, counted from the values
+        assert _counts(conn) == {1: (1, 1), 2: (2, 2)}
         # a new indicator gets the next key (PostgreSQL identity, SQLite trigger)
         conn.execute(Indicator.__table__.insert().values(
             id="beta", name="Beta", value_type="proportion", multiplier=100,
@@ -140,9 +147,13 @@ def test_upgrade_keeps_values_history_and_reverts(empty_url: str, backend: str) 
     with engine.connect() as conn:
         assert _values(conn, "i.ikey = v.ikey")[1] == (
             "zeta", 1, "A1", 1.0, 2.0, 50.0, None, None, False, None, 1)
+    with engine.connect() as conn:
+        assert _counts(conn) == {1: (1, 1), 2: (2, 2)}  # an update reverted: the same
+    # (loads made before loads kept their changes: the rows are counted as they go)
     assert revert_load(engine, 1).status == "reverted"
     with engine.connect() as conn:
         assert _values(conn, "i.ikey = v.ikey") == []
+        assert _counts(conn) == {}
     engine.dispose()
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, insert, select
 
 from core.models import Indicator, IndicatorValue, Load, Organisation, Period
 from core.periods import parse_period
+from core.services.counts import rebuild_counts
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 DATA = SHARED / "data"
@@ -137,4 +138,5 @@ def load_sample(engine: Engine) -> dict[str, int]:
         from tests.core.services.factories import with_ikeys
 
         conn.execute(insert(IndicatorValue), with_ikeys(conn, values))
+        rebuild_counts(conn)  # (what a load keeps: counts of values)
     return {"organisations": len(ids), "values": len(values)}

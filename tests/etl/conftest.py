@@ -64,3 +64,15 @@ def values_rows(engine: Engine) -> list[tuple]:
 def count(engine: Engine, table: str) -> int:
     with engine.connect() as conn:
         return conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+
+
+def counted(engine: Engine) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]]:
+    """(what ``value_counts`` holds, what the values table holds): indicator key -> (values,
+    organisations with a value)."""
+    with engine.connect() as conn:
+        kept = {int(k): (int(n), int(o)) for k, n, o in conn.execute(text(
+            "SELECT ikey, n_values, n_orgs FROM value_counts")).all()}
+        real = {int(k): (int(n), int(o)) for k, n, o in conn.execute(text(
+            "SELECT ikey, COUNT(*), COUNT(DISTINCT org_id) FROM indicator_values "
+            "GROUP BY ikey")).all()}
+    return kept, real

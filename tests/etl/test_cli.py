@@ -68,3 +68,34 @@ def test_loads_list_show_revert(database_url, write):
     assert res.exit_code == 1
     assert "already reverted" in res.output
     assert invoke("loads", "show", "999").exit_code == 1
+
+
+def test_loads_recount_counts_again_what_sql_wrote(database_url, write):
+    """Values written by other means (SQL) are not in the counts the loads keep until
+    ``qidash loads recount``; the start page's figure then matches the table."""
+    from sqlalchemy import create_engine, text
+
+    invoke("load", "organisations", str(write("o.csv", ORGS)))
+    invoke("load", "indicators", str(write("i.csv", INDICATORS)))
+    v = write("v.csv", "org_code,indicator_id,period,numerator,denominator\n"
+                       "P1,mmr1,2019/20,9,10\nP2,mmr1,2019/20,8,10\n")
+    assert invoke("load", "values", str(v)).exit_code == 0
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO indicator_values (ikey, period_id, org_id, numerator, denominator, "
+            "value, suppressed) SELECT i.ikey, p.id, o.id, 1, 2, 50, false FROM indicators i, "
+            "periods p, organisations o WHERE i.id = 'rate' AND o.code = 'P1'"))
+        kept = conn.execute(text("SELECT SUM(n_values) FROM value_counts")).scalar()
+    assert kept == 2
+    res = invoke("loads", "recount", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == {"values": 3, "indicators": 2}
+    with engine.connect() as conn:
+        assert sorted(tuple(r) for r in conn.execute(text(
+            "SELECT i.id, c.n_values, c.n_orgs FROM value_counts c JOIN indicators i "
+            "ON i.ikey = c.ikey"))) == [("mmr1", 2, 2), ("rate", 1, 1)]
+    engine.dispose()
+    res = invoke("loads", "recount")
+    assert res.exit_code == 0
+    assert "3 values of 2 indicators counted" in res.stdout

@@ -10,7 +10,7 @@ from core.models import Load
 from etl.load_runs import get_load, list_loads
 from etl.pipeline import run_load
 from etl.revert import RevertError, revert_load
-from tests.etl.conftest import INDICATORS, ORGS, count, values_rows
+from tests.etl.conftest import INDICATORS, ORGS, count, counted, values_rows
 
 
 @pytest.fixture(autouse=True, params=["direct", "staged"])
@@ -23,6 +23,17 @@ def write_mode(request, monkeypatch):
     if request.param == "staged":
         monkeypatch.setattr(etl.load_values, "DIRECT_MAX_ROWS", -1)
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def counts_stay_true(request):
+    """After every test here (loads, reloads, failures, reverts, both write modes, both
+    databases), the counts the loads keep (``value_counts``) are the values table's."""
+    seeded = request.getfixturevalue("seeded") if "seeded" in request.fixturenames else None
+    yield
+    if seeded is not None:
+        kept, real = counted(seeded)
+        assert kept == real
 
 
 GOOD = ("org_code,indicator_id,period,numerator,denominator\n"
@@ -548,108 +559,81 @@ def test_a_load_keeps_what_it_changed_per_indicator(seeded, write):
         assert freshness(s).changes == _scanned_changes(seeded, mixed.load_id)
 
 
-def test_indicator_list_counts_organisations_again_only_for_what_loads_changed(
-        seeded, write, monkeypatch):
-    """The indicator list's organisations per indicator are kept with the values loads they
-    reflect: after a load or a revert only the indicators it changed are counted again (from
-    their own key range), and the counts equal a full count every time; a load that does not
-    keep its changes (an older one) makes it count everything again."""
+def test_loads_and_reverts_keep_the_counts_the_readers_show(seeded, write, monkeypatch,
+                                                            write_mode):
+    """Each indicator's values and organisations are kept by the loads and reverts
+    (``value_counts``), which count the organisations again only for the indicators they
+    changed; the indicator list and the start page read them and never count the values
+    table. Equal to a full count after a load, an unchanged reload, a load that updates only,
+    a revert, a revert of a load that did not keep its changes (an older one), and a load
+    made and reverted between two reads."""
     from sqlalchemy import func, select
 
     from core.models import IndicatorValue
     from core.services import indicators as ind_service
+    from core.services import loads as load_service
+    from core.services.version import engine_cache
 
     recounted: list[list[str]] = []
     recount = ind_service._recount_orgs
 
-    def spy(conn, slugs, *args):
+    def spy(conn, slugs, *args, **kw):
         recounted.append(list(slugs))
-        return recount(conn, slugs, *args)
+        return recount(conn, slugs, *args, **kw)
 
     monkeypatch.setattr(ind_service, "_recount_orgs", spy)
 
-    def listed() -> dict[str, int]:
+    def shown() -> tuple[dict[str, int], int]:
         with Session(seeded) as s:
+            engine_cache(s, "freshness").clear()
+            engine_cache(s, "indicator_value_summary").clear()
+            reads = len(recounted)
             frame = ind_service.list_indicators(s)
-            got = {str(k): int(n) for k, n in zip(frame["id"], frame["organisations"],
-                                                  strict=True)}
+            orgs = {str(k): int(n) for k, n in zip(frame["id"], frame["organisations"],
+                                                   strict=True)}
+            values = load_service.freshness(s).values
+            assert len(recounted) == reads  # the readers count nothing
             full = dict(s.execute(
                 select(IndicatorValue.ikey, func.count(func.distinct(IndicatorValue.org_id)))
                 .group_by(IndicatorValue.ikey)).all())
             keys = dict(s.execute(text("SELECT id, ikey FROM indicators")).all())
-        assert got == {i: full.get(keys[i], 0) for i in got}
-        return got
+        assert orgs == {i: full.get(keys[i], 0) for i in orgs}
+        assert values == count(seeded, "indicator_values")
+        return orgs, values
 
+    assert shown() == ({"mmr1": 0, "rate": 0}, 0)
     first = run_load(seeded, write("a.csv", GOOD), kind="values")
-    assert listed() == {"mmr1": 2, "rate": 0}
+    assert shown() == ({"mmr1": 2, "rate": 0}, 3)
+    # a first load written directly counts the organisations of the rows it kept for alerts
+    assert recounted == ([] if write_mode == "direct" else [["mmr1"]])
+    recounted.clear()
+    assert run_load(seeded, write("a2.csv", GOOD), kind="values").status == "unchanged"
+    upd = run_load(seeded, write("u.csv", "org_code,indicator_id,period,numerator,"
+                                 "denominator\nP1,mmr1,2019/20,91,100\n"), kind="values")
+    assert upd.rows_updated == 1
+    assert shown() == ({"mmr1": 2, "rate": 0}, 3)
+    assert recounted == [["mmr1"]]  # the update only: values unchanged, organisations again
     recounted.clear()
     second = run_load(seeded, write("b.csv", "org_code,indicator_id,period,numerator,"
                                     "denominator\nP1,rate,2021-01,3,1000\n"), kind="values")
-    assert listed() == {"mmr1": 2, "rate": 1}
-    assert recounted == [["rate"]]  # mmr1 was not counted again
+    assert shown() == ({"mmr1": 2, "rate": 1}, 4)
+    # mmr1 was not counted again (nor rate, new to the database, when written directly)
+    assert recounted == ([] if write_mode == "direct" else [["rate"]])
     recounted.clear()
     revert_load(seeded, second.load_id)
-    assert listed() == {"mmr1": 2, "rate": 0}
-    assert recounted == [["rate"]]
-    recounted.clear()
+    assert shown() == ({"mmr1": 2, "rate": 0}, 3)
+    assert recounted == []  # (no value of rate left: nothing to count)
+    made = run_load(seeded, write("c.csv", "org_code,indicator_id,period,numerator,"
+                                  "denominator\nP2,mmr1,2021/22,1,2\n"), kind="values")
+    revert_load(seeded, made.load_id)
+    assert shown() == ({"mmr1": 2, "rate": 0}, 3)  # made and reverted between two reads
+    revert_load(seeded, upd.load_id)
     with Session(seeded) as s:  # a load kept before loads kept their changes
         row = s.get(Load, first.load_id)
         row.options = {k: v for k, v in row.options.items() if k != "changes"}
         s.commit()
     revert_load(seeded, first.load_id)
-    assert listed() == {"mmr1": 0, "rate": 0}
-    assert recounted == []  # counted in full
-
-
-def test_freshness_counts_values_from_the_loads_after_the_first_count(seeded, write,
-                                                                      monkeypatch):
-    """The start page's number of values is counted in full once, then brought up to date
-    from the loads (a load adds its inserts; a revert takes them off): equal to a full count
-    after a load, an unchanged reload, a load that updates only, a revert, and a load made
-    and reverted between two reads; only the first read counts the table."""
-    from core.services import loads as load_service
-    from core.services.version import engine_cache
-
-    full_counts: list[int] = []
-    real = load_service.values_loads
-
-    def spy(conn, **kw):  # notes each count of every value
-        if kw.get("count_values"):
-            full_counts.append(1)
-        return real(conn, **kw)
-
-    monkeypatch.setattr(load_service, "values_loads", spy)
-
-    def fresh_values() -> int:
-        with Session(seeded) as s:
-            engine_cache(s, "freshness").clear()  # the answer, not the count, is re-read
-            got = load_service.freshness(s).values
-        assert got == count(seeded, "indicator_values")
-        return got
-
-    assert fresh_values() == 0
-    first = run_load(seeded, write("a.csv", GOOD), kind="values")
-    assert fresh_values() == 3
-    assert run_load(seeded, write("a2.csv", GOOD), kind="values").status == "unchanged"
-    assert fresh_values() == 3
-    upd = run_load(seeded, write("u.csv", "org_code,indicator_id,period,numerator,"
-                                 "denominator\nP1,mmr1,2019/20,91,100\n"), kind="values")
-    assert upd.rows_updated == 1
-    assert fresh_values() == 3
-    more = run_load(seeded, write("b.csv", "org_code,indicator_id,period,numerator,"
-                                  "denominator\nP1,rate,2021-01,3,1000\nP2,rate,2021-01,4,900\n"),
-                    kind="values")
-    revert_load(seeded, more.load_id)
-    assert fresh_values() == 3  # made and reverted between two reads
-    extra = run_load(seeded, write("c.csv", "org_code,indicator_id,period,numerator,"
-                                   "denominator\nP2,mmr1,2021/22,1,2\n"), kind="values")
-    assert fresh_values() == 4
-    revert_load(seeded, extra.load_id)
-    revert_load(seeded, upd.load_id)
-    assert fresh_values() == 3
-    revert_load(seeded, first.load_id)
-    assert fresh_values() == 0
-    assert len(full_counts) == 1
+    assert shown() == ({"mmr1": 0, "rate": 0}, 0)
 
 
 @pytest.mark.parametrize("per_statement", [1, 4, 500])

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.models import Indicator, IndicatorValue, Organisation, Period, indicator_slugs
 from core.periods import parse_period
+from core.services.counts import rebuild_counts
 
 
 def add_org(
@@ -72,9 +73,11 @@ def period_id(session: Session, label: str, period_type: str | None = None) -> i
 
 def add_values(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert value rows (org_id, indicator_id, period_id, numerator, denominator, value...);
-    the indicator's slug is stored as its integer key."""
+    the indicator's slug is stored as its integer key. The counts loads keep
+    (``value_counts``) are counted again, as ``qidash loads recount`` does."""
     if rows:
         session.execute(insert(IndicatorValue), with_ikeys(session, rows))
+        rebuild_counts(session)
 
 
 def with_ikeys(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

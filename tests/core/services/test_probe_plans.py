@@ -81,15 +81,16 @@ def test_organisation_probes_answer_as_a_reading_of_every_value(session):
     assert ind_service._recount_orgs(session, slugs, periods, many) == every
 
 
-def test_the_full_count_probes_only_a_table_deep_in_values(session, backend, monkeypatch):
-    """The first count of a process reads the whole (org_id, ikey) index unless PostgreSQL's
-    estimate of the table says it holds more than FULL_PROBE_ROWS values per indicator and
-    organisation; then it probes. Both give the indicator list the same counts."""
+def test_kept_counts_probe_only_indicators_deep_in_values(session, monkeypatch):
+    """The counts loads keep (``value_counts``, here counted in full as ``qidash loads
+    recount`` does) count an indicator's organisations from its key range unless it holds
+    more than PROBE_ROWS values per organisation in the database; then they probe. Both give
+    the indicator list the same counts."""
+    from core.services.counts import rebuild_counts, value_counts
+
     build_network(session, months=6)
     session.commit()
     every = _distinct_orgs(session)
-    periods = dict.fromkeys(every, 6)
-    assert not ind_service._probing_pays(session, len(periods))  # 3 x 17 pairs, few values
     used: list[str] = []
     real = ind_service.org_count_query
 
@@ -98,16 +99,10 @@ def test_the_full_count_probes_only_a_table_deep_in_values(session, backend, mon
         return real(*args)
 
     monkeypatch.setattr(ind_service, "org_count_query", spy)
-    from core.services.version import engine_cache
-
-    engine_cache(session, "indicator_org_counts").clear()
-    assert ind_service._org_counts(session, periods) == every
-    assert used == []
-    if backend != "postgresql":
-        return
-    session.execute(text("ANALYZE indicator_values"))
-    monkeypatch.setattr(ind_service, "FULL_PROBE_ROWS", 0)  # any analysed table is deep enough
-    assert ind_service._probing_pays(session, len(periods))
-    engine_cache(session, "indicator_org_counts").clear()
-    assert ind_service._org_counts(session, periods) == every
+    rebuild_counts(session)
+    assert {k: o for k, (_, o) in value_counts(session).items()} == every
+    assert used == []  # 6 values an organisation: the key ranges
+    monkeypatch.setattr(ind_service, "PROBE_ROWS", 0)  # any indicator is deep enough
+    rebuild_counts(session)
+    assert {k: o for k, (_, o) in value_counts(session).items()} == every
     assert used == ["probes"]
