@@ -9,9 +9,10 @@ with its latest denominator: ordinary month-to-month variation), through ``run_l
 ``qidash load values`` does, then reverts it, so the database is left as it was. Prints:
 
 * the load's time, with the split of its alert step (reading every touched indicator's whole
-  series, computing, storing) and the number of alerts it raised;
-* the indicator list (``list_indicators``, what ``GET /api/v1/indicators`` serves) in a
-  process whose counts were warm before the load: after the load and after the revert;
+  series, computing, storing), the number of alerts it raised, and the time it spent keeping
+  the counts of values and organisations per indicator (``core.services.counts``);
+* the indicator list (``list_indicators``, what ``GET /api/v1/indicators`` serves; it reads
+  those counts): before the load, after it and after the revert;
 * in the same run, the organisations of every indicator recounted both ways the list can:
   each indicator's key range read, and one probe of the (org_id, ikey) index per
   organisation (what the list chooses for an indicator this deep).
@@ -71,6 +72,7 @@ def main() -> None:
     from sqlalchemy.orm import Session
 
     import core.services.alerts as alerts
+    import core.services.counts as counts
     from core.db import make_engine
     from core.services import indicators as ind
     from etl.pipeline import run_load
@@ -78,7 +80,7 @@ def main() -> None:
 
     url, n_values = bench_api.build(rebuild=False)
     engine = make_engine(url)
-    spent: dict[str, float] = {"read": 0.0, "compute": 0.0, "store": 0.0}
+    spent: dict[str, float] = {"read": 0.0, "compute": 0.0, "store": 0.0, "counts": 0.0}
 
     def timing(name, fn):  # type: ignore[no-untyped-def]
         def wrapped(*a, **k):  # type: ignore[no-untyped-def]
@@ -92,6 +94,7 @@ def main() -> None:
     alerts.fetch_indicator_series = timing("read", alerts.fetch_indicator_series)
     alerts.compute_load_alerts = timing("compute", alerts.compute_load_alerts)
     alerts.store_load_alerts = timing("store", alerts.store_load_alerts)
+    counts.apply_value_changes = timing("counts", counts.apply_value_changes)
 
     def listed() -> float:
         with Session(engine) as s:
@@ -104,7 +107,7 @@ def main() -> None:
         print(f"database: {n_values:,} values; monthly file: {n_rows:,} values, one new month "
               f"of every indicator ({path.name})")
         first, warm = listed(), listed()
-        print(f"indicator list before the load: first {first:.2f} s (full count), "
+        print(f"indicator list before the load: first {first:.2f} s, "
               f"warm {warm * 1000:.1f} ms")
         result, secs = _timed(lambda: run_load(engine, path, kind="values"))
         assert result.status == "loaded", result.as_json()
@@ -112,7 +115,8 @@ def main() -> None:
         print(f"monthly load: {secs:.1f} s, {result.rows_inserted:,} values inserted, "
               f"{result.alerts:,} alerts; alert step: read the touched series {read:.1f} s, "
               f"compute (with the read) {spent['compute']:.1f} s, store "
-              f"{spent['store']:.1f} s")
+              f"{spent['store']:.1f} s; counts of values and organisations kept "
+              f"{spent['counts']:.2f} s")
         after = listed()
         with Session(engine) as s:
             slugs = sorted(ind.indicator_slugs(s).values())

@@ -92,7 +92,7 @@ def is_postgres(conn: Connection) -> bool:
 
 #: the tables a values load writes that have foreign keys (checked by check_foreign_keys)
 _CHECKED_TABLES = ("indicator_values", "value_history", "organisations", "indicators",
-                   "load_errors")
+                   "load_errors", "value_counts")
 
 
 class ForeignKeyError(RuntimeError):
@@ -344,9 +344,9 @@ class ValueStage:
                 if v[0] or v[1]}
 
     def inserted_by_key(self) -> dict[int, int]:
-        """Indicator key -> values :meth:`apply` inserted, for every indicator it wrote
-        (``core.services.counts.apply_value_changes``)."""
-        return {k: v[0] for k, v in sorted(self._changes.items()) if v[0] or v[1]}
+        """Indicator key -> values :meth:`apply` inserted, for every indicator it inserted
+        into (``core.services.counts.apply_value_changes``; an update changes no count)."""
+        return {k: v[0] for k, v in sorted(self._changes.items()) if v[0]}
 
     def _count_changes(self, sql: str) -> None:
         for key, inserted, updated in self.conn.execute(text(sql)).all():

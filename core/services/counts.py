@@ -33,7 +33,7 @@ def apply_value_changes(conn: Conn, changed: dict[int, int], *,
     (``orgs``: a first load of an indicator counts the rows it kept in memory); one left
     without values loses its row."""
     c = core_conn(conn)
-    keys = sorted(k for k in changed)
+    keys = sorted(k for k, n in changed.items() if n)  # (an update changes no count)
     if not keys:
         return
     held = dict(c.execute(select(ValueCount.ikey, ValueCount.n_values)
