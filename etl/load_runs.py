@@ -296,5 +296,4 @@ def recount_values(engine: Engine) -> tuple[int, int]:
 
     with engine.begin() as conn:
         lock_for_load(conn)
-        n = count_service.rebuild_counts(conn)
-        return n, len(count_service.value_counts(conn))
+        return count_service.rebuild_counts(conn)

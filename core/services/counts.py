@@ -71,24 +71,18 @@ def _store(c: Any, values: dict[int, int], known: dict[int, int] | None = None) 
         c.execute(ValueCount.__table__.insert(), rows)
 
 
-def rebuild_counts(conn: Conn) -> int:
+def rebuild_counts(conn: Conn) -> tuple[int, int]:
     """Count every indicator's values and organisations again from the values table (a read
-    of the whole table); returns the number of values."""
+    of the whole table); returns (values, indicators with values)."""
     c = core_conn(conn)
     keys = list(c.execute(select(Indicator.ikey)).scalars())
     values = _count_values(c, keys) if keys else {}
     c.execute(delete(ValueCount))
     _store(c, values)
-    return sum(values.values())
+    return sum(values.values()), sum(1 for n in values.values() if n)
 
 
 def value_counts(conn: Conn) -> dict[int, tuple[int, int]]:
     """Indicator key -> (values, organisations with a value), for indicators with values."""
     return {int(k): (int(n), int(o)) for k, n, o in core_conn(conn).execute(
         select(ValueCount.ikey, ValueCount.n_values, ValueCount.n_orgs)).all()}
-
-
-def total_values(conn: Conn) -> int:
-    """How many values the database holds."""
-    return int(core_conn(conn).execute(
-        select(func.coalesce(func.sum(ValueCount.n_values), 0))).scalar_one())

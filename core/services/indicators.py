@@ -230,28 +230,23 @@ def org_count_query(slugs: list[str] | None = None) -> Any:
     return stmt if slugs is None else stmt.where(Indicator.id.in_(slugs))
 
 
-def _recount_orgs(conn: Conn, slugs: list[str], periods: dict[int, int] | None = None,
-                  before: dict[int, int] | None = None, *,
-                  values: dict[int, int] | None = None) -> dict[int, int]:
+def _recount_orgs(conn: Conn, slugs: list[str], values: dict[int, int] | None = None
+                  ) -> dict[int, int]:
     """Organisations with a value of each of these indicators, by key (0 for none).
 
     Each indicator is counted the cheaper way, from how many values it holds (``values``, by
-    key; else estimated as its periods x its organisations before): by reading its own range
-    of the primary key, or, with more than :data:`PROBE_ROWS` values per organisation in the
-    database, by :func:`org_count_query`'s probes. After a monthly load of a 10-year
-    national history the range is 770K values an indicator (about a quarter of a second
-    each, minutes for 1,000 indicators); the probes, 6,800."""
+    key; none given: few): by reading its own range of the primary key, or, with more than
+    :data:`PROBE_ROWS` values per organisation in the database, by :func:`org_count_query`'s
+    probes. After a monthly load of a 10-year national history the range is 770K values an
+    indicator (about a quarter of a second each, minutes for 1,000 indicators); the probes,
+    6,800."""
     if not slugs:
         return {}
-    periods, before = periods or {}, before or {}
+    values = values or {}
     keys = dict(conn.execute(select(Indicator.id, Indicator.ikey)
                              .where(Indicator.id.in_(slugs))).all())
     limit = PROBE_ROWS * _probes_each(conn)
-
-    def held(k: int) -> int:
-        return values.get(k, 0) if values is not None else periods.get(k, 0) * before.get(k, 0)
-
-    probe = [s for s, k in keys.items() if held(k) > limit]
+    probe = [s for s, k in keys.items() if values.get(k, 0) > limit]
     probed = set(probe)
     scan = [s for s in keys if s not in probed]
     out: dict[int, int] = {}
@@ -270,8 +265,8 @@ def _value_summary(
 ) -> tuple[dict[str, Any], dict[str, tuple[Any, int, str]]]:
     """Per indicator: (periods, organisations, latest end) and its latest period label.
 
-    Probes of the primary key per (indicator, period) pair and one read of the organisation
-    index (0.2 s for 7.7M values on PostgreSQL; two scans of the table took 3.2 s), cached
+    Probes of the primary key per (indicator, period) pair and the organisations the loads
+    keep per indicator (``core.services.counts``; two scans of the table took 3.2 s), cached
     per data version (:mod:`core.services.version`): values change only through loads and
     reverts, which move the version in every worker."""
     # values change only through loads and reverts: kept per load version (an annotation or

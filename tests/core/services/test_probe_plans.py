@@ -76,9 +76,8 @@ def test_organisation_probes_answer_as_a_reading_of_every_value(session):
     # each indicator recounted either way: by its key range (a small history) ...
     assert ind_service._recount_orgs(session, slugs) == every
     # ... or by probes (many values per organisation), chosen per indicator
-    periods = dict.fromkeys(every, 6)
-    many = dict.fromkeys(every, 10000)
-    assert ind_service._recount_orgs(session, slugs, periods, many) == every
+    many = dict.fromkeys(every, 6 * 10000)
+    assert ind_service._recount_orgs(session, slugs, many) == every
 
 
 def test_kept_counts_probe_only_indicators_deep_in_values(session, monkeypatch):
