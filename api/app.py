@@ -34,6 +34,9 @@ from api.routes import (
 from api.routes import (
     annotations as annotation_routes,
 )
+from core.db import get_engine
+from core.services.warm import start_warmer, stop_warmer
+from core.settings import get_settings
 
 API_PREFIX = "/api/v1"
 
@@ -89,7 +92,13 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # larger: measured in process (bench/bench_api.py, uncached) median -0.5 ms and p95
     # 38 -> 32 ms; cyclic garbage is still collected, a little later.
     gc.set_threshold(20_000, 10, 10)
-    yield
+    # the profile's national peer summaries, built before the first profile asks for them
+    # (at start, after each load or revert, before their hour ends): core.services.warm
+    warmer = start_warmer(get_engine(), get_settings().warm_interval)
+    try:
+        yield
+    finally:
+        stop_warmer(warmer)
 
 
 SWAGGER_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"

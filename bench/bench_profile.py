@@ -25,6 +25,9 @@ tree, run by ``--old-python``, default its .venv) in turn, each in a fresh proce
 - after a load: a values load (``run_load``) changing one practice's latest value of one
   indicator, then a profile (the summaries of the pairs the load did not change are kept),
   then the load reverted and a profile again;
+- with the warmer a serving process runs (``core.services.warm``, new code only): its
+  warm-up from an empty cache (as after a start) and the first profile after it; the same
+  load again, the warmer's next check and the next profile;
 
 and a hash of every profile's rows of the round (the same for both codes when they agree).
 The machine is shared: the load average is printed with each round. The database is dropped
@@ -173,15 +176,40 @@ def child_reads(url: str, codes: list[str]) -> None:
     from etl.revert import revert_load
 
     row = last[0].iloc[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "one_indicator.csv"
-        path.write_text("org_code,indicator_id,period,numerator,denominator\n"
-                        f"{codes[0]},{row['indicator_id']},{row['period']},1,1000\n")
-        result = run_load(engine, path, kind="values", migrate=False)
+
+    def load_one() -> Any:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "one_indicator.csv"
+            path.write_text("org_code,indicator_id,period,numerator,denominator\n"
+                            f"{codes[0]},{row['indicator_id']},{row['period']},1,1000\n")
+            return run_load(engine, path, kind="values", migrate=False)
+
+    result = load_one()
     if result.status == "loaded" and result.load_id is not None:
         out["after_load_ms"] = one(codes[1], record=False)
         revert_load(engine, result.load_id)
         out["after_revert_ms"] = one(codes[2], record=False)
+    try:
+        from core.services.warm import PeerWarmer
+    except ImportError:  # older code: no warmer
+        PeerWarmer = None  # noqa: N806
+    if PeerWarmer is not None:
+        # a serving process's warmer: its warm-up as after a start (empty cache), the first
+        # profile after it; the same load again, the warmer's next check, the next profile
+        with Session(engine) as s:
+            engine_cache(s, "peer_summary").clear()
+        warmer = PeerWarmer(engine, 30.0)
+        t = time.perf_counter()
+        warmer.tick()
+        out["warmup_ms"] = (time.perf_counter() - t) * 1000
+        out["warmed_ms"] = one(codes[1], record=False)
+        result = load_one()
+        if result.status == "loaded" and result.load_id is not None:
+            t = time.perf_counter()
+            warmer.tick()
+            out["rewarm_ms"] = (time.perf_counter() - t) * 1000
+            out["warmed_after_load_ms"] = one(codes[2], record=False)
+            revert_load(engine, result.load_id)
     engine.dispose()
     print(json.dumps(out))
 
@@ -270,6 +298,13 @@ def main() -> None:
                       f"{r.get('after_load_ms', float('nan')):.0f} ms, after its revert "
                       f"{r.get('after_revert_ms', float('nan')):.0f} ms  "
                       f"[load average {la[0]:.1f}]", flush=True)
+                if "warmup_ms" in r:
+                    print(f"  with the warmer (core.services.warm): warm-up after a start "
+                          f"{r['warmup_ms']:.0f} ms, then the first profile "
+                          f"{r['warmed_ms']:.0f} ms; after a load changing one indicator "
+                          f"its check {r.get('rewarm_ms', float('nan')):.0f} ms, then the "
+                          f"next profile {r.get('warmed_after_load_ms', float('nan')):.0f} ms",
+                          flush=True)
         digests = {label: {r["digest"] for r in runs} for label, runs in got.items()}
         same = len({d for ds in digests.values() for d in ds}) == 1
         print(f"profile rows identical across runs and code: {same} ({digests})", flush=True)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         None, description="Digest mail server: smtp://host:port or smtps://user:password@host:port"
     )
     mail_from: str = Field("qidash@localhost", description="Sender of digest emails")
+    warm_interval: float = Field(
+        30.0, ge=0, description="Seconds between a serving process's checks that build the "
+        "profile's national peer summaries in the background (at start, after each load or "
+        "revert, before their hour ends); 0 turns it off"
+    )
     alert_min_denominator: float = Field(
         30.0, description="Default minimum denominator for an alert (per indicator: "
         "qidash alerts settings)"

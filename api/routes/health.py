@@ -16,8 +16,27 @@ from api.responses import json_response
 from core.db import get_engine, head_revision, schema_version
 from core.models import Load
 from core.services import loads as load_service
+from core.services.warm import warm_status
 
 router = APIRouter(tags=["health"])
+
+
+class PeerCache(BaseModel):
+    """This serving process's warmer of the profile's national peer summaries
+    (``QIDASH_WARM_INTERVAL``): ``state`` is off, starting, warming, warm or failed;
+    ``summaries`` how many a default profile now finds built; ``seconds`` the last warm-up's
+    time; ``as_of`` when it read the data's version (the summaries hold every load finished
+    before then); ``error`` why the last one failed; ``hits`` and
+    ``misses`` count the process's lookups of a summary in its cache since it started (a
+    profile that found every summary built adds hits only)."""
+
+    state: str
+    summaries: int
+    seconds: float | None
+    as_of: dt.datetime | None
+    error: str | None
+    hits: int
+    misses: int
 
 
 class Health(BaseModel):
@@ -25,12 +44,16 @@ class Health(BaseModel):
 
     model_config = {"json_schema_extra": {"examples": [{
         "status": "ok", "database": "postgresql", "schema_version": "0001",
-        "schema_head": "0001", "last_load_at": "2024-05-02T10:00:02Z"}]}}
+        "schema_head": "0001", "last_load_at": "2024-05-02T10:00:02Z",
+        "peer_cache": {"state": "warm", "summaries": 1000, "seconds": 6.2,
+                       "as_of": "2024-05-02T10:00:03Z", "error": None,
+                       "hits": 4000, "misses": 1000}}]}}
     status: str
     database: str
     schema_version: str | None
     schema_head: str | None
     last_load_at: dt.datetime | None
+    peer_cache: PeerCache | None = None
 
 
 @router.get(
@@ -66,6 +89,7 @@ def health() -> Health | JSONResponse:
         schema_version=version,
         schema_head=head_revision(),
         last_load_at=last,
+        peer_cache=PeerCache(**warm_status(engine)),
     )
 
 

@@ -40,5 +40,7 @@ Modules
                    (``apply_value_changes``, ``rebuild_counts``, ``value_counts``)
 ``disclosure``     disclosure control of what the read services return (``disclosed``)
 ``version``        the data version (``data_version``) and the caches keyed by it
+``warm``           the warmer of the profile's peer summaries each serving process runs
+                   (``PeerWarmer``, ``warm_peer_summaries``, ``warm_status``)
 Tokens and roles live in :mod:`core.auth`.
 """

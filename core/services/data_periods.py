@@ -101,7 +101,7 @@ def _periods_with_data(
     return refs
 
 
-def _latest(periods: list[PeriodRef]) -> PeriodRef:
+def latest_period(periods: list[PeriodRef]) -> PeriodRef:
     # latest end date; on a tie (March 2024 and 2023-24 both end on 31 March) the finest kind
     return max(periods, key=lambda p: (p.end_date, -FINENESS.get(p.period_type, 9)))
 
@@ -132,7 +132,7 @@ def resolve_period(
             valid=[],
         )
     if period is None or not str(period).strip():
-        return _latest(available)
+        return latest_period(available)
     text = str(period).strip()
     wanted = {text}
     try:

@@ -434,13 +434,14 @@ def _make_summary(ind: IndicatorMeta, pv: dict[str, np.ndarray], rule: Any) -> P
 
 def peer_summaries(
     conn: Conn, metas: dict[str, IndicatorMeta], pairs: list[tuple[str, int]], org_type: str,
-    active_only: bool = True,
+    active_only: bool = True, *, max_age: float | None = None,
 ) -> list[PeerSummary]:
     """:class:`PeerSummary` of each (indicator, period) pair over the organisations of
     ``org_type``, under the disclosure rule in force: from the cache of this load version
     where it has them, the rest fetched (:func:`_peer_columns`, one pair at a time) and
     summarised. Every practice's profile needs the same national summaries; a profile after
-    the first reads them all from here."""
+    the first reads them all from here (or from the warmer's work: :mod:`core.services.warm`,
+    which passes ``max_age`` to read again those older than that)."""
     from core.services.disclosure import rule_key
     from core.services.version import PEER_TTL, engine_cache, load_version
 
@@ -450,14 +451,16 @@ def peer_summaries(
     version = load_version(conn)
     rule, key = active_rule(), rule_key()
     keys = [(ind_id, period_id, org_type, active_only, key) for ind_id, period_id in pairs]
-    found: list[PeerSummary | None] = [cache.get(k, version, keep_stale=True) for k in keys]
+    found: list[PeerSummary | None] = [cache.get(k, version, keep_stale=True, max_age=max_age)
+                                       for k in keys]
     missing = [i for i, f in enumerate(found) if f is None]
     if not missing:
         return [f for f in found if f is not None]
     reference = _reference_loads(conn)
     # a load since: the summaries of the pairs it did not change still hold
     stale = {i: old for i in missing
-             if (old := cache.peek(keys[i])) is not None and old.reference == reference}
+             if (old := cache.peek(keys[i], max_age=max_age)) is not None
+             and old.reference == reference}
     if stale:
         now = pair_fingerprints(conn, [pairs[i] for i in stale])
         for (i, old), fp in zip(stale.items(), now, strict=True):

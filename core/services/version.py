@@ -174,16 +174,19 @@ class VersionedLRU:
         """Sum of the sizes of the entries held."""
         return self._bytes
 
-    def get(self, key: Hashable, version: tuple[str, ...], *, keep_stale: bool = False) -> Any:
+    def get(self, key: Hashable, version: tuple[str, ...], *, keep_stale: bool = False,
+            max_age: float | None = None) -> Any:
         """The value stored for ``key`` under ``version``, or None. An entry of another
-        version is dropped, unless ``keep_stale`` (for :meth:`peek`)."""
+        version is dropped, unless ``keep_stale`` (for :meth:`peek`); ``max_age``: an entry
+        older than that many seconds (sooner than the cache's ``ttl``) counts as expired."""
         with self._lock:
             entry = self._data.get(key)
             if entry is None:
                 self.misses += 1
                 return None
             ver, stored, size, value = entry
-            expired = time.monotonic() - stored > self.ttl
+            ttl = self.ttl if max_age is None else min(max_age, self.ttl)
+            expired = time.monotonic() - stored > ttl
             if ver != version and keep_stale and not expired:
                 self.misses += 1
                 return None
@@ -196,13 +199,15 @@ class VersionedLRU:
             self.hits += 1
             return value
 
-    def peek(self, key: Hashable) -> Any:
-        """The value stored for ``key`` under whatever version, if younger than ``ttl``
-        (None otherwise), for a caller that can tell whether it still holds under the
-        current version (it then :meth:`put` s it again). Counts neither a hit nor a miss."""
+    def peek(self, key: Hashable, *, max_age: float | None = None) -> Any:
+        """The value stored for ``key`` under whatever version, if younger than ``ttl`` (or
+        ``max_age``; None otherwise), for a caller that can tell whether it still holds
+        under the current version (it then :meth:`put` s it again). Counts neither a hit nor
+        a miss."""
+        ttl = self.ttl if max_age is None else min(max_age, self.ttl)
         with self._lock:
             entry = self._data.get(key)
-            if entry is None or time.monotonic() - entry[1] > self.ttl:
+            if entry is None or time.monotonic() - entry[1] > ttl:
                 return None
             return entry[3]
 
@@ -254,11 +259,19 @@ def engine_cache(conn: Conn, name: str, maxsize: int = 512,
         return cache
 
 
+def cache_stats(engine: Engine, name: str) -> tuple[int, int] | None:
+    """(hits, misses) of the cache ``name`` of ``engine`` in this process, if it was made."""
+    with _registry_lock:
+        cache = _engine_caches.get(engine, {}).get(name)
+    return (cache.hits, cache.misses) if cache is not None else None
+
+
 __all__ = [
     "DEFAULT_TTL",
     "LOAD_FIELDS",
     "PEER_TTL",
     "VersionedLRU",
+    "cache_stats",
     "current_version",
     "data_version",
     "driver_rows",

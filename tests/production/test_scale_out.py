@@ -11,6 +11,7 @@ processes share in production (the SQLite case is skipped; in CI a missing Postg
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import subprocess
@@ -40,15 +41,27 @@ def _free_port() -> int:
 
 
 def serve_env(url: str) -> dict[str, str]:
-    """A server's environment: no QIDASH_PUBLIC_URL, so that links name its own address."""
+    """A server's environment: no QIDASH_PUBLIC_URL, so that links name its own address;
+    the profile's peer summaries warmed every half second (core.services.warm)."""
     env = child_env(url)
     env.pop("QIDASH_PUBLIC_URL", None)
+    env["QIDASH_WARM_INTERVAL"] = "0.5"
     return env
 
 
 def _get(base: str, path: str) -> tuple[int, dict, dict]:  # type: ignore[type-arg]
     with urllib.request.urlopen(base + path, timeout=30) as r:
         return int(r.status), dict(r.headers), json.loads(r.read())
+
+
+def _upload(base: str, token: str, path):  # type: ignore[no-untyped-def]
+    """Upload a values file through ``base``'s API as an analyst."""
+    import httpx
+
+    with path.open("rb") as fh:
+        return httpx.post(base + "/api/v1/loads", headers={"Authorization": f"Bearer {token}"},
+                          files={"file": (path.name, fh, "text/csv")},
+                          data={"kind": "values"}, timeout=60)
 
 
 def _row(body: dict, code: str) -> dict:  # type: ignore[type-arg]
@@ -107,7 +120,6 @@ def two_servers(engine: Engine, backend: str) -> Iterator[tuple[str, str, str]]:
 
 
 def test_a_load_through_one_process_is_seen_by_the_other(two_servers, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import httpx
 
     a, b, token = two_servers
     before = {}
@@ -124,10 +136,7 @@ def test_a_load_through_one_process_is_seen_by_the_other(two_servers, tmp_path) 
     values = tmp_path / "revision.csv"
     values.write_text("org_code,indicator_id,period,numerator,denominator\n"
                       f"{ORG},{INDICATOR},{PERIOD},{new_num},{den}\n")
-    with values.open("rb") as fh:
-        r = httpx.post(a + "/api/v1/loads", headers={"Authorization": f"Bearer {token}"},
-                       files={"file": ("revision.csv", fh, "text/csv")},
-                       data={"kind": "values"}, timeout=60)
+    r = _upload(a, token, values)
     assert r.status_code == 200, r.text
     assert r.json()["rows_updated"] == 1
     # the other process's very next request shows the new data
@@ -151,3 +160,53 @@ def test_alert_links_point_where_each_process_answers(two_servers) -> None:  # t
         alerts = body["alerts"]
         assert alerts, "the demo's A&E load raises alerts for its latest month"
         assert all(a["url"].startswith(base + "/organisations/") for a in alerts), alerts
+
+
+def _peer_cache(base: str) -> dict:  # type: ignore[type-arg]
+    return _get(base, "/api/v1/health")[2]["peer_cache"]
+
+
+def _warm_as_of(base: str, since: dt.datetime) -> dict:  # type: ignore[type-arg]
+    """The process's peer cache once its warmer has warmed from the data as it was after
+    ``since`` (a check made while a load ran warms again once it has finished)."""
+    deadline = time.monotonic() + 60
+    while True:
+        state = _peer_cache(base)
+        if state["state"] == "warm" and state["summaries"] > 0 and (
+                dt.datetime.fromisoformat(state["as_of"]) > since):
+            return state  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+
+
+def test_each_process_warms_the_profile_peers_after_a_load_through_either(two_servers,
+                                                                         tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each process builds the profile's national peer summaries in the background at start
+    and again after a load made through the OTHER process, so that the next profile it
+    serves finds every summary built (hits only, no miss), and shows the new value."""
+    a, b, token = two_servers
+    started = dt.datetime.now(dt.UTC)  # the demo was loaded before the servers started
+    warmed = {base: _warm_as_of(base, started - dt.timedelta(minutes=5)) for base in (a, b)}
+    profile = f"/api/v1/organisations/{ORG}/profile"
+    status, _, body = _get(b, profile)
+    assert status == 200
+    assert body["rows"]
+    after_profile = _peer_cache(b)
+    assert after_profile["misses"] == warmed[b]["misses"]  # every summary was built already
+    assert after_profile["hits"] > warmed[b]["hits"]
+    old = next(r for r in body["rows"] if r["indicator_id"] == INDICATOR)
+    row = _row(_get(b, COMPARISON)[2], ORG)
+    values = tmp_path / "revision.csv"
+    new_num = row["numerator"] - 5000 if row["numerator"] > 5000 else row["numerator"] + 1000
+    values.write_text("org_code,indicator_id,period,numerator,denominator\n"
+                      f"{ORG},{INDICATOR},{PERIOD},{new_num},{row['denominator']}\n")
+    r = _upload(a, token, values)
+    assert r.status_code == 200, r.text
+    assert r.json()["rows_updated"] == 1
+    rewarmed = _warm_as_of(b, dt.datetime.now(dt.UTC))  # the load is committed by now
+    status, _, body = _get(b, profile)
+    assert status == 200
+    assert _peer_cache(b)["misses"] == rewarmed["misses"]
+    new = next(r for r in body["rows"] if r["indicator_id"] == INDICATOR)
+    assert old["period"] == new["period"] == PERIOD  # the demo's latest month
+    assert new["benchmark"] != old["benchmark"]  # the pooled value saw the revision
