@@ -1009,6 +1009,7 @@ def funnel_figure(
     x_lo, x_hi = _denominator_span(df, limits)
     drawn = _limits_over(limits, x_lo, x_hi)
     _funnel_traces(fig, df, drawn, meta, for_slides)
+    _pin_legend(fig, s)
     lim_cols = [c for c in LIMIT_COLUMNS if c in drawn]
     y_range = _value_range(
         [df["value"], *(drawn[c] for c in lim_cols)], [centre, target], meta.bounds)
@@ -1096,18 +1097,58 @@ def _legend_row_height(s: dict) -> float:
     return s["tick"] * 1.9
 
 
+#: plotly.js's horizontal legend: the room before an entry's text (its swatch) and the gap
+#: after it, in px (``constants.textGap`` and ``itemGap`` of its legend component)
+LEGEND_TEXT_GAP, LEGEND_ITEM_GAP = 40, 5
+
+
+def _legend_entries(fig: go.Figure) -> list[Any]:
+    """The traces with an entry in ``fig``'s legend, one per legend group."""
+    seen: set[str] = set()
+    out = []
+    for t in fig.data:
+        if t.showlegend is False or not t.name:
+            continue
+        group = t.legendgroup or f"name:{t.name}"
+        if group not in seen:
+            seen.add(group)
+            out.append(t)
+    return out
+
+
+def _pin_legend(fig: go.Figure, s: dict) -> None:
+    """Give each entry of a horizontal legend the width of its text as :mod:`textfit`
+    measures it (DejaVu Sans: wider than the Arial or Liberation Sans a browser draws) and a
+    legend group (its own name where it has none), so that plotly lays the entries out
+    left to right by those widths whatever font the browser has: :func:`_legend_rows` then
+    counts the rows plotly draws. (Left to plotly, the widths were the browser's own and a
+    phone's chart kept room for four rows above a legend of two.)"""
+    for t in _legend_entries(fig):
+        width = textfit.text_size(safe_text(t.name), s["tick"])[0]
+        fig.update_traces(selector={"name": t.name}, legendwidth=int(width) + 4)
+        if not t.legendgroup:
+            fig.update_traces(selector={"name": t.name}, legendgroup=f"name:{t.name}")
+
+
 def _legend_rows(fig: go.Figure, s: dict, plot_width: float) -> int:
-    """How many rows a horizontal legend of ``fig``'s named traces takes (0: no entries),
-    counted generously: each entry 80 px wider than its text as :mod:`textfit` measures it
-    (DejaVu Sans: wider than Arial), rows filled to 85% of ``plot_width``, so that the room
-    holds whichever font the browser draws (a browser with Arial draws fewer rows)."""
-    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
-    if not names:
+    """How many rows a horizontal legend of ``fig``'s named traces takes (0: no entries).
+
+    Entries pinned by :func:`_pin_legend` are counted as plotly lays them out (an entry
+    after the first of a row goes to the next row when it would end past the plot's
+    width); others are counted generously, each 80 px wider than its measured text, rows
+    filled to 85% of ``plot_width``."""
+    entries = _legend_entries(fig)
+    if not entries:
         return 0
-    widths = [textfit.text_size(safe_text(n), s["tick"])[0] + 80 for n in names]
+    if all(t.legendwidth is not None for t in entries):
+        widths = [LEGEND_TEXT_GAP + t.legendwidth + LEGEND_ITEM_GAP for t in entries]
+        room = plot_width
+    else:
+        widths = [textfit.text_size(safe_text(t.name), s["tick"])[0] + 80 for t in entries]
+        room = plot_width * 0.85
     rows, used = 1, 0.0
     for w in widths:
-        if used and used + w > plot_width * 0.85:
+        if used and used + w > room:
             rows, used = rows + 1, 0.0
         used += w
     return rows

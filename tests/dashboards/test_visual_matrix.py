@@ -665,3 +665,42 @@ def test_a_long_title_wraps_to_the_drawn_width(page, out_dir: Path, kind: str, n
     if got["legend"]:
         for line in lines:
             assert not _overlap(got["legend"], line), f"{where}: the legend meets the title"
+
+
+_ROOM_JS = """
+() => {
+  const g = document.getElementById('g');
+  const svg = g.querySelector('.main-svg').getBoundingClientRect();
+  const box = el => { const r = el.getBoundingClientRect();
+    return {y0: r.top - svg.top, y1: r.bottom - svg.top}; };
+  const sub = [...g.querySelectorAll('.gtitle tspan, .gtitle')].map(box);
+  const entries = [...g.querySelectorAll('g.legend g.traces text')].map(box);
+  return {title_bottom: Math.max(...sub.map(b => b.y1)),
+          legend: {y0: Math.min(...entries.map(b => b.y0)),
+                   y1: Math.max(...entries.map(b => b.y1))},
+          rows: new Set(entries.map(b => Math.round(b.y0))).size,
+          plot_top: g._fullLayout._size.t};
+}
+"""
+
+
+@pytest.mark.parametrize(("label", "width"), [*PAGE_WIDTHS, ("page1000", 910)])
+@pytest.mark.parametrize("n", [4, 130])
+def test_page_funnel_legend_fills_the_room_kept_for_it(page, out_dir: Path, n: int,
+                                                        label: str, width: int) -> None:
+    """The page's funnel keeps room above the plot for its legend's rows. Counted from
+    text widths measured in DejaVu Sans (wider than the Arial Chromium draws), the room was
+    two rows too many at 720 px: a 60-70 px gap between the subtitle and a legend of two
+    rows. Each entry now takes the width measured (``legendwidth``), so plotly lays out the
+    rows counted: drawn, the legend's entries start within a few px under the subtitle and
+    end just above the plot, never over either."""
+    fig = _figures(n, False, None, fit_width=width)["funnel"]
+    _draw(page, fig, width, int(fig.layout.height or 480))
+    got = page.evaluate(_ROOM_JS)
+    assert got["rows"] == figures._legend_rows(fig, theme.SCREEN, page.evaluate(_PLOT_W_JS)), got
+    page.screenshot(path=str(out_dir / f"funnel-legend-{n}-{label}.png"), full_page=True)
+    legend = got["legend"]
+    assert legend["y0"] >= got["title_bottom"] - 1, got  # not over the subtitle
+    assert legend["y1"] <= got["plot_top"] + 1, got  # nor over the plot
+    assert legend["y0"] - got["title_bottom"] < 24, got  # no empty row above it
+    assert got["plot_top"] - legend["y1"] < 24, got  # nor below it
