@@ -139,7 +139,8 @@ def _row_type(cols: tuple[str, ...]) -> type[msgspec.Struct]:
 
 
 def _plain(values: list[Any], kind: str) -> bool:
-    return kind in "fiub" or set(map(type, values)) <= _PLAIN_TYPES
+    """Are ``values`` (a column of kind ``kind``, or "p": known plain) all plain types?"""
+    return kind in "fiubp" or set(map(type, values)) <= _PLAIN_TYPES
 
 
 def _rows_json(cols: tuple[str, ...], arrays: list[list[Any]], kinds: list[str]
@@ -193,15 +194,22 @@ def records(frame: pd.DataFrame, columns: list[str] | tuple[str, ...] | None = N
     return _rows(cols, [_column_values(frame[c]) for c in cols])
 
 
-def _array_values(a: np.ndarray) -> list[Any]:
-    # the same values as _column_values gives for a frame column holding this array
+def _array_values(a: np.ndarray) -> tuple[list[Any], str]:
+    """The values of ``a`` as :func:`_column_values` gives them for a frame column holding
+    it, and the kind :func:`_rows_json` checks them by ("p" for an object array found to
+    hold plain values only, so that they are not looked at twice: one pass of ``type``
+    over a column of 6,399 values is about 0.3 ms)."""
     values = a.tolist()
-    if a.dtype.kind in "fiub" or set(map(type, values)) <= {str}:
-        return values  # text only has no missing value (the check costs 0.1 ms, isna 0.3)
+    if a.dtype.kind in "fiub":
+        return values, a.dtype.kind
+    types = set(map(type, values))
+    if types <= {str}:
+        return values, "p"  # text only has no missing value (the check costs 0.1 ms, isna 0.3)
     if not pd.isna(a).any():  # one vectorised check, as hasnans
-        return values
+        return values, "p" if types <= _PLAIN_TYPES else "O"
+    # missing markers become None; the other values keep their types
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
-            for v in values]
+            for v in values], "p" if types <= _PLAIN_TYPES | {type(pd.NA)} else "O"
 
 
 def column_records_json(columns: Mapping[str, np.ndarray], names: list[str] | tuple[str, ...]
@@ -210,8 +218,8 @@ def column_records_json(columns: Mapping[str, np.ndarray], names: list[str] | tu
     written (see :func:`_rows_json`): the JSON of :func:`records` for the frame of these
     arrays, without building the frame."""
     cols = tuple(names)
-    raw = [np.asarray(columns[c]) for c in cols]
-    return _rows_json(cols, [_array_values(a) for a in raw], [a.dtype.kind for a in raw])
+    got = [_array_values(np.asarray(columns[c])) for c in cols]
+    return _rows_json(cols, [values for values, _ in got], [kind for _, kind in got])
 
 
 class JSONBytes(JSONResponse):

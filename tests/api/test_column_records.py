@@ -78,3 +78,25 @@ def test_json_rows_keep_orjsons_rules_for_dates_and_objects() -> None:
         dumps({"rows": records_json(odd)})
     with pytest.raises(TypeError):
         dumps({"rows": records(odd)})
+
+
+def test_column_rows_judge_each_object_column_once_and_rightly() -> None:
+    """An object column is looked at once for both questions (missing values? only plain
+    values?): text only, plain values with missing markers, and times with or without a
+    missing marker each write what records() writes for the frame (dates and times by
+    orjson: msgspec would write a UTC time with a Z)."""
+    cols = {
+        "code": np.array(["A1", "B2", "C3"], dtype=object),
+        "met": np.array([True, None, pd.NA], dtype=object),
+        "at": np.array([dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC)] * 3, dtype=object),
+        "gap": np.array([dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None, float("nan")],
+                        dtype=object),
+    }
+    frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in cols.items()})
+    for names in (["code", "met"], ["code", "at"], ["met", "gap"], list(cols)):
+        assert dumps({"rows": column_records_json(cols, names)}) == \
+            dumps({"rows": records(frame, names)}), names
+    assert _parsed(column_records_json(cols, ["met", "gap"])) == [
+        {"met": True, "gap": "2026-01-01T00:00:00+00:00"}, {"met": None, "gap": None},
+        {"met": None, "gap": None}]
+    assert b'"at":"2026-01-01T10:00:00+00:00"' in dumps({"r": column_records_json(cols, ["at"])})
