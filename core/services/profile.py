@@ -456,7 +456,7 @@ def peer_summaries(
     missing = [i for i, f in enumerate(found) if f is None]
     if not missing:
         return [f for f in found if f is not None]
-    reference = _reference_loads(conn)
+    reference = reference_loads(conn)
     # a load since: the summaries of the pairs it did not change still hold
     stale = {i: old for i in missing
              if (old := cache.peek(keys[i], max_age=max_age)) is not None
@@ -480,7 +480,7 @@ def peer_summaries(
     return [f for f in found if f is not None]
 
 
-def _reference_loads(conn: Conn) -> tuple[Any, ...]:
+def reference_loads(conn: Conn) -> tuple[Any, ...]:
     """How many loads of organisations and indicators have finished, and the last one: what
     a peer summary rests on besides its pair's values (the peers' types and whether they
     are open; the indicator's polarity, multiplier and target). Such a load cannot be

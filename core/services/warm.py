@@ -56,9 +56,9 @@ def default_pairs(conn: Conn, found: Found | None = None) -> dict[str, list[tupl
     pair costs about 6 ms on PostgreSQL (its periods probed, then its organisations' types
     counted): 6 s for 1,000 indicators, where a monthly load changes only some."""
     from core.models import Indicator, ValueCount
-    from core.services.profile import _reference_loads
+    from core.services.profile import reference_loads
 
-    reference = _reference_loads(conn)
+    reference = reference_loads(conn)
     counts = {slug: (n, o) for slug, n, o in conn.execute(
         select(Indicator.id, ValueCount.n_values, ValueCount.n_orgs)
         .join(ValueCount, ValueCount.ikey == Indicator.ikey)).all()}
