@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from core.services.data_periods import latest_period, periods_with_data
-from core.services.indicators import list_indicator_meta
+from core.services.indicators import IndicatorMeta, list_indicator_meta
 from core.services.peers import org_types_with_data
 from core.services.query import Conn
 from core.services.version import PEER_TTL, cache_stats, load_version
@@ -43,7 +43,8 @@ log = logging.getLogger("qidash.warm")
 Found = dict[str, tuple[tuple[Any, ...], int | None, tuple[str, ...]]]
 
 
-def default_pairs(conn: Conn, found: Found | None = None) -> dict[str, list[tuple[str, int]]]:
+def default_pairs(conn: Conn, found: Found | None = None,
+                  metas: list[IndicatorMeta] | None = None) -> dict[str, list[tuple[str, int]]]:
     """Per organisation type, the (indicator id, period id) pairs whose peer summaries a
     default profile of its open members reads: each indicator's latest period with values
     (the latest end date, the finest kind on a tie, as a profile picks a member's latest),
@@ -54,7 +55,8 @@ def default_pairs(conn: Conn, found: Found | None = None) -> dict[str, list[tupl
     organisations and indicators are as they were is not looked at again (a load inserting
     into a new period, or a revert deleting one, changes its counts). Finding an indicator's
     pair costs about 6 ms on PostgreSQL (its periods probed, then its organisations' types
-    counted): 6 s for 1,000 indicators, where a monthly load changes only some."""
+    counted): 6 s for 1,000 indicators, where a monthly load changes only some. ``metas``:
+    the indicators' metadata when the caller has read it."""
     from core.models import Indicator, ValueCount
     from core.services.profile import reference_loads
 
@@ -66,7 +68,7 @@ def default_pairs(conn: Conn, found: Found | None = None) -> dict[str, list[tupl
     for slug in [s for s in found if s not in counts]:
         del found[slug]
     out: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for meta in list_indicator_meta(conn):
+    for meta in list_indicator_meta(conn) if metas is None else metas:
         if meta.id not in counts:
             continue
         basis = (counts[meta.id], reference)
@@ -91,9 +93,10 @@ def warm_peer_summaries(conn: Conn, *, max_age: float | None = None,
     profiles."""
     from core.services.profile import peer_summaries
 
-    metas = {m.id: m for m in list_indicator_meta(conn)}
+    listed = list_indicator_meta(conn)
+    metas = {m.id: m for m in listed}
     n = 0
-    for org_type, pairs in default_pairs(conn, found).items():
+    for org_type, pairs in default_pairs(conn, found, listed).items():
         n += len(peer_summaries(conn, metas, pairs, org_type, True, max_age=max_age))
     return n
 

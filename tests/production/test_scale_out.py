@@ -120,7 +120,6 @@ def two_servers(engine: Engine, backend: str) -> Iterator[tuple[str, str, str]]:
 
 
 def test_a_load_through_one_process_is_seen_by_the_other(two_servers, tmp_path) -> None:  # type: ignore[no-untyped-def]
-
     a, b, token = two_servers
     before = {}
     for base in (a, b):

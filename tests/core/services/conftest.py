@@ -28,3 +28,20 @@ def rs(seeded) -> Iterator[Session]:  # type: ignore[no-untyped-def]
         yield s
         s.rollback()
     engine.dispose()
+
+
+@pytest.fixture
+def built(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    """The indicators whose profile peer summaries are built, in order
+    (``core.services.profile._make_summary`` counted)."""
+    from core.services import profile as prof
+
+    made: list[str] = []
+    make = prof._make_summary
+
+    def counting(ind, pv, rule):  # type: ignore[no-untyped-def]
+        made.append(ind.id)
+        return make(ind, pv, rule)
+
+    monkeypatch.setattr(prof, "_make_summary", counting)
+    return made

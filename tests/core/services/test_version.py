@@ -271,7 +271,7 @@ def test_profile_peer_summaries_survive_writes_that_are_not_loads(engine):
         assert cache.misses > misses  # a load: built again
 
 
-def test_profile_rebuilds_only_the_summaries_a_load_changed(engine, tmp_path, monkeypatch):
+def test_profile_rebuilds_only_the_summaries_a_load_changed(engine, tmp_path, built):
     """After a values load (through the loading pipeline) that changes one practice's
     ``ae_los`` in the latest month, the next profile builds that one peer summary again and
     reads the others' (``imm``'s latest period, the financial year, and ``prev``) from the
@@ -285,14 +285,6 @@ def test_profile_rebuilds_only_the_summaries_a_load_changed(engine, tmp_path, mo
     with Session(engine) as s:
         net = build_network(s, months=3)
         s.commit()
-    built: list[str] = []
-    make = prof._make_summary
-
-    def counting(ind, pv, rule):
-        built.append(ind.id)
-        return make(ind, pv, rule)
-
-    monkeypatch.setattr(prof, "_make_summary", counting)
     with Session(engine) as s:
         before = prof.profile(s, "A81001").rows.set_index("indicator_id")
     assert sorted(built) == ["ae_los", "imm", "prev"]

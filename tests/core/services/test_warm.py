@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import pytest
 from sqlalchemy.orm import Session
 
 from core.services import profile as prof
@@ -17,20 +16,6 @@ from core.services.version import engine_cache
 from tests.core.services.factories import build_network
 
 ALL = ["ae_los", "imm", "prev"]
-
-
-@pytest.fixture
-def built(monkeypatch) -> list[str]:
-    """The indicators whose peer summaries are built, in order."""
-    made: list[str] = []
-    make = prof._make_summary
-
-    def counting(ind, pv, rule):
-        made.append(ind.id)
-        return make(ind, pv, rule)
-
-    monkeypatch.setattr(prof, "_make_summary", counting)
-    return made
 
 
 def _profile(engine, code: str) -> pd.DataFrame:
