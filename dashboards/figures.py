@@ -321,10 +321,11 @@ def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFra
     right = int(max([textfit.text_size(t, s["font"])[0] for t in label_texts] + [0]) + 24)
     x_range = [0.0, value_top * 1.04]
     plot_w = (width or s["width"] or 1000) - 260 - max(right, 30)
-    x_title = _fit(meta.value_title, s["font"], plot_w) + "".join(
-        f"<br><sup>{ln}</sup>" for ln in _fit(note, s["font"] * 0.7, plot_w).split("<br>"))
+    x_title = _fit(meta.value_title, _axis_title_size(s), plot_w)
+    note_lines = _fit(note, s["tick"], plot_w)
     geo = _PlotBox.of(fig, for_slides=for_slides, width=width, height=height,
-                      top=top_margin, bottom=_bottom_room(x_title, s), right=max(right, 30),
+                      top=top_margin, bottom=_bottom_room(x_title, s, note_lines),
+                      right=max(right, 30),
                       left=260, x_range=x_range, y_range=[-0.7, n - 0.3])
     band = _vline_band(fig, lines, geo, s, bars_top=n - 0.3)
     geo = _PlotBox(geo.width, geo.height, geo.left, geo.right, geo.top, geo.bottom,
@@ -348,6 +349,7 @@ def _named_bars_layout(fig: go.Figure, shown: pd.DataFrame, labelled: pd.DataFra
                      range=[-0.7, n - 0.3 + band], showgrid=False, title=None)
     fig.update_xaxes(title=x_title, showgrid=True, gridcolor=theme.NHS_PALE_GREY,
                      range=x_range)
+    _add_axis_note(fig, note_lines, x_title, s)
     fig.update_layout(margin={"r": max(right, 30), "b": geo.bottom})
     return top_margin, height
 
@@ -1042,13 +1044,14 @@ def funnel_figure(
     # the axis title and the note under it (a free note collides with the axis title, and
     # above it with the legend), each broken into lines that fit the plot's width; the
     # bottom margin is set to hold them, so the plot's height is known for the labels
-    x_title = _fit(meta.denominator_label or "Denominator (people counted)", s["font"], plot_w)
-    if notes:
-        note_lines = _fit(_sentence("; ".join(notes)), s["font"] * 0.7, plot_w)
-        x_title += "<br>" + "<br>".join(f"<sup>{ln}</sup>" for ln in note_lines.split("<br>"))
+    x_title = _fit(meta.denominator_label or "Denominator (people counted)",
+                   _axis_title_size(s), plot_w)
+    note_lines = _fit(_sentence("; ".join(notes)), s["tick"], plot_w) if notes \
+        else ""
     fig.update_xaxes(title=x_title)
+    _add_axis_note(fig, note_lines, x_title, s)
     geo = _PlotBox.of(fig, for_slides=for_slides, width=lay_w, height=height,
-                      top=top, bottom=_bottom_room(x_title, s),
+                      top=top, bottom=_bottom_room(x_title, s, note_lines),
                       right=right, x_range=[x_start, x_hi + x_pad],
                       y_range=y_range)
     _draw_hlines(fig, lines, geo, s)
@@ -1167,9 +1170,52 @@ def _fit(text: str, size: float, width: float) -> str:
     return "<br>".join(safe_text(x) for x in lines)
 
 
-def _bottom_room(x_title: str, s: dict) -> int:
-    """The bottom margin that holds the tick labels and the (multi-line) axis title."""
-    return int(textfit.text_size(x_title, s["font"])[1] + s["tick"] * 1.6 + 22)
+def _bottom_room(x_title: str, s: dict, note_lines: str = "") -> int:
+    """The bottom margin that holds the tick labels, the (multi-line) axis title and the note
+    under it (:func:`_add_axis_note`)."""
+    room = _title_room_below(x_title, s)
+    if note_lines:
+        room += NOTE_GAP + textfit.text_size(note_lines, s["tick"])[1] + 4
+    return int(room)
+
+
+def _axis_title_size(s: dict) -> int:
+    """The font size plotly.js gives an axis title: 1.2 times the figure's, rounded (16 px on
+    a page, 24 on a slide)."""
+    return round(s["font"] * 1.2)
+
+
+def _title_room_below(x_title: str, s: dict) -> float:
+    """px from the plot's bottom edge to the bottom of the x axis title's last line.
+
+    plotly.js sets the title under the tick labels and steps its lines by 1.3 of its size.
+    Measured in Chromium (lines 1 to 3): the last line ends 40.5 px + 20.8 px a line under
+    the plot on a page (12 px ticks), 55.7 px + 31.2 px a line on a slide (18 px ticks), that
+    is 10 px + 2.53 ticks + the lines; 2 px are kept spare."""
+    lines = x_title.count("<br>") + 1
+    return 12 + 2.55 * s["tick"] + lines * textfit.LINE_EM * _axis_title_size(s)
+
+
+#: px between the axis title and the note under it
+NOTE_GAP = 3
+
+
+def _add_axis_note(fig: go.Figure, note_lines: str, x_title: str, s: dict) -> None:
+    """Put ``note_lines`` (already broken to the plot's width) under the x axis title, centred
+    on the plot, in a note of their own (named ``axis note``).
+
+    Inside the axis title as ``<sup>`` lines they were spaced unevenly: plotly.js steps every
+    line of a title by 1.3 of the title's font and raises a ``<sup>`` run by 0.42 of it, so
+    the first note line sat 0.88 lines under the title (touching it) and each next one a whole
+    line (1.3) under the last, a visible gap between lines of small text. As a note of its own
+    its lines step by 1.3 of its own size, which is the tick labels' (12 px on a page, 18 on a
+    slide; as ``<sup>`` it was 9 px on a page), in dark grey under the black title."""
+    if not note_lines:
+        return
+    fig.add_annotation(name="axis note", text=note_lines, showarrow=False, xref="paper",
+                       yref="paper", x=0.5, y=0, xanchor="center", yanchor="top",
+                       yshift=-(_title_room_below(x_title, s) + NOTE_GAP),
+                       font={"size": s["tick"], "color": theme.NHS_DARK_GREY})
 
 
 def _sentence(text: str) -> str:
@@ -1880,3 +1926,10 @@ def spine_figure(
     )
     h = height or (None if for_slides else max(300, row_h * n + 170))
     return theme.apply_theme(fig, for_slides=for_slides, width=width, height=h)
+
+
+def axis_note(fig: go.Figure) -> str:
+    """The words of the note under a chart's x axis title (:func:`_add_axis_note`; its line
+    breaks as spaces), or ""."""
+    return next((textfit.plain(a.text) for a in fig.layout.annotations
+                 if a.name == "axis note"), "")

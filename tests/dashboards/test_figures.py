@@ -119,7 +119,9 @@ def test_funnel_limits_points_and_note():
     assert "95% limits (2 SD)" in names
     assert sum(len(t.x) for t in fig.data if t.mode == "markers") == 20
     texts = [a.text for a in fig.layout.annotations]
-    assert "phi = 2.10" in fig.layout.xaxis.title.text  # under the axis title, never on it
+    # under the axis title, never on it
+    assert "phi = 2.10" in figures.axis_note(fig)
+    assert "phi" not in fig.layout.xaxis.title.text
     assert any("Practice 2" in t for t in texts)
 
 

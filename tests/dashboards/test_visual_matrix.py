@@ -177,7 +177,7 @@ def test_funnel_names_the_clipping() -> None:
     fig = _figures(4, True, None)["funnel"]
     ys = np.concatenate([np.asarray(t.y, float) for t in _traces(fig, "lines")])
     if np.isclose(ys, 100).any():
-        assert "stop at 100%" in fig.layout.xaxis.title.text
+        assert "stop at 100%" in figures.axis_note(fig)
 
 
 def test_benchmark_label_names_the_peers() -> None:

@@ -21,6 +21,7 @@ from pptx import Presentation
 from pptx.util import Emu
 
 from core.errors import NotFound
+from dashboards.figures import axis_note
 from exports import pack as pack_mod
 from exports.data import gather_indicator, gather_pack, indicators_for_org
 from exports.pptx_builder import BODY_BOTTOM, FOOTNOTE_H, Cell, table_row_heights
@@ -107,11 +108,11 @@ def test_pack_funnel_defaults_to_the_dashboards_setting_and_says_it(pack_session
     ind = pack.indicators[0]
     assert ind.funnel_od_requested is False
     fig = pack_mod._funnel_fig(ind, (800, 600))
-    assert "not adjusted for overdispersion" in fig.layout.xaxis.title.text
+    assert "not adjusted for overdispersion" in axis_note(fig)
     widened = gather_pack(pack_session, org_code=PCN, period="2021-22",
                           indicators="imm_mmr1_24m", overdispersion=True).indicators[0]
     fig = pack_mod._funnel_fig(widened, (800, 600))
-    assert "overdispersion" in fig.layout.xaxis.title.text
+    assert "overdispersion" in axis_note(fig)
 
 
 def _words(pdf: Path, page: int) -> list[tuple[str, float, float]]:
