@@ -214,30 +214,6 @@ _PROPERTY_VALUES: dict[str, Any] = {
 }
 
 
-#: the stores the pages write into their layouts and read back in callbacks: the keys and
-#: types each holds (a store holding anything else was not written by the page)
-_STORES: dict[str, dict[str, type] | type] = {
-    "trend-key": {"code": str, "indicator": str},
-    "net-key": {"code": str, "name": str, "members": list},
-    "org-key": {"code": str, "indicators": list},
-    "ind-indicator": str,
-}
-
-
-def _store_problem(ident: Any, value: Any) -> str | None:
-    shape = _STORES.get(ident) if isinstance(ident, str) else None
-    if shape is None:
-        return None
-    if isinstance(shape, type):
-        held = isinstance(value, shape)
-    else:
-        held = isinstance(value, dict) and all(isinstance(value.get(k), t)
-                                               for k, t in shape.items())
-    if not held:
-        return f"{ident} does not hold what the page put in it"
-    return None
-
-
 def _is_many(pattern_id: str) -> bool:
     """Does this input's id match many components (an ALL or ALLSMALLER wildcard)? Then the
     renderer sends a list of them."""
@@ -263,7 +239,7 @@ def _items_problem(name: str, items: Any, declared: list[dict[str, Any]]) -> str
             if check is not None and not check(one.get("value")):
                 return f"{one['property']} cannot hold {type(one.get('value')).__name__} values"
             if one["property"] == "data":
-                problem = _store_problem(one["id"], one.get("value"))
+                problem = components.store_problem(one["id"], one.get("value"))
                 if problem:
                     return problem
     return None

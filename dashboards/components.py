@@ -195,6 +195,43 @@ def _url_type(value: Any) -> str:
     return "str"
 
 
+#: the stores the pages write into their layouts and read back in callbacks, by id: the keys
+#: and types each holds (a dict) or its type. Each page declares its own
+#: (:func:`declare_key_store`, at import); the callback check (``dashboards.app``) refuses a
+#: request whose store holds anything else: the page did not write it.
+KEY_STORES: dict[str, dict[str, type] | type] = {}
+
+
+def declare_key_store(store_id: str, shape: dict[str, type] | type) -> str:
+    """Declare what the store ``store_id`` holds (see :data:`KEY_STORES`); returns the id."""
+    KEY_STORES[store_id] = shape
+    return store_id
+
+
+def store_problem(store_id: Any, value: Any) -> str | None:
+    """What is wrong with ``value`` for a declared store (None: nothing, or not declared)."""
+    shape = KEY_STORES.get(store_id) if isinstance(store_id, str) else None
+    if shape is None:
+        return None
+    if isinstance(shape, type):
+        held = isinstance(value, shape)
+    else:
+        held = isinstance(value, dict) and all(isinstance(value.get(k), t)
+                                               for k, t in shape.items())
+    return None if held else f"{store_id} does not hold what the page put in it"
+
+
+def key_store(store_id: str, data: Any) -> dcc.Store:
+    """A declared store holding ``data``, which must have the declared shape (a page that
+    writes anything else would have every callback reading it refused)."""
+    if store_id not in KEY_STORES:
+        raise KeyError(f"store {store_id!r} is not declared (declare_key_store)")
+    problem = store_problem(store_id, data)
+    if problem:
+        raise ValueError(problem)
+    return dcc.Store(id=store_id, data=data)
+
+
 def chart_width_store(prefix: str) -> dcc.Store:
     """The store of the width (px) the browser draws ``{prefix}-graph`` at (see
     :func:`report_chart_width`)."""

@@ -27,6 +27,7 @@ dash.register_page(__name__, path_template="/indicators/<indicator_id>",
                    title="Peer comparison - qidash")
 
 P = "ind"
+KEY = components.declare_key_store(f"{P}-indicator", str)
 KEYS = ("period", "peers", "highlight", "confidence", "view", "od")
 VIEWS = ("chart", "funnel", "table")
 
@@ -311,7 +312,7 @@ def layout(indicator_id: str | None = None, **query: Any) -> Any:
                 className="qd-card",
             ),
             components.how_to_read(HOW_TO_READ),
-            dcc.Store(id=f"{P}-indicator", data=st.indicator_id),
+            components.key_store(KEY, st.indicator_id),
             components.chart_width_store(P),  # the chart's width on the page (px)
             components.url_sync_store(P, url_defaults(opts["periods"])),
         ]

@@ -24,6 +24,7 @@ from dashboards.adapters import ViewError
 dash.register_page(__name__, path_template="/networks/<code>", title="Network - qidash")
 
 P = "net"
+KEY = components.declare_key_store(f"{P}-key", {"code": str, "name": str, "members": list})
 KEYS = ("indicator",)
 FLAG_WORDS = {"significantly_worse": "Worse than peers", "special_cause_concern": "SPC concern",
               "failing_target": "Below target"}
@@ -175,8 +176,7 @@ def layout(code: str | None = None, **query: Any) -> Any:
                      for c, n in tri.members.itertuples(index=False)], className="mt-3"),
         ], className="qd-card"),
         components.how_to_read(HOW_TO_READ),
-        dcc.Store(id=f"{P}-key", data={"code": net.code, "name": net.name,
-                                       "members": members}),
+        components.key_store(KEY, {"code": net.code, "name": net.name, "members": members}),
         components.chart_width_store(P),  # the chart's width on the page (px), from the browser
         components.url_sync_store(P, {"indicator": None if indicators is None else
                                       indicators["indicator_id"].iloc[0]}),

@@ -15,6 +15,7 @@ from dashboards.adapters import ViewError
 dash.register_page(__name__, path_template="/organisations/<code>", title="Profile - qidash")
 
 P = "org"
+KEY = components.declare_key_store(f"{P}-key", {"code": str, "indicators": list})
 TREND_TEMPLATE = "/organisations/<code>/indicators/<indicator_id>"
 
 HOW_TO_READ = (
@@ -131,8 +132,8 @@ def layout(code: str | None = None, **query: Any) -> Any:
                            for c in children.itertuples()][:200])],
                  className="qd-card") if len(children) else None,
         components.how_to_read(HOW_TO_READ),
-        dcc.Store(id=f"{P}-key", data={"code": org.code,
-                                       "indicators": rows["indicator_id"].tolist()}),
+        components.key_store(KEY, {"code": org.code,
+                                   "indicators": rows["indicator_id"].tolist()}),
         dcc.Location(id=f"{P}-go", refresh="callback-nav"),
     ])
 

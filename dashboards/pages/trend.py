@@ -34,6 +34,7 @@ dash.register_page(__name__, path_template="/organisations/<code>/indicators/<in
                    title="Trend - qidash")
 
 P = "trend"
+KEY = components.declare_key_store(f"{P}-key", {"code": str, "indicator": str})
 KEYS = ("rebase", "fix", "chart")
 
 HOW_TO_READ = (
@@ -270,7 +271,7 @@ def layout(code: str | None = None, indicator_id: str | None = None, **query: An
             html.Div(id=f"{P}-note-msg", className="mt-2", **components.ARIA_LIVE_POLITE),
         ], className="qd-card"),
         components.how_to_read(HOW_TO_READ),
-        dcc.Store(id=f"{P}-key", data={"code": org.code, "indicator": ind.id}),
+        components.key_store(KEY, {"code": org.code, "indicator": ind.id}),
         components.chart_width_store(P),  # the chart's width on the page (px), from the browser
         components.url_sync_store(P, {"rebase": [], "fix": None, "chart": "xmr"},
                                   types={"fix": "int"}),

@@ -333,3 +333,19 @@ def test_start_page_groups_many_indicators_by_domain(pages):
     assert "Other indicators (140)" in text
     assert text.count("Details(") == 2
     assert text.count("/indicators/i") == 340
+
+
+def test_each_page_declares_the_stores_it_writes(sample, pages):
+    """The callback check refuses a request whose page store holds anything but what the page
+    wrote: each page declares its stores where it writes them (one place, no copy in the app
+    to fall out of step), and a layout writing another shape fails when it is built."""
+    assert set(components.KEY_STORES) >= {"trend-key", "net-key", "org-key", "ind-indicator"}
+    lay = pages["organisation"].layout(code="H82006")
+    key = _find(lay, "org-key").data
+    assert components.store_problem("org-key", key) is None
+    assert "org-key does not hold" in components.store_problem("org-key", {"code": "H82006"})
+    assert components.store_problem("ind-indicator", 3) is not None
+    with pytest.raises(ValueError, match="does not hold"):
+        components.key_store("trend-key", {"code": "H82006"})
+    with pytest.raises(KeyError, match="not declared"):
+        components.key_store("nope-key", {})
