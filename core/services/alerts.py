@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -367,7 +368,8 @@ class AlertPlan:
     #: accepted rebase periods by (indicator, period type) and organisation id
     rebases: dict[tuple[str, str], dict[int, list[str]]]
     #: the indicators whose series :func:`alerts_of_plan` reads back (every one not in
-    #: ``written``), one at a time: memory holds one indicator's series, not all of them
+    #: ``written``), one at a time (the next read while one is computed: memory holds two
+    #: indicators' series at most, not all of them)
     read_back: frozenset[str]
 
 
@@ -412,13 +414,80 @@ def alerts_of_plan(plan: AlertPlan,
     """The alerts of a :func:`plan_load_alerts` (the columns of :func:`compute_load_alerts`);
     ``written``: the rows of the indicators the plan does not read back. Without the
     database when it reads nothing back (``conn`` is for ``plan.read_back``)."""
+    reads = _ReadAhead(conn, [i for i in plan.indicators if i in plan.read_back])
+    try:
+        out = _alerts_read(plan, written, conn, reads)
+    finally:
+        reads.close()
+    if not out:
+        return pd.DataFrame(columns=_COMPUTED)
+    return pd.concat(out, ignore_index=True)[_COMPUTED]
+
+
+#: read each series one ahead of the computation where it pays (see :class:`_ReadAhead`)
+READ_AHEAD = True
+
+
+class _ReadAhead:
+    """The series :func:`alerts_of_plan` reads back, each read one ahead of the computation.
+
+    On PostgreSQL the next indicator's series is read in a worker thread, on the same
+    connection, while this one's alerts are computed: the database's work (a monthly load of
+    20 indicators at 7.7M values: 6 s of its 10 s) and Python's (4 s) then go on at once, on
+    two cores. The connection is used by one thread at a time: the computation needs none,
+    and :meth:`idle` waits for the read in flight before the caller uses it. On SQLite a read
+    is this process's own work: in line."""
+
+    def __init__(self, conn: Conn | None, ids: list[str]) -> None:
+        self.conn, self.ids, self.started = conn, ids, 0
+        self.pending: dict[str, Future[dict[str, np.ndarray]]] = {}
+        ahead = READ_AHEAD and conn is not None and len(ids) > 1 and \
+            core_conn(conn).dialect.name == "postgresql"
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qidash-alert-read") \
+            if ahead else None
+        self._start_next()
+
+    def _start_next(self) -> None:
+        if self.pool is not None and self.started < len(self.ids):
+            indicator_id = self.ids[self.started]
+            self.started += 1
+            # the module's name looked up when it runs (tests and benches wrap it)
+            self.pending[indicator_id] = self.pool.submit(
+                lambda: fetch_indicator_series(self.conn, indicator_id))
+
+    def get(self, indicator_id: str) -> dict[str, np.ndarray]:
+        """The series of ``indicator_id`` (the next of the ids), and the next one's read
+        started."""
+        assert self.conn is not None, indicator_id
+        if self.pool is None:
+            return fetch_indicator_series(self.conn, indicator_id)
+        series = self.pending.pop(indicator_id).result()
+        self._start_next()
+        return series
+
+    def idle(self) -> None:
+        """Wait for the read in flight (its series is kept): the connection is the caller's."""
+        for future in self.pending.values():
+            future.exception()
+
+    def close(self) -> None:
+        """No read left running on the connection; the thread stopped."""
+        if self.pool is not None:
+            self.idle()
+            self.pool.shutdown()
+            self.pool = None
+
+
+def _alerts_read(plan: AlertPlan, written: Mapping[str, Mapping[str, np.ndarray]] | None,
+                 conn: Conn | None, reads: _ReadAhead) -> list[pd.DataFrame]:
+    """The alerts of each indicator of :func:`alerts_of_plan`'s plan, in order."""
     load_id, periods, directory = plan.load_id, plan.periods, plan.directory
     out: list[pd.DataFrame] = []
     for indicator_id in plan.indicators:
         if indicator_id in plan.read_back:
-            assert conn is not None, indicator_id
-            s = fetch_indicator_series(conn, indicator_id)
+            s = reads.get(indicator_id)
             if directory is not None and (directory.positions(s["org_id"]) < 0).any():
+                reads.idle()
                 directory = org_directory(conn, refresh=True)
         else:
             assert written is not None, indicator_id
@@ -445,9 +514,7 @@ def alerts_of_plan(plan: AlertPlan,
                                     directory, plan.rebases.get((ind.id, ptype), {}))
             if len(found):
                 out.append(found)
-    if not out:
-        return pd.DataFrame(columns=_COMPUTED)
-    return pd.concat(out, ignore_index=True)[_COMPUTED]
+    return out
 
 
 def compute_load_alerts(conn: Conn, load_id: int, indicators: Any = None,
