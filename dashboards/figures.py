@@ -372,9 +372,10 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
         # a slide is narrower than a screen: the whisker note goes in the slide's caption
         note = f"{n:,} organisations ranked from lowest to highest value"
     right = _line_label_room(lines, s)
-    x_title = _fit(note, s["font"], (width or s["width"] or 1000) - 80 - right)
+    # the note is the axis title, drawn at the axis title's size (1.2x the chart's font)
+    x_title = _fit(note, _axis_title_size(s), (width or s["width"] or 1000) - 80 - right)
     # a note broken into more lines (a narrow chart) takes more of the bottom margin
-    bottom = 120 + x_title.count("<br>") * int(s["font"] * 1.3)
+    bottom = 120 + x_title.count("<br>") * int(_axis_title_size(s) * textfit.LINE_EM)
     fig.update_xaxes(showticklabels=False, ticks="", range=[-1, n], title=x_title)
     y_top = value_top * 1.04
     label_h = textfit.text_size("<b>X</b>", s["font"])[1] + 6
@@ -443,7 +444,7 @@ def _ranked_bars_layout(fig: go.Figure, labelled: pd.DataFrame, label_texts: lis
     # the legend under the axis title: at least as far below the plot as the title's lines
     # need (a fraction of a plot made short by rows of labels put it over the title)
     plot_h = max(geo.area.y1, 1.0)
-    below = textfit.text_size(x_title, s["font"])[1] + 28
+    below = textfit.text_size(x_title, _axis_title_size(s))[1] + 28
     legend_y = -max(-legend_y * plot_h, below) / plot_h
     fig.update_yaxes(title=safe_text(meta.value_title), range=[0, y_top])
     _draw_hlines(fig, lines, geo, s)
