@@ -448,12 +448,13 @@ class _ReadAhead:
         self._start_next()
 
     def _start_next(self) -> None:
-        if self.pool is not None and self.started < len(self.ids):
+        conn = self.conn
+        if self.pool is not None and conn is not None and self.started < len(self.ids):
             indicator_id = self.ids[self.started]
             self.started += 1
             # the module's name looked up when it runs (tests and benches wrap it)
             self.pending[indicator_id] = self.pool.submit(
-                lambda: fetch_indicator_series(self.conn, indicator_id))
+                lambda: fetch_indicator_series(conn, indicator_id))
 
     def get(self, indicator_id: str) -> dict[str, np.ndarray]:
         """The series of ``indicator_id`` (the next of the ids), and the next one's read
@@ -487,6 +488,7 @@ def _alerts_read(plan: AlertPlan, written: Mapping[str, Mapping[str, np.ndarray]
         if indicator_id in plan.read_back:
             s = reads.get(indicator_id)
             if directory is not None and (directory.positions(s["org_id"]) < 0).any():
+                assert conn is not None  # it read the series
                 reads.idle()
                 directory = org_directory(conn, refresh=True)
         else:
