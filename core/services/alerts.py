@@ -67,7 +67,7 @@ from core.services.organisations import (
     org_directory,
 )
 from core.services.query import Conn, core_conn, fetch_all, frame_from_rows
-from core.services.values import fetch_indicator_series, improvement_direction, with_intervals
+from core.services.values import display_values, fetch_indicator_series, improvement_direction
 from core.settings import get_settings
 from core.stats.spc import MIN_POINTS
 
@@ -554,17 +554,15 @@ class _Charts:
 def _charts(s: dict[str, np.ndarray], in_type: np.ndarray, points: np.ndarray,
             ind: IndicatorMeta, ptype: str, periods: _Periods) -> _Charts:
     """The SPC charts of the organisations with points, as the chart shows them: display
-    values (core.services.values.with_intervals), every period from their first to last."""
+    values (core.services.values.display_values, as with_intervals gives them), every period
+    from their first to last."""
     from core.services.spc import period_sequence
 
     orgs = np.unique(s["org_id"][points])
     rows = np.flatnonzero(in_type & np.isin(s["org_id"], orgs))
-    frame = pd.DataFrame({
-        "numerator": s["numerator"][rows], "denominator": s["denominator"][rows],
-        "value": s["value"][rows], "lower_ci": np.nan, "upper_ci": np.nan,
-        "suppressed": s["suppressed"][rows],
-    })
-    shown = with_intervals(frame, ind, 95.0)["value"].to_numpy(dtype=float)
+    # the values the chart shows (no interval: the chart's points need none)
+    shown = display_values(ind, s["numerator"][rows], s["denominator"][rows], s["value"][rows],
+                           s["suppressed"][rows])
     pids = s["period_id"][rows]
     present = np.unique(pids)
     first = present[np.argmin(periods.start_of[present])]

@@ -203,6 +203,35 @@ def value_intervals(
     return out
 
 
+def _counts(value_type: str, numerator: Any, denominator: Any
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(o, n, ok, safe_n, raw)``: the counts as float arrays (a count's denominator is 1),
+    where they make a value, the denominator to divide by, and numerator / denominator
+    (NaN where there is no value)."""
+    if value_type not in VALUE_TYPES:
+        raise ValueError(f"value_type must be one of {VALUE_TYPES}, got {value_type!r}")
+    o = np.atleast_1d(_arr(numerator))
+    if value_type == "count":
+        n = np.ones_like(o)
+    else:
+        if denominator is None:
+            raise ValueError(f"value_type {value_type!r} needs a denominator")
+        n = np.atleast_1d(_arr(denominator))
+    o, n = np.broadcast_arrays(o, n)
+    ok = np.isfinite(o) & np.isfinite(n) & (n > 0)
+    safe_n = np.where(ok, n, 1.0)
+    return o, n, ok, safe_n, np.where(ok, o / safe_n, np.nan)
+
+
+def point_values(value_type: str, numerator: Any, denominator: Any = None, *,
+                 multiplier: float = 1.0) -> np.ndarray:
+    """The ``value`` of :func:`interval_arrays` (numerator / denominator x multiplier; NaN
+    without a positive denominator), without its interval: for callers that need only values
+    (an exact Poisson / Byar interval costs about 1.4 us a value: 1.2 s for one national
+    indicator's 850,000 monthly values)."""
+    return _counts(value_type, numerator, denominator)[4] * float(multiplier)
+
+
 def interval_arrays(
     value_type: str,
     numerator: Any,
@@ -215,20 +244,8 @@ def interval_arrays(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`value_intervals` as three float arrays ``(value, lower, upper)``, without the
     DataFrame (the same computation; for callers that work on arrays)."""
-    if value_type not in VALUE_TYPES:
-        raise ValueError(f"value_type must be one of {VALUE_TYPES}, got {value_type!r}")
-    o = np.atleast_1d(_arr(numerator))
+    o, n, ok, safe_n, raw = _counts(value_type, numerator, denominator)
     mult = float(multiplier)
-    if value_type == "count":
-        n = np.ones_like(o)
-    else:
-        if denominator is None:
-            raise ValueError(f"value_type {value_type!r} needs a denominator")
-        n = np.atleast_1d(_arr(denominator))
-    o, n = np.broadcast_arrays(o, n)
-    ok = np.isfinite(o) & np.isfinite(n) & (n > 0)
-    safe_n = np.where(ok, n, 1.0)
-    raw = np.where(ok, o / safe_n, np.nan)
 
     if value_type == "proportion":
         lo, hi = wilson_interval(o, n, confidence)

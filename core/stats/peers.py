@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .intervals import interval_arrays, pooled_value
+from .intervals import interval_arrays, point_values, pooled_value
 
 POLARITIES = ("higher_is_better", "lower_is_better", "no_judgement")
 LEVELS = ("median", "upper_quartile", "best_decile", "target")
@@ -324,8 +324,7 @@ def opportunity(
         raise ValueError("opportunity needs a polarity (higher_is_better / lower_is_better)")
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    v = interval_arrays(value_type, frame[numerator], frame[denominator],
-                        multiplier=multiplier)[0]
+    v = point_values(value_type, frame[numerator], frame[denominator], multiplier=multiplier)
     d = frame[denominator].to_numpy(dtype=float)
     has = np.isfinite(v)
     vals = v[has]

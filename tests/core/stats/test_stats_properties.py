@@ -74,3 +74,23 @@ def test_funnel_never_fails(pairs):
     else:  # nothing to pool: no centre and no limits, never a made-up funnel
         assert np.isnan(f.target)
         assert np.isnan(lim).all()
+
+
+@FAST
+@given(vt=st.sampled_from(["proportion", "rate", "ratio", "count", "mean"]),
+       num=st.lists(st.one_of(st.floats(min_value=0, max_value=1e6),
+                              st.sampled_from([float("nan"), -1.0])), min_size=1, max_size=30),
+       den=st.lists(st.one_of(st.floats(min_value=0.5, max_value=1e6),
+                              st.sampled_from([float("nan"), 0.0, -2.0])),
+                    min_size=1, max_size=30),
+       mult=st.sampled_from([1.0, 100.0, 100_000.0]))
+def test_point_values_are_the_intervals_values(vt, num, den, mult):
+    """point_values (the value alone, for callers that need no interval) is exactly the value
+    interval_arrays gives: missing counts, zero and negative denominators included."""
+    from core.stats.intervals import interval_arrays, point_values
+
+    k = min(len(num), len(den))
+    o, n = np.array(num[:k]), np.array(den[:k])
+    got = point_values(vt, o, n, multiplier=mult)
+    want = interval_arrays(vt, o, n, multiplier=mult)[0]
+    np.testing.assert_array_equal(got, want)
