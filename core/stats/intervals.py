@@ -92,7 +92,7 @@ def byar_interval(count: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.
     """
     o = _arr(count)
     z = z_value(confidence)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lower = o * (1.0 - 1.0 / (9.0 * o) - z / (3.0 * np.sqrt(o))) ** 3
         o1 = o + 1.0
         upper = o1 * (1.0 - 1.0 / (9.0 * o1) + z / (3.0 * np.sqrt(o1))) ** 3
