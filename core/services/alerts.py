@@ -439,8 +439,9 @@ class _ReadAhead:
     is this process's own work: in line."""
 
     def __init__(self, conn: Conn | None, ids: list[str]) -> None:
-        self.conn, self.ids, self.started = conn, ids, 0
-        self.pending: dict[str, Future[dict[str, np.ndarray]]] = {}
+        self.conn, self.ids = conn, iter(ids)
+        #: the read in flight: (indicator id, its series to come)
+        self.pending: tuple[str, Future[dict[str, np.ndarray]]] | None = None
         ahead = READ_AHEAD and conn is not None and len(ids) > 1 and \
             core_conn(conn).dialect.name == "postgresql"
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qidash-alert-read") \
@@ -449,12 +450,11 @@ class _ReadAhead:
 
     def _start_next(self) -> None:
         conn = self.conn
-        if self.pool is not None and conn is not None and self.started < len(self.ids):
-            indicator_id = self.ids[self.started]
-            self.started += 1
+        indicator_id = next(self.ids, None) if self.pool is not None else None
+        if self.pool is not None and conn is not None and indicator_id is not None:
             # the module's name looked up when it runs (tests and benches wrap it)
-            self.pending[indicator_id] = self.pool.submit(
-                lambda: fetch_indicator_series(conn, indicator_id))
+            self.pending = (indicator_id, self.pool.submit(
+                lambda: fetch_indicator_series(conn, indicator_id)))
 
     def get(self, indicator_id: str) -> dict[str, np.ndarray]:
         """The series of ``indicator_id`` (the next of the ids), and the next one's read
@@ -462,14 +462,17 @@ class _ReadAhead:
         assert self.conn is not None, indicator_id
         if self.pool is None:
             return fetch_indicator_series(self.conn, indicator_id)
-        series = self.pending.pop(indicator_id).result()
+        assert self.pending is not None, indicator_id
+        assert self.pending[0] == indicator_id, (self.pending[0], indicator_id)
+        series = self.pending[1].result()
+        self.pending = None
         self._start_next()
         return series
 
     def idle(self) -> None:
         """Wait for the read in flight (its series is kept): the connection is the caller's."""
-        for future in self.pending.values():
-            future.exception()
+        if self.pending is not None:
+            self.pending[1].exception()
 
     def close(self) -> None:
         """No read left running on the connection; the thread stopped."""

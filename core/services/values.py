@@ -383,7 +383,7 @@ def interval_arrays(
     from core.stats.intervals import interval_arrays as engine_intervals
 
     num, den = numerator, denominator
-    _, c_lower, c_upper = engine_intervals(  # value_intervals without its frame
+    c_value, c_lower, c_upper = engine_intervals(  # value_intervals without its frame
         indicator.value_type, num, den, confidence=confidence / 100.0,
         multiplier=indicator.multiplier,
     )
@@ -391,7 +391,7 @@ def interval_arrays(
     pub_ok = confidence == 95.0
     lower = np.where(has_parts, c_lower, lower_ci if pub_ok else np.nan)
     upper = np.where(has_parts, c_upper, upper_ci if pub_ok else np.nan)
-    return (display_values(indicator, num, den, value, suppressed),
+    return (_shown(indicator, c_value, has_parts, value, suppressed),
             np.where(suppressed, np.nan, lower), np.where(suppressed, np.nan, upper))
 
 
@@ -410,11 +410,19 @@ def display_values(indicator: IndicatorMeta, numerator: np.ndarray, denominator:
     only the values: an exact Poisson interval costs about 1.4 us a value)."""
     from core.stats.intervals import point_values
 
-    shown = np.where(_has_parts(indicator, numerator, denominator),
-                     point_values(indicator.value_type, numerator, denominator,
-                                  multiplier=indicator.multiplier), value)
+    computed = point_values(indicator.value_type, numerator, denominator,
+                            multiplier=indicator.multiplier)
+    return _shown(indicator, computed, _has_parts(indicator, numerator, denominator), value,
+                  suppressed)
+
+
+def _shown(indicator: IndicatorMeta, computed: np.ndarray, has_parts: np.ndarray,
+           value: np.ndarray, suppressed: np.ndarray) -> np.ndarray:
+    """The value shown: ``computed`` from the counts where there are any, else the published
+    ``value`` (a mean's published value wins), NaN where suppressed."""
+    shown = np.where(has_parts, computed, value)
     if indicator.value_type == "mean":
-        shown = np.where(np.isfinite(value), value, shown)  # a mean's published value wins
+        shown = np.where(np.isfinite(value), value, shown)
     return np.where(suppressed, np.nan, shown)
 
 
